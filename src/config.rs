@@ -1,0 +1,152 @@
+//! Streamer settings, read from the environment and validated once at cold start.
+//!
+//! A bad setting stops the function before it serves anything, with a message naming the
+//! variable, rather than surfacing later as a confusing per-request error.
+
+use std::env;
+
+/// The hard ceiling DynamoDB puts on `TotalSegments`.
+pub const DYNAMODB_MAX_TOTAL_SEGMENTS: u32 = 1_000_000;
+
+/// A setting that could not be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{0} is required")]
+    Missing(&'static str),
+    #[error("{name} must be an integer in {min}..={max}, got {value:?}")]
+    OutOfRange {
+        name: &'static str,
+        value: String,
+        min: u32,
+        max: u32,
+    },
+    #[error("{name} ({value}) must not exceed {max_name} ({max})")]
+    DefaultAboveMax {
+        name: &'static str,
+        value: u32,
+        max_name: &'static str,
+        max: u32,
+    },
+}
+
+/// Everything the streamer needs to know before its first request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The table every request scans (`TABLE_NAME`); requests cannot pick another one.
+    pub table_name: String,
+    /// Upper bound of `?segments=` (`MAX_SEGMENTS`): each segment is one task and one
+    /// page of memory, so this bounds both per invocation.
+    pub max_segments: u32,
+    /// Upper bound of `?limit=` (`MAX_LIMIT`): with `max_segments` it bounds the memory
+    /// a request can hold.
+    pub max_limit: u32,
+    /// `segments` when the request does not say (`DEFAULT_SEGMENTS`).
+    pub default_segments: u32,
+    /// `limit` when the request does not say (`DEFAULT_LIMIT`).
+    pub default_limit: u32,
+}
+
+impl Config {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let table_name = lookup("TABLE_NAME")
+            .filter(|name| !name.trim().is_empty())
+            .ok_or(ConfigError::Missing("TABLE_NAME"))?;
+        let max_segments = bounded(&lookup, "MAX_SEGMENTS", 64, DYNAMODB_MAX_TOTAL_SEGMENTS)?;
+        // A Limit past 10,000 only makes DynamoDB's 1 MB page cap the real limit.
+        let max_limit = bounded(&lookup, "MAX_LIMIT", 1000, 10_000)?;
+        let default_segments = bounded(&lookup, "DEFAULT_SEGMENTS", 4, max_segments)?;
+        let default_limit = bounded(&lookup, "DEFAULT_LIMIT", 100, max_limit)?;
+        Ok(Self {
+            table_name,
+            max_segments,
+            max_limit,
+            default_segments,
+            default_limit,
+        })
+    }
+}
+
+/// Reads `name` as an integer in `1..=max`, or `default` when unset.
+fn bounded(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u32,
+    max: u32,
+) -> Result<u32, ConfigError> {
+    let Some(raw) = lookup(name) else {
+        return if default <= max {
+            Ok(default)
+        } else {
+            Err(ConfigError::DefaultAboveMax {
+                name,
+                value: default,
+                max_name: "its maximum",
+                max,
+            })
+        };
+    };
+    match raw.trim().parse::<u32>() {
+        Ok(value) if (1..=max).contains(&value) => Ok(value),
+        _ => Err(ConfigError::OutOfRange {
+            name,
+            value: raw,
+            min: 1,
+            max,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_only_the_table_is_set() {
+        let c = config(&[("TABLE_NAME", "t")]).expect("valid");
+        assert_eq!(
+            (c.max_segments, c.max_limit, c.default_segments, c.default_limit),
+            (64, 1000, 4, 100)
+        );
+    }
+
+    #[test]
+    fn the_table_is_required() {
+        assert_eq!(config(&[]), Err(ConfigError::Missing("TABLE_NAME")));
+        assert_eq!(
+            config(&[("TABLE_NAME", " ")]),
+            Err(ConfigError::Missing("TABLE_NAME"))
+        );
+    }
+
+    #[test]
+    fn bounds_are_enforced_and_named() {
+        let err = config(&[("TABLE_NAME", "t"), ("MAX_LIMIT", "0")]).unwrap_err();
+        assert!(err.to_string().contains("MAX_LIMIT"), "{err}");
+        let err = config(&[("TABLE_NAME", "t"), ("MAX_SEGMENTS", "x")]).unwrap_err();
+        assert!(err.to_string().contains("MAX_SEGMENTS"), "{err}");
+    }
+
+    #[test]
+    fn a_default_cannot_exceed_its_maximum() {
+        let err = config(&[("TABLE_NAME", "t"), ("MAX_SEGMENTS", "2")]).unwrap_err();
+        assert!(matches!(err, ConfigError::DefaultAboveMax { name: "DEFAULT_SEGMENTS", .. }));
+        let c = config(&[("TABLE_NAME", "t"), ("MAX_SEGMENTS", "2"), ("DEFAULT_SEGMENTS", "2")])
+            .expect("valid");
+        assert_eq!(c.default_segments, 2);
+    }
+}

@@ -1,0 +1,265 @@
+//! DynamoDB items to NDJSON lines.
+//!
+//! The mapping is plain JSON, the shape most tools expect, documented in the README:
+//!
+//! | DynamoDB | JSON |
+//! |---|---|
+//! | S | string |
+//! | N | number, every digit kept (written as DynamoDB sent it, never through `f64`) |
+//! | B | string, standard base64 |
+//! | BOOL | `true` / `false` |
+//! | NULL | `null` |
+//! | L | array |
+//! | M | object |
+//! | SS / NS / BS | array of strings / numbers / base64 strings |
+//!
+//! Object keys are written in sorted order so the same item always encodes to the same
+//! bytes: output can be diffed and hashed.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use std::collections::HashMap;
+
+/// One DynamoDB item, as the SDK returns it.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// Appends `item` to `out` as one JSON object followed by `\n`.
+pub fn write_line(out: &mut Vec<u8>, item: &Item) {
+    write_map(out, item);
+    out.push(b'\n');
+}
+
+/// Encodes one item as a line; a convenience over [`write_line`] for tests and tools.
+pub fn to_line(item: &Item) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    write_line(&mut out, item);
+    out
+}
+
+fn write_map(out: &mut Vec<u8>, map: &HashMap<String, AttributeValue>) {
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort_unstable();
+    out.push(b'{');
+    for (i, key) in keys.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, key);
+        out.push(b':');
+        write_value(out, &map[key]);
+    }
+    out.push(b'}');
+}
+
+fn write_value(out: &mut Vec<u8>, value: &AttributeValue) {
+    match value {
+        AttributeValue::S(s) => write_str(out, s),
+        AttributeValue::N(n) => write_number(out, n),
+        AttributeValue::B(b) => write_base64(out, b.as_ref()),
+        AttributeValue::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        AttributeValue::Null(_) => out.extend_from_slice(b"null"),
+        AttributeValue::L(list) => write_array(out, list, write_value),
+        AttributeValue::M(map) => write_map(out, map),
+        AttributeValue::Ss(set) => write_array(out, set, |out, s| write_str(out, s)),
+        AttributeValue::Ns(set) => write_array(out, set, |out, n| write_number(out, n)),
+        AttributeValue::Bs(set) => write_array(out, set, |out, b| write_base64(out, b.as_ref())),
+        // A type newer than this SDK: `null` keeps the line valid JSON; the key still shows.
+        _ => out.extend_from_slice(b"null"),
+    }
+}
+
+fn write_array<T>(out: &mut Vec<u8>, values: &[T], write: impl Fn(&mut Vec<u8>, &T)) {
+    out.push(b'[');
+    for (i, value) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(out, value);
+    }
+    out.push(b']');
+}
+
+fn write_base64(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.push(b'"');
+    let start = out.len();
+    out.resize(start + base64::encoded_len(bytes.len(), true).unwrap_or(0), 0);
+    let written = BASE64
+        .encode_slice(bytes, &mut out[start..])
+        .unwrap_or(0);
+    out.truncate(start + written);
+    out.push(b'"');
+}
+
+/// DynamoDB numbers arrive as decimal strings of up to 38 significant digits. They are
+/// written verbatim when they are valid JSON numbers (they always are from DynamoDB) and
+/// as a JSON string otherwise, so a line is never invalid JSON.
+fn write_number(out: &mut Vec<u8>, n: &str) {
+    if is_json_number(n) {
+        out.extend_from_slice(n.as_bytes());
+    } else {
+        write_str(out, n);
+    }
+}
+
+/// The number grammar of RFC 8259, section 6.
+fn is_json_number(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i - start
+    };
+    if b.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    match b.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => {
+            digits(&mut i);
+        }
+        _ => return false,
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+/// Writes `s` as a JSON string: quotes, backslashes and control characters escaped,
+/// everything else (all of Unicode) passed through as UTF-8.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut plain_from = 0;
+    for (i, &byte) in bytes.iter().enumerate() {
+        let escape: &[u8] = match byte {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x00..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[plain_from..i]);
+        if escape.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(byte >> 4)]);
+            out.push(HEX[usize::from(byte & 0xf)]);
+        } else {
+            out.extend_from_slice(escape);
+        }
+        plain_from = i + 1;
+    }
+    out.extend_from_slice(&bytes[plain_from..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::primitives::Blob;
+    use serde_json::{Value, json};
+
+    fn item(pairs: &[(&str, AttributeValue)]) -> Item {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    fn encode(pairs: &[(&str, AttributeValue)]) -> String {
+        String::from_utf8(to_line(&item(pairs))).expect("utf-8")
+    }
+
+    #[test]
+    fn every_type_maps_to_plain_json() {
+        let line = encode(&[
+            ("s", AttributeValue::S("hé \"x\"\n".into())),
+            ("n", AttributeValue::N("-12.5E+3".into())),
+            ("b", AttributeValue::B(Blob::new(vec![0, 1, 2, 255]))),
+            ("t", AttributeValue::Bool(true)),
+            ("z", AttributeValue::Null(true)),
+            (
+                "l",
+                AttributeValue::L(vec![AttributeValue::N("1".into()), AttributeValue::S("a".into())]),
+            ),
+            (
+                "m",
+                AttributeValue::M(item(&[("inner", AttributeValue::Bool(false))])),
+            ),
+            ("ss", AttributeValue::Ss(vec!["a".into(), "b".into()])),
+            ("ns", AttributeValue::Ns(vec!["1".into(), "2.5".into()])),
+            ("bs", AttributeValue::Bs(vec![Blob::new(b"hi".to_vec())])),
+        ]);
+        assert!(line.ends_with('\n') && !line[..line.len() - 1].contains('\n'));
+        let parsed: Value = serde_json::from_str(&line).expect("valid JSON");
+        assert_eq!(
+            parsed,
+            json!({
+                "s": "hé \"x\"\n", "n": -12500.0, "b": "AAEC/w==", "t": true, "z": null,
+                "l": [1, "a"], "m": {"inner": false}, "ss": ["a", "b"], "ns": [1, 2.5],
+                "bs": ["aGk="]
+            })
+        );
+    }
+
+    #[test]
+    fn numbers_keep_every_digit() {
+        let big = "12345678901234567890123456789012345678";
+        let line = encode(&[("n", AttributeValue::N(big.into()))]);
+        assert_eq!(line, format!("{{\"n\":{big}}}\n"));
+        let tiny = "-0.00000000000000000000000000000000000001";
+        assert_eq!(
+            encode(&[("n", AttributeValue::N(tiny.into()))]),
+            format!("{{\"n\":{tiny}}}\n")
+        );
+    }
+
+    #[test]
+    fn a_number_that_is_not_json_becomes_a_string() {
+        for bad in ["", "-", "01", "1.", ".5", "1e", "+1", "NaN", "1 "] {
+            assert!(!is_json_number(bad), "{bad:?}");
+            let line = encode(&[("n", AttributeValue::N(bad.into()))]);
+            serde_json::from_str::<Value>(&line).expect("still valid JSON");
+        }
+        for good in ["0", "-0", "10", "1.25", "1e5", "1E+5", "-2.5e-3"] {
+            assert!(is_json_number(good), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn control_characters_and_unicode_round_trip() {
+        let s: String = (0u8..0x20).map(char::from).collect::<String>() + "\\\"😀 ü \u{2028}";
+        let line = encode(&[("s", AttributeValue::S(s.clone()))]);
+        let parsed: Value = serde_json::from_str(&line).expect("valid JSON");
+        assert_eq!(parsed["s"], Value::String(s));
+    }
+
+    #[test]
+    fn keys_are_sorted_so_equal_items_encode_equally() {
+        let line = encode(&[
+            ("b", AttributeValue::N("2".into())),
+            ("a", AttributeValue::N("1".into())),
+            ("c", AttributeValue::M(item(&[("y", AttributeValue::Null(true)), ("x", AttributeValue::Null(true))]))),
+        ]);
+        assert_eq!(line, "{\"a\":1,\"b\":2,\"c\":{\"x\":null,\"y\":null}}\n");
+    }
+}

@@ -1,0 +1,24 @@
+//! scanstream: stream a DynamoDB table as NDJSON through a Lambda Function URL.
+//!
+//! The crate is the whole product minus the Lambda glue, so every part runs and is
+//! tested without Lambda:
+//!
+//! - [`config`]: settings read from the environment once, at cold start.
+//! - [`client`]: the DynamoDB client, built once through the standard AWS config chain.
+//! - [`scan`]: the parallel Scan: a page source per backend, the fan-out over segments,
+//!   the merge of their pages into one NDJSON stream, and the trailer.
+//! - [`encode`]: DynamoDB items to NDJSON lines.
+//! - [`error`]: upstream failures sorted into the few kinds a client must tell apart.
+//! - [`http`]: query string to a validated request, outcomes to HTTP responses.
+//! - [`seed`]: deterministic fake records and the retrying batch writer behind the seeder.
+//!
+//! The binaries in `src/bin/` only build these parts and hand them to the Lambda runtime
+//! (or, for the seeder, to the command line).
+
+pub mod client;
+pub mod config;
+pub mod encode;
+pub mod error;
+pub mod http;
+pub mod scan;
+pub mod seed;

@@ -1,0 +1,116 @@
+//! An in-memory page source: a table held in a `Vec`, split into segments by key hash.
+//!
+//! It lets the merge, the trailer and (later) cursors be tested without DynamoDB, and it
+//! can inject what DynamoDB Local never does: a failure at a chosen call, or slow pages.
+
+use super::{Page, PageRequest, PageSource};
+use crate::encode::{Item, to_line};
+use crate::error::{ErrorKind, UpstreamError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// A table in memory, keyed by one attribute.
+#[derive(Debug)]
+pub struct MemorySource {
+    /// All items; each belongs to the segment its key hashes to.
+    items: Vec<Item>,
+    /// The key attribute: `LastEvaluatedKey` holds only this, as DynamoDB's does.
+    key: String,
+    /// Calls made so far; tests read it to see how far the scan went.
+    calls: AtomicUsize,
+    /// The call (counted from 0) that fails, and how.
+    fail_at: Option<(usize, ErrorKind)>,
+    /// Added to every page, to make arrival order observable.
+    delay: Duration,
+}
+
+impl MemorySource {
+    /// A table of `items` keyed by the attribute `key`.
+    pub fn new(items: Vec<Item>, key: impl Into<String>) -> Self {
+        Self {
+            items,
+            key: key.into(),
+            calls: AtomicUsize::new(0),
+            fail_at: None,
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// Makes call number `call` (from 0) fail with `kind`.
+    pub fn failing_at(mut self, call: usize, kind: ErrorKind) -> Self {
+        self.fail_at = Some((call, kind));
+        self
+    }
+
+    /// Makes every page take `delay`.
+    pub fn with_delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    /// How many pages have been asked for.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    fn segment_of(&self, item: &Item, total_segments: u32) -> u32 {
+        let key = item.get(&self.key).map(|v| {
+            let mut one = Item::new();
+            one.insert(self.key.clone(), v.clone());
+            to_line(&one)
+        });
+        let hash = fnv1a(key.as_deref().unwrap_or_default());
+        u32::try_from(hash % u64::from(total_segments.max(1))).unwrap_or(0)
+    }
+}
+
+impl PageSource for MemorySource {
+    async fn page(&self, request: PageRequest) -> Result<Page, UpstreamError> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        if let Some((at, kind)) = self.fail_at
+            && at == call
+        {
+            return Err(UpstreamError::new(kind, format!("injected failure at call {call}")));
+        }
+        let mut segment = self
+            .items
+            .iter()
+            .filter(|item| self.segment_of(item, request.total_segments) == request.segment);
+        if let Some(start) = &request.exclusive_start_key {
+            let start_key: Option<&AttributeValue> = start.get(&self.key);
+            // Skip up to and including the start key, as DynamoDB does.
+            if segment.by_ref().all(|item| item.get(&self.key) != start_key) {
+                return Err(UpstreamError::new(
+                    ErrorKind::InvalidRequest,
+                    "exclusive start key not in segment",
+                ));
+            }
+        }
+        let limit = usize::try_from(request.limit).unwrap_or(usize::MAX);
+        let items: Vec<Item> = segment.by_ref().take(limit).cloned().collect();
+        let more = segment.next().is_some();
+        let last_evaluated_key = match items.last() {
+            Some(last) if more => last
+                .get(&self.key)
+                .map(|v| Item::from([(self.key.clone(), v.clone())])),
+            _ => None,
+        };
+        Ok(Page {
+            scanned_count: items.len() as u64,
+            consumed_capacity: items.len() as f64 * 0.5,
+            items,
+            last_evaluated_key,
+        })
+    }
+}
+
+/// FNV-1a: a stable hash, so an item's segment never changes between runs.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}

@@ -1,0 +1,1 @@
+//! Seeding: deterministic fake records and the batch writer that stores them.
