@@ -119,7 +119,12 @@ mod tests {
     fn defaults_apply_when_only_the_table_is_set() {
         let c = config(&[("TABLE_NAME", "t")]).expect("valid");
         assert_eq!(
-            (c.max_segments, c.max_limit, c.default_segments, c.default_limit),
+            (
+                c.max_segments,
+                c.max_limit,
+                c.default_segments,
+                c.default_limit
+            ),
             (64, 1000, 4, 100)
         );
     }
@@ -144,9 +149,19 @@ mod tests {
     #[test]
     fn a_default_cannot_exceed_its_maximum() {
         let err = config(&[("TABLE_NAME", "t"), ("MAX_SEGMENTS", "2")]).unwrap_err();
-        assert!(matches!(err, ConfigError::DefaultAboveMax { name: "DEFAULT_SEGMENTS", .. }));
-        let c = config(&[("TABLE_NAME", "t"), ("MAX_SEGMENTS", "2"), ("DEFAULT_SEGMENTS", "2")])
-            .expect("valid");
+        assert!(matches!(
+            err,
+            ConfigError::DefaultAboveMax {
+                name: "DEFAULT_SEGMENTS",
+                ..
+            }
+        ));
+        let c = config(&[
+            ("TABLE_NAME", "t"),
+            ("MAX_SEGMENTS", "2"),
+            ("DEFAULT_SEGMENTS", "2"),
+        ])
+        .expect("valid");
         assert_eq!(c.default_segments, 2);
     }
 }

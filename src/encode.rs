@@ -83,10 +83,11 @@ fn write_array<T>(out: &mut Vec<u8>, values: &[T], write: impl Fn(&mut Vec<u8>, 
 fn write_base64(out: &mut Vec<u8>, bytes: &[u8]) {
     out.push(b'"');
     let start = out.len();
-    out.resize(start + base64::encoded_len(bytes.len(), true).unwrap_or(0), 0);
-    let written = BASE64
-        .encode_slice(bytes, &mut out[start..])
-        .unwrap_or(0);
+    out.resize(
+        start + base64::encoded_len(bytes.len(), true).unwrap_or(0),
+        0,
+    );
+    let written = BASE64.encode_slice(bytes, &mut out[start..]).unwrap_or(0);
     out.truncate(start + written);
     out.push(b'"');
 }
@@ -199,7 +200,10 @@ mod tests {
             ("z", AttributeValue::Null(true)),
             (
                 "l",
-                AttributeValue::L(vec![AttributeValue::N("1".into()), AttributeValue::S("a".into())]),
+                AttributeValue::L(vec![
+                    AttributeValue::N("1".into()),
+                    AttributeValue::S("a".into()),
+                ]),
             ),
             (
                 "m",
@@ -258,7 +262,13 @@ mod tests {
         let line = encode(&[
             ("b", AttributeValue::N("2".into())),
             ("a", AttributeValue::N("1".into())),
-            ("c", AttributeValue::M(item(&[("y", AttributeValue::Null(true)), ("x", AttributeValue::Null(true))]))),
+            (
+                "c",
+                AttributeValue::M(item(&[
+                    ("y", AttributeValue::Null(true)),
+                    ("x", AttributeValue::Null(true)),
+                ])),
+            ),
         ]);
         assert_eq!(line, "{\"a\":1,\"b\":2,\"c\":{\"x\":null,\"y\":null}}\n");
     }

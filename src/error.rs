@@ -99,9 +99,9 @@ impl UpstreamError {
         R: fmt::Debug + Send + Sync + 'static,
     {
         let kind = match &err {
-            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
-                ErrorKind::Unavailable
-            }
+            SdkError::DispatchFailure(_)
+            | SdkError::TimeoutError(_)
+            | SdkError::ResponseError(_) => ErrorKind::Unavailable,
             SdkError::ServiceError(_) => kind_of_code(err.code()),
             _ => ErrorKind::Internal,
         };
@@ -137,8 +137,14 @@ mod tests {
 
     #[test]
     fn codes_map_to_the_kinds_clients_act_on() {
-        assert_eq!(kind_of_code(Some("ResourceNotFoundException")), ErrorKind::NotFound);
-        assert_eq!(kind_of_code(Some("AccessDeniedException")), ErrorKind::AccessDenied);
+        assert_eq!(
+            kind_of_code(Some("ResourceNotFoundException")),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            kind_of_code(Some("AccessDeniedException")),
+            ErrorKind::AccessDenied
+        );
         assert_eq!(
             kind_of_code(Some("ProvisionedThroughputExceededException")),
             ErrorKind::Throttled

@@ -74,7 +74,10 @@ impl PageSource for MemorySource {
         if let Some((at, kind)) = self.fail_at
             && at == call
         {
-            return Err(UpstreamError::new(kind, format!("injected failure at call {call}")));
+            return Err(UpstreamError::new(
+                kind,
+                format!("injected failure at call {call}"),
+            ));
         }
         let mut segment = self
             .items
@@ -83,7 +86,10 @@ impl PageSource for MemorySource {
         if let Some(start) = &request.exclusive_start_key {
             let start_key: Option<&AttributeValue> = start.get(&self.key);
             // Skip up to and including the start key, as DynamoDB does.
-            if segment.by_ref().all(|item| item.get(&self.key) != start_key) {
+            if segment
+                .by_ref()
+                .all(|item| item.get(&self.key) != start_key)
+            {
                 return Err(UpstreamError::new(
                     ErrorKind::InvalidRequest,
                     "exclusive start key not in segment",

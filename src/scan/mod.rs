@@ -44,5 +44,8 @@ pub struct Page {
 /// Fetches pages of a segmented scan. Implemented for DynamoDB and for an in-memory table.
 pub trait PageSource: Send + Sync + 'static {
     /// Fetches the page `request` names.
-    fn page(&self, request: PageRequest) -> impl Future<Output = Result<Page, UpstreamError>> + Send;
+    fn page(
+        &self,
+        request: PageRequest,
+    ) -> impl Future<Output = Result<Page, UpstreamError>> + Send;
 }

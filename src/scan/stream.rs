@@ -178,10 +178,7 @@ async fn run_segment<S: PageSource>(
 impl ScanStream {
     /// Counts a page in and returns its lines.
     fn record(&mut self, page: EncodedPage) -> Bytes {
-        let index = self
-            .segments
-            .iter()
-            .position(|s| s.segment == page.segment);
+        let index = self.segments.iter().position(|s| s.segment == page.segment);
         if let Some(summary) = index.and_then(|i| self.segments.get_mut(i)) {
             summary.items += page.items;
             summary.pages += 1;

@@ -99,7 +99,12 @@ mod tests {
             scanned: 3,
             pages: 2,
             consumed_capacity: 1.5,
-            segments: vec![SegmentSummary { segment: 0, items: 3, pages: 2, done: false }],
+            segments: vec![SegmentSummary {
+                segment: 0,
+                items: 3,
+                pages: 2,
+                done: false,
+            }],
             elapsed_ms: 10,
             ttfb_ms: 2,
             error: Some(TrailerError {

@@ -1,0 +1,177 @@
+//! Deterministic synthetic records, made with `fake`.
+//!
+//! Record `index` of seed `seed` comes from a ChaCha8 generator keyed by `seed` on stream
+//! `index`: each record is independent of the others (so `--start` can continue a run)
+//! and of the machine. ChaCha is pinned by name because `StdRng`'s algorithm may change
+//! between `rand` versions; `Cargo.lock` pins `fake`'s word lists.
+//!
+//! Every record exercises every DynamoDB type: S, N (integers, decimals, 38-digit values),
+//! B, BOOL, NULL, L, M (three levels deep), SS, NS and BS.
+
+use crate::encode::Item;
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+use fake::Fake;
+use fake::faker::address::en::{CityName, CountryName, Latitude, Longitude, StreetName, ZipCode};
+use fake::faker::company::en::{Buzzword, CatchPhrase, CompanyName};
+use fake::faker::internet::en::SafeEmail;
+use fake::faker::lorem::en::Word;
+use fake::faker::name::en::Name;
+use fake::faker::name::ja_jp::Name as JapaneseName;
+use fake::faker::name::zh_cn::Name as ChineseName;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeSet, HashMap};
+
+/// The partition key attribute of every seeded table.
+pub const KEY: &str = "id";
+
+/// The id of record `index` of seed `seed`: the same inputs always name the same item, so
+/// seeding twice overwrites instead of duplicating.
+pub fn record_id(seed: u64, index: u64) -> String {
+    format!("{seed:x}-{index:010}")
+}
+
+/// Record `index` of the data set `seed`.
+pub fn record(seed: u64, index: u64) -> Item {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(index);
+    let rng = &mut rng;
+
+    let name: String = match rng.random_range(0..10) {
+        0 => JapaneseName().fake_with_rng(rng),
+        1 => ChineseName().fake_with_rng(rng),
+        _ => Name().fake_with_rng(rng),
+    };
+    let tags: BTreeSet<String> = (0..rng.random_range(1..5))
+        .map(|_| Buzzword().fake_with_rng(rng))
+        .collect();
+    let scores: BTreeSet<i64> = (0..rng.random_range(1..6))
+        .map(|_| rng.random_range(-1000..1000))
+        .collect();
+    let keys: BTreeSet<Vec<u8>> = (0..rng.random_range(1..4))
+        .map(|_| random_bytes(rng, 4..12))
+        .collect();
+    let history = (0..rng.random_range(0..4))
+        .map(|_| {
+            map([
+                ("at", n(rng.random_range(1_600_000_000u64..1_800_000_000))),
+                ("event", s(Word().fake_with_rng::<String, _>(rng))),
+            ])
+        })
+        .collect();
+    let latitude: String = Latitude().fake_with_rng(rng);
+    let longitude: String = Longitude().fake_with_rng(rng);
+    let profile = map([
+        ("bio", s(CatchPhrase().fake_with_rng::<String, _>(rng))),
+        (
+            "address",
+            map([
+                ("street", s(StreetName().fake_with_rng::<String, _>(rng))),
+                ("zip", s(ZipCode().fake_with_rng::<String, _>(rng))),
+                ("geo", map([("lat", n(latitude)), ("lon", n(longitude))])),
+            ]),
+        ),
+    ]);
+    let nickname = if rng.random_bool(0.3) {
+        AttributeValue::Null(true)
+    } else {
+        s(Word().fake_with_rng::<String, _>(rng))
+    };
+    let balance = format!(
+        "{}.{:02}",
+        rng.random_range(-100_000i64..1_000_000),
+        rng.random_range(0..100u32)
+    );
+    let big = format!(
+        "{}{:018}{:019}",
+        rng.random_range(1..10u8),
+        rng.random_range(0..1_000_000_000_000_000_000u64),
+        rng.random_range(0..10_000_000_000_000_000_000u64)
+    );
+
+    HashMap::from([
+        (KEY.to_string(), s(record_id(seed, index))),
+        ("name".into(), s(name)),
+        (
+            "email".into(),
+            s(SafeEmail().fake_with_rng::<String, _>(rng)),
+        ),
+        (
+            "company".into(),
+            s(CompanyName().fake_with_rng::<String, _>(rng)),
+        ),
+        ("city".into(), s(CityName().fake_with_rng::<String, _>(rng))),
+        (
+            "country".into(),
+            s(CountryName().fake_with_rng::<String, _>(rng)),
+        ),
+        ("age".into(), n(rng.random_range(18..100u32))),
+        ("balance".into(), n(balance)),
+        ("big".into(), n(big)),
+        ("active".into(), AttributeValue::Bool(rng.random_bool(0.5))),
+        ("nickname".into(), nickname),
+        (
+            "avatar".into(),
+            AttributeValue::B(Blob::new(random_bytes(rng, 16..64))),
+        ),
+        (
+            "tags".into(),
+            AttributeValue::Ss(tags.into_iter().collect()),
+        ),
+        (
+            "scores".into(),
+            AttributeValue::Ns(scores.into_iter().map(|v| v.to_string()).collect()),
+        ),
+        (
+            "keys".into(),
+            AttributeValue::Bs(keys.into_iter().map(Blob::new).collect()),
+        ),
+        ("history".into(), AttributeValue::L(history)),
+        ("profile".into(), profile),
+    ])
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn map<const N: usize>(pairs: [(&str, AttributeValue); N]) -> AttributeValue {
+    AttributeValue::M(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+fn random_bytes(rng: &mut ChaCha8Rng, len: std::ops::Range<usize>) -> Vec<u8> {
+    let len = rng.random_range(len);
+    (0..len).map(|_| rng.random::<u8>()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::to_line;
+
+    #[test]
+    fn the_same_seed_and_index_give_the_same_bytes() {
+        assert_eq!(to_line(&record(7, 3)), to_line(&record(7, 3)));
+        assert_ne!(to_line(&record(7, 3)), to_line(&record(7, 4)));
+        assert_ne!(to_line(&record(7, 3)), to_line(&record(8, 3)));
+    }
+
+    #[test]
+    fn records_carry_every_type_and_their_id() {
+        let item = record(42, 0);
+        assert_eq!(item.get(KEY), Some(&AttributeValue::S(record_id(42, 0))));
+        let has = |f: fn(&AttributeValue) -> bool| item.values().any(f);
+        assert!(has(|v| v.is_s()) && has(|v| v.is_n()) && has(|v| v.is_b()));
+        assert!(has(|v| v.is_bool()) && has(|v| v.is_l()) && has(|v| v.is_m()));
+        assert!(has(|v| v.is_ss()) && has(|v| v.is_ns()) && has(|v| v.is_bs()));
+        let line = to_line(&item);
+        serde_json::from_slice::<serde_json::Value>(&line).expect("valid JSON");
+        let big = item.get("big").and_then(|v| v.as_n().ok()).expect("big");
+        assert_eq!(big.len(), 38, "{big}");
+    }
+}

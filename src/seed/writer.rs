@@ -1,0 +1,228 @@
+//! The batch writer: every item written, or reported by key.
+//!
+//! Items go out in `BatchWriteItem` calls of at most 25 puts, `concurrency` calls in
+//! flight. DynamoDB may accept part of a batch and hand the rest back as
+//! `UnprocessedItems`, or throttle the whole call; both are re-sent after a capped
+//! exponential backoff with full jitter (AWS's recommended scheme: a uniform delay in
+//! `0..=min(cap, base * 2^attempt)`, which spreads retrying writers apart). After the last
+//! attempt the items still unwritten are reported by key: nothing is dropped silently.
+
+use crate::encode::Item;
+use crate::error::{ErrorKind, UpstreamError};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use futures::{StreamExt, stream};
+use rand::RngExt;
+use std::time::{Duration, Instant};
+use tracing::warn;
+
+/// DynamoDB's limit of requests in one `BatchWriteItem` call.
+pub const MAX_BATCH: usize = 25;
+
+/// When and how often to re-send what a batch did not write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// The delay bound before the first re-send; doubled for each one after.
+    pub base: Duration,
+    /// No delay bound grows past this.
+    pub cap: Duration,
+    /// Calls per batch, the first included, before its remaining items count as failed.
+    pub max_attempts: u32,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            base: Duration::from_millis(50),
+            cap: Duration::from_secs(5),
+            max_attempts: 10,
+        }
+    }
+}
+
+impl Backoff {
+    /// The bound of the delay before re-send number `retry` (from 1): `min(cap, base * 2^(retry-1))`.
+    pub fn ceiling(&self, retry: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(retry.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        self.base.saturating_mul(factor).min(self.cap)
+    }
+
+    /// A delay drawn uniformly from `0..=ceiling(retry)` (full jitter).
+    pub fn delay(&self, retry: u32) -> Duration {
+        let ceiling = self.ceiling(retry);
+        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
+        Duration::from_nanos(rand::rng().random_range(0..=nanos))
+    }
+}
+
+/// What a run (or one batch) achieved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteReport {
+    /// Items DynamoDB accepted.
+    pub written: u64,
+    /// `BatchWriteItem` batches completed (written or given up).
+    pub batches: u64,
+    /// Calls that re-sent something (after `UnprocessedItems` or a retryable error).
+    pub retries: u64,
+    /// Items handed back as `UnprocessedItems` and sent again.
+    pub unprocessed_resent: u64,
+    /// Keys of the items that were never written.
+    pub failed_keys: Vec<String>,
+    /// The error that stopped a batch, if one did (the last one seen).
+    pub error: Option<ErrorKind>,
+}
+
+impl WriteReport {
+    /// True when every item given was written.
+    pub fn is_complete(&self) -> bool {
+        self.failed_keys.is_empty() && self.error.is_none()
+    }
+
+    fn absorb(&mut self, other: WriteReport) {
+        self.written += other.written;
+        self.batches += other.batches;
+        self.retries += other.retries;
+        self.unprocessed_resent += other.unprocessed_resent;
+        self.failed_keys.extend(other.failed_keys);
+        self.error = other.error.or(self.error);
+    }
+}
+
+/// Writes batches of items into one table.
+#[derive(Debug, Clone)]
+pub struct BatchWriter {
+    /// Shared by all batches in flight.
+    client: Client,
+    /// Where every item goes.
+    table: String,
+    /// The key attribute, read from items to report the ones not written.
+    key: String,
+    /// Batches in flight at once.
+    concurrency: usize,
+    /// Re-send policy for `UnprocessedItems` and retryable errors.
+    backoff: Backoff,
+}
+
+impl BatchWriter {
+    /// A writer into `table`, whose items are keyed by the attribute `key`.
+    pub fn new(client: Client, table: impl Into<String>, key: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            key: key.into(),
+            concurrency: 4,
+            backoff: Backoff::default(),
+        }
+    }
+
+    /// Sets how many batches are in flight at once (at least 1).
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// Sets the re-send policy.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Writes every batch (each at most [`MAX_BATCH`] items with distinct keys), calling
+    /// `progress` with the running totals after each batch.
+    pub async fn write_all(
+        &self,
+        batches: impl IntoIterator<Item = Vec<Item>>,
+        mut progress: impl FnMut(&WriteReport),
+    ) -> WriteReport {
+        let mut total = WriteReport::default();
+        let mut done = stream::iter(batches)
+            .map(|batch| self.write_batch(batch))
+            .buffer_unordered(self.concurrency);
+        while let Some(report) = done.next().await {
+            total.absorb(report);
+            progress(&total);
+        }
+        total
+    }
+
+    /// Writes one batch, re-sending what comes back unprocessed until the attempts run out.
+    pub async fn write_batch(&self, items: Vec<Item>) -> WriteReport {
+        let mut report = WriteReport {
+            batches: 1,
+            ..WriteReport::default()
+        };
+        let mut pending: Vec<WriteRequest> = Vec::with_capacity(items.len());
+        for item in items {
+            match PutRequest::builder().set_item(Some(item)).build() {
+                Ok(put) => pending.push(WriteRequest::builder().put_request(put).build()),
+                Err(_) => report.error = Some(ErrorKind::Internal),
+            }
+        }
+        let mut attempt = 1;
+        loop {
+            let sent = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, pending.clone())
+                .send()
+                .await;
+            match sent {
+                Ok(output) => {
+                    let unprocessed = output
+                        .unprocessed_items
+                        .and_then(|mut tables| tables.remove(&self.table))
+                        .unwrap_or_default();
+                    report.written += (pending.len() - unprocessed.len().min(pending.len())) as u64;
+                    if unprocessed.is_empty() {
+                        return report;
+                    }
+                    report.unprocessed_resent += unprocessed.len() as u64;
+                    pending = unprocessed;
+                }
+                Err(err) => {
+                    let err = UpstreamError::from_sdk(err);
+                    if !err.kind.is_transient() {
+                        warn!(cause = %err, source = ?err.source, "batch failed");
+                        report.error = Some(err.kind);
+                        break;
+                    }
+                }
+            }
+            if attempt >= self.backoff.max_attempts {
+                report.error = Some(ErrorKind::Throttled);
+                break;
+            }
+            tokio::time::sleep(self.backoff.delay(attempt)).await;
+            attempt += 1;
+            report.retries += 1;
+        }
+        // The loop only breaks with items unwritten: name them.
+        report.failed_keys = pending.iter().map(|request| self.key_of(request)).collect();
+        warn!(
+            unwritten = report.failed_keys.len(),
+            attempts = attempt,
+            "batch gave up"
+        );
+        report
+    }
+
+    fn key_of(&self, request: &WriteRequest) -> String {
+        let value = request
+            .put_request()
+            .and_then(|put| put.item().get(&self.key));
+        match value {
+            Some(AttributeValue::S(s)) => s.clone(),
+            Some(AttributeValue::N(n)) => n.clone(),
+            Some(other) => format!("{other:?}"),
+            None => "<no key>".to_string(),
+        }
+    }
+}
+
+/// Items per second, for summaries.
+pub fn rate(items: u64, since: Instant) -> f64 {
+    let secs = since.elapsed().as_secs_f64();
+    if secs > 0.0 { items as f64 / secs } else { 0.0 }
+}
