@@ -257,3 +257,111 @@ impl Stream for ScanStream {
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan::memory::MemorySource;
+    use crate::scan::trailer::Trailer;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use futures::StreamExt;
+
+    fn table(count: usize) -> Vec<Item> {
+        (0..count)
+            .map(|i| Item::from([("id".to_string(), AttributeValue::S(format!("item-{i:05}")))]))
+            .collect()
+    }
+
+    fn plan(segments: u32, limit: u32) -> ScanPlan {
+        ScanPlan {
+            total_segments: segments,
+            segments: 0..segments,
+            limit,
+        }
+    }
+
+    async fn collect(stream: ScanStream) -> (Vec<String>, Trailer) {
+        let chunks: Vec<Bytes> = stream.collect().await;
+        let body: Vec<u8> = chunks.concat();
+        let mut lines: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
+        assert_eq!(lines.pop(), Some(&b""[..]), "body ends with a newline");
+        let trailer = lines
+            .pop()
+            .and_then(Trailer::parse_line)
+            .expect("last line is the trailer");
+        let mut ids: Vec<String> = lines
+            .iter()
+            .map(|line| {
+                let value: serde_json::Value = serde_json::from_slice(line).expect("JSON line");
+                value["id"].as_str().expect("id").to_string()
+            })
+            .collect();
+        ids.sort();
+        (ids, trailer)
+    }
+
+    #[tokio::test]
+    async fn pages_of_all_segments_merge_into_every_item_once() {
+        let source = Arc::new(MemorySource::new(table(257), "id"));
+        let (ids, trailer) = collect(start(source, plan(5, 7)).await.expect("starts")).await;
+        let mut expected: Vec<String> = (0..257).map(|i| format!("item-{i:05}")).collect();
+        expected.sort();
+        assert_eq!(ids, expected);
+        assert!(trailer.complete);
+        assert_eq!((trailer.items, trailer.scanned), (257, 257));
+        assert_eq!(trailer.segments.iter().map(|s| s.items).sum::<u64>(), 257);
+    }
+
+    #[tokio::test]
+    async fn a_failure_before_any_page_is_returned_not_streamed() {
+        let source =
+            Arc::new(MemorySource::new(table(10), "id").failing_at(0, ErrorKind::NotFound));
+        let err = start(source, plan(1, 5)).await.expect_err("fails");
+        assert_eq!(err.kind, ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn a_failure_mid_scan_ends_the_stream_with_an_incomplete_trailer() {
+        let source =
+            Arc::new(MemorySource::new(table(100), "id").failing_at(3, ErrorKind::Throttled));
+        let (ids, trailer) = collect(start(source, plan(1, 10)).await.expect("starts")).await;
+        assert_eq!(ids.len(), 30, "three pages made it");
+        assert!(!trailer.complete);
+        let error = trailer.error.expect("error in trailer");
+        assert_eq!((error.code.as_str(), error.segment), ("Throttled", Some(0)));
+        assert_eq!(trailer.items, 30);
+    }
+
+    #[tokio::test]
+    async fn a_reader_that_stops_stops_the_scan_at_one_page_per_segment() {
+        let segments = 4;
+        let source = Arc::new(MemorySource::new(table(4000), "id"));
+        let mut stream = start(source.clone(), plan(segments, 10))
+            .await
+            .expect("starts");
+        let _first = stream.next().await.expect("a page");
+        // Let every task run as far as it can while nobody reads.
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let stalled = source.calls();
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        assert_eq!(
+            source.calls(),
+            stalled,
+            "no Scan calls while the reader stalls"
+        );
+        // The page read, plus at most one page per segment (a channel slot each).
+        assert_eq!(stalled, 1 + segments as usize, "calls while stalled");
+        drop(stream);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            source.calls(),
+            stalled,
+            "no Scan call after the reader went away"
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! Helpers shared by the integration tests: the DynamoDB Local client, fresh tables, and
+//! seeding. A test that needs DynamoDB Local fails with a clear message when it is not
+//! running; it never skips.
+
+#![allow(dead_code)]
+
+use aws_sdk_dynamodb::Client;
+use scanstream::encode::Item;
+use scanstream::seed::writer::BatchWriter;
+use scanstream::seed::{generate, generated_batches, table};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The client for DynamoDB Local, as `scripts/test.sh` points it there.
+pub async fn local_client() -> Client {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_default();
+    assert!(
+        endpoint.starts_with("http://127.0.0.1:") || endpoint.starts_with("http://localhost:"),
+        "AWS_ENDPOINT_URL_DYNAMODB must point at DynamoDB Local (got {endpoint:?}); \
+         run the tests with scripts/test.sh, which starts it"
+    );
+    let client = scanstream::client::dynamodb().await;
+    if let Err(err) = client.list_tables().limit(1).send().await {
+        panic!("DynamoDB Local at {endpoint} does not answer: {err:?}");
+    }
+    client
+}
+
+/// A table name no other test (or earlier run against the same database) uses.
+pub fn unique_table(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// Creates a fresh table and seeds it with `count` generated records of `seed`.
+pub async fn seeded_table(client: &Client, prefix: &str, seed: u64, count: u64) -> String {
+    let name = unique_table(prefix);
+    table::ensure_table(client, &name)
+        .await
+        .expect("create table");
+    write_batches(client, &name, generated_batches(seed, 0, count)).await;
+    name
+}
+
+/// Writes batches of items and insists that all of them were written.
+pub async fn write_batches(
+    client: &Client,
+    table: &str,
+    batches: impl IntoIterator<Item = Vec<Item>>,
+) {
+    let report = BatchWriter::new(client.clone(), table, generate::KEY)
+        .concurrency(4)
+        .write_all(batches, |_| {})
+        .await;
+    assert!(report.is_complete(), "seeding {table} failed: {report:?}");
+}
+
+/// Splits an NDJSON body into its item lines and its last line, which must be a trailer.
+pub fn split_body(body: &[u8]) -> (Vec<serde_json::Value>, scanstream::scan::trailer::Trailer) {
+    assert_eq!(body.last(), Some(&b'\n'), "the body ends with a newline");
+    let mut lines: Vec<&[u8]> = body[..body.len() - 1].split(|&b| b == b'\n').collect();
+    let last = lines.pop().expect("at least the trailer");
+    let trailer = scanstream::scan::trailer::Trailer::parse_line(last).unwrap_or_else(|| {
+        panic!(
+            "last line is not a trailer: {}",
+            String::from_utf8_lossy(last)
+        )
+    });
+    let items = lines
+        .into_iter()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_slice(line).expect("each line is JSON");
+            assert!(value.is_object(), "each line is an object");
+            assert!(
+                scanstream::scan::trailer::Trailer::parse_line(line).is_none(),
+                "only the last line is a trailer"
+            );
+            value
+        })
+        .collect();
+    (items, trailer)
+}
+
+/// The `id` of every item, sorted, duplicates kept (so a duplicate shows).
+pub fn ids(items: &[serde_json::Value]) -> Vec<String> {
+    let mut ids: Vec<String> = items
+        .iter()
+        .map(|item| item["id"].as_str().expect("id is a string").to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The ids `seed` generates for indexes `0..count`, sorted.
+pub fn expected_ids(seed: u64, count: u64) -> Vec<String> {
+    let mut ids: Vec<String> = (0..count).map(|i| generate::record_id(seed, i)).collect();
+    ids.sort();
+    ids
+}

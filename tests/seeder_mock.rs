@@ -1,0 +1,151 @@
+//! The batch writer against mocked DynamoDB responses: the faults DynamoDB Local never
+//! produces (`UnprocessedItems`, throttling). Time is paused, so backoff costs nothing real.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::ErrorMetadata;
+use aws_sdk_dynamodb::operation::batch_write_item::{
+    BatchWriteItemError, BatchWriteItemInput, BatchWriteItemOutput,
+};
+use aws_sdk_dynamodb::types::WriteRequest;
+use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use scanstream::error::ErrorKind;
+use scanstream::seed::writer::{Backoff, BatchWriter};
+use scanstream::seed::{generate, generated_batches};
+use std::collections::HashSet;
+use std::time::Duration;
+
+const TABLE: &str = "mocked";
+
+fn sent(input: &BatchWriteItemInput) -> Vec<WriteRequest> {
+    input
+        .request_items()
+        .and_then(|tables| tables.get(TABLE))
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn unprocessed(requests: Vec<WriteRequest>) -> BatchWriteItemOutput {
+    let mut output = BatchWriteItemOutput::builder();
+    if !requests.is_empty() {
+        output = output.unprocessed_items(TABLE, requests);
+    }
+    output.build()
+}
+
+fn writer(client: Client, max_attempts: u32) -> BatchWriter {
+    BatchWriter::new(client, TABLE, generate::KEY)
+        .concurrency(3)
+        .backoff(Backoff {
+            base: Duration::from_millis(20),
+            cap: Duration::from_millis(500),
+            max_attempts,
+        })
+}
+
+#[tokio::test(start_paused = true)]
+async fn unprocessed_items_are_resent_until_written() {
+    // Any call with more than five puts gets its last three handed back unprocessed.
+    let rule = mock!(Client::batch_write_item).then_compute_output(|input| {
+        let requests = sent(input);
+        let back = if requests.len() > 5 {
+            requests[requests.len() - 3..].to_vec()
+        } else {
+            vec![]
+        };
+        unprocessed(back)
+    });
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]);
+    let report = writer(client, 5)
+        .write_all(generated_batches(9, 0, 110), |_| {})
+        .await;
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(report.written, 110, "count written equals count asked");
+    assert_eq!(report.batches, 5);
+    assert_eq!(
+        report.unprocessed_resent,
+        5 * 3,
+        "three re-sent from each batch"
+    );
+    assert_eq!(report.retries, 5);
+    assert_eq!(rule.num_calls(), 10);
+}
+
+#[tokio::test(start_paused = true)]
+async fn items_never_processed_are_reported_by_key() {
+    let rule =
+        mock!(Client::batch_write_item).then_compute_output(|input| unprocessed(sent(input)));
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]);
+    let started = tokio::time::Instant::now();
+    let report = writer(client, 4)
+        .write_all(generated_batches(3, 100, 30), |_| {})
+        .await;
+    assert!(!report.is_complete());
+    assert_eq!(report.written, 0);
+    assert_eq!(report.error, Some(ErrorKind::Throttled));
+    let failed: HashSet<String> = report.failed_keys.iter().cloned().collect();
+    let asked: HashSet<String> = (100..130).map(|i| generate::record_id(3, i)).collect();
+    assert_eq!(failed, asked, "every unwritten item is named");
+    assert_eq!(rule.num_calls(), 2 * 4, "two batches, four attempts each");
+    // Full jitter never waits longer than the capped ceilings: 20 + 40 + 80 ms per batch.
+    assert!(
+        started.elapsed() <= Duration::from_millis(140),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttled_batches_are_retried() {
+    let throttled = || {
+        BatchWriteItemError::ProvisionedThroughputExceededException(
+            ProvisionedThroughputExceededException::builder()
+                .message("slow down")
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("ProvisionedThroughputExceededException")
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    let rule = mock!(Client::batch_write_item)
+        .sequence()
+        .error(throttled)
+        .times(4)
+        .output(|| unprocessed(vec![]))
+        .repeatedly()
+        .build();
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule], |config| {
+        // Leave every retry to the writer, so its counts are exact.
+        config.retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+    });
+    let report = writer(client, 10)
+        .concurrency(1)
+        .write_all(generated_batches(5, 0, 50), |_| {})
+        .await;
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(report.written, 50);
+    assert_eq!(report.retries, 4);
+    assert_eq!(rule.num_calls(), 6);
+}
+
+#[test]
+fn backoff_doubles_up_to_its_cap_and_jitters_below_it() {
+    let backoff = Backoff {
+        base: Duration::from_millis(10),
+        cap: Duration::from_millis(100),
+        max_attempts: 10,
+    };
+    let ceilings: Vec<u128> = (1..=6).map(|r| backoff.ceiling(r).as_millis()).collect();
+    assert_eq!(ceilings, [10, 20, 40, 80, 100, 100]);
+    assert_eq!(
+        backoff.ceiling(1000),
+        Duration::from_millis(100),
+        "no overflow"
+    );
+    let delays: Vec<Duration> = (0..200).map(|_| backoff.delay(4)).collect();
+    assert!(delays.iter().all(|d| *d <= Duration::from_millis(80)));
+    let distinct: HashSet<Duration> = delays.into_iter().collect();
+    assert!(distinct.len() > 50, "delays are spread, not fixed");
+}
