@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod emulator;
+
 use aws_sdk_dynamodb::Client;
 use scanstream::encode::Item;
 use scanstream::seed::writer::BatchWriter;
