@@ -1,0 +1,50 @@
+"""Checks what cfn-lint cannot: the template's function URLs, build settings and policies.
+
+cfn-lint validates the schema but accepts any InvokeMode value; a streaming function
+behind a BUFFERED URL would deploy and then fail. Run with the venv's python (cfn-lint
+brings the YAML decoder that understands !Ref and !GetAtt).
+"""
+
+import sys
+
+from cfnlint.decode import decode
+
+template, errors = decode(sys.argv[1] if len(sys.argv) > 1 else "template.yml")
+if errors:
+    sys.exit(f"template does not parse: {errors}")
+
+resources = template["Resources"]
+problems = []
+
+
+def expect(what, actual, wanted):
+    if actual != wanted:
+        problems.append(f"{what}: expected {wanted!r}, found {actual!r}")
+
+
+table = resources["Table"]["Properties"]
+expect("table key", table["KeySchema"], [{"AttributeName": "id", "KeyType": "HASH"}])
+expect("table key type", table["AttributeDefinitions"], [{"AttributeName": "id", "AttributeType": "S"}])
+expect("table billing", table["BillingMode"], "PAY_PER_REQUEST")
+
+glob = template["Globals"]["Function"]
+expect("runtime", glob["Runtime"], "provided.al2023")
+expect("architectures", glob["Architectures"], ["arm64"])
+expect("handler", glob["Handler"], "bootstrap")
+
+for name, binary, policy in [
+    ("StreamerFunction", "streamer", "DynamoDBReadPolicy"),
+    ("SeederFunction", "seeder", "DynamoDBWritePolicy"),
+]:
+    fn = resources[name]
+    expect(f"{name} build method", fn["Metadata"]["BuildMethod"], "rust-cargolambda")
+    expect(f"{name} binary", fn["Metadata"]["BuildProperties"]["Binary"], binary)
+    url = fn["Properties"]["FunctionUrlConfig"]
+    expect(f"{name} auth", url["AuthType"], "AWS_IAM")
+    expect(f"{name} invoke mode", url["InvokeMode"], "RESPONSE_STREAM")
+    policies = [next(iter(p)) for p in fn["Properties"]["Policies"]]
+    expect(f"{name} policies", policies, [policy])
+
+if problems:
+    sys.exit("template.yml:\n  " + "\n  ".join(problems))
+print("template.yml: function URLs, build settings, table and policies as expected")

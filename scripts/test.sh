@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Every test, on a fresh machine: installs the pinned tools, starts DynamoDB Local, runs
+# the unit, mocked, DynamoDB Local and end-to-end (cargo lambda watch) tests, validates
+# template.yml, and checks formatting and lints. Stops what it started.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+ensure_tools
+cd "$ROOT"
+trap stop_dynamodb_local EXIT
+
+log "cargo fmt --check"
+cargo fmt --check
+
+log "template.yml: cfn-lint and invoke-mode check"
+cfn-lint template.yml
+python3=("$VENV/bin/python")
+"${python3[@]}" scripts/check_template.py template.yml
+
+# cargo lambda watch runs `cargo run --bin <fn>` on the first request: build the binaries
+# first, so that request does not wait for a cold compile.
+log "building the functions (a cold build takes several minutes)"
+cargo build --bins --quiet
+
+start_dynamodb_local
+log "cargo test (unit, mocked SDK, DynamoDB Local, end to end)"
+cargo test --all-targets -- --test-threads="${TEST_THREADS:-4}"
+
+log "cargo clippy"
+cargo clippy --all-targets --quiet -- -D warnings
+log "all tests passed"
