@@ -20,6 +20,13 @@ pub enum ConfigError {
         min: u32,
         max: u32,
     },
+    #[error("{name} must be an integer in {min}..={max}, got {value:?}")]
+    OutOfRangeU64 {
+        name: &'static str,
+        value: String,
+        min: u64,
+        max: u64,
+    },
     #[error("{name} ({value}) must not exceed {max_name} ({max})")]
     DefaultAboveMax {
         name: &'static str,
@@ -44,6 +51,19 @@ pub struct Config {
     pub default_segments: u32,
     /// `limit` when the request does not say (`DEFAULT_LIMIT`).
     pub default_limit: u32,
+    /// The byte budget of one response (`MAX_RESPONSE_BYTES`, default 150 MB): Lambda
+    /// cuts a streamed response at 200 MB, so the stream stops first, with a cursor.
+    pub max_response_bytes: u64,
+    /// Time kept free before the invocation's deadline (`DEADLINE_RESERVE_MS`, default
+    /// 2000): enough to send the trailer before Lambda stops the function.
+    pub deadline_reserve_ms: u64,
+    /// Attempts per DynamoDB call, the first included (`MAX_ATTEMPTS`, default 5): the
+    /// SDK retries throttling and transient errors with backoff up to this many.
+    pub max_attempts: u32,
+    /// Longest cursor accepted (`MAX_CURSOR_BYTES`, default 256 KiB).
+    pub max_cursor_bytes: usize,
+    /// Seals cursors (`CURSOR_SECRET`); empty means cursors carry a plain checksum.
+    pub cursor_secret: Vec<u8>,
 }
 
 impl Config {
@@ -62,12 +82,29 @@ impl Config {
         let max_limit = bounded(&lookup, "MAX_LIMIT", 1000, 10_000)?;
         let default_segments = bounded(&lookup, "DEFAULT_SEGMENTS", 4, max_segments)?;
         let default_limit = bounded(&lookup, "DEFAULT_LIMIT", 100, max_limit)?;
+        // Below 4 MiB a single 1 MB page, base64-inflated, might not fit.
+        let max_response_bytes = bounded_u64(
+            &lookup,
+            "MAX_RESPONSE_BYTES",
+            150_000_000,
+            4 << 20,
+            200_000_000,
+        )?;
+        let deadline_reserve_ms = bounded_u64(&lookup, "DEADLINE_RESERVE_MS", 2000, 0, 600_000)?;
+        let max_attempts = bounded(&lookup, "MAX_ATTEMPTS", 5, 20)?;
+        let max_cursor_bytes =
+            bounded_u64(&lookup, "MAX_CURSOR_BYTES", 256 << 10, 1 << 10, 1 << 20)?;
         Ok(Self {
             table_name,
             max_segments,
             max_limit,
             default_segments,
             default_limit,
+            max_response_bytes,
+            deadline_reserve_ms,
+            max_attempts,
+            max_cursor_bytes: usize::try_from(max_cursor_bytes).unwrap_or(1 << 20),
+            cursor_secret: lookup("CURSOR_SECRET").unwrap_or_default().into_bytes(),
         })
     }
 }
@@ -97,6 +134,28 @@ fn bounded(
             name,
             value: raw,
             min: 1,
+            max,
+        }),
+    }
+}
+
+/// Reads `name` as an integer in `min..=max`, or `default` when unset.
+fn bounded_u64(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    let Some(raw) = lookup(name) else {
+        return Ok(default);
+    };
+    match raw.trim().parse::<u64>() {
+        Ok(value) if (min..=max).contains(&value) => Ok(value),
+        _ => Err(ConfigError::OutOfRangeU64 {
+            name,
+            value: raw,
+            min,
             max,
         }),
     }
@@ -144,6 +203,18 @@ mod tests {
         assert!(err.to_string().contains("MAX_LIMIT"), "{err}");
         let err = config(&[("TABLE_NAME", "t"), ("MAX_SEGMENTS", "x")]).unwrap_err();
         assert!(err.to_string().contains("MAX_SEGMENTS"), "{err}");
+        let err = config(&[("TABLE_NAME", "t"), ("MAX_RESPONSE_BYTES", "1000")]).unwrap_err();
+        assert!(err.to_string().contains("MAX_RESPONSE_BYTES"), "{err}");
+        let c = config(&[
+            ("TABLE_NAME", "t"),
+            ("DEADLINE_RESERVE_MS", "0"),
+            ("CURSOR_SECRET", "k"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            (c.deadline_reserve_ms, c.cursor_secret.as_slice()),
+            (0, &b"k"[..])
+        );
     }
 
     #[test]

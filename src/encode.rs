@@ -104,7 +104,7 @@ fn write_number(out: &mut Vec<u8>, n: &str) {
 }
 
 /// The number grammar of RFC 8259, section 6.
-fn is_json_number(s: &str) -> bool {
+pub fn is_json_number(s: &str) -> bool {
     let b = s.as_bytes();
     let mut i = 0;
     let digits = |i: &mut usize| {

@@ -10,8 +10,10 @@ use std::fmt;
 /// What went wrong upstream, at the level of detail a client can act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
-    /// The table (or index) does not exist.
+    /// The table does not exist.
     NotFound,
+    /// The index does not exist on the table.
+    IndexNotFound,
     /// The credentials may not read (or write) the table.
     AccessDenied,
     /// DynamoDB throttled us and the retries did not get through.
@@ -29,6 +31,7 @@ impl ErrorKind {
     pub fn code(self) -> &'static str {
         match self {
             Self::NotFound => "TableNotFound",
+            Self::IndexNotFound => "IndexNotFound",
             Self::AccessDenied => "AccessDenied",
             Self::Throttled => "Throttled",
             Self::Unavailable => "Unavailable",
@@ -41,6 +44,7 @@ impl ErrorKind {
     pub fn message(self) -> &'static str {
         match self {
             Self::NotFound => "the table does not exist",
+            Self::IndexNotFound => "the index does not exist on this table",
             Self::AccessDenied => "access to the table was denied",
             Self::Throttled => "DynamoDB throttled the request and retries did not get through",
             Self::Unavailable => "DynamoDB is unavailable",
@@ -52,7 +56,7 @@ impl ErrorKind {
     /// The HTTP status for this failure when it happens before the first byte.
     pub fn status(self) -> u16 {
         match self {
-            Self::NotFound => 404,
+            Self::NotFound | Self::IndexNotFound => 404,
             Self::AccessDenied => 403,
             Self::Throttled => 429,
             Self::Unavailable => 503,

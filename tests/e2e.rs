@@ -94,10 +94,10 @@ async fn a_seeded_table_streams_through_the_emulator() {
         body.extend_from_slice(&chunk);
     }
     let (items, trailer) = split_body(&body);
-    assert_eq!(
-        ids(&items),
-        expected_ids(11, 10_000),
-        "every item exactly once"
+    assert_same_ids(
+        &ids(&items),
+        &expected_ids(11, 10_000),
+        &format!("every item exactly once; {trailer:?}"),
     );
     assert!(trailer.complete, "{trailer:?}");
     assert_eq!(trailer.items, 10_000);
@@ -150,12 +150,12 @@ async fn a_seeded_table_streams_through_the_emulator() {
     }
     let (status, _, body) = get(&client, &emulator.url("seeder", "count=0")).await;
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
-    let posted = client
-        .post(emulator.url("streamer", ""))
+    let put = client
+        .put(emulator.url("streamer", ""))
         .send()
         .await
         .expect("request");
-    assert_eq!(posted.status().as_u16(), 405);
+    assert_eq!(put.status().as_u16(), 405);
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@
 pub mod seeder;
 pub mod streamer;
 
-pub use streamer::{StreamRequest, Streamer, parse_query};
+pub use streamer::{Invocation, StreamRequest, Streamer, parse_request};
 
 use bytes::Bytes;
 use futures::StreamExt;

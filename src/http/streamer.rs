@@ -1,94 +1,447 @@
-//! `GET /?segments=&limit=`: the table as one NDJSON stream.
+//! `GET /?segments=&limit=...` (or the same parameters form-encoded in a `POST` body, for
+//! cursors too long for a URL): the table as one NDJSON stream.
 //!
-//! The status line is committed only once the first page (or the first error) is in, so a
-//! missing table is a real 404 rather than a 200 with an error inside.
+//! Every parameter is checked before anything is read. The status line is committed only
+//! once the first page (or the first error) is in, so a missing table is a real 404
+//! rather than a 200 with an error inside.
 
-use super::{
-    ApiError, ResponseBody, error_response, integer, parameters, reject_non_get, response,
-};
-use crate::config::Config;
-use crate::scan::PageSource;
-use crate::scan::stream::{self, ScanPlan};
+use super::{ApiError, ResponseBody, error_response, integer, quoted, response};
+use crate::config::{Config, DYNAMODB_MAX_TOTAL_SEGMENTS};
+use crate::encode::is_json_number;
+use crate::scan::cursor::{Cursor, Position};
+use crate::scan::stream::{self, CursorSeal, ScanPlan};
+use crate::scan::{KeyType, PageSource, ReadShape};
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use futures::StreamExt;
 use http_body::Frame;
-use lambda_http::http::{Method, Response, StatusCode, Uri};
+use lambda_http::http::{HeaderValue, Method, Response, StatusCode, Uri, header};
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 use tracing::{info, warn};
 
 /// The parameters this endpoint understands.
-pub const PARAMETERS: &[&str] = &["segments", "limit"];
+pub const PARAMETERS: &[&str] = &[
+    "segments",
+    "limit",
+    "total_segments",
+    "segment_offset",
+    "cursor",
+    "max_items",
+    "fields",
+    "consistent",
+    "index",
+    "pk",
+];
 
-/// A validated request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StreamRequest {
-    /// Segments scanned concurrently (and `TotalSegments`).
-    pub segments: u32,
-    /// Items per Scan call.
-    pub limit: u32,
+/// Parameters a cursor already fixes: given with a cursor, they are refused rather than
+/// silently ignored or allowed to contradict it.
+const FIXED_BY_CURSOR: &[&str] = &[
+    "segments",
+    "total_segments",
+    "segment_offset",
+    "fields",
+    "consistent",
+    "index",
+    "pk",
+];
+
+/// DynamoDB's largest `max_items` worth asking for; bounds the arithmetic, not the use.
+const MAX_ITEMS: u64 = 1_000_000_000_000;
+/// Projections of more attributes than this are refused (DynamoDB caps expressions at 4 KB).
+const MAX_FIELDS: usize = 100;
+
+/// One invocation as the handler sees it, Lambda or not.
+#[derive(Debug, Clone, Copy)]
+pub struct Invocation<'a> {
+    /// GET, or POST with a form body.
+    pub method: &'a Method,
+    /// Path and query string.
+    pub uri: &'a Uri,
+    /// The `content-type` header, if any.
+    pub content_type: Option<&'a str>,
+    /// The request body (POST only).
+    pub body: &'a [u8],
+    /// The invocation's deadline, under Lambda.
+    pub deadline: Option<SystemTime>,
 }
 
-/// Parses and bounds the query string.
-pub fn parse_query(query: Option<&str>, config: &Config) -> Result<StreamRequest, ApiError> {
-    let params = parameters(query, PARAMETERS)?;
-    let segments = integer(
+/// A request whose parameters are all valid; `pk` still needs the key schema to be read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamRequest {
+    /// Segments scanned concurrently.
+    pub segments: u32,
+    /// `TotalSegments`.
+    pub total_segments: u32,
+    /// The first segment read.
+    pub segment_offset: u32,
+    /// Items per Scan call.
+    pub limit: u32,
+    /// Stop after this many items.
+    pub max_items: Option<u64>,
+    /// Where each segment starts: from a cursor, or all from the start.
+    pub positions: Vec<Position>,
+    /// Projection, consistency, index (the partition comes from `pk` below or a cursor).
+    pub shape: ReadShape,
+    /// The raw `pk` value, read against the key schema before scanning.
+    pub pk: Option<String>,
+}
+
+/// Checks every parameter of an invocation: method, body, names, values, cursor.
+pub fn parse_request(
+    invocation: &Invocation<'_>,
+    config: &Config,
+) -> Result<StreamRequest, ApiError> {
+    let query = invocation.uri.query();
+    let params = match *invocation.method {
+        Method::GET => super::parameters(query, PARAMETERS)?,
+        Method::POST => {
+            let form = invocation.content_type.is_none_or(|ct| {
+                ct.starts_with("application/x-www-form-urlencoded") || ct.starts_with("text/plain")
+            });
+            if !form {
+                return Err(ApiError {
+                    status: 415,
+                    code: "UnsupportedMediaType",
+                    message:
+                        "POST a form body (application/x-www-form-urlencoded), e.g. cursor=..."
+                            .into(),
+                });
+            }
+            let max_body = config.max_cursor_bytes + 16 * 1024;
+            if invocation.body.len() > max_body {
+                return Err(ApiError {
+                    status: 413,
+                    code: "BodyTooLarge",
+                    message: format!("the body may hold at most {max_body} bytes"),
+                });
+            }
+            let body = std::str::from_utf8(invocation.body).map_err(|_| {
+                ApiError::bad_request("InvalidParameter", "the body is not UTF-8".into())
+            })?;
+            let joined = [query.unwrap_or_default(), body]
+                .into_iter()
+                .filter(|part| !part.is_empty())
+                .collect::<Vec<_>>()
+                .join("&");
+            super::parameters(Some(&joined), PARAMETERS)?
+        }
+        _ => {
+            return Err(ApiError {
+                status: 405,
+                code: "MethodNotAllowed",
+                message: format!(
+                    "use GET (or POST with a form body), not {}",
+                    quoted(invocation.method.as_str())
+                ),
+            });
+        }
+    };
+
+    let limit = u32_param(&params, "limit", config.default_limit, 1, config.max_limit)?;
+    let max_items = params
+        .contains_key("max_items")
+        .then(|| integer(&params, "max_items", 0, 1, MAX_ITEMS))
+        .transpose()?;
+
+    if let Some(token) = params.get("cursor") {
+        if let Some(fixed) = FIXED_BY_CURSOR
+            .iter()
+            .find(|name| params.contains_key(**name))
+        {
+            return Err(ApiError::bad_request(
+                "InvalidParameter",
+                format!("{fixed} cannot be combined with cursor: the cursor already fixes it"),
+            ));
+        }
+        let cursor = Cursor::decode(token, &config.cursor_secret, config.max_cursor_bytes)
+            .map_err(|err| ApiError::bad_request("InvalidCursor", err.to_string()))?;
+        if cursor.table != config.table_name {
+            return Err(ApiError::bad_request(
+                "InvalidCursor",
+                "cursor belongs to another table".into(),
+            ));
+        }
+        let segments = u32::try_from(cursor.positions.len()).unwrap_or(u32::MAX);
+        if segments > config.max_segments {
+            return Err(ApiError::bad_request(
+                "InvalidCursor",
+                format!(
+                    "cursor spans {segments} segments, more than the {} allowed",
+                    config.max_segments
+                ),
+            ));
+        }
+        return Ok(StreamRequest {
+            segments,
+            total_segments: cursor.total_segments,
+            segment_offset: cursor.segment_offset,
+            limit,
+            max_items,
+            positions: cursor.positions,
+            shape: cursor.shape,
+            pk: None,
+        });
+    }
+
+    let pk = params.get("pk").cloned();
+    if let Some(pk) = &pk {
+        if pk.is_empty() || pk.len() > 2048 {
+            return Err(ApiError::bad_request(
+                "InvalidParameter",
+                "pk must be 1 to 2048 bytes".into(),
+            ));
+        }
+        if let Some(name) = ["total_segments", "segment_offset"]
+            .iter()
+            .find(|n| params.contains_key(**n))
+        {
+            return Err(ApiError::bad_request(
+                "InvalidParameter",
+                format!(
+                    "{name} cannot be combined with pk: a Query reads one partition, unsegmented"
+                ),
+            ));
+        }
+    }
+    let default_segments = if pk.is_some() {
+        1
+    } else {
+        config.default_segments
+    };
+    let segments = u32_param(
         &params,
         "segments",
-        config.default_segments.into(),
+        default_segments,
         1,
-        config.max_segments.into(),
+        config.max_segments,
     )?;
-    let limit = integer(
+    if pk.is_some() && segments != 1 {
+        return Err(ApiError::bad_request(
+            "InvalidParameter",
+            "segments must be 1 with pk: a Query reads one partition, unsegmented".into(),
+        ));
+    }
+    let total_segments = u32_param(
         &params,
-        "limit",
-        config.default_limit.into(),
+        "total_segments",
+        segments,
         1,
-        config.max_limit.into(),
+        DYNAMODB_MAX_TOTAL_SEGMENTS,
     )?;
-    // Both are bounded by u32 settings above.
+    let segment_offset = u32_param(&params, "segment_offset", 0, 0, total_segments - 1)?;
+    if u64::from(segment_offset) + u64::from(segments) > u64::from(total_segments) {
+        return Err(ApiError::bad_request(
+            "InvalidParameter",
+            format!(
+                "segment_offset + segments ({segment_offset} + {segments}) must not exceed total_segments ({total_segments})"
+            ),
+        ));
+    }
+    let shape = ReadShape {
+        fields: fields(&params)?,
+        consistent: boolean(&params, "consistent")?,
+        index: index(&params)?,
+        partition: None,
+    };
     Ok(StreamRequest {
-        segments: u32::try_from(segments).unwrap_or(config.max_segments),
-        limit: u32::try_from(limit).unwrap_or(config.max_limit),
+        segments,
+        total_segments,
+        segment_offset,
+        limit,
+        max_items,
+        positions: vec![Position::Start; segments as usize],
+        shape,
+        pk,
     })
+}
+
+fn u32_param(
+    params: &HashMap<String, String>,
+    name: &str,
+    default: u32,
+    min: u32,
+    max: u32,
+) -> Result<u32, ApiError> {
+    let value = integer(params, name, default.into(), min.into(), max.into())?;
+    // In range of u32 by the bounds just checked.
+    Ok(u32::try_from(value).unwrap_or(max))
+}
+
+fn boolean(params: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
+    match params.get(name).map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(
+            "InvalidParameter",
+            format!("{name} must be true or false, got {}", quoted(other)),
+        )),
+    }
+}
+
+/// `fields=a,b,c`: top-level attribute names, each passed to DynamoDB through
+/// `ExpressionAttributeNames`, so reserved words and odd characters are safe.
+fn fields(params: &HashMap<String, String>) -> Result<Vec<String>, ApiError> {
+    let Some(raw) = params.get("fields") else {
+        return Ok(Vec::new());
+    };
+    let names: Vec<String> = raw.split(',').map(str::to_string).collect();
+    let bad = |message: String| ApiError::bad_request("InvalidParameter", message);
+    if names.len() > MAX_FIELDS {
+        return Err(bad(format!(
+            "fields may name at most {MAX_FIELDS} attributes"
+        )));
+    }
+    for (i, name) in names.iter().enumerate() {
+        if name.is_empty() || name.len() > 255 {
+            return Err(bad(
+                "fields must be comma-separated attribute names of 1 to 255 bytes".into(),
+            ));
+        }
+        if names[..i].contains(name) {
+            return Err(bad(format!("fields names {} twice", quoted(name))));
+        }
+    }
+    Ok(names)
+}
+
+/// DynamoDB index names: 3 to 255 of `[A-Za-z0-9_.-]`.
+fn index(params: &HashMap<String, String>) -> Result<Option<String>, ApiError> {
+    let Some(name) = params.get("index") else {
+        return Ok(None);
+    };
+    let valid = (3..=255).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if !valid {
+        return Err(ApiError::bad_request(
+            "InvalidParameter",
+            format!(
+                "index must be 3 to 255 characters of A-Z a-z 0-9 _ . -, got {}",
+                quoted(name)
+            ),
+        ));
+    }
+    Ok(Some(name.clone()))
+}
+
+/// Reads the `pk` text as the key's type: S as is, N as a number, B as base64.
+fn partition_value(text: &str, key_type: KeyType) -> Result<AttributeValue, ApiError> {
+    let bad = |what: &str| {
+        ApiError::bad_request(
+            "InvalidParameter",
+            format!("pk must be {what} for this key, got {}", quoted(text)),
+        )
+    };
+    match key_type {
+        KeyType::S => Ok(AttributeValue::S(text.to_string())),
+        KeyType::N if is_json_number(text) => Ok(AttributeValue::N(text.to_string())),
+        KeyType::N => Err(bad("a number")),
+        KeyType::B => STANDARD
+            .decode(text)
+            .map(|bytes| AttributeValue::B(Blob::new(bytes)))
+            .map_err(|_| bad("base64")),
+    }
+}
+
+/// When to stop reading: the invocation's deadline less the reserve, as an `Instant`.
+///
+/// A deadline already past when the request arrives is not a real one (`cargo lambda
+/// watch` sends its 600 s timeout as if it were a timestamp: 600000 ms after 1970); it is
+/// ignored rather than allowed to stop every stream after its first page.
+fn time_budget(deadline: Option<SystemTime>, reserve_ms: u64) -> Option<tokio::time::Instant> {
+    let left = deadline?.duration_since(SystemTime::now()).ok()?;
+    if left.is_zero() {
+        return None;
+    }
+    let usable = left.saturating_sub(Duration::from_millis(reserve_ms));
+    Some(tokio::time::Instant::now() + usable)
 }
 
 /// The streamer: configuration and page source, built once at cold start and shared by
 /// every invocation.
 #[derive(Debug)]
 pub struct Streamer<S> {
-    /// Bounds and defaults for every request.
+    /// Bounds, defaults and budgets for every request.
     config: Config,
     /// Shared with the segment tasks of every request.
     source: Arc<S>,
+    /// Seals the cursors of incomplete streams.
+    seal: CursorSeal,
 }
 
 impl<S: PageSource> Streamer<S> {
     /// A streamer reading from `source` within the bounds of `config`.
     pub fn new(config: Config, source: S) -> Self {
+        let seal = CursorSeal {
+            table: config.table_name.clone(),
+            secret: Arc::from(config.cursor_secret.as_slice()),
+        };
         Self {
             config,
             source: Arc::new(source),
+            seal,
         }
     }
 
     /// Answers one request. Never fails: every failure is a response.
-    pub async fn handle(&self, method: &Method, uri: &Uri) -> Response<ResponseBody> {
-        if let Some(response) = reject_non_get(method) {
-            return response;
-        }
-        let request = match parse_query(uri.query(), &self.config) {
+    pub async fn handle(&self, invocation: Invocation<'_>) -> Response<ResponseBody> {
+        let mut request = match parse_request(&invocation, &self.config) {
             Ok(request) => request,
-            Err(err) => return error_response(&err),
+            Err(err) => {
+                let mut response = error_response(&err);
+                if err.status == 405 {
+                    response
+                        .headers_mut()
+                        .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+                }
+                return response;
+            }
         };
-        let plan = ScanPlan {
-            total_segments: request.segments,
-            segments: 0..request.segments,
-            limit: request.limit,
-        };
+        if request.pk.is_some() || request.shape.index.is_some() {
+            // Finds a missing table or index (404) and the key type before any Scan.
+            let key = match self
+                .source
+                .partition_key(request.shape.index.as_deref())
+                .await
+            {
+                Ok(key) => key,
+                Err(err) => {
+                    warn!(cause = %err, source = ?err.source, "describing the table failed");
+                    return error_response(&ApiError::from(&err));
+                }
+            };
+            if let Some(text) = request.pk.take() {
+                match partition_value(&text, key.key_type) {
+                    Ok(value) => request.shape.partition = Some((key.name, value)),
+                    Err(err) => return error_response(&err),
+                }
+            }
+        }
+        let deadline = time_budget(invocation.deadline, self.config.deadline_reserve_ms);
         info!(
             segments = request.segments,
+            total_segments = request.total_segments,
+            segment_offset = request.segment_offset,
             limit = request.limit,
+            max_items = ?request.max_items,
             "scan starting"
         );
+        let plan = ScanPlan {
+            total_segments: request.total_segments,
+            segment_offset: request.segment_offset,
+            positions: request.positions,
+            limit: request.limit,
+            shape: Arc::new(request.shape),
+            max_items: request.max_items,
+            max_bytes: Some(self.config.max_response_bytes),
+            deadline,
+            seal: Some(self.seal.clone()),
+        };
         match stream::start(self.source.clone(), plan).await {
             Ok(scan) => {
                 let body = scan.map(|bytes| Ok(Frame::data(bytes))).boxed();
@@ -99,5 +452,146 @@ impl<S: PageSource> Streamer<S> {
                 error_response(&ApiError::from(&err))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::from_lookup(|name| (name == "TABLE_NAME").then(|| "t".to_string())).expect("config")
+    }
+
+    fn get(query: &str) -> Result<StreamRequest, ApiError> {
+        let uri: Uri = format!("/?{query}").parse().expect("uri");
+        let invocation = Invocation {
+            method: &Method::GET,
+            uri: &uri,
+            content_type: None,
+            body: b"",
+            deadline: None,
+        };
+        parse_request(&invocation, &config())
+    }
+
+    #[test]
+    fn defaults_and_bounds() {
+        let r = get("").expect("valid");
+        assert_eq!(
+            (r.segments, r.total_segments, r.segment_offset, r.limit),
+            (4, 4, 0, 100)
+        );
+        let r = get("segments=2&total_segments=10&segment_offset=8&limit=1000&max_items=5")
+            .expect("valid");
+        assert_eq!(
+            (r.segments, r.total_segments, r.segment_offset, r.limit),
+            (2, 10, 8, 1000)
+        );
+        assert_eq!(r.max_items, Some(5));
+        assert_eq!(r.positions.len(), 2);
+    }
+
+    #[test]
+    fn shape_parameters() {
+        let r = get("fields=name,status,a%2Cb&consistent=true&index=by-status").expect("valid");
+        assert_eq!(r.shape.fields, ["name", "status", "a", "b"]);
+        assert!(r.shape.consistent);
+        assert_eq!(r.shape.index.as_deref(), Some("by-status"));
+        let r = get("pk=abc").expect("valid");
+        assert_eq!((r.segments, r.pk.as_deref()), (1, Some("abc")));
+    }
+
+    #[test]
+    fn a_deadline_in_the_past_is_no_deadline() {
+        let epoch_plus_600s = SystemTime::UNIX_EPOCH + Duration::from_millis(600_000);
+        assert_eq!(time_budget(Some(epoch_plus_600s), 2000), None);
+        assert_eq!(time_budget(None, 2000), None);
+        let soon = SystemTime::now() + Duration::from_secs(10);
+        let at = time_budget(Some(soon), 2000).expect("a budget");
+        let left = at - tokio::time::Instant::now();
+        assert!(
+            left <= Duration::from_secs(8) && left > Duration::from_secs(7),
+            "{left:?}"
+        );
+    }
+
+    #[test]
+    fn partition_values_follow_the_key_type() {
+        assert_eq!(
+            partition_value("x", KeyType::S),
+            Ok(AttributeValue::S("x".into()))
+        );
+        assert_eq!(
+            partition_value("-1.5", KeyType::N),
+            Ok(AttributeValue::N("-1.5".into()))
+        );
+        assert!(partition_value("1e", KeyType::N).is_err());
+        assert_eq!(
+            partition_value("AAE=", KeyType::B),
+            Ok(AttributeValue::B(Blob::new(vec![0, 1])))
+        );
+        assert!(partition_value("***", KeyType::B).is_err());
+    }
+
+    #[test]
+    fn a_cursor_fixes_the_shape_and_must_fit_the_table() {
+        let cursor = Cursor {
+            table: "t".into(),
+            total_segments: 4,
+            segment_offset: 0,
+            positions: vec![Position::Start, Position::Done],
+            shape: ReadShape::default(),
+        };
+        let token = cursor.encode(b"");
+        let r = get(&format!("cursor={token}&limit=7&max_items=3")).expect("valid");
+        assert_eq!((r.segments, r.total_segments, r.limit), (2, 4, 7));
+        assert_eq!(r.positions, cursor.positions);
+        let err = get(&format!("cursor={token}&segments=2")).unwrap_err();
+        assert!(
+            err.message
+                .contains("segments cannot be combined with cursor"),
+            "{}",
+            err.message
+        );
+        let other = Cursor {
+            table: "other".into(),
+            ..cursor
+        }
+        .encode(b"");
+        let err = get(&format!("cursor={other}")).unwrap_err();
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            ("InvalidCursor", "cursor belongs to another table")
+        );
+    }
+
+    #[test]
+    fn post_bodies_carry_parameters() {
+        let uri: Uri = "/?limit=5".parse().expect("uri");
+        let post = |content_type: Option<&'static str>, body: &'static [u8]| {
+            parse_request(
+                &Invocation {
+                    method: &Method::POST,
+                    uri: &uri,
+                    content_type,
+                    body,
+                    deadline: None,
+                },
+                &config(),
+            )
+        };
+        let r = post(Some("application/x-www-form-urlencoded"), b"segments=2").expect("valid");
+        assert_eq!((r.segments, r.limit), (2, 5));
+        assert_eq!(
+            post(Some("application/json"), b"{}").unwrap_err().status,
+            415
+        );
+        assert!(
+            post(None, b"limit=6")
+                .unwrap_err()
+                .message
+                .contains("more than once")
+        );
     }
 }

@@ -1,17 +1,33 @@
-//! The DynamoDB page source: one `Scan` call per page.
+//! The DynamoDB page source: one `Scan` (or `Query`, for `pk`) call per page.
 
-use super::{Page, PageRequest, PageSource};
-use crate::error::UpstreamError;
+use super::{KeyAttribute, KeyType, Page, PageRequest, PageSource, ReadShape};
+use crate::error::{ErrorKind, UpstreamError};
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
+use aws_sdk_dynamodb::config::Intercept;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    KeySchemaElement, KeyType as DynamoKeyType, ReturnConsumedCapacity, ScalarAttributeType,
+    TableDescription,
+};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::OnceCell;
 
 /// Scans one table through the SDK client it is given.
 #[derive(Debug, Clone)]
 pub struct DynamoSource {
-    /// Shared with every segment task; it holds the connection pool.
+    /// Shared with every segment task; it holds the connection pool and the retry policy.
     client: Client,
     /// Fixed at construction: a request can never reach another table.
     table: String,
+    /// `DescribeTable`, fetched once (for `pk` and `index` requests only) and kept: key
+    /// schemas do not change under a running function.
+    description: Arc<OnceCell<TableDescription>>,
 }
 
 impl DynamoSource {
@@ -20,34 +36,213 @@ impl DynamoSource {
         Self {
             client,
             table: table.into(),
+            description: Arc::default(),
         }
     }
+
+    async fn describe(&self) -> Result<&TableDescription, UpstreamError> {
+        self.description
+            .get_or_try_init(|| async {
+                let output = self
+                    .client
+                    .describe_table()
+                    .table_name(&self.table)
+                    .send()
+                    .await
+                    .map_err(UpstreamError::from_sdk)?;
+                output.table.ok_or_else(|| {
+                    UpstreamError::new(ErrorKind::Internal, "DescribeTable without a table")
+                })
+            })
+            .await
+    }
+}
+
+/// Counts the attempts of one call, so retries can be reported per page.
+#[derive(Debug, Clone, Default)]
+struct AttemptCounter(Arc<AtomicU64>);
+
+impl Intercept for AttemptCounter {
+    fn name(&self) -> &'static str {
+        "scanstream::AttemptCounter"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl AttemptCounter {
+    fn retries(&self) -> u64 {
+        self.0.load(Ordering::Relaxed).saturating_sub(1)
+    }
+}
+
+/// Placeholders for every name in a projection or key condition, so reserved words
+/// (`name`, `status`, `data`...) and odd characters are always safe.
+struct Expressions {
+    names: HashMap<String, String>,
+    projection: Option<String>,
+}
+
+fn expressions(shape: &ReadShape) -> Expressions {
+    let mut names = HashMap::new();
+    let projection = (!shape.fields.is_empty()).then(|| {
+        let placeholders: Vec<String> = shape
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, field)| {
+                let placeholder = format!("#f{i}");
+                names.insert(placeholder.clone(), field.clone());
+                placeholder
+            })
+            .collect();
+        placeholders.join(", ")
+    });
+    if let Some((name, _)) = &shape.partition {
+        names.insert("#pk".to_string(), name.clone());
+    }
+    Expressions { names, projection }
 }
 
 impl PageSource for DynamoSource {
     async fn page(&self, request: PageRequest) -> Result<Page, UpstreamError> {
-        let output = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .segment(to_i32(request.segment))
-            .total_segments(to_i32(request.total_segments))
-            .limit(to_i32(request.limit))
-            .set_exclusive_start_key(request.exclusive_start_key)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(UpstreamError::from_sdk)?;
+        let counter = AttemptCounter::default();
+        let override_config =
+            aws_sdk_dynamodb::config::Builder::default().interceptor(counter.clone());
+        let shape = &request.shape;
+        let Expressions { names, projection } = expressions(shape);
+        let names = (!names.is_empty()).then_some(names);
+        let page = if let Some((_, value)) = &shape.partition {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .set_index_name(shape.index.clone())
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_values(":pk", value.clone())
+                .set_expression_attribute_names(names)
+                .set_projection_expression(projection)
+                .consistent_read(shape.consistent)
+                .limit(to_i32(request.limit))
+                .set_exclusive_start_key(request.exclusive_start_key)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .customize()
+                .config_override(override_config)
+                .send()
+                .await
+                .map_err(|err| classify(err, shape))?;
+            Page {
+                items: output.items.unwrap_or_default(),
+                last_evaluated_key: output.last_evaluated_key.filter(|key| !key.is_empty()),
+                scanned_count: u64::try_from(output.scanned_count).unwrap_or(0),
+                consumed_capacity: output
+                    .consumed_capacity
+                    .and_then(|c| c.capacity_units)
+                    .unwrap_or(0.0),
+                retries: 0,
+            }
+        } else {
+            let output = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .set_index_name(shape.index.clone())
+                .segment(to_i32(request.segment))
+                .total_segments(to_i32(request.total_segments))
+                .set_expression_attribute_names(names)
+                .set_projection_expression(projection)
+                .consistent_read(shape.consistent)
+                .limit(to_i32(request.limit))
+                .set_exclusive_start_key(request.exclusive_start_key)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .customize()
+                .config_override(override_config)
+                .send()
+                .await
+                .map_err(|err| classify(err, shape))?;
+            Page {
+                items: output.items.unwrap_or_default(),
+                last_evaluated_key: output.last_evaluated_key.filter(|key| !key.is_empty()),
+                scanned_count: u64::try_from(output.scanned_count).unwrap_or(0),
+                consumed_capacity: output
+                    .consumed_capacity
+                    .and_then(|c| c.capacity_units)
+                    .unwrap_or(0.0),
+                retries: 0,
+            }
+        };
         Ok(Page {
-            items: output.items.unwrap_or_default(),
-            last_evaluated_key: output.last_evaluated_key.filter(|key| !key.is_empty()),
-            scanned_count: u64::try_from(output.scanned_count).unwrap_or(0),
-            consumed_capacity: output
-                .consumed_capacity
-                .and_then(|c| c.capacity_units)
-                .unwrap_or(0.0),
+            retries: counter.retries(),
+            ..page
         })
     }
+
+    async fn partition_key(&self, index: Option<&str>) -> Result<KeyAttribute, UpstreamError> {
+        let table = self.describe().await?;
+        let schema: &[KeySchemaElement] = match index {
+            None => table.key_schema(),
+            Some(index) => table
+                .global_secondary_indexes()
+                .iter()
+                .find(|gsi| gsi.index_name() == Some(index))
+                .map(|gsi| gsi.key_schema())
+                .or_else(|| {
+                    table
+                        .local_secondary_indexes()
+                        .iter()
+                        .find(|lsi| lsi.index_name() == Some(index))
+                        .map(|lsi| lsi.key_schema())
+                })
+                .ok_or_else(|| {
+                    UpstreamError::new(ErrorKind::IndexNotFound, format!("no index {index:?}"))
+                })?,
+        };
+        let name = schema
+            .iter()
+            .find(|key| key.key_type() == &DynamoKeyType::Hash)
+            .map(|key| key.attribute_name().to_string())
+            .ok_or_else(|| {
+                UpstreamError::new(ErrorKind::Internal, "key schema without a HASH key")
+            })?;
+        let key_type = table
+            .attribute_definitions()
+            .iter()
+            .find(|def| def.attribute_name() == name)
+            .map(|def| match def.attribute_type() {
+                ScalarAttributeType::N => KeyType::N,
+                ScalarAttributeType::B => KeyType::B,
+                _ => KeyType::S,
+            })
+            .ok_or_else(|| {
+                UpstreamError::new(ErrorKind::Internal, "key attribute without a definition")
+            })?;
+        Ok(KeyAttribute { name, key_type })
+    }
+}
+
+/// Sorts an SDK error; DynamoDB reports a missing index as a validation error, so that
+/// one is recognised by its message and named properly.
+fn classify<E, R>(err: SdkError<E, R>, shape: &ReadShape) -> UpstreamError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let index_missing = shape.index.is_some()
+        && err.code() == Some("ValidationException")
+        && err.message().is_some_and(|m| m.contains("specified index"));
+    let mut err = UpstreamError::from_sdk(err);
+    if index_missing {
+        err.kind = ErrorKind::IndexNotFound;
+    }
+    err
 }
 
 /// Segment numbers and limits are validated far below `i32::MAX` before they get here.

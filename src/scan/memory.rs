@@ -3,7 +3,7 @@
 //! It lets the merge, the trailer and (later) cursors be tested without DynamoDB, and it
 //! can inject what DynamoDB Local never does: a failure at a chosen call, or slow pages.
 
-use super::{Page, PageRequest, PageSource};
+use super::{KeyAttribute, KeyType, Page, PageRequest, PageSource};
 use crate::encode::{Item, to_line};
 use crate::error::{ErrorKind, UpstreamError};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -79,10 +79,18 @@ impl PageSource for MemorySource {
                 format!("injected failure at call {call}"),
             ));
         }
-        let mut segment = self
-            .items
-            .iter()
-            .filter(|item| self.segment_of(item, request.total_segments) == request.segment);
+        if request.shape.index.is_some() {
+            return Err(UpstreamError::new(
+                ErrorKind::IndexNotFound,
+                "no indexes in memory",
+            ));
+        }
+        let partition = request.shape.partition.as_ref();
+        let mut segment = self.items.iter().filter(|item| match partition {
+            // A Query reads one partition, unsegmented.
+            Some((name, value)) => item.get(name) == Some(value),
+            None => self.segment_of(item, request.total_segments) == request.segment,
+        });
         if let Some(start) = &request.exclusive_start_key {
             let start_key: Option<&AttributeValue> = start.get(&self.key);
             // Skip up to and including the start key, as DynamoDB does.
@@ -97,20 +105,44 @@ impl PageSource for MemorySource {
             }
         }
         let limit = usize::try_from(request.limit).unwrap_or(usize::MAX);
-        let items: Vec<Item> = segment.by_ref().take(limit).cloned().collect();
+        let page: Vec<&Item> = segment.by_ref().take(limit).collect();
         let more = segment.next().is_some();
-        let last_evaluated_key = match items.last() {
+        let last_evaluated_key = match page.last() {
             Some(last) if more => last
                 .get(&self.key)
                 .map(|v| Item::from([(self.key.clone(), v.clone())])),
             _ => None,
         };
+        let fields = &request.shape.fields;
+        let items: Vec<Item> = page
+            .into_iter()
+            .map(|item| {
+                item.iter()
+                    .filter(|(name, _)| fields.is_empty() || fields.contains(name))
+                    .map(|(name, value)| (name.clone(), value.clone()))
+                    .collect()
+            })
+            .collect();
         Ok(Page {
             scanned_count: items.len() as u64,
             consumed_capacity: items.len() as f64 * 0.5,
             items,
             last_evaluated_key,
+            retries: 0,
         })
+    }
+
+    async fn partition_key(&self, index: Option<&str>) -> Result<KeyAttribute, UpstreamError> {
+        match index {
+            Some(_) => Err(UpstreamError::new(
+                ErrorKind::IndexNotFound,
+                "no indexes in memory",
+            )),
+            None => Ok(KeyAttribute {
+                name: self.key.clone(),
+                key_type: KeyType::S,
+            }),
+        }
     }
 }
 

@@ -2,9 +2,11 @@
 //!
 //! A [`PageSource`] fetches one page of one segment. [`stream::start`] runs one task per
 //! segment against a source and merges their pages, as they arrive, into a single stream
-//! of NDJSON buffers that ends with a trailer line. The same merge runs against DynamoDB
-//! ([`dynamo::DynamoSource`]) and against an in-memory table ([`memory::MemorySource`]).
+//! of NDJSON buffers that ends with a [`trailer`] line carrying a [`cursor`] when the
+//! stream stopped early. The same merge runs against DynamoDB ([`dynamo::DynamoSource`])
+//! and against an in-memory table ([`memory::MemorySource`]).
 
+pub mod cursor;
 pub mod dynamo;
 pub mod memory;
 pub mod stream;
@@ -12,7 +14,23 @@ pub mod trailer;
 
 use crate::encode::Item;
 use crate::error::UpstreamError;
+use aws_sdk_dynamodb::types::AttributeValue;
 use std::future::Future;
+use std::sync::Arc;
+
+/// What a read returns, beyond "every item of the table": the parameters that shape the
+/// result. A cursor carries them, so a resumed read returns the same kind of items.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReadShape {
+    /// Top-level attributes to return (a projection); empty means all.
+    pub fields: Vec<String>,
+    /// Strongly consistent reads.
+    pub consistent: bool,
+    /// Read this global secondary index instead of the table.
+    pub index: Option<String>,
+    /// Query this partition (key attribute name and value) instead of scanning.
+    pub partition: Option<(String, AttributeValue)>,
+}
 
 /// Which page to fetch: a segment of a parallel Scan and where in it to continue.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +44,8 @@ pub struct PageRequest {
     /// Continue after this key (the previous page's `LastEvaluatedKey`); `None` starts
     /// the segment from its beginning.
     pub exclusive_start_key: Option<Item>,
+    /// Projection, consistency, index, partition: the same for every page of a read.
+    pub shape: Arc<ReadShape>,
 }
 
 /// One page of one segment.
@@ -39,6 +59,28 @@ pub struct Page {
     pub scanned_count: u64,
     /// Read capacity units the page cost, when the source reports it.
     pub consumed_capacity: f64,
+    /// Attempts beyond the first that the page took (throttling, transient errors).
+    pub retries: u64,
+}
+
+/// The scalar type of a key attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    /// String.
+    S,
+    /// Number.
+    N,
+    /// Binary.
+    B,
+}
+
+/// The partition key of a table or index: what `?pk=` is matched against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyAttribute {
+    /// The attribute name.
+    pub name: String,
+    /// Its type, which decides how the `pk` text is read.
+    pub key_type: KeyType,
 }
 
 /// Fetches pages of a segmented scan. Implemented for DynamoDB and for an in-memory table.
@@ -48,4 +90,11 @@ pub trait PageSource: Send + Sync + 'static {
         &self,
         request: PageRequest,
     ) -> impl Future<Output = Result<Page, UpstreamError>> + Send;
+
+    /// The partition key of the table, or of `index`; also how a missing table or index
+    /// is found before any page is read.
+    fn partition_key(
+        &self,
+        index: Option<&str>,
+    ) -> impl Future<Output = Result<KeyAttribute, UpstreamError>> + Send;
 }

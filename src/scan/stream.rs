@@ -6,52 +6,98 @@
 //! *before* fetching, so at most one page per segment is in flight or waiting: a slow
 //! client slows the scan, and memory is bounded by segments x page size, never by the
 //! table. Dropping the stream (the client went away) aborts every segment task.
+//!
+//! The merge records each segment's position as its pages are *sent*, so when the stream
+//! stops early (an error, `max_items`, the time or byte budget) the trailer's cursor
+//! resumes exactly after the last item sent: pages fetched but not sent are read again.
 
-use super::trailer::{SegmentSummary, Trailer, TrailerError};
-use super::{PageRequest, PageSource};
-use crate::encode::{Item, write_line};
+use super::cursor::{Cursor, Position};
+use super::trailer::{SegmentSummary, StopReason, Trailer, TrailerError};
+use super::{PageRequest, PageSource, ReadShape};
+use crate::encode::write_line;
 use crate::error::{ErrorKind, UpstreamError};
 use bytes::Bytes;
 use futures::Stream;
-use std::ops::Range;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use tracing::{Instrument, debug, info_span, warn};
+use tokio::time::{Instant, Sleep};
+use tracing::{Instrument, debug, info, info_span, warn};
 
-/// What one invocation scans.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What one invocation reads, and when it stops.
+#[derive(Debug, Clone)]
 pub struct ScanPlan {
     /// The table is split into this many segments (DynamoDB's `TotalSegments`).
     pub total_segments: u32,
-    /// The segments this invocation reads, concurrently.
-    pub segments: Range<u32>,
+    /// The first segment this invocation reads.
+    pub segment_offset: u32,
+    /// Where each segment of this invocation starts: `positions[i]` is segment
+    /// `segment_offset + i`. Segments already done are not read.
+    pub positions: Vec<Position>,
     /// Items per page (DynamoDB's `Limit`).
     pub limit: u32,
+    /// Projection, consistency, index, partition.
+    pub shape: Arc<ReadShape>,
+    /// Send at most this many items.
+    pub max_items: Option<u64>,
+    /// Send at most about this many bytes (at least one page is always sent, so every
+    /// resumed stream makes progress).
+    pub max_bytes: Option<u64>,
+    /// Stop when this instant passes.
+    pub deadline: Option<Instant>,
+    /// What cursors are made with; without it an incomplete trailer has no cursor.
+    pub seal: Option<CursorSeal>,
+}
+
+impl ScanPlan {
+    /// A plain scan of segments `0..segments` from their start, no budgets, no cursor.
+    pub fn segments(segments: u32, limit: u32) -> Self {
+        Self {
+            total_segments: segments,
+            segment_offset: 0,
+            positions: vec![Position::Start; segments as usize],
+            limit,
+            shape: Arc::default(),
+            max_items: None,
+            max_bytes: None,
+            deadline: None,
+            seal: None,
+        }
+    }
+}
+
+/// The table name and secret a cursor is sealed with.
+#[derive(Debug, Clone)]
+pub struct CursorSeal {
+    /// The table the cursor belongs to.
+    pub table: String,
+    /// `CURSOR_SECRET`, possibly empty.
+    pub secret: Arc<[u8]>,
 }
 
 /// A page a segment task hands to the merge.
 #[derive(Debug)]
 struct EncodedPage {
-    segment: u32,
+    /// Index into the plan's positions.
+    slot: usize,
     lines: Bytes,
     items: u64,
     scanned: u64,
     consumed_capacity: f64,
-    /// The segment is finished: this page had no `LastEvaluatedKey`.
-    done: bool,
-    /// Where this segment continues; kept for resumable cursors.
-    #[allow(dead_code)]
-    next_key: Option<Item>,
+    retries: u64,
+    /// Where the segment stands once this page is sent.
+    next: Position,
 }
 
 #[derive(Debug)]
 enum Event {
     Page(EncodedPage),
-    Failed { segment: u32, error: UpstreamError },
+    Failed { slot: usize, error: UpstreamError },
 }
 
 /// The merged stream: NDJSON buffers in arrival order, then exactly one trailer line.
@@ -61,19 +107,27 @@ pub struct ScanStream {
     /// Owning the tasks means dropping the stream aborts them: a client that disconnects
     /// stops the scan instead of leaving it to run (and bill) to the end.
     tasks: JoinSet<()>,
-    /// Indexed by `segment - plan.segments.start`.
+    plan: ScanPlan,
+    /// Per segment of the plan: where it stands after the pages sent so far.
+    positions: Vec<Position>,
     segments: Vec<SegmentSummary>,
     scanned: u64,
     consumed_capacity: f64,
+    retries: u64,
+    bytes_sent: u64,
+    /// Items the segment tasks may still fetch under `max_items`.
+    budget: Arc<AtomicU64>,
     started: Instant,
     ttfb: Duration,
+    deadline: Option<Pin<Box<Sleep>>>,
+    reason: Option<StopReason>,
     error: Option<TrailerError>,
     /// The first page, awaited by [`start`] and sent first.
     first: Option<Bytes>,
     finished: bool,
 }
 
-/// Starts scanning `plan` from `source` and waits for the first page.
+/// Starts reading `plan` from `source` and waits for the first page.
 ///
 /// Returns the error instead of a stream when the first thing to arrive is a failure
 /// (a missing table, say), so the caller can answer with a real status code.
@@ -82,43 +136,74 @@ pub async fn start<S: PageSource>(
     plan: ScanPlan,
 ) -> Result<ScanStream, UpstreamError> {
     let started = Instant::now();
-    let width = plan.segments.len().max(1);
+    let width = plan.positions.len().max(1);
     let (tx, rx) = mpsc::channel(width);
+    let budget = Arc::new(AtomicU64::new(plan.max_items.unwrap_or(u64::MAX)));
     let mut tasks = JoinSet::new();
-    for segment in plan.segments.clone() {
+    for (slot, position) in plan.positions.iter().enumerate() {
+        let start_key = match position {
+            Position::Done => continue,
+            Position::Start => None,
+            Position::After(key) => Some(key.clone()),
+        };
+        let segment = plan.segment_offset + slot as u32;
         let span = info_span!("segment", segment, total_segments = plan.total_segments);
-        let task = run_segment(source.clone(), segment, plan.clone(), tx.clone());
-        tasks.spawn(task.instrument(span));
+        let task = Segment {
+            source: source.clone(),
+            slot,
+            segment,
+            plan: plan.clone(),
+            tx: tx.clone(),
+            budget: budget.clone(),
+        };
+        tasks.spawn(task.run(start_key).instrument(span));
     }
     drop(tx);
     let mut stream = ScanStream {
         rx,
         tasks,
+        positions: plan.positions.clone(),
         segments: plan
-            .segments
-            .clone()
-            .map(|segment| SegmentSummary {
-                segment,
+            .positions
+            .iter()
+            .enumerate()
+            .map(|(slot, position)| SegmentSummary {
+                segment: plan.segment_offset + slot as u32,
                 items: 0,
                 pages: 0,
-                done: false,
+                done: *position == Position::Done,
             })
             .collect(),
         scanned: 0,
         consumed_capacity: 0.0,
+        retries: 0,
+        bytes_sent: 0,
+        budget,
         started,
         ttfb: Duration::ZERO,
+        deadline: plan
+            .deadline
+            .map(|at| Box::pin(tokio::time::sleep_until(at))),
+        reason: None,
         error: None,
         first: None,
         finished: false,
+        plan,
     };
-    match stream.rx.recv().await {
+    if stream.tasks.is_empty() {
+        // A cursor whose segments are all done: nothing to read, a complete trailer.
+        return Ok(stream);
+    }
+    let first = std::future::poll_fn(|cx| stream.rx.poll_recv(cx)).await;
+    match first {
         Some(Event::Page(page)) => {
             stream.ttfb = started.elapsed();
             stream.first = Some(stream.record(page));
             Ok(stream)
         }
         Some(Event::Failed { error, .. }) => Err(error),
+        // Every task stopped without a page: only `max_items` spent before any fetch
+        // (impossible, it is at least 1) or a panic gets here.
         None => Err(UpstreamError::new(
             ErrorKind::Internal,
             "every segment task ended without a page",
@@ -126,89 +211,151 @@ pub async fn start<S: PageSource>(
     }
 }
 
-async fn run_segment<S: PageSource>(
+/// One segment's task: fetch, encode, hand over, until the segment or the budget ends.
+struct Segment<S> {
     source: Arc<S>,
+    slot: usize,
     segment: u32,
     plan: ScanPlan,
     tx: mpsc::Sender<Event>,
-) {
-    let mut start_key = None;
-    loop {
-        // Reserve before fetching: this is what bounds pages in flight per segment.
-        let Ok(permit) = tx.reserve().await else {
-            debug!("client gone, segment stops");
-            return;
-        };
-        let request = PageRequest {
-            segment,
-            total_segments: plan.total_segments,
-            limit: plan.limit,
-            exclusive_start_key: start_key.take(),
-        };
-        match source.page(request).await {
-            Ok(page) => {
-                let mut lines = Vec::with_capacity(page.items.len() * 256);
-                for item in &page.items {
-                    write_line(&mut lines, item);
+    budget: Arc<AtomicU64>,
+}
+
+impl<S: PageSource> Segment<S> {
+    async fn run(self, mut start_key: Option<crate::encode::Item>) {
+        loop {
+            // Reserve before fetching: this is what bounds pages in flight per segment.
+            let Ok(permit) = self.tx.reserve().await else {
+                debug!("client gone, segment stops");
+                return;
+            };
+            let Some(limit) = self.take_budget() else {
+                debug!("max_items reached, segment stops");
+                return;
+            };
+            let request = PageRequest {
+                segment: self.segment,
+                total_segments: self.plan.total_segments,
+                limit,
+                exclusive_start_key: start_key.take(),
+                shape: self.plan.shape.clone(),
+            };
+            match self.source.page(request).await {
+                Ok(page) => {
+                    let fetched = page.items.len() as u64;
+                    if fetched < u64::from(limit) {
+                        self.budget
+                            .fetch_add(u64::from(limit) - fetched, Ordering::SeqCst);
+                    }
+                    let mut lines = Vec::with_capacity(page.items.len() * 256);
+                    for item in &page.items {
+                        write_line(&mut lines, item);
+                    }
+                    start_key = page.last_evaluated_key;
+                    let next = match &start_key {
+                        Some(key) => Position::After(key.clone()),
+                        None => Position::Done,
+                    };
+                    let done = next == Position::Done;
+                    permit.send(Event::Page(EncodedPage {
+                        slot: self.slot,
+                        lines: Bytes::from(lines),
+                        items: fetched,
+                        scanned: page.scanned_count,
+                        consumed_capacity: page.consumed_capacity,
+                        retries: page.retries,
+                        next,
+                    }));
+                    if done {
+                        return;
+                    }
                 }
-                let done = page.last_evaluated_key.is_none();
-                start_key = page.last_evaluated_key;
-                permit.send(Event::Page(EncodedPage {
-                    segment,
-                    lines: Bytes::from(lines),
-                    items: page.items.len() as u64,
-                    scanned: page.scanned_count,
-                    consumed_capacity: page.consumed_capacity,
-                    done,
-                    next_key: start_key.clone(),
-                }));
-                if done {
+                Err(error) => {
+                    warn!(cause = %error, source = ?error.source, "segment failed");
+                    permit.send(Event::Failed {
+                        slot: self.slot,
+                        error,
+                    });
                     return;
                 }
             }
-            Err(error) => {
-                warn!(cause = %error, source = ?error.source, "segment failed");
-                permit.send(Event::Failed { segment, error });
-                return;
-            }
         }
+    }
+
+    /// Takes up to `limit` items from the `max_items` budget; `None` when it is spent.
+    fn take_budget(&self) -> Option<u32> {
+        let limit = u64::from(self.plan.limit);
+        let taken = self
+            .budget
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                (left > 0).then(|| left - left.min(limit))
+            })
+            .ok()?;
+        u32::try_from(taken.min(limit)).ok()
     }
 }
 
 impl ScanStream {
-    /// Counts a page in and returns its lines.
+    /// Counts a page as sent and returns its lines.
     fn record(&mut self, page: EncodedPage) -> Bytes {
-        let index = self.segments.iter().position(|s| s.segment == page.segment);
-        if let Some(summary) = index.and_then(|i| self.segments.get_mut(i)) {
+        if let Some(summary) = self.segments.get_mut(page.slot) {
             summary.items += page.items;
             summary.pages += 1;
-            summary.done = page.done;
+            summary.done = page.next == Position::Done;
+        }
+        if let Some(position) = self.positions.get_mut(page.slot) {
+            *position = page.next;
         }
         self.scanned += page.scanned;
         self.consumed_capacity += page.consumed_capacity;
+        self.retries += page.retries;
+        self.bytes_sent += page.lines.len() as u64;
         page.lines
     }
 
     /// The trailer for what has been sent so far.
     pub fn trailer(&self) -> Trailer {
         let all_done = self.segments.iter().all(|s| s.done);
-        let error = self.error.clone().or_else(|| {
-            // Only a panicked task ends a segment without a last page or an error.
-            (!all_done).then(|| TrailerError {
-                code: ErrorKind::Internal.code().into(),
-                message: ErrorKind::Internal.message().into(),
-                segment: self.segments.iter().find(|s| !s.done).map(|s| s.segment),
-            })
-        });
+        let mut reason = self.reason;
+        let mut error = self.error.clone();
+        if !all_done && reason.is_none() {
+            if self.budget.load(Ordering::SeqCst) == 0 {
+                reason = Some(StopReason::MaxItems);
+            } else {
+                // Only a panicked task ends a segment without a page, an error or a budget.
+                reason = Some(StopReason::Error);
+                error = Some(TrailerError {
+                    code: ErrorKind::Internal.code().into(),
+                    message: ErrorKind::Internal.message().into(),
+                    segment: self.segments.iter().find(|s| !s.done).map(|s| s.segment),
+                });
+            }
+        }
+        let cursor = match (&self.plan.seal, all_done) {
+            (Some(seal), false) => Some(
+                Cursor {
+                    table: seal.table.clone(),
+                    total_segments: self.plan.total_segments,
+                    segment_offset: self.plan.segment_offset,
+                    positions: self.positions.clone(),
+                    shape: (*self.plan.shape).clone(),
+                }
+                .encode(&seal.secret),
+            ),
+            _ => None,
+        };
         Trailer {
-            complete: all_done && error.is_none(),
+            complete: all_done,
             items: self.segments.iter().map(|s| s.items).sum(),
             scanned: self.scanned,
             pages: self.segments.iter().map(|s| s.pages).sum(),
             consumed_capacity: self.consumed_capacity,
+            retries: self.retries,
             segments: self.segments.clone(),
             elapsed_ms: millis(self.started.elapsed()),
             ttfb_ms: millis(self.ttfb),
+            reason: if all_done { None } else { reason },
+            cursor,
             error,
         }
     }
@@ -217,7 +364,31 @@ impl ScanStream {
         self.finished = true;
         self.tasks.abort_all();
         self.rx.close();
-        Bytes::from(self.trailer().to_line())
+        let trailer = self.trailer();
+        info!(
+            complete = trailer.complete,
+            items = trailer.items,
+            pages = trailer.pages,
+            retries = trailer.retries,
+            elapsed_ms = trailer.elapsed_ms,
+            reason = ?trailer.reason,
+            "scan finished"
+        );
+        Bytes::from(trailer.to_line())
+    }
+
+    fn stop(&mut self, reason: StopReason) -> Bytes {
+        self.reason = Some(reason);
+        self.finish()
+    }
+
+    /// Whether sending `page` would overrun the byte budget. The first page always goes,
+    /// so a resumed stream always makes progress.
+    fn over_byte_budget(&self, page: &EncodedPage) -> bool {
+        match self.plan.max_bytes {
+            Some(max) if self.bytes_sent > 0 => self.bytes_sent + page.lines.len() as u64 > max,
+            _ => false,
+        }
     }
 }
 
@@ -232,20 +403,32 @@ impl Stream for ScanStream {
             return Poll::Ready(Some(first));
         }
         while !this.finished {
-            match ready!(this.rx.poll_recv(cx)) {
+            if let Some(deadline) = this.deadline.as_mut()
+                && deadline.as_mut().poll(cx).is_ready()
+            {
+                return Poll::Ready(Some(this.stop(StopReason::TimeBudget)));
+            }
+            let event = match this.rx.poll_recv(cx) {
+                Poll::Ready(event) => event,
+                Poll::Pending => return Poll::Pending,
+            };
+            match event {
                 Some(Event::Page(page)) => {
+                    if this.over_byte_budget(&page) {
+                        return Poll::Ready(Some(this.stop(StopReason::ByteBudget)));
+                    }
                     let lines = this.record(page);
                     if !lines.is_empty() {
                         return Poll::Ready(Some(lines));
                     }
                 }
-                Some(Event::Failed { segment, error }) => {
+                Some(Event::Failed { slot, error }) => {
                     this.error = Some(TrailerError {
                         code: error.kind.code().into(),
                         message: error.kind.message().into(),
-                        segment: Some(segment),
+                        segment: Some(this.plan.segment_offset + slot as u32),
                     });
-                    return Poll::Ready(Some(this.finish()));
+                    return Poll::Ready(Some(this.stop(StopReason::Error)));
                 }
                 None => return Poll::Ready(Some(this.finish())),
             }
@@ -261,6 +444,7 @@ fn millis(duration: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encode::Item;
     use crate::scan::memory::MemorySource;
     use crate::scan::trailer::Trailer;
     use aws_sdk_dynamodb::types::AttributeValue;
@@ -273,11 +457,7 @@ mod tests {
     }
 
     fn plan(segments: u32, limit: u32) -> ScanPlan {
-        ScanPlan {
-            total_segments: segments,
-            segments: 0..segments,
-            limit,
-        }
+        ScanPlan::segments(segments, limit)
     }
 
     async fn collect(stream: ScanStream) -> (Vec<String>, Trailer) {
@@ -363,5 +543,201 @@ mod tests {
             stalled,
             "no Scan call after the reader went away"
         );
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    //! Stopping early and resuming: whatever stops a stream, following its cursor
+    //! delivers exactly the items not yet sent.
+
+    use super::*;
+    use crate::encode::Item;
+    use crate::scan::memory::MemorySource;
+    use crate::scan::trailer::Trailer;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use futures::StreamExt;
+
+    const SECRET: &[u8] = b"test";
+
+    fn table(count: usize) -> Vec<Item> {
+        (0..count)
+            .map(|i| {
+                Item::from([
+                    ("id".to_string(), AttributeValue::S(format!("item-{i:05}"))),
+                    ("n".to_string(), AttributeValue::N(i.to_string())),
+                ])
+            })
+            .collect()
+    }
+
+    fn sealed(segments: u32, limit: u32) -> ScanPlan {
+        ScanPlan {
+            seal: Some(CursorSeal {
+                table: "mem".into(),
+                secret: Arc::from(SECRET),
+            }),
+            ..ScanPlan::segments(segments, limit)
+        }
+    }
+
+    fn resumed(token: &str, limit: u32) -> ScanPlan {
+        let cursor = Cursor::decode(token, SECRET, 1 << 20).expect("our own cursor decodes");
+        ScanPlan {
+            total_segments: cursor.total_segments,
+            segment_offset: cursor.segment_offset,
+            positions: cursor.positions,
+            shape: Arc::new(cursor.shape),
+            ..sealed(1, limit)
+        }
+    }
+
+    async fn run(source: Arc<MemorySource>, plan: ScanPlan) -> (Vec<String>, Trailer) {
+        let stream = start(source, plan).await.expect("starts");
+        let body: Vec<u8> = stream.collect::<Vec<Bytes>>().await.concat();
+        let mut lines: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
+        assert_eq!(lines.pop(), Some(&b""[..]));
+        let trailer = lines
+            .pop()
+            .and_then(Trailer::parse_line)
+            .expect("trailer last");
+        let ids = lines
+            .iter()
+            .map(|l| {
+                serde_json::from_slice::<serde_json::Value>(l).expect("json")["id"].to_string()
+            })
+            .collect();
+        (ids, trailer)
+    }
+
+    /// Follows cursors until the stream is complete; returns every id and the number of
+    /// invocations it took.
+    async fn follow(
+        source: Arc<MemorySource>,
+        first: ScanPlan,
+        next: impl Fn(&str) -> ScanPlan,
+    ) -> (Vec<String>, usize) {
+        let (mut all, mut trailer) = run(source.clone(), first).await;
+        let mut rounds = 1;
+        while !trailer.complete {
+            let cursor = trailer
+                .cursor
+                .clone()
+                .expect("an incomplete trailer carries a cursor");
+            let (ids, t) = run(source.clone(), next(&cursor)).await;
+            assert!(
+                !ids.is_empty() || t.complete,
+                "every resumed stream makes progress"
+            );
+            all.extend(ids);
+            trailer = t;
+            rounds += 1;
+            assert!(rounds < 10_000, "cursor loop does not end");
+        }
+        assert!(
+            trailer.cursor.is_none() && trailer.reason.is_none(),
+            "{trailer:?}"
+        );
+        all.sort();
+        (all, rounds)
+    }
+
+    fn all_ids(count: usize) -> Vec<String> {
+        let mut ids: Vec<String> = table(count)
+            .iter()
+            .map(|item| match &item["id"] {
+                AttributeValue::S(s) => format!("{s:?}"),
+                _ => unreachable!(),
+            })
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[tokio::test]
+    async fn max_items_stops_with_a_cursor_and_resuming_gets_the_rest() {
+        let source = Arc::new(MemorySource::new(table(500), "id"));
+        let first = ScanPlan {
+            max_items: Some(120),
+            ..sealed(4, 25)
+        };
+        let (ids, trailer) = run(source.clone(), first.clone()).await;
+        assert_eq!(ids.len(), 120);
+        assert_eq!(
+            (trailer.complete, trailer.reason),
+            (false, Some(StopReason::MaxItems))
+        );
+        let (all, rounds) = follow(source, first, |c| ScanPlan {
+            max_items: Some(120),
+            ..resumed(c, 25)
+        })
+        .await;
+        assert_eq!(all, all_ids(500));
+        assert_eq!(rounds, 5);
+    }
+
+    #[tokio::test]
+    async fn a_failed_segment_resumes_exactly_where_it_stopped() {
+        // Call 6 fails; the healthy source then serves the resumed read.
+        let failing =
+            Arc::new(MemorySource::new(table(300), "id").failing_at(6, ErrorKind::Throttled));
+        let (first_ids, trailer) = run(failing, sealed(3, 10)).await;
+        assert_eq!(trailer.reason, Some(StopReason::Error));
+        assert_eq!(
+            trailer.error.as_ref().map(|e| e.code.as_str()),
+            Some("Throttled")
+        );
+        let cursor = trailer.cursor.expect("cursor");
+        let healthy = Arc::new(MemorySource::new(table(300), "id"));
+        let (rest, trailer) = run(healthy, resumed(&cursor, 10)).await;
+        assert!(trailer.complete);
+        let mut all: Vec<String> = first_ids.into_iter().chain(rest).collect();
+        all.sort();
+        assert_eq!(all, all_ids(300), "none lost, none twice");
+    }
+
+    #[tokio::test]
+    async fn the_byte_budget_stops_between_pages() {
+        let source = Arc::new(MemorySource::new(table(400), "id"));
+        let first = ScanPlan {
+            max_bytes: Some(3000),
+            ..sealed(2, 20)
+        };
+        let (ids, trailer) = run(source.clone(), first.clone()).await;
+        assert_eq!(trailer.reason, Some(StopReason::ByteBudget));
+        assert!(!ids.is_empty() && ids.len() < 400);
+        let (all, _) = follow(source, first, |c| ScanPlan {
+            max_bytes: Some(3000),
+            ..resumed(c, 20)
+        })
+        .await;
+        assert_eq!(all, all_ids(400));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_stops_the_stream_with_a_cursor() {
+        let source =
+            Arc::new(MemorySource::new(table(200), "id").with_delay(Duration::from_millis(100)));
+        let first = ScanPlan {
+            deadline: Some(Instant::now() + Duration::from_millis(450)),
+            ..sealed(2, 10)
+        };
+        let (ids, trailer) = run(source.clone(), first).await;
+        assert_eq!(trailer.reason, Some(StopReason::TimeBudget));
+        assert!(!ids.is_empty() && ids.len() < 200, "{}", ids.len());
+        let (all, _) = follow(source, sealed(2, 10), |c| resumed(c, 10)).await;
+        assert_eq!(all.len(), 200);
+    }
+
+    #[tokio::test]
+    async fn a_cursor_with_every_segment_done_is_a_complete_empty_stream() {
+        let source = Arc::new(MemorySource::new(table(10), "id"));
+        let plan = ScanPlan {
+            positions: vec![Position::Done, Position::Done],
+            ..sealed(2, 10)
+        };
+        let (ids, trailer) = run(source.clone(), plan).await;
+        assert!(ids.is_empty() && trailer.complete);
+        assert_eq!(source.calls(), 0);
     }
 }

@@ -22,15 +22,37 @@ pub struct Trailer {
     pub pages: u64,
     /// Read capacity units consumed, as DynamoDB reported them.
     pub consumed_capacity: f64,
+    /// Attempts beyond the first over all Scan calls (throttling, transient errors).
+    pub retries: u64,
     /// Per-segment counts, in segment order.
     pub segments: Vec<SegmentSummary>,
     /// From the start of the scan to this trailer.
     pub elapsed_ms: u64,
     /// From the start of the scan to the first page being ready to send.
     pub ttfb_ms: u64,
-    /// Why the stream is incomplete, when it is.
+    /// Why the stream stopped before the end, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<StopReason>,
+    /// Where to resume (`?cursor=`), when the stream stopped before the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// The failure that stopped the stream, when one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<TrailerError>,
+}
+
+/// Why a stream stopped before reading everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// `max_items` were sent.
+    MaxItems,
+    /// The invocation's deadline (less the reserve) was reached.
+    TimeBudget,
+    /// The response reached its byte budget.
+    ByteBudget,
+    /// DynamoDB failed and retries did not cure it (see `error`).
+    Error,
 }
 
 /// What one segment contributed.
@@ -99,6 +121,7 @@ mod tests {
             scanned: 3,
             pages: 2,
             consumed_capacity: 1.5,
+            retries: 2,
             segments: vec![SegmentSummary {
                 segment: 0,
                 items: 3,
@@ -107,6 +130,8 @@ mod tests {
             }],
             elapsed_ms: 10,
             ttfb_ms: 2,
+            reason: Some(StopReason::Error),
+            cursor: Some("1.abc.def".into()),
             error: Some(TrailerError {
                 code: "Throttled".into(),
                 message: "m".into(),

@@ -106,3 +106,21 @@ pub fn expected_ids(seed: u64, count: u64) -> Vec<String> {
     ids.sort();
     ids
 }
+
+/// Asserts two sorted id lists are equal, reporting counts and a few differences rather
+/// than thousands of ids.
+pub fn assert_same_ids(got: &[String], expected: &[String], context: &str) {
+    if got == expected {
+        return;
+    }
+    let got_set: std::collections::BTreeSet<&String> = got.iter().collect();
+    let want_set: std::collections::BTreeSet<&String> = expected.iter().collect();
+    let missing: Vec<&&String> = want_set.difference(&got_set).take(5).collect();
+    let extra: Vec<&&String> = got_set.difference(&want_set).take(5).collect();
+    panic!(
+        "{context}: got {} ids ({} distinct), expected {}; missing e.g. {missing:?}; unexpected e.g. {extra:?}",
+        got.len(),
+        got_set.len(),
+        expected.len()
+    );
+}
