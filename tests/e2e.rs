@@ -5,6 +5,8 @@ mod common;
 
 use common::emulator::Emulator;
 use common::*;
+use scanstream::scan::cursor::{Cursor, Position};
+use scanstream::scan::trailer::StopReason;
 use scanstream::seed::table::ensure_table;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 /// The first request compiles and starts the function: be patient with it.
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
-        .timeout(Duration::from_secs(900))
+        .timeout(Duration::from_secs(300))
         .build()
         .expect("http client")
 }
@@ -127,27 +129,10 @@ async fn a_seeded_table_streams_through_the_emulator() {
         "first bytes arrived {client_span} ms before the end; the server streamed for {server_span} ms"
     );
 
-    // Bad input: a 400 with a JSON error naming the parameter, before any scan.
-    for (query, named) in [
-        ("segments=0", "segments"),
-        ("segments=65", "segments"),
-        ("segments=four", "segments"),
-        ("limit=0", "limit"),
-        ("limit=1001", "limit"),
-        ("limit=-5", "limit"),
-        ("limit=", "limit"),
-        ("segments=1&segments=2", "segments"),
-        ("bogus=1", "bogus"),
-    ] {
-        let (status, content_type, body) = get(&client, &emulator.url("streamer", query)).await;
-        let text = String::from_utf8_lossy(&body);
-        assert_eq!(status, 400, "{query}: {text}");
-        assert_eq!(content_type, "application/json", "{query}");
-        let error: Value = serde_json::from_slice(&body).expect("JSON error");
-        let message = error["error"]["message"].as_str().expect("message");
-        assert!(message.contains(named), "{query}: {message}");
-        assert!(error["error"]["code"].is_string(), "{query}");
-    }
+    bad_requests_get_named_4xx_errors(&client, &emulator, &table).await;
+    max_items_and_cursors_reassemble_the_table(&client, &emulator).await;
+    a_client_that_disconnects_does_not_break_the_function(&client, &emulator).await;
+
     let (status, _, body) = get(&client, &emulator.url("seeder", "count=0")).await;
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
     let put = client
@@ -172,5 +157,199 @@ async fn a_missing_table_is_a_404_with_a_json_error() {
     assert!(
         !text.contains("ResourceNotFoundException"),
         "no upstream text leaks: {text}"
+    );
+}
+
+/// Every way a request can be wrong gets a 4xx with a JSON error that names the problem.
+async fn bad_requests_get_named_4xx_errors(
+    client: &reqwest::Client,
+    emulator: &Emulator,
+    table: &str,
+) {
+    let other_table = Cursor {
+        table: "another-table".into(),
+        total_segments: 4,
+        segment_offset: 0,
+        positions: vec![Position::Start; 4],
+        shape: Default::default(),
+    }
+    .encode(b"");
+    let this_table = Cursor {
+        table: table.into(),
+        total_segments: 4,
+        segment_offset: 0,
+        positions: vec![Position::Start; 4],
+        shape: Default::default(),
+    }
+    .encode(b"");
+    // One character of the payload changed: still well-formed, no longer as issued.
+    let mut edited = this_table.clone().into_bytes();
+    edited[6] = if edited[6] == b'A' { b'B' } else { b'A' };
+    let edited = String::from_utf8(edited).expect("ascii");
+    let huge = "1.".to_string() + &"A".repeat(300_000) + ".AAAA";
+    let cases: Vec<(String, u16, &str)> = vec![
+        ("segments=0".into(), 400, "segments"),
+        ("segments=65".into(), 400, "segments"),
+        ("segments=four".into(), 400, "segments"),
+        ("segments=-1".into(), 400, "segments"),
+        ("segments=1.5".into(), 400, "segments"),
+        ("segments=%201".into(), 400, "segments"),
+        ("segments=99999999999999999999999".into(), 400, "segments"),
+        ("limit=0".into(), 400, "limit"),
+        ("limit=1001".into(), 400, "limit"),
+        ("limit=-5".into(), 400, "limit"),
+        ("limit=".into(), 400, "limit"),
+        ("limit=1e2".into(), 400, "limit"),
+        ("segments=1&segments=2".into(), 400, "segments"),
+        ("bogus=1".into(), 400, "bogus"),
+        ("Segments=1".into(), 400, "Segments"),
+        ("max_items=0".into(), 400, "max_items"),
+        ("max_items=x".into(), 400, "max_items"),
+        ("total_segments=0".into(), 400, "total_segments"),
+        ("total_segments=1000001".into(), 400, "total_segments"),
+        (
+            "total_segments=4&segment_offset=4".into(),
+            400,
+            "segment_offset",
+        ),
+        (
+            "total_segments=4&segments=3&segment_offset=2".into(),
+            400,
+            "segment_offset",
+        ),
+        ("consistent=yes".into(), 400, "consistent"),
+        ("fields=".into(), 400, "fields"),
+        ("fields=a,,b".into(), 400, "fields"),
+        ("fields=a,a".into(), 400, "fields"),
+        ("index=ab".into(), 400, "index"),
+        ("index=bad%20name".into(), 400, "index"),
+        ("pk=".into(), 400, "pk"),
+        ("pk=x&segments=2".into(), 400, "segments"),
+        ("pk=x&total_segments=2".into(), 400, "total_segments"),
+        ("cursor=garbage".into(), 400, "cursor"),
+        ("cursor=2.abc.def".into(), 400, "version"),
+        (format!("cursor={edited}"), 400, "integrity"),
+        (format!("cursor={other_table}"), 400, "another table"),
+        (format!("cursor={this_table}&segments=4"), 400, "segments"),
+        (format!("cursor={this_table}&fields=a"), 400, "fields"),
+        ("index=no-such-index".into(), 404, "index"),
+    ];
+    assert!(cases.len() >= 30);
+    for (query, status, named) in &cases {
+        let (got, content_type, body) = get(client, &emulator.url("streamer", query)).await;
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(got, *status, "{query}: {text}");
+        assert_eq!(content_type, "application/json", "{query}");
+        let error: Value = serde_json::from_slice(&body).expect("JSON error");
+        let message = error["error"]["message"].as_str().expect("message");
+        let code = error["error"]["code"].as_str().expect("code");
+        assert!(
+            message.contains(named) || code.to_lowercase().contains(&named.to_lowercase()),
+            "{query}: {code}: {message}"
+        );
+    }
+    // An oversized cursor is refused by size, in a POST body as in a URL.
+    let response = client
+        .post(emulator.url("streamer", ""))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("cursor={huge}"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 413);
+    let response = client
+        .post(emulator.url("streamer", ""))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 415);
+}
+
+/// `max_items` stops each stream with a cursor; following the cursors, alternately in
+/// the URL and in a POST body, reassembles the table exactly.
+async fn max_items_and_cursors_reassemble_the_table(client: &reqwest::Client, emulator: &Emulator) {
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        let request = match (&cursor, rounds % 2 == 0) {
+            (None, _) => {
+                client.get(emulator.url("streamer", "segments=4&limit=500&max_items=3000"))
+            }
+            (Some(c), false) => client
+                .get(emulator.url("streamer", &format!("max_items=3000&limit=500&cursor={c}"))),
+            (Some(c), true) => client
+                .post(emulator.url("streamer", "max_items=3000&limit=500"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("cursor={c}")),
+        };
+        let response = request.send().await.expect("request");
+        assert_eq!(response.status().as_u16(), 200, "round {rounds}");
+        let body = response.bytes().await.expect("body");
+        let (items, trailer) = split_body(&body);
+        assert!(items.len() <= 3000, "round {rounds}: {} items", items.len());
+        all.extend(ids(&items));
+        if trailer.complete {
+            assert!(trailer.cursor.is_none());
+            break;
+        }
+        assert_eq!(trailer.reason, Some(StopReason::MaxItems), "{trailer:?}");
+        cursor = trailer.cursor;
+        assert!(rounds < 50, "cursor loop does not end");
+    }
+    all.sort();
+    assert_same_ids(
+        &all,
+        &expected_ids(11, 10_000),
+        "max_items + resume reassembles the table",
+    );
+    assert!(
+        rounds >= 4,
+        "{rounds} rounds for 10,000 items at 3,000 per stream"
+    );
+}
+
+/// Reading one chunk and hanging up must leave the function serving the next request.
+async fn a_client_that_disconnects_does_not_break_the_function(
+    client: &reqwest::Client,
+    emulator: &Emulator,
+) {
+    for _ in 0..3 {
+        let mut response = client
+            .get(emulator.url("streamer", "segments=4&limit=10"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status().as_u16(), 200);
+        let chunk = response
+            .chunk()
+            .await
+            .expect("chunk")
+            .expect("a first chunk");
+        assert!(!chunk.is_empty());
+        drop(response);
+    }
+    let (status, _, body) = get(
+        client,
+        &emulator.url("streamer", "segments=2&limit=1000&max_items=10"),
+    )
+    .await;
+    assert_eq!(
+        status,
+        200,
+        "{}\n{}",
+        String::from_utf8_lossy(&body),
+        emulator.log_text()
+    );
+    let (items, trailer) = split_body(&body);
+    assert_eq!(items.len(), 10);
+    assert_eq!(trailer.reason, Some(StopReason::MaxItems));
+    assert!(
+        !emulator.log_text().contains("panicked"),
+        "{}",
+        emulator.log_text()
     );
 }

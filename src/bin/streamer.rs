@@ -16,24 +16,27 @@ async fn main() -> Result<(), Error> {
     let client = scanstream::client::dynamodb_with_attempts(config.max_attempts).await;
     let source = DynamoSource::new(client, config.table_name.clone());
     let streamer = Arc::new(Streamer::new(config, source));
-    lambda_http::run_with_streaming_response(service_fn(move |request: Request| {
+    scanstream::http::serve(|| {
         let streamer = streamer.clone();
-        async move {
-            let invocation = Invocation {
-                method: request.method(),
-                uri: request.uri(),
-                content_type: request
-                    .headers()
-                    .get(CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok()),
-                body: request.body().as_ref(),
-                deadline: request
-                    .lambda_context_ref()
-                    .map(|context| context.deadline()),
-            };
-            // Boxed: the handler future is deep enough to overflow type-layout recursion.
-            Ok::<_, Infallible>(Box::pin(streamer.handle(invocation)).await)
-        }
-    }))
+        lambda_http::run_with_streaming_response(service_fn(move |request: Request| {
+            let streamer = streamer.clone();
+            async move {
+                let invocation = Invocation {
+                    method: request.method(),
+                    uri: request.uri(),
+                    content_type: request
+                        .headers()
+                        .get(CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok()),
+                    body: request.body().as_ref(),
+                    deadline: request
+                        .lambda_context_ref()
+                        .map(|context| context.deadline()),
+                };
+                // Boxed: the handler future is deep enough to overflow type-layout recursion.
+                Ok::<_, Infallible>(Box::pin(streamer.handle(invocation)).await)
+            }
+        }))
+    })
     .await
 }

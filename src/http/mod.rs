@@ -26,6 +26,36 @@ use std::convert::Infallible;
 /// body type for success and error alike).
 pub type ResponseBody = StreamBody<BoxStream<'static, Result<Frame<Bytes>, Infallible>>>;
 
+/// Runs a Lambda runtime loop (`run` starts one), restarting it when it fails.
+///
+/// `lambda_runtime` ends its loop at the first transport error on its connection to the
+/// Runtime API (seen under `cargo lambda watch` as `IncompleteMessage` on a reused
+/// connection). The error is between invocations, so starting a new loop loses nothing.
+/// Five failures within a minute mean something is really wrong: give up then.
+pub async fn serve<F, Fut>(mut run: F) -> Result<(), lambda_http::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), lambda_http::Error>>,
+{
+    let mut failures = 0u32;
+    let mut window = std::time::Instant::now();
+    loop {
+        let Err(err) = run().await else {
+            return Ok(());
+        };
+        if window.elapsed() > std::time::Duration::from_secs(60) {
+            failures = 0;
+            window = std::time::Instant::now();
+        }
+        failures += 1;
+        tracing::error!(cause = %err, failures, "Lambda runtime loop failed; restarting it");
+        if failures >= 5 {
+            return Err(err);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(failures))).await;
+    }
+}
+
 /// A request that gets an error response instead of work.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {

@@ -21,10 +21,10 @@ use futures::Stream;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -116,7 +116,7 @@ pub struct ScanStream {
     retries: u64,
     bytes_sent: u64,
     /// Items the segment tasks may still fetch under `max_items`.
-    budget: Arc<AtomicU64>,
+    budget: Arc<Budget>,
     started: Instant,
     ttfb: Duration,
     deadline: Option<Pin<Box<Sleep>>>,
@@ -138,7 +138,7 @@ pub async fn start<S: PageSource>(
     let started = Instant::now();
     let width = plan.positions.len().max(1);
     let (tx, rx) = mpsc::channel(width);
-    let budget = Arc::new(AtomicU64::new(plan.max_items.unwrap_or(u64::MAX)));
+    let budget = Arc::new(Budget::new(plan.max_items));
     let mut tasks = JoinSet::new();
     for (slot, position) in plan.positions.iter().enumerate() {
         let start_key = match position {
@@ -211,6 +211,72 @@ pub async fn start<S: PageSource>(
     }
 }
 
+/// The `max_items` budget shared by the segment tasks.
+///
+/// A task reserves up to a page of items before it fetches and gives back what the page
+/// did not use (a segment's last page is usually short). A task that finds the budget
+/// empty waits while other reservations are in flight, since they may give items back:
+/// a stream stops short of `max_items` only when the table has no more.
+#[derive(Debug)]
+struct Budget {
+    /// Items not yet reserved.
+    remaining: AtomicU64,
+    /// Reservations whose pages have not come back yet.
+    in_flight: AtomicU64,
+    /// Wakes waiting tasks when a reservation settles.
+    settled: Notify,
+    /// A task stopped because the budget was spent: the stream stopped for `max_items`.
+    spent: AtomicBool,
+}
+
+impl Budget {
+    fn new(max_items: Option<u64>) -> Self {
+        Self {
+            remaining: AtomicU64::new(max_items.unwrap_or(u64::MAX)),
+            in_flight: AtomicU64::new(0),
+            settled: Notify::new(),
+            spent: AtomicBool::new(false),
+        }
+    }
+
+    /// Reserves up to `limit` items; `None` once the budget is spent for good.
+    async fn take(&self, limit: u32) -> Option<u32> {
+        let limit = u64::from(limit);
+        loop {
+            // Registered before the checks, so a settle between them is not missed.
+            let settled = self.settled.notified();
+            tokio::pin!(settled);
+            settled.as_mut().enable();
+            self.in_flight.fetch_add(1, Ordering::SeqCst);
+            let taken = self
+                .remaining
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                    (left > 0).then(|| left - left.min(limit))
+                });
+            if let Ok(before) = taken {
+                return u32::try_from(before.min(limit)).ok();
+            }
+            if self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+                self.spent.store(true, Ordering::SeqCst);
+                // Let any other waiter see that nothing is in flight any more.
+                self.settled.notify_waiters();
+                return None;
+            }
+            settled.await;
+        }
+    }
+
+    /// Settles a reservation of `taken` items of which `used` were fetched.
+    fn settle(&self, taken: u32, used: u64) {
+        let unused = u64::from(taken).saturating_sub(used);
+        if unused > 0 {
+            self.remaining.fetch_add(unused, Ordering::SeqCst);
+        }
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.settled.notify_waiters();
+    }
+}
+
 /// One segment's task: fetch, encode, hand over, until the segment or the budget ends.
 struct Segment<S> {
     source: Arc<S>,
@@ -218,7 +284,7 @@ struct Segment<S> {
     segment: u32,
     plan: ScanPlan,
     tx: mpsc::Sender<Event>,
-    budget: Arc<AtomicU64>,
+    budget: Arc<Budget>,
 }
 
 impl<S: PageSource> Segment<S> {
@@ -229,7 +295,7 @@ impl<S: PageSource> Segment<S> {
                 debug!("client gone, segment stops");
                 return;
             };
-            let Some(limit) = self.take_budget() else {
+            let Some(limit) = self.budget.take(self.plan.limit).await else {
                 debug!("max_items reached, segment stops");
                 return;
             };
@@ -240,13 +306,12 @@ impl<S: PageSource> Segment<S> {
                 exclusive_start_key: start_key.take(),
                 shape: self.plan.shape.clone(),
             };
-            match self.source.page(request).await {
+            let fetched = self.source.page(request).await;
+            let used = fetched.as_ref().map_or(0, |page| page.items.len() as u64);
+            self.budget.settle(limit, used);
+            match fetched {
                 Ok(page) => {
                     let fetched = page.items.len() as u64;
-                    if fetched < u64::from(limit) {
-                        self.budget
-                            .fetch_add(u64::from(limit) - fetched, Ordering::SeqCst);
-                    }
                     let mut lines = Vec::with_capacity(page.items.len() * 256);
                     for item in &page.items {
                         write_line(&mut lines, item);
@@ -281,18 +346,6 @@ impl<S: PageSource> Segment<S> {
             }
         }
     }
-
-    /// Takes up to `limit` items from the `max_items` budget; `None` when it is spent.
-    fn take_budget(&self) -> Option<u32> {
-        let limit = u64::from(self.plan.limit);
-        let taken = self
-            .budget
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
-                (left > 0).then(|| left - left.min(limit))
-            })
-            .ok()?;
-        u32::try_from(taken.min(limit)).ok()
-    }
 }
 
 impl ScanStream {
@@ -319,7 +372,7 @@ impl ScanStream {
         let mut reason = self.reason;
         let mut error = self.error.clone();
         if !all_done && reason.is_none() {
-            if self.budget.load(Ordering::SeqCst) == 0 {
+            if self.budget.spent.load(Ordering::SeqCst) {
                 reason = Some(StopReason::MaxItems);
             } else {
                 // Only a panicked task ends a segment without a page, an error or a budget.
