@@ -13,8 +13,9 @@
 //! | M | object |
 //! | SS / NS / BS | array of strings / numbers / base64 strings |
 //!
-//! Object keys are written in sorted order so the same item always encodes to the same
-//! bytes: output can be diffed and hashed.
+//! Object keys, and the members of sets (which DynamoDB returns in no particular order),
+//! are written sorted, so the same item always encodes to the same bytes: output can be
+//! diffed and hashed.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
@@ -61,12 +62,26 @@ fn write_value(out: &mut Vec<u8>, value: &AttributeValue) {
         AttributeValue::Null(_) => out.extend_from_slice(b"null"),
         AttributeValue::L(list) => write_array(out, list, write_value),
         AttributeValue::M(map) => write_map(out, map),
-        AttributeValue::Ss(set) => write_array(out, set, |out, s| write_str(out, s)),
-        AttributeValue::Ns(set) => write_array(out, set, |out, n| write_number(out, n)),
-        AttributeValue::Bs(set) => write_array(out, set, |out, b| write_base64(out, b.as_ref())),
+        // Sets have no order in DynamoDB (it returns them in any order): members are
+        // written sorted, by their text or bytes, so equal items encode equally.
+        AttributeValue::Ss(set) => write_array(out, &sorted(set, String::as_str), |out, s| {
+            write_str(out, s)
+        }),
+        AttributeValue::Ns(set) => write_array(out, &sorted(set, String::as_str), |out, n| {
+            write_number(out, n)
+        }),
+        AttributeValue::Bs(set) => write_array(out, &sorted(set, |b| b.as_ref()), |out, b| {
+            write_base64(out, b.as_ref())
+        }),
         // A type newer than this SDK: `null` keeps the line valid JSON; the key still shows.
         _ => out.extend_from_slice(b"null"),
     }
+}
+
+fn sorted<'a, T, K: Ord + ?Sized + 'a>(set: &'a [T], key: impl Fn(&'a T) -> &'a K) -> Vec<&'a T> {
+    let mut members: Vec<&T> = set.iter().collect();
+    members.sort_by(|a, b| key(a).cmp(key(b)));
+    members
 }
 
 fn write_array<T>(out: &mut Vec<u8>, values: &[T], write: impl Fn(&mut Vec<u8>, &T)) {
@@ -255,6 +270,25 @@ mod tests {
         let line = encode(&[("s", AttributeValue::S(s.clone()))]);
         let parsed: Value = serde_json::from_str(&line).expect("valid JSON");
         assert_eq!(parsed["s"], Value::String(s));
+    }
+
+    #[test]
+    fn set_members_are_sorted_so_equal_sets_encode_equally() {
+        let a = encode(&[(
+            "ns",
+            AttributeValue::Ns(vec!["2".into(), "-1".into(), "10".into()]),
+        )]);
+        let b = encode(&[(
+            "ns",
+            AttributeValue::Ns(vec!["10".into(), "2".into(), "-1".into()]),
+        )]);
+        assert_eq!(a, b);
+        assert_eq!(a, "{\"ns\":[-1,10,2]}\n");
+        let a = encode(&[(
+            "bs",
+            AttributeValue::Bs(vec![Blob::new(vec![2]), Blob::new(vec![1])]),
+        )]);
+        assert_eq!(a, "{\"bs\":[\"AQ==\",\"Ag==\"]}\n");
     }
 
     #[test]

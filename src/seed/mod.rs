@@ -3,22 +3,68 @@
 //! - [`generate`]: the record for (seed, index), the same bytes on every run and machine.
 //! - [`writer`]: `BatchWriteItem` in batches of 25, several in flight, `UnprocessedItems`
 //!   and throttling retried with capped exponential backoff and full jitter.
+//! - [`ndjson`]: items from files in DynamoDB's typed JSON, each line validated.
 //! - [`table`]: creates the table (key `id`, type S, on demand), idempotently.
 
 pub mod generate;
+pub mod ndjson;
 pub mod table;
 pub mod writer;
 
 use crate::encode::Item;
+use aws_sdk_dynamodb::types::AttributeValue;
 use writer::MAX_BATCH;
+
+/// DynamoDB's item size limit.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+
+/// An item's size as DynamoDB counts it (close enough to check the 400 KB limit): names
+/// and string/binary values by their bytes, numbers by about half their digits, one byte
+/// for booleans and nulls, three bytes of overhead per list or map.
+pub fn item_size(item: &Item) -> usize {
+    item.iter()
+        .map(|(name, value)| name.len() + value_size(value))
+        .sum()
+}
+
+fn value_size(value: &AttributeValue) -> usize {
+    let number = |n: &String| n.trim_start_matches('-').len().div_ceil(2) + 1;
+    match value {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => number(n),
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::L(list) => 3 + list.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+        AttributeValue::M(map) => {
+            3 + map
+                .iter()
+                .map(|(k, v)| 1 + k.len() + value_size(v))
+                .sum::<usize>()
+        }
+        AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
+        AttributeValue::Ns(set) => set.iter().map(number).sum(),
+        AttributeValue::Bs(set) => set.iter().map(|b| b.as_ref().len()).sum(),
+        _ => 0,
+    }
+}
 
 /// Records `start..start + count` of `seed`, in batches of at most 25, generated lazily so
 /// a large run never holds more than the batches in flight.
 pub fn generated_batches(seed: u64, start: u64, count: u64) -> impl Iterator<Item = Vec<Item>> {
+    sized_batches(seed, start, count, None)
+}
+
+/// As [`generated_batches`], each record padded to about `size` bytes.
+pub fn sized_batches(
+    seed: u64,
+    start: u64,
+    count: u64,
+    size: Option<usize>,
+) -> impl Iterator<Item = Vec<Item>> {
     let end = start.saturating_add(count);
     (start..end).step_by(MAX_BATCH).map(move |first| {
         (first..end.min(first + MAX_BATCH as u64))
-            .map(|i| generate::record(seed, i))
+            .map(|i| generate::record_sized(seed, i, size))
             .collect()
     })
 }
