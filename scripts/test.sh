@@ -23,7 +23,8 @@ cargo build --bins --quiet
 
 start_dynamodb_local
 log "cargo test (unit, mocked SDK, DynamoDB Local, end to end)"
-cargo test --all-targets -- --test-threads="${TEST_THREADS:-4}"
+# Not --all-targets: the benches are harness = false programs that would run in full.
+cargo test --lib --bins --tests -- --test-threads="${TEST_THREADS:-4}"
 
 log "cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings

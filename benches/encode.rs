@@ -1,0 +1,65 @@
+//! Encoding cost per item (AttributeValue to an NDJSON line), with criterion: on the
+//! seed-data hard cases one by one, and on typical generated records.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use scanstream::encode::{Item, write_line};
+use scanstream::seed::{generate, ndjson};
+use std::hint::black_box;
+
+fn hard_cases() -> Vec<(String, Item)> {
+    let text = include_str!("../seed-data/hard-cases.ndjson");
+    ndjson::parse(text, generate::KEY)
+        .items
+        .into_iter()
+        .map(|(_, item)| {
+            let name = item
+                .get(generate::KEY)
+                .and_then(|id| id.as_s().ok())
+                .map(|id| {
+                    id.chars()
+                        .filter(|c| c.is_ascii_alphanumeric() || *c == ' ')
+                        .collect::<String>()
+                })
+                .unwrap_or_default();
+            (name.trim().replace(' ', "-"), item)
+        })
+        .collect()
+}
+
+fn encode(c: &mut Criterion) {
+    let typical: Vec<Item> = (0..1000).map(|i| generate::record(42, i)).collect();
+    let bytes: usize = typical
+        .iter()
+        .map(|item| scanstream::encode::to_line(item).len())
+        .sum();
+    let mut group = c.benchmark_group("encode");
+    group.throughput(Throughput::Elements(typical.len() as u64));
+    group.bench_function(
+        format!("typical-records-1000 ({} B avg)", bytes / typical.len()),
+        |b| {
+            let mut out = Vec::with_capacity(bytes);
+            b.iter(|| {
+                out.clear();
+                for item in &typical {
+                    write_line(&mut out, black_box(item));
+                }
+                black_box(out.len())
+            })
+        },
+    );
+    group.throughput(Throughput::Elements(1));
+    for (name, item) in hard_cases() {
+        group.bench_function(format!("hard-case {name}"), |b| {
+            let mut out = Vec::new();
+            b.iter(|| {
+                out.clear();
+                write_line(&mut out, black_box(&item));
+                black_box(out.len())
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, encode);
+criterion_main!(benches);

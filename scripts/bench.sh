@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Benchmarks: builds the release binaries, runs the harness (it starts DynamoDB Local and
+# `cargo lambda watch --release` itself, seeds, measures, writes bench-results/), then the
+# criterion encoding benchmark. Takes 15-30 minutes on 2 cores, most of it building.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+ensure_tools
+cd "$ROOT"
+log "building release binaries"
+cargo build --release --bins --quiet
+log "benchmark harness"
+cargo bench --bench harness
+log "encoding cost (criterion)"
+cargo bench --bench encode 2>&1 | tee bench-results/encode.txt
+log "results in bench-results/"
