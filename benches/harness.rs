@@ -89,9 +89,11 @@ async fn main() -> Result<()> {
             let url = watch.url(&format!("segments={segments}&limit={limit}"));
             let streamed = repeat(|| fetch(url.clone(), Duration::ZERO)).await?;
             let bare = repeat(|| bare_scan(client.clone(), t100k.clone(), segments, limit)).await?;
-            report
-                .throughput
-                .push(ThroughputRow::new(segments, limit, &streamed, &bare));
+            let library =
+                repeat(|| library_scan(client.clone(), t100k.clone(), segments, limit)).await?;
+            report.throughput.push(ThroughputRow::new(
+                segments, limit, &streamed, &bare, &library,
+            ));
             eprintln!("throughput segments={segments} limit={limit} done");
         }
     }
@@ -156,7 +158,7 @@ impl Service {
                 ]),
             "dynamodb-local",
         )?;
-        let service = Self { child, port };
+        let mut service = Self { child, port };
         service.wait_listening(Duration::from_secs(60))?;
         Ok(service)
     }
@@ -187,7 +189,7 @@ impl Service {
                 .current_dir(ROOT),
             &format!("watch-{table}"),
         )?;
-        let service = Self { child, port };
+        let mut service = Self { child, port };
         service.wait_listening(Duration::from_secs(120))?;
         Ok(service)
     }
@@ -200,9 +202,15 @@ impl Service {
         format!("{}/lambda-url/streamer/?{query}", self.endpoint())
     }
 
-    fn wait_listening(&self, limit: Duration) -> Result<()> {
+    fn wait_listening(&mut self, limit: Duration) -> Result<()> {
         let deadline = Instant::now() + limit;
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!(
+                    "exited with {status} before listening (see target/bench-*.log)"
+                )
+                .into());
+            }
             if Instant::now() > deadline {
                 return Err(
                     format!("nothing listens on port {} after {limit:?}", self.port).into(),
@@ -213,26 +221,37 @@ impl Service {
         Ok(())
     }
 
-    /// The release streamer this emulator started (same process group).
+    /// The release streamer this emulator started: `cargo lambda watch` runs each function
+    /// in a process group of its own, so it is found by its parent chain.
     fn streamer_pid(&self) -> Option<u32> {
-        let group = self.child.id();
+        let watch = self.child.id();
+        let parent = |pid: u32| -> Option<u32> {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // Field 4 of /proc/PID/stat, counted after the ")" closing the command name.
+            stat.rsplit(')')
+                .next()?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        };
         std::fs::read_dir("/proc")
             .ok()?
             .filter_map(|e| e.ok())
             .find_map(|entry| {
                 let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
                 let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-                let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-                // Field 5 of /proc/PID/stat, counted after the ")" closing the command name.
-                let pgrp: u32 = stat
-                    .rsplit(')')
-                    .next()?
-                    .split_whitespace()
-                    .nth(2)?
-                    .parse()
-                    .ok()?;
-                let is_streamer = String::from_utf8_lossy(&cmdline).contains("release/streamer");
-                (is_streamer && pgrp == group).then_some(pid)
+                if !String::from_utf8_lossy(&cmdline).contains("release/streamer") {
+                    return None;
+                }
+                let mut ancestor = pid;
+                for _ in 0..4 {
+                    ancestor = parent(ancestor)?;
+                    if ancestor == watch {
+                        return Some(pid);
+                    }
+                }
+                None
             })
     }
 }
@@ -438,6 +457,26 @@ async fn bare_scan(client: Client, table: String, segments: u32, limit: u32) -> 
         ttfb_ms: total,
         total_ms: total,
         items,
+    })
+}
+
+/// Our scan without HTTP: the library's merged, encoded stream read in-process. Set
+/// against the bare scan and the client, it splits the gap between our code and the relay
+/// through the emulator.
+async fn library_scan(client: Client, table: String, segments: u32, limit: u32) -> Result<Sample> {
+    let started = Instant::now();
+    let source = Arc::new(DynamoSource::new(client, table));
+    let mut stream = start(source, ScanPlan::segments(segments, limit)).await?;
+    let ttfb = started.elapsed().as_secs_f64() * 1000.0;
+    let mut lines = 0u64;
+    while let Some(chunk) = stream.next().await {
+        lines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+    }
+    let total = started.elapsed().as_secs_f64() * 1000.0;
+    Ok(Sample {
+        ttfb_ms: ttfb,
+        total_ms: total,
+        items: lines.saturating_sub(1),
     })
 }
 
@@ -651,25 +690,38 @@ struct ThroughputRow {
     limit: u32,
     client_items_per_s: Stat,
     bare_items_per_s: Stat,
+    library_items_per_s: Stat,
     client_ttfb_ms: Stat,
     ratio: f64,
+    library_ratio: f64,
     client: Vec<Sample>,
     bare: Vec<Sample>,
+    library: Vec<Sample>,
 }
 
 impl ThroughputRow {
-    fn new(segments: u32, limit: u32, client: &[Sample], bare: &[Sample]) -> Self {
+    fn new(
+        segments: u32,
+        limit: u32,
+        client: &[Sample],
+        bare: &[Sample],
+        library: &[Sample],
+    ) -> Self {
         let c = Stat::of(client.iter().map(Sample::items_per_s));
         let b = Stat::of(bare.iter().map(Sample::items_per_s));
+        let l = Stat::of(library.iter().map(Sample::items_per_s));
         Self {
             segments,
             limit,
             client_items_per_s: c,
             bare_items_per_s: b,
+            library_items_per_s: l,
             client_ttfb_ms: Stat::of(client.iter().map(|s| s.ttfb_ms)),
             ratio: c.median / b.median,
+            library_ratio: l.median / b.median,
             client: client.to_vec(),
             bare: bare.to_vec(),
+            library: library.to_vec(),
         }
     }
 }
@@ -774,12 +826,14 @@ impl Report {
         for row in &self.throughput {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {:.2} | {} |",
+                "| {} | {} | {} | {} | {} | {:.2} | {:.2} | {} |",
                 row.limit,
                 row.segments,
                 row.client_items_per_s.show(0),
+                row.library_items_per_s.show(0),
                 row.bare_items_per_s.show(0),
                 row.ratio,
+                row.library_ratio,
                 row.client_ttfb_ms.show(1)
             );
         }
@@ -918,7 +972,7 @@ impl Report {
             ));
         }
         let mut svg = String::from(
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="1000" height="420" font-family="sans-serif" font-size="12"><rect width="1000" height="420" fill="white"/>"#,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="1000" height="470" font-family="sans-serif" font-size="12"><rect width="1000" height="470" fill="white"/>"#,
         );
         panel(
             &mut svg,
@@ -942,7 +996,7 @@ impl Report {
 /// A named line: label, colour, points.
 type Series<'a> = (String, &'a str, Vec<(f64, f64)>);
 
-/// One line chart in a 500x420 box at `x0`; x is segments on a log2 axis (1..16).
+/// One line chart in a 500x470 box at `x0`; x is segments on a log2 axis (1..16).
 fn panel(svg: &mut String, x0: f64, title: &str, series: &[Series<'_>], log_y: bool) {
     let (left, right, top, bottom) = (x0 + 70.0, x0 + 480.0, 40.0, 330.0);
     let ys: Vec<f64> = series
@@ -989,8 +1043,13 @@ fn panel(svg: &mut String, x0: f64, title: &str, series: &[Series<'_>], log_y: b
         (left + right) / 2.0,
         bottom + 34.0
     );
-    for i in 0..=4 {
-        let v = lo + (hi - lo) * f64::from(i) / 4.0;
+    let steps = if log_y {
+        (hi - lo).round().max(1.0) as i32
+    } else {
+        4
+    };
+    for i in 0..=steps {
+        let v = lo + (hi - lo) * f64::from(i) / f64::from(steps);
         let value = if log_y { 10f64.powf(v) } else { v };
         let y = fy(value);
         let _ = write!(
