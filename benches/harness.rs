@@ -53,7 +53,7 @@ async fn main() -> Result<()> {
 
     // 3. Memory first, each in a fresh streamer process so peaks do not carry over.
     for (table, items) in [(&t10k, 10_000u64), (&t200k, 200_000)] {
-        let watch = Service::watch(&ddb, table)?;
+        let watch = Service::watch(&ddb, table, &[])?;
         let rss = memory_case(&watch, items).await?;
         eprintln!("memory {items}: peak RSS {:.1} MB", rss as f64 / 1e6);
         report.memory.push(MemoryRow {
@@ -64,7 +64,7 @@ async fn main() -> Result<()> {
 
     // 1. TTFB, streamed and buffered, on 10k and 100k.
     for (table, items) in [(&t10k, 10_000u64), (&t100k, 100_000)] {
-        let watch = Service::watch(&ddb, table)?;
+        let watch = Service::watch(&ddb, table, &[])?;
         warm_up(&watch).await?;
         let buffered = BufferedServer::start(client.clone(), table.clone()).await?;
         for segments in [1u32, 4] {
@@ -82,22 +82,31 @@ async fn main() -> Result<()> {
     }
 
     // 2. Throughput through the emulator against a bare SDK scan, on 100k.
-    let watch = Service::watch(&ddb, &t100k)?;
+    // Twice: as deployed (ReturnConsumedCapacity=TOTAL) and without it, since DynamoDB
+    // Local pays for computing consumed capacity and the bare scan does not ask for it.
+    let watch = Service::watch(&ddb, &t100k, &[])?;
+    let watch_none = Service::watch(&ddb, &t100k, &["RETURN_CONSUMED_CAPACITY=NONE"])?;
     warm_up(&watch).await?;
+    warm_up(&watch_none).await?;
     for limit in [100u32, 1000] {
         for segments in [1u32, 2, 4, 8, 16] {
             let url = watch.url(&format!("segments={segments}&limit={limit}"));
             let streamed = repeat(|| fetch(url.clone(), Duration::ZERO)).await?;
+            let url_none = watch_none.url(&format!("segments={segments}&limit={limit}"));
+            let streamed_none = repeat(|| fetch(url_none.clone(), Duration::ZERO)).await?;
             let bare = repeat(|| bare_scan(client.clone(), t100k.clone(), segments, limit)).await?;
             let library =
                 repeat(|| library_scan(client.clone(), t100k.clone(), segments, limit)).await?;
             report.throughput.push(ThroughputRow::new(
-                segments, limit, &streamed, &bare, &library,
+                segments,
+                limit,
+                [&streamed, &streamed_none, &library, &bare],
             ));
             eprintln!("throughput segments={segments} limit={limit} done");
         }
     }
     drop(watch);
+    drop(watch_none);
 
     // 4. Seeding against bare BatchWriteItem, 20k items a run.
     for concurrency in [1usize, 4, 8] {
@@ -163,7 +172,7 @@ impl Service {
         Ok(service)
     }
 
-    fn watch(ddb: &Service, table: &str) -> Result<Self> {
+    fn watch(ddb: &Service, table: &str, extra_env: &[&str]) -> Result<Self> {
         let port = free_port()?;
         let env = [
             format!("TABLE_NAME={table}"),
@@ -173,6 +182,9 @@ impl Service {
             "AWS_SECRET_ACCESS_KEY=local".into(),
             "RUST_LOG=warn".into(),
         ]
+        .into_iter()
+        .chain(extra_env.iter().map(|e| e.to_string()))
+        .collect::<Vec<_>>()
         .join(",");
         let child = spawn(
             Command::new("cargo")
@@ -466,6 +478,7 @@ async fn bare_scan(client: Client, table: String, segments: u32, limit: u32) -> 
 async fn library_scan(client: Client, table: String, segments: u32, limit: u32) -> Result<Sample> {
     let started = Instant::now();
     let source = Arc::new(DynamoSource::new(client, table));
+    let source = Arc::new(Arc::unwrap_or_clone(source).with_consumed_capacity(false));
     let mut stream = start(source, ScanPlan::segments(segments, limit)).await?;
     let ttfb = started.elapsed().as_secs_f64() * 1000.0;
     let mut lines = 0u64;
@@ -688,40 +701,37 @@ impl TtfbRow {
 struct ThroughputRow {
     segments: u32,
     limit: u32,
+    /// Through the emulator, as deployed (`ReturnConsumedCapacity=TOTAL`).
     client_items_per_s: Stat,
-    bare_items_per_s: Stat,
+    /// Through the emulator, `RETURN_CONSUMED_CAPACITY=NONE`.
+    client_no_capacity_items_per_s: Stat,
+    /// The library's encoded stream in-process, no capacity, no HTTP.
     library_items_per_s: Stat,
+    bare_items_per_s: Stat,
     client_ttfb_ms: Stat,
     ratio: f64,
+    no_capacity_ratio: f64,
     library_ratio: f64,
-    client: Vec<Sample>,
-    bare: Vec<Sample>,
-    library: Vec<Sample>,
+    samples: [Vec<Sample>; 4],
 }
 
 impl ThroughputRow {
-    fn new(
-        segments: u32,
-        limit: u32,
-        client: &[Sample],
-        bare: &[Sample],
-        library: &[Sample],
-    ) -> Self {
-        let c = Stat::of(client.iter().map(Sample::items_per_s));
-        let b = Stat::of(bare.iter().map(Sample::items_per_s));
-        let l = Stat::of(library.iter().map(Sample::items_per_s));
+    /// `runs`: client, client without capacity, library, bare.
+    fn new(segments: u32, limit: u32, runs: [&[Sample]; 4]) -> Self {
+        let rate = |samples: &[Sample]| Stat::of(samples.iter().map(Sample::items_per_s));
+        let [client, none, library, bare] = runs.map(rate);
         Self {
             segments,
             limit,
-            client_items_per_s: c,
-            bare_items_per_s: b,
-            library_items_per_s: l,
-            client_ttfb_ms: Stat::of(client.iter().map(|s| s.ttfb_ms)),
-            ratio: c.median / b.median,
-            library_ratio: l.median / b.median,
-            client: client.to_vec(),
-            bare: bare.to_vec(),
-            library: library.to_vec(),
+            client_items_per_s: client,
+            client_no_capacity_items_per_s: none,
+            library_items_per_s: library,
+            bare_items_per_s: bare,
+            client_ttfb_ms: Stat::of(runs[0].iter().map(|s| s.ttfb_ms)),
+            ratio: client.median / bare.median,
+            no_capacity_ratio: none.median / bare.median,
+            library_ratio: library.median / bare.median,
+            samples: runs.map(<[Sample]>::to_vec),
         }
     }
 }
@@ -820,19 +830,21 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "| limit | segments | client via emulator | bare SDK scan | ratio | client TTFB ms |"
+            "| limit | segments | client (capacity TOTAL) | client (capacity NONE) | library, no HTTP (NONE) | bare SDK scan | client / bare | client NONE / bare | library / bare | client TTFB ms |"
         );
-        let _ = writeln!(out, "|---|---|---|---|---|---|");
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
         for row in &self.throughput {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {:.2} | {:.2} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} |",
                 row.limit,
                 row.segments,
                 row.client_items_per_s.show(0),
+                row.client_no_capacity_items_per_s.show(0),
                 row.library_items_per_s.show(0),
                 row.bare_items_per_s.show(0),
                 row.ratio,
+                row.no_capacity_ratio,
                 row.library_ratio,
                 row.client_ttfb_ms.show(1)
             );
@@ -894,6 +906,8 @@ impl Report {
         for r in &self.throughput {
             for (mode, s) in [
                 ("client", r.client_items_per_s),
+                ("client_no_capacity", r.client_no_capacity_items_per_s),
+                ("library_no_capacity", r.library_items_per_s),
                 ("bare", r.bare_items_per_s),
             ] {
                 let _ = writeln!(
@@ -931,8 +945,8 @@ impl Report {
         let mut series_a: Vec<Series<'_>> = Vec::new();
         let mut series_b: Vec<Series<'_>> = Vec::new();
         for (limit, colors) in [
-            (100u32, ("#1f77b4", "#9ecae1")),
-            (1000, ("#d62728", "#fcae91")),
+            (100u32, ("#1f77b4", "#9ecae1", "#2ca02c")),
+            (1000, ("#d62728", "#fcae91", "#ff7f0e")),
         ] {
             let rows: Vec<&ThroughputRow> = self
                 .throughput
@@ -946,6 +960,11 @@ impl Report {
                 format!("client, limit {limit}"),
                 colors.0,
                 pts(&|r| r.client_items_per_s.median),
+            ));
+            series_a.push((
+                format!("client, capacity NONE, limit {limit}"),
+                colors.2,
+                pts(&|r| r.client_no_capacity_items_per_s.median),
             ));
             series_a.push((
                 format!("bare SDK, limit {limit}"),
@@ -972,7 +991,7 @@ impl Report {
             ));
         }
         let mut svg = String::from(
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="1000" height="470" font-family="sans-serif" font-size="12"><rect width="1000" height="470" fill="white"/>"#,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="1000" height="500" font-family="sans-serif" font-size="12"><rect width="1000" height="500" fill="white"/>"#,
         );
         panel(
             &mut svg,

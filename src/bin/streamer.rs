@@ -14,7 +14,8 @@ async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let client = scanstream::client::dynamodb_with_attempts(config.max_attempts).await;
-    let source = DynamoSource::new(client, config.table_name.clone());
+    let source = DynamoSource::new(client, config.table_name.clone())
+        .with_consumed_capacity(config.consumed_capacity);
     let streamer = Arc::new(Streamer::new(config, source));
     scanstream::http::serve(|| {
         let streamer = streamer.clone();

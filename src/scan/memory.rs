@@ -125,7 +125,7 @@ impl PageSource for MemorySource {
             .collect();
         Ok(Page {
             scanned_count: items.len() as u64,
-            consumed_capacity: items.len() as f64 * 0.5,
+            consumed_capacity: Some(items.len() as f64 * 0.5),
             items,
             last_evaluated_key,
             retries: 0,

@@ -57,8 +57,8 @@ pub struct Page {
     pub last_evaluated_key: Option<Item>,
     /// Items the source read for this page (DynamoDB's `ScannedCount`).
     pub scanned_count: u64,
-    /// Read capacity units the page cost, when the source reports it.
-    pub consumed_capacity: f64,
+    /// Read capacity units the page cost, when the source was asked to report it.
+    pub consumed_capacity: Option<f64>,
     /// Attempts beyond the first that the page took (throttling, transient errors).
     pub retries: u64,
 }

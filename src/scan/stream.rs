@@ -88,7 +88,7 @@ struct EncodedPage {
     lines: Bytes,
     items: u64,
     scanned: u64,
-    consumed_capacity: f64,
+    consumed_capacity: Option<f64>,
     retries: u64,
     /// Where the segment stands once this page is sent.
     next: Position,
@@ -112,7 +112,7 @@ pub struct ScanStream {
     positions: Vec<Position>,
     segments: Vec<SegmentSummary>,
     scanned: u64,
-    consumed_capacity: f64,
+    consumed_capacity: Option<f64>,
     retries: u64,
     bytes_sent: u64,
     /// Items the segment tasks may still fetch under `max_items`.
@@ -175,7 +175,7 @@ pub async fn start<S: PageSource>(
             })
             .collect(),
         scanned: 0,
-        consumed_capacity: 0.0,
+        consumed_capacity: None,
         retries: 0,
         bytes_sent: 0,
         budget,
@@ -360,7 +360,9 @@ impl ScanStream {
             *position = page.next;
         }
         self.scanned += page.scanned;
-        self.consumed_capacity += page.consumed_capacity;
+        if let Some(units) = page.consumed_capacity {
+            *self.consumed_capacity.get_or_insert(0.0) += units;
+        }
         self.retries += page.retries;
         self.bytes_sent += page.lines.len() as u64;
         page.lines

@@ -20,8 +20,9 @@ pub struct Trailer {
     pub scanned: u64,
     /// Pages fetched, over all segments.
     pub pages: u64,
-    /// Read capacity units consumed, as DynamoDB reported them.
-    pub consumed_capacity: f64,
+    /// Read capacity units consumed, as DynamoDB reported them; `null` when not asked
+    /// for (`RETURN_CONSUMED_CAPACITY=NONE`).
+    pub consumed_capacity: Option<f64>,
     /// Attempts beyond the first over all Scan calls (throttling, transient errors).
     pub retries: u64,
     /// Per-segment counts, in segment order.
@@ -120,7 +121,7 @@ mod tests {
             items: 3,
             scanned: 3,
             pages: 2,
-            consumed_capacity: 1.5,
+            consumed_capacity: Some(1.5),
             retries: 2,
             segments: vec![SegmentSummary {
                 segment: 0,
