@@ -10,10 +10,8 @@ use aws_sdk_dynamodb::types::{
     KeyType, Projection, ProjectionType, PutRequest, ScalarAttributeType, WriteRequest,
 };
 use common::*;
-use http_body_util::BodyExt;
-use lambda_http::http::{Method, Uri};
 use scanstream::config::Config;
-use scanstream::http::{Invocation, Streamer};
+use scanstream::http::Streamer;
 use scanstream::scan::dynamo::DynamoSource;
 use scanstream::scan::trailer::Trailer;
 use serde_json::Value;
@@ -109,22 +107,7 @@ async fn call(
     streamer: &Streamer<DynamoSource>,
     query: &str,
 ) -> (u16, Vec<Value>, Option<Trailer>) {
-    let uri: Uri = format!("/?{query}").parse().expect("uri");
-    let invocation = Invocation {
-        method: &Method::GET,
-        uri: &uri,
-        content_type: None,
-        body: b"",
-        deadline: None,
-    };
-    let response = streamer.handle(invocation).await;
-    let status = response.status().as_u16();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
+    let (status, body) = get_via_handler(streamer, query).await;
     if status != 200 {
         return (
             status,

@@ -5,12 +5,11 @@
 mod common;
 
 use common::*;
-use http_body_util::BodyExt;
 use lambda_http::http::{Method, Uri};
 use scanstream::config::Config;
 use scanstream::encode::to_line;
+use scanstream::http::Streamer;
 use scanstream::http::seeder::{Seeder, SeederConfig};
-use scanstream::http::{Invocation, Streamer};
 use scanstream::scan::dynamo::DynamoSource;
 use scanstream::seed::writer::BatchWriter;
 use scanstream::seed::{generate, ndjson};
@@ -35,23 +34,8 @@ async fn stream_lines(
     let config = Config::from_lookup(|name| (name == "TABLE_NAME").then(|| table.to_string()))
         .expect("config");
     let streamer = Streamer::new(config, DynamoSource::new(client.clone(), table));
-    let uri: Uri = "/?segments=3&limit=2".parse().expect("uri");
-    let response = streamer
-        .handle(Invocation {
-            method: &Method::GET,
-            uri: &uri,
-            content_type: None,
-            body: b"",
-            deadline: None,
-        })
-        .await;
-    assert_eq!(response.status().as_u16(), 200);
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
+    let (status, body) = get_via_handler(&streamer, "segments=3&limit=2").await;
+    assert_eq!(status, 200);
     let (items, trailer) = split_body(&body);
     let lines: BTreeSet<Vec<u8>> = body
         .split_inclusive(|&b| b == b'\n')
@@ -147,12 +131,7 @@ async fn the_seeder_function_stops_before_its_deadline_and_says_where_to_go_on()
             let uri: Uri = format!("/?{query}").parse().expect("uri");
             let response = seeder.handle(&Method::GET, &uri, deadline).await;
             assert_eq!(response.status().as_u16(), 200);
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .expect("body")
-                .to_bytes();
+            let body = body_of(response).await;
             let text = String::from_utf8_lossy(&body).into_owned();
             let last: Value =
                 serde_json::from_str(text.lines().last().expect("summary")).expect("JSON");

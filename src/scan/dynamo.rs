@@ -1,13 +1,14 @@
 //! The DynamoDB page source: one `Scan` (or `Query`, for `pk`) call per page.
 
 use super::{KeyAttribute, KeyType, Page, PageRequest, PageSource, ReadShape};
+use crate::encode::Item;
 use crate::error::{ErrorKind, UpstreamError};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::Intercept;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    KeySchemaElement, KeyType as DynamoKeyType, ReturnConsumedCapacity, ScalarAttributeType,
-    TableDescription,
+    ConsumedCapacity, KeySchemaElement, KeyType as DynamoKeyType, ReturnConsumedCapacity,
+    ScalarAttributeType, TableDescription,
 };
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
@@ -153,13 +154,12 @@ impl PageSource for DynamoSource {
                 .send()
                 .await
                 .map_err(|err| classify(err, shape))?;
-            Page {
-                items: output.items.unwrap_or_default(),
-                last_evaluated_key: output.last_evaluated_key.filter(|key| !key.is_empty()),
-                scanned_count: u64::try_from(output.scanned_count).unwrap_or(0),
-                consumed_capacity: output.consumed_capacity.and_then(|c| c.capacity_units),
-                retries: 0,
-            }
+            page_of(
+                output.items,
+                output.last_evaluated_key,
+                output.scanned_count,
+                output.consumed_capacity,
+            )
         } else {
             let output = self
                 .client
@@ -179,13 +179,12 @@ impl PageSource for DynamoSource {
                 .send()
                 .await
                 .map_err(|err| classify(err, shape))?;
-            Page {
-                items: output.items.unwrap_or_default(),
-                last_evaluated_key: output.last_evaluated_key.filter(|key| !key.is_empty()),
-                scanned_count: u64::try_from(output.scanned_count).unwrap_or(0),
-                consumed_capacity: output.consumed_capacity.and_then(|c| c.capacity_units),
-                retries: 0,
-            }
+            page_of(
+                output.items,
+                output.last_evaluated_key,
+                output.scanned_count,
+                output.consumed_capacity,
+            )
         };
         Ok(Page {
             retries: counter.retries(),
@@ -251,6 +250,22 @@ where
         err.kind = ErrorKind::IndexNotFound;
     }
     err
+}
+
+/// A page from the parts `Scan` and `Query` outputs share.
+fn page_of(
+    items: Option<Vec<Item>>,
+    last_evaluated_key: Option<Item>,
+    scanned_count: i32,
+    consumed_capacity: Option<ConsumedCapacity>,
+) -> Page {
+    Page {
+        items: items.unwrap_or_default(),
+        last_evaluated_key: last_evaluated_key.filter(|key| !key.is_empty()),
+        scanned_count: u64::try_from(scanned_count).unwrap_or(0),
+        consumed_capacity: consumed_capacity.and_then(|c| c.capacity_units),
+        retries: 0,
+    }
 }
 
 /// Segment numbers and limits are validated far below `i32::MAX` before they get here.

@@ -124,3 +124,34 @@ pub fn assert_same_ids(got: &[String], expected: &[String], context: &str) {
         expected.len()
     );
 }
+
+/// A whole response body, collected.
+pub async fn body_of(
+    response: lambda_http::http::Response<scanstream::http::ResponseBody>,
+) -> bytes::Bytes {
+    use http_body_util::BodyExt;
+    response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+}
+
+/// `GET /?query` through the streamer's own handler (no Lambda): status and body.
+pub async fn get_via_handler<S: scanstream::scan::PageSource>(
+    streamer: &scanstream::http::Streamer<S>,
+    query: &str,
+) -> (u16, bytes::Bytes) {
+    let uri: lambda_http::http::Uri = format!("/?{query}").parse().expect("uri");
+    let invocation = scanstream::http::Invocation {
+        method: &lambda_http::http::Method::GET,
+        uri: &uri,
+        content_type: None,
+        body: b"",
+        deadline: None,
+    };
+    let response = streamer.handle(invocation).await;
+    let status = response.status().as_u16();
+    (status, body_of(response).await)
+}
