@@ -166,7 +166,7 @@ impl Progress {
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::new(total);
             let style =
-                ProgressStyle::with_template("{bar:40} {pos}/{len} items, {per_sec}, eta {eta}")
+                ProgressStyle::with_template("{bar:40} {pos}/{len} items, {elapsed} elapsed, eta {eta}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
             Self::Bar(bar)
