@@ -165,9 +165,10 @@ impl Progress {
     fn new(total: u64) -> Self {
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::new(total);
-            let style =
-                ProgressStyle::with_template("{bar:40} {pos}/{len} items, {elapsed} elapsed, eta {eta}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let style = ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} items, {elapsed} elapsed, eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
             Self::Bar(bar)
         } else {
