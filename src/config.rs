@@ -1,9 +1,11 @@
-//! Streamer settings, read from the environment and validated once at cold start.
+//! Settings of the streamer and of the seeder function, read from the environment and
+//! validated once at cold start.
 //!
 //! A bad setting stops the function before it serves anything, with a message naming the
 //! variable, rather than surfacing later as a confusing per-request error.
 
 use std::env;
+use std::time::Duration;
 
 /// The hard ceiling DynamoDB puts on `TotalSegments`.
 pub const DYNAMODB_MAX_TOTAL_SEGMENTS: u32 = 1_000_000;
@@ -83,9 +85,7 @@ impl Config {
 
     /// Reads the settings through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let table_name = lookup("TABLE_NAME")
-            .filter(|name| !name.trim().is_empty())
-            .ok_or(ConfigError::Missing("TABLE_NAME"))?;
+        let table_name = table_name(&lookup)?;
         let max_segments = bounded(&lookup, "MAX_SEGMENTS", 64, DYNAMODB_MAX_TOTAL_SEGMENTS)?;
         // A Limit past 10,000 only makes DynamoDB's 1 MB page cap the real limit.
         let max_limit = bounded(&lookup, "MAX_LIMIT", 1000, 10_000)?;
@@ -127,6 +127,45 @@ impl Config {
             },
         })
     }
+}
+
+/// Seeder function settings, read once at cold start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeederConfig {
+    /// The table written to (`TABLE_NAME`).
+    pub table_name: String,
+    /// Most records one invocation may be asked for (`SEED_MAX_COUNT`, default 100,000).
+    pub max_count: u64,
+    /// Batches in flight (`SEED_CONCURRENCY`, default 4: DynamoDB Local gains nothing past it).
+    pub concurrency: usize,
+    /// Time kept free before the deadline (`DEADLINE_RESERVE_MS`, default 3000).
+    pub deadline_reserve: Duration,
+}
+
+impl SeederConfig {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let max_count = bounded_u64(&lookup, "SEED_MAX_COUNT", 100_000, 1, 10_000_000)?;
+        let concurrency = bounded_u64(&lookup, "SEED_CONCURRENCY", 4, 1, 64)?;
+        let reserve_ms = bounded_u64(&lookup, "DEADLINE_RESERVE_MS", 3000, 0, 600_000)?;
+        Ok(Self {
+            table_name: table_name(&lookup)?,
+            max_count,
+            concurrency: usize::try_from(concurrency).unwrap_or(4),
+            deadline_reserve: Duration::from_millis(reserve_ms),
+        })
+    }
+}
+
+fn table_name(lookup: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    lookup("TABLE_NAME")
+        .filter(|name| !name.trim().is_empty())
+        .ok_or(ConfigError::Missing("TABLE_NAME"))
 }
 
 /// Reads `name` as an integer in `1..=max`, or `default` when unset.
@@ -235,6 +274,28 @@ mod tests {
             (c.deadline_reserve_ms, c.cursor_secret.as_slice()),
             (0, &b"k"[..])
         );
+    }
+
+    #[test]
+    fn seeder_settings_are_bounded_too() {
+        let vars = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let read = |pairs: &[(&str, &str)]| {
+            let vars = vars(pairs);
+            SeederConfig::from_lookup(|name| vars.get(name).cloned())
+        };
+        let c = read(&[("TABLE_NAME", "t")]).expect("valid");
+        assert_eq!(
+            (c.max_count, c.concurrency, c.deadline_reserve),
+            (100_000, 4, Duration::from_secs(3))
+        );
+        assert_eq!(read(&[]), Err(ConfigError::Missing("TABLE_NAME")));
+        let err = read(&[("TABLE_NAME", "t"), ("SEED_CONCURRENCY", "0")]).unwrap_err();
+        assert!(err.to_string().contains("SEED_CONCURRENCY"), "{err}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! The crate is the whole product minus the Lambda glue, so every part runs and is
 //! tested without Lambda:
 //!
-//! - [`config`]: settings read from the environment once, at cold start.
+//! - [`config`]: settings of both functions, read from the environment once, at cold start.
 //! - [`client`]: the DynamoDB client, built once through the standard AWS config chain.
 //! - [`scan`]: the parallel Scan: a page source per backend, the fan-out over segments,
 //!   the merge of their pages into one NDJSON stream, and the trailer.

@@ -201,7 +201,7 @@ impl Progress {
 /// Serves `GET /?count=&seed=&start=` through the Function URL, streaming progress.
 async fn lambda_mode() -> anyhow::Result<()> {
     lambda_http::tracing::init_default_subscriber();
-    let config = SeederConfig::from_env().map_err(anyhow::Error::msg)?;
+    let config = SeederConfig::from_env()?;
     let client = scanstream::client::dynamodb().await;
     let writer = BatchWriter::new(client, &config.table_name, generate::KEY);
     let seeder = Arc::new(Seeder::new(config, writer));

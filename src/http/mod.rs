@@ -56,6 +56,25 @@ where
     }
 }
 
+/// When to stop working: the invocation's deadline less the reserve, as an `Instant`.
+///
+/// A deadline already past when the request arrives is not a real one (`cargo lambda
+/// watch` sends its 600 s timeout as if it were a timestamp: 600000 ms after 1970); it is
+/// ignored rather than allowed to stop every stream (or seeding run) at once.
+pub fn time_budget(
+    deadline: Option<std::time::SystemTime>,
+    reserve: std::time::Duration,
+) -> Option<tokio::time::Instant> {
+    let left = deadline?
+        .duration_since(std::time::SystemTime::now())
+        .ok()?;
+    if left.is_zero() {
+        return None;
+    }
+    let usable = left.saturating_sub(reserve);
+    Some(tokio::time::Instant::now() + usable)
+}
+
 /// A request that gets an error response instead of work.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {

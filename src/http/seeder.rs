@@ -6,6 +6,7 @@
 
 use super::{
     ApiError, ResponseBody, error_response, integer, parameters, reject_non_get, response,
+    time_budget,
 };
 use crate::seed::generated_batches;
 use crate::seed::writer::{BatchWriter, MAX_BATCH, WriteReport, rate};
@@ -14,56 +15,15 @@ use futures::StreamExt;
 use http_body::Frame;
 use lambda_http::http::{Method, Response, StatusCode, Uri};
 use serde_json::json;
-use std::env;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 use tokio::sync::mpsc;
 
 /// The parameters this endpoint understands.
 pub const PARAMETERS: &[&str] = &["count", "seed", "start"];
 
-/// Seeder function settings, read once at cold start.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeederConfig {
-    /// The table written to (`TABLE_NAME`).
-    pub table_name: String,
-    /// Most records one invocation may be asked for (`SEED_MAX_COUNT`, default 100,000).
-    pub max_count: u64,
-    /// Batches in flight (`SEED_CONCURRENCY`, default 4: DynamoDB Local gains nothing past it).
-    pub concurrency: usize,
-    /// Time kept free before the deadline (`DEADLINE_RESERVE_MS`, default 3000).
-    pub deadline_reserve: Duration,
-}
-
-impl SeederConfig {
-    /// Reads the settings from the process environment.
-    pub fn from_env() -> Result<Self, String> {
-        let table_name = env::var("TABLE_NAME")
-            .ok()
-            .filter(|t| !t.trim().is_empty())
-            .ok_or("TABLE_NAME is required")?;
-        let number = |name: &str, default: u64, max: u64| -> Result<u64, String> {
-            match env::var(name) {
-                Err(_) => Ok(default),
-                Ok(raw) => raw
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| (1..=max).contains(n))
-                    .ok_or(format!(
-                        "{name} must be an integer in 1..={max}, got {raw:?}"
-                    )),
-            }
-        };
-        Ok(Self {
-            table_name,
-            max_count: number("SEED_MAX_COUNT", 100_000, 10_000_000)?,
-            concurrency: usize::try_from(number("SEED_CONCURRENCY", 4, 64)?).unwrap_or(4),
-            deadline_reserve: Duration::from_millis(number("DEADLINE_RESERVE_MS", 3000, 600_000)?),
-        })
-    }
-}
+pub use crate::config::SeederConfig;
 
 /// A validated seeding request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,9 +85,7 @@ impl Seeder {
             Err(err) => return error_response(&err),
         };
         // Stop taking batches once this instant passes, leaving the reserve to finish.
-        let stop_at = deadline
-            .and_then(|d| d.duration_since(SystemTime::now()).ok())
-            .map(|left| Instant::now() + left.saturating_sub(self.config.deadline_reserve));
+        let stop_at = time_budget(deadline, self.config.deadline_reserve).map(|at| at.into_std());
         let (tx, rx) = mpsc::channel::<Bytes>(16);
         let writer = self.writer.clone();
         tokio::spawn(async move {

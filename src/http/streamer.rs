@@ -5,7 +5,7 @@
 //! once the first page (or the first error) is in, so a missing table is a real 404
 //! rather than a 200 with an error inside.
 
-use super::{ApiError, ResponseBody, error_response, integer, quoted, response};
+use super::{ApiError, ResponseBody, error_response, integer, quoted, response, time_budget};
 use crate::config::{Config, DYNAMODB_MAX_TOTAL_SEGMENTS};
 use crate::encode::is_json_number;
 use crate::scan::cursor::{Cursor, Position};
@@ -348,20 +348,6 @@ fn partition_value(text: &str, key_type: KeyType) -> Result<AttributeValue, ApiE
     }
 }
 
-/// When to stop reading: the invocation's deadline less the reserve, as an `Instant`.
-///
-/// A deadline already past when the request arrives is not a real one (`cargo lambda
-/// watch` sends its 600 s timeout as if it were a timestamp: 600000 ms after 1970); it is
-/// ignored rather than allowed to stop every stream after its first page.
-fn time_budget(deadline: Option<SystemTime>, reserve_ms: u64) -> Option<tokio::time::Instant> {
-    let left = deadline?.duration_since(SystemTime::now()).ok()?;
-    if left.is_zero() {
-        return None;
-    }
-    let usable = left.saturating_sub(Duration::from_millis(reserve_ms));
-    Some(tokio::time::Instant::now() + usable)
-}
-
 /// The streamer: configuration and page source, built once at cold start and shared by
 /// every invocation.
 #[derive(Debug)]
@@ -422,7 +408,10 @@ impl<S: PageSource> Streamer<S> {
                 }
             }
         }
-        let deadline = time_budget(invocation.deadline, self.config.deadline_reserve_ms);
+        let deadline = time_budget(
+            invocation.deadline,
+            Duration::from_millis(self.config.deadline_reserve_ms),
+        );
         info!(
             segments = request.segments,
             total_segments = request.total_segments,
@@ -505,10 +494,13 @@ mod tests {
     #[test]
     fn a_deadline_in_the_past_is_no_deadline() {
         let epoch_plus_600s = SystemTime::UNIX_EPOCH + Duration::from_millis(600_000);
-        assert_eq!(time_budget(Some(epoch_plus_600s), 2000), None);
-        assert_eq!(time_budget(None, 2000), None);
+        assert_eq!(
+            time_budget(Some(epoch_plus_600s), Duration::from_secs(2)),
+            None
+        );
+        assert_eq!(time_budget(None, Duration::from_secs(2)), None);
         let soon = SystemTime::now() + Duration::from_secs(10);
-        let at = time_budget(Some(soon), 2000).expect("a budget");
+        let at = time_budget(Some(soon), Duration::from_secs(2)).expect("a budget");
         let left = at - tokio::time::Instant::now();
         assert!(
             left <= Duration::from_secs(8) && left > Duration::from_secs(7),
