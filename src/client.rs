@@ -3,25 +3,228 @@
 //! Credentials, region and endpoint all come from the usual places (environment, profile,
 //! instance role). `AWS_ENDPOINT_URL_DYNAMODB` or `AWS_ENDPOINT_URL` point the client at
 //! DynamoDB Local; nothing here is specific to this project.
+//!
+//! It is also where SDK errors are read ([`classify`]), so the rest of the crate deals in
+//! [`UpstreamError`] kinds and never in SDK types.
 
+use crate::config::CallSettings;
+use crate::error::{ErrorKind, UpstreamError};
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::http::Response as HttpResponse;
+use std::error::Error as StdError;
+use std::fmt;
+use std::time::Duration;
+use tracing::error;
+
+/// The SDK's own default connect timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 
 /// Loads the shared AWS configuration and builds a DynamoDB client from it, with the
-/// SDK's standard retry mode (exponential backoff with jitter on throttling and
-/// transient errors).
+/// SDK's standard retry mode (exponential backoff with jitter on throttling, transient
+/// errors and timed-out attempts) and a bound on every wait.
+///
+/// Without the timeouts the SDK waits for an answer as long as the connection stays
+/// open: a pooled connection that went half-open while Lambda froze the container, or a
+/// DynamoDB that stalls, would hold a request until Lambda kills the function, with no
+/// status and no trailer.
 ///
 /// Call this once at cold start and share the client: it holds the connection pool.
-pub async fn dynamodb() -> aws_sdk_dynamodb::Client {
-    dynamodb_with_attempts(3).await
-}
-
-/// As [`dynamodb`], making at most `max_attempts` attempts per call.
-pub async fn dynamodb_with_attempts(max_attempts: u32) -> aws_sdk_dynamodb::Client {
-    let retry = RetryConfig::standard().with_max_attempts(max_attempts.max(1));
+pub async fn dynamodb(settings: &CallSettings) -> aws_sdk_dynamodb::Client {
+    let retry = RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1));
+    // Setting a timeout config replaces the SDK's default one, connect timeout included.
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(settings.attempt_timeout.min(CONNECT_TIMEOUT))
+        .operation_attempt_timeout(settings.attempt_timeout)
+        .operation_timeout(settings.operation_timeout)
+        .build();
     let shared = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(retry)
+        .timeout_config(timeouts)
         .load()
         .await;
     aws_sdk_dynamodb::Client::new(&shared)
+}
+
+/// Sorts an SDK error into the kind a client can act on, keeping it as the source.
+///
+/// - Transport failures are `Unavailable`, timed-out attempts `TimedOut`.
+/// - Service errors go by their code. An unknown code falls back on the HTTP status:
+///   5xx is `Unavailable` (worth retrying), 4xx `InvalidRequest`.
+/// - Credentials that cannot be loaded are `Internal` (a fault of the deployment, not of
+///   DynamoDB), logged as such, so the logs say "credentials", not "unavailable".
+pub fn classify<E, R>(err: SdkError<E, R>) -> UpstreamError
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    R: HttpStatus + fmt::Debug + Send + Sync + 'static,
+{
+    if let Some(cause) = credentials_failure(&err) {
+        error!(cause = %cause, "could not load AWS credentials");
+        let message = format!("could not load AWS credentials: {cause}");
+        return UpstreamError::new(
+            ErrorKind::Internal,
+            CredentialsFailure {
+                message,
+                err: Box::new(err),
+            },
+        );
+    }
+    let kind = match &err {
+        SdkError::TimeoutError(_) => ErrorKind::TimedOut,
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => ErrorKind::TimedOut,
+        SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => ErrorKind::Unavailable,
+        SdkError::ServiceError(service) => {
+            kind_of_code(err.code()).unwrap_or_else(|| kind_of_status(service.raw().status_code()))
+        }
+        _ => ErrorKind::Internal,
+    };
+    UpstreamError::new(kind, err)
+}
+
+/// The HTTP status of a raw response, whatever its type.
+pub trait HttpStatus {
+    /// The status code.
+    fn status_code(&self) -> u16;
+}
+
+impl HttpStatus for HttpResponse {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+/// A credentials failure, named as one, with the SDK error behind it.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+struct CredentialsFailure {
+    message: String,
+    #[source]
+    err: Box<dyn StdError + Send + Sync>,
+}
+
+/// The credentials error somewhere in `err`'s chain of sources, if there is one.
+fn credentials_failure<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a CredentialsError> {
+    let mut next: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(current) = next {
+        if let Some(found) = current.downcast_ref::<CredentialsError>() {
+            return Some(found);
+        }
+        next = current.source();
+    }
+    None
+}
+
+/// DynamoDB error codes by kind; the list follows the DynamoDB API reference.
+fn kind_of_code(code: Option<&str>) -> Option<ErrorKind> {
+    Some(match code? {
+        "ResourceNotFoundException" => ErrorKind::NotFound,
+        "AccessDeniedException"
+        | "UnrecognizedClientException"
+        | "InvalidSignatureException"
+        | "MissingAuthenticationTokenException"
+        | "ExpiredTokenException" => ErrorKind::AccessDenied,
+        "ProvisionedThroughputExceededException"
+        | "RequestLimitExceeded"
+        | "ThrottlingException" => ErrorKind::Throttled,
+        "InternalServerError" | "ServiceUnavailable" => ErrorKind::Unavailable,
+        "ValidationException" => ErrorKind::InvalidRequest,
+        _ => return None,
+    })
+}
+
+/// The kind of a service error whose code we do not know, by its HTTP status.
+fn kind_of_status(status: u16) -> ErrorKind {
+    match status {
+        500..=599 => ErrorKind::Unavailable,
+        400..=499 => ErrorKind::InvalidRequest,
+        _ => ErrorKind::Internal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::error::ErrorMetadata;
+    use aws_sdk_dynamodb::operation::scan::ScanError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+
+    fn service_error(code: Option<&str>, status: u16) -> SdkError<ScanError, HttpResponse> {
+        let mut meta = ErrorMetadata::builder().message("upstream detail");
+        if let Some(code) = code {
+            meta = meta.code(code);
+        }
+        let raw = HttpResponse::new(
+            StatusCode::try_from(status).expect("status"),
+            SdkBody::empty(),
+        );
+        SdkError::service_error(ScanError::generic(meta.build()), raw)
+    }
+
+    #[test]
+    fn codes_map_to_the_kinds_clients_act_on() {
+        let kind = |code, status| classify(service_error(Some(code), status)).kind;
+        assert_eq!(kind("ResourceNotFoundException", 400), ErrorKind::NotFound);
+        assert_eq!(kind("AccessDeniedException", 400), ErrorKind::AccessDenied);
+        assert_eq!(
+            kind("ProvisionedThroughputExceededException", 400),
+            ErrorKind::Throttled
+        );
+        assert_eq!(kind("ValidationException", 400), ErrorKind::InvalidRequest);
+    }
+
+    #[test]
+    fn an_unknown_code_falls_back_on_the_http_status() {
+        let kind = |code, status| classify(service_error(code, status)).kind;
+        assert_eq!(kind(Some("SomethingNew"), 503), ErrorKind::Unavailable);
+        assert_eq!(kind(Some("SomethingNew"), 500), ErrorKind::Unavailable);
+        assert_eq!(kind(Some("SomethingNew"), 400), ErrorKind::InvalidRequest);
+        assert_eq!(kind(None, 502), ErrorKind::Unavailable);
+        assert_eq!(kind(None, 404), ErrorKind::InvalidRequest);
+        assert!(ErrorKind::Unavailable.is_transient());
+    }
+
+    #[tokio::test]
+    async fn missing_credentials_are_an_internal_error_that_says_credentials() {
+        use aws_credential_types::provider::error::CredentialsError;
+        use aws_credential_types::provider::{ProvideCredentials, future};
+
+        #[derive(Debug)]
+        struct NoCredentials;
+        impl ProvideCredentials for NoCredentials {
+            fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+            where
+                Self: 'a,
+            {
+                future::ProvideCredentials::ready(Err(CredentialsError::not_loaded(
+                    "no credentials in this test",
+                )))
+            }
+        }
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            // Never reached: signing fails first.
+            .endpoint_url("http://127.0.0.1:9")
+            .credentials_provider(NoCredentials)
+            .build();
+        let client = aws_sdk_dynamodb::Client::from_conf(config);
+        let err = client
+            .scan()
+            .table_name("t")
+            .send()
+            .await
+            .expect_err("no credentials");
+        let err = classify(err);
+        assert_eq!(err.kind, ErrorKind::Internal);
+        assert_eq!(err.kind.status(), 500);
+        assert!(
+            err.source.to_string().contains("credentials"),
+            "{}",
+            err.source
+        );
+    }
 }

@@ -5,10 +5,15 @@
 //! variable, rather than surfacing later as a confusing per-request error.
 
 use std::env;
+use std::str::FromStr;
 use std::time::Duration;
 
 /// The hard ceiling DynamoDB puts on `TotalSegments`.
 pub const DYNAMODB_MAX_TOTAL_SEGMENTS: u32 = 1_000_000;
+
+/// `MAX_CURSOR_BYTES` when unset: room for the worst-case cursor of 64 segments (about
+/// 580 KB, see [`crate::scan::cursor::worst_case_len`]), sent in a POST body.
+pub const DEFAULT_MAX_CURSOR_BYTES: usize = 1 << 20;
 
 /// A setting that could not be used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -17,13 +22,6 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("{name} must be an integer in {min}..={max}, got {value:?}")]
     OutOfRange {
-        name: &'static str,
-        value: String,
-        min: u32,
-        max: u32,
-    },
-    #[error("{name} must be an integer in {min}..={max}, got {value:?}")]
-    OutOfRangeU64 {
         name: &'static str,
         value: String,
         min: u64,
@@ -38,10 +36,71 @@ pub enum ConfigError {
     #[error("{name} ({value}) must not exceed {max_name} ({max})")]
     DefaultAboveMax {
         name: &'static str,
-        value: u32,
+        value: u64,
         max_name: &'static str,
-        max: u32,
+        max: u64,
     },
+    #[error(
+        "MAX_CURSOR_BYTES ({max_cursor_bytes}) is too small for MAX_SEGMENTS ({max_segments}): \
+         a cursor over that many segments can take {needed} bytes; raise MAX_CURSOR_BYTES \
+         (at most {MAX_CURSOR_BYTES_CEILING}) or lower MAX_SEGMENTS"
+    )]
+    CursorCapTooSmall {
+        max_cursor_bytes: usize,
+        max_segments: u32,
+        needed: usize,
+    },
+}
+
+/// The largest `MAX_CURSOR_BYTES`: a Function URL request carries at most 6 MB.
+const MAX_CURSOR_BYTES_CEILING: u64 = 4 << 20;
+
+/// How the DynamoDB client waits and retries; shared by both functions and the CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallSettings {
+    /// Attempts per DynamoDB call, the first included (`MAX_ATTEMPTS`, default 5): the
+    /// SDK retries throttling, transient errors and timed-out attempts with backoff.
+    pub max_attempts: u32,
+    /// Longest wait for one attempt (`CALL_TIMEOUT_MS`, default 10,000): a connection
+    /// that went half-open while the container was frozen costs this, then a retry.
+    pub attempt_timeout: Duration,
+    /// Longest wait for a call, retries and backoff included (`OPERATION_TIMEOUT_MS`,
+    /// default 30,000), so a stalled DynamoDB becomes an error the client sees in time.
+    pub operation_timeout: Duration,
+}
+
+impl Default for CallSettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            attempt_timeout: Duration::from_secs(10),
+            operation_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl CallSettings {
+    /// Reads the settings through `lookup`.
+    pub fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        Ok(Self {
+            max_attempts: setting(lookup, "MAX_ATTEMPTS", defaults.max_attempts, 1, 20)?,
+            attempt_timeout: millis(
+                lookup,
+                "CALL_TIMEOUT_MS",
+                defaults.attempt_timeout,
+                100,
+                60_000,
+            )?,
+            operation_timeout: millis(
+                lookup,
+                "OPERATION_TIMEOUT_MS",
+                defaults.operation_timeout,
+                100,
+                900_000,
+            )?,
+        })
+    }
 }
 
 /// Everything the streamer needs to know before its first request.
@@ -65,12 +124,13 @@ pub struct Config {
     /// Time kept free before the invocation's deadline (`DEADLINE_RESERVE_MS`, default
     /// 2000): enough to send the trailer before Lambda stops the function.
     pub deadline_reserve_ms: u64,
-    /// Attempts per DynamoDB call, the first included (`MAX_ATTEMPTS`, default 5): the
-    /// SDK retries throttling and transient errors with backoff up to this many.
-    pub max_attempts: u32,
-    /// Longest cursor accepted (`MAX_CURSOR_BYTES`, default 256 KiB).
+    /// Attempts and timeouts of every DynamoDB call.
+    pub calls: CallSettings,
+    /// Longest cursor accepted (`MAX_CURSOR_BYTES`, default 1 MiB); checked at cold start
+    /// against the largest cursor `max_segments` can produce.
     pub max_cursor_bytes: usize,
-    /// Seals cursors (`CURSOR_SECRET`); empty means cursors carry a plain checksum.
+    /// Keys the cursors' HMAC (`CURSOR_SECRET`); empty means anyone can mint a cursor,
+    /// which selects nothing the caller could not scan anyway.
     pub cursor_secret: Vec<u8>,
     /// Ask DynamoDB for consumed capacity (`RETURN_CONSUMED_CAPACITY`, `TOTAL` or `NONE`;
     /// default `TOTAL`). DynamoDB Local scans about a tenth slower with it.
@@ -86,23 +146,39 @@ impl Config {
     /// Reads the settings through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let table_name = table_name(&lookup)?;
-        let max_segments = bounded(&lookup, "MAX_SEGMENTS", 64, DYNAMODB_MAX_TOTAL_SEGMENTS)?;
+        let max_segments = setting(&lookup, "MAX_SEGMENTS", 64, 1, DYNAMODB_MAX_TOTAL_SEGMENTS)?;
         // A Limit past 10,000 only makes DynamoDB's 1 MB page cap the real limit.
-        let max_limit = bounded(&lookup, "MAX_LIMIT", 1000, 10_000)?;
-        let default_segments = bounded(&lookup, "DEFAULT_SEGMENTS", 4, max_segments)?;
-        let default_limit = bounded(&lookup, "DEFAULT_LIMIT", 100, max_limit)?;
+        let max_limit = setting(&lookup, "MAX_LIMIT", 1000, 1, 10_000)?;
+        let default_segments =
+            bounded_default(&lookup, "DEFAULT_SEGMENTS", 4, max_segments, "MAX_SEGMENTS")?;
+        let default_limit = bounded_default(&lookup, "DEFAULT_LIMIT", 100, max_limit, "MAX_LIMIT")?;
         // Below 4 MiB a single 1 MB page, base64-inflated, might not fit.
-        let max_response_bytes = bounded_u64(
+        let max_response_bytes = setting(
             &lookup,
             "MAX_RESPONSE_BYTES",
             150_000_000,
             4 << 20,
             200_000_000,
         )?;
-        let deadline_reserve_ms = bounded_u64(&lookup, "DEADLINE_RESERVE_MS", 2000, 0, 600_000)?;
-        let max_attempts = bounded(&lookup, "MAX_ATTEMPTS", 5, 20)?;
+        let deadline_reserve_ms = setting(&lookup, "DEADLINE_RESERVE_MS", 2000, 0, 600_000)?;
+        let max_cursor_bytes: u64 = setting(
+            &lookup,
+            "MAX_CURSOR_BYTES",
+            DEFAULT_MAX_CURSOR_BYTES as u64,
+            1 << 10,
+            MAX_CURSOR_BYTES_CEILING,
+        )?;
+        // At most 4 MiB by the bound just checked.
         let max_cursor_bytes =
-            bounded_u64(&lookup, "MAX_CURSOR_BYTES", 256 << 10, 1 << 10, 1 << 20)?;
+            usize::try_from(max_cursor_bytes).unwrap_or(DEFAULT_MAX_CURSOR_BYTES);
+        let needed = crate::scan::cursor::worst_case_len(max_segments);
+        if needed > max_cursor_bytes {
+            return Err(ConfigError::CursorCapTooSmall {
+                max_cursor_bytes,
+                max_segments,
+                needed,
+            });
+        }
         Ok(Self {
             table_name,
             max_segments,
@@ -111,8 +187,8 @@ impl Config {
             default_limit,
             max_response_bytes,
             deadline_reserve_ms,
-            max_attempts,
-            max_cursor_bytes: usize::try_from(max_cursor_bytes).unwrap_or(1 << 20),
+            calls: CallSettings::from_lookup(&lookup)?,
+            max_cursor_bytes,
             cursor_secret: lookup("CURSOR_SECRET").unwrap_or_default().into_bytes(),
             consumed_capacity: match lookup("RETURN_CONSUMED_CAPACITY").as_deref() {
                 None | Some("TOTAL") => true,
@@ -140,6 +216,8 @@ pub struct SeederConfig {
     pub concurrency: usize,
     /// Time kept free before the deadline (`DEADLINE_RESERVE_MS`, default 3000).
     pub deadline_reserve: Duration,
+    /// Attempts and timeouts of every DynamoDB call.
+    pub calls: CallSettings,
 }
 
 impl SeederConfig {
@@ -150,14 +228,21 @@ impl SeederConfig {
 
     /// Reads the settings through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let max_count = bounded_u64(&lookup, "SEED_MAX_COUNT", 100_000, 1, 10_000_000)?;
-        let concurrency = bounded_u64(&lookup, "SEED_CONCURRENCY", 4, 1, 64)?;
-        let reserve_ms = bounded_u64(&lookup, "DEADLINE_RESERVE_MS", 3000, 0, 600_000)?;
+        let max_count = setting(&lookup, "SEED_MAX_COUNT", 100_000, 1, 10_000_000)?;
+        let concurrency: u64 = setting(&lookup, "SEED_CONCURRENCY", 4, 1, 64)?;
+        let reserve = millis(
+            &lookup,
+            "DEADLINE_RESERVE_MS",
+            Duration::from_secs(3),
+            0,
+            600_000,
+        )?;
         Ok(Self {
             table_name: table_name(&lookup)?,
             max_count,
             concurrency: usize::try_from(concurrency).unwrap_or(4),
-            deadline_reserve: Duration::from_millis(reserve_ms),
+            deadline_reserve: reserve,
+            calls: CallSettings::from_lookup(&lookup)?,
         })
     }
 }
@@ -168,56 +253,61 @@ fn table_name(lookup: &impl Fn(&str) -> Option<String>) -> Result<String, Config
         .ok_or(ConfigError::Missing("TABLE_NAME"))
 }
 
-/// Reads `name` as an integer in `1..=max`, or `default` when unset.
-fn bounded(
+/// Reads `name` as an integer in `min..=max`, or `default` when unset.
+fn setting<T>(
     lookup: &impl Fn(&str) -> Option<String>,
     name: &'static str,
-    default: u32,
-    max: u32,
-) -> Result<u32, ConfigError> {
+    default: T,
+    min: T,
+    max: T,
+) -> Result<T, ConfigError>
+where
+    T: FromStr + PartialOrd + Into<u64> + Copy,
+{
     let Some(raw) = lookup(name) else {
-        return if default <= max {
-            Ok(default)
-        } else {
-            Err(ConfigError::DefaultAboveMax {
-                name,
-                value: default,
-                max_name: "its maximum",
-                max,
-            })
-        };
+        return Ok(default);
     };
-    match raw.trim().parse::<u32>() {
-        Ok(value) if (1..=max).contains(&value) => Ok(value),
+    match raw.trim().parse::<T>() {
+        Ok(value) if (min..=max).contains(&value) => Ok(value),
         _ => Err(ConfigError::OutOfRange {
             name,
             value: raw,
-            min: 1,
-            max,
+            min: min.into(),
+            max: max.into(),
         }),
     }
 }
 
-/// Reads `name` as an integer in `min..=max`, or `default` when unset.
-fn bounded_u64(
+/// A default that a maximum read just before must admit (`DEFAULT_SEGMENTS` under
+/// `MAX_SEGMENTS`, say).
+fn bounded_default(
     lookup: &impl Fn(&str) -> Option<String>,
     name: &'static str,
-    default: u64,
+    default: u32,
+    max: u32,
+    max_name: &'static str,
+) -> Result<u32, ConfigError> {
+    if lookup(name).is_none() && default > max {
+        return Err(ConfigError::DefaultAboveMax {
+            name,
+            value: default.into(),
+            max_name,
+            max: max.into(),
+        });
+    }
+    setting(lookup, name, default, 1, max)
+}
+
+/// Reads `name` as milliseconds in `min..=max`.
+fn millis(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: Duration,
     min: u64,
     max: u64,
-) -> Result<u64, ConfigError> {
-    let Some(raw) = lookup(name) else {
-        return Ok(default);
-    };
-    match raw.trim().parse::<u64>() {
-        Ok(value) if (min..=max).contains(&value) => Ok(value),
-        _ => Err(ConfigError::OutOfRangeU64 {
-            name,
-            value: raw,
-            min,
-            max,
-        }),
-    }
+) -> Result<Duration, ConfigError> {
+    let default = u64::try_from(default.as_millis()).unwrap_or(max);
+    setting(lookup, name, default, min, max).map(Duration::from_millis)
 }
 
 #[cfg(test)]
@@ -293,6 +383,7 @@ mod tests {
             (c.max_count, c.concurrency, c.deadline_reserve),
             (100_000, 4, Duration::from_secs(3))
         );
+        assert_eq!(c.calls, CallSettings::default());
         assert_eq!(read(&[]), Err(ConfigError::Missing("TABLE_NAME")));
         let err = read(&[("TABLE_NAME", "t"), ("SEED_CONCURRENCY", "0")]).unwrap_err();
         assert!(err.to_string().contains("SEED_CONCURRENCY"), "{err}");
@@ -315,5 +406,58 @@ mod tests {
         ])
         .expect("valid");
         assert_eq!(c.default_segments, 2);
+    }
+
+    #[test]
+    fn calls_are_bounded_in_time_by_default() {
+        let c = config(&[("TABLE_NAME", "t")]).expect("valid");
+        // A stalled DynamoDB must become an error well within a minute.
+        assert!(c.calls.attempt_timeout <= Duration::from_secs(10));
+        assert!(c.calls.operation_timeout <= Duration::from_secs(45));
+        let c = config(&[
+            ("TABLE_NAME", "t"),
+            ("CALL_TIMEOUT_MS", "1500"),
+            ("OPERATION_TIMEOUT_MS", "4000"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            (c.calls.attempt_timeout, c.calls.operation_timeout),
+            (Duration::from_millis(1500), Duration::from_secs(4))
+        );
+        for bad in ["0", "99", "60001", "1e3", "-5", "soon"] {
+            let err = config(&[("TABLE_NAME", "t"), ("CALL_TIMEOUT_MS", bad)]).unwrap_err();
+            assert!(err.to_string().contains("CALL_TIMEOUT_MS"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_cursor_cap_must_admit_the_largest_cursor_of_max_segments() {
+        let c = config(&[("TABLE_NAME", "t")]).expect("the defaults agree");
+        assert!(crate::scan::cursor::worst_case_len(c.max_segments) <= c.max_cursor_bytes);
+        let err = config(&[("TABLE_NAME", "t"), ("MAX_CURSOR_BYTES", "262144")]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::CursorCapTooSmall {
+                    max_segments: 64,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("MAX_SEGMENTS"), "{err}");
+        // Fewer segments fit a smaller cap.
+        config(&[
+            ("TABLE_NAME", "t"),
+            ("MAX_CURSOR_BYTES", "262144"),
+            ("MAX_SEGMENTS", "16"),
+        ])
+        .expect("16 segments fit 256 KiB");
+        // A million segments are checked without building a million positions.
+        let err = config(&[("TABLE_NAME", "t"), ("MAX_SEGMENTS", "1000000")]).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::CursorCapTooSmall { .. }),
+            "{err}"
+        );
     }
 }

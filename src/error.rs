@@ -1,9 +1,9 @@
 //! Upstream (DynamoDB) failures, sorted into the few kinds a client must tell apart.
 //!
-//! The SDK error is kept as the `source` for logs; clients only ever see the kind's code
-//! and fixed message, never internal error text.
+//! The original error is kept as the `source` for logs; clients only ever see the kind's
+//! code and fixed message, never internal error text. Sorting SDK errors into kinds is the
+//! DynamoDB adapter's job ([`crate::client::classify`]): nothing here knows the SDK.
 
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use std::error::Error as StdError;
 use std::fmt;
 
@@ -20,6 +20,8 @@ pub enum ErrorKind {
     Throttled,
     /// DynamoDB could not be reached or failed on its side.
     Unavailable,
+    /// DynamoDB did not answer in time (attempts timed out, or the deadline came first).
+    TimedOut,
     /// DynamoDB rejected the request as invalid.
     InvalidRequest,
     /// Anything else, including bugs of ours.
@@ -35,6 +37,7 @@ impl ErrorKind {
             Self::AccessDenied => "AccessDenied",
             Self::Throttled => "Throttled",
             Self::Unavailable => "Unavailable",
+            Self::TimedOut => "TimedOut",
             Self::InvalidRequest => "InvalidRequest",
             Self::Internal => "Internal",
         }
@@ -48,6 +51,7 @@ impl ErrorKind {
             Self::AccessDenied => "access to the table was denied",
             Self::Throttled => "DynamoDB throttled the request and retries did not get through",
             Self::Unavailable => "DynamoDB is unavailable",
+            Self::TimedOut => "DynamoDB did not answer in time",
             Self::InvalidRequest => "DynamoDB rejected the request",
             Self::Internal => "internal error",
         }
@@ -60,6 +64,7 @@ impl ErrorKind {
             Self::AccessDenied => 403,
             Self::Throttled => 429,
             Self::Unavailable => 503,
+            Self::TimedOut => 504,
             Self::InvalidRequest => 400,
             Self::Internal => 500,
         }
@@ -67,7 +72,7 @@ impl ErrorKind {
 
     /// Whether trying again later may succeed.
     pub fn is_transient(self) -> bool {
-        matches!(self, Self::Throttled | Self::Unavailable)
+        matches!(self, Self::Throttled | Self::Unavailable | Self::TimedOut)
     }
 }
 
@@ -95,67 +100,11 @@ impl UpstreamError {
             source: source.into(),
         }
     }
-
-    /// Sorts an SDK error by its transport failure or service error code.
-    pub fn from_sdk<E, R>(err: SdkError<E, R>) -> Self
-    where
-        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-        R: fmt::Debug + Send + Sync + 'static,
-    {
-        let kind = match &err {
-            SdkError::DispatchFailure(_)
-            | SdkError::TimeoutError(_)
-            | SdkError::ResponseError(_) => ErrorKind::Unavailable,
-            SdkError::ServiceError(_) => kind_of_code(err.code()),
-            _ => ErrorKind::Internal,
-        };
-        Self::new(kind, err)
-    }
-}
-
-/// DynamoDB error codes by kind; the list follows the DynamoDB API reference.
-fn kind_of_code(code: Option<&str>) -> ErrorKind {
-    match code {
-        Some("ResourceNotFoundException") => ErrorKind::NotFound,
-        Some(
-            "AccessDeniedException"
-            | "UnrecognizedClientException"
-            | "InvalidSignatureException"
-            | "MissingAuthenticationTokenException"
-            | "ExpiredTokenException",
-        ) => ErrorKind::AccessDenied,
-        Some(
-            "ProvisionedThroughputExceededException"
-            | "RequestLimitExceeded"
-            | "ThrottlingException",
-        ) => ErrorKind::Throttled,
-        Some("InternalServerError" | "ServiceUnavailable") => ErrorKind::Unavailable,
-        Some("ValidationException") => ErrorKind::InvalidRequest,
-        _ => ErrorKind::Internal,
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn codes_map_to_the_kinds_clients_act_on() {
-        assert_eq!(
-            kind_of_code(Some("ResourceNotFoundException")),
-            ErrorKind::NotFound
-        );
-        assert_eq!(
-            kind_of_code(Some("AccessDeniedException")),
-            ErrorKind::AccessDenied
-        );
-        assert_eq!(
-            kind_of_code(Some("ProvisionedThroughputExceededException")),
-            ErrorKind::Throttled
-        );
-        assert_eq!(kind_of_code(Some("SomethingNew")), ErrorKind::Internal);
-        assert_eq!(kind_of_code(None), ErrorKind::Internal);
-    }
 
     #[test]
     fn the_display_text_is_the_safe_text() {

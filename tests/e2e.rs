@@ -186,7 +186,7 @@ async fn bad_requests_get_named_4xx_errors(
     let mut edited = this_table.clone().into_bytes();
     edited[6] = if edited[6] == b'A' { b'B' } else { b'A' };
     let edited = String::from_utf8(edited).expect("ascii");
-    let huge = "1.".to_string() + &"A".repeat(300_000) + ".AAAA";
+    let huge = "2.".to_string() + &"A".repeat(1_200_000) + ".AAAA";
     let cases: Vec<(String, u16, &str)> = vec![
         ("segments=0".into(), 400, "segments"),
         ("segments=65".into(), 400, "segments"),
@@ -227,7 +227,8 @@ async fn bad_requests_get_named_4xx_errors(
         ("pk=x&segments=2".into(), 400, "segments"),
         ("pk=x&total_segments=2".into(), 400, "total_segments"),
         ("cursor=garbage".into(), 400, "cursor"),
-        ("cursor=2.abc.def".into(), 400, "version"),
+        ("cursor=3.abc.def".into(), 400, "version"),
+        ("cursor=1.abc.def".into(), 400, "start the scan again"),
         (format!("cursor={edited}"), 400, "integrity"),
         (format!("cursor={other_table}"), 400, "another table"),
         (format!("cursor={this_table}&segments=4"), 400, "segments"),

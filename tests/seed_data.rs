@@ -120,6 +120,7 @@ async fn the_seeder_function_stops_before_its_deadline_and_says_where_to_go_on()
         max_count: 100_000,
         concurrency: 2,
         deadline_reserve: Duration::from_millis(1000),
+        calls: Default::default(),
     };
     let seeder = Seeder::new(
         config,

@@ -100,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
         }
     };
 
-    let client = scanstream::client::dynamodb().await;
+    let client = scanstream::client::dynamodb(&Default::default()).await;
     if args.create_table {
         let created = table::ensure_table(&client, &args.table)
             .await
@@ -202,7 +202,7 @@ impl Progress {
 async fn lambda_mode() -> anyhow::Result<()> {
     lambda_http::tracing::init_default_subscriber();
     let config = SeederConfig::from_env()?;
-    let client = scanstream::client::dynamodb().await;
+    let client = scanstream::client::dynamodb(&config.calls).await;
     let writer = BatchWriter::new(client, &config.table_name, generate::KEY);
     let seeder = Arc::new(Seeder::new(config, writer));
     scanstream::http::serve(|| {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let config = Config::from_env()?;
-    let client = scanstream::client::dynamodb_with_attempts(config.max_attempts).await;
+    let client = scanstream::client::dynamodb(&config.calls).await;
     let source = DynamoSource::new(client, config.table_name.clone())
         .with_consumed_capacity(config.consumed_capacity);
     let streamer = Arc::new(Streamer::new(config, source));

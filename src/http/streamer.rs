@@ -8,6 +8,7 @@
 use super::{ApiError, ResponseBody, error_response, integer, quoted, response, time_budget};
 use crate::config::{Config, DYNAMODB_MAX_TOTAL_SEGMENTS};
 use crate::encode::is_json_number;
+use crate::error::{ErrorKind, UpstreamError};
 use crate::scan::cursor::{Cursor, Position};
 use crate::scan::stream::{self, CursorSeal, ScanPlan};
 use crate::scan::{KeyType, PageSource, ReadShape};
@@ -388,13 +389,25 @@ impl<S: PageSource> Streamer<S> {
                 return response;
             }
         };
+        let deadline = time_budget(
+            invocation.deadline,
+            Duration::from_millis(self.config.deadline_reserve_ms),
+        );
         if request.pk.is_some() || request.shape.index.is_some() {
             // Finds a missing table or index (404) and the key type before any Scan.
-            let key = match self
-                .source
-                .partition_key(request.shape.index.as_deref())
-                .await
-            {
+            let described = self.source.partition_key(request.shape.index.as_deref());
+            let described = match deadline {
+                Some(at) => tokio::time::timeout_at(at, described)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(UpstreamError::new(
+                            ErrorKind::TimedOut,
+                            "the deadline passed while describing the table",
+                        ))
+                    }),
+                None => described.await,
+            };
+            let key = match described {
                 Ok(key) => key,
                 Err(err) => {
                     warn!(cause = %err, source = ?err.source, "describing the table failed");
@@ -408,10 +421,6 @@ impl<S: PageSource> Streamer<S> {
                 }
             }
         }
-        let deadline = time_budget(
-            invocation.deadline,
-            Duration::from_millis(self.config.deadline_reserve_ms),
-        );
         info!(
             segments = request.segments,
             total_segments = request.total_segments,

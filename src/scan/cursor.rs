@@ -1,10 +1,18 @@
 //! Resume tokens: where each segment of an interrupted read stands.
 //!
-//! A cursor is `1.<payload>.<digest>`: a version, the base64url (no padding) of a JSON
-//! payload, and a truncated SHA-256 over the payload and the deployment's
-//! `CURSOR_SECRET`. The digest catches a corrupted or edited token; with a secret set,
-//! only this deployment can mint one. (Without a secret a forger gains nothing: the
-//! token can only select items of the table the caller may already scan.)
+//! A cursor is `2.<payload>.<tag>`: a version, the base64url (no padding) of a
+//! deflate-compressed JSON payload, and a truncated HMAC-SHA256 of version and payload
+//! keyed with the deployment's `CURSOR_SECRET`, compared in constant time. The tag catches
+//! a corrupted or edited token; with a secret set, only this deployment can mint one.
+//! (Without a secret a forger gains nothing: the token can only select items of the table
+//! the caller may already scan.) Version 1 tokens (a plain SHA-256 seal) are refused with
+//! a message to start the scan again.
+//!
+//! Compression matters: keys are up to 2 KB (partition) and 1 KB (sort), an index scan
+//! carries both the index's keys and the table's, and JSON writes a control character
+//! as six bytes. [`worst_case_len`] is what a cursor of `segments` positions can reach
+//! (incompressible keys of the largest sizes); the configuration checks at cold start that
+//! `MAX_CURSOR_BYTES` admits it, so the server never mints a cursor it would refuse.
 //!
 //! The payload holds the table, `total_segments`, `segment_offset`, the shape of the read
 //! (projection, consistency, index, partition) and each segment's position: not started,
@@ -16,14 +24,27 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use flate2::Compression;
+use flate2::read::DeflateDecoder;
+use flate2::write::DeflateEncoder;
+use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
 
 /// The only version this code writes and reads.
-const VERSION: &str = "1";
-/// Digest bytes kept: 128 bits is plenty to catch edits.
-const DIGEST_LEN: usize = 16;
+const VERSION: &str = "2";
+/// Versions this code once wrote: refused with a message to start again.
+const RETIRED_VERSIONS: &[&str] = &["1"];
+/// Tag bytes kept: 128 bits of HMAC-SHA256, as NIST allows for truncated tags.
+const TAG_LEN: usize = 16;
+/// DynamoDB's largest partition key value, in bytes.
+const MAX_PARTITION_KEY_BYTES: usize = 2048;
+/// DynamoDB's largest sort key value, in bytes.
+const MAX_SORT_KEY_BYTES: usize = 1024;
+/// DynamoDB's longest attribute name in a key, in bytes.
+const MAX_KEY_NAME_BYTES: usize = 255;
 
 /// Where a segment stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +86,12 @@ pub enum CursorError {
     /// Made by a version of scanstream this one cannot read.
     #[error("cursor version is not supported (this server reads version {VERSION})")]
     UnsupportedVersion,
+    /// Made by an earlier version of scanstream, whose cursors are no longer accepted.
+    #[error("cursor version {0} is no longer accepted; start the scan again without a cursor")]
+    Retired(&'static str),
+    /// Longer than this size once decompressed: not one this server made.
+    #[error("cursor payload is too large")]
+    PayloadTooLarge,
     /// Not a cursor at all.
     #[error("cursor is malformed")]
     Malformed,
@@ -128,11 +155,17 @@ impl Cursor {
                 .as_ref()
                 .and_then(|(name, value)| Some((name.clone(), key_value(value)?))),
         };
-        // Serialising strings, numbers and maps of them cannot fail.
+        // Serialising strings, numbers and maps of them cannot fail, nor can compressing
+        // into a Vec.
         let json = serde_json::to_vec(&payload).unwrap_or_default();
-        let body = URL_SAFE_NO_PAD.encode(json);
-        let digest = URL_SAFE_NO_PAD.encode(digest(secret, &body));
-        format!("{VERSION}.{body}.{digest}")
+        let mut deflate = DeflateEncoder::new(Vec::new(), Compression::default());
+        let compressed = deflate
+            .write_all(&json)
+            .and_then(|()| deflate.finish())
+            .unwrap_or_default();
+        let body = URL_SAFE_NO_PAD.encode(compressed);
+        let tag = URL_SAFE_NO_PAD.encode(&tag(secret, &body)[..TAG_LEN]);
+        format!("{VERSION}.{body}.{tag}")
     }
 
     /// Reads a token, checking its size, version, digest and contents.
@@ -150,6 +183,9 @@ impl Cursor {
             return Err(CursorError::Malformed);
         };
         if version != VERSION {
+            if let Some(retired) = RETIRED_VERSIONS.iter().find(|v| **v == version) {
+                return Err(CursorError::Retired(retired));
+            }
             return Err(
                 if version.bytes().all(|b| b.is_ascii_digit()) && !version.is_empty() {
                     CursorError::UnsupportedVersion
@@ -161,12 +197,22 @@ impl Cursor {
         let seal = URL_SAFE_NO_PAD
             .decode(seal)
             .map_err(|_| CursorError::Malformed)?;
-        if seal != digest(secret, body) {
+        if seal.len() != TAG_LEN || !verify(secret, body, &seal) {
             return Err(CursorError::Tampered);
         }
-        let json = URL_SAFE_NO_PAD
+        let compressed = URL_SAFE_NO_PAD
             .decode(body)
             .map_err(|_| CursorError::Malformed)?;
+        // Sealed, so made by us; still, never inflate past what a cursor can hold.
+        let limit = (max_len as u64).saturating_mul(8);
+        let mut json = Vec::new();
+        DeflateDecoder::new(compressed.as_slice())
+            .take(limit + 1)
+            .read_to_end(&mut json)
+            .map_err(|_| CursorError::Malformed)?;
+        if json.len() as u64 > limit {
+            return Err(CursorError::PayloadTooLarge);
+        }
         let payload: Payload = serde_json::from_slice(&json).map_err(|_| CursorError::Malformed)?;
         let positions = payload
             .positions
@@ -208,12 +254,83 @@ impl Cursor {
     }
 }
 
-fn digest(secret: &[u8], body: &str) -> Vec<u8> {
-    let mut hasher = Sha256::new();
-    hasher.update((secret.len() as u64).to_be_bytes());
-    hasher.update(secret);
-    hasher.update(body.as_bytes());
-    hasher.finalize()[..DIGEST_LEN].to_vec()
+fn mac(secret: &[u8], body: &str) -> Hmac<Sha256> {
+    // HMAC takes a key of any length, the empty one included.
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of every length"));
+    mac.update(VERSION.as_bytes());
+    mac.update(b".");
+    mac.update(body.as_bytes());
+    mac
+}
+
+fn tag(secret: &[u8], body: &str) -> Vec<u8> {
+    mac(secret, body).finalize().into_bytes().to_vec()
+}
+
+/// Constant-time check of a truncated tag.
+fn verify(secret: &[u8], body: &str, tag: &[u8]) -> bool {
+    mac(secret, body).verify_truncated_left(tag).is_ok()
+}
+
+/// The longest token a cursor of `segments` positions can be: each position after a key
+/// of four attributes (an index scan's key holds the index's partition and sort keys and
+/// the table's), each of the largest size, of bytes no compressor can shrink, under the
+/// longest names. Binary keys are the worst case: base64 in the JSON, and after deflate
+/// still one byte per byte; random text is no larger.
+///
+/// Measured on one and five positions and extended linearly (with a margin per
+/// position), so that checking a `MAX_SEGMENTS` of a million costs no gigabytes.
+pub fn worst_case_len(segments: u32) -> usize {
+    let one = worst_case_token(1).len();
+    let five = worst_case_token(5).len();
+    let per_position = (five.saturating_sub(one)).div_ceil(4) + 64;
+    one + per_position * (segments.max(1) as usize - 1)
+}
+
+/// A real cursor of `segments` positions as large as positions get.
+fn worst_case_token(segments: u32) -> String {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(u64::from(segments));
+    let mut bytes = |len: usize| -> Vec<u8> { (0..len).map(|_| rng.random()).collect() };
+    let sizes = [
+        MAX_PARTITION_KEY_BYTES,
+        MAX_SORT_KEY_BYTES,
+        MAX_PARTITION_KEY_BYTES,
+        MAX_SORT_KEY_BYTES,
+    ];
+    let positions = (0..segments)
+        .map(|_| {
+            Position::After(
+                sizes
+                    .iter()
+                    .map(|&size| {
+                        let name = String::from_utf8(
+                            bytes(MAX_KEY_NAME_BYTES)
+                                .into_iter()
+                                .map(|b| b'a' + b % 26)
+                                .collect(),
+                        )
+                        .unwrap_or_default();
+                        (name, AttributeValue::B(Blob::new(bytes(size))))
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    Cursor {
+        table: "t".repeat(255),
+        total_segments: crate::config::DYNAMODB_MAX_TOTAL_SEGMENTS,
+        segment_offset: 0,
+        positions,
+        shape: ReadShape {
+            fields: vec!["f".repeat(255); 100],
+            consistent: true,
+            index: Some("i".repeat(255)),
+            partition: None,
+        },
+    }
+    .encode(b"")
 }
 
 fn position_repr(position: &Position) -> PositionRepr {
@@ -318,9 +435,9 @@ mod tests {
             Cursor::decode(&token, b"secret", 20),
             Err(CursorError::Oversized { max: 20, .. })
         ));
-        let v2 = format!("2{}", &token[1..]);
+        let v3 = format!("3{}", &token[1..]);
         assert_eq!(
-            Cursor::decode(&v2, b"secret", 10_000),
+            Cursor::decode(&v3, b"secret", 10_000),
             Err(CursorError::UnsupportedVersion)
         );
         for junk in ["", "1", "1..", "1.a.b", "x.y.z", "1.!!.??", "1.a.b.c"] {
@@ -337,5 +454,73 @@ mod tests {
             Cursor::decode(&token, b"", 10_000),
             Err(CursorError::Malformed)
         );
+    }
+
+    #[test]
+    fn a_version_1_cursor_is_refused_with_a_message_to_start_again() {
+        // A token as version 1 made them: JSON payload, truncated SHA-256 seal.
+        let v1 = "1.eyJ0IjoidCIsIm4iOjEsIm8iOjAsInAiOlsicyJdfQ.AAAAAAAAAAAAAAAAAAAAAA";
+        let err = Cursor::decode(v1, b"", 10_000).unwrap_err();
+        assert_eq!(err, CursorError::Retired("1"));
+        assert!(err.to_string().contains("start the scan again"), "{err}");
+    }
+
+    #[test]
+    fn the_tag_is_an_hmac_of_version_and_payload() {
+        let token = sample().encode(b"k");
+        let (head, tag) = token.rsplit_once('.').expect("three parts");
+        let body = head.strip_prefix("2.").expect("version 2");
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(b"k").expect("key");
+        mac.update(format!("2.{body}").as_bytes());
+        let full = mac.finalize().into_bytes();
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(tag).expect("base64"),
+            &full[..TAG_LEN]
+        );
+        // A tag of the right bytes but the wrong length is refused too.
+        let short = format!("{head}.{}", URL_SAFE_NO_PAD.encode(&full[..8]));
+        assert_eq!(
+            Cursor::decode(&short, b"k", 10_000),
+            Err(CursorError::Tampered)
+        );
+    }
+
+    #[test]
+    fn sixty_four_segments_of_large_control_character_keys_fit_the_default_cap() {
+        // 2 KB partition keys of control characters: 12 KB each once JSON-escaped.
+        let key = |i: u32| -> String {
+            (0..2048u32)
+                .map(|j| char::from_u32((i * 7 + j) % 31 + 1).unwrap_or('\u{1}'))
+                .collect()
+        };
+        let cursor = Cursor {
+            table: "t".into(),
+            total_segments: 64,
+            segment_offset: 0,
+            positions: (0..64)
+                .map(|i| {
+                    Position::After(Item::from([("id".to_string(), AttributeValue::S(key(i)))]))
+                })
+                .collect(),
+            shape: ReadShape::default(),
+        };
+        let token = cursor.encode(b"s");
+        let cap = crate::config::DEFAULT_MAX_CURSOR_BYTES;
+        assert!(token.len() <= cap, "{} > {cap}", token.len());
+        assert_eq!(Cursor::decode(&token, b"s", cap), Ok(cursor));
+    }
+
+    #[test]
+    fn the_worst_case_bound_holds_for_a_real_worst_case_cursor() {
+        let real = worst_case_token(64).len();
+        let bound = worst_case_len(64);
+        assert!(real <= bound, "{real} > {bound}");
+        assert!(
+            bound - real < real / 50,
+            "bound {bound} is loose for {real}"
+        );
+        // Each position carries 6 KB of incompressible key bytes: base64 makes it 8 KB.
+        assert!(real > 64 * 8 * 1024, "{real}");
+        assert!(Cursor::decode(&worst_case_token(64), b"", bound).is_ok());
     }
 }

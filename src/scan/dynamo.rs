@@ -17,7 +17,8 @@ use aws_smithy_types::config_bag::ConfigBag;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::OnceCell;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
 
 /// Scans one table through the SDK client it is given.
 #[derive(Debug, Clone)]
@@ -29,10 +30,21 @@ pub struct DynamoSource {
     /// `ReturnConsumedCapacity` of every call: `TOTAL` unless turned off, since against
     /// DynamoDB Local it costs about a tenth of the scan rate (measured, see README).
     capacity: ReturnConsumedCapacity,
-    /// `DescribeTable`, fetched once (for `pk` and `index` requests only) and kept: key
-    /// schemas do not change under a running function.
-    description: Arc<OnceCell<TableDescription>>,
+    /// `DescribeTable` (for `pk` and `index` requests only), kept for a minute and
+    /// fetched again at once when an index is not in it: indexes can be added while a
+    /// warm function runs, and must then be found.
+    description: Arc<Mutex<Option<Described>>>,
 }
+
+/// A table description and when it was fetched.
+#[derive(Debug)]
+struct Described {
+    table: Arc<TableDescription>,
+    at: Instant,
+}
+
+/// How long a table description is trusted.
+const DESCRIPTION_TTL: Duration = Duration::from_secs(60);
 
 impl DynamoSource {
     /// A source scanning `table` through `client`.
@@ -55,21 +67,32 @@ impl DynamoSource {
         self
     }
 
-    async fn describe(&self) -> Result<&TableDescription, UpstreamError> {
-        self.description
-            .get_or_try_init(|| async {
-                let output = self
-                    .client
-                    .describe_table()
-                    .table_name(&self.table)
-                    .send()
-                    .await
-                    .map_err(UpstreamError::from_sdk)?;
-                output.table.ok_or_else(|| {
-                    UpstreamError::new(ErrorKind::Internal, "DescribeTable without a table")
-                })
-            })
+    /// The table's description: the cached one unless it is older than
+    /// [`DESCRIPTION_TTL`] or `fresh` is asked for.
+    async fn describe(&self, fresh: bool) -> Result<Arc<TableDescription>, UpstreamError> {
+        // Held across the call, so concurrent requests share one DescribeTable.
+        let mut cached = self.description.lock().await;
+        if let Some(described) = cached.as_ref()
+            && !fresh
+            && described.at.elapsed() < DESCRIPTION_TTL
+        {
+            return Ok(described.table.clone());
+        }
+        let output = self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
             .await
+            .map_err(crate::client::classify)?;
+        let table = Arc::new(output.table.ok_or_else(|| {
+            UpstreamError::new(ErrorKind::Internal, "DescribeTable without a table")
+        })?);
+        *cached = Some(Described {
+            table: table.clone(),
+            at: Instant::now(),
+        });
+        Ok(table)
     }
 }
 
@@ -193,46 +216,58 @@ impl PageSource for DynamoSource {
     }
 
     async fn partition_key(&self, index: Option<&str>) -> Result<KeyAttribute, UpstreamError> {
-        let table = self.describe().await?;
-        let schema: &[KeySchemaElement] = match index {
-            None => table.key_schema(),
-            Some(index) => table
-                .global_secondary_indexes()
-                .iter()
-                .find(|gsi| gsi.index_name() == Some(index))
-                .map(|gsi| gsi.key_schema())
-                .or_else(|| {
-                    table
-                        .local_secondary_indexes()
-                        .iter()
-                        .find(|lsi| lsi.index_name() == Some(index))
-                        .map(|lsi| lsi.key_schema())
-                })
-                .ok_or_else(|| {
-                    UpstreamError::new(ErrorKind::IndexNotFound, format!("no index {index:?}"))
-                })?,
-        };
-        let name = schema
+        let table = self.describe(false).await?;
+        match partition_key_of(&table, index) {
+            // The cached description may predate the index: look once more.
+            Err(err) if err.kind == ErrorKind::IndexNotFound => {
+                partition_key_of(&*self.describe(true).await?, index)
+            }
+            found => found,
+        }
+    }
+}
+
+/// The partition key of `table`, or of its index `index`.
+fn partition_key_of(
+    table: &TableDescription,
+    index: Option<&str>,
+) -> Result<KeyAttribute, UpstreamError> {
+    let schema: &[KeySchemaElement] = match index {
+        None => table.key_schema(),
+        Some(index) => table
+            .global_secondary_indexes()
             .iter()
-            .find(|key| key.key_type() == &DynamoKeyType::Hash)
-            .map(|key| key.attribute_name().to_string())
-            .ok_or_else(|| {
-                UpstreamError::new(ErrorKind::Internal, "key schema without a HASH key")
-            })?;
-        let key_type = table
-            .attribute_definitions()
-            .iter()
-            .find(|def| def.attribute_name() == name)
-            .map(|def| match def.attribute_type() {
-                ScalarAttributeType::N => KeyType::N,
-                ScalarAttributeType::B => KeyType::B,
-                _ => KeyType::S,
+            .find(|gsi| gsi.index_name() == Some(index))
+            .map(|gsi| gsi.key_schema())
+            .or_else(|| {
+                table
+                    .local_secondary_indexes()
+                    .iter()
+                    .find(|lsi| lsi.index_name() == Some(index))
+                    .map(|lsi| lsi.key_schema())
             })
             .ok_or_else(|| {
-                UpstreamError::new(ErrorKind::Internal, "key attribute without a definition")
-            })?;
-        Ok(KeyAttribute { name, key_type })
-    }
+                UpstreamError::new(ErrorKind::IndexNotFound, format!("no index {index:?}"))
+            })?,
+    };
+    let name = schema
+        .iter()
+        .find(|key| key.key_type() == &DynamoKeyType::Hash)
+        .map(|key| key.attribute_name().to_string())
+        .ok_or_else(|| UpstreamError::new(ErrorKind::Internal, "key schema without a HASH key"))?;
+    let key_type = table
+        .attribute_definitions()
+        .iter()
+        .find(|def| def.attribute_name() == name)
+        .map(|def| match def.attribute_type() {
+            ScalarAttributeType::N => KeyType::N,
+            ScalarAttributeType::B => KeyType::B,
+            _ => KeyType::S,
+        })
+        .ok_or_else(|| {
+            UpstreamError::new(ErrorKind::Internal, "key attribute without a definition")
+        })?;
+    Ok(KeyAttribute { name, key_type })
 }
 
 /// Sorts an SDK error; DynamoDB reports a missing index as a validation error, so that
@@ -240,12 +275,12 @@ impl PageSource for DynamoSource {
 fn classify<E, R>(err: SdkError<E, R>, shape: &ReadShape) -> UpstreamError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
+    R: crate::client::HttpStatus + std::fmt::Debug + Send + Sync + 'static,
 {
     let index_missing = shape.index.is_some()
         && err.code() == Some("ValidationException")
         && err.message().is_some_and(|m| m.contains("specified index"));
-    let mut err = UpstreamError::from_sdk(err);
+    let mut err = crate::client::classify(err);
     if index_missing {
         err.kind = ErrorKind::IndexNotFound;
     }

@@ -1,13 +1,15 @@
 //! An in-memory page source: a table held in a `Vec`, split into segments by key hash.
 //!
-//! It lets the merge, the trailer and (later) cursors be tested without DynamoDB, and it
-//! can inject what DynamoDB Local never does: a failure at a chosen call, or slow pages.
+//! It lets the merge, the trailer and cursors be tested without DynamoDB. In the crate's
+//! own tests it can also inject what DynamoDB Local never does: a failure or a panic at
+//! a chosen call, or slow pages.
 
 use super::{KeyAttribute, KeyType, Page, PageRequest, PageSource};
 use crate::encode::{Item, to_line};
 use crate::error::{ErrorKind, UpstreamError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::sync::atomic::{AtomicUsize, Ordering};
+#[cfg(test)]
 use std::time::Duration;
 
 /// A table in memory, keyed by one attribute.
@@ -19,8 +21,19 @@ pub struct MemorySource {
     key: String,
     /// Calls made so far; tests read it to see how far the scan went.
     calls: AtomicUsize,
+    /// Faults to inject (tests only).
+    #[cfg(test)]
+    faults: Faults,
+}
+
+/// What the crate's tests make go wrong.
+#[cfg(test)]
+#[derive(Debug, Default)]
+struct Faults {
     /// The call (counted from 0) that fails, and how.
     fail_at: Option<(usize, ErrorKind)>,
+    /// The call (counted from 0) that panics, as a bug of ours would.
+    panic_at: Option<usize>,
     /// Added to every page, to make arrival order observable.
     delay: Duration,
 }
@@ -32,21 +45,48 @@ impl MemorySource {
             items,
             key: key.into(),
             calls: AtomicUsize::new(0),
-            fail_at: None,
-            delay: Duration::ZERO,
+            #[cfg(test)]
+            faults: Faults::default(),
         }
     }
 
     /// Makes call number `call` (from 0) fail with `kind`.
+    #[cfg(test)]
     pub fn failing_at(mut self, call: usize, kind: ErrorKind) -> Self {
-        self.fail_at = Some((call, kind));
+        self.faults.fail_at = Some((call, kind));
+        self
+    }
+
+    /// Makes call number `call` (from 0) panic.
+    #[cfg(test)]
+    pub fn panicking_at(mut self, call: usize) -> Self {
+        self.faults.panic_at = Some(call);
         self
     }
 
     /// Makes every page take `delay`.
+    #[cfg(test)]
     pub fn with_delay(mut self, delay: Duration) -> Self {
-        self.delay = delay;
+        self.faults.delay = delay;
         self
+    }
+
+    #[cfg(test)]
+    async fn inject(&self, call: usize) -> Result<(), UpstreamError> {
+        if !self.faults.delay.is_zero() {
+            tokio::time::sleep(self.faults.delay).await;
+        }
+        assert!(
+            self.faults.panic_at != Some(call),
+            "injected panic at call {call}"
+        );
+        match self.faults.fail_at {
+            Some((at, kind)) if at == call => Err(UpstreamError::new(
+                kind,
+                format!("injected failure at call {call}"),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// How many pages have been asked for.
@@ -67,18 +107,10 @@ impl MemorySource {
 
 impl PageSource for MemorySource {
     async fn page(&self, request: PageRequest) -> Result<Page, UpstreamError> {
+        #[cfg_attr(not(test), allow(unused_variables))]
         let call = self.calls.fetch_add(1, Ordering::SeqCst);
-        if !self.delay.is_zero() {
-            tokio::time::sleep(self.delay).await;
-        }
-        if let Some((at, kind)) = self.fail_at
-            && at == call
-        {
-            return Err(UpstreamError::new(
-                kind,
-                format!("injected failure at call {call}"),
-            ));
-        }
+        #[cfg(test)]
+        self.inject(call).await?;
         if request.shape.index.is_some() {
             return Err(UpstreamError::new(
                 ErrorKind::IndexNotFound,

@@ -6,6 +6,7 @@
 //! stream stopped early. The same merge runs against DynamoDB ([`dynamo::DynamoSource`])
 //! and against an in-memory table ([`memory::MemorySource`]).
 
+pub mod budget;
 pub mod cursor;
 pub mod dynamo;
 pub mod memory;

@@ -11,6 +11,7 @@
 //! stops early (an error, `max_items`, the time or byte budget) the trailer's cursor
 //! resumes exactly after the last item sent: pages fetched but not sent are read again.
 
+use super::budget::Budget;
 use super::cursor::{Cursor, Position};
 use super::trailer::{SegmentSummary, StopReason, Trailer, TrailerError};
 use super::{PageRequest, PageSource, ReadShape};
@@ -18,14 +19,14 @@ use crate::encode::write_line;
 use crate::error::{ErrorKind, UpstreamError};
 use bytes::Bytes;
 use futures::Stream;
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::sync::{Notify, mpsc};
-use tokio::task::JoinSet;
+use tokio::sync::mpsc;
+use tokio::task::{Id, JoinSet};
 use tokio::time::{Instant, Sleep};
 use tracing::{Instrument, debug, info, info_span, warn};
 
@@ -107,6 +108,8 @@ pub struct ScanStream {
     /// Owning the tasks means dropping the stream aborts them: a client that disconnects
     /// stops the scan instead of leaving it to run (and bill) to the end.
     tasks: JoinSet<()>,
+    /// Which slot each task reads, to name the segment of a task that panicked.
+    slots: HashMap<Id, usize>,
     plan: ScanPlan,
     /// Per segment of the plan: where it stands after the pages sent so far.
     positions: Vec<Position>,
@@ -130,7 +133,8 @@ pub struct ScanStream {
 /// Starts reading `plan` from `source` and waits for the first page.
 ///
 /// Returns the error instead of a stream when the first thing to arrive is a failure
-/// (a missing table, say), so the caller can answer with a real status code.
+/// (a missing table, say), or when the plan's deadline passes first, so the caller can
+/// answer with a real status code.
 pub async fn start<S: PageSource>(
     source: Arc<S>,
     plan: ScanPlan,
@@ -138,8 +142,9 @@ pub async fn start<S: PageSource>(
     let started = Instant::now();
     let width = plan.positions.len().max(1);
     let (tx, rx) = mpsc::channel(width);
-    let budget = Arc::new(Budget::new(plan.max_items));
+    let budget = Budget::new(plan.max_items);
     let mut tasks = JoinSet::new();
+    let mut slots = HashMap::new();
     for (slot, position) in plan.positions.iter().enumerate() {
         let start_key = match position {
             Position::Done => continue,
@@ -152,16 +157,21 @@ pub async fn start<S: PageSource>(
             source: source.clone(),
             slot,
             segment,
-            plan: plan.clone(),
+            total_segments: plan.total_segments,
+            limit: plan.limit,
+            shape: plan.shape.clone(),
             tx: tx.clone(),
             budget: budget.clone(),
         };
-        tasks.spawn(task.run(start_key).instrument(span));
+        let handle = tasks.spawn(task.run(start_key).instrument(span));
+        slots.insert(handle.id(), slot);
     }
     drop(tx);
+    let plan_deadline = plan.deadline;
     let mut stream = ScanStream {
         rx,
         tasks,
+        slots,
         positions: plan.positions.clone(),
         segments: plan
             .positions
@@ -194,7 +204,16 @@ pub async fn start<S: PageSource>(
         // A cursor whose segments are all done: nothing to read, a complete trailer.
         return Ok(stream);
     }
-    let first = std::future::poll_fn(|cx| stream.rx.poll_recv(cx)).await;
+    let first = std::future::poll_fn(|cx| stream.rx.poll_recv(cx));
+    let first = match plan_deadline {
+        Some(at) => tokio::time::timeout_at(at, first).await.map_err(|_| {
+            UpstreamError::new(
+                ErrorKind::TimedOut,
+                "the deadline passed before the first page arrived",
+            )
+        })?,
+        None => first.await,
+    };
     match first {
         Some(Event::Page(page)) => {
             stream.ttfb = started.elapsed();
@@ -203,7 +222,7 @@ pub async fn start<S: PageSource>(
         }
         Some(Event::Failed { error, .. }) => Err(error),
         // Every task stopped without a page: only `max_items` spent before any fetch
-        // (impossible, it is at least 1) or a panic gets here.
+        // (impossible, it is at least 1) or a panic of every task gets here.
         None => Err(UpstreamError::new(
             ErrorKind::Internal,
             "every segment task ended without a page",
@@ -211,78 +230,17 @@ pub async fn start<S: PageSource>(
     }
 }
 
-/// The `max_items` budget shared by the segment tasks.
-///
-/// A task reserves up to a page of items before it fetches and gives back what the page
-/// did not use (a segment's last page is usually short). A task that finds the budget
-/// empty waits while other reservations are in flight, since they may give items back:
-/// a stream stops short of `max_items` only when the table has no more.
-#[derive(Debug)]
-struct Budget {
-    /// Items not yet reserved.
-    remaining: AtomicU64,
-    /// Reservations whose pages have not come back yet.
-    in_flight: AtomicU64,
-    /// Wakes waiting tasks when a reservation settles.
-    settled: Notify,
-    /// A task stopped because the budget was spent: the stream stopped for `max_items`.
-    spent: AtomicBool,
-}
-
-impl Budget {
-    fn new(max_items: Option<u64>) -> Self {
-        Self {
-            remaining: AtomicU64::new(max_items.unwrap_or(u64::MAX)),
-            in_flight: AtomicU64::new(0),
-            settled: Notify::new(),
-            spent: AtomicBool::new(false),
-        }
-    }
-
-    /// Reserves up to `limit` items; `None` once the budget is spent for good.
-    async fn take(&self, limit: u32) -> Option<u32> {
-        let limit = u64::from(limit);
-        loop {
-            // Registered before the checks, so a settle between them is not missed.
-            let settled = self.settled.notified();
-            tokio::pin!(settled);
-            settled.as_mut().enable();
-            self.in_flight.fetch_add(1, Ordering::SeqCst);
-            let taken = self
-                .remaining
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
-                    (left > 0).then(|| left - left.min(limit))
-                });
-            if let Ok(before) = taken {
-                return u32::try_from(before.min(limit)).ok();
-            }
-            if self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
-                self.spent.store(true, Ordering::SeqCst);
-                // Let any other waiter see that nothing is in flight any more.
-                self.settled.notify_waiters();
-                return None;
-            }
-            settled.await;
-        }
-    }
-
-    /// Settles a reservation of `taken` items of which `used` were fetched.
-    fn settle(&self, taken: u32, used: u64) {
-        let unused = u64::from(taken).saturating_sub(used);
-        if unused > 0 {
-            self.remaining.fetch_add(unused, Ordering::SeqCst);
-        }
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
-        self.settled.notify_waiters();
-    }
-}
-
 /// One segment's task: fetch, encode, hand over, until the segment or the budget ends.
+///
+/// It holds only what its own pages need: not the plan, whose positions (a key per
+/// segment) would make memory grow with the square of the segments on a resumed read.
 struct Segment<S> {
     source: Arc<S>,
     slot: usize,
     segment: u32,
-    plan: ScanPlan,
+    total_segments: u32,
+    limit: u32,
+    shape: Arc<ReadShape>,
     tx: mpsc::Sender<Event>,
     budget: Arc<Budget>,
 }
@@ -295,20 +253,20 @@ impl<S: PageSource> Segment<S> {
                 debug!("client gone, segment stops");
                 return;
             };
-            let Some(limit) = self.budget.take(self.plan.limit).await else {
+            let Some(reservation) = self.budget.take(self.limit).await else {
                 debug!("max_items reached, segment stops");
                 return;
             };
             let request = PageRequest {
                 segment: self.segment,
-                total_segments: self.plan.total_segments,
-                limit,
+                total_segments: self.total_segments,
+                limit: reservation.items(),
                 exclusive_start_key: start_key.take(),
-                shape: self.plan.shape.clone(),
+                shape: self.shape.clone(),
             };
             let fetched = self.source.page(request).await;
             let used = fetched.as_ref().map_or(0, |page| page.items.len() as u64);
-            self.budget.settle(limit, used);
+            reservation.settle(used);
             match fetched {
                 Ok(page) => {
                     let fetched = page.items.len() as u64;
@@ -374,7 +332,7 @@ impl ScanStream {
         let mut reason = self.reason;
         let mut error = self.error.clone();
         if !all_done && reason.is_none() {
-            if self.budget.spent.load(Ordering::SeqCst) {
+            if self.budget.is_spent() {
                 reason = Some(StopReason::MaxItems);
             } else {
                 // Only a panicked task ends a segment without a page, an error or a budget.
@@ -437,6 +395,20 @@ impl ScanStream {
         self.finish()
     }
 
+    /// The slot of a segment task that panicked, if one did. Tasks that ended normally
+    /// are reaped on the way.
+    fn poll_panicked(&mut self, cx: &mut Context<'_>) -> Option<usize> {
+        while let Poll::Ready(Some(joined)) = self.tasks.poll_join_next_with_id(cx) {
+            if let Err(err) = joined
+                && err.is_panic()
+            {
+                warn!(task = %err.id(), "segment task panicked");
+                return Some(self.slots.get(&err.id()).copied().unwrap_or_default());
+            }
+        }
+        None
+    }
+
     /// Whether sending `page` would overrun the byte budget. The first page always goes,
     /// so a resumed stream always makes progress.
     fn over_byte_budget(&self, page: &EncodedPage) -> bool {
@@ -462,6 +434,16 @@ impl Stream for ScanStream {
                 && deadline.as_mut().poll(cx).is_ready()
             {
                 return Poll::Ready(Some(this.stop(StopReason::TimeBudget)));
+            }
+            if let Some(slot) = this.poll_panicked(cx) {
+                // A bug of ours: its pages sent so far stand, and the cursor resumes the
+                // segment after them.
+                this.error = Some(TrailerError {
+                    code: ErrorKind::Internal.code().into(),
+                    message: ErrorKind::Internal.message().into(),
+                    segment: Some(this.plan.segment_offset + slot as u32),
+                });
+                return Poll::Ready(Some(this.stop(StopReason::Error)));
             }
             let event = match this.rx.poll_recv(cx) {
                 Poll::Ready(event) => event,
@@ -794,5 +776,72 @@ mod budget_tests {
         let (ids, trailer) = run(source.clone(), plan).await;
         assert!(ids.is_empty() && trailer.complete);
         assert_eq!(source.calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_segment_ends_the_stream_promptly_with_an_internal_error_and_a_cursor() {
+        // Call 3 panics holding a reservation of the max_items budget.
+        let panicking = Arc::new(MemorySource::new(table(400), "id").panicking_at(3));
+        let plan = ScanPlan {
+            max_items: Some(300),
+            ..sealed(4, 20)
+        };
+        let (first_ids, trailer) =
+            tokio::time::timeout(Duration::from_secs(5), run(panicking, plan))
+                .await
+                .expect("the stream ends promptly");
+        assert_eq!(trailer.reason, Some(StopReason::Error), "{trailer:?}");
+        let error = trailer.error.expect("an error");
+        assert_eq!(error.code, "Internal");
+        let cursor = trailer.cursor.expect("a cursor");
+        let healthy = Arc::new(MemorySource::new(table(400), "id"));
+        let (rest, _) = follow(healthy, resumed(&cursor, 20), |c| resumed(c, 20)).await;
+        let mut all: Vec<String> = first_ids.into_iter().chain(rest).collect();
+        all.sort();
+        assert_eq!(all, all_ids(400), "none lost, none twice");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_before_the_first_page_is_a_timeout_not_a_hang() {
+        let slow =
+            Arc::new(MemorySource::new(table(10), "id").with_delay(Duration::from_secs(3600)));
+        let plan = ScanPlan {
+            deadline: Some(Instant::now() + Duration::from_secs(5)),
+            ..sealed(2, 10)
+        };
+        let err = start(slow, plan).await.expect_err("no page in time");
+        assert_eq!(err.kind, ErrorKind::TimedOut);
+        assert_eq!(err.kind.status(), 504);
+    }
+
+    #[tokio::test]
+    async fn short_last_pages_never_end_a_stream_short_of_max_items() {
+        // Segments of a few items each: most pages are a segment's short last page.
+        for (count, segments, limit, max) in [(97, 13, 4, 30), (50, 16, 3, 49), (200, 7, 9, 101)] {
+            let source = Arc::new(MemorySource::new(table(count), "id"));
+            let plan = ScanPlan {
+                max_items: Some(max),
+                ..sealed(segments, limit)
+            };
+            let mut all = Vec::new();
+            let mut plan = plan;
+            loop {
+                let (ids, trailer) = run(source.clone(), plan).await;
+                let got = ids.len() as u64;
+                all.extend(ids);
+                if trailer.complete {
+                    break;
+                }
+                assert_eq!(trailer.reason, Some(StopReason::MaxItems), "{trailer:?}");
+                assert_eq!(got, max, "an incomplete stream carries exactly max_items");
+                let cursor = trailer.cursor.expect("a cursor");
+                plan = ScanPlan {
+                    max_items: Some(max),
+                    ..resumed(&cursor, limit)
+                };
+            }
+            all.sort();
+            assert_eq!(all, all_ids(count));
+        }
     }
 }

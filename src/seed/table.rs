@@ -3,9 +3,10 @@
 
 use crate::error::{ErrorKind, UpstreamError};
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
 use serde::Deserialize;
 use std::time::Duration;
@@ -67,26 +68,16 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<bool, Upstream
     let created = match request.send().await {
         Ok(_) => true,
         Err(err) if err.code() == Some("ResourceInUseException") => false,
-        Err(err) => return Err(UpstreamError::from_sdk(err)),
+        Err(err) => return Err(crate::client::classify(err)),
     };
     // DynamoDB Local is active at once; the real service takes seconds.
-    for _ in 0..120 {
-        let described = client
-            .describe_table()
-            .table_name(table)
-            .send()
-            .await
-            .map_err(UpstreamError::from_sdk)?;
-        let status = described.table.and_then(|t| t.table_status);
-        if status == Some(TableStatus::Active) {
-            return Ok(created);
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    Err(UpstreamError::new(
-        ErrorKind::Unavailable,
-        format!("table {table} did not become active within a minute"),
-    ))
+    client
+        .wait_until_table_exists()
+        .table_name(table)
+        .wait(Duration::from_secs(60))
+        .await
+        .map_err(|err| UpstreamError::new(ErrorKind::Unavailable, err))?;
+    Ok(created)
 }
 
 #[cfg(test)]

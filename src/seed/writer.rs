@@ -8,7 +8,7 @@
 //! attempt the items still unwritten are reported by key: nothing is dropped silently.
 
 use crate::encode::Item;
-use crate::error::{ErrorKind, UpstreamError};
+use crate::error::ErrorKind;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use futures::{StreamExt, stream};
@@ -182,7 +182,7 @@ impl BatchWriter {
                     pending = unprocessed;
                 }
                 Err(err) => {
-                    let err = UpstreamError::from_sdk(err);
+                    let err = crate::client::classify(err);
                     if !err.kind.is_transient() {
                         warn!(cause = %err, source = ?err.source, "batch failed");
                         report.error = Some(err.kind);

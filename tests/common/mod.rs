@@ -20,7 +20,7 @@ pub async fn local_client() -> Client {
         "AWS_ENDPOINT_URL_DYNAMODB must point at DynamoDB Local (got {endpoint:?}); \
          run the tests with scripts/test.sh, which starts it"
     );
-    let client = scanstream::client::dynamodb().await;
+    let client = scanstream::client::dynamodb(&Default::default()).await;
     if let Err(err) = client.list_tables().limit(1).send().await {
         panic!("DynamoDB Local at {endpoint} does not answer: {err:?}");
     }
