@@ -57,19 +57,6 @@ impl ErrorKind {
         }
     }
 
-    /// The HTTP status for this failure when it happens before the first byte.
-    pub fn status(self) -> u16 {
-        match self {
-            Self::NotFound | Self::IndexNotFound => 404,
-            Self::AccessDenied => 403,
-            Self::Throttled => 429,
-            Self::Unavailable => 503,
-            Self::TimedOut => 504,
-            Self::InvalidRequest => 400,
-            Self::Internal => 500,
-        }
-    }
-
     /// Whether trying again later may succeed.
     pub fn is_transient(self) -> bool {
         matches!(self, Self::Throttled | Self::Unavailable | Self::TimedOut)
@@ -110,6 +97,5 @@ mod tests {
     fn the_display_text_is_the_safe_text() {
         let err = UpstreamError::new(ErrorKind::NotFound, "secret internal detail");
         assert_eq!(err.to_string(), "TableNotFound: the table does not exist");
-        assert_eq!(ErrorKind::NotFound.status(), 404);
     }
 }

@@ -9,7 +9,9 @@
 //!   the merge of their pages into one NDJSON stream, and the trailer.
 //! - [`encode`]: DynamoDB items to NDJSON lines.
 //! - [`error`]: upstream failures sorted into the few kinds a client must tell apart.
-//! - [`http`]: query string to a validated request, outcomes to HTTP responses.
+//! - [`http`]: query string to a validated request, outcomes to HTTP responses, and the
+//!   Lambda glue both functions share.
+//! - [`logging`]: JSON logs in Lambda, text elsewhere.
 //! - [`seed`]: deterministic fake records and the retrying batch writer behind the seeder.
 //!
 //! The binaries in `src/bin/` only build these parts and hand them to the Lambda runtime
@@ -20,5 +22,6 @@ pub mod config;
 pub mod encode;
 pub mod error;
 pub mod http;
+pub mod logging;
 pub mod scan;
 pub mod seed;

@@ -5,10 +5,10 @@
 mod common;
 
 use common::*;
-use lambda_http::http::{Method, Uri};
+use lambda_http::http::Uri;
 use scanstream::config::Config;
 use scanstream::encode::to_line;
-use scanstream::http::Streamer;
+use scanstream::http::{Invocation, Streamer};
 use scanstream::http::seeder::{Seeder, SeederConfig};
 use scanstream::scan::dynamo::DynamoSource;
 use scanstream::seed::writer::BatchWriter;
@@ -130,7 +130,12 @@ async fn the_seeder_function_stops_before_its_deadline_and_says_where_to_go_on()
         let seeder = &seeder;
         async move {
             let uri: Uri = format!("/?{query}").parse().expect("uri");
-            let response = seeder.handle(&Method::GET, &uri, deadline).await;
+            let response = seeder
+                .handle(Invocation {
+                    deadline,
+                    ..Invocation::get(&uri)
+                })
+                .await;
             assert_eq!(response.status().as_u16(), 200);
             let body = body_of(response).await;
             let text = String::from_utf8_lossy(&body).into_owned();

@@ -5,7 +5,11 @@
 //! once the first page (or the first error) is in, so a missing table is a real 404
 //! rather than a 200 with an error inside.
 
-use super::{ApiError, ResponseBody, error_response, integer, quoted, response, time_budget};
+use super::lambda::Handler;
+use super::{
+    ApiError, ErrorCode, Invocation, Params, ResponseBody, error_response, quoted, response,
+    time_budget,
+};
 use crate::config::{Config, DYNAMODB_MAX_TOTAL_SEGMENTS};
 use crate::encode::is_json_number;
 use crate::error::{ErrorKind, UpstreamError};
@@ -18,10 +22,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use futures::StreamExt;
 use http_body::Frame;
-use lambda_http::http::{HeaderValue, Method, Response, StatusCode, Uri, header};
-use std::collections::HashMap;
+use lambda_http::http::{Method, Response, StatusCode};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tracing::{info, warn};
 
 /// The parameters this endpoint understands.
@@ -55,21 +58,6 @@ const MAX_ITEMS: u64 = 1_000_000_000_000;
 /// Projections of more attributes than this are refused (DynamoDB caps expressions at 4 KB).
 const MAX_FIELDS: usize = 100;
 
-/// One invocation as the handler sees it, Lambda or not.
-#[derive(Debug, Clone, Copy)]
-pub struct Invocation<'a> {
-    /// GET, or POST with a form body.
-    pub method: &'a Method,
-    /// Path and query string.
-    pub uri: &'a Uri,
-    /// The `content-type` header, if any.
-    pub content_type: Option<&'a str>,
-    /// The request body (POST only).
-    pub body: &'a [u8],
-    /// The invocation's deadline, under Lambda.
-    pub deadline: Option<SystemTime>,
-}
-
 /// A request whose parameters are all valid; `pk` still needs the key schema to be read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamRequest {
@@ -91,90 +79,77 @@ pub struct StreamRequest {
     pub pk: Option<String>,
 }
 
+/// Media types a `POST` body may have (compared without case or parameters); no
+/// `content-type` at all is read as a form too, as curl's `--data` without a header.
+pub const FORM_MEDIA_TYPES: &[&str] = &["application/x-www-form-urlencoded", "text/plain"];
+
+/// The parameters of an invocation: the query string, and for `POST` the form body too.
+fn params_of(invocation: &Invocation<'_>, config: &Config) -> Result<Params, ApiError> {
+    let query = invocation.uri.query().unwrap_or_default();
+    match *invocation.method {
+        Method::GET => Params::parse(query, PARAMETERS),
+        Method::POST => {
+            let form = invocation.content_type.is_none_or(|ct| {
+                let media_type = ct.split(';').next().unwrap_or_default().trim();
+                FORM_MEDIA_TYPES
+                    .iter()
+                    .any(|form| media_type.eq_ignore_ascii_case(form))
+            });
+            if !form {
+                return Err(ApiError::new(
+                    415,
+                    ErrorCode::UnsupportedMediaType,
+                    format!(
+                        "POST a form body ({}), e.g. cursor=...",
+                        FORM_MEDIA_TYPES.join(" or ")
+                    ),
+                ));
+            }
+            let max_body = config.max_cursor_bytes + 16 * 1024;
+            if invocation.body.len() > max_body {
+                return Err(ApiError::new(
+                    413,
+                    ErrorCode::BodyTooLarge,
+                    format!("the body may hold at most {max_body} bytes"),
+                ));
+            }
+            let body = std::str::from_utf8(invocation.body).map_err(|_| {
+                ApiError::bad_request(ErrorCode::InvalidParameter, "the body is not UTF-8".into())
+            })?;
+            Params::parse(&format!("{query}&{body}"), PARAMETERS)
+        }
+        _ => Err(ApiError::method_not_allowed(invocation.method, "GET, POST")),
+    }
+}
+
 /// Checks every parameter of an invocation: method, body, names, values, cursor.
 pub fn parse_request(
     invocation: &Invocation<'_>,
     config: &Config,
 ) -> Result<StreamRequest, ApiError> {
-    let query = invocation.uri.query();
-    let params = match *invocation.method {
-        Method::GET => super::parameters(query, PARAMETERS)?,
-        Method::POST => {
-            let form = invocation.content_type.is_none_or(|ct| {
-                ct.starts_with("application/x-www-form-urlencoded") || ct.starts_with("text/plain")
-            });
-            if !form {
-                return Err(ApiError {
-                    status: 415,
-                    code: "UnsupportedMediaType",
-                    message:
-                        "POST a form body (application/x-www-form-urlencoded), e.g. cursor=..."
-                            .into(),
-                });
-            }
-            let max_body = config.max_cursor_bytes + 16 * 1024;
-            if invocation.body.len() > max_body {
-                return Err(ApiError {
-                    status: 413,
-                    code: "BodyTooLarge",
-                    message: format!("the body may hold at most {max_body} bytes"),
-                });
-            }
-            let body = std::str::from_utf8(invocation.body).map_err(|_| {
-                ApiError::bad_request("InvalidParameter", "the body is not UTF-8".into())
-            })?;
-            let joined = [query.unwrap_or_default(), body]
-                .into_iter()
-                .filter(|part| !part.is_empty())
-                .collect::<Vec<_>>()
-                .join("&");
-            super::parameters(Some(&joined), PARAMETERS)?
-        }
-        _ => {
-            return Err(ApiError {
-                status: 405,
-                code: "MethodNotAllowed",
-                message: format!(
-                    "use GET (or POST with a form body), not {}",
-                    quoted(invocation.method.as_str())
-                ),
-            });
-        }
-    };
+    let params = params_of(invocation, config)?;
+    let invalid = |message: String| ApiError::bad_request(ErrorCode::InvalidParameter, message);
+    let limit = params.integer("limit", config.default_limit, 1, config.max_limit)?;
+    let max_items = params.optional_integer("max_items", 1, MAX_ITEMS)?;
 
-    let limit = u32_param(&params, "limit", config.default_limit, 1, config.max_limit)?;
-    let max_items = params
-        .contains_key("max_items")
-        .then(|| integer(&params, "max_items", 0, 1, MAX_ITEMS))
-        .transpose()?;
-
-    if let Some(token) = params.get("cursor") {
-        if let Some(fixed) = FIXED_BY_CURSOR
-            .iter()
-            .find(|name| params.contains_key(**name))
-        {
-            return Err(ApiError::bad_request(
-                "InvalidParameter",
-                format!("{fixed} cannot be combined with cursor: the cursor already fixes it"),
-            ));
+    if let Some(token) = params.text("cursor") {
+        if let Some(fixed) = FIXED_BY_CURSOR.iter().find(|name| params.has(name)) {
+            return Err(invalid(format!(
+                "{fixed} cannot be combined with cursor: the cursor already fixes it"
+            )));
         }
+        let bad_cursor = |message: String| ApiError::bad_request(ErrorCode::InvalidCursor, message);
         let cursor = Cursor::decode(token, &config.cursor_secret, config.max_cursor_bytes)
-            .map_err(|err| ApiError::bad_request("InvalidCursor", err.to_string()))?;
+            .map_err(|err| bad_cursor(err.to_string()))?;
         if cursor.table != config.table_name {
-            return Err(ApiError::bad_request(
-                "InvalidCursor",
-                "cursor belongs to another table".into(),
-            ));
+            return Err(bad_cursor("cursor belongs to another table".into()));
         }
         let segments = u32::try_from(cursor.positions.len()).unwrap_or(u32::MAX);
         if segments > config.max_segments {
-            return Err(ApiError::bad_request(
-                "InvalidCursor",
-                format!(
-                    "cursor spans {segments} segments, more than the {} allowed",
-                    config.max_segments
-                ),
-            ));
+            return Err(bad_cursor(format!(
+                "cursor spans {segments} segments, more than the {} allowed",
+                config.max_segments
+            )));
         }
         return Ok(StreamRequest {
             segments,
@@ -188,24 +163,18 @@ pub fn parse_request(
         });
     }
 
-    let pk = params.get("pk").cloned();
+    let pk = params.text("pk").map(str::to_string);
     if let Some(pk) = &pk {
         if pk.is_empty() || pk.len() > 2048 {
-            return Err(ApiError::bad_request(
-                "InvalidParameter",
-                "pk must be 1 to 2048 bytes".into(),
-            ));
+            return Err(invalid("pk must be 1 to 2048 bytes".into()));
         }
         if let Some(name) = ["total_segments", "segment_offset"]
             .iter()
-            .find(|n| params.contains_key(**n))
+            .find(|n| params.has(n))
         {
-            return Err(ApiError::bad_request(
-                "InvalidParameter",
-                format!(
-                    "{name} cannot be combined with pk: a Query reads one partition, unsegmented"
-                ),
-            ));
+            return Err(invalid(format!(
+                "{name} cannot be combined with pk: a Query reads one partition, unsegmented"
+            )));
         }
     }
     let default_segments = if pk.is_some() {
@@ -213,38 +182,23 @@ pub fn parse_request(
     } else {
         config.default_segments
     };
-    let segments = u32_param(
-        &params,
-        "segments",
-        default_segments,
-        1,
-        config.max_segments,
-    )?;
+    let segments = params.integer("segments", default_segments, 1, config.max_segments)?;
     if pk.is_some() && segments != 1 {
-        return Err(ApiError::bad_request(
-            "InvalidParameter",
+        return Err(invalid(
             "segments must be 1 with pk: a Query reads one partition, unsegmented".into(),
         ));
     }
-    let total_segments = u32_param(
-        &params,
-        "total_segments",
-        segments,
-        1,
-        DYNAMODB_MAX_TOTAL_SEGMENTS,
-    )?;
-    let segment_offset = u32_param(&params, "segment_offset", 0, 0, total_segments - 1)?;
+    let total_segments =
+        params.integer("total_segments", segments, 1, DYNAMODB_MAX_TOTAL_SEGMENTS)?;
+    let segment_offset = params.integer("segment_offset", 0, 0, total_segments - 1)?;
     if u64::from(segment_offset) + u64::from(segments) > u64::from(total_segments) {
-        return Err(ApiError::bad_request(
-            "InvalidParameter",
-            format!(
-                "segment_offset + segments ({segment_offset} + {segments}) must not exceed total_segments ({total_segments})"
-            ),
-        ));
+        return Err(invalid(format!(
+            "segment_offset + segments ({segment_offset} + {segments}) must not exceed total_segments ({total_segments})"
+        )));
     }
     let shape = ReadShape {
         fields: fields(&params)?,
-        consistent: boolean(&params, "consistent")?,
+        consistent: params.boolean("consistent")?,
         index: index(&params)?,
         partition: None,
     };
@@ -260,37 +214,14 @@ pub fn parse_request(
     })
 }
 
-fn u32_param(
-    params: &HashMap<String, String>,
-    name: &str,
-    default: u32,
-    min: u32,
-    max: u32,
-) -> Result<u32, ApiError> {
-    let value = integer(params, name, default.into(), min.into(), max.into())?;
-    // In range of u32 by the bounds just checked.
-    Ok(u32::try_from(value).unwrap_or(max))
-}
-
-fn boolean(params: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
-    match params.get(name).map(String::as_str) {
-        None | Some("false") => Ok(false),
-        Some("true") => Ok(true),
-        Some(other) => Err(ApiError::bad_request(
-            "InvalidParameter",
-            format!("{name} must be true or false, got {}", quoted(other)),
-        )),
-    }
-}
-
 /// `fields=a,b,c`: top-level attribute names, each passed to DynamoDB through
 /// `ExpressionAttributeNames`, so reserved words and odd characters are safe.
-fn fields(params: &HashMap<String, String>) -> Result<Vec<String>, ApiError> {
-    let Some(raw) = params.get("fields") else {
+fn fields(params: &Params) -> Result<Vec<String>, ApiError> {
+    let Some(raw) = params.text("fields") else {
         return Ok(Vec::new());
     };
     let names: Vec<String> = raw.split(',').map(str::to_string).collect();
-    let bad = |message: String| ApiError::bad_request("InvalidParameter", message);
+    let bad = |message: String| ApiError::bad_request(ErrorCode::InvalidParameter, message);
     if names.len() > MAX_FIELDS {
         return Err(bad(format!(
             "fields may name at most {MAX_FIELDS} attributes"
@@ -310,8 +241,8 @@ fn fields(params: &HashMap<String, String>) -> Result<Vec<String>, ApiError> {
 }
 
 /// DynamoDB index names: 3 to 255 of `[A-Za-z0-9_.-]`.
-fn index(params: &HashMap<String, String>) -> Result<Option<String>, ApiError> {
-    let Some(name) = params.get("index") else {
+fn index(params: &Params) -> Result<Option<String>, ApiError> {
+    let Some(name) = params.text("index") else {
         return Ok(None);
     };
     let valid = (3..=255).contains(&name.len())
@@ -320,21 +251,21 @@ fn index(params: &HashMap<String, String>) -> Result<Option<String>, ApiError> {
             .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
     if !valid {
         return Err(ApiError::bad_request(
-            "InvalidParameter",
+            ErrorCode::InvalidParameter,
             format!(
                 "index must be 3 to 255 characters of A-Z a-z 0-9 _ . -, got {}",
                 quoted(name)
             ),
         ));
     }
-    Ok(Some(name.clone()))
+    Ok(Some(name.to_string()))
 }
 
 /// Reads the `pk` text as the key's type: S as is, N as a number, B as base64.
 fn partition_value(text: &str, key_type: KeyType) -> Result<AttributeValue, ApiError> {
     let bad = |what: &str| {
         ApiError::bad_request(
-            "InvalidParameter",
+            ErrorCode::InvalidParameter,
             format!("pk must be {what} for this key, got {}", quoted(text)),
         )
     };
@@ -379,15 +310,7 @@ impl<S: PageSource> Streamer<S> {
     pub async fn handle(&self, invocation: Invocation<'_>) -> Response<ResponseBody> {
         let mut request = match parse_request(&invocation, &self.config) {
             Ok(request) => request,
-            Err(err) => {
-                let mut response = error_response(&err);
-                if err.status == 405 {
-                    response
-                        .headers_mut()
-                        .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
-                }
-                return response;
-            }
+            Err(err) => return error_response(&err),
         };
         let deadline = time_budget(
             invocation.deadline,
@@ -453,9 +376,17 @@ impl<S: PageSource> Streamer<S> {
     }
 }
 
+impl<S: PageSource> Handler for Streamer<S> {
+    async fn handle(&self, invocation: Invocation<'_>) -> Response<ResponseBody> {
+        Streamer::handle(self, invocation).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lambda_http::http::Uri;
+    use std::time::SystemTime;
 
     fn config() -> Config {
         Config::from_lookup(|name| (name == "TABLE_NAME").then(|| "t".to_string())).expect("config")
@@ -563,7 +494,7 @@ mod tests {
         let err = get(&format!("cursor={other}")).unwrap_err();
         assert_eq!(
             (err.code, err.message.as_str()),
-            ("InvalidCursor", "cursor belongs to another table")
+            (ErrorCode::InvalidCursor, "cursor belongs to another table")
         );
     }
 

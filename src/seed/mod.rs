@@ -5,11 +5,19 @@
 //!   and throttling retried with capped exponential backoff and full jitter.
 //! - [`ndjson`]: items from files in DynamoDB's typed JSON, each line validated.
 //! - [`table`]: creates the table (key `id`, type S, on demand), idempotently.
+//! - [`summary`]: what a run wrote, one type for the CLI and the function.
+//! - [`progress`]: a progress bar or progress lines for the CLI.
+//! - [`cli`]: the seeder's command line.
 
+pub mod cli;
 pub mod generate;
 pub mod ndjson;
+pub mod progress;
+pub mod summary;
 pub mod table;
 pub mod writer;
+
+pub use summary::Summary;
 
 use crate::encode::Item;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -45,6 +53,67 @@ fn value_size(value: &AttributeValue) -> usize {
         AttributeValue::Ns(set) => set.iter().map(number).sum(),
         AttributeValue::Bs(set) => set.iter().map(|b| b.as_ref().len()).sum(),
         _ => 0,
+    }
+}
+
+/// What a run writes: generated records, or the items of a file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// Records `start..start + count` of `seed`, each padded to about `item_size` bytes.
+    Generated {
+        /// The data set.
+        seed: u64,
+        /// The first record's index.
+        start: u64,
+        /// Records to write.
+        count: u64,
+        /// Pad each record to about this many bytes.
+        item_size: Option<usize>,
+    },
+    /// Items read (and validated) from NDJSON.
+    Items(Vec<Item>),
+}
+
+impl Input {
+    /// How many items the run writes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Self::Generated { count, .. } => *count,
+            Self::Items(items) => items.len() as u64,
+        }
+    }
+
+    /// True when there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The index of the first generated record: where `next_start` counts from. `None`
+    /// for file input, which has no indexes to continue from.
+    pub fn start(&self) -> Option<u64> {
+        match self {
+            Self::Generated { start, .. } => Some(*start),
+            Self::Items(_) => None,
+        }
+    }
+
+    /// The items in batches of at most [`MAX_BATCH`], generated lazily.
+    pub fn batches(self) -> Box<dyn Iterator<Item = Vec<Item>> + Send> {
+        match self {
+            Self::Generated {
+                seed,
+                start,
+                count,
+                item_size,
+            } => Box::new(sized_batches(seed, start, count, item_size)),
+            Self::Items(items) => {
+                let mut items = items.into_iter().peekable();
+                Box::new(std::iter::from_fn(move || {
+                    items.peek()?;
+                    Some(items.by_ref().take(MAX_BATCH).collect())
+                }))
+            }
+        }
     }
 }
 

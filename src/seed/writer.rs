@@ -13,8 +13,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use futures::{StreamExt, stream};
 use rand::RngExt;
-use std::time::{Duration, Instant};
-use tracing::warn;
+use std::time::Duration;
+use tokio::time::Instant;
+use tracing::{debug, warn};
 
 /// DynamoDB's limit of requests in one `BatchWriteItem` call.
 pub const MAX_BATCH: usize = 25;
@@ -66,18 +67,23 @@ pub struct WriteReport {
     pub batches: u64,
     /// Calls that re-sent something (after `UnprocessedItems` or a retryable error).
     pub retries: u64,
-    /// Items handed back as `UnprocessedItems` and sent again.
+    /// Items handed back as `UnprocessedItems` and then actually sent again.
     pub unprocessed_resent: u64,
     /// Keys of the items that were never written.
     pub failed_keys: Vec<String>,
-    /// The error that stopped a batch, if one did (the last one seen).
+    /// Why the last batch that gave up did: the last error it saw (`Throttled` when
+    /// DynamoDB kept handing items back, `TimedOut` when the deadline came first).
     pub error: Option<ErrorKind>,
+    /// The first batch (counted from 0 in the order given) not known to be written in
+    /// full: resuming there is safe, since writes are idempotent. `None` when every
+    /// batch given was written.
+    pub first_unfinished: Option<u64>,
 }
 
 impl WriteReport {
     /// True when every item given was written.
     pub fn is_complete(&self) -> bool {
-        self.failed_keys.is_empty() && self.error.is_none()
+        self.failed_keys.is_empty() && self.error.is_none() && self.first_unfinished.is_none()
     }
 
     fn absorb(&mut self, other: WriteReport) {
@@ -134,21 +140,56 @@ impl BatchWriter {
     pub async fn write_all(
         &self,
         batches: impl IntoIterator<Item = Vec<Item>>,
+        progress: impl FnMut(&WriteReport),
+    ) -> WriteReport {
+        self.write_until(batches, None, progress).await
+    }
+
+    /// As [`write_all`](Self::write_all), stopping at `deadline`: no batch starts and no
+    /// retry is waited for past it. What is then unwritten is reported by key, and
+    /// `first_unfinished` says where to go on.
+    pub async fn write_until(
+        &self,
+        batches: impl IntoIterator<Item = Vec<Item>>,
+        deadline: Option<Instant>,
         mut progress: impl FnMut(&WriteReport),
     ) -> WriteReport {
         let mut total = WriteReport::default();
-        let mut done = stream::iter(batches)
-            .map(|batch| self.write_batch(batch))
-            .buffer_unordered(self.concurrency);
-        while let Some(report) = done.next().await {
+        // Set when the deadline turned a batch away: the first one not started.
+        let turned_away = std::sync::OnceLock::new();
+        // Batches finish out of order: the first unfinished one is the lowest index not
+        // written in full, whatever finished after it.
+        let mut unfinished = std::collections::BTreeSet::new();
+        let started =
+            stream::iter(batches.into_iter().zip(0u64..))
+                .take_while(|(_, index)| {
+                    let open = deadline.is_none_or(|at| Instant::now() < at);
+                    if !open {
+                        let _ = turned_away.set(*index);
+                    }
+                    std::future::ready(open)
+                })
+                .map(|(batch, index)| async move {
+                    (index, self.write_batch_until(batch, deadline).await)
+                });
+        let mut done = std::pin::pin!(started.buffer_unordered(self.concurrency));
+        while let Some((index, report)) = done.next().await {
+            if !report.is_complete() {
+                unfinished.insert(index);
+            }
             total.absorb(report);
             progress(&total);
         }
+        total.first_unfinished = unfinished.first().copied().or(turned_away.get().copied());
         total
     }
 
     /// Writes one batch, re-sending what comes back unprocessed until the attempts run out.
     pub async fn write_batch(&self, items: Vec<Item>) -> WriteReport {
+        self.write_batch_until(items, None).await
+    }
+
+    async fn write_batch_until(&self, items: Vec<Item>, deadline: Option<Instant>) -> WriteReport {
         let mut report = WriteReport {
             batches: 1,
             ..WriteReport::default()
@@ -161,7 +202,13 @@ impl BatchWriter {
             }
         }
         let mut attempt = 1;
+        // What the last attempt ran into, reported if the batch gives up.
+        let mut last_error;
+        let mut resending_unprocessed = false;
         loop {
+            if resending_unprocessed {
+                report.unprocessed_resent += pending.len() as u64;
+            }
             let sent = self
                 .client
                 .batch_write_item()
@@ -178,31 +225,47 @@ impl BatchWriter {
                     if unprocessed.is_empty() {
                         return report;
                     }
-                    report.unprocessed_resent += unprocessed.len() as u64;
+                    debug!(
+                        unprocessed = unprocessed.len(),
+                        attempt, "items handed back"
+                    );
                     pending = unprocessed;
+                    resending_unprocessed = true;
+                    last_error = ErrorKind::Throttled;
                 }
                 Err(err) => {
                     let err = crate::client::classify(err);
                     if !err.kind.is_transient() {
                         warn!(cause = %err, source = ?err.source, "batch failed");
-                        report.error = Some(err.kind);
+                        last_error = err.kind;
                         break;
                     }
+                    warn!(cause = %err, source = ?err.source, attempt, "batch will be retried");
+                    resending_unprocessed = false;
+                    last_error = err.kind;
                 }
             }
             if attempt >= self.backoff.max_attempts {
-                report.error = Some(ErrorKind::Throttled);
                 break;
             }
-            tokio::time::sleep(self.backoff.delay(attempt)).await;
+            let delay = self.backoff.delay(attempt);
+            if deadline.is_some_and(|at| Instant::now() + delay >= at) {
+                // A retry that would end past the deadline is not made: the summary must
+                // go out before Lambda stops the function.
+                last_error = ErrorKind::TimedOut;
+                break;
+            }
+            tokio::time::sleep(delay).await;
             attempt += 1;
             report.retries += 1;
         }
+        report.error = Some(last_error);
         // The loop only breaks with items unwritten: name them.
         report.failed_keys = pending.iter().map(|request| self.key_of(request)).collect();
         warn!(
             unwritten = report.failed_keys.len(),
             attempts = attempt,
+            error = last_error.code(),
             "batch gave up"
         );
         report
@@ -222,7 +285,7 @@ impl BatchWriter {
 }
 
 /// Items per second, for summaries.
-pub fn rate(items: u64, since: Instant) -> f64 {
+pub fn rate(items: u64, since: std::time::Instant) -> f64 {
     let secs = since.elapsed().as_secs_f64();
     if secs > 0.0 { items as f64 / secs } else { 0.0 }
 }

@@ -1,0 +1,198 @@
+//! Request parameters: a query string (or form body) to named, bounded values.
+//!
+//! The one place either function reads its parameters. Parsing is strict: an unknown or
+//! repeated name, or a value that is not UTF-8 once percent-decoded, is refused with a
+//! `400` naming the parameter, never decoded "lossily" into a value nobody sent.
+
+use super::{ApiError, ErrorCode, quoted};
+use percent_encoding::percent_decode;
+use std::collections::HashMap;
+
+/// The parameters of one request, each known and given once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Params {
+    values: HashMap<String, String>,
+}
+
+impl Params {
+    /// Parses `application/x-www-form-urlencoded` text (a query string or a form body);
+    /// every name must be one of `known`.
+    pub fn parse(raw: &str, known: &[&str]) -> Result<Self, ApiError> {
+        let mut values = HashMap::new();
+        for pair in raw.split('&').filter(|pair| !pair.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let name = decode(name).map_err(|lossy| unknown(&lossy, known))?;
+            if !known.contains(&name.as_str()) {
+                return Err(unknown(&name, known));
+            }
+            let value = decode(value).map_err(|_| {
+                ApiError::bad_request(
+                    ErrorCode::InvalidParameter,
+                    format!("{name} is not valid UTF-8 once percent-decoded"),
+                )
+            })?;
+            if values.contains_key(&name) {
+                return Err(ApiError::bad_request(
+                    ErrorCode::InvalidParameter,
+                    format!("parameter {name} is given more than once"),
+                ));
+            }
+            values.insert(name, value);
+        }
+        Ok(Self { values })
+    }
+
+    /// Whether `name` was given.
+    pub fn has(&self, name: &str) -> bool {
+        self.values.contains_key(name)
+    }
+
+    /// The value of `name`, as given.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// `name` as an integer in `min..=max` (strict decimal digits: no sign, no spaces, no
+    /// exponent), or `default` when absent.
+    pub fn integer<T>(&self, name: &str, default: T, min: T, max: T) -> Result<T, ApiError>
+    where
+        T: Into<u64> + TryFrom<u64> + Copy,
+    {
+        Ok(self.optional_integer(name, min, max)?.unwrap_or(default))
+    }
+
+    /// `name` as an integer in `min..=max`, or `None` when absent.
+    pub fn optional_integer<T>(&self, name: &str, min: T, max: T) -> Result<Option<T>, ApiError>
+    where
+        T: Into<u64> + TryFrom<u64> + Copy,
+    {
+        let Some(value) = self.text(name) else {
+            return Ok(None);
+        };
+        let (low, high) = (min.into(), max.into());
+        let digits =
+            !value.is_empty() && value.len() <= 20 && value.bytes().all(|b| b.is_ascii_digit());
+        let parsed = digits
+            .then(|| value.parse::<u64>().ok())
+            .flatten()
+            .filter(|n| (low..=high).contains(n))
+            .and_then(|n| T::try_from(n).ok());
+        parsed.map(Some).ok_or_else(|| {
+            ApiError::bad_request(
+                ErrorCode::InvalidParameter,
+                format!(
+                    "{name} must be an integer in {low}..={high}, got {}",
+                    quoted(value)
+                ),
+            )
+        })
+    }
+
+    /// `name` as `true` or `false`; absent is `false`.
+    pub fn boolean(&self, name: &str) -> Result<bool, ApiError> {
+        match self.text(name) {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(ApiError::bad_request(
+                ErrorCode::InvalidParameter,
+                format!("{name} must be true or false, got {}", quoted(other)),
+            )),
+        }
+    }
+}
+
+/// Form decoding: `+` is a space, then percent-escapes; the bytes must be UTF-8. On error,
+/// the lossy text, to name an unknown parameter with.
+fn decode(raw: &str) -> Result<String, String> {
+    let spaced = raw.replace('+', " ");
+    let bytes: Vec<u8> = percent_decode(spaced.as_bytes()).collect();
+    String::from_utf8(bytes).map_err(|err| String::from_utf8_lossy(err.as_bytes()).into_owned())
+}
+
+fn unknown(name: &str, known: &[&str]) -> ApiError {
+    ApiError::bad_request(
+        ErrorCode::UnknownParameter,
+        format!(
+            "unknown parameter {}; known parameters: {}",
+            quoted(name),
+            known.join(", ")
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KNOWN: &[&str] = &["n", "pk", "fields", "index", "flag"];
+
+    fn parse(raw: &str) -> Result<Params, ApiError> {
+        Params::parse(raw, KNOWN)
+    }
+
+    #[test]
+    fn unknown_and_repeated_parameters_are_named() {
+        let err = parse("n=1&bogus=2").unwrap_err();
+        assert_eq!((err.status, err.code), (400, ErrorCode::UnknownParameter));
+        assert!(err.message.contains("\"bogus\""), "{}", err.message);
+        let err = parse("n=1&n=2").unwrap_err();
+        assert!(
+            err.message.contains("n is given more than once"),
+            "{}",
+            err.message
+        );
+        let err = parse("%FF=1").unwrap_err();
+        assert_eq!(err.code, ErrorCode::UnknownParameter);
+    }
+
+    #[test]
+    fn values_that_are_not_utf8_are_refused_by_name() {
+        for (raw, name) in [
+            ("pk=%FF", "pk"),
+            ("fields=%C3%28", "fields"),
+            ("index=%FF%FEab", "index"),
+        ] {
+            let err = parse(raw).unwrap_err();
+            assert_eq!((err.status, err.code), (400, ErrorCode::InvalidParameter));
+            assert!(err.message.starts_with(name), "{raw}: {}", err.message);
+            assert!(err.message.contains("UTF-8"), "{raw}: {}", err.message);
+        }
+        let ok = parse("pk=%E2%98%83+x&fields=a%2Cb").expect("valid UTF-8");
+        assert_eq!(ok.text("pk"), Some("☃ x"));
+        assert_eq!(ok.text("fields"), Some("a,b"));
+    }
+
+    #[test]
+    fn integers_are_strict_and_bounded() {
+        let p = |q: &str| parse(q).expect("known");
+        assert_eq!(p("").integer("n", 7u32, 1, 10), Ok(7));
+        assert_eq!(p("n=10").integer("n", 7u32, 1, 10), Ok(10));
+        assert_eq!(p("n=10").integer("n", 7u64, 1, 10), Ok(10));
+        assert_eq!(p("").optional_integer::<u64>("n", 1, 10), Ok(None));
+        for bad in [
+            "n=0",
+            "n=11",
+            "n=-1",
+            "n=+1",
+            "n=1.0",
+            "n=1e1",
+            "n=%201",
+            "n=",
+            "n=99999999999999999999999",
+        ] {
+            let err = p(bad).integer("n", 7u32, 1, 10).unwrap_err();
+            assert!(
+                err.message.starts_with("n must be an integer in 1..=10"),
+                "{bad}: {}",
+                err.message
+            );
+        }
+    }
+
+    #[test]
+    fn booleans_are_true_or_false() {
+        assert_eq!(parse("flag=true").expect("ok").boolean("flag"), Ok(true));
+        assert_eq!(parse("").expect("ok").boolean("flag"), Ok(false));
+        assert!(parse("flag=yes").expect("ok").boolean("flag").is_err());
+    }
+}
