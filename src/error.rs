@@ -71,6 +71,9 @@ pub struct UpstreamError {
     /// What the logs are told.
     #[source]
     pub source: Box<dyn StdError + Send + Sync>,
+    /// Attempts beyond the first that the failed call made (throttling, transient
+    /// errors, timed-out attempts), so a failure's retries are counted too.
+    pub retries: u64,
 }
 
 impl fmt::Display for UpstreamError {
@@ -85,6 +88,7 @@ impl UpstreamError {
         Self {
             kind,
             source: source.into(),
+            retries: 0,
         }
     }
 }

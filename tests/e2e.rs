@@ -3,7 +3,9 @@
 
 mod common;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use common::emulator::Emulator;
+use common::stall::StallProxy;
 use common::*;
 use scanstream::scan::cursor::{Cursor, Position};
 use scanstream::scan::trailer::StopReason;
@@ -223,6 +225,9 @@ async fn bad_requests_get_named_4xx_errors(
         ("fields=a,a".into(), 400, "fields"),
         ("index=ab".into(), 400, "index"),
         ("index=bad%20name".into(), 400, "index"),
+        ("index=%FF%FEab".into(), 400, "index"),
+        ("pk=%FF".into(), 400, "pk"),
+        ("fields=%C3%28".into(), 400, "fields"),
         ("pk=".into(), 400, "pk"),
         ("pk=x&segments=2".into(), 400, "segments"),
         ("pk=x&total_segments=2".into(), 400, "total_segments"),
@@ -352,5 +357,164 @@ async fn a_client_that_disconnects_does_not_break_the_function(
         !emulator.log_text().contains("panicked"),
         "{}",
         emulator.log_text()
+    );
+}
+
+/// A DynamoDB that accepts calls and never answers, with the default timeouts and no
+/// invocation deadline (as under `cargo lambda watch`): before the first page the client
+/// gets a JSON error in time, mid-stream a trailer with a cursor, and resuming once
+/// DynamoDB answers again delivers exactly the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_dynamodb_is_an_error_in_time_and_the_cursor_resumes_exactly() {
+    let ddb = local_client().await;
+    let table = seeded_table(&ddb, "stall", 21, 3000).await;
+    let upstream = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_default();
+    let proxy = StallProxy::start(&upstream).await;
+    let mut env = function_env(&table);
+    for (name, value) in &mut env {
+        if *name == "AWS_ENDPOINT_URL_DYNAMODB" {
+            *value = proxy.url.clone();
+        }
+    }
+    let emulator = Emulator::start("stall", &env);
+    let client = http();
+    // The first request starts the function; it is not what is timed.
+    let (status, _, body) = get(
+        &client,
+        &emulator.url("streamer", "segments=1&limit=1&max_items=1"),
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+
+    proxy.stall_after(0);
+    let started = Instant::now();
+    let (status, content_type, body) =
+        get(&client, &emulator.url("streamer", "segments=2&limit=100")).await;
+    let waited = started.elapsed();
+    let text = String::from_utf8_lossy(&body);
+    eprintln!("stalled before the first page: {status} after {waited:?}: {text}");
+    assert!(status == 503 || status == 504, "{status}: {text}");
+    assert_eq!(content_type, "application/json");
+    let error: Value = serde_json::from_slice(&body).expect("a JSON error");
+    assert_eq!(error["error"]["code"], "TimedOut", "{text}");
+    assert!(waited < Duration::from_secs(60), "{waited:?}");
+
+    proxy.heal();
+    proxy.stall_after(6);
+    let started = Instant::now();
+    let (status, _, body) = get(&client, &emulator.url("streamer", "segments=2&limit=100")).await;
+    let waited = started.elapsed();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let (items, trailer) = split_body(&body);
+    eprintln!("stalled mid-stream after {waited:?}: {trailer:?}");
+    assert!(!trailer.complete);
+    assert_eq!(trailer.reason, Some(StopReason::Error));
+    assert_eq!(
+        trailer.error.as_ref().map(|e| e.code.as_str()),
+        Some("TimedOut")
+    );
+    assert!(!items.is_empty());
+    assert!(waited < Duration::from_secs(60), "{waited:?}");
+
+    proxy.heal();
+    let mut all = ids(&items);
+    let mut cursor = trailer.cursor.expect("a cursor");
+    for round in 1.. {
+        let (status, _, body) = get(
+            &client,
+            &emulator.url("streamer", &format!("cursor={cursor}")),
+        )
+        .await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let (items, trailer) = split_body(&body);
+        all.extend(ids(&items));
+        match trailer.cursor {
+            Some(next) => cursor = next,
+            None => break,
+        }
+        assert!(round < 20, "resuming does not end");
+    }
+    all.sort();
+    assert_same_ids(&all, &expected_ids(21, 3000), "none lost, none twice");
+}
+
+/// 64 segments stopped on 2 KB keys of control characters (each 6 bytes once
+/// JSON-escaped): the cursor the server mints, sent back in a POST body, resumes.
+#[tokio::test]
+async fn a_cursor_over_64_segments_of_large_keys_resumes_in_a_post_body() {
+    let ddb = local_client().await;
+    let table = unique_table("bigkeys");
+    ensure_table(&ddb, &table).await.expect("create table");
+    // Distinct keys of 2,048 one-byte control characters (U+0001..U+001F).
+    let key = |i: u32| -> String {
+        let mut prefix = Vec::new();
+        let mut n = i;
+        for _ in 0..4 {
+            prefix.push(char::from_u32(1 + n % 31).unwrap_or('\u{1}'));
+            n /= 31;
+        }
+        prefix
+            .into_iter()
+            .chain((4..2048).map(|j| char::from_u32(1 + (i * 7 + j) % 31).unwrap_or('\u{1}')))
+            .collect()
+    };
+    let count = 640u32;
+    let items: Vec<scanstream::encode::Item> = (0..count)
+        .map(|i| {
+            scanstream::encode::Item::from([
+                ("id".to_string(), AttributeValue::S(key(i))),
+                ("n".to_string(), AttributeValue::N(i.to_string())),
+            ])
+        })
+        .collect();
+    write_batches(&ddb, &table, items.chunks(25).map(<[_]>::to_vec)).await;
+    let emulator = Emulator::start("bigkeys", &function_env(&table));
+    let client = http();
+    let n_of = |items: &[Value]| -> Vec<u64> {
+        items
+            .iter()
+            .map(|item| item["n"].as_u64().expect("n"))
+            .collect()
+    };
+    let (status, _, body) = get(
+        &client,
+        &emulator.url("streamer", "segments=64&limit=1&max_items=64"),
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let (items, trailer) = split_body(&body);
+    assert_eq!(items.len(), 64);
+    let cursor = trailer.cursor.clone().expect("a cursor");
+    let started_after_a_key = trailer
+        .segments
+        .iter()
+        .filter(|s| s.pages > 0 && !s.done)
+        .count();
+    eprintln!(
+        "cursor of {} bytes; {started_after_a_key} segments stopped after a key",
+        cursor.len()
+    );
+    assert!(started_after_a_key >= 48, "{trailer:?}");
+    let mut all = n_of(&items);
+    let response = client
+        .post(emulator.url("streamer", "limit=1000"))
+        .header(
+            "content-type",
+            "Application/X-WWW-Form-URLEncoded; charset=utf-8",
+        )
+        .body(format!("cursor={cursor}"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 200);
+    let body = response.bytes().await.expect("body");
+    let (items, trailer) = split_body(&body);
+    assert!(trailer.complete, "{trailer:?}");
+    all.extend(n_of(&items));
+    all.sort_unstable();
+    assert_eq!(
+        all,
+        (0..u64::from(count)).collect::<Vec<_>>(),
+        "none lost, none twice"
     );
 }

@@ -6,8 +6,9 @@ mod common;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, PutRequest, ScalarAttributeType, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, CreateGlobalSecondaryIndexAction,
+    GlobalSecondaryIndex, GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType, Projection,
+    ProjectionType, PutRequest, ScalarAttributeType, WriteRequest,
 };
 use common::*;
 use scanstream::config::Config;
@@ -219,4 +220,57 @@ async fn several_invocations_split_one_table() {
         &expected_ids(21, 700),
         "four invocations cover the table once",
     );
+}
+
+/// An index created while the function is warm is found: the cached table description
+/// is refreshed when a request names an index it does not hold.
+#[tokio::test]
+async fn an_index_created_after_the_first_request_is_found() {
+    let client = local_client().await;
+    let table = seeded_table(&client, "late-index", 5, 50).await;
+    let streamer = streamer(&client, &table).await;
+    let (status, body, _) = call(&streamer, "index=late-index&pk=x").await;
+    assert_eq!(status, 404, "{body:?}");
+    assert_eq!(body[0]["error"]["code"], "IndexNotFound");
+    client
+        .update_table()
+        .table_name(&table)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute"),
+        )
+        .global_secondary_index_updates(
+            GlobalSecondaryIndexUpdate::builder()
+                .create(
+                    CreateGlobalSecondaryIndexAction::builder()
+                        .index_name("late-index")
+                        .key_schema(
+                            KeySchemaElement::builder()
+                                .attribute_name("id")
+                                .key_type(KeyType::Hash)
+                                .build()
+                                .expect("key"),
+                        )
+                        .projection(
+                            Projection::builder()
+                                .projection_type(ProjectionType::All)
+                                .build(),
+                        )
+                        .build()
+                        .expect("index"),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create the index");
+    let id = scanstream::seed::generate::record_id(5, 7);
+    let (status, items, trailer) = call(&streamer, &format!("index=late-index&pk={id}")).await;
+    assert_eq!(status, 200, "{items:?}");
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["id"], id.as_str());
+    assert!(trailer.expect("trailer").complete);
 }

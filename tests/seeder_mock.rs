@@ -83,6 +83,9 @@ async fn items_never_processed_are_reported_by_key() {
     assert!(!report.is_complete());
     assert_eq!(report.written, 0);
     assert_eq!(report.error, Some(ErrorKind::Throttled));
+    // Four calls per batch, three of them re-sends of the 15 items handed back.
+    assert_eq!(report.unprocessed_resent, 2 * 3 * 15);
+    assert_eq!(report.first_unfinished, Some(0));
     let failed: HashSet<String> = report.failed_keys.iter().cloned().collect();
     let asked: HashSet<String> = (100..130).map(|i| generate::record_id(3, i)).collect();
     assert_eq!(failed, asked, "every unwritten item is named");
@@ -148,4 +151,89 @@ fn backoff_doubles_up_to_its_cap_and_jitters_below_it() {
     assert!(delays.iter().all(|d| *d <= Duration::from_millis(80)));
     let distinct: HashSet<Duration> = delays.into_iter().collect();
     assert!(distinct.len() > 50, "delays are spread, not fixed");
+}
+
+fn internal_error() -> BatchWriteItemError {
+    BatchWriteItemError::generic(
+        ErrorMetadata::builder()
+            .code("InternalServerError")
+            .message("try again")
+            .build(),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_that_runs_out_of_attempts_reports_its_last_error_kind() {
+    let rule = mock!(Client::batch_write_item).then_error(internal_error);
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule], |config| {
+        config.retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+    });
+    let report = writer(client, 3)
+        .write_all(generated_batches(1, 0, 25), |_| {})
+        .await;
+    assert_eq!(report.error, Some(ErrorKind::Unavailable), "{report:?}");
+    assert_eq!(report.failed_keys.len(), 25);
+    assert_eq!(
+        report.unprocessed_resent, 0,
+        "nothing came back unprocessed"
+    );
+    assert_eq!(rule.num_calls(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn under_throttling_the_writer_stops_at_its_deadline_and_says_where_to_go_on() {
+    // Every call throttled; backoff that would run for many seconds per batch.
+    let rule =
+        mock!(Client::batch_write_item).then_compute_output(|input| unprocessed(sent(input)));
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]);
+    let writer = BatchWriter::new(client, TABLE, generate::KEY)
+        .concurrency(4)
+        .backoff(Backoff {
+            base: Duration::from_millis(400),
+            cap: Duration::from_secs(5),
+            max_attempts: 20,
+        });
+    let started = tokio::time::Instant::now();
+    let deadline = started + Duration::from_secs(3);
+    let report = writer
+        .write_until(generated_batches(7, 1000, 500), Some(deadline), |_| {})
+        .await;
+    assert!(
+        tokio::time::Instant::now() <= deadline,
+        "returned {:?} after the start, past the 3 s deadline",
+        started.elapsed()
+    );
+    assert!(!report.is_complete());
+    assert_eq!(report.error, Some(ErrorKind::Throttled));
+    // The batches started were given up by key; the rest never started.
+    assert_eq!(report.failed_keys.len() as u64, report.batches * 25);
+    assert!(report.batches >= 4, "{} batches", report.batches);
+    assert_eq!(report.first_unfinished, Some(0));
+    let summary = scanstream::seed::Summary::new(&report, 500, 1000, std::time::Instant::now());
+    assert_eq!(summary.next_start, Some(1000));
+    assert!(!summary.complete);
+}
+
+#[tokio::test(start_paused = true)]
+async fn next_start_is_the_first_batch_not_known_written_whatever_order_batches_finish_in() {
+    // The second batch's first call is throttled away entirely; every other call works.
+    let rule = mock!(Client::batch_write_item)
+        .match_requests(|input| {
+            sent(input)
+                .first()
+                .and_then(|r| r.put_request())
+                .and_then(|p| p.item().get(generate::KEY))
+                .and_then(|v| v.as_s().ok())
+                == Some(&generate::record_id(2, 25))
+        })
+        .then_compute_output(|input| unprocessed(sent(input)));
+    let ok = mock!(Client::batch_write_item).then_output(|| unprocessed(vec![]));
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule, &ok]);
+    let report = writer(client, 2)
+        .write_all(generated_batches(2, 0, 100), |_| {})
+        .await;
+    assert_eq!(report.written, 75);
+    assert_eq!(report.first_unfinished, Some(1), "{report:?}");
+    let summary = scanstream::seed::Summary::new(&report, 100, 0, std::time::Instant::now());
+    assert_eq!(summary.next_start, Some(25));
 }

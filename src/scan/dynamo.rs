@@ -176,7 +176,10 @@ impl PageSource for DynamoSource {
                 .config_override(override_config)
                 .send()
                 .await
-                .map_err(|err| classify(err, shape))?;
+                .map_err(|err| UpstreamError {
+                    retries: counter.retries(),
+                    ..classify(err, shape)
+                })?;
             page_of(
                 output.items,
                 output.last_evaluated_key,
@@ -201,7 +204,10 @@ impl PageSource for DynamoSource {
                 .config_override(override_config)
                 .send()
                 .await
-                .map_err(|err| classify(err, shape))?;
+                .map_err(|err| UpstreamError {
+                    retries: counter.retries(),
+                    ..classify(err, shape)
+                })?;
             page_of(
                 output.items,
                 output.last_evaluated_key,

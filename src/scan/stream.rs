@@ -460,6 +460,7 @@ impl Stream for ScanStream {
                     }
                 }
                 Some(Event::Failed { slot, error }) => {
+                    this.retries += error.retries;
                     this.error = Some(TrailerError {
                         code: error.kind.code().into(),
                         message: error.kind.message().into(),

@@ -137,18 +137,8 @@ fn attribute(value: &Value, path: &str, depth: usize) -> Result<AttributeValue, 
     };
     let number = |v: &Value| {
         let n = string(v)?;
-        let digits = n
-            .trim_start_matches('-')
-            .split(['e', 'E'])
-            .next()
-            .unwrap_or_default()
-            .replace('.', "");
-        if !is_json_number(&n) || digits.trim_start_matches('0').len() > 38 {
-            return Err(bad(
-                "must be a number of at most 38 significant digits, as a string",
-            ));
-        }
-        Ok(n)
+        dynamo_number(&n).map_err(|why| bad(&why))?;
+        Ok::<_, String>(n)
     };
     let binary = |v: &Value| {
         let text = string(v)?;
@@ -163,12 +153,22 @@ fn attribute(value: &Value, path: &str, depth: usize) -> Result<AttributeValue, 
         if values.is_empty() {
             return Err(bad("must not be empty"));
         }
-        let distinct: HashSet<String> = values.iter().map(Value::to_string).collect();
-        if distinct.len() != values.len() {
-            return Err(bad("must not repeat a value"));
-        }
         Ok(values)
     };
+    // Set members are distinct by value, as DynamoDB compares them: numbers by their
+    // value ("1" and "1.0" are one number), binary by its bytes.
+    fn distinct<T: Eq + std::hash::Hash>(
+        members: impl IntoIterator<Item = T>,
+        bad: impl Fn(&str) -> String,
+    ) -> Result<(), String> {
+        let mut seen = HashSet::new();
+        for member in members {
+            if !seen.insert(member) {
+                return Err(bad("must not repeat a value"));
+            }
+        }
+        Ok(())
+    }
     Ok(match kind.as_str() {
         "S" => AttributeValue::S(string(inner)?),
         "N" => AttributeValue::N(number(inner)?),
@@ -191,10 +191,88 @@ fn attribute(value: &Value, path: &str, depth: usize) -> Result<AttributeValue, 
             let map = inner.as_object().ok_or_else(|| bad("must be an object"))?;
             AttributeValue::M(attributes(map, path, depth + 1)?)
         }
-        "SS" => AttributeValue::Ss(set(inner)?.iter().map(string).collect::<Result<_, _>>()?),
-        "NS" => AttributeValue::Ns(set(inner)?.iter().map(number).collect::<Result<_, _>>()?),
-        "BS" => AttributeValue::Bs(set(inner)?.iter().map(binary).collect::<Result<_, _>>()?),
+        "SS" => {
+            let members: Vec<String> = set(inner)?.iter().map(string).collect::<Result<_, _>>()?;
+            distinct(members.iter(), bad)?;
+            AttributeValue::Ss(members)
+        }
+        "NS" => {
+            let members: Vec<String> = set(inner)?.iter().map(number).collect::<Result<_, _>>()?;
+            distinct(members.iter().filter_map(|n| dynamo_number(n).ok()), bad)?;
+            AttributeValue::Ns(members)
+        }
+        "BS" => {
+            let members: Vec<Blob> = set(inner)?.iter().map(binary).collect::<Result<_, _>>()?;
+            distinct(members.iter().map(Blob::as_ref), bad)?;
+            AttributeValue::Bs(members)
+        }
         other => return Err(format!("{path}: unknown type {other:?}")),
+    })
+}
+
+/// A number as DynamoDB holds it: sign, significant digits, and the exponent of the
+/// first digit. Equal values are equal here, however they were written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DynamoNumber {
+    negative: bool,
+    /// Without leading or trailing zeros; empty for zero.
+    digits: String,
+    /// `d.ddd x 10^exponent`.
+    exponent: i64,
+}
+
+/// Checks `text` as DynamoDB does: JSON number syntax, at most 38 significant digits
+/// (leading and trailing zeros do not count), and a magnitude from 1E-130 up to, not
+/// including, 1E126. Measured against DynamoDB Local: `1` and 39 zeros is accepted,
+/// `1E126` overflows, `1E-130` is accepted and `1E-131` underflows.
+pub fn dynamo_number(text: &str) -> Result<DynamoNumber, String> {
+    if !is_json_number(text) {
+        return Err("must be a number, as a string".into());
+    }
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e),
+        None => (unsigned, "0"),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all: String = [whole, fraction].concat();
+    let leading = all.len() - all.trim_start_matches('0').len();
+    let digits = all.trim_matches('0');
+    if digits.is_empty() {
+        return Ok(DynamoNumber {
+            negative: false,
+            digits: String::new(),
+            exponent: 0,
+        });
+    }
+    if digits.len() > 38 {
+        return Err(format!(
+            "must have at most 38 significant digits, has {}",
+            digits.len()
+        ));
+    }
+    // An exponent of more digits than this is out of range whatever the mantissa.
+    let given: i64 = match exponent.trim_start_matches('+').parse::<i64>() {
+        Ok(e) if e.abs() < 1_000_000 => e,
+        _ if exponent.starts_with('-') => return Err("is too small (Number underflow)".into()),
+        _ => return Err("is too large (Number overflow)".into()),
+    };
+    // The first significant digit sits `whole.len() - leading - 1` places left of the
+    // point (negative when it is in the fraction).
+    let exponent = given + whole.len() as i64 - leading as i64 - 1;
+    if exponent > 125 {
+        return Err("is too large: at most 9.99...E+125 (Number overflow)".into());
+    }
+    if exponent < -130 {
+        return Err("is too small: at least 1E-130 (Number underflow)".into());
+    }
+    Ok(DynamoNumber {
+        negative,
+        digits: digits.to_string(),
+        exponent,
     })
 }
 
@@ -258,5 +336,77 @@ mod tests {
         }
         let deep = format!(r#"{{"id":{{"S":"d"}},"x":{nested}}}"#);
         assert!(parse_item(&deep, "id").unwrap_err().contains("deeper than"));
+    }
+
+    #[test]
+    fn numbers_follow_dynamodbs_rules() {
+        // Each case measured against DynamoDB Local with PutItem (FIELD-NOTES).
+        let accepted = [
+            format!("1{}", "0".repeat(39)),
+            "9.9999999999999999999999999999999999999E+125".to_string(),
+            "1E-130".to_string(),
+            "-1E-130".to_string(),
+            "0".to_string(),
+            "-0.000".to_string(),
+            "0.0000000000000000000000000000000000000000001".to_string(),
+            "12345678901234567890123456789012345678".to_string(),
+            "1234567890123456789012345678901234567800000".to_string(),
+        ];
+        for n in &accepted {
+            assert!(dynamo_number(n).is_ok(), "{n}: {:?}", dynamo_number(n));
+        }
+        let rejected = [
+            ("1E126", "overflow"),
+            ("10E125", "overflow"),
+            ("1E-131", "underflow"),
+            ("0.1E-130", "underflow"),
+            ("1E999999999999", "overflow"),
+            ("1E-999999999999", "underflow"),
+            ("123456789012345678901234567890123456789", "38 significant"),
+            ("1.", "a number"),
+            ("+1", "a number"),
+            ("0x10", "a number"),
+        ];
+        for (n, why) in rejected {
+            let err = dynamo_number(n).expect_err(n);
+            assert!(err.contains(why), "{n}: {err}");
+        }
+        assert_eq!(dynamo_number("1"), dynamo_number("1.0"));
+        assert_eq!(dynamo_number("100"), dynamo_number("1E2"));
+        assert_eq!(dynamo_number("0"), dynamo_number("-0.0"));
+        assert_ne!(dynamo_number("1"), dynamo_number("-1"));
+    }
+
+    #[test]
+    fn sets_repeat_no_value_as_dynamodb_compares_them() {
+        let line = |set: &str| format!(r#"{{"id":{{"S":"a"}},"s":{set}}}"#);
+        for bad in [
+            r#"{"NS":["1","1.0"]}"#,
+            r#"{"NS":["100","1E2"]}"#,
+            r#"{"SS":["x","x"]}"#,
+            r#"{"BS":["AAE=","AAE="]}"#,
+        ] {
+            let err = parse_item(&line(bad), "id").expect_err(bad);
+            assert!(err.contains("must not repeat"), "{bad}: {err}");
+        }
+        for good in [r#"{"NS":["1","1.5"]}"#, r#"{"SS":["x","X"]}"#] {
+            assert!(parse_item(&line(good), "id").is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn bad_numbers_are_reported_by_line_before_anything_is_written() {
+        let text = [
+            r#"{"id":{"S":"a"},"n":{"N":"1000000000000000000000000000000000000000"}}"#,
+            r#"{"id":{"S":"b"},"n":{"N":"1E126"}}"#,
+            r#"{"id":{"S":"c"},"n":{"N":"1E-130"}}"#,
+            r#"{"id":{"S":"d"},"n":{"N":"1E-131"}}"#,
+            r#"{"id":{"S":"e"},"ns":{"NS":["1","1.0"]}}"#,
+        ]
+        .join("\n");
+        let parsed = parse(&text, "id");
+        let bad: Vec<usize> = parsed.errors.iter().map(|e| e.line).collect();
+        assert_eq!(bad, [2, 4, 5]);
+        assert_eq!(parsed.items.len(), 2);
     }
 }

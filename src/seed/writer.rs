@@ -72,7 +72,7 @@ pub struct WriteReport {
     /// Keys of the items that were never written.
     pub failed_keys: Vec<String>,
     /// Why the last batch that gave up did: the last error it saw (`Throttled` when
-    /// DynamoDB kept handing items back, `TimedOut` when the deadline came first).
+    /// DynamoDB kept handing items back).
     pub error: Option<ErrorKind>,
     /// The first batch (counted from 0 in the order given) not known to be written in
     /// full: resuming there is safe, since writes are idempotent. `None` when every
@@ -251,8 +251,9 @@ impl BatchWriter {
             let delay = self.backoff.delay(attempt);
             if deadline.is_some_and(|at| Instant::now() + delay >= at) {
                 // A retry that would end past the deadline is not made: the summary must
-                // go out before Lambda stops the function.
-                last_error = ErrorKind::TimedOut;
+                // go out before Lambda stops the function. The error stays the one that
+                // kept the items unwritten.
+                debug!(attempt, "deadline reached, batch stops retrying");
                 break;
             }
             tokio::time::sleep(delay).await;

@@ -1,0 +1,130 @@
+//! A fault-injecting proxy in front of DynamoDB Local: it relays calls until told to
+//! stall, then holds every further call open without answering, as a DynamoDB that
+//! accepts connections but never responds (or a half-open pooled connection) would.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// The proxy; it stops when dropped.
+pub struct StallProxy {
+    /// Where the functions send their DynamoDB calls.
+    pub url: String,
+    state: Arc<State>,
+    accept: JoinHandle<()>,
+}
+
+struct State {
+    upstream: String,
+    http: reqwest::Client,
+    /// Calls seen so far.
+    calls: AtomicUsize,
+    /// Calls numbered this or higher (from 0) are held open; `usize::MAX` relays all.
+    stall_from: AtomicUsize,
+}
+
+impl StallProxy {
+    /// Starts relaying to `upstream` (DynamoDB Local's URL) on a free loopback port.
+    pub async fn start(upstream: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let state = Arc::new(State {
+            upstream: upstream.trim_end_matches('/').to_string(),
+            http: reqwest::Client::new(),
+            calls: AtomicUsize::new(0),
+            stall_from: AtomicUsize::new(usize::MAX),
+        });
+        let shared = state.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let state = shared.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |request| relay(state.clone(), request));
+                    // A connection the client dropped mid-call ends here; nothing to do.
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self { url, state, accept }
+    }
+
+    /// Relays `more` further calls, then holds every call after them open.
+    pub fn stall_after(&self, more: usize) {
+        let from = self.calls() + more;
+        self.state.stall_from.store(from, Ordering::SeqCst);
+    }
+
+    /// Relays every call again.
+    pub fn heal(&self) {
+        self.state.stall_from.store(usize::MAX, Ordering::SeqCst);
+    }
+
+    /// Calls seen so far, stalled ones included.
+    pub fn calls(&self) -> usize {
+        self.state.calls.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for StallProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+async fn relay(
+    state: Arc<State>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let call = state.calls.fetch_add(1, Ordering::SeqCst);
+    if call >= state.stall_from.load(Ordering::SeqCst) {
+        // Accepted, never answered: only the caller's own timeout ends this.
+        std::future::pending::<()>().await;
+    }
+    let (parts, body) = request.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes())
+        .unwrap_or(reqwest::Method::POST);
+    let mut forward = state
+        .http
+        .request(method, format!("{}{path}", state.upstream))
+        .body(body);
+    for (name, value) in &parts.headers {
+        if name.as_str() != "host" && name.as_str() != "content-length" {
+            forward = forward.header(name.as_str(), value.as_bytes());
+        }
+    }
+    let Ok(answer) = forward.send().await else {
+        return Ok(Response::builder()
+            .status(502)
+            .body(Full::new(Bytes::new()))
+            .unwrap_or_default());
+    };
+    let mut response = Response::builder().status(answer.status().as_u16());
+    for (name, value) in answer.headers() {
+        if name.as_str() != "content-length" && name.as_str() != "transfer-encoding" {
+            response = response.header(name.as_str(), value.as_bytes());
+        }
+    }
+    let bytes = answer.bytes().await.unwrap_or_default();
+    Ok(response.body(Full::new(bytes)).unwrap_or_default())
+}
