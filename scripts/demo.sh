@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on local defaults: DynamoDB Local, a seeded table of ~10,000 items, the
-# streamer under `cargo lambda watch`, and `?segments=4&limit=100` streamed to the terminal.
+# streamer under `cargo lambda watch`, and `?limit=100&segments=4` streamed to the terminal. Standard output
+# carries only the stream; everything else goes to standard error.
 #
 #   scripts/demo.sh              # COUNT=10000 SEGMENTS=4 LIMIT=100 by default
 #
@@ -28,7 +29,7 @@ trap 'exit 130' INT TERM
 
 start_dynamodb_local
 log "seeding $COUNT items into $TABLE"
-target/debug/seeder --table "$TABLE" --count "$COUNT" --create-table
+target/debug/seeder --table "$TABLE" --count "$COUNT" --create-table >&2
 
 PORT="$(free_port)"
 log "starting the streamer under cargo lambda watch on port $PORT"
@@ -40,7 +41,8 @@ WATCH_PID=$!
 set +m
 wait_for_port "$PORT" 120 "cargo lambda watch"
 
-URL="http://127.0.0.1:$PORT/lambda-url/streamer/?segments=$SEGMENTS&limit=$LIMIT"
+# Parameters in sorted order: curl before 8 signs them unsorted with --aws-sigv4.
+URL="http://127.0.0.1:$PORT/lambda-url/streamer/?limit=$LIMIT&segments=$SEGMENTS"
 log "curl -N '$URL'"
 curl -sS -N --fail-with-body "$URL"
 log "the last line above is the trailer: complete, counts, elapsed_ms and ttfb_ms"
@@ -50,7 +52,7 @@ if [ -t 0 ] && [ -t 1 ]; then
 
 Everything is still running. Try, in another terminal:
   curl -N '$URL'
-  curl -N 'http://127.0.0.1:$PORT/lambda-url/streamer/?segments=1&limit=10' | head
+  curl -N 'http://127.0.0.1:$PORT/lambda-url/streamer/?limit=10&segments=1' | head
   curl -i 'http://127.0.0.1:$PORT/lambda-url/streamer/?segments=0'     # 400, JSON error
 Function logs: $RUN_DIR/watch.log. Press Ctrl-C to stop.
 MSG

