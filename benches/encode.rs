@@ -2,7 +2,8 @@
 //! seed-data hard cases one by one, and on typical generated records.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use scanstream::encode::{Item, write_line};
+use scanstream::encode::write_line;
+use scanstream::scan::Item;
 use scanstream::seed::{generate, ndjson};
 use std::hint::black_box;
 

@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use futures::StreamExt;
-use scanstream::encode::Item;
+use scanstream::scan::Item;
 use scanstream::scan::dynamo::DynamoSource;
 use scanstream::scan::stream::{ScanPlan, start};
 use scanstream::scan::trailer::Trailer;

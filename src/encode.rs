@@ -17,13 +17,11 @@
 //! are written sorted, so the same item always encodes to the same bytes: output can be
 //! diffed and hashed.
 
+use crate::scan::Item;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use std::collections::HashMap;
-
-/// One DynamoDB item, as the SDK returns it.
-pub type Item = HashMap<String, AttributeValue>;
 
 /// Appends `item` to `out` as one JSON object followed by `\n`.
 pub fn write_line(out: &mut Vec<u8>, item: &Item) {

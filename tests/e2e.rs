@@ -459,9 +459,9 @@ async fn a_cursor_over_64_segments_of_large_keys_resumes_in_a_post_body() {
             .collect()
     };
     let count = 640u32;
-    let items: Vec<scanstream::encode::Item> = (0..count)
+    let items: Vec<scanstream::scan::Item> = (0..count)
         .map(|i| {
-            scanstream::encode::Item::from([
+            scanstream::scan::Item::from([
                 ("id".to_string(), AttributeValue::S(key(i))),
                 ("n".to_string(), AttributeValue::N(i.to_string())),
             ])

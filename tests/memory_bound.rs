@@ -3,7 +3,7 @@
 //! resumed after 2 KB keys cost 64 x 64 x 2 KB = 8 MB before the first page).
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use scanstream::encode::Item;
+use scanstream::scan::Item;
 use scanstream::scan::cursor::Position;
 use scanstream::scan::memory::MemorySource;
 use scanstream::scan::stream::{ScanPlan, start};

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
 use futures::StreamExt;
-use scanstream::encode::Item;
+use scanstream::scan::Item;
 use scanstream::scan::dynamo::DynamoSource;
 use scanstream::scan::stream::{ScanPlan, start};
 use serde_json::json;

@@ -15,9 +15,7 @@ use crate::encode::is_json_number;
 use crate::error::{ErrorKind, UpstreamError};
 use crate::scan::cursor::{Cursor, Position};
 use crate::scan::stream::{self, CursorSeal, ScanPlan};
-use crate::scan::{KeyType, PageSource, ReadShape};
-use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::AttributeValue;
+use crate::scan::{KeyType, KeyValue, PageSource, ReadShape};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use futures::StreamExt;
@@ -262,7 +260,7 @@ fn index(params: &Params) -> Result<Option<String>, ApiError> {
 }
 
 /// Reads the `pk` text as the key's type: S as is, N as a number, B as base64.
-fn partition_value(text: &str, key_type: KeyType) -> Result<AttributeValue, ApiError> {
+fn partition_value(text: &str, key_type: KeyType) -> Result<KeyValue, ApiError> {
     let bad = |what: &str| {
         ApiError::bad_request(
             ErrorCode::InvalidParameter,
@@ -270,12 +268,12 @@ fn partition_value(text: &str, key_type: KeyType) -> Result<AttributeValue, ApiE
         )
     };
     match key_type {
-        KeyType::S => Ok(AttributeValue::S(text.to_string())),
-        KeyType::N if is_json_number(text) => Ok(AttributeValue::N(text.to_string())),
+        KeyType::S => Ok(KeyValue::S(text.to_string())),
+        KeyType::N if is_json_number(text) => Ok(KeyValue::N(text.to_string())),
         KeyType::N => Err(bad("a number")),
         KeyType::B => STANDARD
             .decode(text)
-            .map(|bytes| AttributeValue::B(Blob::new(bytes)))
+            .map(KeyValue::B)
             .map_err(|_| bad("base64")),
     }
 }
@@ -452,16 +450,16 @@ mod tests {
     fn partition_values_follow_the_key_type() {
         assert_eq!(
             partition_value("x", KeyType::S),
-            Ok(AttributeValue::S("x".into()))
+            Ok(KeyValue::S("x".into()))
         );
         assert_eq!(
             partition_value("-1.5", KeyType::N),
-            Ok(AttributeValue::N("-1.5".into()))
+            Ok(KeyValue::N("-1.5".into()))
         );
         assert!(partition_value("1e", KeyType::N).is_err());
         assert_eq!(
             partition_value("AAE=", KeyType::B),
-            Ok(AttributeValue::B(Blob::new(vec![0, 1])))
+            Ok(KeyValue::B(vec![0, 1]))
         );
         assert!(partition_value("***", KeyType::B).is_err());
     }

@@ -18,8 +18,8 @@
 //! (projection, consistency, index, partition) and each segment's position: not started,
 //! after a key, or done. Keys keep their DynamoDB types (S, N or B).
 
-use super::ReadShape;
-use crate::encode::Item;
+use super::{KeyValue, ReadShape};
+use crate::scan::Item;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
+use std::sync::Arc;
 
 /// The only version this code writes and reads.
 const VERSION: &str = "2";
@@ -72,6 +73,15 @@ pub struct Cursor {
     pub shape: ReadShape,
 }
 
+/// The table name and secret a cursor is sealed with.
+#[derive(Debug, Clone)]
+pub struct CursorSeal {
+    /// The table the cursor belongs to.
+    pub table: String,
+    /// `CURSOR_SECRET`, possibly empty.
+    pub secret: Arc<[u8]>,
+}
+
 /// Why a cursor was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CursorError {
@@ -102,7 +112,7 @@ pub enum CursorError {
 
 /// A key value with its DynamoDB type, as serialised in the payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-enum KeyValue {
+enum KeyRepr {
     S(String),
     N(String),
     /// Base64 (standard alphabet).
@@ -128,14 +138,14 @@ struct Payload {
     #[serde(rename = "i", default, skip_serializing_if = "Option::is_none")]
     index: Option<String>,
     #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
-    partition: Option<(String, KeyValue)>,
+    partition: Option<(String, KeyRepr)>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(untagged)]
 enum PositionRepr {
     Mark(String),
-    After(BTreeMap<String, KeyValue>),
+    After(BTreeMap<String, KeyRepr>),
 }
 
 impl Cursor {
@@ -153,7 +163,7 @@ impl Cursor {
                 .shape
                 .partition
                 .as_ref()
-                .and_then(|(name, value)| Some((name.clone(), key_value(value)?))),
+                .map(|(name, value)| (name.clone(), repr_of_key(value))),
         };
         // Serialising strings, numbers and maps of them cannot fail, nor can compressing
         // into a Vec.
@@ -222,7 +232,7 @@ impl Cursor {
             .ok_or(CursorError::Malformed)?;
         let partition = match payload.partition {
             None => None,
-            Some((name, value)) => Some((name, attribute_of(value).ok_or(CursorError::Malformed)?)),
+            Some((name, value)) => Some((name, key_of_repr(value).ok_or(CursorError::Malformed)?)),
         };
         let cursor = Self {
             table: payload.table,
@@ -360,20 +370,36 @@ fn position_of(repr: PositionRepr) -> Option<Position> {
 }
 
 /// Keys are only ever S, N or B; anything else is not a key and is left out.
-fn key_value(value: &AttributeValue) -> Option<KeyValue> {
+fn key_value(value: &AttributeValue) -> Option<KeyRepr> {
     match value {
-        AttributeValue::S(s) => Some(KeyValue::S(s.clone())),
-        AttributeValue::N(n) => Some(KeyValue::N(n.clone())),
-        AttributeValue::B(b) => Some(KeyValue::B(STANDARD.encode(b.as_ref()))),
+        AttributeValue::S(s) => Some(KeyRepr::S(s.clone())),
+        AttributeValue::N(n) => Some(KeyRepr::N(n.clone())),
+        AttributeValue::B(b) => Some(KeyRepr::B(STANDARD.encode(b.as_ref()))),
         _ => None,
     }
 }
 
-fn attribute_of(value: KeyValue) -> Option<AttributeValue> {
+fn repr_of_key(value: &KeyValue) -> KeyRepr {
+    match value {
+        KeyValue::S(s) => KeyRepr::S(s.clone()),
+        KeyValue::N(n) => KeyRepr::N(n.clone()),
+        KeyValue::B(b) => KeyRepr::B(STANDARD.encode(b)),
+    }
+}
+
+fn key_of_repr(value: KeyRepr) -> Option<KeyValue> {
     Some(match value {
-        KeyValue::S(s) => AttributeValue::S(s),
-        KeyValue::N(n) => AttributeValue::N(n),
-        KeyValue::B(b) => AttributeValue::B(Blob::new(STANDARD.decode(b).ok()?)),
+        KeyRepr::S(s) => KeyValue::S(s),
+        KeyRepr::N(n) => KeyValue::N(n),
+        KeyRepr::B(b) => KeyValue::B(STANDARD.decode(b).ok()?),
+    })
+}
+
+fn attribute_of(value: KeyRepr) -> Option<AttributeValue> {
+    Some(match value {
+        KeyRepr::S(s) => AttributeValue::S(s),
+        KeyRepr::N(n) => AttributeValue::N(n),
+        KeyRepr::B(b) => AttributeValue::B(Blob::new(STANDARD.decode(b).ok()?)),
     })
 }
 
@@ -400,7 +426,7 @@ mod tests {
                 fields: vec!["name".into(), "status".into()],
                 consistent: false,
                 index: Some("by-status".into()),
-                partition: Some(("status".into(), AttributeValue::S("open".into()))),
+                partition: Some(("status".into(), KeyValue::S("open".into()))),
             },
         }
     }

@@ -1,8 +1,8 @@
 //! The DynamoDB page source: one `Scan` (or `Query`, for `pk`) call per page.
 
 use super::{KeyAttribute, KeyType, Page, PageRequest, PageSource, ReadShape};
-use crate::encode::Item;
 use crate::error::{ErrorKind, UpstreamError};
+use crate::scan::Item;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::Intercept;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -158,62 +158,50 @@ impl PageSource for DynamoSource {
         let shape = &request.shape;
         let Expressions { names, projection } = expressions(shape);
         let names = (!names.is_empty()).then_some(names);
-        let page = if let Some((_, value)) = &shape.partition {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .set_index_name(shape.index.clone())
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_values(":pk", value.clone())
-                .set_expression_attribute_names(names)
-                .set_projection_expression(projection)
-                .consistent_read(shape.consistent)
-                .limit(to_i32(request.limit))
-                .set_exclusive_start_key(request.exclusive_start_key)
-                .return_consumed_capacity(self.capacity.clone())
-                .customize()
-                .config_override(override_config)
-                .send()
-                .await
-                .map_err(|err| UpstreamError {
-                    retries: counter.retries(),
-                    ..classify(err, shape)
-                })?;
-            page_of(
-                output.items,
-                output.last_evaluated_key,
-                output.scanned_count,
-                output.consumed_capacity,
-            )
-        } else {
-            let output = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .set_index_name(shape.index.clone())
-                .segment(to_i32(request.segment))
-                .total_segments(to_i32(request.total_segments))
-                .set_expression_attribute_names(names)
-                .set_projection_expression(projection)
-                .consistent_read(shape.consistent)
-                .limit(to_i32(request.limit))
-                .set_exclusive_start_key(request.exclusive_start_key)
-                .return_consumed_capacity(self.capacity.clone())
-                .customize()
-                .config_override(override_config)
-                .send()
-                .await
-                .map_err(|err| UpstreamError {
-                    retries: counter.retries(),
-                    ..classify(err, shape)
-                })?;
-            page_of(
-                output.items,
-                output.last_evaluated_key,
-                output.scanned_count,
-                output.consumed_capacity,
-            )
+        // Scan and Query share every setter but their own (segment / key condition); their
+        // builders are distinct SDK types, so the shared part is spelled once, here.
+        macro_rules! read {
+            ($builder:expr) => {
+                $builder
+                    .table_name(&self.table)
+                    .set_index_name(shape.index.clone())
+                    .set_expression_attribute_names(names)
+                    .set_projection_expression(projection)
+                    .consistent_read(shape.consistent)
+                    .limit(to_i32(request.limit))
+                    .set_exclusive_start_key(request.exclusive_start_key)
+                    .return_consumed_capacity(self.capacity.clone())
+                    .customize()
+                    .config_override(override_config)
+                    .send()
+                    .await
+                    .map(|output| {
+                        page_of(
+                            output.items,
+                            output.last_evaluated_key,
+                            output.scanned_count,
+                            output.consumed_capacity,
+                        )
+                    })
+                    .map_err(|err| UpstreamError {
+                        retries: counter.retries(),
+                        ..classify(err, shape)
+                    })?
+            };
+        }
+        let page = match &shape.partition {
+            Some((_, value)) => read!(
+                self.client
+                    .query()
+                    .key_condition_expression("#pk = :pk")
+                    .expression_attribute_values(":pk", value.to_attribute())
+            ),
+            None => read!(
+                self.client
+                    .scan()
+                    .segment(to_i32(request.segment))
+                    .total_segments(to_i32(request.total_segments))
+            ),
         };
         Ok(Page {
             retries: counter.retries(),

@@ -5,8 +5,9 @@
 //! a chosen call, or slow pages.
 
 use super::{KeyAttribute, KeyType, Page, PageRequest, PageSource};
-use crate::encode::{Item, to_line};
+use crate::encode::to_line;
 use crate::error::{ErrorKind, UpstreamError};
+use crate::scan::Item;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::sync::atomic::{AtomicUsize, Ordering};
 #[cfg(test)]
@@ -120,7 +121,7 @@ impl PageSource for MemorySource {
         let partition = request.shape.partition.as_ref();
         let mut segment = self.items.iter().filter(|item| match partition {
             // A Query reads one partition, unsegmented.
-            Some((name, value)) => item.get(name) == Some(value),
+            Some((name, value)) => item.get(name) == Some(&value.to_attribute()),
             None => self.segment_of(item, request.total_segments) == request.segment,
         });
         if let Some(start) = &request.exclusive_start_key {

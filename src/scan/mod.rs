@@ -13,11 +13,14 @@ pub mod memory;
 pub mod stream;
 pub mod trailer;
 
-use crate::encode::Item;
 use crate::error::UpstreamError;
 use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+
+/// One DynamoDB item: attribute names to typed values, as the SDK gives it.
+pub type Item = HashMap<String, AttributeValue>;
 
 /// What a read returns, beyond "every item of the table": the parameters that shape the
 /// result. A cursor carries them, so a resumed read returns the same kind of items.
@@ -30,7 +33,7 @@ pub struct ReadShape {
     /// Read this global secondary index instead of the table.
     pub index: Option<String>,
     /// Query this partition (key attribute name and value) instead of scanning.
-    pub partition: Option<(String, AttributeValue)>,
+    pub partition: Option<(String, KeyValue)>,
 }
 
 /// Which page to fetch: a segment of a parallel Scan and where in it to continue.
@@ -62,6 +65,39 @@ pub struct Page {
     pub consumed_capacity: Option<f64>,
     /// Attempts beyond the first that the page took (throttling, transient errors).
     pub retries: u64,
+}
+
+/// A key attribute's value: keys are only ever strings, numbers or binary. Outside the
+/// DynamoDB adapter this is what a key value is; the adapter makes the SDK's type of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyValue {
+    /// A string.
+    S(String),
+    /// A number, as its decimal text.
+    N(String),
+    /// Binary.
+    B(Vec<u8>),
+}
+
+impl KeyValue {
+    /// The SDK's value for this key.
+    pub fn to_attribute(&self) -> AttributeValue {
+        match self {
+            Self::S(s) => AttributeValue::S(s.clone()),
+            Self::N(n) => AttributeValue::N(n.clone()),
+            Self::B(b) => AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(b.clone())),
+        }
+    }
+
+    /// The key value of an SDK value; `None` for types no key can have.
+    pub fn of_attribute(value: &AttributeValue) -> Option<Self> {
+        match value {
+            AttributeValue::S(s) => Some(Self::S(s.clone())),
+            AttributeValue::N(n) => Some(Self::N(n.clone())),
+            AttributeValue::B(b) => Some(Self::B(b.as_ref().to_vec())),
+            _ => None,
+        }
+    }
 }
 
 /// The scalar type of a key attribute.

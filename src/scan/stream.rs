@@ -12,8 +12,9 @@
 //! resumes exactly after the last item sent: pages fetched but not sent are read again.
 
 use super::budget::Budget;
-use super::cursor::{Cursor, Position};
-use super::trailer::{SegmentSummary, StopReason, Trailer, TrailerError};
+pub use super::cursor::CursorSeal;
+use super::cursor::Position;
+use super::trailer::{SentPage, StopReason, Tally, Trailer, TrailerError};
 use super::{PageRequest, PageSource, ReadShape};
 use crate::encode::write_line;
 use crate::error::{ErrorKind, UpstreamError};
@@ -72,15 +73,6 @@ impl ScanPlan {
     }
 }
 
-/// The table name and secret a cursor is sealed with.
-#[derive(Debug, Clone)]
-pub struct CursorSeal {
-    /// The table the cursor belongs to.
-    pub table: String,
-    /// `CURSOR_SECRET`, possibly empty.
-    pub secret: Arc<[u8]>,
-}
-
 /// A page a segment task hands to the merge.
 #[derive(Debug)]
 struct EncodedPage {
@@ -110,14 +102,10 @@ pub struct ScanStream {
     tasks: JoinSet<()>,
     /// Which slot each task reads, to name the segment of a task that panicked.
     slots: HashMap<Id, usize>,
-    plan: ScanPlan,
-    /// Per segment of the plan: where it stands after the pages sent so far.
-    positions: Vec<Position>,
-    segments: Vec<SegmentSummary>,
-    scanned: u64,
-    consumed_capacity: Option<f64>,
-    retries: u64,
-    bytes_sent: u64,
+    /// Where each segment stands and what was sent: the trailer's numbers.
+    tally: Tally,
+    /// Send at most about this many bytes.
+    max_bytes: Option<u64>,
     /// Items the segment tasks may still fetch under `max_items`.
     budget: Arc<Budget>,
     started: Instant,
@@ -172,22 +160,14 @@ pub async fn start<S: PageSource>(
         rx,
         tasks,
         slots,
-        positions: plan.positions.clone(),
-        segments: plan
-            .positions
-            .iter()
-            .enumerate()
-            .map(|(slot, position)| SegmentSummary {
-                segment: plan.segment_offset + slot as u32,
-                items: 0,
-                pages: 0,
-                done: *position == Position::Done,
-            })
-            .collect(),
-        scanned: 0,
-        consumed_capacity: None,
-        retries: 0,
-        bytes_sent: 0,
+        tally: Tally::new(
+            plan.total_segments,
+            plan.segment_offset,
+            plan.positions,
+            plan.shape,
+            plan.seal,
+        ),
+        max_bytes: plan.max_bytes,
         budget,
         started,
         ttfb: Duration::ZERO,
@@ -198,7 +178,6 @@ pub async fn start<S: PageSource>(
         error: None,
         first: None,
         finished: false,
-        plan,
     };
     if stream.tasks.is_empty() {
         // A cursor whose segments are all done: nothing to read, a complete trailer.
@@ -246,7 +225,7 @@ struct Segment<S> {
 }
 
 impl<S: PageSource> Segment<S> {
-    async fn run(self, mut start_key: Option<crate::encode::Item>) {
+    async fn run(self, mut start_key: Option<crate::scan::Item>) {
         loop {
             // Reserve before fetching: this is what bounds pages in flight per segment.
             let Ok(permit) = self.tx.reserve().await else {
@@ -309,68 +288,38 @@ impl<S: PageSource> Segment<S> {
 impl ScanStream {
     /// Counts a page as sent and returns its lines.
     fn record(&mut self, page: EncodedPage) -> Bytes {
-        if let Some(summary) = self.segments.get_mut(page.slot) {
-            summary.items += page.items;
-            summary.pages += 1;
-            summary.done = page.next == Position::Done;
-        }
-        if let Some(position) = self.positions.get_mut(page.slot) {
-            *position = page.next;
-        }
-        self.scanned += page.scanned;
-        if let Some(units) = page.consumed_capacity {
-            *self.consumed_capacity.get_or_insert(0.0) += units;
-        }
-        self.retries += page.retries;
-        self.bytes_sent += page.lines.len() as u64;
+        self.tally.record(
+            page.slot,
+            SentPage {
+                items: page.items,
+                scanned: page.scanned,
+                consumed_capacity: page.consumed_capacity,
+                retries: page.retries,
+                bytes: page.lines.len() as u64,
+                next: page.next,
+            },
+        );
         page.lines
     }
 
     /// The trailer for what has been sent so far.
     pub fn trailer(&self) -> Trailer {
-        let all_done = self.segments.iter().all(|s| s.done);
         let mut reason = self.reason;
         let mut error = self.error.clone();
-        if !all_done && reason.is_none() {
+        if !self.tally.all_done() && reason.is_none() {
             if self.budget.is_spent() {
                 reason = Some(StopReason::MaxItems);
             } else {
                 // Only a panicked task ends a segment without a page, an error or a budget.
                 reason = Some(StopReason::Error);
-                error = Some(TrailerError {
-                    code: ErrorKind::Internal.code().into(),
-                    message: ErrorKind::Internal.message().into(),
-                    segment: self.segments.iter().find(|s| !s.done).map(|s| s.segment),
-                });
+                error = Some(TrailerError::of(
+                    ErrorKind::Internal,
+                    self.tally.first_unfinished_segment(),
+                ));
             }
         }
-        let cursor = match (&self.plan.seal, all_done) {
-            (Some(seal), false) => Some(
-                Cursor {
-                    table: seal.table.clone(),
-                    total_segments: self.plan.total_segments,
-                    segment_offset: self.plan.segment_offset,
-                    positions: self.positions.clone(),
-                    shape: (*self.plan.shape).clone(),
-                }
-                .encode(&seal.secret),
-            ),
-            _ => None,
-        };
-        Trailer {
-            complete: all_done,
-            items: self.segments.iter().map(|s| s.items).sum(),
-            scanned: self.scanned,
-            pages: self.segments.iter().map(|s| s.pages).sum(),
-            consumed_capacity: self.consumed_capacity,
-            retries: self.retries,
-            segments: self.segments.clone(),
-            elapsed_ms: millis(self.started.elapsed()),
-            ttfb_ms: millis(self.ttfb),
-            reason: if all_done { None } else { reason },
-            cursor,
-            error,
-        }
+        self.tally
+            .trailer(reason, error, self.started.elapsed(), self.ttfb)
     }
 
     fn finish(&mut self) -> Bytes {
@@ -412,8 +361,9 @@ impl ScanStream {
     /// Whether sending `page` would overrun the byte budget. The first page always goes,
     /// so a resumed stream always makes progress.
     fn over_byte_budget(&self, page: &EncodedPage) -> bool {
-        match self.plan.max_bytes {
-            Some(max) if self.bytes_sent > 0 => self.bytes_sent + page.lines.len() as u64 > max,
+        let sent = self.tally.bytes_sent();
+        match self.max_bytes {
+            Some(max) if sent > 0 => sent + page.lines.len() as u64 > max,
             _ => false,
         }
     }
@@ -438,11 +388,10 @@ impl Stream for ScanStream {
             if let Some(slot) = this.poll_panicked(cx) {
                 // A bug of ours: its pages sent so far stand, and the cursor resumes the
                 // segment after them.
-                this.error = Some(TrailerError {
-                    code: ErrorKind::Internal.code().into(),
-                    message: ErrorKind::Internal.message().into(),
-                    segment: Some(this.plan.segment_offset + slot as u32),
-                });
+                this.error = Some(TrailerError::of(
+                    ErrorKind::Internal,
+                    Some(this.tally.segment_of(slot)),
+                ));
                 return Poll::Ready(Some(this.stop(StopReason::Error)));
             }
             let event = match this.rx.poll_recv(cx) {
@@ -460,12 +409,11 @@ impl Stream for ScanStream {
                     }
                 }
                 Some(Event::Failed { slot, error }) => {
-                    this.retries += error.retries;
-                    this.error = Some(TrailerError {
-                        code: error.kind.code().into(),
-                        message: error.kind.message().into(),
-                        segment: Some(this.plan.segment_offset + slot as u32),
-                    });
+                    this.tally.add_retries(error.retries);
+                    this.error = Some(TrailerError::of(
+                        error.kind,
+                        Some(this.tally.segment_of(slot)),
+                    ));
                     return Poll::Ready(Some(this.stop(StopReason::Error)));
                 }
                 None => return Poll::Ready(Some(this.finish())),
@@ -475,16 +423,12 @@ impl Stream for ScanStream {
     }
 }
 
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::Item;
+    use crate::scan::Item;
     use crate::scan::memory::MemorySource;
-    use crate::scan::trailer::Trailer;
+    use crate::scan::trailer::{Trailer, split_body};
     use aws_sdk_dynamodb::types::AttributeValue;
     use futures::StreamExt;
 
@@ -500,19 +444,10 @@ mod tests {
 
     async fn collect(stream: ScanStream) -> (Vec<String>, Trailer) {
         let chunks: Vec<Bytes> = stream.collect().await;
-        let body: Vec<u8> = chunks.concat();
-        let mut lines: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
-        assert_eq!(lines.pop(), Some(&b""[..]), "body ends with a newline");
-        let trailer = lines
-            .pop()
-            .and_then(Trailer::parse_line)
-            .expect("last line is the trailer");
-        let mut ids: Vec<String> = lines
+        let (items, trailer) = split_body(&chunks.concat()).expect("items, then the trailer");
+        let mut ids: Vec<String> = items
             .iter()
-            .map(|line| {
-                let value: serde_json::Value = serde_json::from_slice(line).expect("JSON line");
-                value["id"].as_str().expect("id").to_string()
-            })
+            .map(|item| item["id"].as_str().expect("id").to_string())
             .collect();
         ids.sort();
         (ids, trailer)
@@ -590,9 +525,10 @@ mod budget_tests {
     //! delivers exactly the items not yet sent.
 
     use super::*;
-    use crate::encode::Item;
+    use crate::scan::Item;
+    use crate::scan::cursor::Cursor;
     use crate::scan::memory::MemorySource;
-    use crate::scan::trailer::Trailer;
+    use crate::scan::trailer::{Trailer, split_body};
     use aws_sdk_dynamodb::types::AttributeValue;
     use futures::StreamExt;
 
@@ -633,18 +569,8 @@ mod budget_tests {
     async fn run(source: Arc<MemorySource>, plan: ScanPlan) -> (Vec<String>, Trailer) {
         let stream = start(source, plan).await.expect("starts");
         let body: Vec<u8> = stream.collect::<Vec<Bytes>>().await.concat();
-        let mut lines: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
-        assert_eq!(lines.pop(), Some(&b""[..]));
-        let trailer = lines
-            .pop()
-            .and_then(Trailer::parse_line)
-            .expect("trailer last");
-        let ids = lines
-            .iter()
-            .map(|l| {
-                serde_json::from_slice::<serde_json::Value>(l).expect("json")["id"].to_string()
-            })
-            .collect();
+        let (items, trailer) = split_body(&body).expect("items, then the trailer");
+        let ids = items.iter().map(|item| item["id"].to_string()).collect();
         (ids, trailer)
     }
 

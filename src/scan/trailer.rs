@@ -1,9 +1,16 @@
 //! The trailer: the last line of every stream, saying what the stream holds.
 //!
 //! Its shape is reserved: a JSON object whose only key is [`TRAILER_KEY`]. A stream whose
-//! last line is not a trailer was cut off, and the client can tell.
+//! last line is not a trailer was cut off, and the client can tell. [`Tally`] keeps the
+//! numbers and positions as pages are sent and makes the trailer (and its cursor) from
+//! them; [`split_body`] reads a whole body back into items and its trailer.
 
+use super::ReadShape;
+use super::cursor::{Cursor, CursorSeal, Position};
+use crate::error::ErrorKind;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The one key of the trailer object. DynamoDB items always carry their key attributes,
 /// so only a table keyed by an attribute of this name could produce a look-alike.
@@ -110,6 +117,209 @@ impl Trailer {
     }
 }
 
+impl TrailerError {
+    /// The safe code and message of `kind`, for `segment`.
+    pub fn of(kind: ErrorKind, segment: Option<u32>) -> Self {
+        Self {
+            code: kind.code().into(),
+            message: kind.message().into(),
+            segment,
+        }
+    }
+}
+
+/// What one page sent adds to the tally.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentPage {
+    /// Items in the page.
+    pub items: u64,
+    /// Items DynamoDB read for it.
+    pub scanned: u64,
+    /// Read capacity it cost, when reported.
+    pub consumed_capacity: Option<f64>,
+    /// Attempts beyond the first it took.
+    pub retries: u64,
+    /// Its encoded size.
+    pub bytes: u64,
+    /// Where its segment stands once it is sent.
+    pub next: Position,
+}
+
+/// The running counts of one stream and each segment's position as of the pages *sent*,
+/// so the cursor resumes exactly after the last item delivered.
+#[derive(Debug)]
+pub struct Tally {
+    total_segments: u32,
+    segment_offset: u32,
+    /// Per segment of the read: where it stands.
+    positions: Vec<Position>,
+    /// Per segment of the read: what it sent.
+    segments: Vec<SegmentSummary>,
+    shape: Arc<ReadShape>,
+    /// Without it an incomplete trailer has no cursor.
+    seal: Option<CursorSeal>,
+    scanned: u64,
+    consumed_capacity: Option<f64>,
+    retries: u64,
+    bytes_sent: u64,
+}
+
+impl Tally {
+    /// A tally of nothing sent yet, segments `segment_offset..` starting at `positions`.
+    pub fn new(
+        total_segments: u32,
+        segment_offset: u32,
+        positions: Vec<Position>,
+        shape: Arc<ReadShape>,
+        seal: Option<CursorSeal>,
+    ) -> Self {
+        let segments = positions
+            .iter()
+            .zip(segment_offset..)
+            .map(|(position, segment)| SegmentSummary {
+                segment,
+                items: 0,
+                pages: 0,
+                done: *position == Position::Done,
+            })
+            .collect();
+        Self {
+            total_segments,
+            segment_offset,
+            positions,
+            segments,
+            shape,
+            seal,
+            scanned: 0,
+            consumed_capacity: None,
+            retries: 0,
+            bytes_sent: 0,
+        }
+    }
+
+    /// Counts `page` of the segment in `slot` as sent.
+    pub fn record(&mut self, slot: usize, page: SentPage) {
+        if let Some(summary) = self.segments.get_mut(slot) {
+            summary.items += page.items;
+            summary.pages += 1;
+            summary.done = page.next == Position::Done;
+        }
+        if let Some(position) = self.positions.get_mut(slot) {
+            *position = page.next;
+        }
+        self.scanned += page.scanned;
+        if let Some(units) = page.consumed_capacity {
+            *self.consumed_capacity.get_or_insert(0.0) += units;
+        }
+        self.retries += page.retries;
+        self.bytes_sent += page.bytes;
+    }
+
+    /// Counts the retries of a call that failed.
+    pub fn add_retries(&mut self, retries: u64) {
+        self.retries += retries;
+    }
+
+    /// Bytes sent so far.
+    pub fn bytes_sent(&self) -> u64 {
+        self.bytes_sent
+    }
+
+    /// Every segment read to its end.
+    pub fn all_done(&self) -> bool {
+        self.segments.iter().all(|s| s.done)
+    }
+
+    /// The segment number of `slot`.
+    pub fn segment_of(&self, slot: usize) -> u32 {
+        self.segment_offset + u32::try_from(slot).unwrap_or(u32::MAX - self.segment_offset)
+    }
+
+    /// The first segment not read to its end.
+    pub fn first_unfinished_segment(&self) -> Option<u32> {
+        self.segments.iter().find(|s| !s.done).map(|s| s.segment)
+    }
+
+    /// The trailer: `reason` and `error` apply only when some segment is unfinished, and
+    /// then (with a seal) a cursor says where each segment stands.
+    pub fn trailer(
+        &self,
+        reason: Option<StopReason>,
+        error: Option<TrailerError>,
+        elapsed: Duration,
+        ttfb: Duration,
+    ) -> Trailer {
+        let complete = self.all_done();
+        let cursor = match (&self.seal, complete) {
+            (Some(seal), false) => Some(
+                Cursor {
+                    table: seal.table.clone(),
+                    total_segments: self.total_segments,
+                    segment_offset: self.segment_offset,
+                    positions: self.positions.clone(),
+                    shape: (*self.shape).clone(),
+                }
+                .encode(&seal.secret),
+            ),
+            _ => None,
+        };
+        Trailer {
+            complete,
+            items: self.segments.iter().map(|s| s.items).sum(),
+            scanned: self.scanned,
+            pages: self.segments.iter().map(|s| s.pages).sum(),
+            consumed_capacity: self.consumed_capacity,
+            retries: self.retries,
+            segments: self.segments.clone(),
+            elapsed_ms: millis(elapsed),
+            ttfb_ms: millis(ttfb),
+            reason: if complete { None } else { reason },
+            cursor,
+            error,
+        }
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A body that is not whole NDJSON ending in a trailer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    /// The body does not end with a newline: it was cut mid-line.
+    #[error("the body does not end with a newline (cut off mid-line)")]
+    Unterminated,
+    /// The last line is not a trailer: the stream was cut off.
+    #[error("the last line is not a trailer (the stream was cut off)")]
+    NoTrailer,
+    /// A line before the trailer is not a JSON object, or is a second trailer.
+    #[error("line {0} is not an item")]
+    NotAnItem(usize),
+}
+
+/// Splits a whole NDJSON body into its item lines (parsed) and its trailer, checking
+/// that only the last line is a trailer.
+pub fn split_body(body: &[u8]) -> Result<(Vec<serde_json::Value>, Trailer), BodyError> {
+    let Some(without_newline) = body.strip_suffix(b"\n") else {
+        return Err(BodyError::Unterminated);
+    };
+    let mut lines: Vec<&[u8]> = without_newline.split(|&b| b == b'\n').collect();
+    let last = lines.pop().unwrap_or_default();
+    let trailer = Trailer::parse_line(last).ok_or(BodyError::NoTrailer)?;
+    let items = lines
+        .into_iter()
+        .enumerate()
+        .map(
+            |(i, line)| match serde_json::from_slice::<serde_json::Value>(line) {
+                Ok(value) if value.is_object() && Trailer::parse_line(line).is_none() => Ok(value),
+                _ => Err(BodyError::NotAnItem(i + 1)),
+            },
+        )
+        .collect::<Result<_, _>>()?;
+    Ok((items, trailer))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +354,74 @@ mod tests {
         assert!(line.starts_with(br#"{"@scanstream":{"complete":false"#));
         assert_eq!(Trailer::parse_line(&line), Some(trailer));
         assert_eq!(Trailer::parse_line(br#"{"id":"x","items":3}"#), None);
+    }
+
+    #[test]
+    fn a_body_splits_into_items_and_its_trailer() {
+        let trailer = Tally::new(1, 0, vec![Position::Start], Arc::default(), None).trailer(
+            None,
+            None,
+            Duration::ZERO,
+            Duration::ZERO,
+        );
+        let mut body = b"{\"id\":\"a\"}\n{\"id\":\"b\"}\n".to_vec();
+        body.extend(trailer.to_line());
+        let (items, parsed) = split_body(&body).expect("whole");
+        assert_eq!(items.len(), 2);
+        assert_eq!(parsed, trailer);
+        assert_eq!(
+            split_body(&body[..body.len() - 1]),
+            Err(BodyError::Unterminated)
+        );
+        assert_eq!(split_body(b"{\"id\":\"a\"}\n"), Err(BodyError::NoTrailer));
+        let mut twice = trailer.to_line();
+        twice.extend(trailer.to_line());
+        assert_eq!(split_body(&twice), Err(BodyError::NotAnItem(1)));
+    }
+
+    #[test]
+    fn the_tally_resumes_after_the_last_page_sent() {
+        let mut tally = Tally::new(
+            4,
+            2,
+            vec![Position::Start, Position::Start],
+            Arc::default(),
+            Some(CursorSeal {
+                table: "t".into(),
+                secret: Arc::from(&b"k"[..]),
+            }),
+        );
+        let key = crate::scan::Item::from([(
+            "id".to_string(),
+            aws_sdk_dynamodb::types::AttributeValue::S("x".into()),
+        )]);
+        tally.record(
+            1,
+            SentPage {
+                items: 3,
+                scanned: 4,
+                consumed_capacity: Some(1.5),
+                retries: 1,
+                bytes: 30,
+                next: Position::After(key.clone()),
+            },
+        );
+        tally.add_retries(2);
+        let trailer = tally.trailer(
+            Some(StopReason::MaxItems),
+            None,
+            Duration::from_millis(5),
+            Duration::from_millis(1),
+        );
+        assert_eq!((trailer.items, trailer.scanned, trailer.retries), (3, 4, 3));
+        assert_eq!(trailer.segments[1].segment, 3);
+        let cursor =
+            Cursor::decode(&trailer.cursor.expect("cursor"), b"k", 1 << 20).expect("decodes");
+        assert_eq!(
+            cursor.positions,
+            vec![Position::Start, Position::After(key)]
+        );
+        assert_eq!(tally.bytes_sent(), 30);
+        assert_eq!(tally.first_unfinished_segment(), Some(2));
     }
 }

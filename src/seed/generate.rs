@@ -8,7 +8,7 @@
 //! Every record exercises every DynamoDB type: S, N (integers, decimals, 38-digit values),
 //! B, BOOL, NULL, L, M (three levels deep), SS, NS and BS.
 
-use crate::encode::Item;
+use crate::scan::Item;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use fake::Fake;

@@ -19,7 +19,7 @@ pub mod writer;
 
 pub use summary::Summary;
 
-use crate::encode::Item;
+use crate::scan::Item;
 use aws_sdk_dynamodb::types::AttributeValue;
 use writer::MAX_BATCH;
 

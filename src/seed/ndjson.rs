@@ -7,7 +7,8 @@
 //! bad line is reported with its number before anything is written.
 
 use super::{MAX_ITEM_BYTES, item_size};
-use crate::encode::{Item, is_json_number};
+use crate::encode::is_json_number;
+use crate::scan::Item;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;

@@ -8,7 +8,7 @@ pub mod emulator;
 pub mod stall;
 
 use aws_sdk_dynamodb::Client;
-use scanstream::encode::Item;
+use scanstream::scan::Item;
 use scanstream::seed::writer::BatchWriter;
 use scanstream::seed::{generate, generated_batches, table};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -67,28 +67,10 @@ pub async fn write_batches(
 
 /// Splits an NDJSON body into its item lines and its last line, which must be a trailer.
 pub fn split_body(body: &[u8]) -> (Vec<serde_json::Value>, scanstream::scan::trailer::Trailer) {
-    assert_eq!(body.last(), Some(&b'\n'), "the body ends with a newline");
-    let mut lines: Vec<&[u8]> = body[..body.len() - 1].split(|&b| b == b'\n').collect();
-    let last = lines.pop().expect("at least the trailer");
-    let trailer = scanstream::scan::trailer::Trailer::parse_line(last).unwrap_or_else(|| {
-        panic!(
-            "last line is not a trailer: {}",
-            String::from_utf8_lossy(last)
-        )
-    });
-    let items = lines
-        .into_iter()
-        .map(|line| {
-            let value: serde_json::Value = serde_json::from_slice(line).expect("each line is JSON");
-            assert!(value.is_object(), "each line is an object");
-            assert!(
-                scanstream::scan::trailer::Trailer::parse_line(line).is_none(),
-                "only the last line is a trailer"
-            );
-            value
-        })
-        .collect();
-    (items, trailer)
+    scanstream::scan::trailer::split_body(body).unwrap_or_else(|err| {
+        let tail = &body[body.len().saturating_sub(300)..];
+        panic!("{err}; the body ends: {}", String::from_utf8_lossy(tail))
+    })
 }
 
 /// The `id` of every item, sorted, duplicates kept (so a duplicate shows).
