@@ -32,7 +32,11 @@ for field in ("AttributeDefinitions", "KeySchema", "BillingMode"):
 
 glob = template["Globals"]["Function"]
 expect("runtime", glob["Runtime"], "provided.al2023")
-expect("architectures", glob["Architectures"], ["arm64"])
+expect("architectures", glob["Architectures"], [{"Ref": "Architecture"}])
+architecture = template["Parameters"]["Architecture"]
+expect("default architecture", architecture["Default"], "arm64")
+expect("allowed architectures", sorted(architecture["AllowedValues"]), ["arm64", "x86_64"])
+expect("log format", glob.get("LoggingConfig", {}).get("LogFormat"), "JSON")
 expect("handler", glob["Handler"], "bootstrap")
 
 for name, binary, policy in [

@@ -109,6 +109,14 @@ impl Trailer {
         out
     }
 
+    /// The trailer of a body, read from its last line (the body may be just its tail):
+    /// `None` when the stream was cut off.
+    pub fn of_body(body: &[u8]) -> Option<Self> {
+        let body = body.strip_suffix(b"\n")?;
+        let last = body.rsplit(|&b| b == b'\n').next().unwrap_or(body);
+        Self::parse_line(last)
+    }
+
     /// Reads a line as a trailer; `None` when it is an item (or not JSON at all).
     pub fn parse_line(line: &[u8]) -> Option<Self> {
         serde_json::from_slice::<TrailerLine>(line)
@@ -304,9 +312,9 @@ pub fn split_body(body: &[u8]) -> Result<(Vec<serde_json::Value>, Trailer), Body
     let Some(without_newline) = body.strip_suffix(b"\n") else {
         return Err(BodyError::Unterminated);
     };
+    let trailer = Trailer::of_body(body).ok_or(BodyError::NoTrailer)?;
     let mut lines: Vec<&[u8]> = without_newline.split(|&b| b == b'\n').collect();
-    let last = lines.pop().unwrap_or_default();
-    let trailer = Trailer::parse_line(last).ok_or(BodyError::NoTrailer)?;
+    lines.pop();
     let items = lines
         .into_iter()
         .enumerate()

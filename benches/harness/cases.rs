@@ -1,0 +1,440 @@
+//! The cases: reads through the emulator, the bare SDK and library baselines, the
+//! buffered server, and seeding; each returns a [`Sample`].
+
+use crate::services::Service;
+use crate::{REPS, ROOT, Result};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use futures::StreamExt;
+use scanstream::scan::Item;
+use scanstream::scan::dynamo::DynamoSource;
+use scanstream::scan::stream::{ScanPlan, start};
+use scanstream::scan::trailer::Trailer;
+use scanstream::seed::{generate, table};
+use serde::Serialize;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// `cargo lambda watch --release` serving the streamer over `table` of `ddb`.
+pub fn start_watch(
+    ddb: &Service,
+    table: &str,
+    extra_env: &[(&'static str, &str)],
+) -> Result<Service> {
+    let mut env = vec![
+        ("TABLE_NAME", table.to_string()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", ddb.endpoint()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "local".into()),
+        ("AWS_SECRET_ACCESS_KEY", "local".into()),
+        ("RUST_LOG", "warn".into()),
+    ];
+    env.extend(extra_env.iter().map(|(k, v)| (*k, v.to_string())));
+    let log = Path::new(ROOT).join(format!("target/bench-watch-{table}.log"));
+    Ok(Service::lambda_watch(&env, true, log)?)
+}
+
+/// The streamer's URL under `watch` with `query`.
+pub fn streamer_url(watch: &Service, query: &str) -> String {
+    watch.url("streamer", query)
+}
+
+/// The release streamer `watch` started: `cargo lambda watch` runs each function in a
+/// process group of its own, so it is found by its parent chain.
+fn streamer_pid(watch: &Service) -> Option<u32> {
+    let watch = watch.pid();
+    let parent = |pid: u32| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Field 4 of /proc/PID/stat, counted after the ")" closing the command name.
+        stat.rsplit(')')
+            .next()?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            if !String::from_utf8_lossy(&cmdline).contains("release/streamer") {
+                return None;
+            }
+            let mut ancestor = pid;
+            for _ in 0..4 {
+                ancestor = parent(ancestor)?;
+                if ancestor == watch {
+                    return Some(pid);
+                }
+            }
+            None
+        })
+}
+
+pub async fn local_client(endpoint: &str) -> Client {
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "bench"))
+        .load()
+        .await;
+    Client::new(&config)
+}
+
+pub fn seeder_command(ddb: &Service) -> Command {
+    let mut command = Command::new(Path::new(ROOT).join("target/release/seeder"));
+    command
+        .env("AWS_ENDPOINT_URL_DYNAMODB", ddb.endpoint())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "local")
+        .env("AWS_SECRET_ACCESS_KEY", "local")
+        .stdin(Stdio::null());
+    command
+}
+
+pub fn seed(ddb: &Service, table: &str, count: u64) -> Result<String> {
+    let out = seeder_command(ddb)
+        .args([
+            "--table",
+            table,
+            "--create-table",
+            "--concurrency",
+            "4",
+            "--count",
+            &count.to_string(),
+        ])
+        .output()?;
+    if !out.status.success() {
+        return Err(format!("seeding {table}: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    Ok(table.to_string())
+}
+
+/// One client read: times to the first body byte and to the end, and what arrived.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Sample {
+    pub ttfb_ms: f64,
+    pub total_ms: f64,
+    pub items: u64,
+}
+
+impl Sample {
+    pub fn items_per_s(&self) -> f64 {
+        self.items as f64 / (self.total_ms / 1000.0)
+    }
+}
+
+pub async fn repeat<F, Fut>(mut run: F) -> Result<Vec<Sample>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Sample>>,
+{
+    let mut samples = Vec::with_capacity(REPS);
+    for _ in 0..REPS {
+        samples.push(run().await?);
+    }
+    Ok(samples)
+}
+
+/// Reads a whole response, sleeping `pause` after each chunk (a slow reader when > 0).
+pub async fn fetch(url: String, pause: Duration) -> Result<Sample> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()?;
+    let started = Instant::now();
+    let mut response = http.get(&url).send().await?;
+    if !response.status().is_success() {
+        return Err(format!("{url}: {}", response.status()).into());
+    }
+    let mut ttfb = None;
+    let mut lines = 0u64;
+    let mut tail = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        ttfb.get_or_insert_with(|| started.elapsed());
+        lines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+        // Keep only the end: the trailer is the last line.
+        tail.extend_from_slice(&chunk);
+        if tail.len() > 1 << 16 {
+            tail.drain(..tail.len() - (1 << 16));
+        }
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+    }
+    let total = started.elapsed();
+    let trailer = Trailer::of_body(&tail).ok_or("response without a trailer")?;
+    if !trailer.complete || trailer.items + 1 != lines {
+        return Err(format!("incomplete read of {url}: {trailer:?}").into());
+    }
+    Ok(Sample {
+        ttfb_ms: ttfb.unwrap_or(total).as_secs_f64() * 1000.0,
+        total_ms: total.as_secs_f64() * 1000.0,
+        items: trailer.items,
+    })
+}
+
+pub async fn warm_up(watch: &Service) -> Result<()> {
+    fetch(
+        streamer_url(watch, "segments=1&limit=10&max_items=10"),
+        Duration::ZERO,
+    )
+    .await
+    .map(|_| ())
+    .or_else(|e| {
+        if e.to_string().contains("incomplete read") {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    })
+}
+
+pub async fn memory_case(watch: &Service, items: u64) -> Result<u64> {
+    warm_up(watch).await?;
+    // A slow reader: the scan must wait for it rather than pile pages up in memory.
+    let sample = fetch(
+        streamer_url(watch, "segments=4&limit=100"),
+        Duration::from_millis(1),
+    )
+    .await?;
+    if sample.items != items {
+        return Err(format!("read {} of {items} items", sample.items).into());
+    }
+    let pid = streamer_pid(watch).ok_or("streamer process not found")?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or("no VmHWM")?;
+    Ok(kib * 1024)
+}
+
+/// The bare baseline: the same parallel scan with the SDK, items counted, nothing encoded.
+pub async fn bare_scan(client: Client, table: String, segments: u32, limit: u32) -> Result<Sample> {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..segments)
+        .map(|segment| {
+            let (client, table) = (client.clone(), table.clone());
+            tokio::spawn(async move {
+                let mut count = 0u64;
+                let mut start = None;
+                loop {
+                    let page = client
+                        .scan()
+                        .table_name(&table)
+                        .segment(segment as i32)
+                        .total_segments(segments as i32)
+                        .limit(limit as i32)
+                        .set_exclusive_start_key(start)
+                        .send()
+                        .await?;
+                    count += page.items().len() as u64;
+                    start = page.last_evaluated_key;
+                    if start.is_none() {
+                        return Ok::<u64, aws_sdk_dynamodb::Error>(count);
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut items = 0;
+    for task in tasks {
+        items += task.await??;
+    }
+    let total = started.elapsed().as_secs_f64() * 1000.0;
+    Ok(Sample {
+        ttfb_ms: total,
+        total_ms: total,
+        items,
+    })
+}
+
+/// Our scan without HTTP: the library's merged, encoded stream read in-process. Set
+/// against the bare scan and the client, it splits the gap between our code and the relay
+/// through the emulator.
+pub async fn library_scan(
+    client: Client,
+    table: String,
+    segments: u32,
+    limit: u32,
+) -> Result<Sample> {
+    let started = Instant::now();
+    let source = Arc::new(DynamoSource::new(client, table));
+    let source = Arc::new(Arc::unwrap_or_clone(source).with_consumed_capacity(false));
+    let mut stream = start(source, ScanPlan::segments(segments, limit)).await?;
+    let ttfb = started.elapsed().as_secs_f64() * 1000.0;
+    let mut lines = 0u64;
+    while let Some(chunk) = stream.next().await {
+        lines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+    }
+    let total = started.elapsed().as_secs_f64() * 1000.0;
+    Ok(Sample {
+        ttfb_ms: ttfb,
+        total_ms: total,
+        items: lines.saturating_sub(1),
+    })
+}
+
+/// The buffered baseline: the same library scan, collected fully, sent as one response
+/// by a plain HTTP/1 server (hyper), parameters read as the streamer reads them.
+pub struct BufferedServer {
+    pub port: u16,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+impl BufferedServer {
+    pub async fn start(client: Client, table: String) -> Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let source = Arc::new(DynamoSource::new(client, table));
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let source = source.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        buffered(source.clone(), request)
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ok(Self { port, task })
+    }
+
+    pub fn url(&self, segments: u32) -> String {
+        format!(
+            "http://127.0.0.1:{}/?limit=100&segments={segments}",
+            self.port
+        )
+    }
+}
+
+/// One buffered response: the whole scan, then one body.
+async fn buffered(
+    source: Arc<DynamoSource>,
+    request: hyper::Request<hyper::body::Incoming>,
+) -> std::result::Result<
+    hyper::Response<http_body_util::Full<bytes::Bytes>>,
+    std::convert::Infallible,
+> {
+    let query = request.uri().query().unwrap_or_default();
+    let params = scanstream::http::Params::parse(query, &["segments", "limit"]);
+    let plan = params.and_then(|p| {
+        Ok(ScanPlan::segments(
+            p.integer("segments", 1, 1, 64)?,
+            p.integer("limit", 100, 1, 10_000)?,
+        ))
+    });
+    let body = match plan {
+        Ok(plan) => match start(source, plan).await {
+            Ok(stream) => stream.collect::<Vec<_>>().await.concat(),
+            Err(_) => Vec::new(),
+        },
+        Err(_) => Vec::new(),
+    };
+    let status = if body.is_empty() { 500 } else { 200 };
+    Ok(hyper::Response::builder()
+        .status(status)
+        .header("content-type", "application/x-ndjson")
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .unwrap_or_default())
+}
+
+impl Drop for BufferedServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The seeder binary writing 20k items into a fresh table, timed from outside.
+pub async fn seeder_run(
+    ddb: &Service,
+    client: &Client,
+    concurrency: usize,
+    rep: u64,
+) -> Result<Sample> {
+    let table = format!("bench-seed-{concurrency}-{rep}");
+    table::ensure_table(client, &table).await?;
+    let started = Instant::now();
+    let out = seeder_command(ddb)
+        .args([
+            "--table",
+            &table,
+            "--count",
+            "20000",
+            "--seed",
+            &rep.to_string(),
+        ])
+        .args(["--concurrency", &concurrency.to_string()])
+        .output()?;
+    let total = started.elapsed().as_secs_f64() * 1000.0;
+    if !out.status.success() {
+        return Err(format!("seeder: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    client.delete_table().table_name(&table).send().await?;
+    Ok(Sample {
+        ttfb_ms: total,
+        total_ms: total,
+        items: 20_000,
+    })
+}
+
+/// Bare concurrent `BatchWriteItem` calls of pre-generated items (generation not timed).
+pub async fn bare_writes(client: &Client, concurrency: usize, rep: u64) -> Result<Sample> {
+    let table = format!("bench-bare-{concurrency}-{rep}");
+    table::ensure_table(client, &table).await?;
+    let items: Vec<Item> = (0..20_000)
+        .map(|i| generate::record(rep + 100, i))
+        .collect();
+    let batches: Vec<Vec<WriteRequest>> = items
+        .chunks(25)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .map(|item| {
+                    let put = PutRequest::builder()
+                        .set_item(Some(item.clone()))
+                        .build()
+                        .expect("item");
+                    WriteRequest::builder().put_request(put).build()
+                })
+                .collect()
+        })
+        .collect();
+    let started = Instant::now();
+    let results: Vec<_> = futures::stream::iter(batches)
+        .map(|batch| {
+            let (client, table) = (client.clone(), table.clone());
+            async move {
+                client
+                    .batch_write_item()
+                    .request_items(table, batch)
+                    .send()
+                    .await
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let total = started.elapsed().as_secs_f64() * 1000.0;
+    for result in results {
+        let output = result?;
+        if output.unprocessed_items.is_some_and(|u| !u.is_empty()) {
+            return Err("DynamoDB Local returned UnprocessedItems".into());
+        }
+    }
+    client.delete_table().table_name(&table).send().await?;
+    Ok(Sample {
+        ttfb_ms: total,
+        total_ms: total,
+        items: 20_000,
+    })
+}

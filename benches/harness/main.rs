@@ -1,0 +1,137 @@
+//! The benchmark harness: `scripts/bench.sh` (or `cargo bench --bench harness`).
+//!
+//! It starts DynamoDB Local and the streamer under `cargo lambda watch --release` itself,
+//! seeds with the release seeder, and measures in one run, so ratios compare like with like
+//! on a shared, noisy machine:
+//!
+//! 1. time to first byte and total time at an HTTP client: streamed (segments 1 and 4)
+//!    against a buffered baseline (the same library scan collected fully, then sent as one
+//!    response by a small server in this harness), on 10k and 100k items;
+//! 2. items/s at the client through the emulator against a bare SDK parallel scan (same
+//!    segments and limit, items counted, nothing encoded), segments 1-16, limits 100, 1000;
+//! 3. the streamer process's peak RSS for 10k and 200k items with a slow reader;
+//! 4. seeder items/s against bare concurrent `BatchWriteItem` calls, concurrency 1, 4, 8.
+//!
+//! Each case runs `REPS` times; tables show medians with min-max. Results go to
+//! `bench-results/` as JSON and CSV, with `plot.svg`.
+//!
+//! Modules: `services` (DynamoDB Local and the emulator, shared with the tests), `cases`
+//! (what is measured), `report` (tables), `plot` (the SVG).
+
+#[path = "../../tests/common/services.rs"]
+mod services;
+
+mod cases;
+mod plot;
+mod report;
+
+use cases::{
+    BufferedServer, bare_scan, bare_writes, fetch, library_scan, local_client, memory_case, repeat,
+    seed, seeder_run, start_watch, streamer_url, warm_up,
+};
+use report::{MemoryRow, Report, SeedRow, ThroughputRow, TtfbRow, machine};
+use services::Service;
+use std::path::Path;
+use std::time::Duration;
+
+/// Errors end the run with a message.
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+const REPS: usize = 3;
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let out_dir = Path::new(ROOT).join("bench-results");
+    std::fs::create_dir_all(&out_dir)?;
+    let ddb = Service::dynamodb_local(Path::new(ROOT).join("target/bench-dynamodb-local.log"))?;
+    let client = local_client(&ddb.endpoint()).await;
+    let mut report = Report::default();
+
+    eprintln!("seeding 10k, 100k and 200k items with the release seeder");
+    let t10k = seed(&ddb, "bench-10k", 10_000)?;
+    let t100k = seed(&ddb, "bench-100k", 100_000)?;
+    let t200k = seed(&ddb, "bench-200k", 200_000)?;
+
+    // 3. Memory first, each in a fresh streamer process so peaks do not carry over.
+    for (table, items) in [(&t10k, 10_000u64), (&t200k, 200_000)] {
+        let watch = start_watch(&ddb, table, &[])?;
+        let rss = memory_case(&watch, items).await?;
+        eprintln!("memory {items}: peak RSS {:.1} MB", rss as f64 / 1e6);
+        report.memory.push(MemoryRow {
+            items,
+            peak_rss_bytes: rss,
+        });
+    }
+
+    // 1. TTFB, streamed and buffered, on 10k and 100k.
+    for (table, items) in [(&t10k, 10_000u64), (&t100k, 100_000)] {
+        let watch = start_watch(&ddb, table, &[])?;
+        warm_up(&watch).await?;
+        let buffered = BufferedServer::start(client.clone(), table.clone()).await?;
+        for segments in [1u32, 4] {
+            let url = streamer_url(&watch, &format!("segments={segments}&limit=100"));
+            let samples = repeat(|| fetch(url.clone(), Duration::ZERO)).await?;
+            report
+                .ttfb
+                .push(TtfbRow::new("streamed", items, segments, &samples));
+            let url = buffered.url(segments);
+            let samples = repeat(|| fetch(url.clone(), Duration::ZERO)).await?;
+            report
+                .ttfb
+                .push(TtfbRow::new("buffered", items, segments, &samples));
+        }
+    }
+
+    // 2. Throughput through the emulator against a bare SDK scan, on 100k.
+    // Twice: as deployed (ReturnConsumedCapacity=TOTAL) and without it, since DynamoDB
+    // Local pays for computing consumed capacity and the bare scan does not ask for it.
+    let watch = start_watch(&ddb, &t100k, &[])?;
+    let watch_none = start_watch(&ddb, &t100k, &[("RETURN_CONSUMED_CAPACITY", "NONE")])?;
+    warm_up(&watch).await?;
+    warm_up(&watch_none).await?;
+    for limit in [100u32, 1000] {
+        for segments in [1u32, 2, 4, 8, 16] {
+            let url = streamer_url(&watch, &format!("segments={segments}&limit={limit}"));
+            let streamed = repeat(|| fetch(url.clone(), Duration::ZERO)).await?;
+            let url_none = streamer_url(&watch_none, &format!("segments={segments}&limit={limit}"));
+            let streamed_none = repeat(|| fetch(url_none.clone(), Duration::ZERO)).await?;
+            let bare = repeat(|| bare_scan(client.clone(), t100k.clone(), segments, limit)).await?;
+            let library =
+                repeat(|| library_scan(client.clone(), t100k.clone(), segments, limit)).await?;
+            report.throughput.push(ThroughputRow::new(
+                segments,
+                limit,
+                [&streamed, &streamed_none, &library, &bare],
+            ));
+            eprintln!("throughput segments={segments} limit={limit} done");
+        }
+    }
+    drop(watch);
+    drop(watch_none);
+
+    // 4. Seeding against bare BatchWriteItem, 20k items a run.
+    for concurrency in [1usize, 4, 8] {
+        let mut ours = Vec::new();
+        let mut bare = Vec::new();
+        for rep in 0..REPS {
+            ours.push(seeder_run(&ddb, &client, concurrency, rep as u64).await?);
+            bare.push(bare_writes(&client, concurrency, rep as u64).await?);
+        }
+        report.seeding.push(SeedRow::new(concurrency, &ours, &bare));
+        eprintln!("seeding concurrency={concurrency} done");
+    }
+
+    report.machine = machine();
+    let text = report.render();
+    println!("{text}");
+    std::fs::write(out_dir.join("results.md"), &text)?;
+    std::fs::write(
+        out_dir.join("results.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    std::fs::write(out_dir.join("results.csv"), report.csv())?;
+    std::fs::write(out_dir.join("plot.svg"), report.plot())?;
+    eprintln!("wrote bench-results/results.{{md,json,csv}} and bench-results/plot.svg");
+    Ok(())
+}
