@@ -19,7 +19,8 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Installs what the project needs, each pinned in this repository's files:
 # Java 17 (apt, only if no Java 17+ is present), DynamoDB Local (tools/package.json and
-# its lock), cargo-lambda and cfn-lint (tools/requirements.txt, in a virtualenv).
+# its lock), cargo-lambda, cfn-lint and aws-sam-cli (tools/requirements.txt, in a
+# virtualenv).
 ensure_tools() {
   mkdir -p "$TOOLS" "$RUN_DIR"
   if ! java_ok; then
@@ -40,7 +41,7 @@ ensure_tools() {
   fi
   local req="$ROOT/tools/requirements.txt" pstamp="$TOOLS/pip.stamp"
   if [ ! -x "$VENV/bin/cargo-lambda" ] || ! cmp -s "$req" "$pstamp"; then
-    log "installing cargo-lambda and cfn-lint (PyPI, pinned)"
+    log "installing cargo-lambda, cfn-lint and aws-sam-cli (PyPI, pinned)"
     python3 -m venv "$VENV" >&2 || die "python3 -m venv failed (apt-get install python3-venv?)"
     "$VENV/bin/pip" install -q --disable-pip-version-check -r "$req" >&2 || die "pip install failed"
     cp "$req" "$pstamp"
@@ -78,6 +79,7 @@ start_dynamodb_local() {
   dir="$(dirname "$jar")"
   port="$(free_port)"
   log "starting DynamoDB Local on port $port"
+  # The same heap as tests/common/services.rs gives it (DYNAMODB_LOCAL_HEAP).
   java -Djava.library.path="$dir/DynamoDBLocal_lib" -Xmx512m -jar "$jar" \
     -inMemory -sharedDb -disableTelemetry -port "$port" >"$RUN_DIR/dynamodb-local.log" 2>&1 &
   DDB_PID=$!
