@@ -20,23 +20,31 @@ use serde_json::Value;
 const TENANTS: usize = 5;
 const PER_TENANT: usize = 60;
 
+fn attr(name: &str, kind: ScalarAttributeType) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(kind)
+        .build()
+        .expect("attribute")
+}
+
+fn key(name: &str, kind: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .expect("key")
+}
+
+fn all_attributes() -> Projection {
+    Projection::builder()
+        .projection_type(ProjectionType::All)
+        .build()
+}
+
 /// A table keyed (tenant S, n N) with a global index on `status`.
 async fn orders_table(client: &Client) -> String {
     let table = unique_table("orders");
-    let attr = |name: &str, kind| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(kind)
-            .build()
-            .expect("attribute")
-    };
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .expect("key")
-    };
     client
         .create_table()
         .table_name(&table)
@@ -49,11 +57,7 @@ async fn orders_table(client: &Client) -> String {
             GlobalSecondaryIndex::builder()
                 .index_name("by-status")
                 .key_schema(key("status", KeyType::Hash))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
+                .projection(all_attributes())
                 .build()
                 .expect("index"),
         )
@@ -235,30 +239,14 @@ async fn an_index_created_after_the_first_request_is_found() {
     client
         .update_table()
         .table_name(&table)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("attribute"),
-        )
+        .attribute_definitions(attr("id", ScalarAttributeType::S))
         .global_secondary_index_updates(
             GlobalSecondaryIndexUpdate::builder()
                 .create(
                     CreateGlobalSecondaryIndexAction::builder()
                         .index_name("late-index")
-                        .key_schema(
-                            KeySchemaElement::builder()
-                                .attribute_name("id")
-                                .key_type(KeyType::Hash)
-                                .build()
-                                .expect("key"),
-                        )
-                        .projection(
-                            Projection::builder()
-                                .projection_type(ProjectionType::All)
-                                .build(),
-                        )
+                        .key_schema(key("id", KeyType::Hash))
+                        .projection(all_attributes())
                         .build()
                         .expect("index"),
                 )

@@ -128,13 +128,7 @@ pub async fn get_via_handler<S: scanstream::scan::PageSource>(
     query: &str,
 ) -> (u16, bytes::Bytes) {
     let uri: lambda_http::http::Uri = format!("/?{query}").parse().expect("uri");
-    let invocation = scanstream::http::Invocation {
-        method: &lambda_http::http::Method::GET,
-        uri: &uri,
-        content_type: None,
-        body: b"",
-        deadline: None,
-    };
+    let invocation = scanstream::http::Invocation::get(&uri);
     let response = streamer.handle(invocation).await;
     let status = response.status().as_u16();
     (status, body_of(response).await)
