@@ -1,6 +1,9 @@
-//! DynamoDB items to NDJSON lines.
+//! DynamoDB items to NDJSON lines, in one of two [`Format`]s.
 //!
-//! The mapping is plain JSON, the shape most tools expect, documented in the README:
+//! `format=dynamodb` writes DynamoDB's typed JSON, `{"Item":{"id":{"S":"a"},...}}`: the
+//! line format of DynamoDB's export to S3, lossless (sets stay sets, binary stays binary,
+//! numbers are strings of their digits), what `seeder --from` reads back. The default,
+//! `format=json`, is plain JSON, the shape most tools expect (documented in docs/http.md):
 //!
 //! | DynamoDB | JSON |
 //! |---|---|
@@ -23,9 +26,45 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use std::collections::HashMap;
 
-/// Appends `item` to `out` as one JSON object followed by `\n`.
+/// The line format of a stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Format {
+    /// Plain JSON, one object per item.
+    #[default]
+    Json,
+    /// DynamoDB's typed JSON, `{"Item":{...}}` per item.
+    Dynamodb,
+}
+
+impl Format {
+    /// The names `format=` takes.
+    pub const NAMES: &'static [&'static str] = &["json", "dynamodb"];
+
+    /// The format called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "json" => Some(Self::Json),
+            "dynamodb" => Some(Self::Dynamodb),
+            _ => None,
+        }
+    }
+
+    /// Appends `item` to `out` as one line in this format.
+    pub fn write_line(self, out: &mut Vec<u8>, item: &Item) {
+        match self {
+            Self::Json => write_line(out, item),
+            Self::Dynamodb => {
+                out.extend_from_slice(b"{\"Item\":");
+                write_map(out, item, write_typed);
+                out.extend_from_slice(b"}\n");
+            }
+        }
+    }
+}
+
+/// Appends `item` to `out` as one plain JSON object followed by `\n`.
 pub fn write_line(out: &mut Vec<u8>, item: &Item) {
-    write_map(out, item);
+    write_map(out, item, write_value);
     out.push(b'\n');
 }
 
@@ -36,7 +75,11 @@ pub fn to_line(item: &Item) -> Vec<u8> {
     out
 }
 
-fn write_map(out: &mut Vec<u8>, map: &HashMap<String, AttributeValue>) {
+fn write_map(
+    out: &mut Vec<u8>,
+    map: &HashMap<String, AttributeValue>,
+    write_value: fn(&mut Vec<u8>, &AttributeValue),
+) {
     let mut keys: Vec<&String> = map.keys().collect();
     keys.sort_unstable();
     out.push(b'{');
@@ -59,7 +102,7 @@ fn write_value(out: &mut Vec<u8>, value: &AttributeValue) {
         AttributeValue::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         AttributeValue::Null(_) => out.extend_from_slice(b"null"),
         AttributeValue::L(list) => write_array(out, list, write_value),
-        AttributeValue::M(map) => write_map(out, map),
+        AttributeValue::M(map) => write_map(out, map, write_value),
         // Sets have no order in DynamoDB (it returns them in any order): members are
         // written sorted, by their text or bytes, so equal items encode equally.
         AttributeValue::Ss(set) => write_array(out, &sorted(set, String::as_str), |out, s| {
@@ -72,6 +115,46 @@ fn write_value(out: &mut Vec<u8>, value: &AttributeValue) {
             write_base64(out, b.as_ref())
         }),
         // A type newer than this SDK: `null` keeps the line valid JSON; the key still shows.
+        _ => out.extend_from_slice(b"null"),
+    }
+}
+
+/// A value in DynamoDB's typed JSON: `{"<type>":<value>}`, numbers as strings.
+fn write_typed(out: &mut Vec<u8>, value: &AttributeValue) {
+    let tagged = |out: &mut Vec<u8>, tag: &[u8], body: &dyn Fn(&mut Vec<u8>)| {
+        out.extend_from_slice(b"{\"");
+        out.extend_from_slice(tag);
+        out.extend_from_slice(b"\":");
+        body(out);
+        out.push(b'}');
+    };
+    match value {
+        AttributeValue::S(s) => tagged(out, b"S", &|out| write_str(out, s)),
+        AttributeValue::N(n) => tagged(out, b"N", &|out| write_str(out, n)),
+        AttributeValue::B(b) => tagged(out, b"B", &|out| write_base64(out, b.as_ref())),
+        AttributeValue::Bool(b) => tagged(out, b"BOOL", &|out| {
+            out.extend_from_slice(if *b { b"true" } else { b"false" })
+        }),
+        AttributeValue::Null(_) => tagged(out, b"NULL", &|out| out.extend_from_slice(b"true")),
+        AttributeValue::L(list) => tagged(out, b"L", &|out| write_array(out, list, write_typed)),
+        AttributeValue::M(map) => tagged(out, b"M", &|out| write_map(out, map, write_typed)),
+        AttributeValue::Ss(set) => tagged(out, b"SS", &|out| {
+            write_array(out, &sorted(set, String::as_str), |out, s| {
+                write_str(out, s)
+            })
+        }),
+        AttributeValue::Ns(set) => tagged(out, b"NS", &|out| {
+            write_array(out, &sorted(set, String::as_str), |out, n| {
+                write_str(out, n)
+            })
+        }),
+        AttributeValue::Bs(set) => tagged(out, b"BS", &|out| {
+            write_array(out, &sorted(set, |b| b.as_ref()), |out, b| {
+                write_base64(out, b.as_ref())
+            })
+        }),
+        // A type newer than this SDK cannot be written typed: a bare `null` makes the
+        // line invalid for `seeder --from`, which then names it, rather than losing it.
         _ => out.extend_from_slice(b"null"),
     }
 }
@@ -303,5 +386,41 @@ mod tests {
             ),
         ]);
         assert_eq!(line, "{\"a\":1,\"b\":2,\"c\":{\"x\":null,\"y\":null}}\n");
+    }
+
+    #[test]
+    fn typed_lines_read_back_into_the_same_items() {
+        for index in 0..300 {
+            let item = crate::seed::generate::record(7, index);
+            let mut line = Vec::new();
+            Format::Dynamodb.write_line(&mut line, &item);
+            assert!(
+                line.starts_with(b"{\"Item\":{"),
+                "{}",
+                String::from_utf8_lossy(&line)
+            );
+            assert_eq!(line.last(), Some(&b'\n'));
+            let text = std::str::from_utf8(&line).expect("UTF-8");
+            let back = crate::seed::ndjson::parse_item(text.trim_end(), "id").expect("valid");
+            assert_eq!(to_line(&back), to_line(&item), "record {index}");
+        }
+    }
+
+    #[test]
+    fn typed_values_keep_their_types() {
+        let item = Item::from([
+            ("n".to_string(), AttributeValue::N("12.50".into())),
+            (
+                "ns".to_string(),
+                AttributeValue::Ns(vec!["3".into(), "1".into()]),
+            ),
+            ("z".to_string(), AttributeValue::Null(true)),
+        ]);
+        let mut line = Vec::new();
+        Format::Dynamodb.write_line(&mut line, &item);
+        assert_eq!(
+            String::from_utf8(line).expect("UTF-8"),
+            "{\"Item\":{\"n\":{\"N\":\"12.50\"},\"ns\":{\"NS\":[\"1\",\"3\"]},\"z\":{\"NULL\":true}}}\n"
+        );
     }
 }

@@ -5,6 +5,7 @@
 //!
 //! - [`config`]: settings of both functions, read from the environment once, at cold start.
 //! - [`client`]: the DynamoDB client, built once through the standard AWS config chain.
+//! - [`compress`]: gzip or zstd response bodies, flushed page by page.
 //! - [`scan`]: the parallel Scan: a page source per backend, the fan-out over segments,
 //!   the merge of their pages into one NDJSON stream, and the trailer.
 //! - [`encode`]: DynamoDB items to NDJSON lines.
@@ -18,6 +19,7 @@
 //! (or, for the seeder, to the command line).
 
 pub mod client;
+pub mod compress;
 pub mod config;
 pub mod encode;
 pub mod error;

@@ -226,6 +226,9 @@ async fn bad_requests_get_named_4xx_errors(
         ("index=ab".into(), 400, "index"),
         ("index=bad%20name".into(), 400, "index"),
         ("index=%FF%FEab".into(), 400, "index"),
+        ("format=csv".into(), 400, "format"),
+        ("compress=brotli".into(), 400, "compress"),
+        ("compress=GZIP".into(), 400, "compress"),
         ("pk=%FF".into(), 400, "pk"),
         ("fields=%C3%28".into(), 400, "fields"),
         ("pk=".into(), 400, "pk"),
@@ -517,4 +520,115 @@ async fn a_cursor_over_64_segments_of_large_keys_resumes_in_a_post_body() {
         (0..u64::from(count)).collect::<Vec<_>>(),
         "none lost, none twice"
     );
+}
+
+/// `format=dynamodb` copies a table: the stream (plain, and zstd-compressed) piped into
+/// `seeder --from -` fills a second table equal to the first, item for item, every type.
+/// A cut-off or incomplete stream is refused with nothing written.
+#[tokio::test]
+async fn format_dynamodb_piped_into_the_seeder_copies_a_table() {
+    let ddb = local_client().await;
+    let source = unique_table("copy-src");
+    ensure_table(&ddb, &source).await.expect("create table");
+    let hard = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/seed-data/hard-cases.ndjson"
+    ))
+    .expect("hard cases");
+    let parsed = scanstream::seed::ndjson::parse(&hard, "id");
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    let hard_items: Vec<scanstream::scan::Item> =
+        parsed.items.into_iter().map(|(_, item)| item).collect();
+    write_batches(&ddb, &source, hard_items.chunks(25).map(<[_]>::to_vec)).await;
+    write_batches(
+        &ddb,
+        &source,
+        scanstream::seed::generated_batches(31, 0, 5000),
+    )
+    .await;
+    let expected = table_lines(&ddb, &source).await;
+    assert_eq!(expected.len(), 5000 + hard_items.len());
+    let emulator = Emulator::start("copy", &function_env(&source));
+    let client = http();
+
+    let mut plain_body = Vec::new();
+    for (compress, media_type) in [
+        ("none", "application/x-ndjson"),
+        ("zstd", "application/zstd"),
+    ] {
+        let (status, content_type, body) = get(
+            &client,
+            &emulator.url(
+                "streamer",
+                &format!("compress={compress}&format=dynamodb&limit=200&segments=4"),
+            ),
+        )
+        .await;
+        assert_eq!(status, 200, "{}", emulator.log_text());
+        assert_eq!(content_type, media_type);
+        if compress == "none" {
+            plain_body = body.clone();
+            assert!(body.starts_with(b"{\"Item\":{"), "typed lines");
+        }
+        let copy = unique_table("copy-dst");
+        let out = seeder_with_input(&["--table", &copy, "--from", "-", "--create-table"], &body);
+        assert!(
+            out.status.success(),
+            "{compress}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let copied = table_lines(&ddb, &copy).await;
+        assert_eq!(copied.len(), expected.len(), "{compress}");
+        assert!(
+            copied == expected,
+            "{compress}: the copy differs from the source"
+        );
+    }
+
+    // Cut off: the last line (the trailer) and a bit more missing.
+    let cut = &plain_body[..plain_body.len() - 300];
+    let never = unique_table("copy-cut");
+    let out = seeder_with_input(&["--table", &never, "--from", "-", "--create-table"], cut);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a cut-off stream is refused");
+    assert!(stderr.contains("nothing written"), "{stderr}");
+    let missing = ddb.describe_table().table_name(&never).send().await;
+    assert!(
+        missing.is_err(),
+        "nothing written: the table was not even created"
+    );
+
+    // Incomplete by its own trailer (max_items): refused, unless --allow-incomplete.
+    let (_, _, partial) = get(
+        &client,
+        &emulator.url("streamer", "format=dynamodb&max_items=100"),
+    )
+    .await;
+    let target = unique_table("copy-partial");
+    let out = seeder_with_input(
+        &["--table", &target, "--from", "-", "--create-table"],
+        &partial,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("complete:false"),
+        "{stderr}"
+    );
+    let out = seeder_with_input(
+        &[
+            "--table",
+            &target,
+            "--from",
+            "-",
+            "--create-table",
+            "--allow-incomplete",
+        ],
+        &partial,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(table_lines(&ddb, &target).await.len(), 100);
 }

@@ -88,6 +88,29 @@ impl Params {
         })
     }
 
+    /// `name` as one of `names`, read by `of`; `default` when absent.
+    pub fn choice<T>(
+        &self,
+        name: &str,
+        default: T,
+        names: &[&str],
+        of: impl Fn(&str) -> Option<T>,
+    ) -> Result<T, ApiError> {
+        let Some(value) = self.text(name) else {
+            return Ok(default);
+        };
+        of(value).ok_or_else(|| {
+            ApiError::bad_request(
+                ErrorCode::InvalidParameter,
+                format!(
+                    "{name} must be one of {}, got {}",
+                    names.join(", "),
+                    quoted(value)
+                ),
+            )
+        })
+    }
+
     /// `name` as `true` or `false`; absent is `false`.
     pub fn boolean(&self, name: &str) -> Result<bool, ApiError> {
         match self.text(name) {
@@ -187,6 +210,19 @@ mod tests {
                 err.message
             );
         }
+    }
+
+    #[test]
+    fn choices_name_what_is_allowed() {
+        let p = parse("flag=b").expect("ok");
+        let of = |s: &str| ["a", "b"].iter().position(|n| *n == s);
+        assert_eq!(p.choice("flag", 0, &["a", "b"], of), Ok(1));
+        assert_eq!(p.choice("n", 0, &["a", "b"], of), Ok(0));
+        let err = parse("flag=c")
+            .expect("ok")
+            .choice("flag", 0, &["a", "b"], of)
+            .unwrap_err();
+        assert_eq!(err.message, "flag must be one of a, b, got \"c\"");
     }
 
     #[test]

@@ -10,8 +10,9 @@ use super::{
     ApiError, ErrorCode, Invocation, Params, ResponseBody, error_response, quoted, response,
     time_budget,
 };
+use crate::compress::Compression;
 use crate::config::{Config, DYNAMODB_MAX_TOTAL_SEGMENTS};
-use crate::encode::is_json_number;
+use crate::encode::{Format, is_json_number};
 use crate::error::{ErrorKind, UpstreamError};
 use crate::scan::cursor::{Cursor, Position};
 use crate::scan::stream::{self, CursorSeal, ScanPlan};
@@ -37,6 +38,8 @@ pub const PARAMETERS: &[&str] = &[
     "consistent",
     "index",
     "pk",
+    "format",
+    "compress",
 ];
 
 /// Parameters a cursor already fixes: given with a cursor, they are refused rather than
@@ -75,6 +78,10 @@ pub struct StreamRequest {
     pub shape: ReadShape,
     /// The raw `pk` value, read against the key schema before scanning.
     pub pk: Option<String>,
+    /// How items are written (`format=`); a resumed read may change it.
+    pub format: Format,
+    /// How the body is compressed (`compress=`); a resumed read may change it.
+    pub compression: Compression,
 }
 
 /// Media types a `POST` body may have (compared without case or parameters); no
@@ -129,6 +136,13 @@ pub fn parse_request(
     let invalid = |message: String| ApiError::bad_request(ErrorCode::InvalidParameter, message);
     let limit = params.integer("limit", config.default_limit, 1, config.max_limit)?;
     let max_items = params.optional_integer("max_items", 1, MAX_ITEMS)?;
+    let format = params.choice("format", Format::Json, Format::NAMES, Format::from_name)?;
+    let compression = params.choice(
+        "compress",
+        Compression::None,
+        Compression::NAMES,
+        Compression::from_name,
+    )?;
 
     if let Some(token) = params.text("cursor") {
         if let Some(fixed) = FIXED_BY_CURSOR.iter().find(|name| params.has(name)) {
@@ -158,6 +172,8 @@ pub fn parse_request(
             positions: cursor.positions,
             shape: cursor.shape,
             pk: None,
+            format,
+            compression,
         });
     }
 
@@ -209,6 +225,8 @@ pub fn parse_request(
         positions: vec![Position::Start; segments as usize],
         shape,
         pk,
+        format,
+        compression,
     })
 }
 
@@ -360,11 +378,13 @@ impl<S: PageSource> Streamer<S> {
             max_bytes: Some(self.config.max_response_bytes),
             deadline,
             seal: Some(self.seal.clone()),
+            format: request.format,
+            compression: request.compression,
         };
         match stream::start(self.source.clone(), plan).await {
             Ok(scan) => {
                 let body = scan.map(|bytes| Ok(Frame::data(bytes))).boxed();
-                response(StatusCode::OK, "application/x-ndjson", body)
+                response(StatusCode::OK, request.compression.content_type(), body)
             }
             Err(err) => {
                 warn!(cause = %err, source = ?err.source, "scan failed before the first page");

@@ -16,7 +16,8 @@ pub use super::cursor::CursorSeal;
 use super::cursor::Position;
 use super::trailer::{SentPage, StopReason, Tally, Trailer, TrailerError};
 use super::{PageRequest, PageSource, ReadShape};
-use crate::encode::write_line;
+use crate::compress::{Compression, Compressor};
+use crate::encode::Format;
 use crate::error::{ErrorKind, UpstreamError};
 use bytes::Bytes;
 use futures::Stream;
@@ -54,6 +55,10 @@ pub struct ScanPlan {
     pub deadline: Option<Instant>,
     /// What cursors are made with; without it an incomplete trailer has no cursor.
     pub seal: Option<CursorSeal>,
+    /// How items are written.
+    pub format: Format,
+    /// How the body is compressed.
+    pub compression: Compression,
 }
 
 impl ScanPlan {
@@ -69,6 +74,8 @@ impl ScanPlan {
             max_bytes: None,
             deadline: None,
             seal: None,
+            format: Format::Json,
+            compression: Compression::None,
         }
     }
 }
@@ -104,8 +111,12 @@ pub struct ScanStream {
     slots: HashMap<Id, usize>,
     /// Where each segment stands and what was sent: the trailer's numbers.
     tally: Tally,
-    /// Send at most about this many bytes.
+    /// Send at most about this many bytes, counted on the wire (compressed).
     max_bytes: Option<u64>,
+    /// Bytes handed to the client so far, compressed if the body is.
+    wire_bytes: u64,
+    /// The body's encoder, when it is compressed; taken when the trailer ends the stream.
+    compressor: Option<Compressor>,
     /// Items the segment tasks may still fetch under `max_items`.
     budget: Arc<Budget>,
     started: Instant,
@@ -148,6 +159,7 @@ pub async fn start<S: PageSource>(
             total_segments: plan.total_segments,
             limit: plan.limit,
             shape: plan.shape.clone(),
+            format: plan.format,
             tx: tx.clone(),
             budget: budget.clone(),
         };
@@ -168,6 +180,8 @@ pub async fn start<S: PageSource>(
             plan.seal,
         ),
         max_bytes: plan.max_bytes,
+        wire_bytes: 0,
+        compressor: Compressor::new(plan.compression),
         budget,
         started,
         ttfb: Duration::ZERO,
@@ -196,7 +210,8 @@ pub async fn start<S: PageSource>(
     match first {
         Some(Event::Page(page)) => {
             stream.ttfb = started.elapsed();
-            stream.first = Some(stream.record(page));
+            let lines = stream.record(page);
+            stream.first = Some(stream.emit(lines));
             Ok(stream)
         }
         Some(Event::Failed { error, .. }) => Err(error),
@@ -220,6 +235,7 @@ struct Segment<S> {
     total_segments: u32,
     limit: u32,
     shape: Arc<ReadShape>,
+    format: Format,
     tx: mpsc::Sender<Event>,
     budget: Arc<Budget>,
 }
@@ -251,7 +267,7 @@ impl<S: PageSource> Segment<S> {
                     let fetched = page.items.len() as u64;
                     let mut lines = Vec::with_capacity(page.items.len() * 256);
                     for item in &page.items {
-                        write_line(&mut lines, item);
+                        self.format.write_line(&mut lines, item);
                     }
                     start_key = page.last_evaluated_key;
                     let next = match &start_key {
@@ -295,7 +311,6 @@ impl ScanStream {
                 scanned: page.scanned,
                 consumed_capacity: page.consumed_capacity,
                 retries: page.retries,
-                bytes: page.lines.len() as u64,
                 next: page.next,
             },
         );
@@ -336,7 +351,21 @@ impl ScanStream {
             reason = ?trailer.reason,
             "scan finished"
         );
-        Bytes::from(trailer.to_line())
+        let line = trailer.to_line();
+        match self.compressor.take() {
+            Some(compressor) => compressor.finish(&line),
+            None => Bytes::from(line),
+        }
+    }
+
+    /// What goes on the wire for `lines`: compressed (and flushed) if the body is.
+    fn emit(&mut self, lines: Bytes) -> Bytes {
+        let wire = match self.compressor.as_mut() {
+            Some(compressor) => compressor.page(&lines),
+            None => lines,
+        };
+        self.wire_bytes += wire.len() as u64;
+        wire
     }
 
     fn stop(&mut self, reason: StopReason) -> Bytes {
@@ -361,7 +390,8 @@ impl ScanStream {
     /// Whether sending `page` would overrun the byte budget. The first page always goes,
     /// so a resumed stream always makes progress.
     fn over_byte_budget(&self, page: &EncodedPage) -> bool {
-        let sent = self.tally.bytes_sent();
+        // A page's plain size bounds what it adds compressed, give or take a few bytes.
+        let sent = self.wire_bytes;
         match self.max_bytes {
             Some(max) if sent > 0 => sent + page.lines.len() as u64 > max,
             _ => false,
@@ -405,7 +435,7 @@ impl Stream for ScanStream {
                     }
                     let lines = this.record(page);
                     if !lines.is_empty() {
-                        return Poll::Ready(Some(lines));
+                        return Poll::Ready(Some(this.emit(lines)));
                     }
                 }
                 Some(Event::Failed { slot, error }) => {
@@ -769,5 +799,101 @@ mod budget_tests {
             all.sort();
             assert_eq!(all, all_ids(count));
         }
+    }
+
+    fn gunzip(chunks: &[Bytes]) -> Vec<Vec<u8>> {
+        use std::io::Write;
+        let mut decoder = flate2::write::GzDecoder::new(Vec::new());
+        chunks
+            .iter()
+            .map(|chunk| {
+                decoder.write_all(chunk).expect("gzip");
+                decoder.flush().expect("flush");
+                decoder.get_ref().clone()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_compressed_stream_decodes_page_by_page_to_the_plain_one() {
+        let source = Arc::new(MemorySource::new(table(300), "id"));
+        let plan = |compression| ScanPlan {
+            compression,
+            format: Format::Dynamodb,
+            ..sealed(3, 20)
+        };
+        let chunks: Vec<Bytes> = start(source.clone(), plan(Compression::Gzip))
+            .await
+            .expect("starts")
+            .collect()
+            .await;
+        let decoded = gunzip(&chunks);
+        for (i, so_far) in decoded.iter().enumerate() {
+            assert_eq!(
+                so_far.last(),
+                Some(&b'\n'),
+                "chunk {i} decodes to whole lines"
+            );
+        }
+        let body = decoded.last().expect("chunks");
+        let (items, trailer) = split_body(body).expect("items, then the trailer");
+        assert!(trailer.complete);
+        assert_eq!(items.len(), 300);
+        assert!(
+            items.iter().all(|item| item["Item"]["id"]["S"].is_string()),
+            "typed lines"
+        );
+        let plain: Vec<Bytes> = start(source, plan(Compression::None))
+            .await
+            .expect("starts")
+            .collect()
+            .await;
+        let plain = plain.concat();
+        let (plain_items, _) = split_body(&plain).expect("plain");
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
+        assert_eq!(
+            sorted(items.iter().map(|i| i.to_string()).collect()),
+            sorted(plain_items.iter().map(|i| i.to_string()).collect())
+        );
+        let wire: usize = chunks.iter().map(Bytes::len).sum();
+        assert!(
+            wire < plain.len(),
+            "{wire} bytes compressed, {} plain",
+            plain.len()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_byte_budget_counts_compressed_bytes() {
+        let source = Arc::new(MemorySource::new(table(20_000), "id"));
+        let items_under = |compression| {
+            let source = source.clone();
+            async move {
+                let plan = ScanPlan {
+                    compression,
+                    max_bytes: Some(50_000),
+                    ..sealed(1, 500)
+                };
+                let chunks: Vec<Bytes> = start(source, plan).await.expect("starts").collect().await;
+                let wire: usize = chunks.iter().map(Bytes::len).sum();
+                let body = match compression {
+                    Compression::Gzip => gunzip(&chunks).pop().expect("chunks"),
+                    _ => chunks.concat(),
+                };
+                let (items, trailer) = split_body(&body).expect("whole");
+                assert_eq!(trailer.reason, Some(StopReason::ByteBudget));
+                assert!(
+                    wire <= 50_000 + 200,
+                    "{compression:?}: {wire} bytes on the wire"
+                );
+                items.len()
+            }
+        };
+        let plain = items_under(Compression::None).await;
+        let gzip = items_under(Compression::Gzip).await;
+        assert!(gzip > 2 * plain, "{gzip} items compressed vs {plain} plain");
     }
 }

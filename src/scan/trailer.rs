@@ -147,8 +147,6 @@ pub struct SentPage {
     pub consumed_capacity: Option<f64>,
     /// Attempts beyond the first it took.
     pub retries: u64,
-    /// Its encoded size.
-    pub bytes: u64,
     /// Where its segment stands once it is sent.
     pub next: Position,
 }
@@ -169,7 +167,6 @@ pub struct Tally {
     scanned: u64,
     consumed_capacity: Option<f64>,
     retries: u64,
-    bytes_sent: u64,
 }
 
 impl Tally {
@@ -201,7 +198,6 @@ impl Tally {
             scanned: 0,
             consumed_capacity: None,
             retries: 0,
-            bytes_sent: 0,
         }
     }
 
@@ -220,17 +216,11 @@ impl Tally {
             *self.consumed_capacity.get_or_insert(0.0) += units;
         }
         self.retries += page.retries;
-        self.bytes_sent += page.bytes;
     }
 
     /// Counts the retries of a call that failed.
     pub fn add_retries(&mut self, retries: u64) {
         self.retries += retries;
-    }
-
-    /// Bytes sent so far.
-    pub fn bytes_sent(&self) -> u64 {
-        self.bytes_sent
     }
 
     /// Every segment read to its end.
@@ -410,7 +400,6 @@ mod tests {
                 scanned: 4,
                 consumed_capacity: Some(1.5),
                 retries: 1,
-                bytes: 30,
                 next: Position::After(key.clone()),
             },
         );
@@ -429,7 +418,6 @@ mod tests {
             cursor.positions,
             vec![Position::Start, Position::After(key)]
         );
-        assert_eq!(tally.bytes_sent(), 30);
         assert_eq!(tally.first_unfinished_segment(), Some(2));
     }
 }

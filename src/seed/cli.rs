@@ -7,6 +7,7 @@ use super::{Input, MAX_ITEM_BYTES, Summary, generate, ndjson, table};
 use crate::config::CallSettings;
 use anyhow::{Context, bail};
 use clap::Parser;
+use std::io::Read;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -29,13 +30,19 @@ pub struct Args {
     /// Pad each record to about this many bytes (DynamoDB's measure; at most 400 KB).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_ITEM_BYTES as u64 - 1024), conflicts_with = "from")]
     pub item_size: Option<u64>,
-    /// Write the items of this NDJSON file (DynamoDB typed JSON, one item per line)
-    /// instead of generated records. Every line is checked before anything is written.
+    /// Write the items of this NDJSON file (DynamoDB typed JSON, one item per line, bare
+    /// or as `{"Item":{...}}`), or of standard input with `-` (a streamer's
+    /// `format=dynamodb` output, gzip or zstd compressed or not), instead of generated
+    /// records. Every line is checked before anything is written.
     #[arg(long)]
     pub from: Option<PathBuf>,
     /// With --from: write the valid lines even if some are invalid (still exits non-zero).
     #[arg(long, requires = "from")]
     pub skip_invalid: bool,
+    /// With --from: write a stream even when its trailer is missing (cut off; required on
+    /// standard input) or says it is incomplete.
+    #[arg(long, requires = "from")]
+    pub allow_incomplete: bool,
     /// `BatchWriteItem` calls in flight at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
@@ -97,6 +104,22 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The bytes of a gzip or zstd stream decoded (recognised by their magic numbers), others
+/// as they are: so `curl ...?compress=zstd | seeder --from -` needs no decoder between.
+fn decompress(raw: Vec<u8>) -> std::io::Result<Vec<u8>> {
+    const GZIP: &[u8] = &[0x1f, 0x8b];
+    const ZSTD: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+    if raw.starts_with(GZIP) {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(raw.as_slice()).read_to_end(&mut out)?;
+        Ok(out)
+    } else if raw.starts_with(ZSTD) {
+        zstd::stream::decode_all(raw.as_slice())
+    } else {
+        Ok(raw)
+    }
+}
+
 /// The run's input and how many invalid lines it skipped.
 fn input(args: &Args) -> anyhow::Result<(Input, usize)> {
     let Some(path) = &args.from else {
@@ -110,20 +133,52 @@ fn input(args: &Args) -> anyhow::Result<(Input, usize)> {
         };
         return Ok((input, 0));
     };
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let stdin = path.as_os_str() == "-";
+    let name = if stdin {
+        "standard input".to_string()
+    } else {
+        path.display().to_string()
+    };
+    let raw = if stdin {
+        let mut raw = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut raw)
+            .context("reading standard input")?;
+        raw
+    } else {
+        std::fs::read(path).with_context(|| format!("reading {name}"))?
+    };
+    let text = String::from_utf8(decompress(raw).with_context(|| format!("decompressing {name}"))?)
+        .with_context(|| format!("{name} is not UTF-8"))?;
     let parsed = ndjson::parse(&text, generate::KEY);
     for error in parsed.errors.iter().take(20) {
-        eprintln!("{}: {error}", path.display());
+        eprintln!("{name}: {error}");
     }
     if let Some(first) = parsed.errors.first()
         && !args.skip_invalid
     {
         bail!(
-            "{} invalid lines in {} (first: {first}); nothing written (--skip-invalid writes the valid ones)",
+            "{} invalid lines in {name} (first: {first}); nothing written (--skip-invalid writes the valid ones)",
             parsed.errors.len(),
-            path.display(),
         );
+    }
+    // A streamer's output always ends with its trailer: without one it was cut off.
+    // A file without any trailer is a data set (seed-data/, an S3 export) and is read as is.
+    let incomplete = match &parsed.trailer {
+        Some(trailer) if !trailer.complete => Some(format!(
+            "its trailer says complete:false (reason {}): it holds only part of the table; \
+             resume the read with the trailer's cursor",
+            trailer
+                .reason
+                .map_or("unknown".to_string(), |r| format!("{r:?}"))
+        )),
+        None if stdin => Some("it has no trailer: the stream was cut off".to_string()),
+        _ => None,
+    };
+    if let Some(why) = incomplete
+        && !args.allow_incomplete
+    {
+        bail!("{name} is incomplete: {why}; nothing written (--allow-incomplete writes it anyway)");
     }
     let items = parsed.items.into_iter().map(|(_, item)| item).collect();
     Ok((Input::Items(items), parsed.errors.len()))

@@ -9,6 +9,7 @@
 use super::{MAX_ITEM_BYTES, item_size};
 use crate::encode::is_json_number;
 use crate::scan::Item;
+use crate::scan::trailer::Trailer;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
@@ -36,6 +37,8 @@ pub struct Parsed {
     pub items: Vec<(usize, Item)>,
     /// Invalid lines.
     pub errors: Vec<LineError>,
+    /// The streamer's trailer, when the input ends with one (it is not an item).
+    pub trailer: Option<Trailer>,
 }
 
 /// Parses every non-blank line of `text`; items must carry the string key `key`, unique
@@ -43,9 +46,26 @@ pub struct Parsed {
 pub fn parse(text: &str, key: &str) -> Parsed {
     let mut parsed = Parsed::default();
     let mut seen: HashMap<String, usize> = HashMap::new();
+    let last = text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(index, _)| index)
+        .last();
     for (index, line) in text.lines().enumerate() {
         let number = index + 1;
         if line.trim().is_empty() {
+            continue;
+        }
+        if let Some(trailer) = Trailer::parse_line(line.as_bytes()) {
+            if Some(index) == last {
+                parsed.trailer = Some(trailer);
+            } else {
+                parsed.errors.push(LineError {
+                    line: number,
+                    message: "a trailer before the last line: streams were joined".into(),
+                });
+            }
             continue;
         }
         let result = parse_item(line, key).and_then(|item| {

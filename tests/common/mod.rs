@@ -133,3 +133,37 @@ pub async fn get_via_handler<S: scanstream::scan::PageSource>(
     let status = response.status().as_u16();
     (status, body_of(response).await)
 }
+
+/// Every item of `table`, read with the SDK's own paginated Scan, each as its canonical
+/// line (keys and set members sorted): equal sets mean equal tables, item for item.
+pub async fn table_lines(client: &Client, table: &str) -> std::collections::BTreeSet<Vec<u8>> {
+    let items: Vec<Item> = client
+        .scan()
+        .table_name(table)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|err| panic!("scanning {table}: {err:?}"));
+    items.iter().map(scanstream::encode::to_line).collect()
+}
+
+/// Runs the seeder binary with `args`, `stdin` as its standard input.
+pub fn seeder_with_input(args: &[&str], stdin: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_seeder"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("seeder runs");
+    let mut input = child.stdin.take().expect("stdin");
+    // A seeder that refuses early may close its input: that is its answer, not an error.
+    let _ = input.write_all(stdin);
+    drop(input);
+    child.wait_with_output().expect("seeder ends")
+}
