@@ -1,7 +1,10 @@
 //! Encoding cost per item (AttributeValue to an NDJSON line), with criterion: on the
-//! seed-data hard cases one by one, and on typical generated records.
+//! seed-data hard cases one by one, and on typical generated records; and the cost per
+//! item of compressing those records page by page (100 items a page, flushed after each,
+//! as the streamer does) at the levels offered and their neighbours, with the ratio.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use scanstream::compress::{Compression, Compressor};
 use scanstream::encode::write_line;
 use scanstream::scan::Item;
 use scanstream::seed::{generate, ndjson};
@@ -62,5 +65,41 @@ fn encode(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, encode);
+fn compress(c: &mut Criterion) {
+    let pages: Vec<Vec<u8>> = (0..10)
+        .map(|p| {
+            let mut page = Vec::new();
+            for i in 0..100 {
+                write_line(&mut page, &generate::record(42, p * 100 + i));
+            }
+            page
+        })
+        .collect();
+    let plain: usize = pages.iter().map(Vec::len).sum();
+    let mut group = c.benchmark_group("compress");
+    group.throughput(Throughput::Elements(1000));
+    for (compression, level) in [
+        (Compression::Gzip, 1),
+        (Compression::Gzip, 6),
+        (Compression::Zstd, 1),
+        (Compression::Zstd, 3),
+    ] {
+        let run = || {
+            let mut encoder = Compressor::with_level(compression, level).expect("an encoder");
+            let mut wire = 0;
+            for page in &pages {
+                wire += encoder.page(black_box(page)).len();
+            }
+            wire + encoder.finish(b"").len()
+        };
+        let ratio = plain as f64 / run() as f64;
+        group.bench_function(
+            format!("{compression:?}-{level} (1000 records, ratio {ratio:.2})"),
+            |b| b.iter(run),
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, encode, compress);
 criterion_main!(benches);

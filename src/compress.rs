@@ -75,17 +75,27 @@ impl std::fmt::Debug for Compressor {
 }
 
 impl Compressor {
-    /// An encoder for `compression`; `None` for plain output.
+    /// An encoder for `compression` at the level this module chose; `None` for plain
+    /// output.
     pub fn new(compression: Compression) -> Option<Self> {
+        let level = match compression {
+            Compression::Zstd => ZSTD_LEVEL,
+            _ => GZIP_LEVEL as i32,
+        };
+        Self::with_level(compression, level)
+    }
+
+    /// An encoder at another `level`: what the benchmark compares the choice with.
+    pub fn with_level(compression: Compression, level: i32) -> Option<Self> {
         let inner = match compression {
             Compression::None => return None,
             Compression::Gzip => Inner::Gzip(GzEncoder::new(
                 Vec::new(),
-                flate2::Compression::new(GZIP_LEVEL),
+                flate2::Compression::new(level.clamp(0, 9).unsigned_abs()),
             )),
             // Creating a zstd context only fails when out of memory.
             Compression::Zstd => {
-                Inner::Zstd(zstd::stream::write::Encoder::new(Vec::new(), ZSTD_LEVEL).ok()?)
+                Inner::Zstd(zstd::stream::write::Encoder::new(Vec::new(), level).ok()?)
             }
         };
         Some(Self { inner })

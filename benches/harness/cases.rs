@@ -121,6 +121,8 @@ pub struct Sample {
     pub ttfb_ms: f64,
     pub total_ms: f64,
     pub items: u64,
+    /// Body bytes as received (compressed when the body is).
+    pub wire_bytes: u64,
 }
 
 impl Sample {
@@ -153,12 +155,16 @@ pub async fn fetch(url: String, pause: Duration) -> Result<Sample> {
     }
     let mut ttfb = None;
     let mut lines = 0u64;
+    let mut wire_bytes = 0u64;
     let mut tail = Vec::new();
+    let mut decoder = Decoder::for_response(&response)?;
     while let Some(chunk) = response.chunk().await? {
         ttfb.get_or_insert_with(|| started.elapsed());
-        lines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+        wire_bytes += chunk.len() as u64;
+        let plain = decoder.decode(&chunk)?;
+        lines += plain.iter().filter(|&&b| b == b'\n').count() as u64;
         // Keep only the end: the trailer is the last line.
-        tail.extend_from_slice(&chunk);
+        tail.extend_from_slice(&plain);
         if tail.len() > 1 << 16 {
             tail.drain(..tail.len() - (1 << 16));
         }
@@ -175,7 +181,122 @@ pub async fn fetch(url: String, pause: Duration) -> Result<Sample> {
         ttfb_ms: ttfb.unwrap_or(total).as_secs_f64() * 1000.0,
         total_ms: total.as_secs_f64() * 1000.0,
         items: trailer.items,
+        wire_bytes,
     })
+}
+
+/// Decodes a body incrementally, as a client reading a compressed stream would.
+enum Decoder {
+    Plain,
+    Gzip(flate2::write::GzDecoder<Vec<u8>>),
+    Zstd(zstd::stream::write::Decoder<'static, Vec<u8>>),
+}
+
+impl Decoder {
+    fn for_response(response: &reqwest::Response) -> Result<Self> {
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        Ok(match content_type {
+            "application/gzip" => Self::Gzip(flate2::write::GzDecoder::new(Vec::new())),
+            "application/zstd" => Self::Zstd(zstd::stream::write::Decoder::new(Vec::new())?),
+            _ => Self::Plain,
+        })
+    }
+
+    /// The plain bytes `chunk` completes.
+    fn decode(&mut self, chunk: &[u8]) -> Result<Vec<u8>> {
+        use std::io::Write;
+        Ok(match self {
+            Self::Plain => chunk.to_vec(),
+            Self::Gzip(decoder) => {
+                decoder.write_all(chunk)?;
+                decoder.flush()?;
+                std::mem::take(decoder.get_mut())
+            }
+            Self::Zstd(decoder) => {
+                decoder.write_all(chunk)?;
+                decoder.flush()?;
+                std::mem::take(decoder.get_mut())
+            }
+        })
+    }
+}
+
+/// A stand-in for a Function URL's bandwidth: each connection's response gets its first
+/// `burst` bytes at full speed, then `rate` bytes a second (Lambda: 6 MB, then 2 MB/s).
+pub struct CappedProxy {
+    port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CappedProxy {
+    pub async fn start(upstream_port: u16, burst: u64, rate: u64) -> Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let Ok(upstream) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", upstream_port)).await
+                    else {
+                        return;
+                    };
+                    let (mut client_read, client_write) = client.into_split();
+                    let (upstream_read, mut upstream_write) = upstream.into_split();
+                    tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut client_read, &mut upstream_write).await;
+                    });
+                    let _ = throttle(upstream_read, client_write, burst, rate).await;
+                });
+            }
+        });
+        Ok(Self { port, task })
+    }
+
+    /// `url` (on the emulator) through this proxy.
+    pub fn wrap(&self, url: &str) -> String {
+        let path = url.splitn(4, '/').nth(3).unwrap_or_default();
+        format!("http://127.0.0.1:{}/{path}", self.port)
+    }
+}
+
+impl Drop for CappedProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Copies `from` to `to`: `burst` bytes at once, then no faster than `rate` bytes/s.
+async fn throttle(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    burst: u64,
+    rate: u64,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut sent = 0u64;
+    let mut capped_since: Option<Instant> = None;
+    loop {
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        to.write_all(&buf[..n]).await?;
+        sent += n as u64;
+        if sent > burst {
+            // Past the burst, byte k of the capped part may leave no earlier than k / rate.
+            let since = *capped_since.get_or_insert_with(Instant::now);
+            let due = Duration::from_secs_f64((sent - burst) as f64 / rate as f64);
+            let elapsed = since.elapsed();
+            if due > elapsed {
+                tokio::time::sleep(due - elapsed).await;
+            }
+        }
+    }
 }
 
 pub async fn warm_up(watch: &Service) -> Result<()> {
@@ -252,6 +373,7 @@ pub async fn bare_scan(client: Client, table: String, segments: u32, limit: u32)
         ttfb_ms: total,
         total_ms: total,
         items,
+        wire_bytes: 0,
     })
 }
 
@@ -278,6 +400,7 @@ pub async fn library_scan(
         ttfb_ms: ttfb,
         total_ms: total,
         items: lines.saturating_sub(1),
+        wire_bytes: 0,
     })
 }
 
@@ -384,6 +507,7 @@ pub async fn seeder_run(
         ttfb_ms: total,
         total_ms: total,
         items: 20_000,
+        wire_bytes: 0,
     })
 }
 
@@ -436,5 +560,6 @@ pub async fn bare_writes(client: &Client, concurrency: usize, rep: u64) -> Resul
         ttfb_ms: total,
         total_ms: total,
         items: 20_000,
+        wire_bytes: 0,
     })
 }

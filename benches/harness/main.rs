@@ -10,7 +10,9 @@
 //! 2. items/s at the client through the emulator against a bare SDK parallel scan (same
 //!    segments and limit, items counted, nothing encoded), segments 1-16, limits 100, 1000;
 //! 3. the streamer process's peak RSS for 10k and 200k items with a slow reader;
-//! 4. seeder items/s against bare concurrent `BatchWriteItem` calls, concurrency 1, 4, 8.
+//! 4. seeder items/s against bare concurrent `BatchWriteItem` calls, concurrency 1, 4, 8;
+//! 5. `compress=none|gzip|zstd`: bytes per item and items/s, without a cap and through a
+//!    proxy imitating the Function URL's bandwidth (a burst, then a fixed rate).
 //!
 //! Each case runs `REPS` times; tables show medians with min-max. Results go to
 //! `bench-results/` as JSON and CSV, with `plot.svg`.
@@ -26,10 +28,10 @@ mod plot;
 mod report;
 
 use cases::{
-    BufferedServer, bare_scan, bare_writes, fetch, library_scan, local_client, memory_case, repeat,
-    seed, seeder_run, start_watch, streamer_url, warm_up,
+    BufferedServer, CappedProxy, bare_scan, bare_writes, fetch, library_scan, local_client,
+    memory_case, repeat, seed, seeder_run, start_watch, streamer_url, warm_up,
 };
-use report::{MemoryRow, Report, SeedRow, ThroughputRow, TtfbRow, machine};
+use report::{CompressionRow, MemoryRow, Report, SeedRow, ThroughputRow, TtfbRow, machine};
 use services::Service;
 use std::path::Path;
 use std::time::Duration;
@@ -38,6 +40,10 @@ use std::time::Duration;
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 const REPS: usize = 3;
+/// The imitated Function URL's full-speed bytes per response (Lambda: 6 MB).
+const CAP_BURST: u64 = 1_000_000;
+/// The imitated Function URL's rate after the burst, bytes/s (Lambda: 2 MB/s).
+const CAP_RATE: u64 = 1_000_000;
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 #[tokio::main]
@@ -120,6 +126,37 @@ async fn main() -> Result<()> {
         }
         report.seeding.push(SeedRow::new(concurrency, &ours, &bare));
         eprintln!("seeding concurrency={concurrency} done");
+    }
+
+    // 5. Compression: bytes per item and items/s of one invocation, without a cap on
+    // 100k items, then through a proxy that imitates the Function URL's bandwidth (first
+    // CAP_BURST bytes at full speed, then CAP_RATE bytes/s; scaled down from 6 MB and
+    // 2 MB/s to keep the run short) on 10k items.
+    for (table, items, capped) in [(&t100k, 100_000u64, false), (&t10k, 10_000, true)] {
+        let watch = start_watch(&ddb, table, &[])?;
+        warm_up(&watch).await?;
+        let proxy = CappedProxy::start(watch.port, CAP_BURST, CAP_RATE).await?;
+        let cap = if capped {
+            format!(
+                "{} MB then {} MB/s",
+                CAP_BURST / 1_000_000,
+                CAP_RATE / 1_000_000
+            )
+        } else {
+            "none".to_string()
+        };
+        for compress in ["none", "gzip", "zstd"] {
+            let mut url =
+                streamer_url(&watch, &format!("compress={compress}&limit=100&segments=4"));
+            if capped {
+                url = proxy.wrap(&url);
+            }
+            let samples = repeat(|| fetch(url.clone(), Duration::ZERO)).await?;
+            report
+                .compression
+                .push(CompressionRow::new(compress, cap.clone(), &samples));
+            eprintln!("compression {compress} on {items} items, cap {cap} done");
+        }
     }
 
     report.machine = machine();

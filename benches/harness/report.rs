@@ -16,7 +16,7 @@ pub struct Stat {
 }
 
 impl Stat {
-    fn of(values: impl IntoIterator<Item = f64>) -> Self {
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Self {
         let mut v: Vec<f64> = values.into_iter().collect();
         v.sort_by(f64::total_cmp);
         let n = v.len();
@@ -139,6 +139,31 @@ pub struct Report {
     pub throughput: Vec<ThroughputRow>,
     pub memory: Vec<MemoryRow>,
     pub seeding: Vec<SeedRow>,
+    pub compression: Vec<CompressionRow>,
+}
+
+/// One invocation's read with `compress`, with or without a bandwidth cap.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompressionRow {
+    pub compress: &'static str,
+    pub cap: String,
+    pub items: u64,
+    pub bytes_per_item: f64,
+    pub items_per_s: Stat,
+}
+
+impl CompressionRow {
+    pub fn new(compress: &'static str, cap: String, samples: &[Sample]) -> Self {
+        let items = samples.first().map_or(0, |s| s.items);
+        let wire = samples.first().map_or(0, |s| s.wire_bytes);
+        Self {
+            compress,
+            cap,
+            items,
+            bytes_per_item: wire as f64 / items.max(1) as f64,
+            items_per_s: Stat::of(samples.iter().map(Sample::items_per_s)),
+        }
+    }
 }
 
 pub fn machine() -> String {
@@ -255,6 +280,32 @@ impl Report {
                 row.seeder_items_per_s.show(0),
                 row.bare_items_per_s.show(0),
                 row.ratio
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\n### Compression, one invocation (segments 4, limit 100), items/s: median (min-max)\n"
+        );
+        let _ = writeln!(
+            out,
+            "| items | compress | cap | bytes/item | items/s | vs none |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|");
+        for row in &self.compression {
+            let none = self
+                .compression
+                .iter()
+                .find(|r| r.compress == "none" && r.cap == row.cap && r.items == row.items)
+                .map_or(f64::NAN, |r| r.items_per_s.median);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.0} | {} | {:.2}x |",
+                row.items,
+                row.compress,
+                row.cap,
+                row.bytes_per_item,
+                row.items_per_s.show(0),
+                row.items_per_s.median / none
             );
         }
         out
