@@ -16,7 +16,7 @@ pub const DYNAMODB_MAX_TOTAL_SEGMENTS: u32 = 1_000_000;
 pub const DEFAULT_MAX_CURSOR_BYTES: usize = 1 << 20;
 
 /// A setting that could not be used.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ConfigError {
     #[error("{0} is required")]
     Missing(&'static str),
@@ -39,6 +39,12 @@ pub enum ConfigError {
         value: u64,
         max_name: &'static str,
         max: u64,
+    },
+    #[error("{name} must be a decimal number of capacity units in (0, {max}], got {value:?}")]
+    NotARate {
+        name: &'static str,
+        value: String,
+        max: f64,
     },
     #[error(
         "MAX_CURSOR_BYTES ({max_cursor_bytes}) is too small for MAX_SEGMENTS ({max_segments}): \
@@ -104,7 +110,7 @@ impl CallSettings {
 }
 
 /// Everything the streamer needs to know before its first request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// The table every request scans (`TABLE_NAME`); requests cannot pick another one.
     pub table_name: String,
@@ -135,6 +141,11 @@ pub struct Config {
     /// Ask DynamoDB for consumed capacity (`RETURN_CONSUMED_CAPACITY`, `TOTAL` or `NONE`;
     /// default `TOTAL`). DynamoDB Local scans about a tenth slower with it.
     pub consumed_capacity: bool,
+    /// Upper bound of `?max_rcu=` (`MAX_RCU`, default 40,000: DynamoDB's default table
+    /// read quota for on-demand tables).
+    pub max_rcu: f64,
+    /// `max_rcu` when the request does not say (`DEFAULT_MAX_RCU`; default none, no cap).
+    pub default_max_rcu: Option<f64>,
 }
 
 impl Config {
@@ -171,6 +182,8 @@ impl Config {
         // At most 4 MiB by the bound just checked.
         let max_cursor_bytes =
             usize::try_from(max_cursor_bytes).unwrap_or(DEFAULT_MAX_CURSOR_BYTES);
+        let max_rcu = rcu(&lookup, "MAX_RCU", 1_000_000.0)?.unwrap_or(40_000.0);
+        let default_max_rcu = rcu(&lookup, "DEFAULT_MAX_RCU", max_rcu)?;
         let needed = crate::scan::cursor::worst_case_len(max_segments);
         if needed > max_cursor_bytes {
             return Err(ConfigError::CursorCapTooSmall {
@@ -190,6 +203,8 @@ impl Config {
             calls: CallSettings::from_lookup(&lookup)?,
             max_cursor_bytes,
             cursor_secret: lookup("CURSOR_SECRET").unwrap_or_default().into_bytes(),
+            max_rcu,
+            default_max_rcu,
             consumed_capacity: match lookup("RETURN_CONSUMED_CAPACITY").as_deref() {
                 None | Some("TOTAL") => true,
                 Some("NONE") => false,
@@ -296,6 +311,24 @@ fn bounded_default(
         });
     }
     setting(lookup, name, default, 1, max)
+}
+
+/// Reads `name` as read capacity units a second: a plain decimal in `(0, max]`.
+fn rcu(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    max: f64,
+) -> Result<Option<f64>, ConfigError> {
+    let Some(raw) = lookup(name) else {
+        return Ok(None);
+    };
+    crate::http::params::decimal(raw.trim(), max)
+        .map(Some)
+        .ok_or(ConfigError::NotARate {
+            name,
+            value: raw,
+            max,
+        })
 }
 
 /// Reads `name` as milliseconds in `min..=max`.
@@ -459,5 +492,27 @@ mod tests {
             matches!(err, ConfigError::CursorCapTooSmall { .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn read_rate_settings_are_plain_positive_decimals() {
+        let c = config(&[("TABLE_NAME", "t")]).expect("valid");
+        assert_eq!((c.max_rcu, c.default_max_rcu), (40_000.0, None));
+        let c = config(&[
+            ("TABLE_NAME", "t"),
+            ("MAX_RCU", "500"),
+            ("DEFAULT_MAX_RCU", "12.5"),
+        ])
+        .expect("valid");
+        assert_eq!((c.max_rcu, c.default_max_rcu), (500.0, Some(12.5)));
+        for bad in ["0", "-1", "1e3", "NaN", "inf", "x", "600"] {
+            let err = config(&[
+                ("TABLE_NAME", "t"),
+                ("MAX_RCU", "500"),
+                ("DEFAULT_MAX_RCU", bad),
+            ])
+            .unwrap_err();
+            assert!(err.to_string().contains("DEFAULT_MAX_RCU"), "{bad}: {err}");
+        }
     }
 }

@@ -229,6 +229,14 @@ async fn bad_requests_get_named_4xx_errors(
         ("format=csv".into(), 400, "format"),
         ("compress=brotli".into(), 400, "compress"),
         ("compress=GZIP".into(), 400, "compress"),
+        ("max_rcu=0".into(), 400, "max_rcu"),
+        ("max_rcu=-5".into(), 400, "max_rcu"),
+        ("max_rcu=NaN".into(), 400, "max_rcu"),
+        ("max_rcu=inf".into(), 400, "max_rcu"),
+        ("max_rcu=1e3".into(), 400, "max_rcu"),
+        ("max_rcu=1e999".into(), 400, "max_rcu"),
+        ("max_rcu=fast".into(), 400, "max_rcu"),
+        ("max_rcu=40001".into(), 400, "max_rcu"),
         ("pk=%FF".into(), 400, "pk"),
         ("fields=%C3%28".into(), 400, "fields"),
         ("pk=".into(), 400, "pk"),
@@ -631,4 +639,53 @@ async fn format_dynamodb_piped_into_the_seeder_copies_a_table() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(table_lines(&ddb, &target).await.len(), 100);
+}
+
+/// `max_rcu` through the emulator: each read's capacity over its wall-clock time is
+/// within 10% of the cap, and the output is complete and exact. Items of about 4 KB (half
+/// a unit each, eventually consistent) keep the debug build's own speed far above the
+/// caps, so what is measured is the cap.
+#[tokio::test]
+async fn max_rcu_holds_the_read_rate_within_ten_percent() {
+    let ddb = local_client().await;
+    let table = unique_table("rate");
+    ensure_table(&ddb, &table).await.expect("create table");
+    write_batches(
+        &ddb,
+        &table,
+        scanstream::seed::sized_batches(41, 0, 3300, Some(4000)),
+    )
+    .await;
+    let emulator = Emulator::start("rate", &function_env(&table));
+    let client = http();
+    let (status, _, _) = get(&client, &emulator.url("streamer", "max_items=1")).await;
+    assert_eq!(status, 200, "{}", emulator.log_text());
+    for rcu in [120.0f64, 300.0] {
+        let started = Instant::now();
+        let (status, _, body) = get(
+            &client,
+            &emulator.url("streamer", &format!("limit=100&max_rcu={rcu}&segments=4")),
+        )
+        .await;
+        let wall = started.elapsed().as_secs_f64();
+        assert_eq!(status, 200);
+        let (items, trailer) = split_body(&body);
+        assert_same_ids(&ids(&items), &expected_ids(41, 3300), "complete and exact");
+        let consumed = trailer
+            .consumed_capacity
+            .expect("capacity is reported under a cap");
+        let achieved = consumed / wall;
+        eprintln!(
+            "max_rcu={rcu}: {consumed:.1} units in {wall:.2} s = {achieved:.1}/s ({:.3} of asked); \
+             trailer rcu_per_s {:?}, waited {:?} ms",
+            achieved / rcu,
+            trailer.rcu_per_s,
+            trailer.rcu_wait_ms
+        );
+        assert!(
+            (0.9..=1.1).contains(&(achieved / rcu)),
+            "achieved {achieved:.1}/s against {rcu}/s"
+        );
+        assert!(trailer.rcu_wait_ms.is_some_and(|ms| ms > 0));
+    }
 }

@@ -111,6 +111,23 @@ impl Params {
         })
     }
 
+    /// `name` as a plain decimal number in `(0, max]` (digits, an optional fraction: no
+    /// sign, exponent, `NaN` or infinity), or `None` when absent.
+    pub fn positive_decimal(&self, name: &str, max: f64) -> Result<Option<f64>, ApiError> {
+        let Some(value) = self.text(name) else {
+            return Ok(None);
+        };
+        decimal(value, max).map(Some).ok_or_else(|| {
+            ApiError::bad_request(
+                ErrorCode::InvalidParameter,
+                format!(
+                    "{name} must be a decimal number greater than 0 and at most {max}, got {}",
+                    quoted(value)
+                ),
+            )
+        })
+    }
+
     /// `name` as `true` or `false`; absent is `false`.
     pub fn boolean(&self, name: &str) -> Result<bool, ApiError> {
         match self.text(name) {
@@ -122,6 +139,20 @@ impl Params {
             )),
         }
     }
+}
+
+/// `text` as a plain decimal number in `(0, max]`: up to 12 digits, optionally a point
+/// and up to 6 more; nothing else.
+pub fn decimal(text: &str, max: f64) -> Option<f64> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits =
+        |part: &str, most: usize| part.len() <= most && part.bytes().all(|b| b.is_ascii_digit());
+    let well_formed = !whole.is_empty()
+        && digits(whole, 12)
+        && digits(fraction, 6)
+        && (!fraction.is_empty() || !text.ends_with('.'));
+    let value: f64 = text.parse().ok().filter(|_| well_formed)?;
+    (value > 0.0 && value <= max).then_some(value)
 }
 
 /// Form decoding: `+` is a space, then percent-escapes; the bytes must be UTF-8. On error,
@@ -223,6 +254,39 @@ mod tests {
             .choice("flag", 0, &["a", "b"], of)
             .unwrap_err();
         assert_eq!(err.message, "flag must be one of a, b, got \"c\"");
+    }
+
+    #[test]
+    fn positive_decimals_are_plain_and_bounded() {
+        let p = |q: &str| parse(q).expect("ok").positive_decimal("n", 1000.0);
+        assert_eq!(p("n=120"), Ok(Some(120.0)));
+        assert_eq!(p("n=0.5"), Ok(Some(0.5)));
+        assert_eq!(p("n=1000"), Ok(Some(1000.0)));
+        assert_eq!(p(""), Ok(None));
+        for bad in [
+            "n=0",
+            "n=0.0",
+            "n=-1",
+            "n=1e2",
+            "n=NaN",
+            "n=inf",
+            "n=infinity",
+            "n=1000.5",
+            "n=.5",
+            "n=5.",
+            "n=",
+            "n=x",
+            "n=%2B5",
+            "n=1e400",
+            "n=0.0000001",
+        ] {
+            let err = p(bad).unwrap_err();
+            assert!(
+                err.message.starts_with("n must be a decimal number"),
+                "{bad}: {}",
+                err.message
+            );
+        }
     }
 
     #[test]

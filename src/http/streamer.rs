@@ -40,6 +40,7 @@ pub const PARAMETERS: &[&str] = &[
     "pk",
     "format",
     "compress",
+    "max_rcu",
 ];
 
 /// Parameters a cursor already fixes: given with a cursor, they are refused rather than
@@ -82,6 +83,9 @@ pub struct StreamRequest {
     pub format: Format,
     /// How the body is compressed (`compress=`); a resumed read may change it.
     pub compression: Compression,
+    /// Read capacity units a second for the invocation (`max_rcu=`, or
+    /// `DEFAULT_MAX_RCU`); a resumed read may change it.
+    pub max_rcu: Option<f64>,
 }
 
 /// Media types a `POST` body may have (compared without case or parameters); no
@@ -143,6 +147,9 @@ pub fn parse_request(
         Compression::NAMES,
         Compression::from_name,
     )?;
+    let max_rcu = params
+        .positive_decimal("max_rcu", config.max_rcu)?
+        .or(config.default_max_rcu);
 
     if let Some(token) = params.text("cursor") {
         if let Some(fixed) = FIXED_BY_CURSOR.iter().find(|name| params.has(name)) {
@@ -174,6 +181,7 @@ pub fn parse_request(
             pk: None,
             format,
             compression,
+            max_rcu,
         });
     }
 
@@ -227,6 +235,7 @@ pub fn parse_request(
         pk,
         format,
         compression,
+        max_rcu,
     })
 }
 
@@ -366,6 +375,7 @@ impl<S: PageSource> Streamer<S> {
             segment_offset = request.segment_offset,
             limit = request.limit,
             max_items = ?request.max_items,
+            max_rcu = ?request.max_rcu,
             "scan starting"
         );
         let plan = ScanPlan {
@@ -380,6 +390,7 @@ impl<S: PageSource> Streamer<S> {
             seal: Some(self.seal.clone()),
             format: request.format,
             compression: request.compression,
+            max_rcu: request.max_rcu,
         };
         match stream::start(self.source.clone(), plan).await {
             Ok(scan) => {

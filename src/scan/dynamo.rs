@@ -170,7 +170,11 @@ impl PageSource for DynamoSource {
                     .consistent_read(shape.consistent)
                     .limit(to_i32(request.limit))
                     .set_exclusive_start_key(request.exclusive_start_key)
-                    .return_consumed_capacity(self.capacity.clone())
+                    .return_consumed_capacity(if request.report_capacity {
+                        ReturnConsumedCapacity::Total
+                    } else {
+                        self.capacity.clone()
+                    })
                     .customize()
                     .config_override(override_config)
                     .send()

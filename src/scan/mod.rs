@@ -10,6 +10,7 @@ pub mod budget;
 pub mod cursor;
 pub mod dynamo;
 pub mod memory;
+pub mod rate;
 pub mod stream;
 pub mod trailer;
 
@@ -50,6 +51,9 @@ pub struct PageRequest {
     pub exclusive_start_key: Option<Item>,
     /// Projection, consistency, index, partition: the same for every page of a read.
     pub shape: Arc<ReadShape>,
+    /// The page's consumed capacity must be reported (a read-rate cap is charged with it),
+    /// whatever the source does by default.
+    pub report_capacity: bool,
 }
 
 /// One page of one segment.

@@ -14,6 +14,7 @@
 use super::budget::Budget;
 pub use super::cursor::CursorSeal;
 use super::cursor::Position;
+use super::rate::RateLimit;
 use super::trailer::{SentPage, StopReason, Tally, Trailer, TrailerError};
 use super::{PageRequest, PageSource, ReadShape};
 use crate::compress::{Compression, Compressor};
@@ -59,6 +60,8 @@ pub struct ScanPlan {
     pub format: Format,
     /// How the body is compressed.
     pub compression: Compression,
+    /// Read at most this many capacity units a second, over all segments.
+    pub max_rcu: Option<f64>,
 }
 
 impl ScanPlan {
@@ -76,6 +79,7 @@ impl ScanPlan {
             seal: None,
             format: Format::Json,
             compression: Compression::None,
+            max_rcu: None,
         }
     }
 }
@@ -119,6 +123,8 @@ pub struct ScanStream {
     compressor: Option<Compressor>,
     /// Items the segment tasks may still fetch under `max_items`.
     budget: Arc<Budget>,
+    /// The read-rate cap the segment tasks share, when there is one.
+    rate: Option<Arc<RateLimit>>,
     started: Instant,
     ttfb: Duration,
     deadline: Option<Pin<Box<Sleep>>>,
@@ -142,6 +148,9 @@ pub async fn start<S: PageSource>(
     let width = plan.positions.len().max(1);
     let (tx, rx) = mpsc::channel(width);
     let budget = Budget::new(plan.max_items);
+    let rate = plan
+        .max_rcu
+        .map(|rcu| Arc::new(RateLimit::new(rcu, width as u32)));
     let mut tasks = JoinSet::new();
     let mut slots = HashMap::new();
     for (slot, position) in plan.positions.iter().enumerate() {
@@ -162,6 +171,7 @@ pub async fn start<S: PageSource>(
             format: plan.format,
             tx: tx.clone(),
             budget: budget.clone(),
+            rate: rate.clone(),
         };
         let handle = tasks.spawn(task.run(start_key).instrument(span));
         slots.insert(handle.id(), slot);
@@ -183,6 +193,7 @@ pub async fn start<S: PageSource>(
         wire_bytes: 0,
         compressor: Compressor::new(plan.compression),
         budget,
+        rate,
         started,
         ttfb: Duration::ZERO,
         deadline: plan
@@ -238,10 +249,13 @@ struct Segment<S> {
     format: Format,
     tx: mpsc::Sender<Event>,
     budget: Arc<Budget>,
+    rate: Option<Arc<RateLimit>>,
 }
 
 impl<S: PageSource> Segment<S> {
     async fn run(self, mut start_key: Option<crate::scan::Item>) {
+        // Capacity and items of this segment's pages so far: what an item costs.
+        let (mut units, mut items) = (0.0, 0u64);
         loop {
             // Reserve before fetching: this is what bounds pages in flight per segment.
             let Ok(permit) = self.tx.reserve().await else {
@@ -252,12 +266,19 @@ impl<S: PageSource> Segment<S> {
                 debug!("max_items reached, segment stops");
                 return;
             };
+            let mut limit = reservation.items();
+            if let Some(rate) = &self.rate {
+                rate.admit().await;
+                let per_item = (items > 0).then(|| units / items as f64);
+                limit = rate.page_limit(limit, per_item);
+            }
             let request = PageRequest {
                 segment: self.segment,
                 total_segments: self.total_segments,
-                limit: reservation.items(),
+                limit,
                 exclusive_start_key: start_key.take(),
                 shape: self.shape.clone(),
+                report_capacity: self.rate.is_some(),
             };
             let fetched = self.source.page(request).await;
             let used = fetched.as_ref().map_or(0, |page| page.items.len() as u64);
@@ -268,6 +289,16 @@ impl<S: PageSource> Segment<S> {
                     let mut lines = Vec::with_capacity(page.items.len() * 256);
                     for item in &page.items {
                         self.format.write_line(&mut lines, item);
+                    }
+                    if let Some(rate) = &self.rate {
+                        // Without a report, half a unit per 4 KB read: an eventually
+                        // consistent read's price, on the plain lines' size.
+                        let cost = page
+                            .consumed_capacity
+                            .unwrap_or_else(|| (lines.len() as f64 / 4096.0).ceil() * 0.5);
+                        rate.charge(cost);
+                        units += cost;
+                        items += fetched;
                     }
                     start_key = page.last_evaluated_key;
                     let next = match &start_key {
@@ -333,8 +364,14 @@ impl ScanStream {
                 ));
             }
         }
-        self.tally
-            .trailer(reason, error, self.started.elapsed(), self.ttfb)
+        let mut trailer = self
+            .tally
+            .trailer(reason, error, self.started.elapsed(), self.ttfb);
+        trailer.rcu_wait_ms = self
+            .rate
+            .as_ref()
+            .map(|rate| u64::try_from(rate.waited().as_millis()).unwrap_or(u64::MAX));
+        trailer
     }
 
     fn finish(&mut self) -> Bytes {
@@ -895,5 +932,81 @@ mod budget_tests {
         let plain = items_under(Compression::None).await;
         let gzip = items_under(Compression::Gzip).await;
         assert!(gzip > 2 * plain, "{gzip} items compressed vs {plain} plain");
+    }
+
+    /// Records when each page was started and what it cost.
+    struct Recording {
+        inner: MemorySource,
+        log: std::sync::Mutex<Vec<(Instant, f64)>>,
+    }
+
+    impl PageSource for Recording {
+        async fn page(&self, request: PageRequest) -> Result<crate::scan::Page, UpstreamError> {
+            let at = Instant::now();
+            assert!(
+                request.report_capacity,
+                "a capped read asks for its capacity"
+            );
+            let page = self.inner.page(request).await?;
+            let cost = page.consumed_capacity.unwrap_or_default();
+            self.log.lock().expect("log").push((at, cost));
+            Ok(page)
+        }
+
+        async fn partition_key(
+            &self,
+            index: Option<&str>,
+        ) -> Result<crate::scan::KeyAttribute, UpstreamError> {
+            self.inner.partition_key(index).await
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Over any window of length t, the pages started in it cost at most R x t plus
+        /// the burst: a quarter second saved up and one page per segment.
+        #[test]
+        fn the_rate_cap_holds_over_every_window(
+            rate in 5.0f64..400.0,
+            segments in 1u32..8,
+            limit in 1u32..40,
+            count in 50usize..500,
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .expect("runtime");
+            let source = Arc::new(Recording {
+                inner: MemorySource::new(table(count), "id"),
+                log: std::sync::Mutex::new(Vec::new()),
+            });
+            let plan = ScanPlan { max_rcu: Some(rate), ..ScanPlan::segments(segments, limit) };
+            let trailer = runtime.block_on(async {
+                let chunks: Vec<Bytes> = start(source.clone(), plan).await.expect("starts").collect().await;
+                split_body(&chunks.concat()).expect("whole").1
+            });
+            proptest::prop_assert!(trailer.complete);
+            let log = source.log.lock().expect("log").clone();
+            let largest = log.iter().map(|(_, cost)| *cost).fold(0.0, f64::max);
+            let burst = rate / 4.0 + f64::from(segments) * largest;
+            for (i, (from, _)) in log.iter().enumerate() {
+                let mut spent = 0.0;
+                for (at, cost) in &log[i..] {
+                    spent += cost;
+                    let window = at.duration_since(*from).as_secs_f64();
+                    proptest::prop_assert!(
+                        spent <= rate * window + burst + 1e-6,
+                        "{spent} units in {window} s at {rate}/s, burst {burst}"
+                    );
+                }
+            }
+            let wait = trailer.rcu_wait_ms.expect("capped reads report their wait");
+            let total: f64 = log.iter().map(|(_, cost)| cost).sum();
+            if total > 2.0 * burst {
+                proptest::prop_assert!(wait > 0, "a read of {total} units at {rate}/s waited");
+            }
+        }
     }
 }

@@ -30,6 +30,12 @@ pub struct Trailer {
     /// Read capacity units consumed, as DynamoDB reported them; `null` when not asked
     /// for (`RETURN_CONSUMED_CAPACITY=NONE`).
     pub consumed_capacity: Option<f64>,
+    /// Read capacity units a second over the scan: `consumed_capacity` over `elapsed_ms`.
+    pub rcu_per_s: Option<f64>,
+    /// With `max_rcu`: time segments spent waiting for the read-rate cap, added over
+    /// segments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rcu_wait_ms: Option<u64>,
     /// Attempts beyond the first over all Scan calls (throttling, transient errors).
     pub retries: u64,
     /// Per-segment counts, in segment order.
@@ -267,6 +273,11 @@ impl Tally {
             scanned: self.scanned,
             pages: self.segments.iter().map(|s| s.pages).sum(),
             consumed_capacity: self.consumed_capacity,
+            rcu_per_s: self.consumed_capacity.map(|units| {
+                // Rounded to tenths: the rate is a measure, not an account.
+                (units / elapsed.as_secs_f64().max(0.001) * 10.0).round() / 10.0
+            }),
+            rcu_wait_ms: None,
             retries: self.retries,
             segments: self.segments.clone(),
             elapsed_ms: millis(elapsed),
@@ -330,6 +341,8 @@ mod tests {
             scanned: 3,
             pages: 2,
             consumed_capacity: Some(1.5),
+            rcu_per_s: Some(150.0),
+            rcu_wait_ms: None,
             retries: 2,
             segments: vec![SegmentSummary {
                 segment: 0,
