@@ -299,6 +299,19 @@ async fn throttle(
     }
 }
 
+/// A read under `max_rcu=asked`: the trailer's consumed units and the wall clock.
+pub async fn rate_read(watch: &Service, asked: f64) -> Result<(f64, f64)> {
+    let url = streamer_url(watch, &format!("limit=100&max_rcu={asked}&segments=4"));
+    let started = Instant::now();
+    let body = reqwest::get(&url).await?.bytes().await?;
+    let wall = started.elapsed().as_secs_f64();
+    let trailer = Trailer::of_body(&body).ok_or("response without a trailer")?;
+    if !trailer.complete {
+        return Err(format!("incomplete read under max_rcu={asked}: {trailer:?}").into());
+    }
+    Ok((trailer.consumed_capacity.unwrap_or_default(), wall))
+}
+
 pub async fn warm_up(watch: &Service) -> Result<()> {
     fetch(
         streamer_url(watch, "segments=1&limit=10&max_items=10"),

@@ -12,7 +12,8 @@
 //! 3. the streamer process's peak RSS for 10k and 200k items with a slow reader;
 //! 4. seeder items/s against bare concurrent `BatchWriteItem` calls, concurrency 1, 4, 8;
 //! 5. `compress=none|gzip|zstd`: bytes per item and items/s, without a cap and through a
-//!    proxy imitating the Function URL's bandwidth (a burst, then a fixed rate).
+//!    proxy imitating the Function URL's bandwidth (a burst, then a fixed rate);
+//! 6. `max_rcu`: achieved capacity units/s against the asked ones, one invocation.
 //!
 //! Each case runs `REPS` times; tables show medians with min-max. Results go to
 //! `bench-results/` as JSON and CSV, with `plot.svg`.
@@ -29,9 +30,11 @@ mod report;
 
 use cases::{
     BufferedServer, CappedProxy, bare_scan, bare_writes, fetch, library_scan, local_client,
-    memory_case, repeat, seed, seeder_run, start_watch, streamer_url, warm_up,
+    memory_case, rate_read, repeat, seed, seeder_run, start_watch, streamer_url, warm_up,
 };
-use report::{CompressionRow, MemoryRow, Report, SeedRow, ThroughputRow, TtfbRow, machine};
+use report::{
+    CompressionRow, MemoryRow, RateRow, Report, SeedRow, Stat, ThroughputRow, TtfbRow, machine,
+};
 use services::Service;
 use std::path::Path;
 use std::time::Duration;
@@ -158,6 +161,26 @@ async fn main() -> Result<()> {
             eprintln!("compression {compress} on {items} items, cap {cap} done");
         }
     }
+
+    // 6. max_rcu: achieved against asked, one invocation, on 10k items.
+    let watch = start_watch(&ddb, &t10k, &[])?;
+    warm_up(&watch).await?;
+    for asked in [50.0, 100.0, 200.0, 400.0] {
+        let mut units = 0.0;
+        let mut achieved = Vec::new();
+        for _ in 0..REPS {
+            let (read, wall) = rate_read(&watch, asked).await?;
+            units = read;
+            achieved.push(read / wall);
+        }
+        report.rate.push(RateRow {
+            asked,
+            units,
+            achieved: Stat::of(achieved),
+        });
+        eprintln!("max_rcu={asked} done");
+    }
+    drop(watch);
 
     report.machine = machine();
     let text = report.render();

@@ -140,6 +140,16 @@ pub struct Report {
     pub memory: Vec<MemoryRow>,
     pub seeding: Vec<SeedRow>,
     pub compression: Vec<CompressionRow>,
+    pub rate: Vec<RateRow>,
+}
+
+/// One invocation read under `max_rcu`: what it asked for and what it got.
+#[derive(Debug, Clone, Serialize)]
+pub struct RateRow {
+    pub asked: f64,
+    pub units: f64,
+    /// Units over the client's wall clock, per second.
+    pub achieved: Stat,
 }
 
 /// One invocation's read with `compress`, with or without a bandwidth cap.
@@ -306,6 +316,22 @@ impl Report {
                 row.bytes_per_item,
                 row.items_per_s.show(0),
                 row.items_per_s.median / none
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\n### max_rcu, one invocation (segments 4, limit 100): capacity units/s over the client's wall clock\n"
+        );
+        let _ = writeln!(out, "| asked | units read | achieved | achieved / asked |");
+        let _ = writeln!(out, "|---|---|---|---|");
+        for row in &self.rate {
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} | {} | {:.3} |",
+                row.asked,
+                row.units,
+                row.achieved.show(1),
+                row.achieved.median / row.asked
             );
         }
         out
