@@ -12,7 +12,7 @@ use std::time::Duration;
 pub const DYNAMODB_MAX_TOTAL_SEGMENTS: u32 = 1_000_000;
 
 /// `MAX_CURSOR_BYTES` when unset: room for the worst-case cursor of 64 segments (about
-/// 580 KB, see [`crate::scan::cursor::worst_case_len`]), sent in a POST body.
+/// 600 KB, see [`crate::scan::cursor::worst_case_len`]), sent in a POST body.
 pub const DEFAULT_MAX_CURSOR_BYTES: usize = 1 << 20;
 
 /// A setting that could not be used.
