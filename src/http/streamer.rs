@@ -137,54 +137,79 @@ pub fn parse_request(
     config: &Config,
 ) -> Result<StreamRequest, ApiError> {
     let params = params_of(invocation, config)?;
-    let invalid = |message: String| ApiError::bad_request(ErrorCode::InvalidParameter, message);
-    let limit = params.integer("limit", config.default_limit, 1, config.max_limit)?;
-    let max_items = params.optional_integer("max_items", 1, MAX_ITEMS)?;
-    let format = params.choice("format", Format::Json, Format::NAMES, Format::from_name)?;
-    let compression = params.choice(
-        "compress",
-        Compression::None,
-        Compression::NAMES,
-        Compression::from_name,
-    )?;
-    let max_rcu = params
-        .positive_decimal("max_rcu", config.max_rcu)?
-        .or(config.default_max_rcu);
+    // Where to read: from a cursor, or from the parameters. The rest may be given either way.
+    let read = match params.text("cursor") {
+        Some(token) => resumed(&params, token, config)?,
+        None => fresh(&params, config)?,
+    };
+    Ok(StreamRequest {
+        segments: read.segments,
+        total_segments: read.total_segments,
+        segment_offset: read.segment_offset,
+        positions: read.positions,
+        shape: read.shape,
+        pk: read.pk,
+        limit: params.integer("limit", config.default_limit, 1, config.max_limit)?,
+        max_items: params.optional_integer("max_items", 1, MAX_ITEMS)?,
+        format: params.choice("format", Format::Json, Format::NAMES, Format::from_name)?,
+        compression: params.choice(
+            "compress",
+            Compression::None,
+            Compression::NAMES,
+            Compression::from_name,
+        )?,
+        max_rcu: params
+            .positive_decimal("max_rcu", config.max_rcu)?
+            .or(config.default_max_rcu),
+    })
+}
 
-    if let Some(token) = params.text("cursor") {
-        if let Some(fixed) = FIXED_BY_CURSOR.iter().find(|name| params.has(name)) {
-            return Err(invalid(format!(
-                "{fixed} cannot be combined with cursor: the cursor already fixes it"
-            )));
-        }
-        let bad_cursor = |message: String| ApiError::bad_request(ErrorCode::InvalidCursor, message);
-        let cursor = Cursor::decode(token, &config.cursor_secret, config.max_cursor_bytes)
-            .map_err(|err| bad_cursor(err.to_string()))?;
-        if cursor.table != config.table_name {
-            return Err(bad_cursor("cursor belongs to another table".into()));
-        }
-        let segments = u32::try_from(cursor.positions.len()).unwrap_or(u32::MAX);
-        if segments > config.max_segments {
-            return Err(bad_cursor(format!(
-                "cursor spans {segments} segments, more than the {} allowed",
-                config.max_segments
-            )));
-        }
-        return Ok(StreamRequest {
-            segments,
-            total_segments: cursor.total_segments,
-            segment_offset: cursor.segment_offset,
-            limit,
-            max_items,
-            positions: cursor.positions,
-            shape: cursor.shape,
-            pk: None,
-            format,
-            compression,
-            max_rcu,
-        });
+/// What a request reads and where each segment starts.
+struct Read {
+    segments: u32,
+    total_segments: u32,
+    segment_offset: u32,
+    positions: Vec<Position>,
+    shape: ReadShape,
+    pk: Option<String>,
+}
+
+fn invalid(message: String) -> ApiError {
+    ApiError::bad_request(ErrorCode::InvalidParameter, message)
+}
+
+/// A read resumed from `token`, which fixes everything but the delivery parameters.
+fn resumed(params: &Params, token: &str, config: &Config) -> Result<Read, ApiError> {
+    if let Some(fixed) = FIXED_BY_CURSOR.iter().find(|name| params.has(name)) {
+        return Err(invalid(format!(
+            "{fixed} cannot be combined with cursor: the cursor already fixes it"
+        )));
     }
+    let bad_cursor = |message: String| ApiError::bad_request(ErrorCode::InvalidCursor, message);
+    let cursor = Cursor::decode(token, &config.cursor_secret, config.max_cursor_bytes)
+        .map_err(|err| bad_cursor(err.to_string()))?;
+    if cursor.table != config.table_name {
+        return Err(bad_cursor("cursor belongs to another table".into()));
+    }
+    let segments = u32::try_from(cursor.positions.len()).unwrap_or(u32::MAX);
+    if segments > config.max_segments {
+        return Err(bad_cursor(format!(
+            "cursor spans {segments} segments, more than the {} allowed",
+            config.max_segments
+        )));
+    }
+    Ok(Read {
+        segments,
+        total_segments: cursor.total_segments,
+        segment_offset: cursor.segment_offset,
+        positions: cursor.positions,
+        shape: cursor.shape,
+        pk: None,
+    })
+}
 
+/// A read from the start, shaped by the parameters.
+fn fresh(params: &Params, config: &Config) -> Result<Read, ApiError> {
     let pk = params.text("pk").map(str::to_string);
     if let Some(pk) = &pk {
         if pk.is_empty() || pk.len() > 2048 {
@@ -218,24 +243,18 @@ pub fn parse_request(
             "segment_offset + segments ({segment_offset} + {segments}) must not exceed total_segments ({total_segments})"
         )));
     }
-    let shape = ReadShape {
-        fields: fields(&params)?,
-        consistent: params.boolean("consistent")?,
-        index: index(&params)?,
-        partition: None,
-    };
-    Ok(StreamRequest {
+    Ok(Read {
         segments,
         total_segments,
         segment_offset,
-        limit,
-        max_items,
         positions: vec![Position::Start; segments as usize],
-        shape,
+        shape: ReadShape {
+            fields: fields(params)?,
+            consistent: params.boolean("consistent")?,
+            index: index(params)?,
+            partition: None,
+        },
         pk,
-        format,
-        compression,
-        max_rcu,
     })
 }
 
@@ -246,7 +265,7 @@ fn fields(params: &Params) -> Result<Vec<String>, ApiError> {
         return Ok(Vec::new());
     };
     let names: Vec<String> = raw.split(',').map(str::to_string).collect();
-    let bad = |message: String| ApiError::bad_request(ErrorCode::InvalidParameter, message);
+    let bad = invalid;
     if names.len() > MAX_FIELDS {
         return Err(bad(format!(
             "fields may name at most {MAX_FIELDS} attributes"
@@ -275,13 +294,10 @@ fn index(params: &Params) -> Result<Option<String>, ApiError> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
     if !valid {
-        return Err(ApiError::bad_request(
-            ErrorCode::InvalidParameter,
-            format!(
-                "index must be 3 to 255 characters of A-Z a-z 0-9 _ . -, got {}",
-                quoted(name)
-            ),
-        ));
+        return Err(invalid(format!(
+            "index must be 3 to 255 characters of A-Z a-z 0-9 _ . -, got {}",
+            quoted(name)
+        )));
     }
     Ok(Some(name.to_string()))
 }
