@@ -265,20 +265,19 @@ fn fields(params: &Params) -> Result<Vec<String>, ApiError> {
         return Ok(Vec::new());
     };
     let names: Vec<String> = raw.split(',').map(str::to_string).collect();
-    let bad = invalid;
     if names.len() > MAX_FIELDS {
-        return Err(bad(format!(
+        return Err(invalid(format!(
             "fields may name at most {MAX_FIELDS} attributes"
         )));
     }
     for (i, name) in names.iter().enumerate() {
         if name.is_empty() || name.len() > 255 {
-            return Err(bad(
+            return Err(invalid(
                 "fields must be comma-separated attribute names of 1 to 255 bytes".into(),
             ));
         }
         if names[..i].contains(name) {
-            return Err(bad(format!("fields names {} twice", quoted(name))));
+            return Err(invalid(format!("fields names {} twice", quoted(name))));
         }
     }
     Ok(names)
