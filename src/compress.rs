@@ -127,6 +127,45 @@ impl Compressor {
     }
 }
 
+/// An incremental decoder for a body of the given media type: what a client reading a
+/// compressed stream uses, chunk by chunk.
+pub enum Decompressor {
+    /// Plain bytes pass through.
+    Plain,
+    /// A gzip stream.
+    Gzip(flate2::write::GzDecoder<Vec<u8>>),
+    /// A zstd stream.
+    Zstd(zstd::stream::write::Decoder<'static, Vec<u8>>),
+}
+
+impl Decompressor {
+    /// The decoder for a `content-type`.
+    pub fn for_content_type(content_type: &str) -> std::io::Result<Self> {
+        Ok(match content_type {
+            "application/gzip" => Self::Gzip(flate2::write::GzDecoder::new(Vec::new())),
+            "application/zstd" => Self::Zstd(zstd::stream::write::Decoder::new(Vec::new())?),
+            _ => Self::Plain,
+        })
+    }
+
+    /// The plain bytes `chunk` completes.
+    pub fn decode(&mut self, chunk: &[u8]) -> std::io::Result<Vec<u8>> {
+        Ok(match self {
+            Self::Plain => chunk.to_vec(),
+            Self::Gzip(decoder) => {
+                decoder.write_all(chunk)?;
+                decoder.flush()?;
+                std::mem::take(decoder.get_mut())
+            }
+            Self::Zstd(decoder) => {
+                decoder.write_all(chunk)?;
+                decoder.flush()?;
+                std::mem::take(decoder.get_mut())
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

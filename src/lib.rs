@@ -13,6 +13,7 @@
 //! - [`http`]: query string to a validated request, outcomes to HTTP responses, and the
 //!   Lambda glue both functions share.
 //! - [`logging`]: JSON logs in Lambda, text elsewhere.
+//! - [`pull`]: the `scanstream` client: one table over many invocations, exactly once.
 //! - [`seed`]: deterministic fake records and the retrying batch writer behind the seeder.
 //!
 //! The binaries in `src/bin/` only build these parts and hand them to the Lambda runtime
@@ -25,5 +26,6 @@ pub mod encode;
 pub mod error;
 pub mod http;
 pub mod logging;
+pub mod pull;
 pub mod scan;
 pub mod seed;

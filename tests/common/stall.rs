@@ -1,6 +1,7 @@
-//! A fault-injecting proxy in front of DynamoDB Local: it relays calls until told to
+//! A fault-injecting HTTP proxy: in front of DynamoDB Local it relays calls until told to
 //! stall, then holds every further call open without answering, as a DynamoDB that
-//! accepts connections but never responds (or a half-open pooled connection) would.
+//! accepts connections but never responds (or a half-open pooled connection) would. In
+//! front of the emulator it fails chosen calls: a status, or a body cut short.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -23,7 +24,17 @@ pub struct StallProxy {
     accept: JoinHandle<()>,
 }
 
+/// What a chosen call gets instead of the upstream's answer.
+#[derive(Debug, Clone, Copy)]
+pub enum Fault {
+    /// This status, with a short JSON body.
+    Status(u16),
+    /// The upstream's answer, its body cut after this many bytes.
+    Cut(usize),
+}
+
 struct State {
+    faults: std::sync::Mutex<std::collections::HashMap<usize, Fault>>,
     upstream: String,
     http: reqwest::Client,
     /// Calls seen so far.
@@ -38,6 +49,7 @@ impl StallProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let state = Arc::new(State {
+            faults: std::sync::Mutex::default(),
             upstream: upstream.trim_end_matches('/').to_string(),
             http: reqwest::Client::new(),
             calls: AtomicUsize::new(0),
@@ -65,6 +77,13 @@ impl StallProxy {
         self.state.stall_from.store(from, Ordering::SeqCst);
     }
 
+    /// Makes call number `call` (from 0) fail with `fault`.
+    pub fn fail_call(&self, call: usize, fault: Fault) {
+        if let Ok(mut faults) = self.state.faults.lock() {
+            faults.insert(call, fault);
+        }
+    }
+
     /// Relays every call again.
     pub fn heal(&self) {
         self.state.stall_from.store(usize::MAX, Ordering::SeqCst);
@@ -90,6 +109,20 @@ async fn relay(
     if call >= state.stall_from.load(Ordering::SeqCst) {
         // Accepted, never answered: only the caller's own timeout ends this.
         std::future::pending::<()>().await;
+    }
+    let fault = state
+        .faults
+        .lock()
+        .ok()
+        .and_then(|faults| faults.get(&call).copied());
+    if let Some(Fault::Status(status)) = fault {
+        return Ok(Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from_static(
+                b"{\"error\":{\"code\":\"Injected\"}}\n",
+            )))
+            .unwrap_or_default());
     }
     let (parts, body) = request.into_parts();
     let body = body
@@ -125,6 +158,9 @@ async fn relay(
             response = response.header(name.as_str(), value.as_bytes());
         }
     }
-    let bytes = answer.bytes().await.unwrap_or_default();
+    let mut bytes = answer.bytes().await.unwrap_or_default();
+    if let Some(Fault::Cut(at)) = fault {
+        bytes.truncate(at);
+    }
     Ok(response.body(Full::new(bytes)).unwrap_or_default())
 }

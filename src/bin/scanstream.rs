@@ -1,0 +1,11 @@
+//! `scanstream`: the client that reads a whole table through many invocations of the
+//! streamer (`scanstream pull URL`).
+
+use clap::Parser;
+use scanstream::pull::cli::{self, Args};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    scanstream::logging::init();
+    cli::run(Args::parse()).await
+}

@@ -1,0 +1,288 @@
+//! One slice's worker: calls the streamer from the slice's last committed cursor until the
+//! slice is complete, spooling each call's items and committing them when its trailer
+//! arrives.
+
+use super::checkpoint::{Committer, SliceState};
+use super::sign::Signer;
+use super::{Counters, PullOptions};
+use crate::compress::Decompressor;
+use crate::scan::trailer::{StopReason, Trailer};
+use std::fs::File;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::sync::Mutex;
+use tracing::{debug, warn};
+
+/// Reads one slice.
+pub struct Worker {
+    pub(super) options: Arc<PullOptions>,
+    pub(super) signer: Arc<Signer>,
+    pub(super) http: reqwest::Client,
+    pub(super) committer: Arc<Mutex<Committer>>,
+    pub(super) counters: Arc<Counters>,
+    /// The slice's place in the checkpoint.
+    pub(super) index: usize,
+    pub(super) total_segments: u32,
+}
+
+/// How a call ended.
+#[derive(Debug)]
+enum Outcome {
+    /// The trailer arrived: `items` lines are in the spool.
+    Whole { trailer: Trailer, items: u64 },
+    /// Worth trying again: a cut-off body, a transport error, 429 or 5xx.
+    Retry(String),
+    /// Not worth trying again: another 4xx.
+    Fatal(String),
+}
+
+impl Worker {
+    /// Calls until the slice is done, or a call fails for good; the error names why.
+    pub async fn run(self, mut slice: SliceState) -> Result<(), String> {
+        let spool_path = std::env::temp_dir().join(format!(
+            "scanstream-{}-slice-{}.spool",
+            std::process::id(),
+            self.index
+        ));
+        let result = self.calls(&mut slice, &spool_path).await;
+        let _ = std::fs::remove_file(&spool_path);
+        result
+    }
+
+    async fn calls(
+        &self,
+        slice: &mut SliceState,
+        spool_path: &std::path::Path,
+    ) -> Result<(), String> {
+        let mut attempt = 1;
+        while !slice.done {
+            let mut spool = File::options()
+                .create(true)
+                .truncate(true)
+                .read(true)
+                .write(true)
+                .open(spool_path)
+                .map_err(|e| format!("spool {}: {e}", spool_path.display()))?;
+            self.counters.calls.fetch_add(1, Ordering::Relaxed);
+            let why = match self.call(slice, &mut spool).await {
+                Outcome::Whole { trailer, items } => {
+                    let next = SliceState {
+                        segment_offset: slice.segment_offset,
+                        cursor: trailer.cursor.clone(),
+                        done: trailer.complete,
+                    };
+                    if !trailer.complete && next.cursor.is_none() {
+                        return Err("an incomplete trailer without a cursor".into());
+                    }
+                    self.committer.lock().await.commit(
+                        self.index,
+                        &mut spool,
+                        items,
+                        next.clone(),
+                    )?;
+                    self.counters.items.fetch_add(items, Ordering::Relaxed);
+                    *slice = next;
+                    // A stream the function ended on an error made progress; it is
+                    // retried from its cursor, but only a call with nothing in it counts
+                    // against the attempts.
+                    if trailer.reason == Some(StopReason::Error) {
+                        self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                        if items == 0 {
+                            attempt += 1;
+                            if attempt > self.options.backoff.max_attempts {
+                                return Err(format!(
+                                    "the function kept failing: {:?}",
+                                    trailer.error.map(|e| e.code)
+                                ));
+                            }
+                            tokio::time::sleep(self.options.backoff.delay(attempt - 1)).await;
+                        }
+                    } else {
+                        attempt = 1;
+                    }
+                    continue;
+                }
+                Outcome::Fatal(why) => return Err(why),
+                Outcome::Retry(why) => why,
+            };
+            if attempt >= self.options.backoff.max_attempts {
+                return Err(format!("gave up after {attempt} attempts: {why}"));
+            }
+            warn!(slice = slice.segment_offset, attempt, cause = %why, "call will be made again");
+            self.counters.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(self.options.backoff.delay(attempt)).await;
+            attempt += 1;
+        }
+        Ok(())
+    }
+
+    /// One request: from the slice's cursor (a POST form: cursors can be long) or from its
+    /// start (a GET), its body decoded and spooled line by line.
+    async fn call(&self, slice: &SliceState, spool: &mut File) -> Outcome {
+        let options = &self.options;
+        let mut form: Vec<(String, String)> = options.delivery.clone();
+        match &slice.cursor {
+            Some(cursor) => form.push(("cursor".into(), cursor.clone())),
+            None => {
+                form.extend(options.shape.iter().cloned());
+                form.push(("segments".into(), options.segments.to_string()));
+                form.push(("total_segments".into(), self.total_segments.to_string()));
+                form.push(("segment_offset".into(), slice.segment_offset.to_string()));
+            }
+        }
+        // Sorted: older curl-style signers and our own logs agree on one order.
+        form.sort();
+        let encoded = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form.iter())
+            .finish();
+        let (mut request, body) = if slice.cursor.is_some() {
+            let request = http::Request::post(&options.url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(());
+            (request, encoded.into_bytes())
+        } else {
+            let separator = if options.url.contains('?') { '&' } else { '?' };
+            let url = format!("{}{separator}{encoded}", options.url);
+            (http::Request::get(url).body(()), Vec::new())
+        };
+        let Ok(request) = request.as_mut() else {
+            return Outcome::Fatal(format!("{} is not a valid URL", options.url));
+        };
+        if let Err(why) = self.signer.sign(request, &body).await {
+            return Outcome::Fatal(why);
+        }
+        let mut builder = self
+            .http
+            .request(request.method().clone(), request.uri().to_string())
+            .body(body);
+        for (name, value) in request.headers() {
+            builder = builder.header(name, value);
+        }
+        let mut response = match builder.send().await {
+            Ok(response) => response,
+            Err(err) => return Outcome::Retry(format!("request failed: {err}")),
+        };
+        let status = response.status().as_u16();
+        if status != 200 {
+            let text = response.text().await.unwrap_or_default();
+            let text: String = text.chars().take(300).collect();
+            return if status == 429 || status >= 500 {
+                Outcome::Retry(format!("{status}: {text}"))
+            } else {
+                Outcome::Fatal(format!("{status}: {text}"))
+            };
+        }
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let mut decoder = match Decompressor::for_content_type(&content_type) {
+            Ok(decoder) => decoder,
+            Err(err) => return Outcome::Fatal(format!("decoder: {err}")),
+        };
+        let mut lines = Lines::default();
+        loop {
+            let chunk = match response.chunk().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(err) => return Outcome::Retry(format!("body cut off: {err}")),
+            };
+            self.counters
+                .wire_bytes
+                .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            let plain = match decoder.decode(&chunk) {
+                Ok(plain) => plain,
+                Err(err) => return Outcome::Retry(format!("body does not decode: {err}")),
+            };
+            if let Err(err) = lines.push(&plain, spool) {
+                return Outcome::Fatal(format!("spool: {err}"));
+            }
+        }
+        match lines.finish() {
+            Some(trailer) => {
+                debug!(
+                    slice = slice.segment_offset,
+                    items = lines.items,
+                    "call whole"
+                );
+                Outcome::Whole {
+                    trailer,
+                    items: lines.items,
+                }
+            }
+            None => Outcome::Retry("body ended without a trailer (cut off)".into()),
+        }
+    }
+}
+
+/// Splits a body into lines; every line but the last goes to the spool, the last must be
+/// the trailer.
+#[derive(Debug, Default)]
+struct Lines {
+    /// Bytes after the last newline.
+    partial: Vec<u8>,
+    /// The last whole line, held back: it may be the trailer.
+    last: Option<Vec<u8>>,
+    /// Lines written to the spool.
+    items: u64,
+}
+
+impl Lines {
+    fn push(&mut self, bytes: &[u8], spool: &mut File) -> std::io::Result<()> {
+        self.partial.extend_from_slice(bytes);
+        // One write per chunk, not per line.
+        let mut out = Vec::new();
+        while let Some(at) = self.partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=at).collect();
+            if let Some(previous) = self.last.replace(line) {
+                out.extend_from_slice(&previous);
+                self.items += 1;
+            }
+        }
+        spool.write_all(&out)
+    }
+
+    /// The trailer, if the body ended with one after a newline.
+    fn finish(&self) -> Option<Trailer> {
+        if !self.partial.is_empty() {
+            return None;
+        }
+        Trailer::parse_line(self.last.as_deref()?.strip_suffix(b"\n")?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_body_ending_in_a_trailer_is_whole() {
+        let path = std::env::temp_dir().join(format!("lines-{}", std::process::id()));
+        let mut spool = File::create(&path).expect("spool");
+        let trailer = br#"{"@scanstream":{"complete":true,"items":2,"scanned":2,"pages":1,"consumed_capacity":null,"rcu_per_s":null,"retries":0,"segments":[],"elapsed_ms":1,"ttfb_ms":1}}"#;
+        let mut lines = Lines::default();
+        lines.push(b"{\"id\":1}\n{\"i", &mut spool).expect("push");
+        lines.push(b"d\":2}\n", &mut spool).expect("push");
+        assert!(
+            lines.finish().is_none(),
+            "the last line so far is an item: cut off"
+        );
+        lines.push(trailer, &mut spool).expect("push");
+        assert!(
+            lines.finish().is_none(),
+            "no newline after the trailer: cut off"
+        );
+        lines.push(b"\n", &mut spool).expect("push");
+        assert!(lines.finish().is_some_and(|t| t.complete));
+        assert_eq!(lines.items, 2);
+        drop(spool);
+        assert_eq!(
+            std::fs::read(&path).expect("read"),
+            b"{\"id\":1}\n{\"id\":2}\n"
+        );
+        let _ = std::fs::remove_file(&path);
+    }
+}

@@ -1,0 +1,236 @@
+//! The `scanstream` command line: `scanstream pull URL`.
+
+use super::checkpoint::Committer;
+use super::sign::{SignMode, Signer};
+use super::{Counters, PullOptions, PullSummary};
+use crate::seed::writer::Backoff;
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Read a whole DynamoDB table through the scanstream function, spread over many
+/// invocations, exactly once.
+#[derive(Debug, Parser)]
+#[command(name = "scanstream", version, about)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read every item of the table behind the streamer at URL into a file.
+    Pull(PullArgs),
+}
+
+/// `scanstream pull`.
+#[derive(Debug, clap::Args)]
+pub struct PullArgs {
+    /// The streamer's Function URL.
+    pub url: String,
+    /// Invocations at once; the table is split into invocations x segments segments.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub invocations: u32,
+    /// Segments each invocation scans concurrently.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub segments: u32,
+    /// Items per Scan call (`limit`).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub limit: Option<u32>,
+    /// Projection: comma-separated attribute names.
+    #[arg(long)]
+    pub fields: Option<String>,
+    /// Strongly consistent reads.
+    #[arg(long)]
+    pub consistent: bool,
+    /// Scan this secondary index instead of the table.
+    #[arg(long)]
+    pub index: Option<String>,
+    /// Compression on the wire (decoded here).
+    #[arg(long, value_enum, default_value_t = Compress::Zstd)]
+    pub compress: Compress,
+    /// Line format of the output.
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    pub format: Format,
+    /// Stop each call after this many items (`max_items`): smaller calls, more often
+    /// committed.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_items_per_call: Option<u64>,
+    /// Read capacity units a second for the whole read, divided among the invocations.
+    #[arg(long)]
+    pub max_rcu: Option<f64>,
+    /// Write items here (default: standard output).
+    #[arg(short = 'o', long)]
+    pub output: Option<PathBuf>,
+    /// Record progress here, and resume from it when it exists (needs -o).
+    #[arg(long, requires = "output")]
+    pub checkpoint: Option<PathBuf>,
+    /// Write the summary here as JSON too.
+    #[arg(long)]
+    pub summary_json: Option<PathBuf>,
+    /// Sign requests with SigV4: auto signs all but loopback URLs.
+    #[arg(long, value_enum, default_value_t = Sign::Auto)]
+    pub sign: Sign,
+    /// The region to sign for (default: from the URL's host, then AWS_REGION).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Attempts per call before its slice counts as failed.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: u32,
+}
+
+/// `--compress`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Compress {
+    None,
+    Gzip,
+    Zstd,
+}
+
+/// `--format`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Json,
+    Dynamodb,
+}
+
+/// `--sign`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Sign {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Runs a command; an error means a non-zero exit status.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let Command::Pull(args) = args.command;
+    let options = Arc::new(options(&args)?);
+    let mode = match args.sign {
+        Sign::Auto => SignMode::Auto,
+        Sign::Always => SignMode::Always,
+        Sign::Never => SignMode::Never,
+    };
+    let signer = Arc::new(
+        Signer::new(&args.url, mode, args.region.clone())
+            .await
+            .map_err(anyhow::Error::msg)?,
+    );
+    let fresh = super::plan(&args.url, args.invocations, args.segments);
+    let committer = Committer::open(args.output.as_deref(), args.checkpoint.as_deref(), fresh)
+        .map_err(anyhow::Error::msg)?;
+    let already = committer.checkpoint().committed_items;
+    if already > 0 {
+        eprintln!("resuming: {already} items already in the output");
+    }
+    let counters = Arc::new(Counters::default());
+    let progress = tokio::spawn(show_progress(counters.clone()));
+    let summary = super::run(options, signer, committer, counters).await;
+    progress.abort();
+    report(&summary, args.summary_json.as_deref())?;
+    if let Some(first) = summary.failed_slices.first() {
+        bail!(
+            "{} slices could not be completed; first: segments from {}: {}",
+            summary.failed_slices.len(),
+            first.segment_offset,
+            first.error
+        );
+    }
+    Ok(())
+}
+
+fn options(args: &PullArgs) -> anyhow::Result<PullOptions> {
+    let mut delivery = vec![
+        (
+            "compress".to_string(),
+            format!("{:?}", args.compress).to_lowercase(),
+        ),
+        (
+            "format".to_string(),
+            format!("{:?}", args.format).to_lowercase(),
+        ),
+    ];
+    if let Some(limit) = args.limit {
+        delivery.push(("limit".into(), limit.to_string()));
+    }
+    if let Some(max_items) = args.max_items_per_call {
+        delivery.push(("max_items".into(), max_items.to_string()));
+    }
+    if let Some(rcu) = args.max_rcu {
+        if !(rcu.is_finite() && rcu > 0.0) {
+            bail!("--max-rcu must be a number greater than 0");
+        }
+        // Each invocation gets its share; a retried call asks for the same share, so a
+        // slice never reads faster than that over the run.
+        let share = rcu / f64::from(args.invocations);
+        delivery.push(("max_rcu".into(), format!("{:.6}", share.max(0.000_001))));
+    }
+    let mut shape = Vec::new();
+    if let Some(fields) = &args.fields {
+        shape.push(("fields".into(), fields.clone()));
+    }
+    if args.consistent {
+        shape.push(("consistent".into(), "true".into()));
+    }
+    if let Some(index) = &args.index {
+        shape.push(("index".into(), index.clone()));
+    }
+    Ok(PullOptions {
+        url: args.url.clone(),
+        invocations: args.invocations,
+        segments: args.segments,
+        delivery,
+        shape,
+        backoff: Backoff {
+            base: Duration::from_millis(250),
+            cap: Duration::from_secs(10),
+            max_attempts: args.max_attempts,
+        },
+    })
+}
+
+/// A progress bar on a terminal; a line a second otherwise.
+async fn show_progress(counters: Arc<Counters>) {
+    let started = Instant::now();
+    let bar = std::io::stderr()
+        .is_terminal()
+        .then(indicatif::ProgressBar::new_spinner);
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let items = counters.items.load(Ordering::Relaxed);
+        let line = format!(
+            "{items} items, {:.1} MB on the wire, {:.0} items/s, {} calls, {} retries",
+            counters.wire_bytes.load(Ordering::Relaxed) as f64 / 1e6,
+            items as f64 / started.elapsed().as_secs_f64(),
+            counters.calls.load(Ordering::Relaxed),
+            counters.retries.load(Ordering::Relaxed),
+        );
+        match &bar {
+            Some(bar) => bar.set_message(line),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
+fn report(summary: &PullSummary, json: Option<&std::path::Path>) -> anyhow::Result<()> {
+    eprintln!(
+        "{} items, {} calls, {} retries, {:.1} MB on the wire, {:.2} s, {:.0} items/s{}",
+        summary.items,
+        summary.calls,
+        summary.retries,
+        summary.wire_bytes as f64 / 1e6,
+        summary.elapsed_ms as f64 / 1000.0,
+        summary.items_per_s,
+        if summary.complete { "" } else { "; INCOMPLETE" }
+    );
+    if let Some(path) = json {
+        std::fs::write(path, serde_json::to_vec_pretty(summary)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}

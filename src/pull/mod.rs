@@ -1,0 +1,192 @@
+//! The `scanstream` client: one table spread over many invocations of the streamer.
+//!
+//! The table is split into `invocations x segments` segments; slice `k` is segments
+//! `k*S..(k+1)*S`, read by one worker that calls the function again from the slice's last
+//! cursor until the slice is complete. Lambda is the distributed engine: each invocation
+//! is a worker with its own bandwidth.
+//!
+//! Every item reaches the output exactly once:
+//! - a call's items are spooled to disk and committed to the output only when its trailer
+//!   arrives ([`call`]); a call cut off mid-stream is discarded and made again from the
+//!   slice's last committed cursor;
+//! - failed or throttled calls (5xx, 429, transport errors) are retried with capped
+//!   exponential backoff and full jitter, a bounded number of times;
+//! - the [`checkpoint`] records each slice's cursor and the output's committed length
+//!   after every commit, so a client killed and started again cuts the output back to
+//!   that length and goes on.
+//!
+//! - [`call`]: one signed request and its body, spooled.
+//! - [`checkpoint`]: the checkpoint file and the committed output.
+//! - [`sign`]: SigV4 for Function URLs.
+//! - [`cli`]: the command line.
+
+pub mod call;
+pub mod checkpoint;
+pub mod cli;
+pub mod sign;
+
+use crate::seed::writer::Backoff;
+use checkpoint::{Checkpoint, Committer, SliceState};
+use serde::Serialize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+/// What to read and how.
+#[derive(Debug, Clone)]
+pub struct PullOptions {
+    /// The streamer's Function URL.
+    pub url: String,
+    /// Concurrent invocations (slices).
+    pub invocations: u32,
+    /// Segments per invocation.
+    pub segments: u32,
+    /// Parameters every call carries, cursor or not (`limit`, `compress`, `format`,
+    /// `max_rcu`).
+    pub delivery: Vec<(String, String)>,
+    /// Parameters only a first call carries (a cursor fixes them: `fields`,
+    /// `consistent`, `index`).
+    pub shape: Vec<(String, String)>,
+    /// Calls per request before the slice counts as failed.
+    pub backoff: Backoff,
+}
+
+/// Running totals, shared by the workers.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Items committed to the output.
+    pub items: AtomicU64,
+    /// Requests made.
+    pub calls: AtomicU64,
+    /// Requests made again (failed, throttled, or cut off).
+    pub retries: AtomicU64,
+    /// Body bytes received, as on the wire.
+    pub wire_bytes: AtomicU64,
+}
+
+/// The summary printed at the end (and written with `--summary-json`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PullSummary {
+    /// Every slice was read to its end.
+    pub complete: bool,
+    /// Items written by this run.
+    pub items: u64,
+    /// Requests made.
+    pub calls: u64,
+    /// Requests made again.
+    pub retries: u64,
+    /// Body bytes received.
+    pub wire_bytes: u64,
+    /// Wall-clock time of this run.
+    pub elapsed_ms: u64,
+    /// Items per second.
+    pub items_per_s: f64,
+    /// Slices that could not be completed, with why.
+    pub failed_slices: Vec<FailedSlice>,
+}
+
+/// A slice given up on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FailedSlice {
+    /// Its first segment.
+    pub segment_offset: u32,
+    /// Why.
+    pub error: String,
+}
+
+/// Reads every slice not yet done in `committer`'s checkpoint into its output.
+pub async fn run(
+    options: Arc<PullOptions>,
+    signer: Arc<sign::Signer>,
+    committer: Committer,
+    counters: Arc<Counters>,
+) -> PullSummary {
+    let started = Instant::now();
+    let slices: Vec<(usize, SliceState)> = committer
+        .checkpoint()
+        .slices
+        .iter()
+        .cloned()
+        .enumerate()
+        .filter(|(_, slice)| !slice.done)
+        .collect();
+    let total_segments = committer.checkpoint().total_segments;
+    let committer = Arc::new(Mutex::new(committer));
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default();
+    let mut workers = tokio::task::JoinSet::new();
+    for (index, slice) in slices {
+        let worker = call::Worker {
+            options: options.clone(),
+            signer: signer.clone(),
+            http: http.clone(),
+            committer: committer.clone(),
+            counters: counters.clone(),
+            index,
+            total_segments,
+        };
+        workers.spawn(async move { (slice.segment_offset, worker.run(slice).await) });
+    }
+    let mut failed = Vec::new();
+    while let Some(joined) = workers.join_next().await {
+        match joined {
+            Ok((_, Ok(()))) => {}
+            Ok((segment_offset, Err(error))) => failed.push(FailedSlice {
+                segment_offset,
+                error,
+            }),
+            Err(err) => failed.push(FailedSlice {
+                segment_offset: u32::MAX,
+                error: format!("worker failed: {err}"),
+            }),
+        }
+    }
+    failed.sort_by_key(|f| f.segment_offset);
+    let items = counters.items.load(Ordering::SeqCst);
+    let elapsed = started.elapsed();
+    PullSummary {
+        complete: failed.is_empty(),
+        items,
+        calls: counters.calls.load(Ordering::SeqCst),
+        retries: counters.retries.load(Ordering::SeqCst),
+        wire_bytes: counters.wire_bytes.load(Ordering::SeqCst),
+        elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        items_per_s: (items as f64 / elapsed.as_secs_f64().max(0.001)).round(),
+        failed_slices: failed,
+    }
+}
+
+/// A fresh checkpoint: `invocations` slices of `segments` segments, none started.
+pub fn plan(url: &str, invocations: u32, segments: u32) -> Checkpoint {
+    Checkpoint {
+        version: checkpoint::VERSION,
+        url: url.to_string(),
+        total_segments: invocations * segments,
+        segments,
+        slices: (0..invocations)
+            .map(|k| SliceState {
+                segment_offset: k * segments,
+                cursor: None,
+                done: false,
+            })
+            .collect(),
+        committed_bytes: 0,
+        committed_items: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_cover_the_table_once() {
+        let plan = plan("http://x/", 4, 3);
+        assert_eq!(plan.total_segments, 12);
+        let offsets: Vec<u32> = plan.slices.iter().map(|s| s.segment_offset).collect();
+        assert_eq!(offsets, [0, 3, 6, 9]);
+    }
+}

@@ -1,0 +1,152 @@
+//! The `scanstream` client end to end: the real binary pulls a table from the real
+//! streamer under `cargo lambda watch`, through a proxy that fails chosen calls, and is
+//! killed and started again; every item arrives exactly once.
+
+mod common;
+
+use common::emulator::Emulator;
+use common::stall::{Fault, StallProxy};
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn function_env(table: &str) -> Vec<(&'static str, String)> {
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    vec![
+        ("TABLE_NAME", table.to_string()),
+        (
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            var("AWS_ENDPOINT_URL_DYNAMODB"),
+        ),
+        ("AWS_REGION", var("AWS_REGION")),
+        ("AWS_ACCESS_KEY_ID", var("AWS_ACCESS_KEY_ID")),
+        ("AWS_SECRET_ACCESS_KEY", var("AWS_SECRET_ACCESS_KEY")),
+    ]
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique_table(name));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn pull(url: &str, out: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_scanstream"));
+    command
+        .args([
+            "pull",
+            url,
+            "--invocations",
+            "3",
+            "--segments",
+            "2",
+            "--limit",
+            "100",
+        ])
+        .arg("-o")
+        .arg(out)
+        .args(extra)
+        .stdin(Stdio::null());
+    command
+}
+
+/// The ids in an output file, sorted, duplicates kept.
+fn output_ids(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).expect("output");
+    let items: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is an item"))
+        .collect();
+    ids(&items)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_and_cut_off_calls_are_made_again_and_every_item_arrives_once() {
+    let ddb = local_client().await;
+    let table = seeded_table(&ddb, "pull", 51, 6000).await;
+    let emulator = Emulator::start("pull", &function_env(&table));
+    let base = emulator.url("streamer", "");
+    let base = base.trim_end_matches("/lambda-url/streamer/?");
+    let proxy = StallProxy::start(base).await;
+    let url = format!("{}/lambda-url/streamer/", proxy.url);
+    proxy.fail_call(1, Fault::Status(503));
+    proxy.fail_call(3, Fault::Cut(5000));
+    proxy.fail_call(6, Fault::Cut(100));
+    proxy.fail_call(9, Fault::Status(429));
+    let dir = scratch("pull");
+    let (out, summary) = (dir.join("out.ndjson"), dir.join("summary.json"));
+    let status = pull(&url, &out, &["--max-items-per-call", "400"])
+        .arg("--summary-json")
+        .arg(&summary)
+        .env("RUST_LOG", "warn")
+        .status()
+        .expect("scanstream runs");
+    assert!(status.success(), "{}", emulator.log_text());
+    assert_same_ids(
+        &output_ids(&out),
+        &expected_ids(51, 6000),
+        "every item once",
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&summary).expect("summary")).expect("JSON");
+    assert_eq!(summary["complete"], true);
+    assert_eq!(summary["items"], 6000);
+    assert!(
+        summary["retries"].as_u64().is_some_and(|r| r >= 4),
+        "{summary}"
+    );
+    assert!(proxy.calls() >= 15 + 4, "{} calls", proxy.calls());
+}
+
+#[tokio::test]
+async fn a_killed_client_resumes_from_its_checkpoint_exactly() {
+    let ddb = local_client().await;
+    let table = seeded_table(&ddb, "resume", 52, 6000).await;
+    let emulator = Emulator::start("resume", &function_env(&table));
+    let url = emulator.url("streamer", "");
+    let url = url.trim_end_matches('?');
+    let dir = scratch("resume");
+    let (out, checkpoint) = (dir.join("out.ndjson"), dir.join("checkpoint.json"));
+    // Slowly (a read-rate cap), so it can be killed half way.
+    let mut child = pull(
+        url,
+        &out,
+        &["--max-items-per-call", "200", "--max-rcu", "60"],
+    )
+    .arg("--checkpoint")
+    .arg(&checkpoint)
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("scanstream runs");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let committed = std::fs::read(&checkpoint)
+            .ok()
+            .and_then(|text| serde_json::from_slice::<serde_json::Value>(&text).ok())
+            .and_then(|c| c["committed_items"].as_u64())
+            .unwrap_or(0);
+        if committed >= 1000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no progress to kill in");
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "finished before it was killed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().expect("kill -9"); // SIGKILL: no chance to clean up
+    child.wait().expect("reaped");
+    let status = pull(url, &out, &["--max-items-per-call", "200"])
+        .arg("--checkpoint")
+        .arg(&checkpoint)
+        .status()
+        .expect("scanstream runs again");
+    assert!(status.success());
+    assert_same_ids(
+        &output_ids(&out),
+        &expected_ids(52, 6000),
+        "every item once after a kill",
+    );
+}
