@@ -26,6 +26,36 @@ pub struct Args {
 pub enum Command {
     /// Read every item of the table behind the streamer at URL into a file.
     Pull(PullArgs),
+    /// Seed the table through the seeder function at URL, several invocations at once.
+    Seed(SeedArgs),
+}
+
+/// `scanstream seed`.
+#[derive(Debug, clap::Args)]
+pub struct SeedArgs {
+    /// The seeder's Function URL.
+    pub url: String,
+    /// Records to write, indexes `0..count`.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: u64,
+    /// The data set.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Invocations at once, each writing one range of indexes.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub invocations: u64,
+    /// Records asked of one call (the function's SEED_MAX_COUNT caps it).
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub per_call: u64,
+    /// Sign requests with SigV4: auto signs all but loopback URLs.
+    #[arg(long, value_enum, default_value_t = Sign::Auto)]
+    pub sign: Sign,
+    /// The region to sign for (default: from the URL's host, then AWS_REGION).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Attempts per call before its range counts as failed.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: u32,
 }
 
 /// `scanstream pull`.
@@ -109,18 +139,66 @@ pub enum Sign {
 
 /// Runs a command; an error means a non-zero exit status.
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let Command::Pull(args) = args.command;
-    let options = Arc::new(options(&args)?);
-    let mode = match args.sign {
+    match args.command {
+        Command::Pull(args) => pull(args).await,
+        Command::Seed(args) => seed(args).await,
+    }
+}
+
+async fn signer(url: &str, sign: Sign, region: Option<String>) -> anyhow::Result<Arc<Signer>> {
+    let mode = match sign {
         Sign::Auto => SignMode::Auto,
         Sign::Always => SignMode::Always,
         Sign::Never => SignMode::Never,
     };
-    let signer = Arc::new(
-        Signer::new(&args.url, mode, args.region.clone())
+    Ok(Arc::new(
+        Signer::new(url, mode, region)
             .await
             .map_err(anyhow::Error::msg)?,
+    ))
+}
+
+async fn seed(args: SeedArgs) -> anyhow::Result<()> {
+    let signer = signer(&args.url, args.sign, args.region.clone()).await?;
+    let options = Arc::new(super::seed::SeedOptions {
+        url: args.url,
+        count: args.count,
+        seed: args.seed,
+        invocations: args.invocations,
+        per_call: args.per_call,
+        backoff: backoff(args.max_attempts),
+    });
+    let started = Instant::now();
+    let failed = super::seed::run(options, signer).await;
+    for range in &failed {
+        eprintln!(
+            "range {}..{} failed: {}",
+            range.start, range.end, range.error
+        );
+    }
+    if !failed.is_empty() {
+        bail!("{} ranges were not written in full", failed.len());
+    }
+    eprintln!(
+        "seeded {} records of seed {} in {:.2} s",
+        args.count,
+        args.seed,
+        started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+fn backoff(max_attempts: u32) -> Backoff {
+    Backoff {
+        base: Duration::from_millis(250),
+        cap: Duration::from_secs(10),
+        max_attempts,
+    }
+}
+
+async fn pull(args: PullArgs) -> anyhow::Result<()> {
+    let options = Arc::new(options(&args)?);
+    let signer = signer(&args.url, args.sign, args.region.clone()).await?;
     let fresh = super::plan(&args.url, args.invocations, args.segments);
     let committer = Committer::open(args.output.as_deref(), args.checkpoint.as_deref(), fresh)
         .map_err(anyhow::Error::msg)?;
@@ -186,11 +264,7 @@ fn options(args: &PullArgs) -> anyhow::Result<PullOptions> {
         segments: args.segments,
         delivery,
         shape,
-        backoff: Backoff {
-            base: Duration::from_millis(250),
-            cap: Duration::from_secs(10),
-            max_attempts: args.max_attempts,
-        },
+        backoff: backoff(args.max_attempts),
     })
 }
 

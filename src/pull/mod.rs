@@ -18,11 +18,13 @@
 //! - [`call`]: one signed request and its body, spooled.
 //! - [`checkpoint`]: the checkpoint file and the committed output.
 //! - [`sign`]: SigV4 for Function URLs.
+//! - [`seed`]: `scanstream seed`, the seeder function over many invocations.
 //! - [`cli`]: the command line.
 
 pub mod call;
 pub mod checkpoint;
 pub mod cli;
+pub mod seed;
 pub mod sign;
 
 use crate::seed::writer::Backoff;

@@ -1,0 +1,166 @@
+//! `scanstream seed URL --count N`: seeding through the seeder function, in parallel.
+//!
+//! `[0, N)` is split into K ranges, one worker each; a worker calls the function with
+//! `count`, `seed` and `start` (at most `per_call` records a call) and follows the
+//! summary's `next_start` when an invocation stops early. Records are a function of
+//! (seed, index) and writes are idempotent, so a range written twice is written once: the
+//! table ends up holding exactly what `seeder --count N --seed S` writes.
+
+use super::sign::Signer;
+use crate::seed::writer::Backoff;
+use std::sync::Arc;
+use tracing::warn;
+
+/// What to seed.
+#[derive(Debug, Clone)]
+pub struct SeedOptions {
+    /// The seeder's Function URL.
+    pub url: String,
+    /// Records in all.
+    pub count: u64,
+    /// The data set.
+    pub seed: u64,
+    /// Concurrent invocations.
+    pub invocations: u64,
+    /// Records asked of one call (the function caps it with `SEED_MAX_COUNT`).
+    pub per_call: u64,
+    /// Retries of a call that failed or made no progress.
+    pub backoff: Backoff,
+}
+
+/// A range that could not be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedRange {
+    /// The first index not known to be written.
+    pub start: u64,
+    /// One past the range's last index.
+    pub end: u64,
+    /// Why.
+    pub error: String,
+}
+
+/// Seeds every range; returns the ranges that failed (empty: all written).
+pub async fn run(options: Arc<SeedOptions>, signer: Arc<Signer>) -> Vec<FailedRange> {
+    let http = reqwest::Client::new();
+    let k = options.invocations.clamp(1, options.count.max(1));
+    let mut workers = tokio::task::JoinSet::new();
+    for i in 0..k {
+        let (start, end) = (options.count * i / k, options.count * (i + 1) / k);
+        let (options, signer, http) = (options.clone(), signer.clone(), http.clone());
+        workers.spawn(async move { range(&options, &signer, &http, start, end).await });
+    }
+    let mut failed = Vec::new();
+    while let Some(joined) = workers.join_next().await {
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(range)) => failed.push(range),
+            Err(err) => failed.push(FailedRange {
+                start: 0,
+                end: options.count,
+                error: format!("worker failed: {err}"),
+            }),
+        }
+    }
+    failed.sort_by_key(|r| r.start);
+    failed
+}
+
+/// Writes `[start, end)`, following `next_start`.
+async fn range(
+    options: &SeedOptions,
+    signer: &Signer,
+    http: &reqwest::Client,
+    mut start: u64,
+    end: u64,
+) -> Result<(), FailedRange> {
+    let mut attempt = 1;
+    while start < end {
+        let count = (end - start).min(options.per_call);
+        let failed = |error: String| FailedRange { start, end, error };
+        match call(options, signer, http, start, count).await {
+            Ok(next) => {
+                let next = next.unwrap_or(start + count);
+                if next > start {
+                    start = next;
+                    attempt = 1;
+                    continue;
+                }
+                if attempt >= options.backoff.max_attempts {
+                    return Err(failed("no progress: the function wrote nothing".into()));
+                }
+            }
+            Err(Call::Fatal(error)) => return Err(failed(error)),
+            Err(Call::Retry(error)) => {
+                if attempt >= options.backoff.max_attempts {
+                    return Err(failed(format!("gave up after {attempt} attempts: {error}")));
+                }
+                warn!(start, attempt, cause = %error, "seeding call will be made again");
+            }
+        }
+        tokio::time::sleep(options.backoff.delay(attempt)).await;
+        attempt += 1;
+    }
+    Ok(())
+}
+
+enum Call {
+    Retry(String),
+    Fatal(String),
+}
+
+/// One call; `Ok(None)` when it wrote everything asked, `Ok(Some(next_start))` otherwise.
+async fn call(
+    options: &SeedOptions,
+    signer: &Signer,
+    http: &reqwest::Client,
+    start: u64,
+    count: u64,
+) -> Result<Option<u64>, Call> {
+    // Sorted, as a SigV4 canonical query is.
+    let url = format!(
+        "{}{}count={count}&seed={}&start={start}",
+        options.url,
+        if options.url.contains('?') { '&' } else { '?' },
+        options.seed
+    );
+    let mut request = http::Request::get(&url)
+        .body(())
+        .map_err(|e| Call::Fatal(format!("{url}: {e}")))?;
+    signer.sign(&mut request, b"").await.map_err(Call::Fatal)?;
+    let mut builder = http.get(&url);
+    for (name, value) in request.headers() {
+        builder = builder.header(name, value);
+    }
+    let response = builder
+        .send()
+        .await
+        .map_err(|e| Call::Retry(format!("request failed: {e}")))?;
+    let status = response.status().as_u16();
+    let body = response
+        .text()
+        .await
+        .map_err(|e| Call::Retry(format!("body cut off: {e}")))?;
+    if status != 200 {
+        let text: String = body.chars().take(300).collect();
+        return Err(if status == 429 || status >= 500 {
+            Call::Retry(format!("{status}: {text}"))
+        } else {
+            Call::Fatal(format!("{status}: {text}"))
+        });
+    }
+    let summary = body
+        .lines()
+        .last()
+        .and_then(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .and_then(|line| line.get("summary").cloned())
+        .ok_or_else(|| Call::Retry("no summary line: the call was cut off".into()))?;
+    if summary["complete"] == true {
+        return Ok(None);
+    }
+    match summary["next_start"].as_u64() {
+        Some(next) => Ok(Some(next)),
+        None => Err(Call::Retry(format!(
+            "incomplete without next_start: {summary}"
+        ))),
+    }
+}
