@@ -131,11 +131,14 @@ impl Worker {
                 form.push(("segment_offset".into(), slice.segment_offset.to_string()));
             }
         }
-        // Sorted: older curl-style signers and our own logs agree on one order.
+        // Sorted and percent-encoded as RFC 3986 says (a space is %20, never `+`): the
+        // query string is then its own SigV4 canonical form, whoever canonicalises it.
         form.sort();
-        let encoded = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form.iter())
-            .finish();
+        let encoded = form
+            .iter()
+            .map(|(name, value)| format!("{}={}", rfc3986(name), rfc3986(value)))
+            .collect::<Vec<_>>()
+            .join("&");
         let (mut request, body) = if slice.cursor.is_some() {
             let request = http::Request::post(&options.url)
                 .header("content-type", "application/x-www-form-urlencoded")
@@ -218,6 +221,16 @@ impl Worker {
     }
 }
 
+/// Percent-encodes all but RFC 3986's unreserved characters.
+fn rfc3986(text: &str) -> String {
+    const RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(text, RESERVED).to_string()
+}
+
 /// Splits a body into lines; every line but the last goes to the spool, the last must be
 /// the trailer.
 #[derive(Debug, Default)]
@@ -257,6 +270,13 @@ impl Lines {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_values_are_encoded_as_sigv4_canonicalises_them() {
+        assert_eq!(rfc3986("a b,c"), "a%20b%2Cc");
+        assert_eq!(rfc3986("2.abc-_~x"), "2.abc-_~x");
+        assert_eq!(rfc3986("☃"), "%E2%98%83");
+    }
 
     #[test]
     fn only_a_body_ending_in_a_trailer_is_whole() {
