@@ -2,6 +2,7 @@
 # Benchmarks: builds the release binaries, runs the harness (it starts DynamoDB Local and
 # `cargo lambda watch --release` itself, seeds, measures, writes bench-results/), then the
 # criterion encoding benchmark. Takes 15-30 minutes on 2 cores, most of it building.
+# BENCH_CASES=client runs only the scanstream client rows (a few minutes after building).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 ensure_tools
@@ -10,6 +11,10 @@ log "building release binaries"
 cargo build --release --bins --quiet
 log "benchmark harness"
 cargo bench --bench harness
+if [ "${BENCH_CASES:-all}" = client ]; then
+  log "client rows only (BENCH_CASES=client): bench-results/client.md"
+  exit 0
+fi
 log "encoding cost (criterion)"
 cargo bench --bench encode 2>&1 | tee bench-results/encode.txt
 log "results in bench-results/"

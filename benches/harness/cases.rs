@@ -576,3 +576,69 @@ pub async fn bare_writes(client: &Client, concurrency: usize, rep: u64) -> Resul
         wire_bytes: 0,
     })
 }
+
+/// The `scanstream` client (release build) pulling everything from `url` with K
+/// invocations of S segments, timed from outside; items from its summary.
+pub fn client_pull(url: &str, k: u32, segments: u32, compress: &str) -> Result<Sample> {
+    let dir = Path::new(ROOT).join("target");
+    let (out, summary) = (dir.join("bench-pull.ndjson"), dir.join("bench-pull.json"));
+    let started = Instant::now();
+    let status = Command::new(Path::new(ROOT).join("target/release/scanstream"))
+        .args(["pull", url, "--compress", compress, "--limit", "100"])
+        .args([
+            "--invocations",
+            &k.to_string(),
+            "--segments",
+            &segments.to_string(),
+        ])
+        .arg("-o")
+        .arg(&out)
+        .arg("--summary-json")
+        .arg(&summary)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    let total = started.elapsed();
+    if !status.success() {
+        return Err(format!("scanstream pull {url} K={k} failed").into());
+    }
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary)?)?;
+    Ok(Sample {
+        ttfb_ms: 0.0,
+        total_ms: total.as_secs_f64() * 1000.0,
+        items: summary["items"].as_u64().unwrap_or_default(),
+        wire_bytes: summary["wire_bytes"].as_u64().unwrap_or_default(),
+    })
+}
+
+/// One invocation followed by manual resumes, as a person with curl would: GET, then GET
+/// with the trailer's cursor until the trailer says complete. Plain NDJSON.
+pub async fn manual_resumes(url: &str) -> Result<Sample> {
+    let started = Instant::now();
+    let http = reqwest::Client::new();
+    let (mut items, mut wire) = (0u64, 0u64);
+    let mut cursor: Option<String> = None;
+    loop {
+        let request = match &cursor {
+            None => http.get(format!("{url}?limit=100&segments=4")),
+            Some(c) => http
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("cursor={c}&limit=100")),
+        };
+        let body = request.send().await?.bytes().await?;
+        wire += body.len() as u64;
+        let trailer = Trailer::of_body(&body).ok_or("response without a trailer")?;
+        items += trailer.items;
+        if trailer.complete {
+            break;
+        }
+        cursor = Some(trailer.cursor.ok_or("incomplete without a cursor")?);
+    }
+    Ok(Sample {
+        ttfb_ms: 0.0,
+        total_ms: started.elapsed().as_secs_f64() * 1000.0,
+        items,
+        wire_bytes: wire,
+    })
+}

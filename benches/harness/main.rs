@@ -30,7 +30,8 @@ mod report;
 
 use cases::{
     BufferedServer, CappedProxy, bare_scan, bare_writes, fetch, library_scan, local_client,
-    memory_case, rate_read, repeat, seed, seeder_run, start_watch, streamer_url, warm_up,
+    manual_resumes, memory_case, rate_read, repeat, seed, seeder_run, start_watch, streamer_url,
+    warm_up,
 };
 use report::{
     CompressionRow, MemoryRow, RateRow, Report, SeedRow, Stat, ThroughputRow, TtfbRow, machine,
@@ -38,6 +39,80 @@ use report::{
 use services::Service;
 use std::path::Path;
 use std::time::Duration;
+
+/// Case 7 alone (`BENCH_CASES=client scripts/bench.sh`): the `scanstream` client with
+/// K = 1, 2, 4, 8 invocations, `none` and `zstd`, through the Function URL limit proxy
+/// (here 256 KB at full speed, then 1 MB/s a response), beside one invocation followed by
+/// manual resumes; and without the proxy K = 4, S = 1 against a bare SDK scan of 4
+/// segments. One repetition each: the capped reads are paced by the proxy, not the machine.
+/// Results in `bench-results/client.md` and `client.json`.
+async fn client_only(out_dir: &Path) -> Result<()> {
+    const BURST: u64 = 256_000;
+    const RATE: u64 = 1_000_000;
+    let ddb = Service::dynamodb_local(Path::new(ROOT).join("target/bench-dynamodb-local.log"))?;
+    let client = local_client(&ddb.endpoint()).await;
+    let table = seed(&ddb, "bench-client-30k", 30_000)?;
+    let watch = start_watch(&ddb, &table, &[])?;
+    warm_up(&watch).await?;
+    let proxy = CappedProxy::start(watch.port, BURST, RATE).await?;
+    let url = proxy.wrap(&streamer_url(&watch, ""));
+    let url = url.trim_end_matches('?').to_string();
+    let mut rows = Vec::new();
+    let manual = manual_resumes(&url).await?;
+    eprintln!("manual resumes: {:.0} items/s", manual.items_per_s());
+    rows.push(("manual resumes (curl-like), none".to_string(), manual));
+    for compress in ["none", "zstd"] {
+        for k in [1u32, 2, 4, 8] {
+            let sample = cases::client_pull(&url, k, 2, compress)?;
+            eprintln!("K={k} {compress}: {:.0} items/s", sample.items_per_s());
+            rows.push((format!("scanstream K={k} S=2, {compress}"), sample));
+        }
+    }
+    let direct = streamer_url(&watch, "");
+    let direct = direct.trim_end_matches('?').to_string();
+    let mut uncapped = Vec::new();
+    for _ in 0..REPS {
+        let pulled = cases::client_pull(&direct, 4, 1, "none")?;
+        let bare = bare_scan(client.clone(), table.clone(), 4, 100).await?;
+        uncapped.push((pulled.items_per_s(), bare.items_per_s()));
+    }
+    let mut text = format!(
+        "Machine: {}\n\n### scanstream client through the Function URL limit proxy ({} KB, then {} MB/s a response), 30k items\n\n| reader | items | bytes on the wire | seconds | items/s | vs manual |\n|---|---|---|---|---|---|\n",
+        machine(),
+        BURST / 1000,
+        RATE / 1_000_000
+    );
+    let base = rows[0].1.items_per_s();
+    for (name, s) in &rows {
+        text += &format!(
+            "| {name} | {} | {} | {:.1} | {:.0} | {:.2}x |\n",
+            s.items,
+            s.wire_bytes,
+            s.total_ms / 1000.0,
+            s.items_per_s(),
+            s.items_per_s() / base
+        );
+    }
+    text += "\n### Without the proxy: scanstream K=4 S=1 (none) against a bare SDK scan of 4 segments, items/s\n\n| run | scanstream | bare | ratio |\n|---|---|---|---|\n";
+    for (i, (pulled, bare)) in uncapped.iter().enumerate() {
+        text += &format!(
+            "| {} | {pulled:.0} | {bare:.0} | {:.2} |\n",
+            i + 1,
+            pulled / bare
+        );
+    }
+    println!("{text}");
+    std::fs::write(out_dir.join("client.md"), &text)?;
+    let json: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(name, s)| serde_json::json!({"reader": name, "items": s.items, "wire_bytes": s.wire_bytes, "ms": s.total_ms, "items_per_s": s.items_per_s()}))
+        .collect();
+    std::fs::write(
+        out_dir.join("client.json"),
+        serde_json::to_string_pretty(&serde_json::json!({"capped": json, "uncapped": uncapped}))?,
+    )?;
+    Ok(())
+}
 
 /// Errors end the run with a message.
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -53,6 +128,9 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 async fn main() -> Result<()> {
     let out_dir = Path::new(ROOT).join("bench-results");
     std::fs::create_dir_all(&out_dir)?;
+    if std::env::var("BENCH_CASES").as_deref() == Ok("client") {
+        return client_only(&out_dir).await;
+    }
     let ddb = Service::dynamodb_local(Path::new(ROOT).join("target/bench-dynamodb-local.log"))?;
     let client = local_client(&ddb.endpoint()).await;
     let mut report = Report::default();
