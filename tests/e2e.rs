@@ -21,21 +21,6 @@ fn http() -> reqwest::Client {
         .expect("http client")
 }
 
-fn function_env(table: &str) -> Vec<(&'static str, String)> {
-    let var = |name: &str| std::env::var(name).unwrap_or_default();
-    vec![
-        ("TABLE_NAME", table.to_string()),
-        (
-            "AWS_ENDPOINT_URL_DYNAMODB",
-            var("AWS_ENDPOINT_URL_DYNAMODB"),
-        ),
-        ("AWS_REGION", var("AWS_REGION")),
-        ("AWS_ACCESS_KEY_ID", var("AWS_ACCESS_KEY_ID")),
-        ("AWS_SECRET_ACCESS_KEY", var("AWS_SECRET_ACCESS_KEY")),
-        ("RUST_LOG", "info".to_string()),
-    ]
-}
-
 async fn get(client: &reqwest::Client, url: &str) -> (u16, String, Vec<u8>) {
     let response = client.get(url).send().await.expect("request");
     let status = response.status().as_u16();

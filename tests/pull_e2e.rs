@@ -11,20 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn function_env(table: &str) -> Vec<(&'static str, String)> {
-    let var = |name: &str| std::env::var(name).unwrap_or_default();
-    vec![
-        ("TABLE_NAME", table.to_string()),
-        (
-            "AWS_ENDPOINT_URL_DYNAMODB",
-            var("AWS_ENDPOINT_URL_DYNAMODB"),
-        ),
-        ("AWS_REGION", var("AWS_REGION")),
-        ("AWS_ACCESS_KEY_ID", var("AWS_ACCESS_KEY_ID")),
-        ("AWS_SECRET_ACCESS_KEY", var("AWS_SECRET_ACCESS_KEY")),
-    ]
-}
-
 fn scratch(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique_table(name));
     std::fs::create_dir_all(&dir).expect("scratch dir");

@@ -157,7 +157,13 @@ pub async fn fetch(url: String, pause: Duration) -> Result<Sample> {
     let mut lines = 0u64;
     let mut wire_bytes = 0u64;
     let mut tail = Vec::new();
-    let mut decoder = Decoder::for_response(&response)?;
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let mut decoder = scanstream::compress::Decompressor::for_content_type(&content_type)?;
     while let Some(chunk) = response.chunk().await? {
         ttfb.get_or_insert_with(|| started.elapsed());
         wire_bytes += chunk.len() as u64;
@@ -183,46 +189,6 @@ pub async fn fetch(url: String, pause: Duration) -> Result<Sample> {
         items: trailer.items,
         wire_bytes,
     })
-}
-
-/// Decodes a body incrementally, as a client reading a compressed stream would.
-enum Decoder {
-    Plain,
-    Gzip(flate2::write::GzDecoder<Vec<u8>>),
-    Zstd(zstd::stream::write::Decoder<'static, Vec<u8>>),
-}
-
-impl Decoder {
-    fn for_response(response: &reqwest::Response) -> Result<Self> {
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        Ok(match content_type {
-            "application/gzip" => Self::Gzip(flate2::write::GzDecoder::new(Vec::new())),
-            "application/zstd" => Self::Zstd(zstd::stream::write::Decoder::new(Vec::new())?),
-            _ => Self::Plain,
-        })
-    }
-
-    /// The plain bytes `chunk` completes.
-    fn decode(&mut self, chunk: &[u8]) -> Result<Vec<u8>> {
-        use std::io::Write;
-        Ok(match self {
-            Self::Plain => chunk.to_vec(),
-            Self::Gzip(decoder) => {
-                decoder.write_all(chunk)?;
-                decoder.flush()?;
-                std::mem::take(decoder.get_mut())
-            }
-            Self::Zstd(decoder) => {
-                decoder.write_all(chunk)?;
-                decoder.flush()?;
-                std::mem::take(decoder.get_mut())
-            }
-        })
-    }
 }
 
 /// A stand-in for a Function URL's bandwidth: each connection's response gets its first

@@ -47,12 +47,8 @@ pub struct SeedArgs {
     /// Records asked of one call (the function's SEED_MAX_COUNT caps it).
     #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub per_call: u64,
-    /// Sign requests with SigV4: auto signs all but loopback URLs.
-    #[arg(long, value_enum, default_value_t = Sign::Auto)]
-    pub sign: Sign,
-    /// The region to sign for (default: from the URL's host, then AWS_REGION).
-    #[arg(long)]
-    pub region: Option<String>,
+    #[command(flatten)]
+    pub signing: SigningArgs,
     /// Attempts per call before its range counts as failed.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
@@ -103,15 +99,22 @@ pub struct PullArgs {
     /// Write the summary here as JSON too.
     #[arg(long)]
     pub summary_json: Option<PathBuf>,
+    #[command(flatten)]
+    pub signing: SigningArgs,
+    /// Attempts per call before its slice counts as failed.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: u32,
+}
+
+/// How requests are signed, for both commands.
+#[derive(Debug, clap::Args)]
+pub struct SigningArgs {
     /// Sign requests with SigV4: auto signs all but loopback URLs.
     #[arg(long, value_enum, default_value_t = Sign::Auto)]
     pub sign: Sign,
     /// The region to sign for (default: from the URL's host, then AWS_REGION).
     #[arg(long)]
     pub region: Option<String>,
-    /// Attempts per call before its slice counts as failed.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub max_attempts: u32,
 }
 
 /// `--compress`.
@@ -145,21 +148,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-async fn signer(url: &str, sign: Sign, region: Option<String>) -> anyhow::Result<Arc<Signer>> {
-    let mode = match sign {
+async fn signer(url: &str, signing: &SigningArgs) -> anyhow::Result<Arc<Signer>> {
+    let mode = match signing.sign {
         Sign::Auto => SignMode::Auto,
         Sign::Always => SignMode::Always,
         Sign::Never => SignMode::Never,
     };
     Ok(Arc::new(
-        Signer::new(url, mode, region)
+        Signer::new(url, mode, signing.region.clone())
             .await
             .map_err(anyhow::Error::msg)?,
     ))
 }
 
 async fn seed(args: SeedArgs) -> anyhow::Result<()> {
-    let signer = signer(&args.url, args.sign, args.region.clone()).await?;
+    let signer = signer(&args.url, &args.signing).await?;
     let options = Arc::new(super::seed::SeedOptions {
         url: args.url,
         count: args.count,
@@ -198,7 +201,7 @@ fn backoff(max_attempts: u32) -> Backoff {
 
 async fn pull(args: PullArgs) -> anyhow::Result<()> {
     let options = Arc::new(options(&args)?);
-    let signer = signer(&args.url, args.sign, args.region.clone()).await?;
+    let signer = signer(&args.url, &args.signing).await?;
     let fresh = super::plan(&args.url, args.invocations, args.segments);
     let committer = Committer::open(args.output.as_deref(), args.checkpoint.as_deref(), fresh)
         .map_err(anyhow::Error::msg)?;

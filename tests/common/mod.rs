@@ -167,3 +167,20 @@ pub fn seeder_with_input(args: &[&str], stdin: &[u8]) -> std::process::Output {
     drop(input);
     child.wait_with_output().expect("seeder ends")
 }
+
+/// The environment a function under the emulator needs to reach DynamoDB Local's `table`,
+/// as `scripts/test.sh` set it for the tests.
+pub fn function_env(table: &str) -> Vec<(&'static str, String)> {
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    vec![
+        ("TABLE_NAME", table.to_string()),
+        (
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            var("AWS_ENDPOINT_URL_DYNAMODB"),
+        ),
+        ("AWS_REGION", var("AWS_REGION")),
+        ("AWS_ACCESS_KEY_ID", var("AWS_ACCESS_KEY_ID")),
+        ("AWS_SECRET_ACCESS_KEY", var("AWS_SECRET_ACCESS_KEY")),
+        ("RUST_LOG", "info".to_string()),
+    ]
+}
