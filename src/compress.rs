@@ -139,6 +139,15 @@ pub enum Decompressor {
 }
 
 impl Decompressor {
+    /// The decoder for a response with these headers (by its `content-type`).
+    pub fn for_headers(headers: &http::HeaderMap) -> std::io::Result<Self> {
+        let content_type = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        Self::for_content_type(content_type)
+    }
+
     /// The decoder for a `content-type`.
     pub fn for_content_type(content_type: &str) -> std::io::Result<Self> {
         Ok(match content_type {

@@ -176,13 +176,7 @@ impl Worker {
                 Outcome::Fatal(format!("{status}: {text}"))
             };
         }
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
-        let mut decoder = match Decompressor::for_content_type(&content_type) {
+        let mut decoder = match Decompressor::for_headers(response.headers()) {
             Ok(decoder) => decoder,
             Err(err) => return Outcome::Fatal(format!("decoder: {err}")),
         };
