@@ -240,16 +240,25 @@ struct Lines {
 impl Lines {
     fn push(&mut self, bytes: &[u8], spool: &mut File) -> std::io::Result<()> {
         self.partial.extend_from_slice(bytes);
-        // One write per chunk, not per line.
-        let mut out = Vec::new();
-        while let Some(at) = self.partial.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.partial.drain(..=at).collect();
-            if let Some(previous) = self.last.replace(line) {
-                out.extend_from_slice(&previous);
-                self.items += 1;
-            }
+        let Some(end) = self.partial.iter().rposition(|&b| b == b'\n') else {
+            return Ok(());
+        };
+        // partial[..=end] is whole lines: all but the last go out in one write (no
+        // shifting of the buffer per line), the last is held back.
+        let last_start = self.partial[..end]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        if let Some(previous) = self.last.take() {
+            spool.write_all(&previous)?;
+            self.items += 1;
         }
-        spool.write_all(&out)
+        let ready = &self.partial[..last_start];
+        spool.write_all(ready)?;
+        self.items += ready.iter().filter(|&&b| b == b'\n').count() as u64;
+        self.last = Some(self.partial[last_start..=end].to_vec());
+        self.partial.drain(..=end);
+        Ok(())
     }
 
     /// The trailer, if the body ended with one after a newline.
