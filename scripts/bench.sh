@@ -2,7 +2,8 @@
 # Benchmarks: builds the release binaries, runs the harness (it starts DynamoDB Local and
 # `cargo lambda watch --release` itself, seeds, measures, writes bench-results/), then the
 # criterion encoding benchmark. Takes 15-30 minutes on 2 cores, most of it building.
-# BENCH_CASES=client runs only the scanstream client rows (a few minutes after building).
+# BENCH_CASES=client runs only the scanstream client rows (a few minutes after building),
+# BENCH_CASES=rate only the max_rcu rows (bench-results/rate.md).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 ensure_tools
@@ -11,8 +12,8 @@ log "building release binaries"
 cargo build --release --bins --quiet
 log "benchmark harness"
 cargo bench --bench harness
-if [ "${BENCH_CASES:-all}" = client ]; then
-  log "client rows only (BENCH_CASES=client): bench-results/client.md"
+if [ "${BENCH_CASES:-all}" != all ]; then
+  log "only the ${BENCH_CASES} rows: bench-results/${BENCH_CASES}.md"
   exit 0
 fi
 log "encoding cost (criterion)"

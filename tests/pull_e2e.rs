@@ -7,6 +7,7 @@ mod common;
 use common::emulator::Emulator;
 use common::stall::{Fault, StallProxy};
 use common::*;
+use scanstream::seed::table::ensure_table;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -134,6 +135,87 @@ async fn a_killed_client_resumes_from_its_checkpoint_exactly() {
         &output_ids(&out),
         &expected_ids(52, 6000),
         "every item once after a kill",
+    );
+}
+
+/// `--max-rcu` holds over a whole run of short calls, some of them cut off: each call's
+/// function starts a fresh token bucket and forgets what its last pages owe, and a cut-off
+/// call reports nothing, so only the client's ledger keeps a slice to its share. The rate
+/// is what DynamoDB really served: the proxy adds up every call's trailer, the bodies it
+/// then cut short included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_rcu_holds_over_many_short_calls_and_cut_offs() {
+    let ddb = local_client().await;
+    let table = unique_table("pullrate");
+    ensure_table(&ddb, &table).await.expect("create table");
+    write_batches(
+        &ddb,
+        &table,
+        scanstream::seed::sized_batches(54, 0, 3000, Some(4000)),
+    )
+    .await;
+    let emulator = Emulator::start("pullrate", &function_env(&table));
+    // The first call builds the function: not part of the measured run.
+    let warm = reqwest::get(emulator.url("streamer", "max_items=1")).await;
+    assert!(
+        warm.is_ok_and(|r| r.status() == 200),
+        "{}",
+        emulator.log_text()
+    );
+    let base = emulator.url("streamer", "");
+    let base = base.trim_end_matches("/lambda-url/streamer/?");
+    let proxy = StallProxy::start(base).await;
+    let url = format!("{}/lambda-url/streamer/", proxy.url);
+    proxy.fail_call(4, Fault::Cut(30_000));
+    proxy.fail_call(9, Fault::Cut(100));
+    proxy.fail_call(15, Fault::Status(503));
+    let dir = scratch("pullrate");
+    let (out, summary) = (dir.join("out.ndjson"), dir.join("summary.json"));
+    let rcu = 200.0;
+    let started = Instant::now();
+    let status = Command::new(env!("CARGO_BIN_EXE_scanstream"))
+        .args(["pull", &url, "--invocations", "2", "--segments", "2"])
+        .args(["--compress", "none", "--max-items-per-call", "30"])
+        .args(["--max-rcu", &rcu.to_string()])
+        .arg("-o")
+        .arg(&out)
+        .arg("--summary-json")
+        .arg(&summary)
+        .env("RUST_LOG", "warn")
+        .status()
+        .expect("scanstream runs");
+    let wall = started.elapsed().as_secs_f64();
+    assert!(status.success(), "{}", emulator.log_text());
+    assert_same_ids(
+        &output_ids(&out),
+        &expected_ids(54, 3000),
+        "every item once",
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&summary).expect("summary")).expect("JSON");
+    let reported = summary["consumed_capacity"]
+        .as_f64()
+        .expect("reported capacity");
+    let consumed = proxy.consumed_capacity();
+    let achieved = consumed / wall;
+    eprintln!(
+        "--max-rcu {rcu}: {consumed:.1} units served ({reported:.1} reported to the client) \
+         in {wall:.2} s over {} calls = {achieved:.1}/s ({:.3} of asked)",
+        proxy.calls(),
+        achieved / rcu
+    );
+    assert!(
+        consumed > reported,
+        "the cut-off calls consumed capacity too"
+    );
+    assert!(proxy.calls() >= 100, "{} calls: short calls", proxy.calls());
+    assert!(
+        achieved <= rcu * 1.1,
+        "achieved {achieved:.1}/s against {rcu}/s"
+    );
+    assert!(
+        achieved >= rcu * 0.6,
+        "achieved only {achieved:.1}/s of {rcu}/s"
     );
 }
 

@@ -215,3 +215,121 @@ async fn every_call_is_signed_as_sigv4_defines_it() {
     let _ = std::fs::remove_file(&out);
     let _ = std::fs::remove_file(out.with_extension("wrong"));
 }
+
+/// The python that has botocore: `SCANSTREAM_PYTHON`, or the one `scripts/test.sh`
+/// installs the pinned tools into.
+fn botocore_python() -> String {
+    let python = std::env::var("SCANSTREAM_PYTHON").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/.tools/venv/bin/python").to_string()
+    });
+    assert!(
+        std::path::Path::new(&python).exists(),
+        "{python} not found: scripts/test.sh installs it (tools/requirements.txt), or set \
+         SCANSTREAM_PYTHON to a python with botocore"
+    );
+    python
+}
+
+/// Reference signatures: the client's signer and botocore's SigV4 (another
+/// implementation, run in a child process) sign the same requests at the same moment with
+/// the same credentials; the headers must agree byte for byte. The requests are the
+/// client's kinds: a first call (GET, sorted RFC 3986 query, a path), a resumed call (POST
+/// form with a cursor and encoded values), with and without a session token.
+#[tokio::test]
+async fn signatures_agree_with_botocore() {
+    use scanstream::pull::sign::Signer;
+    let time = 1_795_780_800; // 2026-11-27T12:00:00Z
+    let form = "compress=zstd&cursor=2.eJyrVkrOz-_p.Zm9v-_~&fields=id%2Cname%20x&limit=100";
+    let cases = [
+        (
+            "GET",
+            "https://abc123.lambda-url.eu-west-1.on.aws/?compress=zstd&limit=100&segment_offset=4&segments=2&total_segments=8",
+            "",
+            None,
+        ),
+        (
+            "GET",
+            "https://abc123.lambda-url.us-east-2.on.aws/lambda-url/streamer/?fields=a%2Cb&pk=%E2%98%83",
+            "",
+            Some("FwoGZXIvYXdzEXAMPLEsessiontoken+/="),
+        ),
+        (
+            "POST",
+            "https://abc123.lambda-url.eu-west-1.on.aws/",
+            form,
+            None,
+        ),
+        (
+            "POST",
+            "https://abc123.lambda-url.ap-southeast-2.on.aws/",
+            form,
+            Some("IQoJb3JpZ2luX2VjEXAMPLE"),
+        ),
+    ];
+    let mut ours = Vec::new();
+    let mut requests = Vec::new();
+    for (method, url, body, token) in cases {
+        let region = url
+            .split('.')
+            .nth(2)
+            .expect("a Function URL host")
+            .to_string();
+        let credentials = aws_credential_types::Credentials::new(
+            KEY_ID,
+            SECRET,
+            token.map(str::to_string),
+            None,
+            "test",
+        );
+        let signer = Signer::with_credentials(credentials, &region);
+        let mut request = http::Request::builder().method(method).uri(url);
+        let mut headers = serde_json::Map::new();
+        if method == "POST" {
+            request = request.header("content-type", "application/x-www-form-urlencoded");
+            headers.insert(
+                "Content-Type".into(),
+                "application/x-www-form-urlencoded".into(),
+            );
+        }
+        let mut request = request.body(()).expect("request");
+        signer
+            .sign_at(
+                &mut request,
+                body.as_bytes(),
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(time),
+            )
+            .await
+            .expect("signed");
+        ours.push(request.headers().clone());
+        requests.push(serde_json::json!({
+            "method": method, "url": url, "headers": headers, "body": body, "time": time,
+            "key_id": KEY_ID, "secret": SECRET, "token": token, "region": region,
+        }));
+    }
+    let mut child = std::process::Command::new(botocore_python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/sigv4_botocore.py"
+        ))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    serde_json::to_writer(child.stdin.take().expect("stdin"), &requests).expect("cases sent");
+    let output = child.wait_with_output().expect("python ends");
+    assert!(output.status.success(), "botocore failed");
+    let theirs: Vec<std::collections::HashMap<String, String>> =
+        serde_json::from_slice(&output.stdout).expect("botocore's headers");
+    assert_eq!(theirs.len(), cases.len());
+    for ((ours, theirs), (method, url, _, token)) in ours.iter().zip(&theirs).zip(cases) {
+        for name in ["authorization", "x-amz-date", "x-amz-security-token"] {
+            assert_eq!(
+                ours.get(name).and_then(|v| v.to_str().ok()),
+                theirs.get(name).map(String::as_str),
+                "{name} of {method} {url} (token: {})",
+                token.is_some()
+            );
+        }
+        assert!(theirs["authorization"].starts_with("AWS4-HMAC-SHA256 Credential="));
+    }
+}

@@ -540,17 +540,45 @@ pub async fn bare_writes(client: &Client, concurrency: usize, rep: u64) -> Resul
 /// The `scanstream` client (release build) pulling everything from `url` with K
 /// invocations of S segments, timed from outside; items from its summary.
 pub fn client_pull(url: &str, k: u32, segments: u32, compress: &str) -> Result<Sample> {
+    let (total, summary) = run_client(url, k, segments, &["--compress", compress])?;
+    Ok(Sample {
+        ttfb_ms: 0.0,
+        total_ms: total.as_secs_f64() * 1000.0,
+        items: summary["items"].as_u64().unwrap_or_default(),
+        wire_bytes: summary["wire_bytes"].as_u64().unwrap_or_default(),
+    })
+}
+
+/// The client with K invocations of 2 segments under `--max-rcu asked`: the capacity its
+/// summary reported and the wall clock, in seconds.
+pub fn client_rate_read(url: &str, k: u32, asked: f64) -> Result<(f64, f64)> {
+    let (total, summary) = run_client(url, k, 2, &["--max-rcu", &asked.to_string()])?;
+    let units = summary["consumed_capacity"]
+        .as_f64()
+        .ok_or("no consumed_capacity in the summary")?;
+    Ok((units, total.as_secs_f64()))
+}
+
+/// Runs `scanstream pull url` (release build, limit 100) to the end; its wall clock from
+/// outside and its summary.
+fn run_client(
+    url: &str,
+    k: u32,
+    segments: u32,
+    extra: &[&str],
+) -> Result<(Duration, serde_json::Value)> {
     let dir = Path::new(ROOT).join("target");
     let (out, summary) = (dir.join("bench-pull.ndjson"), dir.join("bench-pull.json"));
     let started = Instant::now();
     let status = Command::new(Path::new(ROOT).join("target/release/scanstream"))
-        .args(["pull", url, "--compress", compress, "--limit", "100"])
+        .args(["pull", url, "--limit", "100"])
         .args([
             "--invocations",
             &k.to_string(),
             "--segments",
             &segments.to_string(),
         ])
+        .args(extra)
         .arg("-o")
         .arg(&out)
         .arg("--summary-json")
@@ -560,15 +588,10 @@ pub fn client_pull(url: &str, k: u32, segments: u32, compress: &str) -> Result<S
         .status()?;
     let total = started.elapsed();
     if !status.success() {
-        return Err(format!("scanstream pull {url} K={k} failed").into());
+        return Err(format!("scanstream pull {url} K={k} {extra:?} failed").into());
     }
-    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary)?)?;
-    Ok(Sample {
-        ttfb_ms: 0.0,
-        total_ms: total.as_secs_f64() * 1000.0,
-        items: summary["items"].as_u64().unwrap_or_default(),
-        wire_bytes: summary["wire_bytes"].as_u64().unwrap_or_default(),
-    })
+    let summary = serde_json::from_slice(&std::fs::read(&summary)?)?;
+    Ok((total, summary))
 }
 
 /// One invocation followed by manual resumes, as a person with curl would: GET, then GET

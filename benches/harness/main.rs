@@ -13,7 +13,8 @@
 //! 4. seeder items/s against bare concurrent `BatchWriteItem` calls, concurrency 1, 4, 8;
 //! 5. `compress=none|gzip|zstd`: bytes per item and items/s, without a cap and through a
 //!    proxy imitating the Function URL's bandwidth (a burst, then a fixed rate);
-//! 6. `max_rcu`: achieved capacity units/s against the asked ones, one invocation.
+//! 6. `max_rcu`: achieved capacity units/s against the asked ones, one invocation and the
+//!    `scanstream` client's K = 2 and 4 (`BENCH_CASES=rate` runs this case alone).
 //!
 //! Each case runs `REPS` times; tables show medians with min-max. Results go to
 //! `bench-results/` as JSON and CSV, with `plot.svg`.
@@ -114,6 +115,59 @@ async fn client_only(out_dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Case 6: achieved against asked read capacity, one invocation (`max_rcu`, segments 4)
+/// and the `scanstream` client's K invocations (`--max-rcu`, S = 2), on `table`. The
+/// units are those the trailers reported.
+async fn rate_rows(ddb: &Service, table: &str) -> Result<Vec<RateRow>> {
+    let watch = start_watch(ddb, table, &[])?;
+    warm_up(&watch).await?;
+    let url = streamer_url(&watch, "");
+    let url = url.trim_end_matches('?');
+    let mut rows = Vec::new();
+    for asked in [50.0, 100.0, 200.0, 400.0] {
+        for k in [1u32, 2, 4] {
+            let (mut units, mut achieved) = (0.0, Vec::new());
+            for _ in 0..REPS {
+                let (read, wall) = if k == 1 {
+                    rate_read(&watch, asked).await?
+                } else {
+                    cases::client_rate_read(url, k, asked)?
+                };
+                units = read;
+                achieved.push(read / wall);
+            }
+            let reader = match k {
+                1 => "one invocation, segments 4".to_string(),
+                k => format!("scanstream K={k} S=2"),
+            };
+            eprintln!("max_rcu={asked} {reader} done");
+            rows.push(RateRow {
+                reader,
+                asked,
+                units,
+                achieved: Stat::of(achieved),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// Case 6 alone (`BENCH_CASES=rate scripts/bench.sh`), on 10k items: results in
+/// `bench-results/rate.md` and `rate.json`.
+async fn rate_only(out_dir: &Path) -> Result<()> {
+    let ddb = Service::dynamodb_local(Path::new(ROOT).join("target/bench-dynamodb-local.log"))?;
+    let table = seed(&ddb, "bench-10k", 10_000)?;
+    let rows = rate_rows(&ddb, &table).await?;
+    let text = format!("Machine: {}\n{}", machine(), report::rate_table(&rows));
+    println!("{text}");
+    std::fs::write(out_dir.join("rate.md"), &text)?;
+    std::fs::write(
+        out_dir.join("rate.json"),
+        serde_json::to_string_pretty(&rows)?,
+    )?;
+    Ok(())
+}
+
 /// Errors end the run with a message.
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -128,8 +182,13 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 async fn main() -> Result<()> {
     let out_dir = Path::new(ROOT).join("bench-results");
     std::fs::create_dir_all(&out_dir)?;
-    if std::env::var("BENCH_CASES").as_deref() == Ok("client") {
-        return client_only(&out_dir).await;
+    match std::env::var("BENCH_CASES").as_deref() {
+        Ok("client") => return client_only(&out_dir).await,
+        Ok("rate") => return rate_only(&out_dir).await,
+        Ok("all") | Err(_) => {}
+        Ok(other) => {
+            return Err(format!("BENCH_CASES={other}: expected all, client or rate").into());
+        }
     }
     let ddb = Service::dynamodb_local(Path::new(ROOT).join("target/bench-dynamodb-local.log"))?;
     let client = local_client(&ddb.endpoint()).await;
@@ -240,25 +299,8 @@ async fn main() -> Result<()> {
         }
     }
 
-    // 6. max_rcu: achieved against asked, one invocation, on 10k items.
-    let watch = start_watch(&ddb, &t10k, &[])?;
-    warm_up(&watch).await?;
-    for asked in [50.0, 100.0, 200.0, 400.0] {
-        let mut units = 0.0;
-        let mut achieved = Vec::new();
-        for _ in 0..REPS {
-            let (read, wall) = rate_read(&watch, asked).await?;
-            units = read;
-            achieved.push(read / wall);
-        }
-        report.rate.push(RateRow {
-            asked,
-            units,
-            achieved: Stat::of(achieved),
-        });
-        eprintln!("max_rcu={asked} done");
-    }
-    drop(watch);
+    // 6. max_rcu: achieved against asked, on 10k items.
+    report.rate = rate_rows(&ddb, &t10k).await?;
 
     report.machine = machine();
     let text = report.render();

@@ -143,9 +143,12 @@ pub struct Report {
     pub rate: Vec<RateRow>,
 }
 
-/// One invocation read under `max_rcu`: what it asked for and what it got.
+/// A read under a read-rate cap: one invocation with `max_rcu`, or the `scanstream`
+/// client's K invocations with `--max-rcu`; what it asked for and what it got.
 #[derive(Debug, Clone, Serialize)]
 pub struct RateRow {
+    /// `one invocation (segments 4)` or `scanstream K=.. S=..`.
+    pub reader: String,
     pub asked: f64,
     pub units: f64,
     /// Units over the client's wall clock, per second.
@@ -318,22 +321,7 @@ impl Report {
                 row.items_per_s.median / none
             );
         }
-        let _ = writeln!(
-            out,
-            "\n### max_rcu, one invocation (segments 4, limit 100): capacity units/s over the client's wall clock\n"
-        );
-        let _ = writeln!(out, "| asked | units read | achieved | achieved / asked |");
-        let _ = writeln!(out, "|---|---|---|---|");
-        for row in &self.rate {
-            let _ = writeln!(
-                out,
-                "| {} | {:.0} | {} | {:.3} |",
-                row.asked,
-                row.units,
-                row.achieved.show(1),
-                row.achieved.median / row.asked
-            );
-        }
+        out += &rate_table(&self.rate);
         out
     }
 
@@ -384,4 +372,24 @@ impl Report {
         }
         out
     }
+}
+
+/// The read-rate rows: achieved against asked, one invocation and the client's K.
+pub fn rate_table(rows: &[RateRow]) -> String {
+    let mut out = String::from(
+        "\n### max_rcu: capacity units/s over the reader's wall clock (limit 100, the units the trailers reported)\n\n\
+         | reader | asked | units read | achieved | achieved / asked |\n|---|---|---|---|---|\n",
+    );
+    for row in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.0} | {} | {:.3} |",
+            row.reader,
+            row.asked,
+            row.units,
+            row.achieved.show(1),
+            row.achieved.median / row.asked
+        );
+    }
+    out
 }

@@ -3,15 +3,16 @@
 //! arrives.
 
 use super::checkpoint::{Committer, SliceState};
+use super::pace::Pace;
 use super::sign::Signer;
 use super::{Counters, PullOptions};
 use crate::compress::Decompressor;
 use crate::scan::trailer::{StopReason, Trailer};
 use std::fs::File;
 use std::io::Write;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use tokio::sync::Mutex;
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::time::Instant;
 use tracing::{debug, warn};
 
 /// Reads one slice.
@@ -56,7 +57,11 @@ impl Worker {
         spool_path: &std::path::Path,
     ) -> Result<(), String> {
         let mut attempt = 1;
+        let mut pace = self.options.rcu_share.map(Pace::new);
         while !slice.done {
+            if let Some(pace) = &pace {
+                tokio::time::sleep(pace.wait()).await;
+            }
             let mut spool = File::options()
                 .create(true)
                 .truncate(true)
@@ -65,7 +70,17 @@ impl Worker {
                 .open(spool_path)
                 .map_err(|e| format!("spool {}: {e}", spool_path.display()))?;
             self.counters.calls.fetch_add(1, Ordering::Relaxed);
-            let why = match self.call(slice, &mut spool).await {
+            let called = Instant::now();
+            let outcome = self.call(slice, &mut spool).await;
+            if let Some(pace) = &mut pace {
+                match &outcome {
+                    Outcome::Whole { trailer, .. } => {
+                        pace.reported(trailer.consumed_capacity, called.elapsed());
+                    }
+                    _ => pace.unknown(called.elapsed()),
+                }
+            }
+            let why = match outcome {
                 Outcome::Whole { trailer, items } => {
                     let next = SliceState {
                         segment_offset: slice.segment_offset,
@@ -75,13 +90,25 @@ impl Worker {
                     if !trailer.complete && next.cursor.is_none() {
                         return Err("an incomplete trailer without a cursor".into());
                     }
-                    self.committer.lock().await.commit(
-                        self.index,
-                        &mut spool,
-                        items,
-                        next.clone(),
-                    )?;
+                    // Copying the spool into the output and syncing the checkpoint is
+                    // blocking file work: off the runtime's threads, so the other
+                    // slices' bodies keep flowing meanwhile.
+                    let (committer, index, state) =
+                        (self.committer.clone(), self.index, next.clone());
+                    tokio::task::spawn_blocking(move || {
+                        committer
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .commit(index, &mut spool, items, state)
+                    })
+                    .await
+                    .map_err(|err| format!("committing: {err}"))??;
                     self.counters.items.fetch_add(items, Ordering::Relaxed);
+                    if let Some(units) = trailer.consumed_capacity {
+                        self.counters
+                            .consumed_milli_units
+                            .fetch_add((units * 1000.0).round() as u64, Ordering::Relaxed);
+                    }
                     *slice = next;
                     // A stream the function ended on an error made progress; it is
                     // retried from its cursor, but only a call with nothing in it counts

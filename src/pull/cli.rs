@@ -242,14 +242,16 @@ fn options(args: &PullArgs) -> anyhow::Result<PullOptions> {
     if let Some(max_items) = args.max_items_per_call {
         delivery.push(("max_items".into(), max_items.to_string()));
     }
+    let mut rcu_share = None;
     if let Some(rcu) = args.max_rcu {
         if !(rcu.is_finite() && rcu > 0.0) {
             bail!("--max-rcu must be a number greater than 0");
         }
-        // Each invocation gets its share; a retried call asks for the same share, so a
-        // slice never reads faster than that over the run.
-        let share = rcu / f64::from(args.invocations);
-        delivery.push(("max_rcu".into(), format!("{:.6}", share.max(0.000_001))));
+        // Each invocation gets its share; the worker's ledger (`pace`) keeps the slice
+        // to it across calls, retries and cut-offs.
+        let share = (rcu / f64::from(args.invocations)).max(0.000_001);
+        delivery.push(("max_rcu".into(), format!("{share:.6}")));
+        rcu_share = Some(share);
     }
     let mut shape = Vec::new();
     if let Some(fields) = &args.fields {
@@ -268,6 +270,7 @@ fn options(args: &PullArgs) -> anyhow::Result<PullOptions> {
         delivery,
         shape,
         backoff: backoff(args.max_attempts),
+        rcu_share,
     })
 }
 
@@ -295,8 +298,12 @@ async fn show_progress(counters: Arc<Counters>) {
 }
 
 fn report(summary: &PullSummary, json: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let rate = match (summary.consumed_capacity, summary.rcu_per_s) {
+        (Some(units), Some(per_s)) => format!(", {units:.1} RCU reported ({per_s:.1}/s)"),
+        _ => String::new(),
+    };
     eprintln!(
-        "{} items, {} calls, {} retries, {:.1} MB on the wire, {:.2} s, {:.0} items/s{}",
+        "{} items, {} calls, {} retries, {:.1} MB on the wire, {:.2} s, {:.0} items/s{rate}{}",
         summary.items,
         summary.calls,
         summary.retries,

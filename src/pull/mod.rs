@@ -17,6 +17,7 @@
 //!
 //! - [`call`]: one signed request and its body, spooled.
 //! - [`checkpoint`]: the checkpoint file and the committed output.
+//! - [`pace`]: a slice's read rate across its calls (`--max-rcu`).
 //! - [`sign`]: SigV4 for Function URLs.
 //! - [`seed`]: `scanstream seed`, the seeder function over many invocations.
 //! - [`cli`]: the command line.
@@ -24,6 +25,7 @@
 pub mod call;
 pub mod checkpoint;
 pub mod cli;
+pub mod pace;
 pub mod seed;
 pub mod sign;
 
@@ -31,9 +33,9 @@ use crate::seed::writer::Backoff;
 use checkpoint::{Checkpoint, Committer, SliceState};
 use serde::Serialize;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
 
 /// What to read and how.
 #[derive(Debug, Clone)]
@@ -52,6 +54,8 @@ pub struct PullOptions {
     pub shape: Vec<(String, String)>,
     /// Calls per request before the slice counts as failed.
     pub backoff: Backoff,
+    /// Each slice's share of `--max-rcu`, in units per second: also sent as `max_rcu`.
+    pub rcu_share: Option<f64>,
 }
 
 /// Running totals, shared by the workers.
@@ -65,6 +69,8 @@ pub struct Counters {
     pub retries: AtomicU64,
     /// Body bytes received, as on the wire.
     pub wire_bytes: AtomicU64,
+    /// Read capacity the committed calls' trailers reported, in thousandths of a unit.
+    pub consumed_milli_units: AtomicU64,
 }
 
 /// The summary printed at the end (and written with `--summary-json`).
@@ -84,6 +90,11 @@ pub struct PullSummary {
     pub elapsed_ms: u64,
     /// Items per second.
     pub items_per_s: f64,
+    /// Read capacity units the committed calls reported (with `--max-rcu`; calls cut
+    /// off report nothing).
+    pub consumed_capacity: Option<f64>,
+    /// `consumed_capacity` per second of the run.
+    pub rcu_per_s: Option<f64>,
     /// Slices that could not be completed, with why.
     pub failed_slices: Vec<FailedSlice>,
 }
@@ -149,6 +160,9 @@ pub async fn run(
     failed.sort_by_key(|f| f.segment_offset);
     let items = counters.items.load(Ordering::SeqCst);
     let elapsed = started.elapsed();
+    let consumed = options
+        .rcu_share
+        .map(|_| counters.consumed_milli_units.load(Ordering::SeqCst) as f64 / 1000.0);
     PullSummary {
         complete: failed.is_empty(),
         items,
@@ -157,6 +171,8 @@ pub async fn run(
         wire_bytes: counters.wire_bytes.load(Ordering::SeqCst),
         elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         items_per_s: (items as f64 / elapsed.as_secs_f64().max(0.001)).round(),
+        consumed_capacity: consumed,
+        rcu_per_s: consumed.map(|units| units / elapsed.as_secs_f64().max(0.001)),
         failed_slices: failed,
     }
 }

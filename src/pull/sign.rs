@@ -64,8 +64,29 @@ impl Signer {
         self.with.is_some()
     }
 
+    /// A signer that always signs, with fixed credentials.
+    pub fn with_credentials(credentials: aws_credential_types::Credentials, region: &str) -> Self {
+        Self {
+            with: Some((
+                aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+                region.to_string(),
+            )),
+        }
+    }
+
     /// Signs `request` (its method, URL, headers and `body`).
     pub async fn sign(&self, request: &mut http::Request<()>, body: &[u8]) -> Result<(), String> {
+        self.sign_at(request, body, SystemTime::now()).await
+    }
+
+    /// Signs `request` as at `time`: [`Signer::sign`] with a clock of its own, so that a
+    /// signature can be compared with another implementation's.
+    pub async fn sign_at(
+        &self,
+        request: &mut http::Request<()>,
+        body: &[u8],
+        time: SystemTime,
+    ) -> Result<(), String> {
         let Some((provider, region)) = &self.with else {
             return Ok(());
         };
@@ -78,7 +99,7 @@ impl Signer {
             .identity(&identity)
             .region(region)
             .name("lambda")
-            .time(SystemTime::now())
+            .time(time)
             .settings(SigningSettings::default())
             .build()
             .map_err(|e| e.to_string())?
@@ -151,12 +172,7 @@ mod tests {
     async fn always_adds_a_sigv4_authorization() {
         let credentials =
             aws_credential_types::Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
-        let signer = Signer {
-            with: Some((
-                aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
-                "us-east-2".to_string(),
-            )),
-        };
+        let signer = Signer::with_credentials(credentials, "us-east-2");
         let url = "https://abc.lambda-url.us-east-2.on.aws/?limit=1";
         let mut request = http::Request::get(url).body(()).expect("request");
         signer.sign(&mut request, b"").await.expect("signed");

@@ -11,12 +11,19 @@
 //! from its tokens and the average item size. (A bucket that saved nothing lost the time
 //! when every segment was busy fetching: measured, 84% of the asked rate.)
 //!
+//! A bucket lives for one invocation and forgets what its last pages owe. The
+//! `scanstream` client carries a slice's rate from call to call ([`crate::pull::pace`]).
+//!
 //! Waiting for tokens is a sleep inside one segment's task: it holds up no other segment,
 //! and dropping the stream (a client that went away) aborts it like any other wait.
 
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// What the largest item (400 KB) costs in a strongly consistent read: 100 units of
+/// 4 KB. No page of `n` items costs more than `n` times this.
+pub const LARGEST_ITEM_UNITS: f64 = 100.0;
 
 /// One invocation's read rate, in read capacity units per second.
 #[derive(Debug)]
@@ -92,12 +99,14 @@ impl RateLimit {
     }
 
     /// The page size that keeps one page of a segment near a quarter second of its share
-    /// of the rate, given what an item has cost so far (`None`: nothing read yet), within
-    /// `1..=limit`.
+    /// of the rate, given what an item has cost so far, within `1..=limit`. Before anything
+    /// is read (`None`), every item is assumed to be as dear as DynamoDB allows
+    /// ([`LARGEST_ITEM_UNITS`]): usually one item, so a call's first pages (every call
+    /// starts a fresh bucket) cannot overshoot by a whole `limit` of large items.
     pub fn page_limit(&self, limit: u32, units_per_item: Option<f64>) -> u32 {
-        let Some(per_item) = units_per_item.filter(|u| *u > 0.0) else {
-            return limit;
-        };
+        let per_item = units_per_item
+            .filter(|u| *u > 0.0)
+            .unwrap_or(LARGEST_ITEM_UNITS);
         let target = self.rate / f64::from(self.segments) / 4.0;
         let items = (target / per_item).floor();
         if items >= f64::from(limit) {
@@ -165,7 +174,9 @@ mod tests {
     #[test]
     fn pages_shrink_when_items_are_expensive() {
         let limit = RateLimit::new(120.0, 4);
-        assert_eq!(limit.page_limit(100, None), 100);
+        // Nothing read yet: items as large as DynamoDB allows, 7.5 units buy one.
+        assert_eq!(limit.page_limit(100, None), 1);
+        assert_eq!(RateLimit::new(40_000.0, 1).page_limit(1000, None), 100);
         // 0.08 units an item (650 bytes): 7.5 units a page is 93 items.
         assert_eq!(limit.page_limit(100, Some(0.08)), 93);
         // A 400 KB item costs 50 units: one item a page.

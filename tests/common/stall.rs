@@ -1,7 +1,8 @@
 //! A fault-injecting HTTP proxy: in front of DynamoDB Local it relays calls until told to
 //! stall, then holds every further call open without answering, as a DynamoDB that
 //! accepts connections but never responds (or a half-open pooled connection) would. In
-//! front of the emulator it fails chosen calls: a status, or a body cut short.
+//! front of the emulator it fails chosen calls: a status, or a body cut short, and adds up
+//! the read capacity every uncompressed answer's trailer reports, cut-off ones included.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -41,6 +42,8 @@ struct State {
     calls: AtomicUsize,
     /// Calls numbered this or higher (from 0) are held open; `usize::MAX` relays all.
     stall_from: AtomicUsize,
+    /// Read capacity reported by the trailers of the upstream's answers.
+    consumed: std::sync::Mutex<f64>,
 }
 
 impl StallProxy {
@@ -54,6 +57,7 @@ impl StallProxy {
             http: reqwest::Client::new(),
             calls: AtomicUsize::new(0),
             stall_from: AtomicUsize::new(usize::MAX),
+            consumed: std::sync::Mutex::new(0.0),
         });
         let shared = state.clone();
         let accept = tokio::spawn(async move {
@@ -82,6 +86,12 @@ impl StallProxy {
         if let Ok(mut faults) = self.state.faults.lock() {
             faults.insert(call, fault);
         }
+    }
+
+    /// Read capacity the streamer's uncompressed answers reported in their trailers, the
+    /// bodies later cut short included: what the calls really consumed.
+    pub fn consumed_capacity(&self) -> f64 {
+        self.state.consumed.lock().map_or(f64::NAN, |units| *units)
     }
 
     /// Relays every call again.
@@ -159,6 +169,11 @@ async fn relay(
         }
     }
     let mut bytes = answer.bytes().await.unwrap_or_default();
+    let reported = scanstream::scan::trailer::Trailer::of_body(&bytes)
+        .and_then(|trailer| trailer.consumed_capacity);
+    if let (Some(units), Ok(mut consumed)) = (reported, state.consumed.lock()) {
+        *consumed += units;
+    }
     if let Some(Fault::Cut(at)) = fault {
         bytes.truncate(at);
     }
