@@ -45,7 +45,9 @@ use std::time::Duration;
 /// K = 1, 2, 4, 8 invocations, `none` and `zstd`, through the Function URL limit proxy
 /// (here 256 KB at full speed, then 1 MB/s a response), beside one invocation followed by
 /// manual resumes; and without the proxy K = 4, S = 1 against a bare SDK scan of 4
-/// segments. One repetition each: the capped reads are paced by the proxy, not the machine.
+/// segments on 100k items, with the streamer asking for consumed capacity (as deployed)
+/// and not, `UNCAPPED_REPS` runs. One repetition for each capped row: those reads are
+/// paced by the proxy, not the machine.
 /// Results in `bench-results/client.md` and `client.json`.
 async fn client_only(out_dir: &Path) -> Result<()> {
     const BURST: u64 = 256_000;
@@ -69,14 +71,35 @@ async fn client_only(out_dir: &Path) -> Result<()> {
             rows.push((format!("scanstream K={k} S=2, {compress}"), sample));
         }
     }
-    let direct = streamer_url(&watch, "");
-    let direct = direct.trim_end_matches('?').to_string();
-    let mut uncapped = Vec::new();
-    for _ in 0..REPS {
-        let pulled = cases::client_pull(&direct, 4, 1, "none")?;
-        let bare = bare_scan(client.clone(), table.clone(), 4, 100).await?;
-        uncapped.push((pulled.items_per_s(), bare.items_per_s()));
+    // Uncapped, on a table large enough (100k) that a run lasts seconds, not one: the
+    // client against the streamer as deployed (asking for consumed capacity) and, like
+    // for like with the bare scan, which does not ask, against a streamer that does not.
+    drop(proxy);
+    drop(watch);
+    let big = seed(&ddb, "bench-client-100k", 100_000)?;
+    let mut urls = Vec::new();
+    let mut watches = Vec::new();
+    for env in [&[][..], &[("RETURN_CONSUMED_CAPACITY", "NONE")][..]] {
+        let watch = start_watch(&ddb, &big, env)?;
+        warm_up(&watch).await?;
+        urls.push(streamer_url(&watch, "").trim_end_matches('?').to_string());
+        watches.push(watch);
     }
+    let mut uncapped = Vec::new();
+    for _ in 0..UNCAPPED_REPS {
+        let pulled = cases::client_pull(&urls[0], 4, 1, "none")?;
+        let pulled_none = cases::client_pull(&urls[1], 4, 1, "none")?;
+        // The same streamer path without the client: one invocation of 4 segments.
+        let one_call = fetch(format!("{}?limit=100&segments=4", urls[1]), Duration::ZERO).await?;
+        let bare = bare_scan(client.clone(), big.clone(), 4, 100).await?;
+        uncapped.push(Uncapped {
+            total: pulled.items_per_s(),
+            none: pulled_none.items_per_s(),
+            one_call: one_call.items_per_s(),
+            bare: bare.items_per_s(),
+        });
+    }
+    drop(watches);
     let mut text = format!(
         "Machine: {}\n\n### scanstream client through the Function URL limit proxy ({} KB, then {} MB/s a response), 30k items\n\n| reader | items | bytes on the wire | seconds | items/s | vs manual |\n|---|---|---|---|---|---|\n",
         machine(),
@@ -94,14 +117,27 @@ async fn client_only(out_dir: &Path) -> Result<()> {
             s.items_per_s() / base
         );
     }
-    text += "\n### Without the proxy: scanstream K=4 S=1 (none) against a bare SDK scan of 4 segments, items/s\n\n| run | scanstream | bare | ratio |\n|---|---|---|---|\n";
-    for (i, (pulled, bare)) in uncapped.iter().enumerate() {
+    text += "\n### Without the proxy, 100k items: scanstream K=4 S=1 (none) against a bare SDK scan of 4 segments, items/s\n\nThe streamer as deployed asks DynamoDB for consumed capacity (`TOTAL`); the bare scan does not, so the `NONE` columns are like for like. `one call` is a single invocation with `segments=4` read by a plain HTTP client: the streamer path without `scanstream`.\n\n| run | scanstream (TOTAL) | scanstream (NONE) | one call (NONE) | bare | TOTAL / bare | NONE / bare | NONE / one call |\n|---|---|---|---|---|---|---|---|\n";
+    for (i, run) in uncapped.iter().enumerate() {
         text += &format!(
-            "| {} | {pulled:.0} | {bare:.0} | {:.2} |\n",
+            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} |\n",
             i + 1,
-            pulled / bare
+            run.total,
+            run.none,
+            run.one_call,
+            run.bare,
+            run.total / run.bare,
+            run.none / run.bare,
+            run.none / run.one_call
         );
     }
+    let median = |ratio: fn(&Uncapped) -> f64| Stat::of(uncapped.iter().map(ratio)).median;
+    text += &format!(
+        "| median of ratios | | | | | {:.2} | {:.2} | {:.2} |\n",
+        median(|run| run.total / run.bare),
+        median(|run| run.none / run.bare),
+        median(|run| run.none / run.one_call)
+    );
     println!("{text}");
     std::fs::write(out_dir.join("client.md"), &text)?;
     let json: Vec<serde_json::Value> = rows
@@ -168,10 +204,25 @@ async fn rate_only(out_dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// One uncapped run of the client comparison, items/s.
+#[derive(Debug, serde::Serialize)]
+struct Uncapped {
+    /// `scanstream` K = 4, S = 1, the streamer asking for consumed capacity.
+    total: f64,
+    /// The same, the streamer not asking.
+    none: f64,
+    /// One invocation of 4 segments (not asking), read by a plain HTTP client.
+    one_call: f64,
+    /// A bare SDK scan of 4 segments.
+    bare: f64,
+}
+
 /// Errors end the run with a message.
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 const REPS: usize = 3;
+/// Runs of the uncapped client comparison: short runs on a shared machine, so more of them.
+const UNCAPPED_REPS: usize = 5;
 /// The imitated Function URL's full-speed bytes per response (Lambda: 6 MB).
 const CAP_BURST: u64 = 1_000_000;
 /// The imitated Function URL's rate after the burst, bytes/s (Lambda: 2 MB/s).

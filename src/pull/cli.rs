@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 /// Read a whole DynamoDB table through the scanstream function, spread over many
 /// invocations, exactly once.
 #[derive(Debug, Parser)]
-#[command(name = "scanstream", version, about)]
+#[command(name = "scanstream", version)]
 pub struct Args {
     #[command(subcommand)]
     pub command: Command,
@@ -317,4 +317,43 @@ fn report(summary: &PullSummary, json: Option<&std::path::Path>) -> anyhow::Resu
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn help_says_what_the_client_is_for() {
+        let about = Args::command().get_about().map(ToString::to_string);
+        assert!(
+            about.is_some_and(|a| a.starts_with("Read a whole DynamoDB table")),
+            "the doc comment, not the package's description"
+        );
+    }
+
+    #[test]
+    fn max_rcu_is_shared_between_the_invocations() {
+        let args = Args::try_parse_from([
+            "scanstream",
+            "pull",
+            "http://127.0.0.1:9/",
+            "--invocations",
+            "4",
+            "--max-rcu",
+            "100",
+        ])
+        .expect("valid");
+        let Command::Pull(pull) = args.command else {
+            panic!("a pull");
+        };
+        let options = options(&pull).expect("options");
+        assert_eq!(options.rcu_share, Some(25.0));
+        assert!(
+            options
+                .delivery
+                .contains(&("max_rcu".to_string(), "25.000000".to_string()))
+        );
+    }
 }

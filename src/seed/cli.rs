@@ -13,7 +13,7 @@ use std::time::Instant;
 
 /// Fill a DynamoDB table with deterministic fake records, or with the items of a file.
 #[derive(Debug, Parser)]
-#[command(name = "seeder", version, about)]
+#[command(name = "seeder", version)]
 pub struct Args {
     /// The table to write into.
     #[arg(long, env = "TABLE_NAME")]
@@ -182,4 +182,19 @@ fn input(args: &Args) -> anyhow::Result<(Input, usize)> {
     }
     let items = parsed.items.into_iter().map(|(_, item)| item).collect();
     Ok((Input::Items(items), parsed.errors.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn help_says_what_the_seeder_is_for() {
+        let about = Args::command().get_about().map(ToString::to_string);
+        assert!(
+            about.is_some_and(|a| a.starts_with("Fill a DynamoDB table")),
+            "the doc comment, not the package's description"
+        );
+    }
 }
