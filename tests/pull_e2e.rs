@@ -213,8 +213,10 @@ async fn max_rcu_holds_over_many_short_calls_and_cut_offs() {
         achieved <= rcu * 1.1,
         "achieved {achieved:.1}/s against {rcu}/s"
     );
+    // Far below would mean the ledger over-charges: charging every call as if cut off
+    // (half a second each) would give about a quarter of the rate.
     assert!(
-        achieved >= rcu * 0.6,
+        achieved >= rcu * 0.5,
         "achieved only {achieved:.1}/s of {rcu}/s"
     );
 }
