@@ -105,9 +105,7 @@ impl Worker {
                     .map_err(|err| format!("committing: {err}"))??;
                     self.counters.items.fetch_add(items, Ordering::Relaxed);
                     if let Some(units) = trailer.consumed_capacity {
-                        self.counters
-                            .consumed_milli_units
-                            .fetch_add((units * 1000.0).round() as u64, Ordering::Relaxed);
+                        self.counters.add_consumed(units);
                     }
                     *slice = next;
                     // A stream the function ended on an error made progress; it is

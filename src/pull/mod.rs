@@ -73,6 +73,24 @@ pub struct Counters {
     pub consumed_milli_units: AtomicU64,
 }
 
+impl Counters {
+    /// Adds a trailer's consumed capacity. The number came over the network: one that is
+    /// not a finite count of units is left out, and the sum saturates instead of wrapping.
+    pub fn add_consumed(&self, units: f64) {
+        let milli = (units * 1000.0).round();
+        if !(milli.is_finite() && milli >= 0.0) {
+            return;
+        }
+        // `as` saturates at u64::MAX for a finite value too large.
+        let milli = milli as u64;
+        let _ =
+            self.consumed_milli_units
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |sum| {
+                    Some(sum.saturating_add(milli))
+                });
+    }
+}
+
 /// The summary printed at the end (and written with `--summary-json`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PullSummary {
@@ -199,6 +217,24 @@ pub fn plan(url: &str, invocations: u32, segments: u32) -> Checkpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn consumed_capacity_adds_up_and_ignores_nonsense() {
+        let counters = Counters::default();
+        counters.add_consumed(12.5);
+        counters.add_consumed(0.5);
+        for nonsense in [f64::NAN, f64::INFINITY, -3.0] {
+            counters.add_consumed(nonsense);
+        }
+        assert_eq!(counters.consumed_milli_units.load(Ordering::SeqCst), 13_000);
+        counters.add_consumed(1e300);
+        counters.add_consumed(1e300);
+        assert_eq!(
+            counters.consumed_milli_units.load(Ordering::SeqCst),
+            u64::MAX,
+            "saturates, never wraps"
+        );
+    }
 
     #[test]
     fn slices_cover_the_table_once() {

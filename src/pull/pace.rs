@@ -42,7 +42,8 @@ impl Pace {
     pub fn wait(&self) -> Duration {
         let paid_off_at = self.spent / self.share;
         let owed = paid_off_at - self.started.elapsed().as_secs_f64();
-        Duration::from_secs_f64(owed.max(0.0))
+        // A tiny share with a large charge can owe more than a Duration holds.
+        Duration::try_from_secs_f64(owed.max(0.0)).unwrap_or(Duration::MAX)
     }
 
     /// A call's trailer reported what it consumed; `None` counts as unknown.
@@ -87,6 +88,13 @@ mod tests {
         assert_eq!(pace.wait(), Duration::from_millis(1100));
         pace.reported(Some(f64::NAN), Duration::ZERO);
         assert_eq!(pace.wait(), Duration::from_millis(1600));
+    }
+
+    #[test]
+    fn a_debt_too_long_for_a_duration_is_the_longest_wait() {
+        let mut pace = Pace::new(1e-300);
+        pace.reported(Some(1e10), Duration::ZERO);
+        assert_eq!(pace.wait(), Duration::MAX);
     }
 
     /// Many short calls, each ending in debt, with cut-offs between them: over the run the
