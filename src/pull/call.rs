@@ -220,7 +220,7 @@ impl Worker {
                 Err(err) => return Outcome::Retry(format!("body does not decode: {err}")),
             };
             if let Err(err) = lines.push(&plain, spool) {
-                return Outcome::Fatal(format!("spool: {err}"));
+                return Outcome::Fatal(format!("reading the body: {err}"));
             }
         }
         match lines.finish() {
@@ -250,6 +250,12 @@ fn rfc3986(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, RESERVED).to_string()
 }
 
+/// The longest line a body may have. An item line is at most a few MB (a 400 KB item of
+/// control characters, escaped in typed JSON) and the trailer holds a cursor of at most 4
+/// MiB (`MAX_CURSOR_BYTES`); a longer line is not the streamer's, and buffering it would
+/// make memory grow with the body instead of the page.
+const MAX_LINE_BYTES: usize = 16 << 20;
+
 /// Splits a body into lines; every line but the last goes to the spool, the last must be
 /// the trailer.
 #[derive(Debug, Default)]
@@ -264,9 +270,11 @@ struct Lines {
 
 impl Lines {
     fn push(&mut self, bytes: &[u8], spool: &mut File) -> std::io::Result<()> {
+        // `partial` holds no newline: only the new bytes need searching.
+        let before = self.partial.len();
         self.partial.extend_from_slice(bytes);
-        let Some(end) = self.partial.iter().rposition(|&b| b == b'\n') else {
-            return Ok(());
+        let Some(end) = bytes.iter().rposition(|&b| b == b'\n').map(|i| before + i) else {
+            return self.bounded();
         };
         // partial[..=end] is whole lines: all but the last go out in one write (no
         // shifting of the buffer per line), the last is held back.
@@ -283,6 +291,17 @@ impl Lines {
         self.items += ready.iter().filter(|&&b| b == b'\n').count() as u64;
         self.last = Some(self.partial[last_start..=end].to_vec());
         self.partial.drain(..=end);
+        self.bounded()
+    }
+
+    /// An error once the unfinished line is longer than any line of the streamer's.
+    fn bounded(&self) -> std::io::Result<()> {
+        if self.partial.len() > MAX_LINE_BYTES {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("a line longer than {MAX_LINE_BYTES} bytes: not a scanstream body"),
+            ));
+        }
         Ok(())
     }
 
@@ -331,6 +350,25 @@ mod tests {
             std::fs::read(&path).expect("read"),
             b"{\"id\":1}\n{\"id\":2}\n"
         );
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_line_longer_than_any_of_the_streamers_is_refused() {
+        let path = std::env::temp_dir().join(format!("long-line-{}", std::process::id()));
+        let mut spool = File::create(&path).expect("spool");
+        let mut lines = Lines::default();
+        let chunk = vec![b'x'; 1 << 20];
+        let mut refused = None;
+        for i in 0..20 {
+            if let Err(err) = lines.push(&chunk, &mut spool) {
+                refused = Some((i, err));
+                break;
+            }
+        }
+        let (at, err) = refused.expect("refused");
+        assert_eq!(at, 16, "after 17 MiB without a newline, not before");
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
         let _ = std::fs::remove_file(&path);
     }
 }
