@@ -633,14 +633,7 @@ async fn format_dynamodb_piped_into_the_seeder_copies_a_table() {
 #[tokio::test]
 async fn max_rcu_holds_the_read_rate_within_ten_percent() {
     let ddb = local_client().await;
-    let table = unique_table("rate");
-    ensure_table(&ddb, &table).await.expect("create table");
-    write_batches(
-        &ddb,
-        &table,
-        scanstream::seed::sized_batches(41, 0, 3300, Some(4000)),
-    )
-    .await;
+    let table = sized_table(&ddb, "rate", 41, 3300, 4000).await;
     let emulator = Emulator::start("rate", &function_env(&table));
     let client = http();
     let (status, _, _) = get(&client, &emulator.url("streamer", "max_items=1")).await;

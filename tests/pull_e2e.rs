@@ -7,7 +7,6 @@ mod common;
 use common::emulator::Emulator;
 use common::stall::{Fault, StallProxy};
 use common::*;
-use scanstream::seed::table::ensure_table;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -48,15 +47,25 @@ fn output_ids(path: &Path) -> Vec<String> {
     ids(&items)
 }
 
+/// A fault-injecting proxy in front of the emulator, and the streamer's URL through it.
+async fn proxied_streamer(emulator: &Emulator) -> (StallProxy, String) {
+    let base = emulator.url("streamer", "");
+    let proxy = StallProxy::start(base.trim_end_matches("/lambda-url/streamer/?")).await;
+    let url = format!("{}/lambda-url/streamer/", proxy.url);
+    (proxy, url)
+}
+
+/// The JSON a run wrote with `--summary-json`.
+fn read_summary(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).expect("summary")).expect("JSON")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_and_cut_off_calls_are_made_again_and_every_item_arrives_once() {
     let ddb = local_client().await;
     let table = seeded_table(&ddb, "pull", 51, 6000).await;
     let emulator = Emulator::start("pull", &function_env(&table));
-    let base = emulator.url("streamer", "");
-    let base = base.trim_end_matches("/lambda-url/streamer/?");
-    let proxy = StallProxy::start(base).await;
-    let url = format!("{}/lambda-url/streamer/", proxy.url);
+    let (proxy, url) = proxied_streamer(&emulator).await;
     proxy.fail_call(1, Fault::Status(503));
     proxy.fail_call(3, Fault::Cut(5000));
     proxy.fail_call(6, Fault::Cut(100));
@@ -75,8 +84,7 @@ async fn failed_and_cut_off_calls_are_made_again_and_every_item_arrives_once() {
         &expected_ids(51, 6000),
         "every item once",
     );
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&summary).expect("summary")).expect("JSON");
+    let summary = read_summary(&summary);
     assert_eq!(summary["complete"], true);
     assert_eq!(summary["items"], 6000);
     assert!(
@@ -146,14 +154,7 @@ async fn a_killed_client_resumes_from_its_checkpoint_exactly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_rcu_holds_over_many_short_calls_and_cut_offs() {
     let ddb = local_client().await;
-    let table = unique_table("pullrate");
-    ensure_table(&ddb, &table).await.expect("create table");
-    write_batches(
-        &ddb,
-        &table,
-        scanstream::seed::sized_batches(54, 0, 3000, Some(4000)),
-    )
-    .await;
+    let table = sized_table(&ddb, "pullrate", 54, 3000, 4000).await;
     let emulator = Emulator::start("pullrate", &function_env(&table));
     // The first call builds the function: not part of the measured run.
     let warm = reqwest::get(emulator.url("streamer", "max_items=1")).await;
@@ -162,10 +163,7 @@ async fn max_rcu_holds_over_many_short_calls_and_cut_offs() {
         "{}",
         emulator.log_text()
     );
-    let base = emulator.url("streamer", "");
-    let base = base.trim_end_matches("/lambda-url/streamer/?");
-    let proxy = StallProxy::start(base).await;
-    let url = format!("{}/lambda-url/streamer/", proxy.url);
+    let (proxy, url) = proxied_streamer(&emulator).await;
     proxy.fail_call(4, Fault::Cut(30_000));
     proxy.fail_call(9, Fault::Cut(100));
     proxy.fail_call(15, Fault::Status(503));
@@ -191,8 +189,7 @@ async fn max_rcu_holds_over_many_short_calls_and_cut_offs() {
         &expected_ids(54, 3000),
         "every item once",
     );
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&summary).expect("summary")).expect("JSON");
+    let summary = read_summary(&summary);
     let reported = summary["consumed_capacity"]
         .as_f64()
         .expect("reported capacity");

@@ -5,11 +5,12 @@
 //! a call cut off mid-stream reports nothing at all. So the worker keeps a ledger: the
 //! capacity the slice's calls consumed (from their trailers), and before each call it
 //! waits until that is paid off at the share since the slice started. A call whose cost
-//! is unknown (no trailer) is charged the most the function's bucket could have let
-//! through while it ran: the share for the time it ran, plus a quarter second saved up
-//! and a quarter second of pages in flight ([`crate::scan::rate`]). Retries and cut-offs
-//! then cost time, not capacity: over the run a slice reads at most its share, plus one
-//! call's burst.
+//! is unknown (no trailer) is charged what the function's bucket lets through while it
+//! runs: the share for the time it ran, plus a quarter second saved up and a quarter
+//! second of pages in flight ([`crate::scan::rate`]; the pages in flight are sized from
+//! what items cost so far, so a page of dearer items than those before it can cost more).
+//! Retries and cut-offs then cost time, not capacity: over the run a slice reads its
+//! share plus one call's burst, within that estimate (a unit test below plays it out).
 
 use std::time::Duration;
 use tokio::time::Instant;

@@ -53,6 +53,24 @@ pub async fn seeded_table(client: &Client, prefix: &str, seed: u64, count: u64) 
     name
 }
 
+/// A new table of `count` seeder records of seed `seed`, each padded to about `size`
+/// bytes (DynamoDB's measure): items whose read cost is known, for read-rate tests.
+pub async fn sized_table(
+    client: &Client,
+    prefix: &str,
+    seed: u64,
+    count: u64,
+    size: usize,
+) -> String {
+    let name = unique_table(prefix);
+    table::ensure_table(client, &name)
+        .await
+        .expect("create table");
+    let batches = scanstream::seed::sized_batches(seed, 0, count, Some(size));
+    write_batches(client, &name, batches).await;
+    name
+}
+
 /// Writes batches of items and insists that all of them were written.
 pub async fn write_batches(
     client: &Client,
