@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test, on a fresh machine: installs the pinned tools, checks formatting, validates
-# template.yml, starts DynamoDB Local, runs the unit, mocked, DynamoDB Local and
-# end-to-end (cargo lambda watch) tests, runs clippy, then builds the deploy artifact with
+# template.yml (and its parameter bounds against the built streamer), starts DynamoDB
+# Local, runs the unit, mocked, DynamoDB Local and end-to-end (cargo lambda watch) tests
+# and the AWS smoke script's local mode, runs clippy, then builds the deploy artifact with
 # `sam build` (x86_64) and runs its seeder. Stops what it started.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -22,10 +23,16 @@ python3=("$VENV/bin/python")
 log "building the functions (a cold build takes several minutes)"
 cargo build --bins --quiet
 
+log "template.yml: every parameter bound is one the streamer accepts (its own --check-config)"
+"${python3[@]}" scripts/check_template.py template.yml --streamer target/debug/streamer
+
 start_dynamodb_local
 log "cargo test (unit, mocked SDK, DynamoDB Local, end to end)"
 # Not --all-targets: the benches are harness = false programs that would run in full.
 cargo test --lib --bins --tests -- --test-threads="${TEST_THREADS:-4}"
+
+log "the AWS smoke test's logic, in its local mode (DynamoDB Local and cargo lambda watch)"
+scripts/aws-smoke.sh --local --count 3000 --invocations 3
 
 log "cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings

@@ -1,5 +1,9 @@
 //! The streamer Lambda: builds the configuration and the DynamoDB client once, then hands
 //! every Function URL request to [`Streamer::handle`] in response-streaming mode.
+//!
+//! `streamer --check-config` only reads and checks the settings from the environment, as a
+//! cold start would, and exits: `scripts/check_template.py` runs it on the template's
+//! parameter bounds, so the template cannot offer values the function refuses.
 
 use scanstream::config::Config;
 use scanstream::http::Streamer;
@@ -8,6 +12,15 @@ use scanstream::scan::dynamo::DynamoSource;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     scanstream::logging::init();
+    if std::env::args().nth(1).as_deref() == Some("--check-config") {
+        return match Config::from_env() {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                eprintln!("{err}");
+                std::process::exit(2)
+            }
+        };
+    }
     let config = Config::from_env()?;
     let client = scanstream::client::dynamodb(&config.calls).await;
     let source = DynamoSource::new(client, config.table_name.clone())
