@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A smoke test of a real deployment: deploy a throwaway stack, seed it, pull it back over
-# several invocations, check every item arrived once, print what it cost, delete the stack.
+# several invocations, check every item arrived once and whole, print what it cost, and
+# delete the stack.
 #
 #   scripts/aws-smoke.sh --yes-create-aws-resources [--region R] [--count N] [--invocations K]
 #                        [--architecture arm64|x86_64] [--keep]
@@ -8,16 +9,20 @@
 #
 # The AWS mode creates a CloudFormation stack `scanstream-smoke-<time>-<random>` (a table,
 # two functions with Function URLs, a secret, a managed policy) with `sam deploy`, and
-# deletes it with `sam delete` on exit, after a failure or Ctrl-C too (`--keep` keeps it).
-# It needs AWS credentials allowed to deploy SAM stacks, and signs its own calls with them.
+# deletes it with `sam delete` on every exit: success, failure, Ctrl-C (`--keep` keeps it).
+# It needs AWS credentials allowed to deploy SAM stacks, and signs its calls with them.
 # The local mode runs the same steps against DynamoDB Local and `cargo lambda watch`
-# instead of `sam deploy`: scripts/test.sh runs it, so the script cannot rot unseen.
+# instead of `sam deploy`; scripts/test.sh runs it, and runs the AWS mode's deploy and
+# delete with a stand-in `sam` (SMOKE_SAM) that fails or is interrupted.
+#
+# For tests: SMOKE_SAM is the sam command (default sam), SMOKE_BIN a directory holding
+# built scanstream and seeder binaries (default: built here, release).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 MODE= COUNT=2000 INVOCATIONS=4 REGION="${AWS_REGION:-${AWS_DEFAULT_REGION:-}}" ARCH=arm64 KEEP=
 SEED=42
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --yes-create-aws-resources) MODE=aws ;;
@@ -40,28 +45,44 @@ if [ -z "$MODE" ]; then
 error: this creates resources in your AWS account, so it asks you to say so.
 
 It deploys a CloudFormation stack named scanstream-smoke-<time>-<random> in region
-${REGION:-<from your AWS config>}: a DynamoDB table (on demand), two Lambda functions with
-Function URLs, a Secrets Manager secret and an IAM managed policy. It writes $COUNT items,
-reads them back, and deletes the stack when it ends (docs/deploy.md says what a run costs).
+${REGION:-<from --region or AWS_REGION>}: a DynamoDB table (on demand), two Lambda functions
+with Function URLs, a Secrets Manager secret and an IAM managed policy. It writes $COUNT
+items, reads them back, and deletes the stack when it ends (docs/deploy.md says what a run
+costs).
 
   scripts/aws-smoke.sh --yes-create-aws-resources [--region R] [--count N] [--invocations K]
   scripts/aws-smoke.sh --local     # the same steps against DynamoDB Local and the emulator
 MSG
   exit 2
 fi
+SAM="${SMOKE_SAM:-sam}"
+export SAM_CLI_TELEMETRY=0
 
-ensure_tools
 cd "$ROOT"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/scanstream-smoke.XXXXXX")"
 STACK= WATCH_PID=
+# Runs once, on any exit. It must reach `sam delete` whatever happens meanwhile: a second
+# Ctrl-C, a closed terminal or pipe (so nothing it prints may stop it), a failing command.
 cleanup() {
   local status=$?
-  if [ -n "$WATCH_PID" ]; then kill -- -"$WATCH_PID" 2>/dev/null || true; fi
-  stop_dynamodb_local
+  trap '' INT TERM HUP PIPE
+  trap - EXIT
+  set +e
+  if [ -n "$WATCH_PID" ]; then kill -- -"$WATCH_PID" 2>/dev/null; fi
+  stop_dynamodb_local 2>/dev/null
   if [ -n "$STACK" ] && [ -z "$KEEP" ]; then
-    log "deleting stack $STACK"
-    SAM_CLI_TELEMETRY=0 sam delete --stack-name "$STACK" --region "$REGION" --no-prompts >&2 ||
-      printf 'error: could not delete stack %s: delete it yourself\n' "$STACK" >&2
+    log "deleting stack $STACK: $SAM delete --stack-name $STACK --region $REGION --no-prompts"
+    # Into a file, not the terminal: the terminal or pipe may be gone, and sam must not die
+    # writing to it before the stack is deleted.
+    local delete_log="$RUN_DIR/smoke-delete-$STACK.log"
+    if "$SAM" delete --stack-name "$STACK" --region "$REGION" --no-prompts >"$delete_log" 2>&1; then
+      log "stack $STACK deleted"
+    else
+      cat "$delete_log" >&2
+      printf 'error: could not delete stack %s (log: %s); delete it yourself: sam delete --stack-name %s --region %s\n' \
+        "$STACK" "$delete_log" "$STACK" "$REGION" >&2
+      [ "$status" -ne 0 ] || status=1
+    fi
   elif [ -n "$STACK" ]; then
     log "kept stack $STACK (--keep): sam delete --stack-name $STACK --region $REGION"
   fi
@@ -71,20 +92,29 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+trap 'exit 129' HUP
+# A reader that went away (`| tee` killed by the same Ctrl-C) must not kill the script
+# outright: an untrapped SIGPIPE would skip the EXIT trap, and with it the delete.
+trap 'exit 141' PIPE
 
 if [ "$MODE" = aws ]; then
   [ -n "$REGION" ] || die "no region: pass --region or set AWS_REGION"
-  log "building the client (release)"
-  cargo build --release --quiet --bin scanstream --bin seeder
-  BIN="$ROOT/target/release"
+  ensure_python_tools
+  if [ -n "${SMOKE_BIN:-}" ]; then
+    BIN="$SMOKE_BIN"
+  else
+    log "building the client (release)"
+    cargo build --release --quiet --bin scanstream --bin seeder
+    BIN="$ROOT/target/release"
+  fi
   STACK="scanstream-smoke-$(date +%Y%m%d%H%M%S)-$RANDOM"
-  log "sam build ($ARCH)"
-  SAM_CLI_TELEMETRY=0 sam build --beta-features --parameter-overrides "Architecture=$ARCH" >&2
-  log "sam deploy: stack $STACK in $REGION"
-  SAM_CLI_TELEMETRY=0 sam deploy --stack-name "$STACK" --region "$REGION" --resolve-s3 \
+  log "$SAM build ($ARCH)"
+  "$SAM" build --beta-features --parameter-overrides "Architecture=$ARCH" >&2
+  log "$SAM deploy: stack $STACK in $REGION"
+  "$SAM" deploy --stack-name "$STACK" --region "$REGION" --resolve-s3 \
     --capabilities CAPABILITY_IAM --no-confirm-changeset --no-fail-on-empty-changeset \
     --parameter-overrides "Architecture=$ARCH" >&2
-  SAM_CLI_TELEMETRY=0 sam list stack-outputs --stack-name "$STACK" --region "$REGION" \
+  "$SAM" list stack-outputs --stack-name "$STACK" --region "$REGION" \
     --output json >"$WORK/outputs.json"
   output() {
     "$VENV/bin/python" -c 'import json,sys
@@ -94,9 +124,14 @@ print(next(o["OutputValue"] for o in json.load(open(sys.argv[1])) if o["OutputKe
   STREAMER_URL="$(output StreamerUrl)"
   SEEDER_URL="$(output SeederUrl)"
 else
-  log "building the binaries"
-  cargo build --bins --quiet
-  BIN="$ROOT/target/debug"
+  ensure_tools
+  if [ -n "${SMOKE_BIN:-}" ]; then
+    BIN="$SMOKE_BIN"
+  else
+    log "building the binaries"
+    cargo build --bins --quiet
+    BIN="$ROOT/target/debug"
+  fi
   start_dynamodb_local
   TABLE="smoke-$(date +%s)-$RANDOM"
   log "creating table $TABLE in DynamoDB Local"
@@ -122,35 +157,47 @@ log "pulling them back over $INVOCATIONS invocations, zstd"
   -o "$WORK/pulled.ndjson" --summary-json "$WORK/summary.json" >&2
 
 log "checking the pull against what was seeded"
-"$BIN/seeder" --count "$COUNT" --seed "$SEED" --print-keys >"$WORK/seeded.keys"
-"$VENV/bin/python" - "$WORK/pulled.ndjson" "$WORK/seeded.keys" "$WORK/summary.json" <<'PY'
+"$BIN/seeder" --count "$COUNT" --seed "$SEED" --print >"$WORK/seeded.ndjson"
+"$VENV/bin/python" - "$WORK/pulled.ndjson" "$WORK/seeded.ndjson" "$WORK/summary.json" <<'PY'
 import hashlib, json, sys
 
 pulled, seeded, summary = sys.argv[1:4]
-ids = []
-with open(pulled, encoding="utf-8") as f:
-    for number, line in enumerate(f, 1):
-        item = json.loads(line)
-        if "@scanstream" in item:
-            sys.exit(f"line {number} of the pull is a trailer: the output must be pure data")
-        ids.append(item["id"])
-with open(seeded, encoding="utf-8") as f:
-    expected = [line.rstrip("\n") for line in f]
-digest = lambda keys: hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()
+
+
+def canonical(path, what):
+    """Each item as sorted-key JSON, by id; a trailer line is refused (pure data)."""
+    items = {}
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            item = json.loads(line)
+            if "@scanstream" in item:
+                sys.exit(f"line {number} of the {what} is a trailer: the output must be pure data")
+            text = json.dumps(item, sort_keys=True, ensure_ascii=False)
+            if item["id"] in items:
+                items[item["id"]] = None  # twice
+            else:
+                items[item["id"]] = text
+    return items
+
+
+got, want = canonical(pulled, "pull"), canonical(seeded, "seeded records")
+twice = sum(1 for text in got.values() if text is None)
+digest = lambda items: hashlib.sha256("\n".join(sorted(t or "" for t in items.values())).encode()).hexdigest()
 problems = []
-if len(ids) != len(expected):
-    problems.append(f"{len(ids)} items pulled, {len(expected)} seeded")
-if len(set(ids)) != len(ids):
-    problems.append(f"{len(ids) - len(set(ids))} items pulled twice")
-if digest(ids) != digest(expected):
-    problems.append("the digest of the pulled keys differs from the seeded keys'")
+if twice:
+    problems.append(f"{twice} items pulled more than once")
+if got.keys() != want.keys():
+    problems.append(f"{len(want.keys() - got.keys())} seeded items missing, {len(got.keys() - want.keys())} unexpected")
+differ = sum(1 for key in got.keys() & want.keys() if got[key] is not None and got[key] != want[key])
+if differ:
+    problems.append(f"{differ} items differ from what was seeded")
 s = json.load(open(summary, encoding="utf-8"))
-print(f"items       {len(ids)} (seeded {len(expected)}), key digest sha256:{digest(ids)[:16]}")
+print(f"items       {len(got)} (seeded {len(want)}), digest sha256:{digest(got)[:16]} (seeded {digest(want)[:16]})")
 print(f"items/s     {s.get('items_per_s')}")
 print(f"on the wire {s.get('wire_bytes', 0) / 1e6:.2f} MB in {s.get('calls')} calls, {s.get('retries')} retries")
 print(f"throttled   {s.get('throttled_calls', 'not reported')}")
 print(f"read units  {s.get('consumed_capacity', 'not reported')}")
 if problems:
     sys.exit("smoke test FAILED: " + "; ".join(problems))
-print("smoke test passed: every seeded item arrived exactly once")
+print("smoke test passed: every seeded item arrived exactly once, as seeded")
 PY

@@ -16,6 +16,7 @@ import argparse
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -138,12 +139,12 @@ expect(
 )
 
 
-# 2. Every bound the template offers is one the streamer accepts, and no wider than that.
+# 2. Every value the template admits is one the streamer accepts, and no more than that.
 def check_config(env):
     """Runs the streamer's own cold-start check; None when it accepts, else its message."""
     run = subprocess.run(
         [args.streamer, "--check-config"],
-        env={"PATH": os.environ.get("PATH", ""), "TABLE_NAME": "check", **env},
+        env={"PATH": os.environ.get("PATH", ""), **env},
         capture_output=True,
         text=True,
         timeout=60,
@@ -151,33 +152,81 @@ def check_config(env):
     return None if run.returncode == 0 else (run.stderr.strip() or f"exit {run.returncode}")
 
 
+
+
+def odd_spellings(low, high):
+    """Spellings near an interval that a pattern must not admit unless the function does."""
+    odd = ["", "-1", "0x10", "\uff14"]
+    for n in {low, high}:
+        odd += [f" {n}", f"{n} ", f"+{n}", f"0{n}", f"{n}.0", f"{n}.5", f"{n}e0", f"{n},0"]
+    return odd
+
+# Whole numbers tried against a pattern: past DynamoDB's 1,000,000 segments.
+PROBE = 1_100_000
+
+
+def admitted_interval(name, pattern):
+    """The whole numbers a parameter's AllowedPattern admits, as one interval."""
+    admitted = [n for n in range(PROBE + 1) if re.fullmatch(pattern, str(n))]
+    if not admitted:
+        problems.append(f"parameter {name}: its AllowedPattern admits no whole number")
+        return None
+    low, high = admitted[0], admitted[-1]
+    if len(admitted) != high - low + 1 or high == PROBE:
+        problems.append(f"parameter {name}: its AllowedPattern must admit one bounded interval")
+        return None
+    return low, high
+
+
 if args.streamer:
     params = template["Parameters"]
-    bounded = {}
+    fixed = {}  # every variable the streamer gets, at a value that stands for the deployed one
+    bounded = {}  # variable -> (parameter, pattern, low, high)
     for var, value in {**glob.get("Environment", {}).get("Variables", {}), **streamer_env}.items():
+        if isinstance(value, (str, int, float)):
+            fixed[var] = str(value)
+            continue
         ref = value.get("Ref") if isinstance(value, dict) else None
-        if ref in params and params[ref].get("Type") == "Number":
-            low, high = params[ref].get("MinValue"), params[ref].get("MaxValue")
-            if low is None or high is None:
-                problems.append(f"parameter {ref} ({var}) needs MinValue and MaxValue")
-                continue
-            bounded[var] = (ref, int(low), int(high))
+        if ref in resources:
+            fixed[var] = "check"  # a resource's name, such as the table's
+        elif var == "CURSOR_SECRET":
+            fixed[var] = "k" * 64  # the generated secret (checked above)
+        elif var == "CURSOR_SECRET_GENERATION":
+            fixed[var] = "1"  # a counter that forces an update; the function never reads it
+        elif ref in params and params[ref].get("Type") == "Number":
+            problems.append(
+                f"parameter {ref} ({var}) is a Number, which CloudFormation lets be a fraction "
+                "the function refuses: make it a String with an AllowedPattern"
+            )
+        elif ref in params and "AllowedPattern" in params[ref]:
+            interval = admitted_interval(ref, params[ref]["AllowedPattern"])
+            if interval:
+                bounded[var] = (ref, params[ref]["AllowedPattern"], *interval)
+            fixed[var] = str(params[ref].get("Default", ""))
+        else:
+            problems.append(f"streamer variable {var}: {value!r} is not covered by this check")
     if not bounded:
-        problems.append("no Number parameter reaches the streamer: nothing to check")
-    # Every corner of the box the template allows must start.
-    for corner in itertools.product(*[[(v, lo), (v, hi)] for v, (_, lo, hi) in bounded.items()]):
-        refused = check_config({v: str(x) for v, x in corner})
+        problems.append("no bounded parameter reaches the streamer: nothing to check")
+    refused = check_config(fixed)
+    if refused:
+        problems.append(f"the streamer refuses the template's defaults: {refused}")
+    # Every corner of the box the template admits must start.
+    for corner in itertools.product(*[[(v, lo), (v, hi)] for v, (_, _, lo, hi) in bounded.items()]):
+        refused = check_config({**fixed, **{v: str(x) for v, x in corner}})
         if refused:
             problems.append(f"the streamer refuses {dict(corner)}, which the template allows: {refused}")
-    # One past each bound must not start: the template is as wide as the code, not narrower
-    # by accident, and a change of either shows here.
-    for var, (ref, low, high) in bounded.items():
+    for var, (ref, pattern, low, high) in bounded.items():
+        # One past each end must not start: the template is as wide as the code, and a
+        # change of either shows here.
         for past in (low - 1, high + 1):
-            if check_config({var: str(past)}) is None:
+            if check_config({**fixed, var: str(past)}) is None:
                 problems.append(
                     f"{ref}: the streamer accepts {var}={past}, past the template's "
                     f"{low}..{high}; widen the template or narrow the code"
                 )
+        for odd in odd_spellings(low, high):
+            if re.fullmatch(pattern, odd) and check_config({**fixed, var: odd}):
+                problems.append(f"{ref}: the template admits {odd!r}, which the streamer refuses")
 
 if problems:
     sys.exit("template.yml:\n  " + "\n  ".join(problems))

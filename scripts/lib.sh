@@ -39,6 +39,13 @@ ensure_tools() {
     (cd "$ROOT/tools" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >&2) || die "npm ci failed"
     cp "$lock" "$stamp"
   fi
+  ensure_python_tools
+}
+
+# cargo-lambda, cfn-lint and aws-sam-cli alone (tools/requirements.txt, in a virtualenv):
+# what a deploy needs, without Java or DynamoDB Local.
+ensure_python_tools() {
+  mkdir -p "$TOOLS" "$RUN_DIR"
   local req="$ROOT/tools/requirements.txt" pstamp="$TOOLS/pip.stamp"
   if [ ! -x "$VENV/bin/cargo-lambda" ] || ! cmp -s "$req" "$pstamp"; then
     log "installing cargo-lambda, cfn-lint and aws-sam-cli (PyPI, pinned)"

@@ -33,6 +33,7 @@ cargo test --lib --bins --tests -- --test-threads="${TEST_THREADS:-4}"
 
 log "the AWS smoke test's logic, in its local mode (DynamoDB Local and cargo lambda watch)"
 scripts/aws-smoke.sh --local --count 3000 --invocations 3
+scripts/check_smoke_cleanup.sh
 
 log "cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
