@@ -288,7 +288,7 @@ mod tests {
                 .asked
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let result = if n < self.fail {
-                Err(aws_credential_types::provider::error::CredentialsError::provider_timed_out())
+                Err(aws_credential_types::provider::error::CredentialsError::provider_error("throttled"))
             } else {
                 Ok(Credentials::new(
                     "AKIDEXAMPLE",

@@ -10,7 +10,7 @@
 
 use bytes::Bytes;
 use futures::StreamExt;
-use http_body_util::combinators::BoxBody;
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::server::conn::http1;
@@ -116,7 +116,7 @@ struct State {
     first_call: Mutex<Option<Instant>>,
 }
 
-type Body = BoxBody<Bytes, std::io::Error>;
+type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
 impl FaultProxy {
     /// Starts relaying to `upstream` on a free loopback port.
@@ -174,7 +174,7 @@ fn answer(status: u16, content_type: &str, body: &'static [u8]) -> Response<Body
     Response::builder()
         .status(status)
         .header("content-type", content_type)
-        .body(Full::new(Bytes::from_static(body)).map_err(|e| match e {}).boxed())
+        .body(Full::new(Bytes::from_static(body)).map_err(|e| match e {}).boxed_unsync())
         .unwrap_or_default()
 }
 
@@ -286,7 +286,7 @@ async fn relay(state: Arc<State>, request: Request<Incoming>) -> Result<Response
         drop(place);
         let edited = edit(call, bytes);
         return Ok(response
-            .body(Full::new(edited).map_err(|e| match e {}).boxed())
+            .body(Full::new(edited).map_err(|e| match e {}).boxed_unsync())
             .unwrap_or_default());
     }
     // Relayed chunk by chunk; at the cut, the bytes before it and then an error, which
@@ -328,7 +328,7 @@ async fn relay(state: Arc<State>, request: Request<Incoming>) -> Result<Response
         }
     });
     let body = StreamBody::new(chunks.boxed());
-    Ok(response.body(BodyExt::boxed(body)).unwrap_or_default())
+    Ok(response.body(BodyExt::boxed_unsync(body)).unwrap_or_default())
 }
 
 /// Where a relayed body stands.
