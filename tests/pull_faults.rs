@@ -186,6 +186,7 @@ async fn a_call_always_cut_off_gets_smaller_until_it_fits() {
     let ddb = local_client().await;
     let table = seeded_table(&ddb, "cut", 73, 6000).await;
     let emulator = Emulator::start("cut", &function_env(&table));
+    warm(&emulator).await;
     let faults = Faults {
         cut_at: Some(300_000),
         ..Faults::default()
@@ -200,6 +201,7 @@ async fn a_call_always_cut_off_gets_smaller_until_it_fits() {
         .output()
         .expect("scanstream runs");
     eprintln!("proxy: {}", proxy.counts.line());
+    eprintln!("{}", stderr_of(&output));
     assert!(output.status.success(), "{}", stderr_of(&output));
     assert_same_ids(&output_ids(&out), &expected_ids(73, 6000), "every item once");
     let (cut, broken) = (

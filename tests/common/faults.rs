@@ -298,7 +298,12 @@ async fn relay(state: Arc<State>, request: Request<Incoming>) -> Result<Response
             let broken = || std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cut");
             let (mut upstream, sent, place) = match step {
                 Step::Relay(upstream, sent, place) => (upstream, sent, place),
-                Step::Break => return Some((Err(broken()), Step::Done)),
+                Step::Break => {
+                    // hyper drops what it has not written yet when a body fails: the bytes
+                    // before the break go out first.
+                    tokio::time::sleep(FLUSH).await;
+                    return Some((Err(broken()), Step::Done));
+                }
                 Step::Done => return None,
             };
             match upstream.chunk().await {
@@ -320,6 +325,7 @@ async fn relay(state: Arc<State>, request: Request<Incoming>) -> Result<Response
                 },
                 Ok(None) if cut_at.is_some() => {
                     counts.broken_after_end.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(FLUSH).await;
                     Some((Err(broken()), Step::Done))
                 }
                 Ok(None) => None,
@@ -330,6 +336,9 @@ async fn relay(state: Arc<State>, request: Request<Incoming>) -> Result<Response
     let body = StreamBody::new(chunks.boxed());
     Ok(response.body(BodyExt::boxed_unsync(body)).unwrap_or_default())
 }
+
+/// How long the bytes before a break are given to reach the client.
+const FLUSH: Duration = Duration::from_millis(50);
 
 /// Where a relayed body stands.
 enum Step {
