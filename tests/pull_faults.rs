@@ -97,7 +97,11 @@ async fn credentials_are_fetched_once_and_a_failure_to_load_them_is_retried() {
         .output()
         .expect("scanstream runs");
     assert!(output.status.success(), "{}", stderr_of(&output));
-    assert_same_ids(&output_ids(&out), &expected_ids(71, 3000), "every item once");
+    assert_same_ids(
+        &output_ids(&out),
+        &expected_ids(71, 3000),
+        "every item once",
+    );
     let calls = read_summary(&summary)["calls"].as_u64().expect("calls");
     assert!(calls >= 15, "{calls} calls: many signed requests");
     assert_eq!(
@@ -139,7 +143,11 @@ async fn lambda_throttling_is_waited_out_with_fewer_calls_at_once() {
     let stderr = stderr_of(&output);
     eprintln!("proxy: {}", proxy.counts.line());
     assert!(output.status.success(), "{stderr}");
-    assert_same_ids(&output_ids(&out), &expected_ids(72, 6000), "every item once");
+    assert_same_ids(
+        &output_ids(&out),
+        &expected_ids(72, 6000),
+        "every item once",
+    );
     let summary = read_summary(&summary);
     eprintln!("summary: {summary}");
     let throttled = summary["throttled"].as_u64().expect("throttled");
@@ -203,13 +211,20 @@ async fn a_call_always_cut_off_gets_smaller_until_it_fits() {
     eprintln!("proxy: {}", proxy.counts.line());
     eprintln!("{}", stderr_of(&output));
     assert!(output.status.success(), "{}", stderr_of(&output));
-    assert_same_ids(&output_ids(&out), &expected_ids(73, 6000), "every item once");
+    assert_same_ids(
+        &output_ids(&out),
+        &expected_ids(73, 6000),
+        "every item once",
+    );
     let (cut, broken) = (
         proxy.counts.cut.load(Ordering::SeqCst),
         proxy.counts.broken_after_end.load(Ordering::SeqCst),
     );
     assert!(cut >= 3, "every slice's first call was cut: {cut}");
-    assert!(broken >= 3, "and later calls broke after their trailer: {broken}");
+    assert!(
+        broken >= 3,
+        "and later calls broke after their trailer: {broken}"
+    );
     let summary = read_summary(&summary);
     assert_eq!(
         summary["calls"].as_u64(),
@@ -254,7 +269,11 @@ async fn a_call_whose_lines_differ_from_its_trailer_is_made_again() {
         .expect("scanstream runs");
     let stderr = stderr_of(&output);
     assert!(output.status.success(), "{stderr}");
-    assert_same_ids(&output_ids(&out), &expected_ids(74, 3000), "every item once");
+    assert_same_ids(
+        &output_ids(&out),
+        &expected_ids(74, 3000),
+        "every item once",
+    );
     assert!(
         stderr.contains("the trailer says 500 items but 499 lines arrived"),
         "logged: {stderr}"
@@ -292,7 +311,11 @@ async fn an_unknown_stop_reason_or_error_code_goes_on_from_the_cursor() {
         .expect("scanstream runs");
     let stderr = stderr_of(&output);
     assert!(output.status.success(), "{stderr}");
-    assert_same_ids(&output_ids(&out), &expected_ids(75, 3000), "every item once");
+    assert_same_ids(
+        &output_ids(&out),
+        &expected_ids(75, 3000),
+        "every item once",
+    );
     assert!(stderr.contains("quota_exhausted"), "{stderr}");
     assert!(stderr.contains("QuotaExhausted"), "{stderr}");
 }
@@ -319,7 +342,14 @@ async fn an_unknown_stop_reason_without_a_cursor_fails_naming_it() {
     let dir = scratch("nocursor");
     let out = dir.join("out.ndjson");
     let output = scanstream(&url, &out)
-        .args(["--invocations", "1", "--compress", "none", "--max-attempts", "2"])
+        .args([
+            "--invocations",
+            "1",
+            "--compress",
+            "none",
+            "--max-attempts",
+            "2",
+        ])
         .output()
         .expect("scanstream runs");
     let stderr = stderr_of(&output);
@@ -380,9 +410,7 @@ async fn random_faults_over_many_runs_lose_nothing() {
         let k: u32 = rng.random_range(1..=4);
         let segments: u32 = rng.random_range(1..=3);
         let compress = ["none", "gzip", "zstd"][rng.random_range(0..3)];
-        let max_items: Option<u32> = rng
-            .random_bool(0.7)
-            .then(|| rng.random_range(50..=1500));
+        let max_items: Option<u32> = rng.random_bool(0.7).then(|| rng.random_range(50..=1500));
         let planned_kills = rng.random_range(0..=3);
         let dir = scratch("random-run");
         let (out, checkpoint) = (dir.join("out.ndjson"), dir.join("checkpoint.json"));
@@ -455,7 +483,10 @@ async fn random_faults_over_many_runs_lose_nothing() {
     let get = |n: &AtomicU64| n.load(Ordering::SeqCst);
     assert!(get(&proxy.counts.status_503) > 0 && get(&proxy.counts.status_429) > 0);
     assert!(get(&proxy.counts.cut) > 0, "bodies were cut");
-    assert!(get(&throttling.counts.dynamodb_throttled) > 0, "DynamoDB throttled");
+    assert!(
+        get(&throttling.counts.dynamodb_throttled) > 0,
+        "DynamoDB throttled"
+    );
     assert!(get(&kills) > 0, "clients were killed");
 }
 
@@ -475,7 +506,10 @@ impl CredentialsEndpoint {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a free port");
-        let url = format!("http://{}/credentials", listener.local_addr().expect("address"));
+        let url = format!(
+            "http://{}/credentials",
+            listener.local_addr().expect("address")
+        );
         let asked = Arc::new(AtomicU64::new(0));
         let counter = asked.clone();
         let accept = tokio::spawn(async move {
@@ -491,7 +525,10 @@ impl CredentialsEndpoint {
                             .fmt(aws_smithy_types::date_time::Format::DateTime)
                             .expect("a date");
                             let (status, body) = if n < fail {
-                                (400, r#"{"code":"Throttling","message":"slow down"}"#.to_string())
+                                (
+                                    400,
+                                    r#"{"code":"Throttling","message":"slow down"}"#.to_string(),
+                                )
                             } else {
                                 (
                                     200,

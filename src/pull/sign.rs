@@ -284,11 +284,13 @@ mod tests {
         where
             Self: 'a,
         {
-            let n = self
-                .asked
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let n = self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let result = if n < self.fail {
-                Err(aws_credential_types::provider::error::CredentialsError::provider_error("throttled"))
+                Err(
+                    aws_credential_types::provider::error::CredentialsError::provider_error(
+                        "throttled",
+                    ),
+                )
             } else {
                 Ok(Credentials::new(
                     "AKIDEXAMPLE",
@@ -302,7 +304,10 @@ mod tests {
         }
     }
 
-    fn counting(fail: u32, lasting: Duration) -> (Signer, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+    fn counting(
+        fail: u32,
+        lasting: Duration,
+    ) -> (Signer, std::sync::Arc<std::sync::atomic::AtomicU32>) {
         let asked = std::sync::Arc::default();
         let provider = Counting {
             asked: std::sync::Arc::clone(&asked),
@@ -353,11 +358,11 @@ mod tests {
     async fn a_failure_to_load_credentials_is_a_credentials_error_and_passes() {
         let (signer, asked) = counting(1, Duration::from_secs(3600));
         let first = signer.sign(&mut request(), b"").await;
-        assert!(
-            matches!(first, Err(SignError::Credentials(_))),
-            "{first:?}"
-        );
-        signer.sign(&mut request(), b"").await.expect("the second try signs");
+        assert!(matches!(first, Err(SignError::Credentials(_))), "{first:?}");
+        signer
+            .sign(&mut request(), b"")
+            .await
+            .expect("the second try signs");
         signer.sign(&mut request(), b"").await.expect("kept");
         assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 2);
     }

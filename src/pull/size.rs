@@ -77,7 +77,11 @@ mod tests {
         for _ in 0..GROW_AFTER - 1 {
             size.whole();
         }
-        assert_eq!(size.max_items(), Some(1), "not before GROW_AFTER whole calls");
+        assert_eq!(
+            size.max_items(),
+            Some(1),
+            "not before GROW_AFTER whole calls"
+        );
         size.whole();
         assert_eq!(size.max_items(), Some(2));
         for _ in 0..GROW_AFTER * 20 {
@@ -95,7 +99,11 @@ mod tests {
         size.cut(5000);
         assert_eq!(size.max_items(), Some(2500));
         size.cut(3000);
-        assert_eq!(size.max_items(), Some(1500), "half of what the cut call delivered");
+        assert_eq!(
+            size.max_items(),
+            Some(1500),
+            "half of what the cut call delivered"
+        );
         size.cut(100);
         assert_eq!(size.max_items(), Some(50));
         for _ in 0..GROW_AFTER {

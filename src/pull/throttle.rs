@@ -143,7 +143,8 @@ mod tests {
     #[tokio::test]
     async fn a_429_halves_the_limit_once_per_round_and_whole_calls_grow_it_back() {
         let limit = Concurrency::new(8);
-        let permits: Vec<Permit<'_>> = futures::future::join_all((0..8).map(|_| limit.acquire())).await;
+        let permits: Vec<Permit<'_>> =
+            futures::future::join_all((0..8).map(|_| limit.acquire())).await;
         let mut permits = permits.into_iter();
         // Three 429s of calls that all started before any cut: one halving.
         for permit in permits.by_ref().take(3) {

@@ -174,21 +174,24 @@ fn answer(status: u16, content_type: &str, body: &'static [u8]) -> Response<Body
     Response::builder()
         .status(status)
         .header("content-type", content_type)
-        .body(Full::new(Bytes::from_static(body)).map_err(|e| match e {}).boxed_unsync())
+        .body(
+            Full::new(Bytes::from_static(body))
+                .map_err(|e| match e {})
+                .boxed_unsync(),
+        )
         .unwrap_or_default()
 }
 
 /// What DynamoDB answers a throttled call with.
 const THROTTLED: &[u8] = br#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provision throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API."}"#;
 
-async fn relay(state: Arc<State>, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+async fn relay(
+    state: Arc<State>,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
     let call = state.counts.calls.fetch_add(1, Ordering::SeqCst);
     let now = Instant::now();
-    let first = *state
-        .first_call
-        .lock()
-        .expect("lock")
-        .get_or_insert(now);
+    let first = *state.first_call.lock().expect("lock").get_or_insert(now);
     let faults = &state.faults;
     let (random_status, cut_at) = {
         let mut rng = state.rng.lock().expect("lock");
@@ -225,11 +228,19 @@ async fn relay(state: Arc<State>, request: Request<Incoming>) -> Result<Response
     match random_status {
         Some(503) => {
             state.counts.status_503.fetch_add(1, Ordering::SeqCst);
-            return Ok(answer(503, "application/json", b"{\"Message\":\"Service Unavailable\"}"));
+            return Ok(answer(
+                503,
+                "application/json",
+                b"{\"Message\":\"Service Unavailable\"}",
+            ));
         }
         Some(_) => {
             state.counts.status_429.fetch_add(1, Ordering::SeqCst);
-            return Ok(answer(429, "application/json", b"{\"Message\":\"Rate Exceeded.\"}"));
+            return Ok(answer(
+                429,
+                "application/json",
+                b"{\"Message\":\"Rate Exceeded.\"}",
+            ));
         }
         None => {}
     }
@@ -241,7 +252,11 @@ async fn relay(state: Arc<State>, request: Request<Incoming>) -> Result<Response
         {
             drop(running);
             state.counts.status_429.fetch_add(1, Ordering::SeqCst);
-            return Ok(answer(429, "application/json", b"{\"Message\":\"Rate Exceeded.\"}"));
+            return Ok(answer(
+                429,
+                "application/json",
+                b"{\"Message\":\"Rate Exceeded.\"}",
+            ));
         }
         *running += 1;
         state
@@ -334,7 +349,9 @@ async fn relay(state: Arc<State>, request: Request<Incoming>) -> Result<Response
         }
     });
     let body = StreamBody::new(chunks.boxed());
-    Ok(response.body(BodyExt::boxed_unsync(body)).unwrap_or_default())
+    Ok(response
+        .body(BodyExt::boxed_unsync(body))
+        .unwrap_or_default())
 }
 
 /// How long the bytes before a break are given to reach the client.
