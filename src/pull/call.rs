@@ -37,7 +37,7 @@ pub struct Worker {
 enum Outcome {
     /// The trailer arrived and the lines counted agree with it: `items` lines are in the
     /// spool.
-    Whole { trailer: Trailer, items: u64 },
+    Whole { trailer: Box<Trailer>, items: u64 },
     /// Lambda throttled the call (429): too many at once.
     Throttled(String),
     /// The body ended, or broke, before its trailer, after `delivered` whole lines.
@@ -172,7 +172,7 @@ impl Worker {
                                     "the function kept failing: {}",
                                     unknown.unwrap_or_else(|| format!(
                                         "{:?}",
-                                        trailer.error.map(|e| e.code)
+                                        trailer.error.as_ref().map(|e| &e.code)
                                     ))
                                 ));
                             }
@@ -312,7 +312,7 @@ impl Worker {
                     "call whole"
                 );
                 Outcome::Whole {
-                    trailer,
+                    trailer: Box::new(trailer),
                     items: lines.items,
                 }
             }
