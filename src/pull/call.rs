@@ -4,9 +4,12 @@
 
 use super::checkpoint::{Committer, SliceState};
 use super::pace::Pace;
-use super::sign::Signer;
+use super::sign::{SignError, Signer};
+use super::size::CallSize;
+use super::throttle::Concurrency;
 use super::{Counters, PullOptions};
 use crate::compress::Decompressor;
+use crate::error::ErrorKind;
 use crate::scan::trailer::{StopReason, Trailer};
 use std::fs::File;
 use std::io::Write;
@@ -22,6 +25,8 @@ pub struct Worker {
     pub(super) http: reqwest::Client,
     pub(super) committer: Arc<Mutex<Committer>>,
     pub(super) counters: Arc<Counters>,
+    /// Calls at once over all slices: fewer after a 429.
+    pub(super) concurrency: Arc<Concurrency>,
     /// The slice's place in the checkpoint.
     pub(super) index: usize,
     pub(super) total_segments: u32,
@@ -30,9 +35,15 @@ pub struct Worker {
 /// How a call ended.
 #[derive(Debug)]
 enum Outcome {
-    /// The trailer arrived: `items` lines are in the spool.
-    Whole { trailer: Trailer, items: u64 },
-    /// Worth trying again: a cut-off body, a transport error, 429 or 5xx.
+    /// The trailer arrived and the lines counted agree with it: `items` lines are in the
+    /// spool.
+    Whole { trailer: Box<Trailer>, items: u64 },
+    /// Lambda throttled the call (429): too many at once.
+    Throttled(String),
+    /// The body ended, or broke, before its trailer, after `delivered` whole lines.
+    Cut { why: String, delivered: u64 },
+    /// Worth trying again: a transport error, 5xx, credentials that did not load, a
+    /// trailer that does not match the lines.
     Retry(String),
     /// Not worth trying again: another 4xx.
     Fatal(String),
@@ -56,7 +67,11 @@ impl Worker {
         slice: &mut SliceState,
         spool_path: &std::path::Path,
     ) -> Result<(), String> {
+        // Failures in a row, 429s aside: those are counted in time, not attempts.
         let mut attempt = 1;
+        let mut throttled_since: Option<Instant> = None;
+        let mut throttled_in_a_row = 0;
+        let mut size = CallSize::new(self.options.max_items_per_call);
         let mut pace = self.options.rcu_share.map(Pace::new);
         while !slice.done {
             if let Some(pace) = &pace {
@@ -69,9 +84,10 @@ impl Worker {
                 .write(true)
                 .open(spool_path)
                 .map_err(|e| format!("spool {}: {e}", spool_path.display()))?;
+            let permit = self.concurrency.acquire().await;
             self.counters.calls.fetch_add(1, Ordering::Relaxed);
             let called = Instant::now();
-            let outcome = self.call(slice, &mut spool).await;
+            let outcome = self.call(slice, &mut spool, size.max_items()).await;
             if let Some(pace) = &mut pace {
                 match &outcome {
                     Outcome::Whole { trailer, .. } => {
@@ -80,15 +96,51 @@ impl Worker {
                     _ => pace.unknown(called.elapsed()),
                 }
             }
+            if let Outcome::Throttled(why) = &outcome {
+                permit.throttled();
+                self.counters.throttled.fetch_add(1, Ordering::Relaxed);
+                self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                let since = *throttled_since.get_or_insert(called);
+                let patience = self.options.throttle_patience;
+                if since.elapsed() >= patience {
+                    return Err(format!(
+                        "throttled (429) for {} s, the --throttle-patience: {why}",
+                        patience.as_secs()
+                    ));
+                }
+                throttled_in_a_row += 1;
+                warn!(
+                    slice = slice.segment_offset,
+                    throttled_in_a_row,
+                    concurrency = self.concurrency.limit(),
+                    "throttled: fewer calls at once, and this one again later"
+                );
+                tokio::time::sleep(self.options.backoff.delay(throttled_in_a_row)).await;
+                continue;
+            }
+            (throttled_since, throttled_in_a_row) = (None, 0);
             let why = match outcome {
                 Outcome::Whole { trailer, items } => {
+                    permit.got_through();
+                    size.whole();
+                    // A reason or code this client does not know may mean anything but
+                    // "done": read as incomplete, from the cursor.
+                    let unknown = unknown_value(&trailer);
+                    if let Some(value) = &unknown {
+                        warn!(slice = slice.segment_offset, value = %value, "a trailer this client does not know in full: going on from its cursor");
+                    }
                     let next = SliceState {
                         segment_offset: slice.segment_offset,
                         cursor: trailer.cursor.clone(),
-                        done: trailer.complete,
+                        done: trailer.complete && unknown.is_none(),
                     };
-                    if !trailer.complete && next.cursor.is_none() {
-                        return Err("an incomplete trailer without a cursor".into());
+                    if !next.done && next.cursor.is_none() {
+                        return Err(match unknown {
+                            Some(value) => format!(
+                                "a trailer with {value}, which this client does not know, and no cursor to go on from"
+                            ),
+                            None => "an incomplete trailer without a cursor".into(),
+                        });
                     }
                     // Copying the spool into the output and syncing the checkpoint is
                     // blocking file work: off the runtime's threads, so the other
@@ -111,14 +163,17 @@ impl Worker {
                     // A stream the function ended on an error made progress; it is
                     // retried from its cursor, but only a call with nothing in it counts
                     // against the attempts.
-                    if trailer.reason == Some(StopReason::Error) {
+                    if trailer.reason == Some(StopReason::Error) || unknown.is_some() {
                         self.counters.retries.fetch_add(1, Ordering::Relaxed);
                         if items == 0 {
                             attempt += 1;
                             if attempt > self.options.backoff.max_attempts {
                                 return Err(format!(
-                                    "the function kept failing: {:?}",
-                                    trailer.error.map(|e| e.code)
+                                    "the function kept failing: {}",
+                                    unknown.unwrap_or_else(|| format!(
+                                        "{:?}",
+                                        trailer.error.as_ref().map(|e| &e.code)
+                                    ))
                                 ));
                             }
                             tokio::time::sleep(self.options.backoff.delay(attempt - 1)).await;
@@ -129,8 +184,17 @@ impl Worker {
                     continue;
                 }
                 Outcome::Fatal(why) => return Err(why),
-                Outcome::Retry(why) => why,
+                Outcome::Throttled(why) | Outcome::Retry(why) => why,
+                Outcome::Cut { why, delivered } => {
+                    // The same request would be cut at the same place: ask for less.
+                    size.cut(delivered);
+                    format!(
+                        "{why}; next call asks for at most {} items",
+                        size.max_items().unwrap_or(0)
+                    )
+                }
             };
+            drop(permit);
             if attempt >= self.options.backoff.max_attempts {
                 return Err(format!("gave up after {attempt} attempts: {why}"));
             }
@@ -144,9 +208,14 @@ impl Worker {
 
     /// One request: from the slice's cursor (a POST form: cursors can be long) or from its
     /// start (a GET), its body decoded and spooled line by line.
-    async fn call(&self, slice: &SliceState, spool: &mut File) -> Outcome {
+    async fn call(&self, slice: &SliceState, spool: &mut File, max_items: Option<u64>) -> Outcome {
         let options = &self.options;
         let mut form: Vec<(String, String)> = options.delivery.clone();
+        // The slice's own call size ([`CallSize`]), the user's or smaller.
+        form.retain(|(name, _)| name != "max_items");
+        if let Some(max_items) = max_items {
+            form.push(("max_items".into(), max_items.to_string()));
+        }
         match &slice.cursor {
             Some(cursor) => form.push(("cursor".into(), cursor.clone())),
             None => {
@@ -177,8 +246,11 @@ impl Worker {
         let Ok(request) = request.as_mut() else {
             return Outcome::Fatal(format!("{} is not a valid URL", options.url));
         };
-        if let Err(why) = self.signer.sign(request, &body).await {
-            return Outcome::Fatal(why);
+        match self.signer.sign(request, &body).await {
+            Ok(()) => {}
+            // STS or IMDS throttled, or the network: a later try may get them.
+            Err(why @ SignError::Credentials(_)) => return Outcome::Retry(why.to_string()),
+            Err(why) => return Outcome::Fatal(why.to_string()),
         }
         let mut builder = self
             .http
@@ -195,7 +267,9 @@ impl Worker {
         if status != 200 {
             let text = response.text().await.unwrap_or_default();
             let text: String = text.chars().take(300).collect();
-            return if status == 429 || status >= 500 {
+            return if status == 429 {
+                Outcome::Throttled(format!("{status}: {text}"))
+            } else if status >= 500 {
                 Outcome::Retry(format!("{status}: {text}"))
             } else {
                 Outcome::Fatal(format!("{status}: {text}"))
@@ -206,39 +280,72 @@ impl Worker {
             Err(err) => return Outcome::Fatal(format!("decoder: {err}")),
         };
         let mut lines = Lines::default();
-        loop {
+        // Why the body stopped early, if it did: a trailer that arrived whole before the
+        // transport broke still makes the call whole.
+        let broke = loop {
             let chunk = match response.chunk().await {
                 Ok(Some(chunk)) => chunk,
-                Ok(None) => break,
-                Err(err) => return Outcome::Retry(format!("body cut off: {err}")),
+                Ok(None) => break None,
+                Err(err) => break Some(format!("body cut off: {err}")),
             };
             self.counters
                 .wire_bytes
                 .fetch_add(chunk.len() as u64, Ordering::Relaxed);
             let plain = match decoder.decode(&chunk) {
                 Ok(plain) => plain,
-                Err(err) => return Outcome::Retry(format!("body does not decode: {err}")),
+                Err(err) => break Some(format!("body does not decode: {err}")),
             };
             if let Err(err) = lines.push(&plain, spool) {
                 return Outcome::Fatal(format!("reading the body: {err}"));
             }
-        }
+        };
         match lines.finish() {
+            Some(trailer) if trailer.items != lines.items => Outcome::Retry(format!(
+                "the trailer says {} items but {} lines arrived",
+                trailer.items, lines.items
+            )),
             Some(trailer) => {
                 debug!(
                     slice = slice.segment_offset,
                     items = lines.items,
+                    after_the_trailer = broke.as_deref(),
                     "call whole"
                 );
                 Outcome::Whole {
-                    trailer,
+                    trailer: Box::new(trailer),
                     items: lines.items,
                 }
             }
-            None => Outcome::Retry("body ended without a trailer (cut off)".into()),
+            None => Outcome::Cut {
+                why: broke.unwrap_or_else(|| "body ended without a trailer (cut off)".into()),
+                delivered: lines.items,
+            },
         }
     }
 }
+
+/// The stop reason or error code of `trailer` this client does not know, named for a
+/// message; `None` when it knows them all.
+fn unknown_value(trailer: &Trailer) -> Option<String> {
+    if let Some(StopReason::Unknown(text)) = trailer.reason {
+        return Some(format!("stop reason {:?}", text.as_str()));
+    }
+    let code = &trailer.error.as_ref()?.code;
+    let known = KNOWN_ERRORS.iter().any(|kind| kind.code() == code);
+    (!known).then(|| format!("error code {code:?}"))
+}
+
+/// The error kinds whose codes a trailer may carry and this client knows.
+const KNOWN_ERRORS: [ErrorKind; 8] = [
+    ErrorKind::NotFound,
+    ErrorKind::IndexNotFound,
+    ErrorKind::AccessDenied,
+    ErrorKind::Throttled,
+    ErrorKind::Unavailable,
+    ErrorKind::TimedOut,
+    ErrorKind::InvalidRequest,
+    ErrorKind::Internal,
+];
 
 /// Percent-encodes all but RFC 3986's unreserved characters.
 fn rfc3986(text: &str) -> String {

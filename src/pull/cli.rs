@@ -104,6 +104,10 @@ pub struct PullArgs {
     /// Attempts per call before its slice counts as failed.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
+    /// Seconds a slice waits out Lambda throttling (429s in a row) before it fails; fewer
+    /// calls run at once meanwhile.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub throttle_patience: u64,
 }
 
 /// How requests are signed, for both commands.
@@ -271,6 +275,8 @@ fn options(args: &PullArgs) -> anyhow::Result<PullOptions> {
         shape,
         backoff: backoff(args.max_attempts),
         rcu_share,
+        max_items_per_call: args.max_items_per_call,
+        throttle_patience: Duration::from_secs(args.throttle_patience),
     })
 }
 
@@ -298,10 +304,16 @@ async fn show_progress(counters: Arc<Counters>) {
 }
 
 fn report(summary: &PullSummary, json: Option<&std::path::Path>) -> anyhow::Result<()> {
-    let rate = match (summary.consumed_capacity, summary.rcu_per_s) {
+    let mut rate = match (summary.consumed_capacity, summary.rcu_per_s) {
         (Some(units), Some(per_s)) => format!(", {units:.1} RCU reported ({per_s:.1}/s)"),
         _ => String::new(),
     };
+    if summary.throttled > 0 {
+        rate.push_str(&format!(
+            ", {} throttled (429; down to {} calls at once)",
+            summary.throttled, summary.lowest_concurrency
+        ));
+    }
     eprintln!(
         "{} items, {} calls, {} retries, {:.1} MB on the wire, {:.2} s, {:.0} items/s{rate}{}",
         summary.items,
@@ -355,5 +367,30 @@ mod tests {
                 .delivery
                 .contains(&("max_rcu".to_string(), "25.000000".to_string()))
         );
+    }
+
+    #[test]
+    fn throttle_patience_is_ten_minutes_unless_told_and_bounded() {
+        let parse = |extra: &[&str]| {
+            Args::try_parse_from(
+                ["scanstream", "pull", "http://127.0.0.1:9/"]
+                    .iter()
+                    .chain(extra),
+            )
+        };
+        let Command::Pull(pull) = parse(&[]).expect("valid").command else {
+            panic!("a pull");
+        };
+        assert_eq!(
+            options(&pull).expect("options").throttle_patience,
+            Duration::from_secs(600)
+        );
+        for bad in ["0", "86401", "-1", "ten"] {
+            assert!(
+                parse(&["--throttle-patience", bad]).is_err(),
+                "--throttle-patience {bad} is refused"
+            );
+        }
+        assert!(parse(&["--throttle-patience", "86400"]).is_ok());
     }
 }

@@ -9,8 +9,12 @@
 //! - a call's items are spooled to disk and committed to the output only when its trailer
 //!   arrives ([`call`]); a call cut off mid-stream is discarded and made again from the
 //!   slice's last committed cursor;
-//! - failed or throttled calls (5xx, 429, transport errors) are retried with capped
-//!   exponential backoff and full jitter, a bounded number of times;
+//! - failed calls (5xx, transport errors, credentials that did not load, a trailer whose
+//!   `items` differ from the lines counted) are retried with capped exponential backoff
+//!   and full jitter, a bounded number of times; a call cut off is made again smaller
+//!   ([`size`]);
+//! - throttled calls (429) are waited out for `--throttle-patience`, with fewer calls at
+//!   once ([`throttle`]);
 //! - the [`checkpoint`] records each slice's cursor and the output's committed length
 //!   after every commit, so a client killed and started again cuts the output back to
 //!   that length and goes on.
@@ -18,6 +22,8 @@
 //! - [`call`]: one signed request and its body, spooled.
 //! - [`checkpoint`]: the checkpoint file and the committed output.
 //! - [`pace`]: a slice's read rate across its calls (`--max-rcu`).
+//! - [`size`]: a slice's call size, smaller after a cut-off.
+//! - [`throttle`]: calls at once over all slices, fewer after a 429.
 //! - [`sign`]: SigV4 for Function URLs.
 //! - [`seed`]: `scanstream seed`, the seeder function over many invocations.
 //! - [`cli`]: the command line.
@@ -28,6 +34,8 @@ pub mod cli;
 pub mod pace;
 pub mod seed;
 pub mod sign;
+pub mod size;
+pub mod throttle;
 
 use crate::seed::writer::Backoff;
 use checkpoint::{Checkpoint, Committer, SliceState};
@@ -56,6 +64,10 @@ pub struct PullOptions {
     pub backoff: Backoff,
     /// Each slice's share of `--max-rcu`, in units per second: also sent as `max_rcu`.
     pub rcu_share: Option<f64>,
+    /// `--max-items-per-call`: the most a call asks for (after a cut-off, less).
+    pub max_items_per_call: Option<u64>,
+    /// How long a slice is throttled (429s, nothing else in between) before it fails.
+    pub throttle_patience: Duration,
 }
 
 /// Running totals, shared by the workers.
@@ -71,6 +83,8 @@ pub struct Counters {
     pub wire_bytes: AtomicU64,
     /// Read capacity the committed calls' trailers reported, in thousandths of a unit.
     pub consumed_milli_units: AtomicU64,
+    /// Requests Lambda throttled (429).
+    pub throttled: AtomicU64,
 }
 
 impl Counters {
@@ -115,6 +129,11 @@ pub struct PullSummary {
     pub rcu_per_s: Option<f64>,
     /// Slices that could not be completed, with why.
     pub failed_slices: Vec<FailedSlice>,
+    /// Requests Lambda throttled (429).
+    pub throttled: u64,
+    /// The fewest calls allowed at once during the run (the invocations when nothing was
+    /// throttled).
+    pub lowest_concurrency: u32,
 }
 
 /// A slice given up on.
@@ -144,6 +163,7 @@ pub async fn run(
         .collect();
     let total_segments = committer.checkpoint().total_segments;
     let committer = Arc::new(Mutex::new(committer));
+    let concurrency = Arc::new(throttle::Concurrency::new(options.invocations));
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .build()
@@ -156,6 +176,7 @@ pub async fn run(
             http: http.clone(),
             committer: committer.clone(),
             counters: counters.clone(),
+            concurrency: concurrency.clone(),
             index,
             total_segments,
         };
@@ -192,6 +213,8 @@ pub async fn run(
         consumed_capacity: consumed,
         rcu_per_s: consumed.map(|units| units / elapsed.as_secs_f64().max(0.001)),
         failed_slices: failed,
+        throttled: counters.throttled.load(Ordering::SeqCst),
+        lowest_concurrency: concurrency.lowest(),
     }
 }
 

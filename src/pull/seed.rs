@@ -126,7 +126,10 @@ async fn call(
     let mut request = http::Request::get(&url)
         .body(())
         .map_err(|e| Call::Fatal(format!("{url}: {e}")))?;
-    signer.sign(&mut request, b"").await.map_err(Call::Fatal)?;
+    signer
+        .sign(&mut request, b"")
+        .await
+        .map_err(|e| Call::Fatal(e.to_string()))?;
     let mut builder = http.get(&url);
     for (name, value) in request.headers() {
         builder = builder.header(name, value);

@@ -3,12 +3,35 @@
 //!
 //! `--sign auto` signs everything but loopback URLs, so the local emulator, which does not
 //! check signatures, needs no credentials.
+//!
+//! aws-config's default chain keeps no cache: asked for every request, it would make a
+//! fresh AssumeRole, SSO or IMDS call each time, and one throttled STS call would end a
+//! slice. So the signer keeps the credentials it got ([`CachedCredentials`]) and asks again
+//! only a few minutes before they expire; a failure to get them is a [`SignError::Credentials`],
+//! which a caller retries like a transport error.
 
-use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
+
+/// Credentials are asked for again this long before they expire: a request signed with
+/// them may wait (backoff, a throttled slice) before it is sent.
+pub const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
+
+/// Why a request could not be signed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    /// The credentials could not be loaded: worth trying again (STS or IMDS throttled,
+    /// a network hiccup).
+    #[error("loading AWS credentials: {0}")]
+    Credentials(String),
+    /// The request itself cannot be signed.
+    #[error("signing: {0}")]
+    Signing(String),
+}
 
 /// When to sign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,10 +48,63 @@ pub enum SignMode {
 #[derive(Debug)]
 pub struct Signer {
     /// The credentials and region, when requests are signed.
-    with: Option<(
-        aws_credential_types::provider::SharedCredentialsProvider,
-        String,
-    )>,
+    with: Option<(CachedCredentials, String)>,
+}
+
+/// A provider's credentials, asked for once and kept until [`REFRESH_BEFORE_EXPIRY`]
+/// before they expire.
+#[derive(Debug)]
+pub struct CachedCredentials {
+    provider: SharedCredentialsProvider,
+    /// Held while the provider is asked, so that calls signing at once wait for one
+    /// answer instead of each asking.
+    cached: tokio::sync::Mutex<Option<Credentials>>,
+}
+
+impl CachedCredentials {
+    /// A cache in front of `provider`, empty.
+    pub fn new(provider: SharedCredentialsProvider) -> Self {
+        Self {
+            provider,
+            cached: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The kept credentials if they are good for [`REFRESH_BEFORE_EXPIRY`] more, otherwise
+    /// fresh ones. If asking fails while the kept ones have not yet expired, those are
+    /// used: the next request asks again.
+    pub async fn get(&self) -> Result<Credentials, SignError> {
+        let now = SystemTime::now();
+        let mut cached = self.cached.lock().await;
+        if let Some(kept) = cached.as_ref()
+            && valid_for(kept, now) > Some(REFRESH_BEFORE_EXPIRY)
+        {
+            return Ok(kept.clone());
+        }
+        match self.provider.provide_credentials().await {
+            Ok(fresh) => {
+                *cached = Some(fresh.clone());
+                Ok(fresh)
+            }
+            Err(err) => match cached.as_ref() {
+                Some(kept) if valid_for(kept, now) > Some(Duration::from_secs(30)) => {
+                    Ok(kept.clone())
+                }
+                _ => Err(SignError::Credentials(
+                    aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
+                )),
+            },
+        }
+    }
+}
+
+/// How long `credentials` stay good from `now`: `None` when they have expired;
+/// `Duration::MAX` for credentials without an expiry.
+fn valid_for(credentials: &Credentials, now: SystemTime) -> Option<Duration> {
+    match credentials.expiry() {
+        None => Some(Duration::MAX),
+        Some(expiry) => expiry.duration_since(now).ok(),
+    }
 }
 
 impl Signer {
@@ -55,7 +131,7 @@ impl Signer {
             .credentials_provider()
             .ok_or("no AWS credentials provider found")?;
         Ok(Self {
-            with: Some((credentials, region)),
+            with: Some((CachedCredentials::new(credentials), region)),
         })
     }
 
@@ -65,17 +141,24 @@ impl Signer {
     }
 
     /// A signer that always signs, with fixed credentials.
-    pub fn with_credentials(credentials: aws_credential_types::Credentials, region: &str) -> Self {
+    pub fn with_credentials(credentials: Credentials, region: &str) -> Self {
+        Self::with_provider(SharedCredentialsProvider::new(credentials), region)
+    }
+
+    /// A signer that always signs, with credentials from `provider` (kept as
+    /// [`CachedCredentials`] keeps them).
+    pub fn with_provider(provider: SharedCredentialsProvider, region: &str) -> Self {
         Self {
-            with: Some((
-                aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
-                region.to_string(),
-            )),
+            with: Some((CachedCredentials::new(provider), region.to_string())),
         }
     }
 
     /// Signs `request` (its method, URL, headers and `body`).
-    pub async fn sign(&self, request: &mut http::Request<()>, body: &[u8]) -> Result<(), String> {
+    pub async fn sign(
+        &self,
+        request: &mut http::Request<()>,
+        body: &[u8],
+    ) -> Result<(), SignError> {
         self.sign_at(request, body, SystemTime::now()).await
     }
 
@@ -86,15 +169,12 @@ impl Signer {
         request: &mut http::Request<()>,
         body: &[u8],
         time: SystemTime,
-    ) -> Result<(), String> {
-        let Some((provider, region)) = &self.with else {
+    ) -> Result<(), SignError> {
+        let Some((credentials, region)) = &self.with else {
             return Ok(());
         };
-        let credentials = provider
-            .provide_credentials()
-            .await
-            .map_err(|e| format!("loading AWS credentials: {e}"))?;
-        let identity: Identity = credentials.into();
+        let identity: Identity = credentials.get().await?.into();
+        let failed = |e: &dyn std::fmt::Display| SignError::Signing(e.to_string());
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region(region)
@@ -102,7 +182,7 @@ impl Signer {
             .time(time)
             .settings(SigningSettings::default())
             .build()
-            .map_err(|e| e.to_string())?
+            .map_err(|e| failed(&e))?
             .into();
         let uri = request.uri().to_string();
         let headers: Vec<(String, String)> = request
@@ -116,9 +196,9 @@ impl Signer {
             headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
             SignableBody::Bytes(body),
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| failed(&e))?;
         let (instructions, _) = sign(signable, &params)
-            .map_err(|e| e.to_string())?
+            .map_err(|e| failed(&e))?
             .into_parts();
         instructions.apply_to_request_http1x(request);
         Ok(())
@@ -186,5 +266,104 @@ mod tests {
             .await
             .expect("signer");
         assert!(!local.signs());
+    }
+
+    /// A provider that counts the times it is asked, fails the first `fail` of them, and
+    /// hands out credentials that expire `lasting` after they are made.
+    #[derive(Debug)]
+    struct Counting {
+        asked: std::sync::Arc<std::sync::atomic::AtomicU32>,
+        fail: u32,
+        lasting: Duration,
+    }
+
+    impl ProvideCredentials for Counting {
+        fn provide_credentials<'a>(
+            &'a self,
+        ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            let n = self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let result = if n < self.fail {
+                Err(
+                    aws_credential_types::provider::error::CredentialsError::provider_error(
+                        "throttled",
+                    ),
+                )
+            } else {
+                Ok(Credentials::new(
+                    "AKIDEXAMPLE",
+                    "secret",
+                    Some("token".into()),
+                    Some(SystemTime::now() + self.lasting),
+                    "counting",
+                ))
+            };
+            aws_credential_types::provider::future::ProvideCredentials::ready(result)
+        }
+    }
+
+    fn counting(
+        fail: u32,
+        lasting: Duration,
+    ) -> (Signer, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+        let asked = std::sync::Arc::default();
+        let provider = Counting {
+            asked: std::sync::Arc::clone(&asked),
+            fail,
+            lasting,
+        };
+        (
+            Signer::with_provider(SharedCredentialsProvider::new(provider), "us-east-2"),
+            asked,
+        )
+    }
+
+    fn request() -> http::Request<()> {
+        http::Request::get("https://abc.lambda-url.us-east-2.on.aws/?limit=1")
+            .body(())
+            .expect("request")
+    }
+
+    #[tokio::test]
+    async fn many_signatures_ask_the_provider_once() {
+        let (signer, asked) = counting(0, Duration::from_secs(3600));
+        let signer = std::sync::Arc::new(signer);
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..50 {
+            let signer = signer.clone();
+            tasks.spawn(async move { signer.sign(&mut request(), b"").await });
+        }
+        while let Some(signed) = tasks.join_next().await {
+            signed.expect("joined").expect("signed");
+        }
+        for _ in 0..50 {
+            signer.sign(&mut request(), b"").await.expect("signed");
+        }
+        assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn credentials_are_refreshed_before_they_expire() {
+        // Good for 4 minutes: inside the refresh margin, so every signature asks again.
+        let (signer, asked) = counting(0, REFRESH_BEFORE_EXPIRY - Duration::from_secs(60));
+        for _ in 0..3 {
+            signer.sign(&mut request(), b"").await.expect("signed");
+        }
+        assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_failure_to_load_credentials_is_a_credentials_error_and_passes() {
+        let (signer, asked) = counting(1, Duration::from_secs(3600));
+        let first = signer.sign(&mut request(), b"").await;
+        assert!(matches!(first, Err(SignError::Credentials(_))), "{first:?}");
+        signer
+            .sign(&mut request(), b"")
+            .await
+            .expect("the second try signs");
+        signer.sign(&mut request(), b"").await.expect("kept");
+        assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 }

@@ -56,8 +56,11 @@ pub struct Trailer {
 }
 
 /// Why a stream stopped before reading everything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+///
+/// On the wire it is a snake_case string. A reason this build does not know (a newer
+/// streamer's) still parses, as [`StopReason::Unknown`] with its text: a client reads it
+/// as "incomplete, go on from the cursor" instead of as a trailer that is not one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
     /// `max_items` were sent.
     MaxItems,
@@ -67,6 +70,85 @@ pub enum StopReason {
     ByteBudget,
     /// DynamoDB failed and retries did not cure it (see `error`).
     Error,
+    /// A reason this build does not know, with its text.
+    Unknown(ReasonText),
+}
+
+impl StopReason {
+    /// The reason as it is on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::MaxItems => "max_items",
+            Self::TimeBudget => "time_budget",
+            Self::ByteBudget => "byte_budget",
+            Self::Error => "error",
+            Self::Unknown(text) => text.as_str(),
+        }
+    }
+
+    /// The reason for its wire text; an unknown one keeps its text.
+    pub fn from_wire(text: &str) -> Self {
+        match text {
+            "max_items" => Self::MaxItems,
+            "time_budget" => Self::TimeBudget,
+            "byte_budget" => Self::ByteBudget,
+            "error" => Self::Error,
+            other => Self::Unknown(ReasonText::new(other)),
+        }
+    }
+}
+
+impl Serialize for StopReason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for StopReason {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Ok(Self::from_wire(&text))
+    }
+}
+
+/// The text of an unknown stop reason, kept inline so that [`StopReason`] stays `Copy`;
+/// a text longer than [`ReasonText::MAX`] bytes is cut at a character boundary (a reason is
+/// a short code, and this text is only ever shown in a message).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ReasonText {
+    bytes: [u8; ReasonText::MAX],
+    len: u8,
+}
+
+impl ReasonText {
+    /// The longest text kept, in bytes.
+    pub const MAX: usize = 64;
+
+    fn new(text: &str) -> Self {
+        let mut end = text.len().min(Self::MAX);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut bytes = [0; Self::MAX];
+        bytes[..end].copy_from_slice(&text.as_bytes()[..end]);
+        Self {
+            bytes,
+            // `end` is at most MAX (64).
+            len: u8::try_from(end).unwrap_or(u8::MAX),
+        }
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Cut at a character boundary of a `str`: always UTF-8.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for ReasonText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
 }
 
 /// What one segment contributed.
@@ -432,5 +514,24 @@ mod tests {
             vec![Position::Start, Position::After(key)]
         );
         assert_eq!(tally.first_unfinished_segment(), Some(2));
+    }
+
+    #[test]
+    fn an_unknown_stop_reason_survives_parsing_with_its_text() {
+        let line = br#"{"@scanstream":{"complete":false,"items":0,"scanned":0,"pages":0,"consumed_capacity":null,"rcu_per_s":null,"retries":0,"segments":[],"elapsed_ms":1,"ttfb_ms":1,"reason":"quota_exhausted","cursor":"c"}}"#;
+        let trailer = Trailer::parse_line(line).expect("still a trailer");
+        let reason = trailer.reason.expect("a reason");
+        assert!(matches!(reason, StopReason::Unknown(_)), "{reason:?}");
+        assert_eq!(reason.as_str(), "quota_exhausted");
+        let again = Trailer::parse_line(trailer.to_line().trim_ascii_end()).expect("round trip");
+        assert_eq!(again.reason, trailer.reason);
+        for known in ["max_items", "time_budget", "byte_budget", "error"] {
+            let reason = StopReason::from_wire(known);
+            assert!(!matches!(reason, StopReason::Unknown(_)), "{known}");
+            assert_eq!(serde_json::to_value(reason).expect("json"), known);
+        }
+        let long = "é".repeat(40);
+        let cut = StopReason::from_wire(&long);
+        assert_eq!(cut.as_str(), "é".repeat(32), "cut at a character boundary");
     }
 }

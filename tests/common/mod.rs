@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod emulator;
+pub mod faults;
 pub mod services;
 pub mod stall;
 

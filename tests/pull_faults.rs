@@ -1,0 +1,564 @@
+//! The `scanstream` client against the faults production throws at it (issue 16): the real
+//! binary pulls from the real streamer under `cargo lambda watch`, through a fault proxy
+//! (`tests/common/faults.rs`) that throttles, cuts and rewrites, with a DynamoDB Local that
+//! throttles, credentials that fail, and kills; every item arrives exactly once.
+
+mod common;
+
+use common::emulator::Emulator;
+use common::faults::{Edit, FaultProxy, Faults, RandomFaults};
+use common::*;
+use rand::{RngExt, SeedableRng};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique_table(name));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn scanstream(url: &str, out: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_scanstream"));
+    command
+        .args(["pull", url])
+        .arg("-o")
+        .arg(out)
+        .stdin(Stdio::null())
+        .env("RUST_LOG", "warn");
+    command
+}
+
+/// The ids in an output file, sorted, duplicates kept.
+fn output_ids(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).expect("output");
+    let items: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is an item"))
+        .collect();
+    ids(&items)
+}
+
+/// A fault proxy in front of the emulator, and the streamer's URL through it.
+async fn streamer_behind(emulator: &Emulator, faults: Faults) -> (FaultProxy, String) {
+    let base = emulator.url("streamer", "");
+    let proxy = FaultProxy::start(base.trim_end_matches("/lambda-url/streamer/?"), faults).await;
+    let url = format!("{}/lambda-url/streamer/", proxy.url);
+    (proxy, url)
+}
+
+/// The first call builds the function: not part of what a test measures or throttles.
+async fn warm(emulator: &Emulator) {
+    let warm = reqwest::get(emulator.url("streamer", "max_items=1")).await;
+    assert!(
+        warm.is_ok_and(|r| r.status() == 200),
+        "{}",
+        emulator.log_text()
+    );
+}
+
+fn read_summary(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).expect("summary")).expect("JSON")
+}
+
+fn stderr_of(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Point 3: credentials from the standard chain's container provider (an HTTP endpoint, as
+/// ECS and EKS have) that fails the first time: the run does not fail, and the endpoint is
+/// asked twice over many calls, not once a call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_are_fetched_once_and_a_failure_to_load_them_is_retried() {
+    let ddb = local_client().await;
+    let table = seeded_table(&ddb, "creds", 71, 3000).await;
+    let emulator = Emulator::start("creds", &function_env(&table));
+    let url = emulator.url("streamer", "");
+    let url = url.trim_end_matches('?');
+    let credentials = CredentialsEndpoint::start(1).await;
+    let dir = scratch("creds");
+    let (out, summary) = (dir.join("out.ndjson"), dir.join("summary.json"));
+    let output = scanstream(url, &out)
+        .args(["--invocations", "3", "--max-items-per-call", "200"])
+        .args(["--sign", "always", "--region", "us-east-1"])
+        .arg("--summary-json")
+        .arg(&summary)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", dir.join("no-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-credentials"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", &credentials.url)
+        .output()
+        .expect("scanstream runs");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_same_ids(
+        &output_ids(&out),
+        &expected_ids(71, 3000),
+        "every item once",
+    );
+    let calls = read_summary(&summary)["calls"].as_u64().expect("calls");
+    assert!(calls >= 15, "{calls} calls: many signed requests");
+    assert_eq!(
+        credentials.asked.load(Ordering::SeqCst),
+        2,
+        "one failure, then one answer kept for all {calls} calls"
+    );
+    assert!(
+        stderr_of(&output).contains("loading AWS credentials"),
+        "the failure was logged and retried: {}",
+        stderr_of(&output)
+    );
+}
+
+/// Point 5: a Function URL that answers 429 to every call beyond 2 at once, for 60 s.
+/// Each slice's read is slowed by `--max-rcu` to about 30 s, so the slices that cannot get
+/// in wait half a minute or more; the client halves its calls at once and completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lambda_throttling_is_waited_out_with_fewer_calls_at_once() {
+    let ddb = local_client().await;
+    // 6000 items of about 4 KB: about 2,900 read units, 730 a slice; at 100 units/s over
+    // four slices, 29 s a slice.
+    let table = sized_table(&ddb, "throttle", 72, 6000, 4000).await;
+    let emulator = Emulator::start("throttle", &function_env(&table));
+    warm(&emulator).await;
+    let faults = Faults {
+        at_once: Some((2, Duration::from_secs(60))),
+        ..Faults::default()
+    };
+    let (proxy, url) = streamer_behind(&emulator, faults).await;
+    let dir = scratch("throttle");
+    let (out, summary) = (dir.join("out.ndjson"), dir.join("summary.json"));
+    let output = scanstream(&url, &out)
+        .args(["--invocations", "4", "--max-rcu", "100"])
+        .arg("--summary-json")
+        .arg(&summary)
+        .output()
+        .expect("scanstream runs");
+    let stderr = stderr_of(&output);
+    eprintln!("proxy: {}", proxy.counts.line());
+    assert!(output.status.success(), "{stderr}");
+    assert_same_ids(
+        &output_ids(&out),
+        &expected_ids(72, 6000),
+        "every item once",
+    );
+    let summary = read_summary(&summary);
+    eprintln!("summary: {summary}");
+    let throttled = summary["throttled"].as_u64().expect("throttled");
+    assert!(throttled >= 2, "{summary}");
+    assert_eq!(
+        throttled,
+        proxy.counts.status_429.load(Ordering::SeqCst),
+        "every 429 counted"
+    );
+    assert!(
+        summary["lowest_concurrency"]
+            .as_u64()
+            .is_some_and(|lowest| (1..=2).contains(&lowest)),
+        "{summary}"
+    );
+    assert!(
+        stderr.contains(&format!("{throttled} throttled (429; down to")),
+        "the summary line says so: {stderr}"
+    );
+}
+
+/// Point 5: the patience is a flag with bounds.
+#[test]
+fn throttle_patience_out_of_bounds_is_a_command_line_error() {
+    for bad in ["0", "86401", "soon"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_scanstream"))
+            .args(["pull", "http://127.0.0.1:9/", "--throttle-patience", bad])
+            .output()
+            .expect("scanstream runs");
+        assert_eq!(output.status.code(), Some(2), "--throttle-patience {bad}");
+        assert!(
+            stderr_of(&output).contains("--throttle-patience"),
+            "{}",
+            stderr_of(&output)
+        );
+    }
+}
+
+/// Point 6: a proxy that cuts every response at 300 kB (and breaks the connection after
+/// every shorter one, trailer and all). Calls shrink until they fit; the ones whose
+/// trailer arrived before the break are committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_always_cut_off_gets_smaller_until_it_fits() {
+    let ddb = local_client().await;
+    let table = seeded_table(&ddb, "cut", 73, 6000).await;
+    let emulator = Emulator::start("cut", &function_env(&table));
+    warm(&emulator).await;
+    let faults = Faults {
+        cut_at: Some(300_000),
+        ..Faults::default()
+    };
+    let (proxy, url) = streamer_behind(&emulator, faults).await;
+    let dir = scratch("cut");
+    let (out, summary) = (dir.join("out.ndjson"), dir.join("summary.json"));
+    let output = scanstream(&url, &out)
+        .args(["--invocations", "3", "--compress", "none"])
+        .arg("--summary-json")
+        .arg(&summary)
+        .output()
+        .expect("scanstream runs");
+    eprintln!("proxy: {}", proxy.counts.line());
+    eprintln!("{}", stderr_of(&output));
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_same_ids(
+        &output_ids(&out),
+        &expected_ids(73, 6000),
+        "every item once",
+    );
+    let (cut, broken) = (
+        proxy.counts.cut.load(Ordering::SeqCst),
+        proxy.counts.broken_after_end.load(Ordering::SeqCst),
+    );
+    assert!(cut >= 3, "every slice's first call was cut: {cut}");
+    assert!(
+        broken >= 3,
+        "and later calls broke after their trailer: {broken}"
+    );
+    let summary = read_summary(&summary);
+    assert_eq!(
+        summary["calls"].as_u64(),
+        Some(cut + broken),
+        "every call was cut or broke after its end: {summary}"
+    );
+    assert_eq!(
+        summary["retries"].as_u64(),
+        Some(cut),
+        "only the cut ones were made again: {summary}"
+    );
+}
+
+/// Point 7: a call whose body lost a line (a proxy drops one) no longer matches its
+/// trailer's `items`: it is made again, and logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_whose_lines_differ_from_its_trailer_is_made_again() {
+    let ddb = local_client().await;
+    let table = seeded_table(&ddb, "mismatch", 74, 3000).await;
+    let emulator = Emulator::start("mismatch", &function_env(&table));
+    let edit = Edit(Arc::new(|call, body: bytes::Bytes| {
+        if call % 3 != 1 {
+            return body;
+        }
+        // Drop the first line, an item.
+        match body.iter().position(|&b| b == b'\n') {
+            Some(end) if end + 1 < body.len() => body.slice(end + 1..),
+            _ => body,
+        }
+    }));
+    let faults = Faults {
+        edit: Some(edit),
+        ..Faults::default()
+    };
+    let (proxy, url) = streamer_behind(&emulator, faults).await;
+    let dir = scratch("mismatch");
+    let out = dir.join("out.ndjson");
+    let output = scanstream(&url, &out)
+        .args(["--invocations", "2", "--compress", "none"])
+        .args(["--max-items-per-call", "500"])
+        .output()
+        .expect("scanstream runs");
+    let stderr = stderr_of(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert_same_ids(
+        &output_ids(&out),
+        &expected_ids(74, 3000),
+        "every item once",
+    );
+    assert!(
+        stderr.contains("the trailer says 500 items but 499 lines arrived"),
+        "logged: {stderr}"
+    );
+    assert!(proxy.counts.calls.load(Ordering::SeqCst) >= 9);
+}
+
+/// Point 7: a newer streamer's stop reason or error code, unknown here, is read as
+/// "incomplete": the slice goes on from the cursor and the pull is exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_stop_reason_or_error_code_goes_on_from_the_cursor() {
+    let ddb = local_client().await;
+    let table = seeded_table(&ddb, "unknown", 75, 3000).await;
+    let emulator = Emulator::start("unknown", &function_env(&table));
+    let edit = Edit(Arc::new(|call, body: bytes::Bytes| {
+        let text = String::from_utf8_lossy(&body);
+        let replacement = if call % 2 == 0 {
+            r#""reason":"quota_exhausted","#
+        } else {
+            r#""reason":"error","error":{"code":"QuotaExhausted","message":"m"},"#
+        };
+        bytes::Bytes::from(text.replace(r#""reason":"max_items","#, replacement))
+    }));
+    let faults = Faults {
+        edit: Some(edit),
+        ..Faults::default()
+    };
+    let (_proxy, url) = streamer_behind(&emulator, faults).await;
+    let dir = scratch("unknown");
+    let out = dir.join("out.ndjson");
+    let output = scanstream(&url, &out)
+        .args(["--invocations", "2", "--compress", "none"])
+        .args(["--max-items-per-call", "400", "--max-attempts", "2"])
+        .output()
+        .expect("scanstream runs");
+    let stderr = stderr_of(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert_same_ids(
+        &output_ids(&out),
+        &expected_ids(75, 3000),
+        "every item once",
+    );
+    assert!(stderr.contains("quota_exhausted"), "{stderr}");
+    assert!(stderr.contains("QuotaExhausted"), "{stderr}");
+}
+
+/// Point 7: an unknown stop reason with no cursor to go on from fails the slice, and the
+/// message names the value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_stop_reason_without_a_cursor_fails_naming_it() {
+    let ddb = local_client().await;
+    let table = seeded_table(&ddb, "nocursor", 76, 500).await;
+    let emulator = Emulator::start("nocursor", &function_env(&table));
+    let edit = Edit(Arc::new(|_, body: bytes::Bytes| {
+        let text = String::from_utf8_lossy(&body);
+        bytes::Bytes::from(text.replace(
+            r#"{"@scanstream":{"complete":true,"#,
+            r#"{"@scanstream":{"complete":true,"reason":"quota_exhausted","#,
+        ))
+    }));
+    let faults = Faults {
+        edit: Some(edit),
+        ..Faults::default()
+    };
+    let (_proxy, url) = streamer_behind(&emulator, faults).await;
+    let dir = scratch("nocursor");
+    let out = dir.join("out.ndjson");
+    let output = scanstream(&url, &out)
+        .args([
+            "--invocations",
+            "1",
+            "--compress",
+            "none",
+            "--max-attempts",
+            "2",
+        ])
+        .output()
+        .expect("scanstream runs");
+    let stderr = stderr_of(&output);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(r#"stop reason "quota_exhausted", which this client does not know"#),
+        "{stderr}"
+    );
+}
+
+/// Point 9: many runs under random faults, all from one seed: 503s, 429s and bodies cut
+/// at random bytes between the client and the streamer; DynamoDB throttling between the
+/// streamer and DynamoDB Local; the client killed (SIGKILL) at random moments and started
+/// again from its checkpoint; random K, segments, compression and call sizes. Every run
+/// ends with the exact table. Bounded in time: no run starts after `BUDGET`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_faults_over_many_runs_lose_nothing() {
+    const SEED: u64 = 16;
+    const BUDGET: Duration = Duration::from_secs(150);
+    const MIN_RUNS: u32 = 4;
+    let ddb = local_client().await;
+    let table = seeded_table(&ddb, "random", 77, 4000).await;
+    let expected = table_lines(&ddb, &table).await;
+    let dynamodb = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("DynamoDB Local");
+    let throttling = FaultProxy::start(
+        &dynamodb,
+        Faults {
+            dynamodb_throttle: Some(0.1),
+            seed: SEED,
+            ..Faults::default()
+        },
+    )
+    .await;
+    let mut env = function_env(&table);
+    for (name, value) in &mut env {
+        if *name == "AWS_ENDPOINT_URL_DYNAMODB" {
+            value.clone_from(&throttling.url);
+        }
+    }
+    let emulator = Emulator::start("random", &env);
+    warm(&emulator).await;
+    let faults = Faults {
+        random: Some(RandomFaults {
+            status_503: 0.05,
+            status_429: 0.05,
+            cut: 0.15,
+            cut_within: 400_000,
+        }),
+        seed: SEED,
+        ..Faults::default()
+    };
+    let (proxy, url) = streamer_behind(&emulator, faults).await;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(SEED);
+    let started = Instant::now();
+    let (mut runs, kills) = (0, AtomicU64::new(0));
+    while runs < MIN_RUNS || started.elapsed() < BUDGET {
+        runs += 1;
+        let k: u32 = rng.random_range(1..=4);
+        let segments: u32 = rng.random_range(1..=3);
+        let compress = ["none", "gzip", "zstd"][rng.random_range(0..3)];
+        let max_items: Option<u32> = rng.random_bool(0.7).then(|| rng.random_range(50..=1500));
+        let planned_kills = rng.random_range(0..=3);
+        let dir = scratch("random-run");
+        let (out, checkpoint) = (dir.join("out.ndjson"), dir.join("checkpoint.json"));
+        let command = || {
+            let mut command = scanstream(&url, &out);
+            command
+                .args(["--invocations", &k.to_string()])
+                .args(["--segments", &segments.to_string()])
+                .args(["--compress", compress])
+                .arg("--checkpoint")
+                .arg(&checkpoint)
+                .stderr(Stdio::null());
+            if let Some(max_items) = max_items {
+                command.args(["--max-items-per-call", &max_items.to_string()]);
+            }
+            command
+        };
+        let run = format!(
+            "run {runs}: K={k} segments={segments} {compress} max_items={max_items:?} kills={planned_kills}"
+        );
+        let mut finished = false;
+        for _ in 0..planned_kills {
+            let mut child = command().spawn().expect("scanstream runs");
+            let at = Duration::from_millis(rng.random_range(200..=4000));
+            let deadline = Instant::now() + at;
+            while Instant::now() < deadline && child.try_wait().expect("wait").is_none() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if let Some(status) = child.try_wait().expect("wait") {
+                assert!(status.success(), "{run}: a run before its kill failed");
+                finished = true;
+                break;
+            }
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reaped");
+            kills.fetch_add(1, Ordering::SeqCst);
+        }
+        if !finished {
+            let mut child = command().spawn().expect("scanstream runs");
+            let deadline = Instant::now() + Duration::from_secs(180);
+            let status = loop {
+                if let Some(status) = child.try_wait().expect("wait") {
+                    break status;
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    panic!("{run}: did not finish in 180 s");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            assert!(status.success(), "{run}: the last start failed");
+        }
+        let text = std::fs::read(&out).expect("output");
+        let lines: Vec<Vec<u8>> = text
+            .split_inclusive(|&b| b == b'\n')
+            .map(<[u8]>::to_vec)
+            .collect();
+        let distinct: std::collections::BTreeSet<Vec<u8>> = lines.iter().cloned().collect();
+        assert_eq!(lines.len(), distinct.len(), "{run}: no line twice");
+        assert_eq!(lines.len(), expected.len(), "{run}: every item");
+        assert!(distinct == expected, "{run}: the output is the table");
+        eprintln!("{run}: exact ({:.0} s in)", started.elapsed().as_secs_f64());
+    }
+    eprintln!(
+        "{runs} runs, {} kills; client side: {}; DynamoDB side: {}",
+        kills.load(Ordering::SeqCst),
+        proxy.counts.line(),
+        throttling.counts.line()
+    );
+    let get = |n: &AtomicU64| n.load(Ordering::SeqCst);
+    assert!(get(&proxy.counts.status_503) > 0 && get(&proxy.counts.status_429) > 0);
+    assert!(get(&proxy.counts.cut) > 0, "bodies were cut");
+    assert!(
+        get(&throttling.counts.dynamodb_throttled) > 0,
+        "DynamoDB throttled"
+    );
+    assert!(get(&kills) > 0, "clients were killed");
+}
+
+/// A container credentials endpoint (`AWS_CONTAINER_CREDENTIALS_FULL_URI`) that counts
+/// the times it is asked and refuses the first `fail` of them.
+struct CredentialsEndpoint {
+    url: String,
+    asked: Arc<AtomicU64>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl CredentialsEndpoint {
+    async fn start(fail: u64) -> Self {
+        use http_body_util::Full;
+        use hyper::server::conn::http1;
+        use hyper::service::service_fn;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let url = format!(
+            "http://{}/credentials",
+            listener.local_addr().expect("address")
+        );
+        let asked = Arc::new(AtomicU64::new(0));
+        let counter = asked.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |_request| {
+                        let n = counter.fetch_add(1, Ordering::SeqCst);
+                        async move {
+                            let expiry = aws_smithy_types::DateTime::from(
+                                std::time::SystemTime::now() + Duration::from_secs(3600),
+                            )
+                            .fmt(aws_smithy_types::date_time::Format::DateTime)
+                            .expect("a date");
+                            let (status, body) = if n < fail {
+                                (
+                                    400,
+                                    r#"{"code":"Throttling","message":"slow down"}"#.to_string(),
+                                )
+                            } else {
+                                (
+                                    200,
+                                    serde_json::json!({
+                                        "AccessKeyId": "AKIDEXAMPLE",
+                                        "SecretAccessKey": "secret",
+                                        "Token": "token",
+                                        "Expiration": expiry,
+                                    })
+                                    .to_string(),
+                                )
+                            };
+                            hyper::Response::builder()
+                                .status(status)
+                                .header("content-type", "application/json")
+                                .body(Full::new(bytes::Bytes::from(body)))
+                        }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self { url, asked, accept }
+    }
+}
+
+impl Drop for CredentialsEndpoint {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
