@@ -5,8 +5,12 @@ use scanstream::config::Config;
 use scanstream::http::Streamer;
 use scanstream::scan::dynamo::DynamoSource;
 
+fn main() -> std::process::ExitCode {
+    scanstream::logging::exit(run().map_err(|err| anyhow::anyhow!(err)))
+}
+
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
+async fn run() -> Result<(), lambda_http::Error> {
     scanstream::logging::init();
     let config = Config::from_env()?;
     let client = scanstream::client::dynamodb(&config.calls).await;
