@@ -21,12 +21,11 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// `scanstream pull URL` with two one-segment slices and short calls, then `extra`.
+/// `scanstream pull URL` with two one-segment slices, then `extra`.
 fn pull(url: &str, extra: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_scanstream"));
     command
         .args(["pull", url, "--invocations", "2", "--segments", "1"])
-        .args(["--max-items-per-call", "300"])
         .args(extra)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null());
@@ -88,7 +87,7 @@ async fn a_resume_is_the_same_read_or_refused_and_the_trailer_counts_the_whole_o
     let out = dir.join("out.ndjson");
     let checkpoint = Files::default_checkpoint(&out);
 
-    let first = run(pull(&url, &[]), &out);
+    let first = run(pull(&url, &["--max-items-per-call", "300"]), &out);
     assert!(
         !first.status.success(),
         "a slice failed: {}",
@@ -169,7 +168,7 @@ async fn a_resume_is_the_same_read_or_refused_and_the_trailer_counts_the_whole_o
     assert_same_ids(&ids(&all), &expected_ids(71, 2000), "every item once");
 
     let before = std::fs::read(&out).expect("output");
-    let again = run(pull(&url, &[]), &out);
+    let again = run(pull(&url, &["--max-items-per-call", "300"]), &out);
     let text = stderr(&again);
     assert!(
         !again.status.success(),
@@ -193,7 +192,8 @@ async fn a_resume_is_the_same_read_or_refused_and_the_trailer_counts_the_whole_o
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spools_live_beside_the_output_and_a_second_run_is_locked_out() {
     let ddb = local_client().await;
-    let table = seeded_table(&ddb, "locks", 72, 3000).await;
+    // Items of 4 KB: half a unit each, so --max-rcu 40 makes the run last about 20 s.
+    let table = sized_table(&ddb, "locks", 72, 1500, 4000).await;
     let emulator = Emulator::start("locks", &function_env(&table));
     let url = emulator.url("streamer", "");
     let url = url.trim_end_matches('?').to_string();
@@ -272,7 +272,7 @@ async fn spools_live_beside_the_output_and_a_second_run_is_locked_out() {
         .output()
         .expect("scanstream runs again");
     assert!(resumed.status.success(), "{}", stderr(&resumed));
-    assert_same_ids(&item_ids(&out), &expected_ids(72, 3000), "every item once");
+    assert_same_ids(&item_ids(&out), &expected_ids(72, 1500), "every item once");
     let left: Vec<String> = std::fs::read_dir(&dir)
         .expect("dir")
         .flatten()
