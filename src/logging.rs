@@ -1,6 +1,7 @@
 //! Logging, set up once per process: Lambda's format inside Lambda (JSON when the
 //! function's `LoggingConfig` says so, as `template.yml` does), plain text on standard
-//! error everywhere else. `RUST_LOG` (or `AWS_LAMBDA_LOG_LEVEL`) sets the level.
+//! error everywhere else. `RUST_LOG` (or `AWS_LAMBDA_LOG_LEVEL`) sets the level. [`exit`]
+//! ends every binary the same way: one line per error, no backtrace.
 
 use tracing_subscriber::EnvFilter;
 
@@ -13,5 +14,18 @@ pub fn init() {
             .with_env_filter(EnvFilter::from_default_env())
             .with_writer(std::io::stderr)
             .init();
+    }
+}
+
+/// Ends `main`: an error prints as one line, `error: ` and its causes, on standard error,
+/// and the status is 1. Returning the error from `main` instead would print its `Debug`
+/// form, with a stack backtrace whenever `RUST_BACKTRACE` is set, as it often is.
+pub fn exit(result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }

@@ -581,6 +581,9 @@ fn run_client(
         .args(extra)
         .arg("-o")
         .arg(&out)
+        // Every run reads the table again into the same file (and keeps the default
+        // checkpoint beside it, as a user's run does).
+        .arg("--force")
         .arg("--summary-json")
         .arg(&summary)
         .stdin(Stdio::null())

@@ -5,7 +5,7 @@ use clap::Parser;
 use scanstream::pull::cli::{self, Args};
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     scanstream::logging::init();
-    cli::run(Args::parse()).await
+    scanstream::logging::exit(cli::run(Args::parse()).await)
 }

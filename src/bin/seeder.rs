@@ -8,8 +8,12 @@ use scanstream::seed::cli::{self, Args};
 use scanstream::seed::generate;
 use scanstream::seed::writer::BatchWriter;
 
+fn main() -> std::process::ExitCode {
+    scanstream::logging::exit(run())
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn run() -> anyhow::Result<()> {
     scanstream::logging::init();
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
         return cli::run(Args::parse()).await;

@@ -9,8 +9,12 @@ use scanstream::config::Config;
 use scanstream::http::Streamer;
 use scanstream::scan::dynamo::DynamoSource;
 
+fn main() -> std::process::ExitCode {
+    scanstream::logging::exit(run().map_err(|err| anyhow::anyhow!(err)))
+}
+
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
+async fn run() -> Result<(), lambda_http::Error> {
     scanstream::logging::init();
     if std::env::args().nth(1).as_deref() == Some("--check-config") {
         return match Config::from_env() {

@@ -2,18 +2,18 @@
 //! slice is complete, spooling each call's items and committing them when its trailer
 //! arrives.
 
-use super::checkpoint::{Committer, SliceState};
+use super::checkpoint::{Committed, Committer, SliceState};
 use super::pace::Pace;
 use super::sign::{SignError, Signer};
 use super::size::CallSize;
+use super::spool::Spool;
 use super::throttle::Concurrency;
 use super::{Counters, PullOptions};
 use crate::compress::Decompressor;
 use crate::error::ErrorKind;
 use crate::scan::trailer::{StopReason, Trailer};
-use std::fs::File;
-use std::io::Write;
-use std::sync::atomic::Ordering;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::time::Instant;
 use tracing::{debug, warn};
@@ -30,6 +30,10 @@ pub struct Worker {
     /// The slice's place in the checkpoint.
     pub(super) index: usize,
     pub(super) total_segments: u32,
+    /// Where its calls are spooled (beside the output).
+    pub(super) spool_path: PathBuf,
+    /// Raised when the output failed: no further call.
+    pub(super) halt: Arc<AtomicBool>,
 }
 
 /// How a call ended.
@@ -52,11 +56,7 @@ enum Outcome {
 impl Worker {
     /// Calls until the slice is done, or a call fails for good; the error names why.
     pub async fn run(self, mut slice: SliceState) -> Result<(), String> {
-        let spool_path = std::env::temp_dir().join(format!(
-            "scanstream-{}-slice-{}.spool",
-            std::process::id(),
-            self.index
-        ));
+        let spool_path = self.spool_path.clone();
         let result = self.calls(&mut slice, &spool_path).await;
         let _ = std::fs::remove_file(&spool_path);
         result
@@ -77,14 +77,11 @@ impl Worker {
             if let Some(pace) = &pace {
                 tokio::time::sleep(pace.wait()).await;
             }
-            let mut spool = File::options()
-                .create(true)
-                .truncate(true)
-                .read(true)
-                .write(true)
-                .open(spool_path)
-                .map_err(|e| format!("spool {}: {e}", spool_path.display()))?;
+            if self.halt.load(Ordering::SeqCst) {
+                return Err("stopped: the output failed".into());
+            }
             let permit = self.concurrency.acquire().await;
+            let mut spool = Spool::start(spool_path);
             self.counters.calls.fetch_add(1, Ordering::Relaxed);
             let called = Instant::now();
             let outcome = self.call(slice, &mut spool, size.max_items()).await;
@@ -147,11 +144,14 @@ impl Worker {
                     // slices' bodies keep flowing meanwhile.
                     let (committer, index, state) =
                         (self.committer.clone(), self.index, next.clone());
+                    let call = Committed::of(&trailer, items);
                     tokio::task::spawn_blocking(move || {
+                        let mut spool = spool.into_file().map_err(|e| e.to_string())?;
                         committer
                             .lock()
                             .unwrap_or_else(PoisonError::into_inner)
-                            .commit(index, &mut spool, items, state)
+                            .commit(index, &mut spool, call, state)
+                            .map_err(|e| e.to_string())
                     })
                     .await
                     .map_err(|err| format!("committing: {err}"))??;
@@ -208,7 +208,12 @@ impl Worker {
 
     /// One request: from the slice's cursor (a POST form: cursors can be long) or from its
     /// start (a GET), its body decoded and spooled line by line.
-    async fn call(&self, slice: &SliceState, spool: &mut File, max_items: Option<u64>) -> Outcome {
+    async fn call(
+        &self,
+        slice: &SliceState,
+        spool: &mut Spool,
+        max_items: Option<u64>,
+    ) -> Outcome {
         let options = &self.options;
         let mut form: Vec<(String, String)> = options.delivery.clone();
         // The slice's own call size ([`CallSize`]), the user's or smaller.
@@ -295,10 +300,18 @@ impl Worker {
                 Ok(plain) => plain,
                 Err(err) => break Some(format!("body does not decode: {err}")),
             };
-            if let Err(err) = lines.push(&plain, spool) {
-                return Outcome::Fatal(format!("reading the body: {err}"));
+            let ready = match lines.push(&plain) {
+                Ok(ready) => ready,
+                Err(err) => return Outcome::Fatal(format!("reading the body: {err}")),
+            };
+            // A spool that cannot be written (a full disk) fails this call, not the slice.
+            if let Err(err) = spool.write(ready).await {
+                return Outcome::Retry(format!("spool: {err}"));
             }
         };
+        if let Err(err) = spool.finish().await {
+            return Outcome::Retry(format!("spool: {err}"));
+        }
         match lines.finish() {
             Some(trailer) if trailer.items != lines.items => Outcome::Retry(format!(
                 "the trailer says {} items but {} lines arrived",
@@ -363,25 +376,26 @@ fn rfc3986(text: &str) -> String {
 /// make memory grow with the body instead of the page.
 const MAX_LINE_BYTES: usize = 16 << 20;
 
-/// Splits a body into lines; every line but the last goes to the spool, the last must be
-/// the trailer.
+/// Splits a body into lines; every line but the last is handed out for the spool, the last
+/// must be the trailer.
 #[derive(Debug, Default)]
 struct Lines {
     /// Bytes after the last newline.
     partial: Vec<u8>,
     /// The last whole line, held back: it may be the trailer.
     last: Option<Vec<u8>>,
-    /// Lines written to the spool.
+    /// Lines handed out for the spool.
     items: u64,
 }
 
 impl Lines {
-    fn push(&mut self, bytes: &[u8], spool: &mut File) -> std::io::Result<()> {
+    /// Takes a decoded chunk; the whole lines it completes that are items, for the spool.
+    fn push(&mut self, bytes: &[u8]) -> std::io::Result<Vec<u8>> {
         // `partial` holds no newline: only the new bytes need searching.
         let before = self.partial.len();
         self.partial.extend_from_slice(bytes);
         let Some(end) = bytes.iter().rposition(|&b| b == b'\n').map(|i| before + i) else {
-            return self.bounded();
+            return self.bounded().map(|()| Vec::new());
         };
         // partial[..=end] is whole lines: all but the last go out in one write (no
         // shifting of the buffer per line), the last is held back.
@@ -389,16 +403,16 @@ impl Lines {
             .iter()
             .rposition(|&b| b == b'\n')
             .map_or(0, |i| i + 1);
-        if let Some(previous) = self.last.take() {
-            spool.write_all(&previous)?;
+        let mut out = self.last.take().unwrap_or_default();
+        if !out.is_empty() {
             self.items += 1;
         }
         let ready = &self.partial[..last_start];
-        spool.write_all(ready)?;
+        out.extend_from_slice(ready);
         self.items += ready.iter().filter(|&&b| b == b'\n').count() as u64;
         self.last = Some(self.partial[last_start..=end].to_vec());
         self.partial.drain(..=end);
-        self.bounded()
+        self.bounded().map(|()| out)
     }
 
     /// An error once the unfinished line is longer than any line of the streamer's.
@@ -434,41 +448,33 @@ mod tests {
 
     #[test]
     fn only_a_body_ending_in_a_trailer_is_whole() {
-        let path = std::env::temp_dir().join(format!("lines-{}", std::process::id()));
-        let mut spool = File::create(&path).expect("spool");
+        let mut spool = Vec::new();
         let trailer = br#"{"@scanstream":{"complete":true,"items":2,"scanned":2,"pages":1,"consumed_capacity":null,"rcu_per_s":null,"retries":0,"segments":[],"elapsed_ms":1,"ttfb_ms":1}}"#;
         let mut lines = Lines::default();
-        lines.push(b"{\"id\":1}\n{\"i", &mut spool).expect("push");
-        lines.push(b"d\":2}\n", &mut spool).expect("push");
+        spool.extend(lines.push(b"{\"id\":1}\n{\"i").expect("push"));
+        spool.extend(lines.push(b"d\":2}\n").expect("push"));
         assert!(
             lines.finish().is_none(),
             "the last line so far is an item: cut off"
         );
-        lines.push(trailer, &mut spool).expect("push");
+        spool.extend(lines.push(trailer).expect("push"));
         assert!(
             lines.finish().is_none(),
             "no newline after the trailer: cut off"
         );
-        lines.push(b"\n", &mut spool).expect("push");
+        spool.extend(lines.push(b"\n").expect("push"));
         assert!(lines.finish().is_some_and(|t| t.complete));
         assert_eq!(lines.items, 2);
-        drop(spool);
-        assert_eq!(
-            std::fs::read(&path).expect("read"),
-            b"{\"id\":1}\n{\"id\":2}\n"
-        );
-        let _ = std::fs::remove_file(&path);
+        assert_eq!(spool, b"{\"id\":1}\n{\"id\":2}\n");
     }
 
     #[test]
     fn a_line_longer_than_any_of_the_streamers_is_refused() {
-        let path = std::env::temp_dir().join(format!("long-line-{}", std::process::id()));
-        let mut spool = File::create(&path).expect("spool");
         let mut lines = Lines::default();
         let chunk = vec![b'x'; 1 << 20];
         let mut refused = None;
         for i in 0..20 {
-            if let Err(err) = lines.push(&chunk, &mut spool) {
+            if let Err(err) = lines.push(&chunk) {
                 refused = Some((i, err));
                 break;
             }
@@ -476,6 +482,5 @@ mod tests {
         let (at, err) = refused.expect("refused");
         assert_eq!(at, 16, "after 17 MiB without a newline, not before");
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
-        let _ = std::fs::remove_file(&path);
     }
 }

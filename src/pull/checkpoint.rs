@@ -1,22 +1,37 @@
 //! The checkpoint and the committed output.
 //!
 //! The output grows only by whole calls (their items, committed when their trailer
-//! arrived). After every commit the checkpoint file records each slice's cursor and the
-//! output's committed length, written to a temporary file, synced and renamed over the old
-//! one, so a kill at any moment leaves either the old checkpoint or the new one. On a
-//! restart the output is cut back to the committed length: items written after the last
-//! checkpoint are dropped, and read again from the checkpointed cursor.
+//! arrived), each written at the committed length. After every commit the checkpoint file
+//! records each slice's cursor and the output's committed length, written to a temporary
+//! file, synced and renamed over the old one, so a kill at any moment leaves either the old
+//! checkpoint or the new one. On a restart the output is cut back to the committed length:
+//! items written after the last checkpoint are dropped, and read again from the
+//! checkpointed cursor.
+//!
+//! A failed write is never followed by another: the first I/O error cuts the output back
+//! to the committed length, raises the [`Committer::halt`] flag every worker watches, and
+//! refuses every later commit. So the output and the checkpoint never disagree, whatever
+//! the disk does (a full disk frees room when a slice's spool is deleted; writing on after
+//! a partial write would put later calls behind broken bytes).
+//!
+//! A checkpoint resumes only the same read: the URL, the segments, and every option that
+//! shapes the output ([`OutputShape`]) must match, or the run stops before any call.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-/// The checkpoint format's version.
-pub const VERSION: u32 = 1;
+/// The checkpoint format's version. 2 added the output's shape and the totals a
+/// `--trailer` reports.
+pub const VERSION: u32 = 2;
 
 /// Where a run stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Checkpoint {
     /// [`VERSION`].
@@ -27,12 +42,57 @@ pub struct Checkpoint {
     pub total_segments: u32,
     /// Segments per slice.
     pub segments: u32,
+    /// The options that decide which items, and which bytes per item, the output holds.
+    pub shape: OutputShape,
     /// One per invocation.
     pub slices: Vec<SliceState>,
     /// Bytes of the output that are whole committed calls.
     pub committed_bytes: u64,
     /// Items in those bytes.
     pub committed_items: u64,
+    /// Items DynamoDB read for them (the trailers' `scanned`).
+    pub committed_scanned: u64,
+    /// Pages they took (the trailers' `pages`).
+    pub committed_pages: u64,
+    /// Read capacity their trailers reported, when any did.
+    pub committed_capacity: Option<f64>,
+}
+
+/// The options that shape the output, by their flag's name (`--format`), each with its
+/// value as given. An option left at its default is absent, so an option added later
+/// (Query's `--pk`, `--sk-*`, `--filter`) is a new key: checkpoints written before it
+/// existed still match a run that does not use it, and no format change is needed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OutputShape(BTreeMap<String, String>);
+
+impl OutputShape {
+    /// Records `flag` (with its dashes) as set to `value`.
+    pub fn with(mut self, flag: &str, value: impl Into<String>) -> Self {
+        self.0.insert(flag.to_string(), value.into());
+        self
+    }
+
+    /// Every option whose value differs, as `--flag: old -> new` (`not set` for an
+    /// option absent on one side); empty when the shapes are the same.
+    pub fn differences(&self, new: &Self) -> Vec<String> {
+        let shown =
+            |value: Option<&String>| value.map_or("not set".to_string(), |v| format!("{v:?}"));
+        let mut flags: Vec<&String> = self.0.keys().chain(new.0.keys()).collect();
+        flags.sort();
+        flags.dedup();
+        flags
+            .into_iter()
+            .filter(|flag| self.0.get(*flag) != new.0.get(*flag))
+            .map(|flag| {
+                format!(
+                    "{flag}: the checkpoint has {}, this run asks for {}",
+                    shown(self.0.get(flag)),
+                    shown(new.0.get(flag))
+                )
+            })
+            .collect()
+    }
 }
 
 /// Where one slice stands.
@@ -47,83 +107,415 @@ pub struct SliceState {
     pub done: bool,
 }
 
+/// What one committed call adds to the totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Committed {
+    /// Item lines in its spool.
+    pub items: u64,
+    /// Its trailer's `scanned`.
+    pub scanned: u64,
+    /// Its trailer's `pages`.
+    pub pages: u64,
+    /// Its trailer's `consumed_capacity`.
+    pub consumed_capacity: Option<f64>,
+}
+
+impl Committed {
+    /// The totals of a call of `items` lines that ended with `trailer`.
+    pub fn of(trailer: &crate::scan::trailer::Trailer, items: u64) -> Self {
+        Self {
+            items,
+            scanned: trailer.scanned,
+            pages: trailer.pages,
+            consumed_capacity: trailer.consumed_capacity,
+        }
+    }
+}
+
+/// Why the output could not be opened, written, or resumed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// Reading, writing, syncing or cutting back a file failed.
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        /// What was being done (`writing`, `saving`...).
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another run holds the lock.
+    #[error("another scanstream run is using {}", .0.display())]
+    Locked(PathBuf),
+    /// The files cannot be used as asked (collisions, mismatching checkpoint, ...).
+    #[error("{0}")]
+    Refused(String),
+    /// An earlier commit failed: nothing more is written.
+    #[error("the output was not written after an earlier failure: {0}")]
+    Halted(String),
+}
+
+impl CommitError {
+    /// The failure is a closed standard output (`| head`): a quiet end, not an error.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Self::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}
+
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CommitError {
+    let path = path.to_path_buf();
+    move |source| CommitError::Io { what, path, source }
+}
+
+/// Where committed bytes go: the output file, standard output, or (in tests) a sink that
+/// fails on purpose. Every write says where it goes: the committed length.
+pub trait Sink: Send + std::fmt::Debug {
+    /// Writes the whole of `spool` (positioned at its start) at byte `at`; the bytes
+    /// written.
+    fn put(&mut self, at: u64, spool: &mut File) -> std::io::Result<u64>;
+    /// Writes `bytes` at byte `at`.
+    fn put_bytes(&mut self, at: u64, bytes: &[u8]) -> std::io::Result<()>;
+    /// Makes what was written durable.
+    fn sync(&mut self) -> std::io::Result<()>;
+    /// Drops everything after byte `length`.
+    fn cut_back(&mut self, length: u64) -> std::io::Result<()>;
+    /// The name for messages.
+    fn path(&self) -> PathBuf;
+}
+
+/// The output file.
+#[derive(Debug)]
+pub struct FileSink {
+    file: File,
+    path: PathBuf,
+}
+
+impl FileSink {
+    /// Writes into `file`, called `path` in messages.
+    pub fn new(file: File, path: PathBuf) -> Self {
+        Self { file, path }
+    }
+}
+
+impl Sink for FileSink {
+    fn put(&mut self, at: u64, spool: &mut File) -> std::io::Result<u64> {
+        self.file.seek(SeekFrom::Start(at))?;
+        // File to file: the kernel copies (copy_file_range), no bytes pass through here;
+        // spools live on the output's filesystem, where that is cheapest.
+        std::io::copy(spool, &mut self.file)
+    }
+
+    fn put_bytes(&mut self, at: u64, bytes: &[u8]) -> std::io::Result<()> {
+        self.file.seek(SeekFrom::Start(at))?;
+        self.file.write_all(bytes)
+    }
+
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.file.sync_data()
+    }
+
+    fn cut_back(&mut self, length: u64) -> std::io::Result<()> {
+        self.file.set_len(length)
+    }
+
+    fn path(&self) -> PathBuf {
+        self.path.clone()
+    }
+}
+
+/// Standard output: it only grows, so nothing can be cut back (and no checkpoint is
+/// kept); after a failed write nothing more is written to it.
+#[derive(Debug)]
+struct StdoutSink(std::io::Stdout);
+
+impl Sink for StdoutSink {
+    fn put(&mut self, _at: u64, spool: &mut File) -> std::io::Result<u64> {
+        let mut lock = self.0.lock();
+        let copied = std::io::copy(spool, &mut lock)?;
+        lock.flush()?;
+        Ok(copied)
+    }
+
+    fn put_bytes(&mut self, _at: u64, bytes: &[u8]) -> std::io::Result<()> {
+        let mut lock = self.0.lock();
+        lock.write_all(bytes)?;
+        lock.flush()
+    }
+
+    fn sync(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn cut_back(&mut self, _length: u64) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn path(&self) -> PathBuf {
+        PathBuf::from("standard output")
+    }
+}
+
+/// What `scanstream pull` asked for.
+#[derive(Debug, Clone)]
+pub struct Files {
+    /// `-o FILE`; standard output when `None`.
+    pub output: Option<PathBuf>,
+    /// The checkpoint (`--checkpoint`, or beside `-o` by default); `None` with
+    /// `--no-checkpoint` or on standard output.
+    pub checkpoint: Option<PathBuf>,
+    /// `--force`: start over, whatever the output and checkpoint hold.
+    pub force: bool,
+}
+
+impl Files {
+    /// The checkpoint kept beside `output` when none is named.
+    pub fn default_checkpoint(output: &Path) -> PathBuf {
+        sibling(output, "", ".ckpt")
+    }
+}
+
+/// `path`'s directory entry `{prefix}{name}{suffix}`.
+pub(crate) fn sibling(path: &Path, prefix: &str, suffix: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!("{prefix}{name}{suffix}"))
+}
+
+/// The checkpoint's temporary file: hidden, named after the checkpoint, so it is another
+/// checkpoint's only if that one is named like it (refused at open for the output).
+fn temporary(checkpoint: &Path) -> PathBuf {
+    sibling(checkpoint, ".", ".scanstream-tmp")
+}
+
+/// The lock file of a checkpoint: the checkpoint itself is replaced by a rename on every
+/// save, so a lock on it would not outlive the first commit.
+fn lock_file(checkpoint: &Path) -> PathBuf {
+    sibling(checkpoint, ".", ".scanstream-lock")
+}
+
+/// Whether `a` and `b` name the same file: the same absolute path, or (when both exist)
+/// the same inode, which catches links.
+fn same_file(a: &Path, b: &Path) -> bool {
+    if std::path::absolute(a).ok() == std::path::absolute(b).ok() {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(a), Ok(b)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return (a.dev(), a.ino()) == (b.dev(), b.ino());
+        }
+    }
+    false
+}
+
+/// A held lock on a checkpoint's lock file; dropping it removes the file, then unlocks.
+#[derive(Debug)]
+struct CheckpointLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl CheckpointLock {
+    /// Takes the lock at once or fails: a second run must not wait for the first.
+    fn take(checkpoint: &Path) -> Result<Self, CommitError> {
+        let path = lock_file(checkpoint);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io("opening", &path))?;
+        try_lock(&file, checkpoint)?;
+        // A run that ended between our open and our lock removed the file we locked:
+        // the lock guards nothing then, and a third run may hold the new file's.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let held = file.metadata().map_err(io("reading", &path))?;
+            let now = std::fs::metadata(&path).ok();
+            if now.is_none_or(|now| (now.dev(), now.ino()) != (held.dev(), held.ino())) {
+                return Err(CommitError::Locked(checkpoint.to_path_buf()));
+            }
+        }
+        Ok(Self { file, path })
+    }
+}
+
+impl Drop for CheckpointLock {
+    fn drop(&mut self) {
+        // Removed while still held, so no run can lock it between the two steps.
+        let _ = std::fs::remove_file(&self.path);
+        let _ = self.file.unlock();
+    }
+}
+
+fn try_lock(file: &File, name: &Path) -> Result<(), CommitError> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(CommitError::Locked(name.to_path_buf())),
+        Err(std::fs::TryLockError::Error(err)) => Err(CommitError::Io {
+            what: "locking",
+            path: name.to_path_buf(),
+            source: err,
+        }),
+    }
+}
+
 /// Where committed items go, and the checkpoint that says how far they go.
 #[derive(Debug)]
 pub struct Committer {
-    output: Output,
+    sink: Box<dyn Sink>,
     checkpoint: Checkpoint,
-    /// `None`: no checkpoint file (the output is standard output).
+    /// `None`: no checkpoint file (standard output, or `--no-checkpoint`).
     path: Option<PathBuf>,
-}
-
-#[derive(Debug)]
-enum Output {
-    File(File),
-    Stdout(std::io::Stdout),
+    /// Held for the run; `None` without a checkpoint file.
+    _lock: Option<CheckpointLock>,
+    /// The first failure; once set nothing more is written.
+    failed: Option<String>,
+    /// Raised with `failed`: the workers stop before their next call.
+    halt: Arc<AtomicBool>,
+    /// `-o FILE`, which the spools are named after.
+    output: Option<PathBuf>,
+    /// The first failure was a closed standard output.
+    broken_pipe: bool,
+    /// When this committer was made, about when the run started.
+    opened: Instant,
+    /// From `opened` to the first commit.
+    first_commit: Option<Duration>,
 }
 
 impl Committer {
-    /// Opens `output` (standard output when `None`) for `fresh`, or for the checkpoint
-    /// found at `checkpoint` if there is one, cutting the output back to its committed
-    /// length.
-    pub fn open(
-        output: Option<&Path>,
-        checkpoint: Option<&Path>,
-        fresh: Checkpoint,
-    ) -> Result<Self, String> {
+    /// Opens the output of `files` for `fresh`, or for the checkpoint found there if there
+    /// is one (it must be for the same read), cutting the output back to its committed
+    /// length. Takes the locks first: a second run on the same output or checkpoint fails
+    /// here, at once.
+    pub fn open(files: &Files, fresh: Checkpoint) -> Result<Self, CommitError> {
+        let Some(output) = files.output.as_deref() else {
+            if files.checkpoint.is_some() {
+                return Err(CommitError::Refused(
+                    "--checkpoint needs -o FILE: standard output cannot be cut back".into(),
+                ));
+            }
+            return Ok(Self::over(
+                Box::new(StdoutSink(std::io::stdout())),
+                fresh,
+                None,
+            ));
+        };
+        let checkpoint = files.checkpoint.as_deref();
+        if let Some(checkpoint) = checkpoint {
+            for (what, path) in [
+                ("the checkpoint", checkpoint.to_path_buf()),
+                ("the checkpoint's temporary file", temporary(checkpoint)),
+                ("the checkpoint's lock", lock_file(checkpoint)),
+            ] {
+                if same_file(output, &path) {
+                    return Err(CommitError::Refused(format!(
+                        "-o {} is also {what}: name another --checkpoint",
+                        output.display()
+                    )));
+                }
+            }
+            if (0..fresh.slices.len())
+                .any(|k| same_file(checkpoint, &super::spool::path(Some(output), k)))
+            {
+                return Err(CommitError::Refused(format!(
+                    "--checkpoint {} is the name of a spool: name another",
+                    checkpoint.display()
+                )));
+            }
+        }
+        let lock = checkpoint.map(CheckpointLock::take).transpose()?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(output)
+            .map_err(io("opening", output))?;
+        try_lock(&file, output)?;
+        super::spool::remove_stale(output);
+        if let Some(checkpoint) = checkpoint {
+            // Under the lock: a temporary file left by a run killed mid-save.
+            let _ = std::fs::remove_file(temporary(checkpoint));
+        }
         let saved = match checkpoint {
-            Some(path) if path.exists() => Some(load(path)?),
+            Some(path) if path.exists() && !files.force => Some(load(path)?),
             _ => None,
         };
+        let length = file.metadata().map_err(io("reading", output))?.len();
         let state = match saved {
             Some(saved) => {
-                if (saved.url.as_str(), saved.total_segments, saved.segments)
-                    != (fresh.url.as_str(), fresh.total_segments, fresh.segments)
-                {
-                    return Err(format!(
-                        "the checkpoint is for {} with {} segments of {} a slice, not this read; \
-                         use another --checkpoint file",
-                        saved.url, saved.total_segments, saved.segments
-                    ));
+                check_same_read(&saved, &fresh, checkpoint.unwrap_or(output))?;
+                if length < saved.committed_bytes {
+                    return Err(CommitError::Refused(format!(
+                        "{} holds {length} bytes, fewer than the {} the checkpoint committed",
+                        output.display(),
+                        saved.committed_bytes
+                    )));
                 }
                 saved
             }
+            None if length > 0 && !files.force => {
+                return Err(CommitError::Refused(format!(
+                    "{} exists and is not empty, and there is no checkpoint to resume it \
+                     from (a finished pull removes its checkpoint): use --force to read the \
+                     table again into it, or another -o",
+                    output.display()
+                )));
+            }
             None => fresh,
         };
-        let output = match output {
-            None if checkpoint.is_some() => {
-                return Err(
-                    "--checkpoint needs -o FILE: standard output cannot be cut back".into(),
-                );
-            }
-            None => Output::Stdout(std::io::stdout()),
-            Some(path) => {
-                let mut file = OpenOptions::new()
-                    .create(true)
-                    .truncate(false)
-                    .write(true)
-                    .open(path)
-                    .map_err(|e| format!("opening {}: {e}", path.display()))?;
-                let length = file.metadata().map_err(|e| e.to_string())?.len();
-                if length < state.committed_bytes {
-                    return Err(format!(
-                        "{} holds {length} bytes, fewer than the {} the checkpoint committed",
-                        path.display(),
-                        state.committed_bytes
-                    ));
-                }
-                // Anything past the committed length is from calls not checkpointed.
-                file.set_len(state.committed_bytes)
-                    .and_then(|()| file.seek(SeekFrom::End(0)).map(|_| ()))
-                    .map_err(|e| format!("cutting {} back: {e}", path.display()))?;
-                Output::File(file)
-            }
-        };
-        Ok(Self {
-            output,
-            checkpoint: state,
-            path: checkpoint.map(Path::to_path_buf),
-        })
+        // Anything past the committed length is from calls not checkpointed.
+        file.set_len(state.committed_bytes)
+            .map_err(io("cutting back", output))?;
+        let mut committer = Self::over(
+            Box::new(FileSink::new(file, output.to_path_buf())),
+            state,
+            checkpoint.map(Path::to_path_buf),
+        );
+        committer._lock = lock;
+        committer.output = Some(output.to_path_buf());
+        // A fresh run writes its checkpoint now: a crash before the first commit still
+        // leaves a checkpoint, so the next run resumes instead of refusing the output.
+        committer.save()?;
+        Ok(committer)
+    }
+
+    /// A committer writing into `sink`, with `checkpoint` saved to `path` after every
+    /// commit (no locks: the caller owns the files).
+    pub fn over(sink: Box<dyn Sink>, checkpoint: Checkpoint, path: Option<PathBuf>) -> Self {
+        Self {
+            sink,
+            checkpoint,
+            path,
+            _lock: None,
+            failed: None,
+            halt: Arc::new(AtomicBool::new(false)),
+            output: None,
+            broken_pipe: false,
+            opened: Instant::now(),
+            first_commit: None,
+        }
+    }
+
+    /// How long after the start the first call was committed, if one was.
+    pub fn first_commit(&self) -> Option<Duration> {
+        self.first_commit
+    }
+
+    /// The failure that stopped the output was a closed standard output.
+    pub fn broken_pipe(&self) -> bool {
+        self.broken_pipe
+    }
+
+    /// Where slice `slice` spools its calls.
+    pub fn spool_path(&self, slice: usize) -> PathBuf {
+        super::spool::path(self.output.as_deref(), slice)
     }
 
     /// Where the run stands.
@@ -131,38 +523,113 @@ impl Committer {
         &self.checkpoint
     }
 
-    /// Appends a call's items (`spool`, whole lines) and records where its slice now
-    /// stands; the checkpoint is saved before this returns.
+    /// Raised when a commit failed: workers make no further call.
+    pub fn halt(&self) -> Arc<AtomicBool> {
+        self.halt.clone()
+    }
+
+    /// The failure that stopped the output, if one did.
+    pub fn failure(&self) -> Option<&str> {
+        self.failed.as_deref()
+    }
+
+    /// Appends a call's items (`spool`, whole lines) at the committed length and records
+    /// where its slice now stands; the checkpoint is saved before this returns. On any
+    /// failure the output is cut back to the committed length, the halt flag is raised,
+    /// and no later commit writes anything.
     pub fn commit(
         &mut self,
         slice: usize,
         spool: &mut File,
-        items: u64,
+        call: Committed,
         next: SliceState,
-    ) -> Result<(), String> {
-        spool.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
-        let copied = match &mut self.output {
-            Output::File(file) => {
-                let copied = std::io::copy(spool, file).map_err(|e| e.to_string())?;
-                // The checkpoint may claim only bytes that are on disk; without one a
-                // crash loses the run anyway, and nothing needs to wait for the disk.
-                if self.path.is_some() {
-                    file.sync_data().map_err(|e| e.to_string())?;
+    ) -> Result<(), CommitError> {
+        if let Some(failed) = &self.failed {
+            return Err(CommitError::Halted(failed.clone()));
+        }
+        let at = self.checkpoint.committed_bytes;
+        let durable = self.path.is_some();
+        let sink = &mut self.sink;
+        let written = spool
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| sink.put(at, spool))
+            // The checkpoint may claim only bytes that are on disk; without one a crash
+            // loses the run anyway, and nothing needs to wait for the disk.
+            .and_then(|copied| {
+                if durable {
+                    sink.sync().map(|()| copied)
+                } else {
+                    Ok(copied)
                 }
-                copied
-            }
-            Output::Stdout(out) => {
-                let mut lock = out.lock();
-                let copied = std::io::copy(spool, &mut lock).map_err(|e| e.to_string())?;
-                lock.flush().map_err(|e| e.to_string())?;
-                copied
-            }
+            })
+            .map_err(io("writing", &self.sink.path()));
+        let copied = match written {
+            Ok(copied) => copied,
+            Err(err) => return Err(self.fail(err)),
         };
-        self.checkpoint.committed_bytes += copied;
-        self.checkpoint.committed_items += items;
-        if let Some(state) = self.checkpoint.slices.get_mut(slice) {
+        let before = self.checkpoint.clone();
+        let state = &mut self.checkpoint;
+        state.committed_bytes += copied;
+        state.committed_items += call.items;
+        state.committed_scanned += call.scanned;
+        state.committed_pages += call.pages;
+        if let Some(units) = call
+            .consumed_capacity
+            .filter(|u| u.is_finite() && *u >= 0.0)
+        {
+            state.committed_capacity = Some(state.committed_capacity.unwrap_or(0.0) + units);
+        }
+        if let Some(state) = state.slices.get_mut(slice) {
             *state = next;
         }
+        if let Err(err) = self.save() {
+            // The file on disk still says `before` (the rename is the save's last step):
+            // the output goes back to that length too.
+            self.checkpoint = before;
+            return Err(self.fail(err));
+        }
+        self.first_commit
+            .get_or_insert_with(|| self.opened.elapsed());
+        Ok(())
+    }
+
+    /// Ends a complete run: writes `trailer` (a whole line) at the committed length if
+    /// one is given, then removes the checkpoint, so the next run of the same command
+    /// finds a finished output. A crash between the two leaves the checkpoint, and the
+    /// next run writes the trailer again at the same place.
+    pub fn finish(&mut self, trailer: Option<&[u8]>) -> Result<(), CommitError> {
+        if let Some(failed) = &self.failed {
+            return Err(CommitError::Halted(failed.clone()));
+        }
+        if let Some(line) = trailer {
+            let at = self.checkpoint.committed_bytes;
+            let written = self
+                .sink
+                .put_bytes(at, line)
+                .and_then(|()| self.sink.sync())
+                .map_err(io("writing", &self.sink.path()));
+            if let Err(err) = written {
+                return Err(self.fail(err));
+            }
+        }
+        if let Some(path) = &self.path {
+            std::fs::remove_file(path).map_err(io("removing", path))?;
+        }
+        Ok(())
+    }
+
+    /// Records the first failure, raises the halt flag, and cuts the output back to the
+    /// committed length (if that fails too, the checkpoint still says where the next run
+    /// cuts it).
+    fn fail(&mut self, err: CommitError) -> CommitError {
+        self.halt.store(true, Ordering::SeqCst);
+        self.broken_pipe = err.is_broken_pipe();
+        let _ = self.sink.cut_back(self.checkpoint.committed_bytes);
+        self.failed = Some(err.to_string());
+        err
+    }
+
+    fn save(&self) -> Result<(), CommitError> {
         match &self.path {
             Some(path) => save(path, &self.checkpoint),
             None => Ok(()),
@@ -170,60 +637,129 @@ impl Committer {
     }
 }
 
-fn load(path: &Path) -> Result<Checkpoint, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let checkpoint: Checkpoint = serde_json::from_str(&text)
-        .map_err(|e| format!("{} is not a scanstream checkpoint: {e}", path.display()))?;
-    if checkpoint.version != VERSION {
-        return Err(format!(
-            "{} is a version {} checkpoint; this client reads version {VERSION}",
+/// A checkpoint resumes only the read it was made for.
+fn check_same_read(saved: &Checkpoint, fresh: &Checkpoint, path: &Path) -> Result<(), CommitError> {
+    if (saved.url.as_str(), saved.total_segments, saved.segments)
+        != (fresh.url.as_str(), fresh.total_segments, fresh.segments)
+    {
+        return Err(CommitError::Refused(format!(
+            "the checkpoint {} is for {} with {} segments of {} a slice, not this read: \
+             run with the same URL, --invocations and --segments, or --force to start over",
             path.display(),
-            checkpoint.version
-        ));
+            saved.url,
+            saved.total_segments,
+            saved.segments
+        )));
     }
-    Ok(checkpoint)
+    let differences = saved.shape.differences(&fresh.shape);
+    if !differences.is_empty() {
+        return Err(CommitError::Refused(format!(
+            "the checkpoint {} is for another read of the table ({}): resuming would mix \
+             two outputs in one file; run with the checkpoint's options, or --force to \
+             start over",
+            path.display(),
+            differences.join("; ")
+        )));
+    }
+    Ok(())
+}
+
+fn load(path: &Path) -> Result<Checkpoint, CommitError> {
+    let text = std::fs::read_to_string(path).map_err(io("reading", path))?;
+    let version = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|value| value["version"].as_u64());
+    if let Some(version) = version.filter(|v| *v != u64::from(VERSION)) {
+        return Err(CommitError::Refused(format!(
+            "{} is a version {version} checkpoint; this client reads version {VERSION}: \
+             finish it with the client that wrote it, or --force to start over",
+            path.display()
+        )));
+    }
+    serde_json::from_str(&text).map_err(|e| {
+        CommitError::Refused(format!(
+            "{} is not a scanstream checkpoint: {e}",
+            path.display()
+        ))
+    })
 }
 
 /// Writes `checkpoint` beside `path`, syncs it, and renames it over `path`.
-fn save(path: &Path, checkpoint: &Checkpoint) -> Result<(), String> {
-    let tmp = path.with_extension("tmp");
-    let text = serde_json::to_vec_pretty(checkpoint).map_err(|e| e.to_string())?;
-    let mut file = File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    file.write_all(&text)
+fn save(path: &Path, checkpoint: &Checkpoint) -> Result<(), CommitError> {
+    let tmp = temporary(path);
+    let text = serde_json::to_vec_pretty(checkpoint).map_err(|e| CommitError::Io {
+        what: "encoding",
+        path: path.to_path_buf(),
+        source: e.into(),
+    })?;
+    // `create_new`: the temporary file never replaces a file that is already there.
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(io("creating", &tmp))?;
+    let saved = file
+        .write_all(&text)
         .and_then(|()| file.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| format!("saving {}: {e}", path.display()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if saved.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    saved.map_err(io("saving", path))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_restart_cuts_the_output_back_to_what_was_committed() {
-        let dir = std::env::temp_dir().join(format!("scanstream-ckpt-{}", std::process::id()));
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("scanstream-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("dir");
-        let (out, ckpt) = (dir.join("out.ndjson"), dir.join("ckpt.json"));
-        let _ = std::fs::remove_file(&out);
-        let _ = std::fs::remove_file(&ckpt);
-        let fresh = crate::pull::plan("http://x/", 2, 1);
-        let mut committer = Committer::open(Some(&out), Some(&ckpt), fresh.clone()).expect("open");
-        let spool_path = dir.join("spool");
+        dir
+    }
+
+    fn spool_of(dir: &Path, bytes: &[u8]) -> File {
         let mut spool = File::options()
             .create(true)
             .truncate(true)
             .read(true)
             .write(true)
-            .open(&spool_path)
+            .open(dir.join("spool"))
             .expect("spool");
-        spool.write_all(b"{\"id\":1}\n{\"id\":2}\n").expect("write");
-        let next = SliceState {
-            segment_offset: 0,
-            cursor: Some("2.c.t".into()),
+        spool.write_all(bytes).expect("write");
+        spool
+    }
+
+    fn next(offset: u32, cursor: &str) -> SliceState {
+        SliceState {
+            segment_offset: offset,
+            cursor: Some(cursor.into()),
             done: false,
+        }
+    }
+
+    fn items(n: u64) -> Committed {
+        Committed {
+            items: n,
+            ..Committed::default()
+        }
+    }
+
+    #[test]
+    fn a_restart_cuts_the_output_back_to_what_was_committed() {
+        let dir = scratch("ckpt");
+        let (out, ckpt) = (dir.join("out.ndjson"), dir.join("ckpt.json"));
+        let files = Files {
+            output: Some(out.clone()),
+            checkpoint: Some(ckpt.clone()),
+            force: false,
         };
+        let fresh = crate::pull::plan("http://x/", 2, 1, OutputShape::default());
+        let mut committer = Committer::open(&files, fresh.clone()).expect("open");
+        let mut spool = spool_of(&dir, b"{\"id\":1}\n{\"id\":2}\n");
         committer
-            .commit(0, &mut spool, 2, next.clone())
+            .commit(0, &mut spool, items(2), next(0, "2.c.t"))
             .expect("commit");
         drop(committer);
         // A call that was being written when the client died.
@@ -232,16 +768,261 @@ mod tests {
             .open(&out)
             .and_then(|mut f| f.write_all(b"{\"id\":3}\n{\"id\""))
             .expect("partial");
-        let committer = Committer::open(Some(&out), Some(&ckpt), fresh).expect("reopen");
-        assert_eq!(committer.checkpoint().slices[0], next);
+        let committer = Committer::open(&files, fresh).expect("reopen");
+        assert_eq!(committer.checkpoint().slices[0], next(0, "2.c.t"));
         assert_eq!(committer.checkpoint().committed_items, 2);
         drop(committer);
         assert_eq!(
             std::fs::read(&out).expect("out"),
             b"{\"id\":1}\n{\"id\":2}\n"
         );
-        let other = crate::pull::plan("http://y/", 2, 1);
-        assert!(Committer::open(Some(&out), Some(&ckpt), other).is_err());
+        let other = crate::pull::plan("http://y/", 2, 1, OutputShape::default());
+        assert!(Committer::open(&files, other).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A file that accepts `room` more bytes, then fails with ENOSPC (after a partial
+    /// write, as a full disk does).
+    #[derive(Debug)]
+    struct FullDisk {
+        inner: FileSink,
+        room: u64,
+    }
+
+    impl FullDisk {
+        fn take(&mut self, wanted: u64) -> std::io::Result<u64> {
+            let granted = wanted.min(self.room);
+            self.room -= granted;
+            Ok(granted)
+        }
+    }
+
+    impl Sink for FullDisk {
+        fn put(&mut self, at: u64, spool: &mut File) -> std::io::Result<u64> {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(spool, &mut bytes)?;
+            self.put_bytes(at, &bytes)?;
+            Ok(bytes.len() as u64)
+        }
+
+        fn put_bytes(&mut self, at: u64, bytes: &[u8]) -> std::io::Result<()> {
+            let granted = self.take(bytes.len() as u64)? as usize;
+            self.inner.put_bytes(at, &bytes[..granted])?;
+            if granted < bytes.len() {
+                return Err(std::io::Error::from_raw_os_error(28));
+            }
+            Ok(())
+        }
+
+        fn sync(&mut self) -> std::io::Result<()> {
+            self.inner.sync()
+        }
+
+        fn cut_back(&mut self, length: u64) -> std::io::Result<()> {
+            self.inner.cut_back(length)
+        }
+
+        fn path(&self) -> PathBuf {
+            self.inner.path()
+        }
+    }
+
+    /// GIVEN a disk that fills up in the middle of a call's bytes, and room freed
+    /// afterwards (another slice deleted its spool) WHEN the other slices commit on
+    /// THEN nothing more is written, the output is back at the committed length, the
+    /// error names the file, and a restart from the checkpoint is exact.
+    #[test]
+    fn after_a_failed_write_nothing_more_is_written_and_a_restart_is_exact() {
+        let dir = scratch("fulldisk");
+        let (out, ckpt) = (dir.join("out.ndjson"), dir.join("ckpt.json"));
+        let fresh = crate::pull::plan("http://x/", 3, 1, OutputShape::default());
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(&out)
+            .expect("out");
+        let first = b"{\"id\":1}\n{\"id\":2}\n";
+        let sink = FullDisk {
+            inner: FileSink::new(file, out.clone()),
+            room: first.len() as u64 + 5,
+        };
+        let mut committer = Committer::over(Box::new(sink), fresh.clone(), Some(ckpt.clone()));
+        let halt = committer.halt();
+        committer
+            .commit(0, &mut spool_of(&dir, first), items(2), next(0, "a"))
+            .expect("fits");
+        let err = committer
+            .commit(
+                1,
+                &mut spool_of(&dir, b"{\"id\":3}\n{\"id\":4}\n"),
+                items(2),
+                next(1, "b"),
+            )
+            .expect_err("the disk is full");
+        assert!(
+            err.to_string().contains(&out.display().to_string()),
+            "{err}"
+        );
+        assert!(halt.load(Ordering::SeqCst), "the workers are told to stop");
+        assert_eq!(std::fs::read(&out).expect("out"), first, "cut back");
+        let later = committer.commit(
+            2,
+            &mut spool_of(&dir, b"{\"id\":5}\n"),
+            items(1),
+            next(2, "c"),
+        );
+        assert!(matches!(later, Err(CommitError::Halted(_))), "{later:?}");
+        assert_eq!(
+            std::fs::read(&out).expect("out"),
+            first,
+            "nothing after the failure"
+        );
+        drop(committer);
+
+        let files = Files {
+            output: Some(out.clone()),
+            checkpoint: Some(ckpt),
+            force: false,
+        };
+        let mut resumed = Committer::open(&files, fresh).expect("resume");
+        let state = resumed.checkpoint().clone();
+        assert_eq!(state.committed_items, 2);
+        assert_eq!(state.slices[0], next(0, "a"));
+        assert_eq!(state.slices[1].cursor, None, "slice 1 starts again");
+        assert_eq!(state.slices[2].cursor, None, "slice 2 starts again");
+        resumed
+            .commit(
+                1,
+                &mut spool_of(&dir, b"{\"id\":3}\n{\"id\":4}\n"),
+                items(2),
+                next(1, "b"),
+            )
+            .expect("room again");
+        resumed
+            .commit(
+                2,
+                &mut spool_of(&dir, b"{\"id\":5}\n"),
+                items(1),
+                next(2, "c"),
+            )
+            .expect("room again");
+        assert_eq!(
+            std::fs::read(&out).expect("out"),
+            b"{\"id\":1}\n{\"id\":2}\n{\"id\":3}\n{\"id\":4}\n{\"id\":5}\n"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_resume_with_another_shape_names_each_option_that_differs() {
+        let dir = scratch("shape");
+        let files = Files {
+            output: Some(dir.join("out")),
+            checkpoint: Some(dir.join("out.ckpt")),
+            force: false,
+        };
+        let shape = OutputShape::default().with("--format", "json");
+        let fresh = crate::pull::plan("http://x/", 2, 1, shape.clone());
+        drop(Committer::open(&files, fresh).expect("open"));
+        let other = shape.with("--format", "dynamodb").with("--fields", "id");
+        let err = Committer::open(&files, crate::pull::plan("http://x/", 2, 1, other))
+            .expect_err("another shape");
+        let text = err.to_string();
+        assert!(
+            text.contains(r#"--format: the checkpoint has "json", this run asks for "dynamodb""#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"--fields: the checkpoint has not set, this run asks for "id""#),
+            "{text}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_old_checkpoint_is_refused_with_its_version() {
+        let dir = scratch("v1");
+        let ckpt = dir.join("out.ckpt");
+        std::fs::write(
+            &ckpt,
+            br#"{"version":1,"url":"http://x/","total_segments":2,"segments":1,"slices":[],"committed_bytes":0,"committed_items":0}"#,
+        )
+        .expect("v1");
+        let files = Files {
+            output: Some(dir.join("out")),
+            checkpoint: Some(ckpt),
+            force: false,
+        };
+        let err = Committer::open(
+            &files,
+            crate::pull::plan("http://x/", 2, 1, OutputShape::default()),
+        )
+        .expect_err("version 1");
+        assert!(err.to_string().contains("version 1 checkpoint"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_files_cannot_collide_and_a_second_run_is_locked_out() {
+        let dir = scratch("files");
+        let plan = || crate::pull::plan("http://x/", 1, 1, OutputShape::default());
+        let files = |out: &str, ckpt: &str| Files {
+            output: Some(dir.join(out)),
+            checkpoint: Some(dir.join(ckpt)),
+            force: false,
+        };
+        assert!(Committer::open(&files("a", "a"), plan()).is_err());
+        assert!(Committer::open(&files(".c.scanstream-tmp", "c"), plan()).is_err());
+        // The issue's case: an output named like the old temporary file.
+        std::fs::write(dir.join("scan.tmp"), b"").expect("empty");
+        let first = Committer::open(&files("scan.tmp", "scan.json"), plan()).expect("open");
+        assert!(dir.join("scan.tmp").exists());
+        let same_output = Committer::open(&files("scan.tmp", "other.json"), plan());
+        assert!(
+            matches!(same_output, Err(CommitError::Locked(_))),
+            "{same_output:?}"
+        );
+        let same_checkpoint = Committer::open(&files("other.out", "scan.json"), plan());
+        assert!(
+            matches!(same_checkpoint, Err(CommitError::Locked(_))),
+            "{same_checkpoint:?}"
+        );
+        drop(first);
+        assert!(
+            !lock_file(&dir.join("scan.json")).exists(),
+            "the lock file goes with the run"
+        );
+        Committer::open(&files("scan.tmp", "scan.json"), plan()).expect("free again");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_non_empty_output_without_a_checkpoint_needs_force() {
+        let dir = scratch("force");
+        let out = dir.join("out");
+        std::fs::write(&out, b"{\"id\":1}\n").expect("old output");
+        let mut files = Files {
+            output: Some(out.clone()),
+            checkpoint: None,
+            force: false,
+        };
+        let plan = || crate::pull::plan("http://x/", 1, 1, OutputShape::default());
+        let err = Committer::open(&files, plan()).expect_err("refused");
+        assert!(err.to_string().contains("--force"), "{err}");
+        assert_eq!(
+            std::fs::read(&out).expect("out"),
+            b"{\"id\":1}\n",
+            "untouched"
+        );
+        files.force = true;
+        drop(Committer::open(&files, plan()).expect("forced"));
+        assert_eq!(
+            std::fs::read(&out).expect("out"),
+            b"",
+            "read again from nothing"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

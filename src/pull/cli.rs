@@ -1,6 +1,6 @@
 //! The `scanstream` command line: `scanstream pull URL`.
 
-use super::checkpoint::Committer;
+use super::checkpoint::{Committer, Files, OutputShape};
 use super::sign::{SignMode, Signer};
 use super::{Counters, PullOptions, PullSummary};
 use crate::seed::writer::Backoff;
@@ -90,12 +90,25 @@ pub struct PullArgs {
     /// Read capacity units a second for the whole read, divided among the invocations.
     #[arg(long)]
     pub max_rcu: Option<f64>,
-    /// Write items here (default: standard output).
+    /// Write items here (default: standard output). A checkpoint is kept beside it
+    /// (FILE.ckpt), so the same command run again resumes; a finished pull removes it.
     #[arg(short = 'o', long)]
     pub output: Option<PathBuf>,
-    /// Record progress here, and resume from it when it exists (needs -o).
+    /// Record progress here instead of FILE.ckpt, and resume from it when it exists
+    /// (needs -o).
     #[arg(long, requires = "output")]
     pub checkpoint: Option<PathBuf>,
+    /// Keep no checkpoint: a run that stops cannot be resumed.
+    #[arg(long, requires = "output", conflicts_with = "checkpoint")]
+    pub no_checkpoint: bool,
+    /// Start over: read the table again into a non-empty -o FILE, replacing its checkpoint.
+    #[arg(long, requires = "output")]
+    pub force: bool,
+    /// End the output with a trailer line (`{"@scanstream":{"complete":true,...}}`),
+    /// written only when every slice completed, so a reader can tell a finished pull from
+    /// a cut one. Without it the output is items only.
+    #[arg(long)]
+    pub trailer: bool,
     /// Write the summary here as JSON too.
     #[arg(long)]
     pub summary_json: Option<PathBuf>,
@@ -206,9 +219,17 @@ fn backoff(max_attempts: u32) -> Backoff {
 async fn pull(args: PullArgs) -> anyhow::Result<()> {
     let options = Arc::new(options(&args)?);
     let signer = signer(&args.url, &args.signing).await?;
-    let fresh = super::plan(&args.url, args.invocations, args.segments);
-    let committer = Committer::open(args.output.as_deref(), args.checkpoint.as_deref(), fresh)
-        .map_err(anyhow::Error::msg)?;
+    let fresh = super::plan(&args.url, args.invocations, args.segments, shape(&args));
+    let files = Files {
+        output: args.output.clone(),
+        checkpoint: match (&args.output, &args.checkpoint) {
+            (_, Some(path)) => Some(path.clone()),
+            (Some(output), None) if !args.no_checkpoint => Some(Files::default_checkpoint(output)),
+            _ => None,
+        },
+        force: args.force,
+    };
+    let committer = Committer::open(&files, fresh)?;
     let already = committer.checkpoint().committed_items;
     if already > 0 {
         eprintln!("resuming: {already} items already in the output");
@@ -217,7 +238,14 @@ async fn pull(args: PullArgs) -> anyhow::Result<()> {
     let progress = tokio::spawn(show_progress(counters.clone()));
     let summary = super::run(options, signer, committer, counters).await;
     progress.abort();
+    if summary.broken_pipe {
+        // `| head` has what it wanted: no error, no summary (as ripgrep does).
+        return Ok(());
+    }
     report(&summary, args.summary_json.as_deref())?;
+    if let Some(error) = &summary.output_error {
+        bail!("the output failed, every slice stopped: {error}");
+    }
     if let Some(first) = summary.failed_slices.first() {
         bail!(
             "{} slices could not be completed; first: segments from {}: {}",
@@ -277,7 +305,27 @@ fn options(args: &PullArgs) -> anyhow::Result<PullOptions> {
         rcu_share,
         max_items_per_call: args.max_items_per_call,
         throttle_patience: Duration::from_secs(args.throttle_patience),
+        trailer: args.trailer,
     })
+}
+
+/// The options that decide which items, and which bytes per item, the output holds: a
+/// checkpoint resumes only a run that gives the same. `--compress` (decoded on the way),
+/// `--limit`, `--max-items-per-call` and `--max-rcu` change how the items come, not which
+/// or how they are written, and may change between runs.
+fn shape(args: &PullArgs) -> OutputShape {
+    let mut shape =
+        OutputShape::default().with("--format", format!("{:?}", args.format).to_lowercase());
+    if let Some(fields) = &args.fields {
+        shape = shape.with("--fields", fields.clone());
+    }
+    if args.consistent {
+        shape = shape.with("--consistent", "true");
+    }
+    if let Some(index) = &args.index {
+        shape = shape.with("--index", index.clone());
+    }
+    shape
 }
 
 /// A progress bar on a terminal; a line a second otherwise.

@@ -6,9 +6,9 @@
 //! is a worker with its own bandwidth.
 //!
 //! Every item reaches the output exactly once:
-//! - a call's items are spooled to disk and committed to the output only when its trailer
-//!   arrives ([`call`]); a call cut off mid-stream is discarded and made again from the
-//!   slice's last committed cursor;
+//! - a call's items are spooled to disk beside the output ([`spool`]) and committed to the
+//!   output only when its trailer arrives ([`call`]); a call cut off mid-stream is
+//!   discarded and made again from the slice's last committed cursor;
 //! - failed calls (5xx, transport errors, credentials that did not load, a trailer whose
 //!   `items` differ from the lines counted) are retried with capped exponential backoff
 //!   and full jitter, a bounded number of times; a call cut off is made again smaller
@@ -17,10 +17,15 @@
 //!   once ([`throttle`]);
 //! - the [`checkpoint`] records each slice's cursor and the output's committed length
 //!   after every commit, so a client killed and started again cuts the output back to
-//!   that length and goes on.
+//!   that length and goes on; a checkpoint is for one read: another `--format`,
+//!   `--fields`, `--index` or `--consistent` is refused before any call;
+//! - the first failed write to the output stops every worker (no further call) and cuts
+//!   the output back to the committed length; a closed standard output ends the run
+//!   quietly, as `| head` expects.
 //!
 //! - [`call`]: one signed request and its body, spooled.
-//! - [`checkpoint`]: the checkpoint file and the committed output.
+//! - [`checkpoint`]: the checkpoint file, the committed output, their locks.
+//! - [`spool`]: a call's items on disk until its trailer arrives.
 //! - [`pace`]: a slice's read rate across its calls (`--max-rcu`).
 //! - [`size`]: a slice's call size, smaller after a cut-off.
 //! - [`throttle`]: calls at once over all slices, fewer after a 429.
@@ -36,13 +41,15 @@ pub mod seed;
 pub mod sign;
 pub mod size;
 pub mod throttle;
+pub mod spool;
 
+use crate::scan::trailer::Trailer;
 use crate::seed::writer::Backoff;
-use checkpoint::{Checkpoint, Committer, SliceState};
+use checkpoint::{Checkpoint, Committer, OutputShape, SliceState};
 use serde::Serialize;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// What to read and how.
@@ -68,6 +75,8 @@ pub struct PullOptions {
     pub max_items_per_call: Option<u64>,
     /// How long a slice is throttled (429s, nothing else in between) before it fails.
     pub throttle_patience: Duration,
+    /// `--trailer`: end a complete output with a trailer line.
+    pub trailer: bool,
 }
 
 /// Running totals, shared by the workers.
@@ -134,6 +143,11 @@ pub struct PullSummary {
     /// The fewest calls allowed at once during the run (the invocations when nothing was
     /// throttled).
     pub lowest_concurrency: u32,
+    /// The write to the output that failed and stopped every worker, if one did.
+    pub output_error: Option<String>,
+    /// That failure was a closed standard output (`| head`): a quiet end.
+    #[serde(skip)]
+    pub broken_pipe: bool,
 }
 
 /// A slice given up on.
@@ -162,6 +176,10 @@ pub async fn run(
         .filter(|(_, slice)| !slice.done)
         .collect();
     let total_segments = committer.checkpoint().total_segments;
+    let halt = committer.halt();
+    let spool_paths: Vec<_> = (0..committer.checkpoint().slices.len())
+        .map(|k| committer.spool_path(k))
+        .collect();
     let committer = Arc::new(Mutex::new(committer));
     let concurrency = Arc::new(throttle::Concurrency::new(options.invocations));
     let http = reqwest::Client::builder()
@@ -179,13 +197,21 @@ pub async fn run(
             concurrency: concurrency.clone(),
             index,
             total_segments,
+            spool_path: spool_paths[index].clone(),
+            halt: halt.clone(),
         };
         workers.spawn(async move { (slice.segment_offset, worker.run(slice).await) });
     }
     let mut failed = Vec::new();
     while let Some(joined) = workers.join_next().await {
+        // The output failed: every other worker stops now, mid-call if need be (what it
+        // spooled is not committed, and read again by the next run).
+        if halt.load(Ordering::SeqCst) {
+            workers.abort_all();
+        }
         match joined {
             Ok((_, Ok(()))) => {}
+            _ if halt.load(Ordering::SeqCst) => {}
             Ok((segment_offset, Err(error))) => failed.push(FailedSlice {
                 segment_offset,
                 error,
@@ -197,13 +223,31 @@ pub async fn run(
         }
     }
     failed.sort_by_key(|f| f.segment_offset);
+    // Aborted workers left their spools.
+    for path in &spool_paths {
+        let _ = std::fs::remove_file(path);
+    }
+    let mut committer = committer.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut output_error = committer.failure().map(str::to_string);
+    let mut broken_pipe = committer.broken_pipe();
+    if failed.is_empty() && output_error.is_none() {
+        let line = options.trailer.then(|| {
+            let first = committer.first_commit().unwrap_or_default();
+            trailer(committer.checkpoint(), &counters, first, started.elapsed()).to_line()
+        });
+        if let Err(err) = committer.finish(line.as_deref()) {
+            broken_pipe = err.is_broken_pipe();
+            output_error = Some(err.to_string());
+        }
+    }
+    drop(committer);
     let items = counters.items.load(Ordering::SeqCst);
     let elapsed = started.elapsed();
     let consumed = options
         .rcu_share
         .map(|_| counters.consumed_milli_units.load(Ordering::SeqCst) as f64 / 1000.0);
     PullSummary {
-        complete: failed.is_empty(),
+        complete: failed.is_empty() && output_error.is_none(),
         items,
         calls: counters.calls.load(Ordering::SeqCst),
         retries: counters.retries.load(Ordering::SeqCst),
@@ -215,16 +259,48 @@ pub async fn run(
         failed_slices: failed,
         throttled: counters.throttled.load(Ordering::SeqCst),
         lowest_concurrency: concurrency.lowest(),
+        output_error,
+        broken_pipe,
+    }
+}
+
+/// The trailer `--trailer` ends a complete output with, in the streamer's reserved shape:
+/// the output's totals across every run that wrote it (the checkpoint's), this run's
+/// retries and time (`ttfb_ms`: to this run's first commit).
+fn trailer(
+    checkpoint: &Checkpoint,
+    counters: &Counters,
+    first_commit: Duration,
+    elapsed: Duration,
+) -> Trailer {
+    let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    Trailer {
+        complete: true,
+        items: checkpoint.committed_items,
+        scanned: checkpoint.committed_scanned,
+        pages: checkpoint.committed_pages,
+        consumed_capacity: checkpoint.committed_capacity,
+        // The runs that wrote the output may be hours apart: no rate over them.
+        rcu_per_s: None,
+        rcu_wait_ms: None,
+        retries: counters.retries.load(Ordering::SeqCst),
+        segments: Vec::new(),
+        elapsed_ms: millis(elapsed),
+        ttfb_ms: millis(first_commit.min(elapsed)),
+        reason: None,
+        cursor: None,
+        error: None,
     }
 }
 
 /// A fresh checkpoint: `invocations` slices of `segments` segments, none started.
-pub fn plan(url: &str, invocations: u32, segments: u32) -> Checkpoint {
+pub fn plan(url: &str, invocations: u32, segments: u32, shape: OutputShape) -> Checkpoint {
     Checkpoint {
         version: checkpoint::VERSION,
         url: url.to_string(),
         total_segments: invocations * segments,
         segments,
+        shape,
         slices: (0..invocations)
             .map(|k| SliceState {
                 segment_offset: k * segments,
@@ -234,6 +310,9 @@ pub fn plan(url: &str, invocations: u32, segments: u32) -> Checkpoint {
             .collect(),
         committed_bytes: 0,
         committed_items: 0,
+        committed_scanned: 0,
+        committed_pages: 0,
+        committed_capacity: None,
     }
 }
 
@@ -261,7 +340,7 @@ mod tests {
 
     #[test]
     fn slices_cover_the_table_once() {
-        let plan = plan("http://x/", 4, 3);
+        let plan = plan("http://x/", 4, 3, OutputShape::default());
         assert_eq!(plan.total_segments, 12);
         let offsets: Vec<u32> = plan.slices.iter().map(|s| s.segment_offset).collect();
         assert_eq!(offsets, [0, 3, 6, 9]);

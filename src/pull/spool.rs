@@ -1,0 +1,221 @@
+//! A call's spool: its item lines, held on disk until its trailer says the call is whole.
+//!
+//! Spools live beside the output (`.NAME.SLICE.scanstream-spool` for `-o NAME`): on the
+//! output's filesystem, so a commit is a copy inside one filesystem (the kernel's
+//! `copy_file_range`), and never in a `/tmp` that may be RAM. Being named after the output,
+//! the ones a killed run left behind are found and removed when the next run on that output
+//! starts (under the output's lock, so none is a live run's). With standard output as the
+//! output there is no such place: spools go to the temporary directory, named by process.
+//!
+//! Writes go through a bounded channel to a blocking writer task, so a slow disk never
+//! stalls the runtime's threads (the other slices' bodies keep flowing), and memory holds
+//! at most [`QUEUED`] chunks per call. A write that fails fails the call, which is made
+//! again like any other failed call.
+//!
+//! The bound: a spool holds one whole call, decoded. The streamer caps a response on the
+//! wire (`MAX_RESPONSE_BYTES`), so a zstd call can decode to about three times that;
+//! `--max-items-per-call` makes calls, and spools, smaller. A call cannot be committed in
+//! parts: its only resume point is the cursor in its trailer, so a part committed before
+//! the trailer arrived would be read again after a cut-off, and delivered twice.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Chunks waiting for the writer, at most.
+const QUEUED: usize = 4;
+
+const SUFFIX: &str = ".scanstream-spool";
+
+/// The spool of slice `slice` of a run writing to `output` (standard output when `None`).
+pub fn path(output: Option<&Path>, slice: usize) -> PathBuf {
+    match output {
+        Some(output) => super::checkpoint::sibling(output, ".", &format!(".{slice}{SUFFIX}")),
+        None => std::env::temp_dir().join(format!(
+            "scanstream-{}-slice-{slice}{SUFFIX}",
+            std::process::id()
+        )),
+    }
+}
+
+/// Removes the spools of earlier runs on `output`: `.NAME.<digits>.scanstream-spool`
+/// beside it. Call it holding the output's lock.
+pub fn remove_stale(output: &Path) -> usize {
+    let Some(name) = output.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return 0;
+    };
+    let dir = match output.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let prefix = format!(".{name}.");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let slice = file
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(SUFFIX));
+        if slice.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            && std::fs::remove_file(entry.path()).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// One call's spool being written.
+#[derive(Debug)]
+pub struct Spool {
+    path: PathBuf,
+    chunks: Option<mpsc::Sender<Vec<u8>>>,
+    writer: Option<JoinHandle<std::io::Result<File>>>,
+    /// The written file, once [`Spool::finish`] succeeded.
+    file: Option<File>,
+}
+
+impl Spool {
+    /// Starts an empty spool at `path`, in place of what an earlier call left there. An
+    /// error creating it comes back from the first write or from `finish`, like any
+    /// write error.
+    pub fn start(path: &Path) -> Self {
+        // A new file, not the old one truncated: the writer of a call given up on may
+        // still be writing its queued chunks into the old one. Two metadata operations,
+        // done here so that they are ordered before this spool's first write.
+        let opened = match std::fs::remove_file(path) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),
+            _ => File::options()
+                .create_new(true)
+                .read(true)
+                .write(true)
+                .open(path),
+        };
+        let (chunks, mut queue) = mpsc::channel::<Vec<u8>>(QUEUED);
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut file = opened?;
+            while let Some(chunk) = queue.blocking_recv() {
+                file.write_all(&chunk)?;
+            }
+            Ok(file)
+        });
+        Self {
+            path: path.to_path_buf(),
+            chunks: Some(chunks),
+            writer: Some(writer),
+            file: None,
+        }
+    }
+
+    /// Queues `bytes` (whole lines); waits while the writer is [`QUEUED`] chunks behind.
+    pub async fn write(&mut self, bytes: Vec<u8>) -> std::io::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let sent = match &self.chunks {
+            Some(chunks) => chunks.send(bytes).await.is_ok(),
+            None => false,
+        };
+        if sent {
+            return Ok(());
+        }
+        // The writer stopped: its error says why.
+        self.finish().await?;
+        Err(self.closed())
+    }
+
+    /// Waits for every queued chunk to be written; the spool is then ready to commit.
+    pub async fn finish(&mut self) -> std::io::Result<()> {
+        self.chunks = None;
+        let Some(writer) = self.writer.take() else {
+            return match self.file {
+                Some(_) => Ok(()),
+                None => Err(self.closed()),
+            };
+        };
+        let file = writer
+            .await
+            .map_err(|err| std::io::Error::other(format!("spool writer: {err}")))??;
+        self.file = Some(file);
+        Ok(())
+    }
+
+    /// The written file, after a successful [`Spool::finish`].
+    pub fn into_file(self) -> std::io::Result<File> {
+        let closed = self.closed();
+        self.file.ok_or(closed)
+    }
+
+    fn closed(&self) -> std::io::Error {
+        std::io::Error::other(format!("spool {} was not written", self.path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Seek};
+
+    #[tokio::test]
+    async fn chunks_arrive_in_order_and_a_write_error_comes_back() {
+        let dir = std::env::temp_dir().join(format!("spool-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let mut spool = Spool::start(&dir.join("s"));
+        for i in 0..100 {
+            spool
+                .write(format!("{i}\n").into_bytes())
+                .await
+                .expect("write");
+        }
+        spool.finish().await.expect("finish");
+        let mut file = spool.into_file().expect("file");
+        file.rewind().expect("rewind");
+        let mut text = String::new();
+        file.read_to_string(&mut text).expect("read");
+        let expected: String = (0..100).map(|i| format!("{i}\n")).collect();
+        assert_eq!(text, expected);
+
+        // A spool that cannot be opened (its directory is missing): the error reaches
+        // the call, which is then made again.
+        let mut spool = Spool::start(&dir.join("missing").join("s"));
+        let mut failed = None;
+        for _ in 0..10 {
+            if let Err(err) = spool.write(b"x\n".to_vec()).await {
+                failed = Some(err);
+                break;
+            }
+        }
+        let err = match failed {
+            Some(err) => err,
+            None => spool.finish().await.expect_err("not written"),
+        };
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn only_this_outputs_spools_are_stale() {
+        let dir = std::env::temp_dir().join(format!("stale-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let out = dir.join("scan.ndjson");
+        let ours = [path(Some(&out), 0), path(Some(&out), 12)];
+        let others = [
+            dir.join("scan.ndjson"),
+            dir.join(".scan.ndjson.x.scanstream-spool"),
+            dir.join(".other.ndjson.0.scanstream-spool"),
+            dir.join(".scan.ndjson.0.scanstream-spool.keep"),
+        ];
+        for file in ours.iter().chain(&others) {
+            std::fs::write(file, b"x").expect("file");
+        }
+        assert_eq!(remove_stale(&out), 2);
+        assert!(ours.iter().all(|p| !p.exists()));
+        assert!(others.iter().all(|p| p.exists()));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
