@@ -512,7 +512,7 @@ mod tests {
             ("TABLE_NAME", "t"),
             ("MAX_CURSOR_BYTES", "262144"),
             ("MAX_SEGMENTS", "16"),
-            ("MAX_PARTITIONS", "16"),
+            ("MAX_PARTITIONS", "8"),
         ])
         .expect("16 segments fit 256 KiB");
         // A million segments are checked without building a million positions.

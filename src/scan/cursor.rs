@@ -409,7 +409,7 @@ fn extrapolate(positions: u32, len: impl Fn(u32) -> usize) -> usize {
     one + per_position * (positions.max(1) as usize - 1)
 }
 
-/// Random bytes of `len`, and random lowercase names of `len`.
+/// Random bytes and names, seeded: the same worst case on every run.
 struct Noise(rand_chacha::ChaCha8Rng);
 
 impl Noise {
@@ -423,10 +423,14 @@ impl Noise {
         (0..len).map(|_| self.0.random()).collect()
     }
 
+    /// Random text over the 63 characters of placeholders (`A-Z a-z 0-9 _`): about as
+    /// costly to deflate as base64 whether positions or the shape dominate the payload,
+    /// so that the bound extrapolated from few positions holds for many.
     fn name(&mut self, len: usize) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_";
         self.bytes(len)
             .into_iter()
-            .map(|b| char::from(b'a' + b % 26))
+            .map(|b| char::from(ALPHABET[usize::from(b) % ALPHABET.len()]))
             .collect()
     }
 }
