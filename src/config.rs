@@ -146,7 +146,7 @@ pub struct Config {
     pub deadline_reserve_ms: u64,
     /// Attempts and timeouts of every DynamoDB call.
     pub calls: CallSettings,
-    /// Longest cursor accepted (`MAX_CURSOR_BYTES`, default 1 MiB); checked at cold start
+    /// Longest cursor accepted (`MAX_CURSOR_BYTES`, default 2 MiB); checked at cold start
     /// against the largest cursor `max_segments` can produce.
     pub max_cursor_bytes: usize,
     /// Keys the cursors' HMAC (`CURSOR_SECRET`); empty means anyone can mint a cursor,

@@ -317,8 +317,11 @@ async fn read_all(
     let mut items = Vec::new();
     let mut trailers = Vec::new();
     let mut next: Vec<(String, String)> = params.iter().chain(&cut).cloned().collect();
+    // A long list of partitions goes in a POST body, as a client would send it.
+    let many_pks = params.iter().filter(|(k, _)| k == "pk").count() > 10;
     for round in 0.. {
-        let (status, body) = call(client, emulator, &next, round % 2 == 1).await;
+        let post = if round == 0 { many_pks } else { round % 2 == 1 };
+        let (status, body) = call(client, emulator, &next, post).await;
         assert_eq!(
             status,
             200,
@@ -358,12 +361,25 @@ async fn queries_filters_fan_out_and_counts_match_the_sdk() {
     let table = orders_table(&ddb).await;
     let emulator = Emulator::start("query", &function_env(&table));
     let client = http();
+    // The first request builds and starts the function: on a loaded machine that can
+    // outlast the client's timeout for one read, so it gets a longer one of its own.
+    let warm = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1200))
+        .build()
+        .expect("http client");
+    let response = warm
+        .get(emulator.url("streamer", "max_items=1"))
+        .send()
+        .await
+        .expect("the function starts");
+    assert_eq!(response.status().as_u16(), 200, "{}", emulator.log_text());
     let pk = |t: &str| Expr::new("#t = :t", &[("#t", "tenant")], &[(":t", s(t))]);
     let with_sk = |t: &str, clause: &str, values: &[(&str, AttributeValue)]| {
         let mut e = pk(t);
         e.text = format!("#t = :t AND {clause}");
         e.names.insert("#n".into(), "n".into());
-        e.values.extend(values.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        e.values
+            .extend(values.iter().map(|(k, v)| (k.to_string(), v.clone())));
         e
     };
 
@@ -371,11 +387,26 @@ async fn queries_filters_fan_out_and_counts_match_the_sdk() {
     // returns, resumed by cursor in the middle (max_items 7, pages of 3).
     let conditions: Vec<(Vec<(&str, String)>, Expr)> = vec![
         (vec![], pk("t07")),
-        (vec![p("sk_eq", "-30")], with_sk("t07", "#n = :v", &[(":v", n("-30"))])),
-        (vec![p("sk_lt", "0")], with_sk("t07", "#n < :v", &[(":v", n("0"))])),
-        (vec![p("sk_le", "-30")], with_sk("t07", "#n <= :v", &[(":v", n("-30"))])),
-        (vec![p("sk_gt", "100")], with_sk("t07", "#n > :v", &[(":v", n("100"))])),
-        (vec![p("sk_ge", "-30")], with_sk("t07", "#n >= :v", &[(":v", n("-30"))])),
+        (
+            vec![p("sk_eq", "-30")],
+            with_sk("t07", "#n = :v", &[(":v", n("-30"))]),
+        ),
+        (
+            vec![p("sk_lt", "0")],
+            with_sk("t07", "#n < :v", &[(":v", n("0"))]),
+        ),
+        (
+            vec![p("sk_le", "-30")],
+            with_sk("t07", "#n <= :v", &[(":v", n("-30"))]),
+        ),
+        (
+            vec![p("sk_gt", "100")],
+            with_sk("t07", "#n > :v", &[(":v", n("100"))]),
+        ),
+        (
+            vec![p("sk_ge", "-30")],
+            with_sk("t07", "#n >= :v", &[(":v", n("-30"))]),
+        ),
         (
             vec![p("sk_from", "-50"), p("sk_to", "50.5")],
             with_sk(
@@ -399,7 +430,10 @@ async fn queries_filters_fan_out_and_counts_match_the_sdk() {
             assert_eq!(last.partitions[0].pk, "t07");
         }
     }
-    eprintln!("sort-key conditions: {} cases x 2 orders match", conditions.len());
+    eprintln!(
+        "sort-key conditions: {} cases x 2 orders match",
+        conditions.len()
+    );
 
     // sk_prefix on the index's string sort key, newest first.
     let (got, _) = read_all(
@@ -450,7 +484,12 @@ async fn queries_filters_fan_out_and_counts_match_the_sdk() {
 
     // On a Query with a sort-key condition, newest first.
     let amount = Expr::new("#a < :a", &[("#a", "amount")], &[(":a", n("60"))]);
-    let mut params = vec![p("pk", "t11"), p("sk_gt", "0"), p("order", "desc"), p("limit", "4")];
+    let mut params = vec![
+        p("pk", "t11"),
+        p("sk_gt", "0"),
+        p("order", "desc"),
+        p("limit", "4"),
+    ];
     let amount_params = amount.params();
     params.extend(amount_params.iter().map(|(k, v)| (k.as_str(), v.clone())));
     let (got, _) = read_all(&client, &emulator, &params, Some(5)).await;
@@ -460,18 +499,38 @@ async fn queries_filters_fan_out_and_counts_match_the_sdk() {
     assert_eq!(keys(&got), keys(&want), "filtered query, desc");
 
     // On the index: a Query with a filter, and a Scan of the index with one.
-    let mut params = vec![p("index", "by-status"), p("pk", "pending"), p("limit", "20")];
+    let mut params = vec![
+        p("index", "by-status"),
+        p("pk", "pending"),
+        p("limit", "20"),
+    ];
     params.extend(amount_params.iter().map(|(k, v)| (k.as_str(), v.clone())));
     let (got, _) = read_all(&client, &emulator, &params, Some(111)).await;
     let pending = Expr::new("#s = :s", &[("#s", "status")], &[(":s", s("pending"))]);
-    let want = sdk_query(&ddb, &table, Some("by-status"), &pending, Some(&amount), true).await;
+    let want = sdk_query(
+        &ddb,
+        &table,
+        Some("by-status"),
+        &pending,
+        Some(&amount),
+        true,
+    )
+    .await;
     assert!(want.len() > 111);
     assert_eq!(keys(&got), keys(&want), "filtered index query");
-    let mut params = vec![p("index", "by-status"), p("segments", "3"), p("limit", "100")];
+    let mut params = vec![
+        p("index", "by-status"),
+        p("segments", "3"),
+        p("limit", "100"),
+    ];
     params.extend(amount_params.iter().map(|(k, v)| (k.as_str(), v.clone())));
     let (got, _) = read_all(&client, &emulator, &params, Some(500)).await;
     let want = sdk_scan(&ddb, &table, Some("by-status"), &amount).await;
-    assert_eq!(sorted(keys(&got)), sorted(keys(&want)), "filtered index scan");
+    assert_eq!(
+        sorted(keys(&got)),
+        sorted(keys(&want)),
+        "filtered index scan"
+    );
 
     // 3. 50 partitions at once (8 at a time, sent in a POST body), cut every 150 items:
     // every item of the 50 SDK Queries once, each partition in its own order.
@@ -497,10 +556,18 @@ async fn queries_filters_fan_out_and_counts_match_the_sdk() {
                 .filter(|item| item["tenant"] == t.as_str())
                 .cloned()
                 .collect();
-            assert_eq!(keys(&got_here), keys(&items), "partition {t} in order {order}");
+            assert_eq!(
+                keys(&got_here),
+                keys(&items),
+                "partition {t} in order {order}"
+            );
             want.extend(items);
         }
-        assert_eq!(sorted(keys(&got)), sorted(keys(&want)), "50 partitions, {order}");
+        assert_eq!(
+            sorted(keys(&got)),
+            sorted(keys(&want)),
+            "50 partitions, {order}"
+        );
         assert!(trailers.len() >= 5, "{} calls", trailers.len());
         let last = trailers.last().expect("trailer");
         assert!(last.complete && last.segments.is_empty());
@@ -598,11 +665,24 @@ async fn queries_filters_fan_out_and_counts_match_the_sdk() {
         counted.partitions.iter().map(|p| p.items).sum::<u64>(),
         want
     );
-    let want_index = sdk_count(Some("by-status"), Some(amount.clone()), Some(pending.clone())).await;
-    let mut params = vec![p("select", "count"), p("index", "by-status"), p("pk", "pending")];
+    let want_index = sdk_count(
+        Some("by-status"),
+        Some(amount.clone()),
+        Some(pending.clone()),
+    )
+    .await;
+    let mut params = vec![
+        p("select", "count"),
+        p("index", "by-status"),
+        p("pk", "pending"),
+    ];
     params.extend(amount_params.iter().map(|(k, v)| (k.as_str(), v.clone())));
     let (_, trailers) = read_all(&client, &emulator, &params, None).await;
-    assert_eq!(trailers.last().expect("trailer").items, want_index, "index count");
+    assert_eq!(
+        trailers.last().expect("trailer").items,
+        want_index,
+        "index count"
+    );
 
     // 5. DynamoDB's own ValidationException about the user's expression: a 400 with
     // DynamoDB's message, and nothing internal (not the table's name).
@@ -625,8 +705,14 @@ async fn queries_filters_fan_out_and_counts_match_the_sdk() {
         let error: Value = serde_json::from_slice(&body).expect("JSON error");
         assert_eq!(error["error"]["code"], "InvalidRequest");
         let message = error["error"]["message"].as_str().expect("message");
-        assert!(message.starts_with("DynamoDB rejected the request: "), "{message}");
-        assert!(message.len() > "DynamoDB rejected the request: ".len() + 5, "{message}");
+        assert!(
+            message.starts_with("DynamoDB rejected the request: "),
+            "{message}"
+        );
+        assert!(
+            message.len() > "DynamoDB rejected the request: ".len() + 5,
+            "{message}"
+        );
         assert!(message.to_lowercase().contains(says), "{message}");
         assert!(!message.contains(&table), "{message}");
     }
@@ -639,7 +725,12 @@ async fn queries_filters_fan_out_and_counts_match_the_sdk() {
 async fn bad_queries_are_named_400s(client: &reqwest::Client, emulator: &Emulator) {
     let enc = |s: &str| -> String { form_urlencoded::byte_serialize(s.as_bytes()).collect() };
     let filter = |f: &str, names: &str, values: &str| {
-        format!("filter={}&names={}&values={}", enc(f), enc(names), enc(values))
+        format!(
+            "filter={}&names={}&values={}",
+            enc(f),
+            enc(names),
+            enc(values)
+        )
     };
     let many: String = (0..101).map(|i| format!("pk=p{i}&")).collect();
     let cases: Vec<(String, &str)> = vec![
@@ -658,7 +749,10 @@ async fn bad_queries_are_named_400s(client: &reqwest::Client, emulator: &Emulato
         ("pk=t01&sk_prefix=1".into(), "sk_prefix"),
         ("pk=t01&sk_from=9&sk_to=-1".into(), "sk_from"),
         (format!("pk=t01&sk_eq={}", "9".repeat(1100)), "sk_eq"),
-        ("index=by-status&pk=open&sk_from=b&sk_to=a".into(), "sk_from"),
+        (
+            "index=by-status&pk=open&sk_from=b&sk_to=a".into(),
+            "sk_from",
+        ),
         ("order=desc".into(), "order"),
         ("pk=t01&order=newest".into(), "order"),
         ("pk=t01&pk=t01".into(), "pk"),
@@ -674,21 +768,58 @@ async fn bad_queries_are_named_400s(client: &reqwest::Client, emulator: &Emulato
         (format!("filter={}", "a".repeat(4097)), "filter"),
         (filter("#a = :v", r##"{"#a":"amount"}"##, "{}"), ":v"),
         (filter("#a = :v", "{}", r#"{":v":{"N":"1"}}"#), "#a"),
-        (filter("#a = :v", r##"{"#a":"amount","#b":"x"}"##, r#"{":v":{"N":"1"}}"#), "#b"),
-        (filter("#a = :v", r##"{"#a":"amount"}"##, r#"{":v":{"N":"1"},":w":{"N":"2"}}"#), ":w"),
-        (filter("#a = :v", r##"{"#a":"amount"}"##, r#"{":v":{"N":"one"}}"#), "values"),
-        (filter("#a = :v", r##"{"#a":"amount"}"##, r#"{":v":{"X":"1"}}"#), "values"),
-        (filter("#a = :v", r##"{"#a":"amount"}"##, r#"{":v":{"SS":[]}}"#), "values"),
+        (
+            filter(
+                "#a = :v",
+                r##"{"#a":"amount","#b":"x"}"##,
+                r#"{":v":{"N":"1"}}"#,
+            ),
+            "#b",
+        ),
+        (
+            filter(
+                "#a = :v",
+                r##"{"#a":"amount"}"##,
+                r#"{":v":{"N":"1"},":w":{"N":"2"}}"#,
+            ),
+            ":w",
+        ),
+        (
+            filter("#a = :v", r##"{"#a":"amount"}"##, r#"{":v":{"N":"one"}}"#),
+            "values",
+        ),
+        (
+            filter("#a = :v", r##"{"#a":"amount"}"##, r#"{":v":{"X":"1"}}"#),
+            "values",
+        ),
+        (
+            filter("#a = :v", r##"{"#a":"amount"}"##, r#"{":v":{"SS":[]}}"#),
+            "values",
+        ),
         (filter("#a = :v", r##"{"#a":"amount"}"##, "[]"), "values"),
         (filter("#a = :v", "[]", r#"{":v":{"N":"1"}}"#), "names"),
-        (filter("#a = :v", r##"{"#a":7}"##, r#"{":v":{"N":"1"}}"#), "names"),
-        (filter("#a = :v", r##"{"#a b":"x"}"##, r#"{":v":{"N":"1"}}"#), "names"),
         (
-            filter("#scanstreamPk = :v", r##"{"#scanstreamPk":"tenant"}"##, r#"{":v":{"S":"1"}}"#),
+            filter("#a = :v", r##"{"#a":7}"##, r#"{":v":{"N":"1"}}"#),
+            "names",
+        ),
+        (
+            filter("#a = :v", r##"{"#a b":"x"}"##, r#"{":v":{"N":"1"}}"#),
+            "names",
+        ),
+        (
+            filter(
+                "#scanstreamPk = :v",
+                r##"{"#scanstreamPk":"tenant"}"##,
+                r#"{":v":{"S":"1"}}"#,
+            ),
             "reserved",
         ),
         (
-            filter("#a = :scanstreamSk", r##"{"#a":"amount"}"##, r#"{":scanstreamSk":{"N":"1"}}"#),
+            filter(
+                "#a = :scanstreamSk",
+                r##"{"#a":"amount"}"##,
+                r#"{":scanstreamSk":{"N":"1"}}"#,
+            ),
             "reserved",
         ),
     ];

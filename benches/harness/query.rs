@@ -33,10 +33,7 @@ pub async fn run(out_dir: &Path) -> Result<()> {
     let watch = start_watch(&ddb, table, &[])?;
     warm_up(&watch).await?;
     let pks: String = (0..PARTITIONS).map(|p| format!("pk=p{p:03}&")).collect();
-    let url = streamer_url(
-        &watch,
-        &format!("{pks}limit={LIMIT}&segments={SEGMENTS}"),
-    );
+    let url = streamer_url(&watch, &format!("{pks}limit={LIMIT}&segments={SEGMENTS}"));
     let (mut fan_out, mut sdk) = (Vec::new(), Vec::new());
     for rep in 0..REPS {
         // Alternate which goes first, so neither always meets a warmer DynamoDB Local.
@@ -69,8 +66,15 @@ pub async fn run(out_dir: &Path) -> Result<()> {
         let total = Stat::of(samples.iter().map(|s| s.total_ms));
         format!(
             "| {name} | {:.0} ({:.0}-{:.0}) | {:.1} ({:.1}-{:.1}) | {:.0} ({:.0}-{:.0}) |\n",
-            rate.median, rate.min, rate.max, ttfb.median, ttfb.min, ttfb.max, total.median,
-            total.min, total.max
+            rate.median,
+            rate.min,
+            rate.max,
+            ttfb.median,
+            ttfb.min,
+            ttfb.max,
+            total.median,
+            total.min,
+            total.max
         )
     };
     let mut text = format!(
@@ -79,7 +83,10 @@ pub async fn run(out_dir: &Path) -> Result<()> {
          | reader | items/s | TTFB ms | total ms |\n|---|---|---|---|\n",
         machine()
     );
-    text += &row(&format!("streamer, {PARTITIONS} pk, segments={SEGMENTS}"), &fan_out);
+    text += &row(
+        &format!("streamer, {PARTITIONS} pk, segments={SEGMENTS}"),
+        &fan_out,
+    );
     text += &row("SDK loop, one Query after another", &sdk);
     text += &format!(
         "\nItems/s ratio (fan-out / SDK loop), per run: median {:.2}, min {:.2}, max {:.2} (goal: at least 3).\n",
@@ -129,9 +136,15 @@ async fn create(client: &Client, table: &str) -> Result<()> {
     let requests: Vec<WriteRequest> = (0..PARTITIONS * PER_PARTITION)
         .map(|i| {
             let item = [
-                ("pk", AttributeValue::S(format!("p{:03}", i / PER_PARTITION))),
+                (
+                    "pk",
+                    AttributeValue::S(format!("p{:03}", i / PER_PARTITION)),
+                ),
                 ("n", AttributeValue::N((i % PER_PARTITION).to_string())),
-                ("status", AttributeValue::S(["open", "closed"][i % 2].into())),
+                (
+                    "status",
+                    AttributeValue::S(["open", "closed"][i % 2].into()),
+                ),
                 ("note", AttributeValue::S(format!("{i:0>160}"))),
             ]
             .into_iter()

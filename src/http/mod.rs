@@ -255,7 +255,11 @@ mod tests {
         );
         let err = ApiError::from(&rejected);
         assert_eq!(err.status, 400);
-        assert!(err.message.contains("Invalid FilterExpression"), "{}", err.message);
+        assert!(
+            err.message.contains("Invalid FilterExpression"),
+            "{}",
+            err.message
+        );
         assert!(!err.message.contains("sdk detail"), "{}", err.message);
         // Only as an invalid request: anything else keeps its fixed message.
         let other = UpstreamError::new(

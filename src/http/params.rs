@@ -225,7 +225,11 @@ mod tests {
         assert_eq!(p.text("pk"), Some("a"));
         assert!(p.all("fields").is_empty());
         let err = Params::parse_repeatable("pk=a&n=1&n=2", KNOWN, &["pk"]).unwrap_err();
-        assert!(err.message.contains("n is given more than once"), "{}", err.message);
+        assert!(
+            err.message.contains("n is given more than once"),
+            "{}",
+            err.message
+        );
         assert!(parse("pk=a&pk=b").is_err(), "not repeatable unless asked");
     }
 

@@ -235,8 +235,7 @@ pub fn parse_request(
         max_items: match params.optional_integer("max_items", 1, MAX_ITEMS)? {
             Some(_) if count => {
                 return Err(invalid(
-                    "max_items cannot be combined with select=count: a count sends no items"
-                        .into(),
+                    "max_items cannot be combined with select=count: a count sends no items".into(),
                 ));
             }
             max_items => max_items,
@@ -613,7 +612,11 @@ fn placeholders_in(expression: &str) -> (Vec<String>, Vec<String>) {
         }
         if i > start {
             let token = format!("{}{}", char::from(sigil), &expression[start..i]);
-            let list = if sigil == b'#' { &mut names } else { &mut values };
+            let list = if sigil == b'#' {
+                &mut names
+            } else {
+                &mut values
+            };
             if !list.contains(&token) {
                 list.push(token);
             }
@@ -676,7 +679,10 @@ fn key_value(
     let bad = |what: &str| {
         ApiError::bad_request(
             ErrorCode::InvalidParameter,
-            format!("{parameter} must be {what} for this key, got {}", quoted(text)),
+            format!(
+                "{parameter} must be {what} for this key, got {}",
+                quoted(text)
+            ),
         )
     };
     let value = match key_type {
@@ -873,7 +879,8 @@ impl<S: PageSource> Streamer<S> {
                     Err(err) => return error_response(&err),
                 }
             }
-        }        info!(
+        }
+        info!(
             segments = request.segments,
             total_segments = request.total_segments,
             segment_offset = request.segment_offset,
@@ -964,7 +971,10 @@ mod tests {
         assert!(r.shape.consistent);
         assert_eq!(r.shape.index.as_deref(), Some("by-status"));
         let r = get("pk=abc").expect("valid");
-        assert_eq!((r.segments, r.pks.as_slice()), (1, &["abc".to_string()][..]));
+        assert_eq!(
+            (r.segments, r.pks.as_slice()),
+            (1, &["abc".to_string()][..])
+        );
     }
 
     #[test]
@@ -1041,20 +1051,27 @@ mod tests {
         assert_eq!(r.pks, ["a", "b", "c"]);
         assert!(r.descending);
         let sort = r.sort.expect("a condition");
-        assert_eq!((sort.parameter, sort.op, sort.value.as_str()), ("sk_ge", SortOp::Ge, "5"));
+        assert_eq!(
+            (sort.parameter, sort.op, sort.value.as_str()),
+            ("sk_ge", SortOp::Ge, "5")
+        );
         let r = get("pk=a&pk=b").expect("valid");
-        assert_eq!(r.segments, 2, "as many workers as partitions, up to the default");
+        assert_eq!(
+            r.segments, 2,
+            "as many workers as partitions, up to the default"
+        );
         let r = get(
             "filter=%23s+%3D+%3Av+AND+%23n+%3E+%3Av2&names=%7B%22%23s%22%3A%22status%22%2C%22%23n%22%3A%22n%22%7D&values=%7B%22%3Av%22%3A%7B%22S%22%3A%22open%22%7D%2C%22%3Av2%22%3A%7B%22N%22%3A%221%22%7D%7D&select=count",
         )
         .expect("valid");
         let filter = r.shape.filter.expect("a filter");
         assert_eq!(filter.names["#s"], "status");
-        assert_eq!(filter.values[":v2"], aws_sdk_dynamodb::types::AttributeValue::N("1".into()));
+        assert_eq!(
+            filter.values[":v2"],
+            aws_sdk_dynamodb::types::AttributeValue::N("1".into())
+        );
         assert!(r.shape.count);
-        let enc = |s: &str| -> String {
-            form_urlencoded::byte_serialize(s.as_bytes()).collect()
-        };
+        let enc = |s: &str| -> String { form_urlencoded::byte_serialize(s.as_bytes()).collect() };
         let f = |filter: &str, names: &str, values: &str| {
             let mut q = format!("filter={}", enc(filter));
             if !names.is_empty() {
@@ -1073,37 +1090,116 @@ mod tests {
             ("pk=a&sk_from=1".into(), "sk_from needs sk_to"),
             ("pk=a&sk_to=1".into(), "sk_to needs sk_from"),
             ("pk=a&sk_lt=1&sk_gt=0".into(), "only one sort-key condition"),
-            ("pk=a&sk_prefix=x&sk_from=1&sk_to=2".into(), "only one sort-key condition"),
+            (
+                "pk=a&sk_prefix=x&sk_from=1&sk_to=2".into(),
+                "only one sort-key condition",
+            ),
             ("pk=a&sk_eq=".into(), "sk_eq must be 1 to 1024 bytes"),
             ("order=desc".into(), "order needs pk"),
             ("pk=a&order=up".into(), "order must be one of asc, desc"),
             ("pk=a&pk=a".into(), "pk names \"a\" twice"),
             (format!("pk={long_pk}"), "pk must be 1 to 2048 bytes"),
             (many, "pk may be given at most 100 times"),
-            ("pk=a&pk=b&segments=3".into(), "segments must be at most the number of pk values (2)"),
-            ("pk=a&segment_offset=0".into(), "segment_offset cannot be combined with pk"),
+            (
+                "pk=a&pk=b&segments=3".into(),
+                "segments must be at most the number of pk values (2)",
+            ),
+            (
+                "pk=a&segment_offset=0".into(),
+                "segment_offset cannot be combined with pk",
+            ),
             ("select=all".into(), "select must be one of items, count"),
-            ("select=count&fields=a".into(), "select=count cannot be combined with fields"),
-            ("select=count&max_items=5".into(), "max_items cannot be combined with select=count"),
+            (
+                "select=count&fields=a".into(),
+                "select=count cannot be combined with fields",
+            ),
+            (
+                "select=count&max_items=5".into(),
+                "max_items cannot be combined with select=count",
+            ),
             ("names=%7B%7D".into(), "names needs filter"),
             ("values=%7B%7D".into(), "values needs filter"),
             ("filter=".into(), "filter must be 1 to 4096 bytes"),
-            (format!("filter={}", "a".repeat(4097)), "filter must be 1 to 4096 bytes"),
-            (f("#a = :v", r##"{"#a":"x"}"##, ""), "filter uses \":v\", which values does not define"),
-            (f("#a = :v", "", r#"{":v":{"S":"x"}}"#), "filter uses \"#a\", which names does not define"),
-            (f("#a = :v", r##"{"#a":"x","#b":"y"}"##, r#"{":v":{"S":"x"}}"#), "names defines \"#b\", which filter does not use"),
-            (f("#a = :v", r##"{"#a":"x"}"##, r#"{":v":{"S":"x"},":w":{"S":"y"}}"#), "values defines \":w\", which filter does not use"),
-            (f("#a = :v", r##"{"#a":"x"}"##, r#"{":v":{"Q":"x"}}"#), "values: \":v\" is not a DynamoDB typed value"),
-            (f("#a = :v", r##"{"#a":"x"}"##, r#"{":v":{"N":"1e999"}}"#), "values: \":v\" is not a DynamoDB typed value"),
-            (f("#a = :v", r##"{"#a":"x"}"##, r#"{":v":"plain"}"#), "values: \":v\" is not a DynamoDB typed value"),
-            (f("#a = :v", r##"{"#a":"x"}"##, "[1]"), "values must be a JSON object"),
-            (f("#a = :v", "not json", r#"{":v":{"S":"x"}}"#), "names must be a JSON object"),
-            (f("#a = :v", r##"{"#a":""}"##, r#"{":v":{"S":"x"}}"#), "must stand for an attribute name"),
-            (f("#a = :v", r#"{"a":"x"}"#, r#"{":v":{"S":"x"}}"#), "names: \"a\" is not a placeholder"),
-            (f("#a = :v-w", r##"{"#a":"x"}"##, r#"{":v-w":{"S":"x"}}"#), "values: \":v-w\" is not a placeholder"),
-            (f("#scanstreamPk = :v", r##"{"#scanstreamPk":"x"}"##, r#"{":v":{"S":"x"}}"#), "reserved"),
-            (f("#a = :SCANSTREAMPK", r##"{"#a":"x"}"##, r#"{":SCANSTREAMPK":{"S":"x"}}"#), "reserved"),
-            (f("#a = :v", r##"{"#a":"x"}"##, &format!(r#"{{":v":{{"S":"{}"}}}}"#, "x".repeat(17_000))), "values may hold at most 16384 bytes"),
+            (
+                format!("filter={}", "a".repeat(4097)),
+                "filter must be 1 to 4096 bytes",
+            ),
+            (
+                f("#a = :v", r##"{"#a":"x"}"##, ""),
+                "filter uses \":v\", which values does not define",
+            ),
+            (
+                f("#a = :v", "", r#"{":v":{"S":"x"}}"#),
+                "filter uses \"#a\", which names does not define",
+            ),
+            (
+                f("#a = :v", r##"{"#a":"x","#b":"y"}"##, r#"{":v":{"S":"x"}}"#),
+                "names defines \"#b\", which filter does not use",
+            ),
+            (
+                f(
+                    "#a = :v",
+                    r##"{"#a":"x"}"##,
+                    r#"{":v":{"S":"x"},":w":{"S":"y"}}"#,
+                ),
+                "values defines \":w\", which filter does not use",
+            ),
+            (
+                f("#a = :v", r##"{"#a":"x"}"##, r#"{":v":{"Q":"x"}}"#),
+                "values: \":v\" is not a DynamoDB typed value",
+            ),
+            (
+                f("#a = :v", r##"{"#a":"x"}"##, r#"{":v":{"N":"1e999"}}"#),
+                "values: \":v\" is not a DynamoDB typed value",
+            ),
+            (
+                f("#a = :v", r##"{"#a":"x"}"##, r#"{":v":"plain"}"#),
+                "values: \":v\" is not a DynamoDB typed value",
+            ),
+            (
+                f("#a = :v", r##"{"#a":"x"}"##, "[1]"),
+                "values must be a JSON object",
+            ),
+            (
+                f("#a = :v", "not json", r#"{":v":{"S":"x"}}"#),
+                "names must be a JSON object",
+            ),
+            (
+                f("#a = :v", r##"{"#a":""}"##, r#"{":v":{"S":"x"}}"#),
+                "must stand for an attribute name",
+            ),
+            (
+                f("#a = :v", r#"{"a":"x"}"#, r#"{":v":{"S":"x"}}"#),
+                "names: \"a\" is not a placeholder",
+            ),
+            (
+                f("#a = :v-w", r##"{"#a":"x"}"##, r#"{":v-w":{"S":"x"}}"#),
+                "values: \":v-w\" is not a placeholder",
+            ),
+            (
+                f(
+                    "#scanstreamPk = :v",
+                    r##"{"#scanstreamPk":"x"}"##,
+                    r#"{":v":{"S":"x"}}"#,
+                ),
+                "reserved",
+            ),
+            (
+                f(
+                    "#a = :SCANSTREAMPK",
+                    r##"{"#a":"x"}"##,
+                    r#"{":SCANSTREAMPK":{"S":"x"}}"#,
+                ),
+                "reserved",
+            ),
+            (
+                f(
+                    "#a = :v",
+                    r##"{"#a":"x"}"##,
+                    &format!(r#"{{":v":{{"S":"{}"}}}}"#, "x".repeat(17_000)),
+                ),
+                "values may hold at most 16384 bytes",
+            ),
         ];
         for (query, expected) in &cases {
             let err = get(query).expect_err(query);
@@ -1121,7 +1217,11 @@ mod tests {
         .encode(b"");
         for fixed in ["pk=a", "sk_eq=1", "order=asc", "filter=x", "select=count"] {
             let err = get(&format!("cursor={token}&{fixed}")).expect_err(fixed);
-            assert!(err.message.contains("cannot be combined with cursor"), "{}", err.message);
+            assert!(
+                err.message.contains("cannot be combined with cursor"),
+                "{}",
+                err.message
+            );
         }
     }
 
@@ -1139,15 +1239,34 @@ mod tests {
         let n = schema(Some(key("n", KeyType::N)));
         let q = query_shape(&request("pk=a&sk_from=-5&sk_to=1e1"), &n).expect("typed");
         let sort = q.sort.expect("sort");
-        assert_eq!((sort.value, sort.to), (KeyValue::N("-5".into()), Some(KeyValue::N("1e1".into()))));
+        assert_eq!(
+            (sort.value, sort.to),
+            (KeyValue::N("-5".into()), Some(KeyValue::N("1e1".into())))
+        );
         for (query, schema, expected) in [
             ("pk=a&sk_eq=x", &n, "sk_eq must be a number"),
-            ("pk=a&sk_prefix=1", &n, "sk_prefix needs a string or binary sort key"),
-            ("pk=a&sk_from=10&sk_to=9.5", &n, "sk_from (\"10\") must not be greater than sk_to"),
+            (
+                "pk=a&sk_prefix=1",
+                &n,
+                "sk_prefix needs a string or binary sort key",
+            ),
+            (
+                "pk=a&sk_from=10&sk_to=9.5",
+                &n,
+                "sk_from (\"10\") must not be greater than sk_to",
+            ),
             ("pk=a&sk_from=1E-2&sk_to=-3", &n, "must not be greater"),
             ("pk=a&sk_lt=1", &schema(None), "sk_lt needs a sort key"),
-            ("pk=a&sk_from=b&sk_to=a", &schema(Some(key("s", KeyType::S))), "must not be greater"),
-            ("pk=a&sk_eq=%2A%2A", &schema(Some(key("b", KeyType::B))), "sk_eq must be base64"),
+            (
+                "pk=a&sk_from=b&sk_to=a",
+                &schema(Some(key("s", KeyType::S))),
+                "must not be greater",
+            ),
+            (
+                "pk=a&sk_eq=%2A%2A",
+                &schema(Some(key("b", KeyType::B))),
+                "sk_eq must be base64",
+            ),
         ] {
             let err = query_shape(&request(query), schema).expect_err(query);
             assert!(err.message.contains(expected), "{query}: {}", err.message);
@@ -1173,7 +1292,11 @@ mod tests {
             ("0", "-0.0", Equal),
             ("1e2", "100", Equal),
             ("1E-2", "-3", Greater),
-            ("12345678901234567890123456789012345678", "12345678901234567890123456789012345679", Less),
+            (
+                "12345678901234567890123456789012345678",
+                "12345678901234567890123456789012345679",
+                Less,
+            ),
             ("0.001", "0.01", Less),
             ("-0.5", "0", Less),
         ] {

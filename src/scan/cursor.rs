@@ -843,7 +843,10 @@ mod tests {
         let real = worst_case_token(100, true).len();
         let bound = worst_case_query_len(100);
         eprintln!("worst-case cursor of 100 partitions: {real} bytes, bound {bound}");
-        assert!(real <= bound && bound - real < real / 50, "{real} vs {bound}");
+        assert!(
+            real <= bound && bound - real < real / 50,
+            "{real} vs {bound}"
+        );
         assert!(Cursor::decode(&worst_case_token(100, true), b"", bound).is_ok());
     }
 }

@@ -2,8 +2,8 @@
 //! key condition, filter and `Select` a read's shape asks for.
 
 use super::{
-    ExpressionRejected, KeyAttribute, KeySchema, KeyType, KeyValue, Page, PageRequest,
-    PageSource, ReadShape, SortOp,
+    ExpressionRejected, KeyAttribute, KeySchema, KeyType, KeyValue, Page, PageRequest, PageSource,
+    ReadShape, SortOp,
 };
 use crate::error::{ErrorKind, UpstreamError};
 use crate::scan::Item;
@@ -365,8 +365,8 @@ impl DynamoSource {
         let index_missing = shape.index.is_some()
             && validation
             && err.message().is_some_and(|m| m.contains("specified index"));
-        let user_expression = shape.filter.is_some()
-            || shape.query.as_ref().is_some_and(|q| q.sort.is_some());
+        let user_expression =
+            shape.filter.is_some() || shape.query.as_ref().is_some_and(|q| q.sort.is_some());
         let message = (validation && user_expression && !index_missing)
             .then(|| err.message().map(|m| clean_message(m, &self.table)))
             .flatten();

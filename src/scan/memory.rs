@@ -119,8 +119,7 @@ impl PageSource for MemorySource {
             ));
         }
         let query = request.shape.query.as_ref();
-        if request.shape.filter.is_some()
-            || query.is_some_and(|q| q.sort.is_some() || q.descending)
+        if request.shape.filter.is_some() || query.is_some_and(|q| q.sort.is_some() || q.descending)
         {
             // Tests of these run against DynamoDB Local; here they would be silently wrong.
             return Err(UpstreamError::new(
@@ -171,7 +170,11 @@ impl PageSource for MemorySource {
             scanned_count: count,
             count,
             consumed_capacity: Some(count as f64 * 0.5),
-            items: if request.shape.count { Vec::new() } else { items },
+            items: if request.shape.count {
+                Vec::new()
+            } else {
+                items
+            },
             last_evaluated_key,
             retries: 0,
         })

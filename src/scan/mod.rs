@@ -135,7 +135,10 @@ impl SortOp {
 
     /// The comparison called `name`.
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.iter().find(|(_, n)| *n == name).map(|(op, _)| *op)
+        Self::ALL
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(op, _)| *op)
     }
 }
 

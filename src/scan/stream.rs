@@ -576,10 +576,7 @@ impl Stream for ScanStream {
                 }
                 Some(Event::Failed { slot, error }) => {
                     this.tally.add_retries(error.retries);
-                    this.error = Some(TrailerError::of(
-                        error.kind,
-                        this.tally.error_segment(slot),
-                    ));
+                    this.error = Some(TrailerError::of(error.kind, this.tally.error_segment(slot)));
                     return Poll::Ready(Some(this.stop(StopReason::Error)));
                 }
                 None => return Poll::Ready(Some(this.finish())),
