@@ -31,7 +31,7 @@ fn tenant(i: usize) -> String {
 /// that numeric order (not text order) is what is tested.
 fn n_text(j: usize) -> String {
     let base = j as i64 * 7 - 100;
-    if j % 2 == 0 {
+    if j.is_multiple_of(2) {
         base.to_string()
     } else {
         format!("{base}.5")
@@ -426,8 +426,8 @@ async fn queries_filters_fan_out_and_counts_match_the_sdk() {
             assert_eq!(keys(&got), keys(&want), "{sk:?} order={order}");
             assert!(trailers.len() >= want.len() / 7, "{sk:?}: cut and resumed");
             let last = trailers.last().expect("a trailer");
-            assert_eq!(last.partitions.len(), 1, "{last:?}");
-            assert_eq!(last.partitions[0].pk, "t07");
+            assert_eq!(last.partitions().len(), 1, "{last:?}");
+            assert_eq!(last.partitions()[0].pk, "t07");
         }
     }
     eprintln!(
@@ -571,14 +571,14 @@ async fn queries_filters_fan_out_and_counts_match_the_sdk() {
         assert!(trailers.len() >= 5, "{} calls", trailers.len());
         let last = trailers.last().expect("trailer");
         assert!(last.complete && last.segments.is_empty());
-        assert_eq!(last.partitions.len(), 50);
-        assert!(last.partitions.iter().all(|p| p.done));
+        assert_eq!(last.partitions().len(), 50);
+        assert!(last.partitions().iter().all(|p| p.done));
         let first = &trailers[0];
         assert!(
-            first.partitions.iter().any(|p| !p.done && p.items > 0)
-                || first.partitions.iter().filter(|p| p.items > 0).count() > 1,
+            first.partitions().iter().any(|p| !p.done && p.items > 0)
+                || first.partitions().iter().filter(|p| p.items > 0).count() > 1,
             "partitions interleave: {:?}",
-            first.partitions
+            first.partitions()
         );
     }
 
@@ -662,7 +662,7 @@ async fn queries_filters_fan_out_and_counts_match_the_sdk() {
     let counted = trailers.last().expect("trailer");
     assert_eq!(counted.items, want, "fan-out count");
     assert_eq!(
-        counted.partitions.iter().map(|p| p.items).sum::<u64>(),
+        counted.partitions().iter().map(|p| p.items).sum::<u64>(),
         want
     );
     let want_index = sdk_count(

@@ -1210,14 +1210,14 @@ mod fan_out_tests {
             rounds += 1;
             let (pairs, trailer) = run(source.clone(), plan.clone()).await;
             assert!(trailer.segments.is_empty(), "a Query counts partitions");
-            assert_eq!(trailer.partitions.len(), 50, "{trailer:?}");
+            assert_eq!(trailer.partitions().len(), 50, "{trailer:?}");
             assert_eq!(
-                trailer.partitions.iter().map(|p| p.items).sum::<u64>(),
+                trailer.partitions().iter().map(|p| p.items).sum::<u64>(),
                 pairs.len() as u64
             );
             got.extend(pairs);
             if trailer.complete {
-                assert!(trailer.partitions.iter().all(|p| p.done));
+                assert!(trailer.partitions().iter().all(|p| p.done));
                 break;
             }
             assert_eq!(trailer.reason, Some(StopReason::MaxItems));

@@ -42,9 +42,11 @@ pub struct Trailer {
     /// `partitions` instead.
     #[serde(default)]
     pub segments: Vec<SegmentSummary>,
-    /// A Query's per-partition counts, in the order the partitions were asked for.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub partitions: Vec<PartitionSummary>,
+    /// A Query's per-partition counts, in the order the partitions were asked for
+    /// (read them with [`Trailer::partitions`]). Boxed: a trailer is carried by value in
+    /// the client's outcomes, so it stays small.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<Box<Vec<PartitionSummary>>>,
     /// From the start of the scan to this trailer.
     pub elapsed_ms: u64,
     /// From the start of the scan to the first page being ready to send.
@@ -123,6 +125,11 @@ pub struct TrailerLine {
 }
 
 impl Trailer {
+    /// A Query's per-partition counts; empty for a Scan.
+    pub fn partitions(&self) -> &[PartitionSummary] {
+        self.partitions.as_deref().map_or(&[], Vec::as_slice)
+    }
+
     /// The trailer as one NDJSON line.
     pub fn to_line(&self) -> Vec<u8> {
         let line = TrailerLine {
@@ -326,7 +333,7 @@ impl Tally {
             } else {
                 Vec::new()
             },
-            partitions,
+            partitions: (!partitions.is_empty()).then(|| Box::new(partitions)),
             elapsed_ms: millis(elapsed),
             ttfb_ms: millis(ttfb),
             reason: if complete { None } else { reason },
@@ -397,7 +404,7 @@ mod tests {
                 pages: 2,
                 done: false,
             }],
-            partitions: vec![],
+            partitions: None,
             elapsed_ms: 10,
             ttfb_ms: 2,
             reason: Some(StopReason::Error),
