@@ -11,9 +11,13 @@ use std::time::Duration;
 /// The hard ceiling DynamoDB puts on `TotalSegments`.
 pub const DYNAMODB_MAX_TOTAL_SEGMENTS: u32 = 1_000_000;
 
-/// `MAX_CURSOR_BYTES` when unset: room for the worst-case cursor of 64 segments (about
-/// 600 KB, see [`crate::scan::cursor::worst_case_len`]), sent in a POST body.
-pub const DEFAULT_MAX_CURSOR_BYTES: usize = 1 << 20;
+/// `MAX_CURSOR_BYTES` when unset: room for the worst-case cursor of 64 segments and of a
+/// Query fan-out over 100 partitions (see [`crate::scan::cursor::worst_case_len`] and
+/// [`crate::scan::cursor::worst_case_query_len`]), sent in a POST body.
+pub const DEFAULT_MAX_CURSOR_BYTES: usize = 2 << 20;
+
+/// The largest `MAX_PARTITIONS`: every partition is a position in the cursor.
+const MAX_PARTITIONS_CEILING: u32 = 1000;
 
 /// A setting that could not be used.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -54,6 +58,16 @@ pub enum ConfigError {
     CursorCapTooSmall {
         max_cursor_bytes: usize,
         max_segments: u32,
+        needed: usize,
+    },
+    #[error(
+        "MAX_CURSOR_BYTES ({max_cursor_bytes}) is too small for MAX_PARTITIONS ({max_partitions}): \
+         a cursor over that many partitions can take {needed} bytes; raise MAX_CURSOR_BYTES \
+         (at most {MAX_CURSOR_BYTES_CEILING}) or lower MAX_PARTITIONS"
+    )]
+    PartitionCursorTooLarge {
+        max_cursor_bytes: usize,
+        max_partitions: u32,
         needed: usize,
     },
 }
@@ -132,7 +146,7 @@ pub struct Config {
     pub deadline_reserve_ms: u64,
     /// Attempts and timeouts of every DynamoDB call.
     pub calls: CallSettings,
-    /// Longest cursor accepted (`MAX_CURSOR_BYTES`, default 1 MiB); checked at cold start
+    /// Longest cursor accepted (`MAX_CURSOR_BYTES`, default 2 MiB); checked at cold start
     /// against the largest cursor `max_segments` can produce.
     pub max_cursor_bytes: usize,
     /// Keys the cursors' HMAC (`CURSOR_SECRET`); empty means anyone can mint a cursor,
@@ -146,6 +160,10 @@ pub struct Config {
     pub max_rcu: f64,
     /// `max_rcu` when the request does not say (`DEFAULT_MAX_RCU`; default none, no cap).
     pub default_max_rcu: Option<f64>,
+    /// Most `pk` values one request may Query (`MAX_PARTITIONS`, default 100): each is
+    /// a position in the cursor, so it is checked against `MAX_CURSOR_BYTES` at cold
+    /// start as `MAX_SEGMENTS` is.
+    pub max_partitions: u32,
 }
 
 impl Config {
@@ -192,6 +210,15 @@ impl Config {
                 needed,
             });
         }
+        let max_partitions = setting(&lookup, "MAX_PARTITIONS", 100, 1, MAX_PARTITIONS_CEILING)?;
+        let needed = crate::scan::cursor::worst_case_query_len(max_partitions);
+        if needed > max_cursor_bytes {
+            return Err(ConfigError::PartitionCursorTooLarge {
+                max_cursor_bytes,
+                max_partitions,
+                needed,
+            });
+        }
         Ok(Self {
             table_name,
             max_segments,
@@ -205,6 +232,7 @@ impl Config {
             cursor_secret: lookup("CURSOR_SECRET").unwrap_or_default().into_bytes(),
             max_rcu,
             default_max_rcu,
+            max_partitions,
             consumed_capacity: match lookup("RETURN_CONSUMED_CAPACITY").as_deref() {
                 None | Some("TOTAL") => true,
                 Some("NONE") => false,
@@ -479,11 +507,12 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("MAX_SEGMENTS"), "{err}");
-        // Fewer segments fit a smaller cap.
+        // Fewer segments (and partitions) fit a smaller cap.
         config(&[
             ("TABLE_NAME", "t"),
             ("MAX_CURSOR_BYTES", "262144"),
             ("MAX_SEGMENTS", "16"),
+            ("MAX_PARTITIONS", "8"),
         ])
         .expect("16 segments fit 256 KiB");
         // A million segments are checked without building a million positions.
@@ -492,6 +521,36 @@ mod tests {
             matches!(err, ConfigError::CursorCapTooSmall { .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_cursor_cap_must_admit_a_fan_out_over_max_partitions() {
+        let c = config(&[("TABLE_NAME", "t")]).expect("the defaults agree");
+        assert_eq!(c.max_partitions, 100);
+        assert!(crate::scan::cursor::worst_case_query_len(100) <= c.max_cursor_bytes);
+        // 1 MiB holds 64 segments but not 100 partitions of the largest keys.
+        let err = config(&[("TABLE_NAME", "t"), ("MAX_CURSOR_BYTES", "1048576")]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::PartitionCursorTooLarge {
+                    max_partitions: 100,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("MAX_PARTITIONS"), "{err}");
+        config(&[
+            ("TABLE_NAME", "t"),
+            ("MAX_CURSOR_BYTES", "1048576"),
+            ("MAX_PARTITIONS", "40"),
+        ])
+        .expect("40 partitions fit 1 MiB");
+        for bad in ["0", "1001", "x"] {
+            let err = config(&[("TABLE_NAME", "t"), ("MAX_PARTITIONS", bad)]).unwrap_err();
+            assert!(err.to_string().contains("MAX_PARTITIONS"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -75,6 +75,32 @@ pub fn to_line(item: &Item) -> Vec<u8> {
     out
 }
 
+/// One value in DynamoDB's typed JSON (`{"S":"a"}`, `{"N":"1.50"}`), as a JSON value:
+/// how a cursor carries a filter's values.
+pub fn typed_json(value: &AttributeValue) -> serde_json::Value {
+    let mut out = Vec::new();
+    write_typed(&mut out, value);
+    // Our own writer makes valid JSON; `null` only if that ever failed.
+    serde_json::from_slice(&out).unwrap_or(serde_json::Value::Null)
+}
+
+/// A value from DynamoDB's typed JSON, checked as `seeder --from` checks items (types,
+/// numbers as DynamoDB takes them, sets without repeats, base64, nesting depth): what
+/// a request's `values` are read with.
+pub fn typed_value(json: &serde_json::Value) -> Result<AttributeValue, String> {
+    // The item reader checks whole items: wrap the value as the one attribute of an
+    // item beside a key it requires.
+    const KEY: &str = "@key";
+    let mut object = serde_json::Map::new();
+    object.insert(KEY.to_string(), serde_json::json!({"S": "k"}));
+    object.insert("value".to_string(), json.clone());
+    let line = serde_json::Value::Object(object).to_string();
+    let mut item = crate::seed::ndjson::parse_item(&line, KEY)
+        .map_err(|why| why.trim_start_matches("value: ").to_string())?;
+    item.remove("value")
+        .ok_or_else(|| "a typed value like {\"S\": \"...\"}".to_string())
+}
+
 fn write_map(
     out: &mut Vec<u8>,
     map: &HashMap<String, AttributeValue>,

@@ -14,7 +14,9 @@
 //! 5. `compress=none|gzip|zstd`: bytes per item and items/s, without a cap and through a
 //!    proxy imitating the Function URL's bandwidth (a burst, then a fixed rate);
 //! 6. `max_rcu`: achieved capacity units/s against the asked ones, one invocation and the
-//!    `scanstream` client's K = 2 and 4 (`BENCH_CASES=rate` runs this case alone).
+//!    `scanstream` client's K = 2 and 4 (`BENCH_CASES=rate` runs this case alone);
+//! 8. a Query fan-out over 100 partitions against an SDK loop (`BENCH_CASES=query`, in
+//!    `query.rs`, run alone).
 //!
 //! Each case runs `REPS` times; tables show medians with min-max. Results go to
 //! `bench-results/` as JSON and CSV, with `plot.svg`.
@@ -27,6 +29,7 @@ mod services;
 
 mod cases;
 mod plot;
+mod query;
 mod report;
 
 use cases::{
@@ -236,9 +239,10 @@ async fn main() -> Result<()> {
     match std::env::var("BENCH_CASES").as_deref() {
         Ok("client") => return client_only(&out_dir).await,
         Ok("rate") => return rate_only(&out_dir).await,
+        Ok("query") => return query::run(&out_dir).await,
         Ok("all") | Err(_) => {}
         Ok(other) => {
-            return Err(format!("BENCH_CASES={other}: expected all, client or rate").into());
+            return Err(format!("BENCH_CASES={other}: expected all, client, rate or query").into());
         }
     }
     let ddb = Service::dynamodb_local(Path::new(ROOT).join("target/bench-dynamodb-local.log"))?;

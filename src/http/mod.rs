@@ -177,11 +177,15 @@ impl From<&UpstreamError> for ApiError {
             ErrorKind::InvalidRequest => 400,
             ErrorKind::Internal => 500,
         };
-        Self::new(
-            status,
-            ErrorCode::Upstream(err.kind),
-            err.kind.message().to_string(),
-        )
+        // DynamoDB's message about the user's own expression is theirs to read; any
+        // other upstream text stays in the logs.
+        let message = match err.source.downcast_ref::<crate::scan::ExpressionRejected>() {
+            Some(rejected) if err.kind == ErrorKind::InvalidRequest => {
+                format!("{}: {}", err.kind.message(), rejected.message)
+            }
+            _ => err.kind.message().to_string(),
+        };
+        Self::new(status, ErrorCode::Upstream(err.kind), message)
     }
 }
 
@@ -238,6 +242,34 @@ mod tests {
         assert_eq!(status(ErrorKind::Internal), 500);
         let err = ApiError::from(&UpstreamError::new(ErrorKind::NotFound, "secret detail"));
         assert!(!String::from_utf8_lossy(&err.body()).contains("secret"));
+    }
+
+    #[test]
+    fn dynamodb_s_message_about_the_user_s_expression_is_passed_on() {
+        let rejected = UpstreamError::new(
+            ErrorKind::InvalidRequest,
+            crate::scan::ExpressionRejected {
+                message: "Invalid FilterExpression: Syntax error; token: \"AND\"".into(),
+                source: Box::from("sdk detail"),
+            },
+        );
+        let err = ApiError::from(&rejected);
+        assert_eq!(err.status, 400);
+        assert!(
+            err.message.contains("Invalid FilterExpression"),
+            "{}",
+            err.message
+        );
+        assert!(!err.message.contains("sdk detail"), "{}", err.message);
+        // Only as an invalid request: anything else keeps its fixed message.
+        let other = UpstreamError::new(
+            ErrorKind::Internal,
+            crate::scan::ExpressionRejected {
+                message: "m".into(),
+                source: Box::from("s"),
+            },
+        );
+        assert_eq!(ApiError::from(&other).message, "internal error");
     }
 
     #[test]

@@ -8,17 +8,28 @@ use super::{ApiError, ErrorCode, quoted};
 use percent_encoding::percent_decode;
 use std::collections::HashMap;
 
-/// The parameters of one request, each known and given once.
+/// The parameters of one request, each known and given once (or, if repeatable, as
+/// often as it was given, in order).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Params {
-    values: HashMap<String, String>,
+    values: HashMap<String, Vec<String>>,
 }
 
 impl Params {
     /// Parses `application/x-www-form-urlencoded` text (a query string or a form body);
-    /// every name must be one of `known`.
+    /// every name must be one of `known`, given once.
     pub fn parse(raw: &str, known: &[&str]) -> Result<Self, ApiError> {
-        let mut values = HashMap::new();
+        Self::parse_repeatable(raw, known, &[])
+    }
+
+    /// As [`Params::parse`], but the names in `repeatable` may be given any number of
+    /// times (`pk=a&pk=b`); [`Params::all`] reads them.
+    pub fn parse_repeatable(
+        raw: &str,
+        known: &[&str],
+        repeatable: &[&str],
+    ) -> Result<Self, ApiError> {
+        let mut values: HashMap<String, Vec<String>> = HashMap::new();
         for pair in raw.split('&').filter(|pair| !pair.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
             let name = decode(name).map_err(|lossy| unknown(&lossy, known))?;
@@ -31,15 +42,20 @@ impl Params {
                     format!("{name} is not valid UTF-8 once percent-decoded"),
                 )
             })?;
-            if values.contains_key(&name) {
+            if values.contains_key(&name) && !repeatable.contains(&name.as_str()) {
                 return Err(ApiError::bad_request(
                     ErrorCode::InvalidParameter,
                     format!("parameter {name} is given more than once"),
                 ));
             }
-            values.insert(name, value);
+            values.entry(name).or_default().push(value);
         }
         Ok(Self { values })
+    }
+
+    /// Every value of `name`, in the order given; empty when absent.
+    pub fn all(&self, name: &str) -> &[String] {
+        self.values.get(name).map_or(&[], Vec::as_slice)
     }
 
     /// Whether `name` was given.
@@ -49,7 +65,10 @@ impl Params {
 
     /// The value of `name`, as given.
     pub fn text(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(String::as_str)
+        self.values
+            .get(name)
+            .and_then(|values| values.first())
+            .map(String::as_str)
     }
 
     /// `name` as an integer in `min..=max` (strict decimal digits: no sign, no spaces, no
@@ -197,6 +216,21 @@ mod tests {
         );
         let err = parse("%FF=1").unwrap_err();
         assert_eq!(err.code, ErrorCode::UnknownParameter);
+    }
+
+    #[test]
+    fn only_repeatable_parameters_may_repeat() {
+        let p = Params::parse_repeatable("pk=a&n=1&pk=b%20c&pk=a", KNOWN, &["pk"]).expect("ok");
+        assert_eq!(p.all("pk"), ["a", "b c", "a"]);
+        assert_eq!(p.text("pk"), Some("a"));
+        assert!(p.all("fields").is_empty());
+        let err = Params::parse_repeatable("pk=a&n=1&n=2", KNOWN, &["pk"]).unwrap_err();
+        assert!(
+            err.message.contains("n is given more than once"),
+            "{}",
+            err.message
+        );
+        assert!(parse("pk=a&pk=b").is_err(), "not repeatable unless asked");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! `GET /?segments=&limit=...` (or the same parameters form-encoded in a `POST` body, for
-//! cursors too long for a URL): the table as one NDJSON stream.
+//! cursors or `pk` lists too long for a URL): the table as one NDJSON stream, from a
+//! parallel Scan or a fan-out of Queries over `pk` values (with a sort-key condition and
+//! an order), either one filtered or counted.
 //!
 //! Every parameter is checked before anything is read. The status line is committed only
 //! once the first page (or the first error) is in, so a missing table is a real 404
@@ -16,7 +18,11 @@ use crate::encode::{Format, is_json_number};
 use crate::error::{ErrorKind, UpstreamError};
 use crate::scan::cursor::{Cursor, Position};
 use crate::scan::stream::{self, CursorSeal, ScanPlan};
-use crate::scan::{KeyType, KeyValue, PageSource, ReadShape};
+use crate::scan::{
+    Filter, KeyAttribute, KeySchema, KeyType, KeyValue, PageSource, QueryShape, ReadShape,
+    SortCondition, SortOp, limits,
+};
+use crate::seed::ndjson::dynamo_number;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use futures::StreamExt;
@@ -38,9 +44,36 @@ pub const PARAMETERS: &[&str] = &[
     "consistent",
     "index",
     "pk",
+    "sk_eq",
+    "sk_lt",
+    "sk_le",
+    "sk_gt",
+    "sk_ge",
+    "sk_prefix",
+    "sk_from",
+    "sk_to",
+    "order",
+    "filter",
+    "names",
+    "values",
+    "select",
     "format",
     "compress",
     "max_rcu",
+];
+
+/// Parameters that may be given more than once: `pk=a&pk=b` queries both partitions.
+const REPEATABLE: &[&str] = &["pk"];
+
+/// The sort-key conditions, by parameter; `sk_from` and `sk_to` together are one.
+const SORT_CONDITIONS: &[(&str, SortOp)] = &[
+    ("sk_eq", SortOp::Eq),
+    ("sk_lt", SortOp::Lt),
+    ("sk_le", SortOp::Le),
+    ("sk_gt", SortOp::Gt),
+    ("sk_ge", SortOp::Ge),
+    ("sk_prefix", SortOp::Prefix),
+    ("sk_from", SortOp::Between),
 ];
 
 /// Parameters a cursor already fixes: given with a cursor, they are refused rather than
@@ -53,12 +86,39 @@ const FIXED_BY_CURSOR: &[&str] = &[
     "consistent",
     "index",
     "pk",
+    "sk_eq",
+    "sk_lt",
+    "sk_le",
+    "sk_gt",
+    "sk_ge",
+    "sk_prefix",
+    "sk_from",
+    "sk_to",
+    "order",
+    "filter",
+    "names",
+    "values",
+    "select",
 ];
 
 /// DynamoDB's largest `max_items` worth asking for; bounds the arithmetic, not the use.
 const MAX_ITEMS: u64 = 1_000_000_000_000;
 /// Projections of more attributes than this are refused (DynamoDB caps expressions at 4 KB).
 const MAX_FIELDS: usize = 100;
+
+/// A sort-key condition as given: its comparison and text, typed once the key schema
+/// is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortRequest {
+    /// The parameter (`sk_lt`...; `sk_from` for a range), to name in errors.
+    pub parameter: &'static str,
+    /// The comparison.
+    pub op: SortOp,
+    /// The value (the lower bound of a range).
+    pub value: String,
+    /// The upper bound of a range (`sk_to`).
+    pub to: Option<String>,
+}
 
 /// A request whose parameters are all valid; `pk` still needs the key schema to be read.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,8 +137,13 @@ pub struct StreamRequest {
     pub positions: Vec<Position>,
     /// Projection, consistency, index (the partition comes from `pk` below or a cursor).
     pub shape: ReadShape,
-    /// The raw `pk` value, read against the key schema before scanning.
-    pub pk: Option<String>,
+    /// The raw `pk` values, read against the key schema before querying; empty for a
+    /// Scan.
+    pub pks: Vec<String>,
+    /// The raw sort-key condition, read against the key schema with the `pk` values.
+    pub sort: Option<SortRequest>,
+    /// `order=desc`: newest (largest sort key) first.
+    pub descending: bool,
     /// How items are written (`format=`); a resumed read may change it.
     pub format: Format,
     /// How the body is compressed (`compress=`); a resumed read may change it.
@@ -96,7 +161,7 @@ pub const FORM_MEDIA_TYPES: &[&str] = &["application/x-www-form-urlencoded", "te
 fn params_of(invocation: &Invocation<'_>, config: &Config) -> Result<Params, ApiError> {
     let query = invocation.uri.query().unwrap_or_default();
     match *invocation.method {
-        Method::GET => Params::parse(query, PARAMETERS),
+        Method::GET => Params::parse_repeatable(query, PARAMETERS, REPEATABLE),
         Method::POST => {
             let form = invocation.content_type.is_none_or(|ct| {
                 let media_type = ct.split(';').next().unwrap_or_default().trim();
@@ -114,7 +179,7 @@ fn params_of(invocation: &Invocation<'_>, config: &Config) -> Result<Params, Api
                     ),
                 ));
             }
-            let max_body = config.max_cursor_bytes + 16 * 1024;
+            let max_body = max_body_bytes(config);
             if invocation.body.len() > max_body {
                 return Err(ApiError::new(
                     413,
@@ -125,10 +190,24 @@ fn params_of(invocation: &Invocation<'_>, config: &Config) -> Result<Params, Api
             let body = std::str::from_utf8(invocation.body).map_err(|_| {
                 ApiError::bad_request(ErrorCode::InvalidParameter, "the body is not UTF-8".into())
             })?;
-            Params::parse(&format!("{query}&{body}"), PARAMETERS)
+            Params::parse_repeatable(&format!("{query}&{body}"), PARAMETERS, REPEATABLE)
         }
         _ => Err(ApiError::method_not_allowed(invocation.method, "GET, POST")),
     }
+}
+
+/// The largest POST body: a cursor of `MAX_CURSOR_BYTES`, or `MAX_PARTITIONS` `pk`
+/// values of the largest size percent-encoded, with a filter at its bounds, and room
+/// for the other parameters.
+pub fn max_body_bytes(config: &Config) -> usize {
+    let per_pk = "&pk=".len() + 3 * limits::MAX_PARTITION_KEY_BYTES;
+    let filter = 3
+        * (limits::MAX_EXPRESSION_BYTES
+            + limits::MAX_VALUES_BYTES
+            + limits::MAX_PLACEHOLDERS
+                * (limits::MAX_PLACEHOLDER_BYTES + limits::MAX_NAME_BYTES + 8));
+    let query = config.max_partitions as usize * per_pk + filter;
+    config.max_cursor_bytes.max(query) + 16 * 1024
 }
 
 /// Checks every parameter of an invocation: method, body, names, values, cursor.
@@ -142,15 +221,25 @@ pub fn parse_request(
         Some(token) => resumed(&params, token, config)?,
         None => fresh(&params, config)?,
     };
+    let count = read.shape.count;
     Ok(StreamRequest {
         segments: read.segments,
         total_segments: read.total_segments,
         segment_offset: read.segment_offset,
         positions: read.positions,
         shape: read.shape,
-        pk: read.pk,
+        pks: read.pks,
+        sort: read.sort,
+        descending: read.descending,
         limit: params.integer("limit", config.default_limit, 1, config.max_limit)?,
-        max_items: params.optional_integer("max_items", 1, MAX_ITEMS)?,
+        max_items: match params.optional_integer("max_items", 1, MAX_ITEMS)? {
+            Some(_) if count => {
+                return Err(invalid(
+                    "max_items cannot be combined with select=count: a count sends no items".into(),
+                ));
+            }
+            max_items => max_items,
+        },
         format: params.choice("format", Format::Json, Format::NAMES, Format::from_name)?,
         compression: params.choice(
             "compress",
@@ -171,7 +260,9 @@ struct Read {
     segment_offset: u32,
     positions: Vec<Position>,
     shape: ReadShape,
-    pk: Option<String>,
+    pks: Vec<String>,
+    sort: Option<SortRequest>,
+    descending: bool,
 }
 
 fn invalid(message: String) -> ApiError {
@@ -191,7 +282,19 @@ fn resumed(params: &Params, token: &str, config: &Config) -> Result<Read, ApiErr
     if cursor.table != config.table_name {
         return Err(bad_cursor("cursor belongs to another table".into()));
     }
-    let segments = u32::try_from(cursor.positions.len()).unwrap_or(u32::MAX);
+    let positions = u32::try_from(cursor.positions.len()).unwrap_or(u32::MAX);
+    let segments = match &cursor.shape.query {
+        Some(query) => {
+            if positions > config.max_partitions {
+                return Err(bad_cursor(format!(
+                    "cursor spans {positions} partitions, more than the {} allowed",
+                    config.max_partitions
+                )));
+            }
+            query.concurrency
+        }
+        None => positions,
+    };
     if segments > config.max_segments {
         return Err(bad_cursor(format!(
             "cursor spans {segments} segments, more than the {} allowed",
@@ -204,58 +307,322 @@ fn resumed(params: &Params, token: &str, config: &Config) -> Result<Read, ApiErr
         segment_offset: cursor.segment_offset,
         positions: cursor.positions,
         shape: cursor.shape,
-        pk: None,
+        pks: Vec::new(),
+        sort: None,
+        descending: false,
     })
 }
 
 /// A read from the start, shaped by the parameters.
 fn fresh(params: &Params, config: &Config) -> Result<Read, ApiError> {
-    let pk = params.text("pk").map(str::to_string);
-    if let Some(pk) = &pk {
-        if pk.is_empty() || pk.len() > 2048 {
+    let pks = params.all("pk").to_vec();
+    if pks.len() > config.max_partitions as usize {
+        return Err(invalid(format!(
+            "pk may be given at most {} times (MAX_PARTITIONS), got {}",
+            config.max_partitions,
+            pks.len()
+        )));
+    }
+    for (i, pk) in pks.iter().enumerate() {
+        if pk.is_empty() || pk.len() > limits::MAX_PARTITION_KEY_BYTES {
             return Err(invalid("pk must be 1 to 2048 bytes".into()));
         }
-        if let Some(name) = ["total_segments", "segment_offset"]
-            .iter()
-            .find(|n| params.has(n))
-        {
-            return Err(invalid(format!(
-                "{name} cannot be combined with pk: a Query reads one partition, unsegmented"
-            )));
+        if pks[..i].contains(pk) {
+            return Err(invalid(format!("pk names {} twice", quoted(pk))));
         }
     }
-    let default_segments = if pk.is_some() {
-        1
+    let query = !pks.is_empty();
+    if query
+        && let Some(name) = ["total_segments", "segment_offset"]
+            .iter()
+            .find(|n| params.has(n))
+    {
+        return Err(invalid(format!(
+            "{name} cannot be combined with pk: a Query reads each partition unsegmented"
+        )));
+    }
+    let partitions = u32::try_from(pks.len()).unwrap_or(u32::MAX);
+    let default_segments = if query {
+        config.default_segments.min(partitions)
     } else {
         config.default_segments
     };
     let segments = params.integer("segments", default_segments, 1, config.max_segments)?;
-    if pk.is_some() && segments != 1 {
+    if query && segments > partitions {
+        return Err(invalid(format!(
+            "segments must be at most the number of pk values ({partitions}) with pk: a Query reads each partition unsegmented"
+        )));
+    }
+    let (total_segments, segment_offset) = if query {
+        (partitions, 0)
+    } else {
+        let total = params.integer("total_segments", segments, 1, DYNAMODB_MAX_TOTAL_SEGMENTS)?;
+        let offset = params.integer("segment_offset", 0, 0, total - 1)?;
+        if u64::from(offset) + u64::from(segments) > u64::from(total) {
+            return Err(invalid(format!(
+                "segment_offset + segments ({offset} + {segments}) must not exceed total_segments ({total})"
+            )));
+        }
+        (total, offset)
+    };
+    let sort = sort_request(params, query)?;
+    let descending = params.choice("order", false, &["asc", "desc"], |o| match o {
+        "asc" => Some(false),
+        "desc" => Some(true),
+        _ => None,
+    })?;
+    if params.has("order") && !query {
         return Err(invalid(
-            "segments must be 1 with pk: a Query reads one partition, unsegmented".into(),
+            "order needs pk: a Scan has no order, a Query reads in sort-key order".into(),
         ));
     }
-    let total_segments =
-        params.integer("total_segments", segments, 1, DYNAMODB_MAX_TOTAL_SEGMENTS)?;
-    let segment_offset = params.integer("segment_offset", 0, 0, total_segments - 1)?;
-    if u64::from(segment_offset) + u64::from(segments) > u64::from(total_segments) {
-        return Err(invalid(format!(
-            "segment_offset + segments ({segment_offset} + {segments}) must not exceed total_segments ({total_segments})"
-        )));
+    let count = params.choice("select", false, &["items", "count"], |o| match o {
+        "items" => Some(false),
+        "count" => Some(true),
+        _ => None,
+    })?;
+    let fields = fields(params)?;
+    if count && !fields.is_empty() {
+        return Err(invalid(
+            "select=count cannot be combined with fields: a count returns no attributes".into(),
+        ));
     }
     Ok(Read {
         segments,
         total_segments,
         segment_offset,
-        positions: vec![Position::Start; segments as usize],
+        positions: vec![Position::Start; if query { pks.len() } else { segments as usize }],
         shape: ReadShape {
-            fields: fields(params)?,
+            fields,
             consistent: params.boolean("consistent")?,
             index: index(params)?,
-            partition: None,
+            query: None,
+            filter: filter(params)?,
+            count,
         },
-        pk,
+        pks,
+        sort,
+        descending,
     })
+}
+
+/// The one sort-key condition a request may give: `sk_eq`, `sk_lt`, `sk_le`, `sk_gt`,
+/// `sk_ge`, `sk_prefix`, or `sk_from` with `sk_to`; each only with `pk`.
+fn sort_request(params: &Params, query: bool) -> Result<Option<SortRequest>, ApiError> {
+    let given: Vec<&str> = SORT_CONDITIONS
+        .iter()
+        .map(|(name, _)| *name)
+        .chain(["sk_to"])
+        .filter(|name| params.has(name))
+        .collect();
+    let Some(first) = given.first() else {
+        return Ok(None);
+    };
+    if !query {
+        return Err(invalid(format!(
+            "{first} needs pk: a sort-key condition applies to a Query of a partition"
+        )));
+    }
+    match (params.has("sk_from"), params.has("sk_to")) {
+        (true, false) => return Err(invalid("sk_from needs sk_to (BETWEEN, inclusive)".into())),
+        (false, true) => return Err(invalid("sk_to needs sk_from (BETWEEN, inclusive)".into())),
+        _ => {}
+    }
+    let conditions: Vec<&str> = given.iter().copied().filter(|n| *n != "sk_to").collect();
+    if conditions.len() > 1 {
+        return Err(invalid(format!(
+            "only one sort-key condition at a time, got {}",
+            conditions.join(" and ")
+        )));
+    }
+    let (parameter, op) = SORT_CONDITIONS
+        .iter()
+        .find(|(name, _)| *name == conditions[0])
+        .copied()
+        .ok_or_else(|| invalid("unknown sort-key condition".into()))?;
+    let text = |name: &str| -> Result<String, ApiError> {
+        let value = params.text(name).unwrap_or_default();
+        if value.is_empty() || value.len() > 4 * limits::MAX_SORT_KEY_BYTES {
+            return Err(invalid(format!("{name} must be 1 to 1024 bytes")));
+        }
+        Ok(value.to_string())
+    };
+    Ok(Some(SortRequest {
+        parameter,
+        op,
+        value: text(parameter)?,
+        to: (op == SortOp::Between).then(|| text("sk_to")).transpose()?,
+    }))
+}
+
+/// `filter`, `names` and `values`: DynamoDB's own filter expression with its
+/// placeholders, checked before anything is read (sizes, placeholders defined and used,
+/// typed values, no placeholder of ours).
+fn filter(params: &Params) -> Result<Option<Filter>, ApiError> {
+    let Some(expression) = params.text("filter") else {
+        if let Some(name) = ["names", "values"].iter().find(|n| params.has(n)) {
+            return Err(invalid(format!(
+                "{name} needs filter: it defines placeholders of a filter expression"
+            )));
+        }
+        return Ok(None);
+    };
+    if expression.trim().is_empty() || expression.len() > limits::MAX_EXPRESSION_BYTES {
+        return Err(invalid(format!(
+            "filter must be 1 to {} bytes (DynamoDB's limit for an expression)",
+            limits::MAX_EXPRESSION_BYTES
+        )));
+    }
+    let object = |name: &str| -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+        let Some(text) = params.text(name) else {
+            return Ok(serde_json::Map::new());
+        };
+        if text.len() > limits::MAX_VALUES_BYTES {
+            return Err(invalid(format!(
+                "{name} may hold at most {} bytes of JSON",
+                limits::MAX_VALUES_BYTES
+            )));
+        }
+        match serde_json::from_str(text) {
+            Ok(serde_json::Value::Object(map)) if map.len() <= limits::MAX_PLACEHOLDERS => Ok(map),
+            Ok(serde_json::Value::Object(_)) => Err(invalid(format!(
+                "{name} may define at most {} placeholders",
+                limits::MAX_PLACEHOLDERS
+            ))),
+            _ => Err(invalid(format!("{name} must be a JSON object"))),
+        }
+    };
+    let mut names = std::collections::BTreeMap::new();
+    for (placeholder, value) in object("names")? {
+        placeholder_syntax("names", &placeholder, '#')?;
+        match value {
+            serde_json::Value::String(name)
+                if !name.is_empty() && name.len() <= limits::MAX_NAME_BYTES =>
+            {
+                names.insert(placeholder, name);
+            }
+            _ => {
+                return Err(invalid(format!(
+                    "names: {} must stand for an attribute name of 1 to {} bytes",
+                    quoted(&placeholder),
+                    limits::MAX_NAME_BYTES
+                )));
+            }
+        }
+    }
+    let mut values = std::collections::BTreeMap::new();
+    for (placeholder, value) in object("values")? {
+        placeholder_syntax("values", &placeholder, ':')?;
+        let typed = crate::encode::typed_value(&value).map_err(|why| {
+            invalid(format!(
+                "values: {} is not a DynamoDB typed value ({}), e.g. {{\"S\":\"text\"}} or {{\"N\":\"1\"}}",
+                quoted(&placeholder),
+                why.chars().take(120).collect::<String>()
+            ))
+        })?;
+        values.insert(placeholder, typed);
+    }
+    let (used_names, used_values) = placeholders_in(expression);
+    for used in used_names.iter().chain(&used_values) {
+        if reserved(used) {
+            return Err(invalid(format!(
+                "filter uses {}: placeholders beginning with {} are reserved for the projection and key condition",
+                quoted(used),
+                crate::scan::RESERVED_PLACEHOLDER_PREFIX
+            )));
+        }
+    }
+    for (used, defined, what) in [
+        (&used_names, names.keys().collect::<Vec<_>>(), "names"),
+        (&used_values, values.keys().collect::<Vec<_>>(), "values"),
+    ] {
+        if let Some(missing) = used.iter().find(|u| !defined.contains(u)) {
+            return Err(invalid(format!(
+                "filter uses {}, which {what} does not define",
+                quoted(missing)
+            )));
+        }
+        if let Some(unused) = defined.iter().find(|d| !used.contains(**d)) {
+            return Err(invalid(format!(
+                "{what} defines {}, which filter does not use",
+                quoted(unused)
+            )));
+        }
+    }
+    Ok(Some(Filter {
+        expression: expression.to_string(),
+        names,
+        values,
+    }))
+}
+
+/// A placeholder as DynamoDB writes them: `sigil` then 1 or more of `A-Z a-z 0-9 _`,
+/// at most 255 bytes, and not one of ours.
+fn placeholder_syntax(parameter: &str, placeholder: &str, sigil: char) -> Result<(), ApiError> {
+    let valid = placeholder.len() <= limits::MAX_PLACEHOLDER_BYTES
+        && placeholder
+            .strip_prefix(sigil)
+            .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(placeholder_byte));
+    if !valid {
+        return Err(invalid(format!(
+            "{parameter}: {} is not a placeholder ({sigil} then letters, digits or _, at most {} bytes)",
+            quoted(placeholder),
+            limits::MAX_PLACEHOLDER_BYTES
+        )));
+    }
+    if reserved(placeholder) {
+        return Err(invalid(format!(
+            "{parameter}: {}: placeholders beginning with {} are reserved for the projection and key condition",
+            quoted(placeholder),
+            crate::scan::RESERVED_PLACEHOLDER_PREFIX
+        )));
+    }
+    Ok(())
+}
+
+fn placeholder_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Whether a placeholder is one scanstream generates (compared without case, so that
+/// none can even look like one).
+fn reserved(placeholder: &str) -> bool {
+    let prefix = crate::scan::RESERVED_PLACEHOLDER_PREFIX;
+    placeholder
+        .get(1..1 + prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+}
+
+/// The name (`#x`) and value (`:x`) placeholders an expression uses. DynamoDB's
+/// expressions have no string literals, so every `#` or `:` followed by a name
+/// character begins a placeholder.
+fn placeholders_in(expression: &str) -> (Vec<String>, Vec<String>) {
+    let bytes = expression.as_bytes();
+    let (mut names, mut values) = (Vec::new(), Vec::new());
+    let mut i = 0;
+    while i < bytes.len() {
+        let sigil = bytes[i];
+        i += 1;
+        if sigil != b'#' && sigil != b':' {
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && placeholder_byte(bytes[i]) {
+            i += 1;
+        }
+        if i > start {
+            let token = format!("{}{}", char::from(sigil), &expression[start..i]);
+            let list = if sigil == b'#' {
+                &mut names
+            } else {
+                &mut values
+            };
+            if !list.contains(&token) {
+                list.push(token);
+            }
+        }
+    }
+    (names, values)
 }
 
 /// `fields=a,b,c`: top-level attribute names, each passed to DynamoDB through
@@ -301,23 +668,152 @@ fn index(params: &Params) -> Result<Option<String>, ApiError> {
     Ok(Some(name.to_string()))
 }
 
-/// Reads the `pk` text as the key's type: S as is, N as a number, B as base64.
-fn partition_value(text: &str, key_type: KeyType) -> Result<KeyValue, ApiError> {
+/// Reads the text of `parameter` as the key's type: S as is, N as a number DynamoDB
+/// takes, B as base64; at most `max` bytes once typed (DynamoDB's key size limits).
+fn key_value(
+    parameter: &str,
+    text: &str,
+    key_type: KeyType,
+    max: usize,
+) -> Result<KeyValue, ApiError> {
     let bad = |what: &str| {
         ApiError::bad_request(
             ErrorCode::InvalidParameter,
-            format!("pk must be {what} for this key, got {}", quoted(text)),
+            format!(
+                "{parameter} must be {what} for this key, got {}",
+                quoted(text)
+            ),
         )
     };
-    match key_type {
-        KeyType::S => Ok(KeyValue::S(text.to_string())),
-        KeyType::N if is_json_number(text) => Ok(KeyValue::N(text.to_string())),
-        KeyType::N => Err(bad("a number")),
+    let value = match key_type {
+        KeyType::S => KeyValue::S(text.to_string()),
+        KeyType::N if is_json_number(text) && dynamo_number(text).is_ok() => {
+            KeyValue::N(text.to_string())
+        }
+        KeyType::N => return Err(bad("a number")),
         KeyType::B => STANDARD
             .decode(text)
             .map(KeyValue::B)
-            .map_err(|_| bad("base64")),
+            .map_err(|_| bad("base64"))?,
+    };
+    if value.is_empty() || value.len() > max {
+        return Err(bad(&format!("1 to {max} bytes")));
     }
+    Ok(value)
+}
+
+/// Reads the `pk` text as the key's type: S as is, N as a number, B as base64.
+fn partition_value(text: &str, key_type: KeyType) -> Result<KeyValue, ApiError> {
+    key_value("pk", text, key_type, limits::MAX_PARTITION_KEY_BYTES)
+}
+
+/// The sort-key condition typed by the sort key of the table or index.
+fn sort_condition(
+    request: &SortRequest,
+    sort_key: Option<&KeyAttribute>,
+) -> Result<SortCondition, ApiError> {
+    let parameter = request.parameter;
+    let Some(key) = sort_key else {
+        return Err(invalid(format!(
+            "{parameter} needs a sort key, and this table (or index) has none"
+        )));
+    };
+    if request.op == SortOp::Prefix && key.key_type == KeyType::N {
+        return Err(invalid(
+            "sk_prefix needs a string or binary sort key; this one is a number".into(),
+        ));
+    }
+    let max = limits::MAX_SORT_KEY_BYTES;
+    let value = key_value(parameter, &request.value, key.key_type, max)?;
+    let to = match &request.to {
+        Some(to) => Some(key_value("sk_to", to, key.key_type, max)?),
+        None => None,
+    };
+    if let Some(to) = &to
+        && compare_keys(&value, to) == Some(std::cmp::Ordering::Greater)
+    {
+        return Err(invalid(format!(
+            "sk_from ({}) must not be greater than sk_to ({})",
+            quoted(&request.value),
+            quoted(request.to.as_deref().unwrap_or_default())
+        )));
+    }
+    Ok(SortCondition {
+        key: key.name.clone(),
+        op: request.op,
+        value,
+        to,
+    })
+}
+
+/// Orders two key values as DynamoDB does: strings and binary by their bytes, numbers
+/// by value. `None` for values of different types.
+fn compare_keys(a: &KeyValue, b: &KeyValue) -> Option<std::cmp::Ordering> {
+    match (a, b) {
+        (KeyValue::S(a), KeyValue::S(b)) => Some(a.as_bytes().cmp(b.as_bytes())),
+        (KeyValue::B(a), KeyValue::B(b)) => Some(a.cmp(b)),
+        (KeyValue::N(a), KeyValue::N(b)) => Some(compare_numbers(a, b)),
+        _ => None,
+    }
+}
+
+/// Compares two numbers in JSON syntax exactly (38 digits do not fit a float): by sign,
+/// then by the exponent of the first significant digit, then digit by digit.
+fn compare_numbers(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    /// Sign, significant digits (no leading or trailing zeros), exponent of the first.
+    fn parts(text: &str) -> (bool, Vec<u8>, i64) {
+        let negative = text.starts_with('-');
+        let text = text.trim_start_matches(['-', '+']);
+        let (mantissa, exponent) = match text.find(['e', 'E']) {
+            Some(at) => (&text[..at], text[at + 1..].parse::<i64>().unwrap_or(0)),
+            None => (text, 0),
+        };
+        let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let digits: Vec<u8> = whole.bytes().chain(fraction.bytes()).collect();
+        let leading = digits.iter().take_while(|&&d| d == b'0').count();
+        let mut significant = digits[leading..].to_vec();
+        while significant.last() == Some(&b'0') {
+            significant.pop();
+        }
+        let first = whole.len() as i64 - leading as i64 - 1 + exponent;
+        (negative && !significant.is_empty(), significant, first)
+    }
+    let (an, ad, ae) = parts(a);
+    let (bn, bd, be) = parts(b);
+    let magnitude = match (ad.is_empty(), bd.is_empty()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Less,
+        (false, true) => Ordering::Greater,
+        (false, false) => ae.cmp(&be).then_with(|| ad.cmp(&bd)),
+    };
+    match (an, bn) {
+        (false, false) => magnitude,
+        (true, true) => magnitude.reverse(),
+        (true, false) => Ordering::Less,
+        (false, true) => Ordering::Greater,
+    }
+}
+
+/// The Query of a request's `pk` values, sort-key condition and order, typed by `schema`.
+fn query_shape(request: &StreamRequest, schema: &KeySchema) -> Result<QueryShape, ApiError> {
+    let partitions = request
+        .pks
+        .iter()
+        .map(|text| partition_value(text, schema.partition.key_type))
+        .collect::<Result<Vec<_>, _>>()?;
+    let sort = request
+        .sort
+        .as_ref()
+        .map(|sort| sort_condition(sort, schema.sort.as_ref()))
+        .transpose()?;
+    Ok(QueryShape {
+        key: schema.partition.name.clone(),
+        partitions,
+        concurrency: request.segments,
+        sort,
+        descending: request.descending,
+    })
 }
 
 /// The streamer: configuration and page source, built once at cold start and shared by
@@ -356,9 +852,9 @@ impl<S: PageSource> Streamer<S> {
             invocation.deadline,
             Duration::from_millis(self.config.deadline_reserve_ms),
         );
-        if request.pk.is_some() || request.shape.index.is_some() {
-            // Finds a missing table or index (404) and the key type before any Scan.
-            let described = self.source.partition_key(request.shape.index.as_deref());
+        if !request.pks.is_empty() || request.shape.index.is_some() {
+            // Finds a missing table or index (404) and the key types before any read.
+            let described = self.source.key_schema(request.shape.index.as_deref());
             let described = match deadline {
                 Some(at) => tokio::time::timeout_at(at, described)
                     .await
@@ -370,16 +866,16 @@ impl<S: PageSource> Streamer<S> {
                     }),
                 None => described.await,
             };
-            let key = match described {
-                Ok(key) => key,
+            let schema = match described {
+                Ok(schema) => schema,
                 Err(err) => {
                     warn!(cause = %err, source = ?err.source, "describing the table failed");
                     return error_response(&ApiError::from(&err));
                 }
             };
-            if let Some(text) = request.pk.take() {
-                match partition_value(&text, key.key_type) {
-                    Ok(value) => request.shape.partition = Some((key.name, value)),
+            if !request.pks.is_empty() {
+                match query_shape(&request, &schema) {
+                    Ok(query) => request.shape.query = Some(query),
                     Err(err) => return error_response(&err),
                 }
             }
@@ -391,6 +887,9 @@ impl<S: PageSource> Streamer<S> {
             limit = request.limit,
             max_items = ?request.max_items,
             max_rcu = ?request.max_rcu,
+            partitions = request.pks.len(),
+            filter = request.shape.filter.is_some(),
+            count = request.shape.count,
             "scan starting"
         );
         let plan = ScanPlan {
@@ -472,7 +971,10 @@ mod tests {
         assert!(r.shape.consistent);
         assert_eq!(r.shape.index.as_deref(), Some("by-status"));
         let r = get("pk=abc").expect("valid");
-        assert_eq!((r.segments, r.pk.as_deref()), (1, Some("abc")));
+        assert_eq!(
+            (r.segments, r.pks.as_slice()),
+            (1, &["abc".to_string()][..])
+        );
     }
 
     #[test]
@@ -540,6 +1042,266 @@ mod tests {
             (err.code, err.message.as_str()),
             (ErrorCode::InvalidCursor, "cursor belongs to another table")
         );
+    }
+
+    #[test]
+    fn query_filter_and_count_parameters_are_checked_before_anything_is_read() {
+        let r = get("pk=a&pk=b&pk=c&segments=2&sk_ge=5&order=desc").expect("valid");
+        assert_eq!((r.segments, r.total_segments, r.positions.len()), (2, 3, 3));
+        assert_eq!(r.pks, ["a", "b", "c"]);
+        assert!(r.descending);
+        let sort = r.sort.expect("a condition");
+        assert_eq!(
+            (sort.parameter, sort.op, sort.value.as_str()),
+            ("sk_ge", SortOp::Ge, "5")
+        );
+        let r = get("pk=a&pk=b").expect("valid");
+        assert_eq!(
+            r.segments, 2,
+            "as many workers as partitions, up to the default"
+        );
+        let r = get(
+            "filter=%23s+%3D+%3Av+AND+%23n+%3E+%3Av2&names=%7B%22%23s%22%3A%22status%22%2C%22%23n%22%3A%22n%22%7D&values=%7B%22%3Av%22%3A%7B%22S%22%3A%22open%22%7D%2C%22%3Av2%22%3A%7B%22N%22%3A%221%22%7D%7D&select=count",
+        )
+        .expect("valid");
+        let filter = r.shape.filter.expect("a filter");
+        assert_eq!(filter.names["#s"], "status");
+        assert_eq!(
+            filter.values[":v2"],
+            aws_sdk_dynamodb::types::AttributeValue::N("1".into())
+        );
+        assert!(r.shape.count);
+        let enc = |s: &str| -> String { form_urlencoded::byte_serialize(s.as_bytes()).collect() };
+        let f = |filter: &str, names: &str, values: &str| {
+            let mut q = format!("filter={}", enc(filter));
+            if !names.is_empty() {
+                q += &format!("&names={}", enc(names));
+            }
+            if !values.is_empty() {
+                q += &format!("&values={}", enc(values));
+            }
+            q
+        };
+        let long_pk = "p".repeat(2049);
+        let many: String = (0..101).map(|i| format!("pk=p{i}&")).collect();
+        let cases: Vec<(String, &str)> = vec![
+            ("sk_eq=1".into(), "sk_eq needs pk"),
+            ("sk_from=1&sk_to=2".into(), "sk_from needs pk"),
+            ("pk=a&sk_from=1".into(), "sk_from needs sk_to"),
+            ("pk=a&sk_to=1".into(), "sk_to needs sk_from"),
+            ("pk=a&sk_lt=1&sk_gt=0".into(), "only one sort-key condition"),
+            (
+                "pk=a&sk_prefix=x&sk_from=1&sk_to=2".into(),
+                "only one sort-key condition",
+            ),
+            ("pk=a&sk_eq=".into(), "sk_eq must be 1 to 1024 bytes"),
+            ("order=desc".into(), "order needs pk"),
+            ("pk=a&order=up".into(), "order must be one of asc, desc"),
+            ("pk=a&pk=a".into(), "pk names \"a\" twice"),
+            (format!("pk={long_pk}"), "pk must be 1 to 2048 bytes"),
+            (many, "pk may be given at most 100 times"),
+            (
+                "pk=a&pk=b&segments=3".into(),
+                "segments must be at most the number of pk values (2)",
+            ),
+            (
+                "pk=a&segment_offset=0".into(),
+                "segment_offset cannot be combined with pk",
+            ),
+            ("select=all".into(), "select must be one of items, count"),
+            (
+                "select=count&fields=a".into(),
+                "select=count cannot be combined with fields",
+            ),
+            (
+                "select=count&max_items=5".into(),
+                "max_items cannot be combined with select=count",
+            ),
+            ("names=%7B%7D".into(), "names needs filter"),
+            ("values=%7B%7D".into(), "values needs filter"),
+            ("filter=".into(), "filter must be 1 to 4096 bytes"),
+            (
+                format!("filter={}", "a".repeat(4097)),
+                "filter must be 1 to 4096 bytes",
+            ),
+            (
+                f("#a = :v", r##"{"#a":"x"}"##, ""),
+                "filter uses \":v\", which values does not define",
+            ),
+            (
+                f("#a = :v", "", r#"{":v":{"S":"x"}}"#),
+                "filter uses \"#a\", which names does not define",
+            ),
+            (
+                f("#a = :v", r##"{"#a":"x","#b":"y"}"##, r#"{":v":{"S":"x"}}"#),
+                "names defines \"#b\", which filter does not use",
+            ),
+            (
+                f(
+                    "#a = :v",
+                    r##"{"#a":"x"}"##,
+                    r#"{":v":{"S":"x"},":w":{"S":"y"}}"#,
+                ),
+                "values defines \":w\", which filter does not use",
+            ),
+            (
+                f("#a = :v", r##"{"#a":"x"}"##, r#"{":v":{"Q":"x"}}"#),
+                "values: \":v\" is not a DynamoDB typed value",
+            ),
+            (
+                f("#a = :v", r##"{"#a":"x"}"##, r#"{":v":{"N":"1e999"}}"#),
+                "values: \":v\" is not a DynamoDB typed value",
+            ),
+            (
+                f("#a = :v", r##"{"#a":"x"}"##, r#"{":v":"plain"}"#),
+                "values: \":v\" is not a DynamoDB typed value",
+            ),
+            (
+                f("#a = :v", r##"{"#a":"x"}"##, "[1]"),
+                "values must be a JSON object",
+            ),
+            (
+                f("#a = :v", "not json", r#"{":v":{"S":"x"}}"#),
+                "names must be a JSON object",
+            ),
+            (
+                f("#a = :v", r##"{"#a":""}"##, r#"{":v":{"S":"x"}}"#),
+                "must stand for an attribute name",
+            ),
+            (
+                f("#a = :v", r#"{"a":"x"}"#, r#"{":v":{"S":"x"}}"#),
+                "names: \"a\" is not a placeholder",
+            ),
+            (
+                f("#a = :v-w", r##"{"#a":"x"}"##, r#"{":v-w":{"S":"x"}}"#),
+                "values: \":v-w\" is not a placeholder",
+            ),
+            (
+                f(
+                    "#scanstreamPk = :v",
+                    r##"{"#scanstreamPk":"x"}"##,
+                    r#"{":v":{"S":"x"}}"#,
+                ),
+                "reserved",
+            ),
+            (
+                f(
+                    "#a = :SCANSTREAMPK",
+                    r##"{"#a":"x"}"##,
+                    r#"{":SCANSTREAMPK":{"S":"x"}}"#,
+                ),
+                "reserved",
+            ),
+            (
+                f(
+                    "#a = :v",
+                    r##"{"#a":"x"}"##,
+                    &format!(r#"{{":v":{{"S":"{}"}}}}"#, "x".repeat(17_000)),
+                ),
+                "values may hold at most 16384 bytes",
+            ),
+        ];
+        for (query, expected) in &cases {
+            let err = get(query).expect_err(query);
+            assert_eq!(err.status, 400, "{query}");
+            assert!(err.message.contains(expected), "{query}: {}", err.message);
+        }
+        // A cursor fixes every one of them.
+        let token = Cursor {
+            table: "t".into(),
+            total_segments: 1,
+            segment_offset: 0,
+            positions: vec![Position::Start],
+            shape: ReadShape::default(),
+        }
+        .encode(b"");
+        for fixed in ["pk=a", "sk_eq=1", "order=asc", "filter=x", "select=count"] {
+            let err = get(&format!("cursor={token}&{fixed}")).expect_err(fixed);
+            assert!(
+                err.message.contains("cannot be combined with cursor"),
+                "{}",
+                err.message
+            );
+        }
+    }
+
+    #[test]
+    fn sort_conditions_are_typed_by_the_key_schema() {
+        let key = |name: &str, key_type| KeyAttribute {
+            name: name.into(),
+            key_type,
+        };
+        let schema = |sort: Option<KeyAttribute>| KeySchema {
+            partition: key("tenant", KeyType::S),
+            sort,
+        };
+        let request = |query: &str| get(query).expect("valid");
+        let n = schema(Some(key("n", KeyType::N)));
+        let q = query_shape(&request("pk=a&sk_from=-5&sk_to=1e1"), &n).expect("typed");
+        let sort = q.sort.expect("sort");
+        assert_eq!(
+            (sort.value, sort.to),
+            (KeyValue::N("-5".into()), Some(KeyValue::N("1e1".into())))
+        );
+        for (query, schema, expected) in [
+            ("pk=a&sk_eq=x", &n, "sk_eq must be a number"),
+            (
+                "pk=a&sk_prefix=1",
+                &n,
+                "sk_prefix needs a string or binary sort key",
+            ),
+            (
+                "pk=a&sk_from=10&sk_to=9.5",
+                &n,
+                "sk_from (\"10\") must not be greater than sk_to",
+            ),
+            ("pk=a&sk_from=1E-2&sk_to=-3", &n, "must not be greater"),
+            ("pk=a&sk_lt=1", &schema(None), "sk_lt needs a sort key"),
+            (
+                "pk=a&sk_from=b&sk_to=a",
+                &schema(Some(key("s", KeyType::S))),
+                "must not be greater",
+            ),
+            (
+                "pk=a&sk_eq=%2A%2A",
+                &schema(Some(key("b", KeyType::B))),
+                "sk_eq must be base64",
+            ),
+        ] {
+            let err = query_shape(&request(query), schema).expect_err(query);
+            assert!(err.message.contains(expected), "{query}: {}", err.message);
+        }
+        let big = format!("pk=a&sk_eq={}", "s".repeat(1025));
+        let err = query_shape(&request(&big), &schema(Some(key("s", KeyType::S)))).unwrap_err();
+        assert!(err.message.contains("1 to 1024 bytes"), "{}", err.message);
+        // N partition keys are typed too.
+        let numeric = KeySchema {
+            partition: key("id", KeyType::N),
+            sort: None,
+        };
+        assert!(query_shape(&request("pk=12&pk=x"), &numeric).is_err());
+    }
+
+    #[test]
+    fn numbers_compare_exactly() {
+        use std::cmp::Ordering::*;
+        for (a, b, want) in [
+            ("1", "2", Less),
+            ("10", "9.5", Greater),
+            ("-1", "-2", Greater),
+            ("0", "-0.0", Equal),
+            ("1e2", "100", Equal),
+            ("1E-2", "-3", Greater),
+            (
+                "12345678901234567890123456789012345678",
+                "12345678901234567890123456789012345679",
+                Less,
+            ),
+            ("0.001", "0.01", Less),
+            ("-0.5", "0", Less),
+        ] {
+            assert_eq!(compare_numbers(a, b), want, "{a} vs {b}");
+        }
     }
 
     #[test]

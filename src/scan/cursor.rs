@@ -15,10 +15,14 @@
 //! `MAX_CURSOR_BYTES` admits it, so the server never mints a cursor it would refuse.
 //!
 //! The payload holds the table, `total_segments`, `segment_offset`, the shape of the read
-//! (projection, consistency, index, partition) and each segment's position: not started,
-//! after a key, or done. Keys keep their DynamoDB types (S, N or B).
+//! (projection, consistency, index; for a Query the key, the partitions, how many are
+//! read at once, the sort-key condition and the order; the filter with its names and
+//! typed values; `select=count`) and each segment's (or partition's) position: not
+//! started, after a key, or done. Keys keep their DynamoDB types (S, N or B). A Query
+//! fan-out over `MAX_PARTITIONS` partitions is checked at cold start as segments are
+//! ([`worst_case_query_len`]).
 
-use super::{KeyValue, ReadShape};
+use super::{Filter, KeyValue, QueryShape, ReadShape, SortCondition, SortOp};
 use crate::scan::Item;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -137,8 +141,56 @@ struct Payload {
     consistent: bool,
     #[serde(rename = "i", default, skip_serializing_if = "Option::is_none")]
     index: Option<String>,
+    /// One partition, as cursors before the Query fan-out wrote it; read, never written.
     #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
     partition: Option<(String, KeyRepr)>,
+    #[serde(rename = "q", default, skip_serializing_if = "Option::is_none")]
+    query: Option<QueryRepr>,
+    #[serde(rename = "x", default, skip_serializing_if = "Option::is_none")]
+    filter: Option<FilterRepr>,
+    #[serde(rename = "z", default, skip_serializing_if = "std::ops::Not::not")]
+    count: bool,
+}
+
+/// A Query's shape: key attribute, partitions (one per position), sort condition, order.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueryRepr {
+    #[serde(rename = "k")]
+    key: String,
+    #[serde(rename = "v")]
+    partitions: Vec<KeyRepr>,
+    #[serde(rename = "w")]
+    concurrency: u32,
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    sort: Option<SortRepr>,
+    #[serde(rename = "d", default, skip_serializing_if = "std::ops::Not::not")]
+    descending: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SortRepr {
+    #[serde(rename = "k")]
+    key: String,
+    #[serde(rename = "o")]
+    op: String,
+    #[serde(rename = "v")]
+    value: KeyRepr,
+    #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
+    to: Option<KeyRepr>,
+}
+
+/// A filter: the expression, its names, and its values in DynamoDB's typed JSON.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilterRepr {
+    #[serde(rename = "e")]
+    expression: String,
+    #[serde(rename = "n", default)]
+    names: BTreeMap<String, String>,
+    #[serde(rename = "v", default)]
+    values: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -159,11 +211,29 @@ impl Cursor {
             fields: self.shape.fields.clone(),
             consistent: self.shape.consistent,
             index: self.shape.index.clone(),
-            partition: self
-                .shape
-                .partition
-                .as_ref()
-                .map(|(name, value)| (name.clone(), repr_of_key(value))),
+            partition: None,
+            query: self.shape.query.as_ref().map(|query| QueryRepr {
+                key: query.key.clone(),
+                partitions: query.partitions.iter().map(repr_of_key).collect(),
+                concurrency: query.concurrency,
+                sort: query.sort.as_ref().map(|sort| SortRepr {
+                    key: sort.key.clone(),
+                    op: sort.op.name().to_string(),
+                    value: repr_of_key(&sort.value),
+                    to: sort.to.as_ref().map(repr_of_key),
+                }),
+                descending: query.descending,
+            }),
+            filter: self.shape.filter.as_ref().map(|filter| FilterRepr {
+                expression: filter.expression.clone(),
+                names: filter.names.clone(),
+                values: filter
+                    .values
+                    .iter()
+                    .map(|(name, value)| (name.clone(), crate::encode::typed_json(value)))
+                    .collect(),
+            }),
+            count: self.shape.count,
         };
         // Serialising strings, numbers and maps of them cannot fail, nor can compressing
         // into a Vec.
@@ -230,9 +300,30 @@ impl Cursor {
             .map(position_of)
             .collect::<Option<Vec<_>>>()
             .ok_or(CursorError::Malformed)?;
-        let partition = match payload.partition {
+        let query = match (payload.partition, payload.query) {
+            (None, None) => None,
+            (Some((key, value)), None) => Some(QueryShape {
+                key,
+                partitions: vec![key_of_repr(value).ok_or(CursorError::Malformed)?],
+                concurrency: 1,
+                sort: None,
+                descending: false,
+            }),
+            (None, Some(query)) => Some(query_of(query).ok_or(CursorError::Malformed)?),
+            (Some(_), Some(_)) => return Err(CursorError::Malformed),
+        };
+        let filter = match payload.filter {
             None => None,
-            Some((name, value)) => Some((name, key_of_repr(value).ok_or(CursorError::Malformed)?)),
+            Some(filter) => Some(Filter {
+                expression: filter.expression,
+                names: filter.names,
+                values: filter
+                    .values
+                    .into_iter()
+                    .map(|(name, value)| Some((name, crate::encode::typed_value(&value).ok()?)))
+                    .collect::<Option<_>>()
+                    .ok_or(CursorError::Malformed)?,
+            }),
         };
         let cursor = Self {
             table: payload.table,
@@ -243,7 +334,9 @@ impl Cursor {
                 fields: payload.fields,
                 consistent: payload.consistent,
                 index: payload.index,
-                partition,
+                query,
+                filter,
+                count: payload.count,
             },
         };
         let segments = u32::try_from(cursor.positions.len()).unwrap_or(u32::MAX);
@@ -252,7 +345,12 @@ impl Cursor {
                 .segment_offset
                 .checked_add(segments)
                 .is_some_and(|end| end <= cursor.total_segments);
-        if !in_range {
+        // A Query has one position per partition, and at least one partition at a time.
+        let query_consistent = cursor.shape.query.as_ref().is_none_or(|query| {
+            query.partitions.len() == cursor.positions.len()
+                && (1..=segments).contains(&query.concurrency)
+        });
+        if !in_range || !query_consistent {
             return Err(CursorError::Malformed);
         }
         Ok(cursor)
@@ -286,59 +384,135 @@ fn verify(secret: &[u8], body: &str, tag: &[u8]) -> bool {
 /// The longest token a cursor of `segments` positions can be: each position after a key
 /// of four attributes (an index scan's key holds the index's partition and sort keys and
 /// the table's), each of the largest size, of bytes no compressor can shrink, under the
-/// longest names. Binary keys are the worst case: base64 in the JSON, and after deflate
-/// still one byte per byte; random text is no larger.
+/// longest names; and the largest shape a request can give (projection, filter with
+/// its names and values, see [`worst_case_shape`]). Binary keys are the worst case:
+/// base64 in the JSON, and after deflate still one byte per byte; random text is no
+/// larger.
 ///
 /// Measured on one and five positions and extended linearly (with a margin per
 /// position), so that checking a `MAX_SEGMENTS` of a million costs no gigabytes.
 pub fn worst_case_len(segments: u32) -> usize {
-    let one = worst_case_token(1).len();
-    let five = worst_case_token(5).len();
-    let per_position = (five.saturating_sub(one)).div_ceil(4) + 64;
-    one + per_position * (segments.max(1) as usize - 1)
+    extrapolate(segments, |n| worst_case_token(n, false).len())
 }
 
-/// A real cursor of `segments` positions as large as positions get.
-fn worst_case_token(segments: u32) -> String {
-    use rand::{RngExt, SeedableRng};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(u64::from(segments));
-    let mut bytes = |len: usize| -> Vec<u8> { (0..len).map(|_| rng.random()).collect() };
+/// The longest token a Query fan-out over `partitions` partitions can be: as
+/// [`worst_case_len`], and each position also carries its partition's value (2 KB of
+/// binary) and the largest sort-key condition.
+pub fn worst_case_query_len(partitions: u32) -> usize {
+    extrapolate(partitions, |n| worst_case_token(n, true).len())
+}
+
+fn extrapolate(positions: u32, len: impl Fn(u32) -> usize) -> usize {
+    let one = len(1);
+    let five = len(5);
+    let per_position = (five.saturating_sub(one)).div_ceil(4) + 64;
+    one + per_position * (positions.max(1) as usize - 1)
+}
+
+/// Random bytes and names, seeded: the same worst case on every run.
+struct Noise(rand_chacha::ChaCha8Rng);
+
+impl Noise {
+    fn new(seed: u64) -> Self {
+        use rand::SeedableRng;
+        Self(rand_chacha::ChaCha8Rng::seed_from_u64(seed))
+    }
+
+    fn bytes(&mut self, len: usize) -> Vec<u8> {
+        use rand::RngExt;
+        (0..len).map(|_| self.0.random()).collect()
+    }
+
+    /// Random text over the 63 characters of placeholders (`A-Z a-z 0-9 _`): about as
+    /// costly to deflate as base64 whether positions or the shape dominate the payload,
+    /// so that the bound extrapolated from few positions holds for many.
+    fn name(&mut self, len: usize) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_";
+        self.bytes(len)
+            .into_iter()
+            .map(|b| char::from(ALPHABET[usize::from(b) % ALPHABET.len()]))
+            .collect()
+    }
+}
+
+/// The largest shape a request can ask for, of incompressible text: 100 projected
+/// names, an index, a 4 KB filter with the most name and value placeholders of the
+/// longest sizes and values filling their bound.
+fn worst_case_shape(noise: &mut Noise) -> ReadShape {
+    use super::limits;
+    let names = (0..limits::MAX_PLACEHOLDERS)
+        .map(|_| {
+            (
+                format!("#{}", noise.name(limits::MAX_PLACEHOLDER_BYTES - 1)),
+                noise.name(limits::MAX_NAME_BYTES),
+            )
+        })
+        .collect();
+    // One value filling the `values` bound: base64 in a B, the costliest encoding.
+    let value = AttributeValue::B(Blob::new(noise.bytes(limits::MAX_VALUES_BYTES * 3 / 4)));
+    ReadShape {
+        fields: (0..100).map(|_| noise.name(255)).collect(),
+        consistent: true,
+        index: Some("i".repeat(255)),
+        query: None,
+        filter: Some(Filter {
+            expression: noise.name(limits::MAX_EXPRESSION_BYTES),
+            names,
+            values: [(format!(":{}", noise.name(254)), value)].into(),
+        }),
+        count: false,
+    }
+}
+
+/// A real cursor of `positions` positions as large as positions get; with `query`, a
+/// fan-out over that many partitions of the largest values.
+fn worst_case_token(positions: u32, query: bool) -> String {
+    let mut noise = Noise::new(u64::from(positions) * 2 + u64::from(query));
     let sizes = [
         MAX_PARTITION_KEY_BYTES,
         MAX_SORT_KEY_BYTES,
         MAX_PARTITION_KEY_BYTES,
         MAX_SORT_KEY_BYTES,
     ];
-    let positions = (0..segments)
+    let mut shape = worst_case_shape(&mut noise);
+    let key_positions = (0..positions)
         .map(|_| {
             Position::After(
                 sizes
                     .iter()
                     .map(|&size| {
-                        let name = String::from_utf8(
-                            bytes(MAX_KEY_NAME_BYTES)
-                                .into_iter()
-                                .map(|b| b'a' + b % 26)
-                                .collect(),
-                        )
-                        .unwrap_or_default();
-                        (name, AttributeValue::B(Blob::new(bytes(size))))
+                        let name = noise.name(MAX_KEY_NAME_BYTES);
+                        (name, AttributeValue::B(Blob::new(noise.bytes(size))))
                     })
                     .collect(),
             )
         })
         .collect();
+    let (total_segments, positions) = if query {
+        shape.query = Some(QueryShape {
+            key: noise.name(MAX_KEY_NAME_BYTES),
+            partitions: (0..positions)
+                .map(|_| KeyValue::B(noise.bytes(MAX_PARTITION_KEY_BYTES)))
+                .collect(),
+            concurrency: positions,
+            sort: Some(SortCondition {
+                key: noise.name(MAX_KEY_NAME_BYTES),
+                op: SortOp::Between,
+                value: KeyValue::B(noise.bytes(MAX_SORT_KEY_BYTES)),
+                to: Some(KeyValue::B(noise.bytes(MAX_SORT_KEY_BYTES))),
+            }),
+            descending: true,
+        });
+        (positions, key_positions)
+    } else {
+        (crate::config::DYNAMODB_MAX_TOTAL_SEGMENTS, key_positions)
+    };
     Cursor {
         table: "t".repeat(255),
-        total_segments: crate::config::DYNAMODB_MAX_TOTAL_SEGMENTS,
+        total_segments,
         segment_offset: 0,
         positions,
-        shape: ReadShape {
-            fields: vec!["f".repeat(255); 100],
-            consistent: true,
-            index: Some("i".repeat(255)),
-            partition: None,
-        },
+        shape,
     }
     .encode(b"")
 }
@@ -395,6 +569,32 @@ fn key_of_repr(value: KeyRepr) -> Option<KeyValue> {
     })
 }
 
+fn query_of(query: QueryRepr) -> Option<QueryShape> {
+    let sort = match query.sort {
+        None => None,
+        Some(sort) => Some(SortCondition {
+            key: sort.key,
+            op: SortOp::from_name(&sort.op)?,
+            value: key_of_repr(sort.value)?,
+            to: match sort.to {
+                None => None,
+                Some(to) => Some(key_of_repr(to)?),
+            },
+        }),
+    };
+    Some(QueryShape {
+        key: query.key,
+        partitions: query
+            .partitions
+            .into_iter()
+            .map(key_of_repr)
+            .collect::<Option<_>>()?,
+        concurrency: query.concurrency,
+        sort,
+        descending: query.descending,
+    })
+}
+
 fn attribute_of(value: KeyRepr) -> Option<AttributeValue> {
     Some(match value {
         KeyRepr::S(s) => AttributeValue::S(s),
@@ -426,7 +626,20 @@ mod tests {
                 fields: vec!["name".into(), "status".into()],
                 consistent: false,
                 index: Some("by-status".into()),
-                partition: Some(("status".into(), KeyValue::S("open".into()))),
+                query: None,
+                filter: Some(Filter {
+                    expression: "#a > :n AND contains(#b, :s)".into(),
+                    names: [("#a".into(), "age".into()), ("#b".into(), "tags".into())].into(),
+                    values: [
+                        (":n".into(), AttributeValue::N("12.50".into())),
+                        (
+                            ":s".into(),
+                            AttributeValue::L(vec![AttributeValue::Bool(true)]),
+                        ),
+                    ]
+                    .into(),
+                }),
+                count: true,
             },
         }
     }
@@ -469,6 +682,84 @@ mod tests {
         for junk in ["", "1", "1..", "1.a.b", "x.y.z", "1.!!.??", "1.a.b.c"] {
             assert!(Cursor::decode(junk, b"secret", 10_000).is_err(), "{junk:?}");
         }
+    }
+
+    #[test]
+    fn a_query_cursor_keeps_partitions_condition_order_and_positions() {
+        let after = Item::from([
+            ("tenant".to_string(), AttributeValue::S("b".into())),
+            ("n".to_string(), AttributeValue::N("-3.5".into())),
+        ]);
+        let cursor = Cursor {
+            table: "orders".into(),
+            total_segments: 3,
+            segment_offset: 0,
+            positions: vec![Position::Done, Position::After(after), Position::Start],
+            shape: ReadShape {
+                query: Some(QueryShape {
+                    key: "tenant".into(),
+                    partitions: vec![
+                        KeyValue::S("a".into()),
+                        KeyValue::S("b".into()),
+                        KeyValue::S("c".into()),
+                    ],
+                    concurrency: 2,
+                    sort: Some(SortCondition {
+                        key: "n".into(),
+                        op: SortOp::Between,
+                        value: KeyValue::N("-10".into()),
+                        to: Some(KeyValue::N("10".into())),
+                    }),
+                    descending: true,
+                }),
+                count: true,
+                ..ReadShape::default()
+            },
+        };
+        let token = cursor.encode(b"k");
+        assert_eq!(Cursor::decode(&token, b"k", 10_000), Ok(cursor.clone()));
+        // Positions and partitions must pair up; workers within them.
+        for broken in [
+            Cursor {
+                positions: vec![Position::Start; 2],
+                total_segments: 2,
+                ..cursor.clone()
+            },
+            Cursor {
+                shape: ReadShape {
+                    query: cursor.shape.query.clone().map(|q| QueryShape {
+                        concurrency: 4,
+                        ..q
+                    }),
+                    ..cursor.shape.clone()
+                },
+                ..cursor.clone()
+            },
+        ] {
+            assert_eq!(
+                Cursor::decode(&broken.encode(b"k"), b"k", 10_000),
+                Err(CursorError::Malformed)
+            );
+        }
+    }
+
+    #[test]
+    fn a_one_partition_cursor_of_the_earlier_payload_still_resumes() {
+        // The payload a single-`pk` Query wrote before the fan-out: the partition as "k".
+        let json = br#"{"t":"t","n":1,"o":0,"p":[{"id":{"S":"x"}}],"k":["tenant",{"S":"a"}]}"#;
+        let mut deflate = DeflateEncoder::new(Vec::new(), Compression::default());
+        deflate.write_all(json).expect("deflate");
+        let body = URL_SAFE_NO_PAD.encode(deflate.finish().expect("deflate"));
+        let token = format!(
+            "2.{body}.{}",
+            URL_SAFE_NO_PAD.encode(&tag(b"", &body)[..TAG_LEN])
+        );
+        let cursor = Cursor::decode(&token, b"", 10_000).expect("decodes");
+        let query = cursor.shape.query.expect("a Query");
+        assert_eq!(
+            (query.key.as_str(), query.partitions, query.concurrency),
+            ("tenant", vec![KeyValue::S("a".into())], 1)
+        );
     }
 
     #[test]
@@ -538,7 +829,7 @@ mod tests {
 
     #[test]
     fn the_worst_case_bound_holds_for_a_real_worst_case_cursor() {
-        let real = worst_case_token(64).len();
+        let real = worst_case_token(64, false).len();
         let bound = worst_case_len(64);
         eprintln!("worst-case cursor of 64 segments: {real} bytes, bound {bound}");
         assert!(real <= bound, "{real} > {bound}");
@@ -548,6 +839,14 @@ mod tests {
         );
         // Each position carries 6 KB of incompressible key bytes: base64 makes it 8 KB.
         assert!(real > 64 * 8 * 1024, "{real}");
-        assert!(Cursor::decode(&worst_case_token(64), b"", bound).is_ok());
+        assert!(Cursor::decode(&worst_case_token(64, false), b"", bound).is_ok());
+        let real = worst_case_token(100, true).len();
+        let bound = worst_case_query_len(100);
+        eprintln!("worst-case cursor of 100 partitions: {real} bytes, bound {bound}");
+        assert!(
+            real <= bound && bound - real < real / 50,
+            "{real} vs {bound}"
+        );
+        assert!(Cursor::decode(&worst_case_token(100, true), b"", bound).is_ok());
     }
 }

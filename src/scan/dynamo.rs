@@ -1,14 +1,18 @@
-//! The DynamoDB page source: one `Scan` (or `Query`, for `pk`) call per page.
+//! The DynamoDB page source: one `Scan` (or `Query`, for `pk`) call per page, with the
+//! key condition, filter and `Select` a read's shape asks for.
 
-use super::{KeyAttribute, KeyType, Page, PageRequest, PageSource, ReadShape};
+use super::{
+    ExpressionRejected, KeyAttribute, KeySchema, KeyType, KeyValue, Page, PageRequest, PageSource,
+    ReadShape, SortOp,
+};
 use crate::error::{ErrorKind, UpstreamError};
 use crate::scan::Item;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::Intercept;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    ConsumedCapacity, KeySchemaElement, KeyType as DynamoKeyType, ReturnConsumedCapacity,
-    ScalarAttributeType, TableDescription,
+    AttributeValue, ConsumedCapacity, KeySchemaElement, KeyType as DynamoKeyType,
+    ReturnConsumedCapacity, ScalarAttributeType, Select, TableDescription,
 };
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
@@ -122,32 +126,74 @@ impl AttemptCounter {
     }
 }
 
-/// Placeholders for every name in a projection or key condition, so reserved words
-/// (`name`, `status`, `data`...) and odd characters are always safe.
+/// The expressions of one call, with their placeholders: every name in a projection or
+/// key condition goes through a placeholder, so reserved words (`name`, `status`,
+/// `data`...) and odd characters are always safe, and every value (the partition, the
+/// sort-key bounds, the filter's own) travels as `ExpressionAttributeValues`, never
+/// spliced into the text. Generated placeholders begin with
+/// [`super::RESERVED_PLACEHOLDER_PREFIX`], which user placeholders may not.
+#[derive(Debug, Default)]
 struct Expressions {
     names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
     projection: Option<String>,
+    key_condition: Option<String>,
+    filter: Option<String>,
 }
 
-fn expressions(shape: &ReadShape) -> Expressions {
-    let mut names = HashMap::new();
-    let projection = (!shape.fields.is_empty()).then(|| {
+fn expressions(shape: &ReadShape, partition: Option<&KeyValue>) -> Expressions {
+    let mut out = Expressions::default();
+    let names = &mut out.names;
+    out.projection = (!shape.fields.is_empty()).then(|| {
         let placeholders: Vec<String> = shape
             .fields
             .iter()
             .enumerate()
             .map(|(i, field)| {
-                let placeholder = format!("#f{i}");
+                let placeholder = format!("#scanstreamF{i}");
                 names.insert(placeholder.clone(), field.clone());
                 placeholder
             })
             .collect();
         placeholders.join(", ")
     });
-    if let Some((name, _)) = &shape.partition {
-        names.insert("#pk".to_string(), name.clone());
+    if let (Some(query), Some(value)) = (&shape.query, partition) {
+        out.names
+            .insert("#scanstreamPk".to_string(), query.key.clone());
+        out.values
+            .insert(":scanstreamPk".to_string(), value.to_attribute());
+        let mut condition = "#scanstreamPk = :scanstreamPk".to_string();
+        if let Some(sort) = &query.sort {
+            out.names
+                .insert("#scanstreamSk".to_string(), sort.key.clone());
+            out.values
+                .insert(":scanstreamSk".to_string(), sort.value.to_attribute());
+            let (k, v) = ("#scanstreamSk", ":scanstreamSk");
+            let clause = match sort.op {
+                SortOp::Eq => format!("{k} = {v}"),
+                SortOp::Lt => format!("{k} < {v}"),
+                SortOp::Le => format!("{k} <= {v}"),
+                SortOp::Gt => format!("{k} > {v}"),
+                SortOp::Ge => format!("{k} >= {v}"),
+                SortOp::Prefix => format!("begins_with({k}, {v})"),
+                SortOp::Between => {
+                    if let Some(to) = &sort.to {
+                        out.values
+                            .insert(":scanstreamSkTo".to_string(), to.to_attribute());
+                    }
+                    format!("{k} BETWEEN {v} AND :scanstreamSkTo")
+                }
+            };
+            condition = format!("{condition} AND {clause}");
+        }
+        out.key_condition = Some(condition);
     }
-    Expressions { names, projection }
+    if let Some(filter) = &shape.filter {
+        out.names.extend(filter.names.clone());
+        out.values.extend(filter.values.clone());
+        out.filter = Some(filter.expression.clone());
+    }
+    out
 }
 
 impl PageSource for DynamoSource {
@@ -156,8 +202,17 @@ impl PageSource for DynamoSource {
         let override_config =
             aws_sdk_dynamodb::config::Builder::default().interceptor(counter.clone());
         let shape = &request.shape;
-        let Expressions { names, projection } = expressions(shape);
+        let Expressions {
+            names,
+            values,
+            projection,
+            key_condition,
+            filter,
+        } = expressions(shape, request.partition.as_ref());
+        // DynamoDB refuses empty maps: absent, not empty.
         let names = (!names.is_empty()).then_some(names);
+        let values = (!values.is_empty()).then_some(values);
+        let select = shape.count.then_some(Select::Count);
         // Scan and Query share every setter but their own (segment / key condition); their
         // builders are distinct SDK types, so the shared part is spelled once, here.
         macro_rules! read {
@@ -166,7 +221,10 @@ impl PageSource for DynamoSource {
                     .table_name(&self.table)
                     .set_index_name(shape.index.clone())
                     .set_expression_attribute_names(names)
+                    .set_expression_attribute_values(values)
                     .set_projection_expression(projection)
+                    .set_filter_expression(filter)
+                    .set_select(select)
                     .consistent_read(shape.consistent)
                     .limit(to_i32(request.limit))
                     .set_exclusive_start_key(request.exclusive_start_key)
@@ -184,23 +242,30 @@ impl PageSource for DynamoSource {
                             output.items,
                             output.last_evaluated_key,
                             output.scanned_count,
+                            output.count,
                             output.consumed_capacity,
                         )
                     })
                     .map_err(|err| UpstreamError {
                         retries: counter.retries(),
-                        ..classify(err, shape)
+                        ..self.classify(err, shape)
                     })?
             };
         }
-        let page = match &shape.partition {
-            Some((_, value)) => read!(
+        let page = match (&shape.query, key_condition) {
+            (Some(query), Some(condition)) => read!(
                 self.client
                     .query()
-                    .key_condition_expression("#pk = :pk")
-                    .expression_attribute_values(":pk", value.to_attribute())
+                    .key_condition_expression(condition)
+                    .scan_index_forward(!query.descending)
             ),
-            None => read!(
+            (Some(_), None) => {
+                return Err(UpstreamError::new(
+                    ErrorKind::Internal,
+                    "a Query page without a partition",
+                ));
+            }
+            (None, _) => read!(
                 self.client
                     .scan()
                     .segment(to_i32(request.segment))
@@ -213,23 +278,27 @@ impl PageSource for DynamoSource {
         })
     }
 
-    async fn partition_key(&self, index: Option<&str>) -> Result<KeyAttribute, UpstreamError> {
+    async fn key_schema(&self, index: Option<&str>) -> Result<KeySchema, UpstreamError> {
         let table = self.describe(false).await?;
-        match partition_key_of(&table, index) {
+        match key_schema_of(&table, index) {
             // The cached description may predate the index: look once more.
             Err(err) if err.kind == ErrorKind::IndexNotFound => {
-                partition_key_of(&*self.describe(true).await?, index)
+                key_schema_of(&*self.describe(true).await?, index)
             }
             found => found,
         }
     }
+
+    async fn partition_key(&self, index: Option<&str>) -> Result<KeyAttribute, UpstreamError> {
+        Ok(self.key_schema(index).await?.partition)
+    }
 }
 
-/// The partition key of `table`, or of its index `index`.
-fn partition_key_of(
+/// The partition and sort keys of `table`, or of its index `index`.
+fn key_schema_of(
     table: &TableDescription,
     index: Option<&str>,
-) -> Result<KeyAttribute, UpstreamError> {
+) -> Result<KeySchema, UpstreamError> {
     let schema: &[KeySchemaElement] = match index {
         None => table.key_schema(),
         Some(index) => table
@@ -248,41 +317,90 @@ fn partition_key_of(
                 UpstreamError::new(ErrorKind::IndexNotFound, format!("no index {index:?}"))
             })?,
     };
-    let name = schema
-        .iter()
-        .find(|key| key.key_type() == &DynamoKeyType::Hash)
-        .map(|key| key.attribute_name().to_string())
-        .ok_or_else(|| UpstreamError::new(ErrorKind::Internal, "key schema without a HASH key"))?;
-    let key_type = table
-        .attribute_definitions()
-        .iter()
-        .find(|def| def.attribute_name() == name)
-        .map(|def| match def.attribute_type() {
-            ScalarAttributeType::N => KeyType::N,
-            ScalarAttributeType::B => KeyType::B,
-            _ => KeyType::S,
+    let attribute = |name: &str| -> Result<KeyAttribute, UpstreamError> {
+        let key_type = table
+            .attribute_definitions()
+            .iter()
+            .find(|def| def.attribute_name() == name)
+            .map(|def| match def.attribute_type() {
+                ScalarAttributeType::N => KeyType::N,
+                ScalarAttributeType::B => KeyType::B,
+                _ => KeyType::S,
+            })
+            .ok_or_else(|| {
+                UpstreamError::new(ErrorKind::Internal, "key attribute without a definition")
+            })?;
+        Ok(KeyAttribute {
+            name: name.to_string(),
+            key_type,
         })
-        .ok_or_else(|| {
-            UpstreamError::new(ErrorKind::Internal, "key attribute without a definition")
-        })?;
-    Ok(KeyAttribute { name, key_type })
+    };
+    let named = |kind: DynamoKeyType| {
+        schema
+            .iter()
+            .find(|key| key.key_type() == &kind)
+            .map(|key| key.attribute_name().to_string())
+    };
+    let partition = named(DynamoKeyType::Hash)
+        .ok_or_else(|| UpstreamError::new(ErrorKind::Internal, "key schema without a HASH key"))?;
+    Ok(KeySchema {
+        partition: attribute(&partition)?,
+        sort: named(DynamoKeyType::Range)
+            .map(|name| attribute(&name))
+            .transpose()?,
+    })
 }
 
-/// Sorts an SDK error; DynamoDB reports a missing index as a validation error, so that
-/// one is recognised by its message and named properly.
-fn classify<E, R>(err: SdkError<E, R>, shape: &ReadShape) -> UpstreamError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: crate::client::HttpStatus + std::fmt::Debug + Send + Sync + 'static,
-{
-    let index_missing = shape.index.is_some()
-        && err.code() == Some("ValidationException")
-        && err.message().is_some_and(|m| m.contains("specified index"));
-    let mut err = crate::client::classify(err);
-    if index_missing {
-        err.kind = ErrorKind::IndexNotFound;
+impl DynamoSource {
+    /// Sorts an SDK error. DynamoDB reports a missing index as a validation error, so
+    /// that one is recognised by its message and named properly. A validation error of
+    /// a read with the user's own expression (a filter, a sort-key condition) is about
+    /// that expression: its message is kept, cleaned, for the client.
+    fn classify<E, R>(&self, err: SdkError<E, R>, shape: &ReadShape) -> UpstreamError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: crate::client::HttpStatus + std::fmt::Debug + Send + Sync + 'static,
+    {
+        let validation = err.code() == Some("ValidationException");
+        let index_missing = shape.index.is_some()
+            && validation
+            && err.message().is_some_and(|m| m.contains("specified index"));
+        let user_expression =
+            shape.filter.is_some() || shape.query.as_ref().is_some_and(|q| q.sort.is_some());
+        let message = (validation && user_expression && !index_missing)
+            .then(|| err.message().map(|m| clean_message(m, &self.table)))
+            .flatten();
+        let mut err = crate::client::classify(err);
+        if index_missing {
+            err.kind = ErrorKind::IndexNotFound;
+        }
+        if let Some(message) = message
+            && err.kind == ErrorKind::InvalidRequest
+        {
+            let source = std::mem::replace(&mut err.source, Box::from("moved"));
+            err.source = Box::new(ExpressionRejected { message, source });
+        }
+        err
     }
-    err
+}
+
+/// DynamoDB's message, safe to show: no table name, no control characters, at most 300
+/// characters.
+fn clean_message(message: &str, table: &str) -> String {
+    let without_table = if table.is_empty() {
+        message.to_string()
+    } else {
+        message.replace(table, "<table>")
+    };
+    let mut clean: String = without_table
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(300)
+        .collect();
+    if without_table.chars().count() > 300 {
+        clean.push_str("...");
+    }
+    clean
 }
 
 /// A page from the parts `Scan` and `Query` outputs share.
@@ -290,9 +408,11 @@ fn page_of(
     items: Option<Vec<Item>>,
     last_evaluated_key: Option<Item>,
     scanned_count: i32,
+    count: i32,
     consumed_capacity: Option<ConsumedCapacity>,
 ) -> Page {
     Page {
+        count: u64::try_from(count).unwrap_or(0),
         items: items.unwrap_or_default(),
         last_evaluated_key: last_evaluated_key.filter(|key| !key.is_empty()),
         scanned_count: u64::try_from(scanned_count).unwrap_or(0),

@@ -118,10 +118,19 @@ impl PageSource for MemorySource {
                 "no indexes in memory",
             ));
         }
-        let partition = request.shape.partition.as_ref();
+        let query = request.shape.query.as_ref();
+        if request.shape.filter.is_some() || query.is_some_and(|q| q.sort.is_some() || q.descending)
+        {
+            // Tests of these run against DynamoDB Local; here they would be silently wrong.
+            return Err(UpstreamError::new(
+                ErrorKind::InvalidRequest,
+                "filters, sort-key conditions and order are not kept in memory",
+            ));
+        }
+        let partition = query.zip(request.partition.as_ref());
         let mut segment = self.items.iter().filter(|item| match partition {
             // A Query reads one partition, unsegmented.
-            Some((name, value)) => item.get(name) == Some(&value.to_attribute()),
+            Some((query, value)) => item.get(&query.key) == Some(&value.to_attribute()),
             None => self.segment_of(item, request.total_segments) == request.segment,
         });
         if let Some(start) = &request.exclusive_start_key {
@@ -156,10 +165,16 @@ impl PageSource for MemorySource {
                     .collect()
             })
             .collect();
+        let count = items.len() as u64;
         Ok(Page {
-            scanned_count: items.len() as u64,
-            consumed_capacity: Some(items.len() as f64 * 0.5),
-            items,
+            scanned_count: count,
+            count,
+            consumed_capacity: Some(count as f64 * 0.5),
+            items: if request.shape.count {
+                Vec::new()
+            } else {
+                items
+            },
             last_evaluated_key,
             retries: 0,
         })

@@ -1,4 +1,5 @@
-//! The parallel Scan: page sources, the fan-out over segments, and the merged NDJSON stream.
+//! The parallel Scan (and the Query fan-out): page sources, the fan-out over segments or
+//! partitions, and the merged NDJSON stream.
 //!
 //! A [`PageSource`] fetches one page of one segment. [`stream::start`] runs one task per
 //! segment against a source and merges their pages, as they arrive, into a single stream
@@ -7,6 +8,28 @@
 //! and against an in-memory table ([`memory::MemorySource`]).
 
 pub mod budget;
+pub mod limits {
+    //! Bounds on what a request may ask of DynamoDB's expressions, from DynamoDB's
+    //! "expression parameters" quotas where it has one, and ours (which the cursor's
+    //! worst case at cold start depends on) where it has none.
+
+    /// DynamoDB: an expression string is at most 4 KB.
+    pub const MAX_EXPRESSION_BYTES: usize = 4096;
+    /// DynamoDB: a single expression attribute name or value placeholder is at most
+    /// 255 bytes, its `#` or `:` included.
+    pub const MAX_PLACEHOLDER_BYTES: usize = 255;
+    /// Ours: name placeholders, and value placeholders, of one filter.
+    pub const MAX_PLACEHOLDERS: usize = 100;
+    /// Ours: an attribute name a placeholder stands for (the `fields` bound too).
+    pub const MAX_NAME_BYTES: usize = 255;
+    /// Ours: the `values` JSON text (DynamoDB allows 2 MB of substitutions; a cursor
+    /// carries them, so they are bounded far below).
+    pub const MAX_VALUES_BYTES: usize = 16 * 1024;
+    /// DynamoDB: a partition key value is at most 2,048 bytes.
+    pub const MAX_PARTITION_KEY_BYTES: usize = 2048;
+    /// DynamoDB: a sort key value is at most 1,024 bytes.
+    pub const MAX_SORT_KEY_BYTES: usize = 1024;
+}
 pub mod cursor;
 pub mod dynamo;
 pub mod memory;
@@ -33,8 +56,120 @@ pub struct ReadShape {
     pub consistent: bool,
     /// Read this global secondary index instead of the table.
     pub index: Option<String>,
-    /// Query this partition (key attribute name and value) instead of scanning.
-    pub partition: Option<(String, KeyValue)>,
+    /// Query partitions (their values are per position, in the plan and the cursor)
+    /// instead of scanning segments.
+    pub query: Option<QueryShape>,
+    /// A filter expression applied by DynamoDB to what it read.
+    pub filter: Option<Filter>,
+    /// Count the items (DynamoDB's `Select=COUNT`) instead of returning them.
+    pub count: bool,
+}
+
+/// What a Query of each partition looks like: the key attribute, an optional sort-key
+/// condition, and the order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryShape {
+    /// The partition key attribute of the table or index.
+    pub key: String,
+    /// The partitions read, one per position of the plan (and of the cursor).
+    pub partitions: Vec<KeyValue>,
+    /// How many partitions are queried at once (`segments`).
+    pub concurrency: u32,
+    /// A condition on the sort key, when one was asked for.
+    pub sort: Option<SortCondition>,
+    /// Newest first: `ScanIndexForward=false`.
+    pub descending: bool,
+}
+
+/// One condition on the sort key of a Query, typed by the key schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SortCondition {
+    /// The sort key attribute.
+    pub key: String,
+    /// The comparison.
+    pub op: SortOp,
+    /// The value compared with (the lower bound, for `Between`).
+    pub value: KeyValue,
+    /// The upper bound, for `Between` only.
+    pub to: Option<KeyValue>,
+}
+
+/// The comparisons a key condition allows on a sort key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortOp {
+    /// `=`
+    Eq,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `begins_with`
+    Prefix,
+    /// `BETWEEN ... AND ...`, inclusive.
+    Between,
+}
+
+impl SortOp {
+    /// Every comparison, each with the short name the cursor stores it under.
+    pub const ALL: &'static [(SortOp, &'static str)] = &[
+        (Self::Eq, "eq"),
+        (Self::Lt, "lt"),
+        (Self::Le, "le"),
+        (Self::Gt, "gt"),
+        (Self::Ge, "ge"),
+        (Self::Prefix, "prefix"),
+        (Self::Between, "between"),
+    ];
+
+    /// The short name (`eq`, `lt`, ..., `between`).
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(op, _)| *op == self)
+            .map_or("eq", |(_, name)| name)
+    }
+
+    /// The comparison called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(op, _)| *op)
+    }
+}
+
+/// A filter expression in DynamoDB's own language, with its placeholders. Values are
+/// never spliced into the expression: they travel as `ExpressionAttributeValues`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    /// The expression, as DynamoDB writes it (`#s = :v AND size(#n) > :len`).
+    pub expression: String,
+    /// Name placeholders (`#s`) to attribute names.
+    pub names: std::collections::BTreeMap<String, String>,
+    /// Value placeholders (`:v`) to typed values.
+    pub values: std::collections::BTreeMap<String, AttributeValue>,
+}
+
+/// Every placeholder scanstream generates (for the projection and the key condition)
+/// begins with this, after its `#` or `:`; user placeholders may not, so they never
+/// collide.
+pub const RESERVED_PLACEHOLDER_PREFIX: &str = "scanstream";
+
+/// DynamoDB refused an expression the user wrote (a filter, or a key condition built
+/// from the user's values): its message is about the user's own input and is passed on.
+#[derive(Debug, thiserror::Error)]
+#[error("DynamoDB rejected the expression: {message}")]
+pub struct ExpressionRejected {
+    /// DynamoDB's message, with anything internal (the table name, control
+    /// characters) taken out and cut short.
+    pub message: String,
+    /// The SDK error, for the logs.
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 /// Which page to fetch: a segment of a parallel Scan and where in it to continue.
@@ -49,8 +184,10 @@ pub struct PageRequest {
     /// Continue after this key (the previous page's `LastEvaluatedKey`); `None` starts
     /// the segment from its beginning.
     pub exclusive_start_key: Option<Item>,
-    /// Projection, consistency, index, partition: the same for every page of a read.
+    /// Projection, consistency, index, query, filter: the same for every page of a read.
     pub shape: Arc<ReadShape>,
+    /// The partition to Query (with `shape.query`); `None` for a Scan.
+    pub partition: Option<KeyValue>,
     /// The page's consumed capacity must be reported (a read-rate cap is charged with it),
     /// whatever the source does by default.
     pub report_capacity: bool,
@@ -65,6 +202,9 @@ pub struct Page {
     pub last_evaluated_key: Option<Item>,
     /// Items the source read for this page (DynamoDB's `ScannedCount`).
     pub scanned_count: u64,
+    /// Items that matched (DynamoDB's `Count`): the page's items, or with `Select=COUNT`
+    /// (no items returned) how many there were.
+    pub count: u64,
     /// Read capacity units the page cost, when the source was asked to report it.
     pub consumed_capacity: Option<f64>,
     /// Attempts beyond the first that the page took (throttling, transient errors).
@@ -124,6 +264,40 @@ pub struct KeyAttribute {
     pub key_type: KeyType,
 }
 
+/// The key attributes of a table or index: what `pk` and the `sk_...` conditions are
+/// matched against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySchema {
+    /// The partition (HASH) key.
+    pub partition: KeyAttribute,
+    /// The sort (RANGE) key, when there is one.
+    pub sort: Option<KeyAttribute>,
+}
+
+impl KeyValue {
+    /// The value as a request writes it: S as is, N as its decimal text, B as base64.
+    pub fn to_text(&self) -> String {
+        use base64::Engine as _;
+        match self {
+            Self::S(s) | Self::N(s) => s.clone(),
+            Self::B(b) => base64::engine::general_purpose::STANDARD.encode(b),
+        }
+    }
+
+    /// Its size as DynamoDB counts key sizes: the bytes of the text or binary.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::S(s) | Self::N(s) => s.len(),
+            Self::B(b) => b.len(),
+        }
+    }
+
+    /// Whether it is empty (no key may be).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Fetches pages of a segmented scan. Implemented for DynamoDB and for an in-memory table.
 pub trait PageSource: Send + Sync + 'static {
     /// Fetches the page `request` names.
@@ -138,4 +312,18 @@ pub trait PageSource: Send + Sync + 'static {
         &self,
         index: Option<&str>,
     ) -> impl Future<Output = Result<KeyAttribute, UpstreamError>> + Send;
+
+    /// The partition and sort keys of the table, or of `index`. Sources without sort
+    /// keys need not implement it.
+    fn key_schema(
+        &self,
+        index: Option<&str>,
+    ) -> impl Future<Output = Result<KeySchema, UpstreamError>> + Send {
+        async move {
+            Ok(KeySchema {
+                partition: self.partition_key(index).await?,
+                sort: None,
+            })
+        }
+    }
 }

@@ -16,13 +16,13 @@ pub use super::cursor::CursorSeal;
 use super::cursor::Position;
 use super::rate::RateLimit;
 use super::trailer::{SentPage, StopReason, Tally, Trailer, TrailerError};
-use super::{PageRequest, PageSource, ReadShape};
+use super::{KeyValue, PageRequest, PageSource, ReadShape};
 use crate::compress::{Compression, Compressor};
 use crate::encode::Format;
 use crate::error::{ErrorKind, UpstreamError};
 use bytes::Bytes;
 use futures::Stream;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -145,7 +145,31 @@ pub async fn start<S: PageSource>(
     plan: ScanPlan,
 ) -> Result<ScanStream, UpstreamError> {
     let started = Instant::now();
-    let width = plan.positions.len().max(1);
+    // Where each unfinished position starts: segments of a Scan, partitions of a Query.
+    let pending: VecDeque<(usize, Option<crate::scan::Item>)> = plan
+        .positions
+        .iter()
+        .enumerate()
+        .filter_map(|(slot, position)| match position {
+            Position::Done => None,
+            Position::Start => Some((slot, None)),
+            Position::After(key) => Some((slot, Some(key.clone()))),
+        })
+        .collect();
+    // A Scan runs one task per segment; a Query, `concurrency` workers that take the
+    // partitions one after another, so memory stays bounded by workers x page size
+    // however many partitions there are.
+    let partitions = plan.shape.query.as_ref().map(|query| {
+        (
+            Arc::new(query.partitions.clone()),
+            (query.concurrency.max(1) as usize).min(pending.len()),
+        )
+    });
+    let width = match &partitions {
+        Some((_, workers)) => *workers,
+        None => plan.positions.len(),
+    }
+    .max(1);
     let (tx, rx) = mpsc::channel(width);
     let budget = Budget::new(plan.max_items);
     let rate = plan
@@ -153,29 +177,74 @@ pub async fn start<S: PageSource>(
         .map(|rcu| Arc::new(RateLimit::new(rcu, width as u32)));
     let mut tasks = JoinSet::new();
     let mut slots = HashMap::new();
-    for (slot, position) in plan.positions.iter().enumerate() {
-        let start_key = match position {
-            Position::Done => continue,
-            Position::Start => None,
-            Position::After(key) => Some(key.clone()),
-        };
-        let segment = plan.segment_offset + slot as u32;
-        let span = info_span!("segment", segment, total_segments = plan.total_segments);
-        let task = Segment {
-            source: source.clone(),
-            slot,
-            segment,
-            total_segments: plan.total_segments,
-            limit: plan.limit,
-            shape: plan.shape.clone(),
-            format: plan.format,
-            tx: tx.clone(),
-            budget: budget.clone(),
-            rate: rate.clone(),
-        };
-        let handle = tasks.spawn(task.run(start_key).instrument(span));
-        slots.insert(handle.id(), slot);
+    let template = Segment {
+        source: source.clone(),
+        slot: 0,
+        segment: 0,
+        total_segments: plan.total_segments,
+        partition: None,
+        limit: plan.limit,
+        shape: plan.shape.clone(),
+        format: plan.format,
+        tx: tx.clone(),
+        budget: budget.clone(),
+        rate: rate.clone(),
+    };
+    match partitions {
+        None => {
+            for (slot, start_key) in pending {
+                let segment = plan.segment_offset + slot as u32;
+                let span = info_span!("segment", segment, total_segments = plan.total_segments);
+                let task = Segment {
+                    slot,
+                    segment,
+                    ..template.clone()
+                };
+                let handle = tasks.spawn(
+                    async move {
+                        task.run(start_key).await;
+                    }
+                    .instrument(span),
+                );
+                slots.insert(handle.id(), slot);
+            }
+        }
+        Some((values, workers)) => {
+            let queue = Arc::new(std::sync::Mutex::new(pending));
+            for worker in 0..workers {
+                let queue = queue.clone();
+                let values = values.clone();
+                let template = template.clone();
+                let span = info_span!("worker", worker, partitions = values.len());
+                tasks.spawn(
+                    async move {
+                        loop {
+                            // Poisoned only by a panic elsewhere, which ends the stream.
+                            let next = queue.lock().ok().and_then(|mut q| q.pop_front());
+                            let Some((slot, start_key)) = next else {
+                                return;
+                            };
+                            let task = Segment {
+                                slot,
+                                segment: slot as u32,
+                                partition: values.get(slot).cloned(),
+                                ..template.clone()
+                            };
+                            if !task
+                                .run(start_key)
+                                .instrument(info_span!("partition", slot))
+                                .await
+                            {
+                                return;
+                            }
+                        }
+                    }
+                    .instrument(span),
+                );
+            }
+        }
     }
+    drop(template);
     drop(tx);
     let plan_deadline = plan.deadline;
     let mut stream = ScanStream {
@@ -239,11 +308,14 @@ pub async fn start<S: PageSource>(
 ///
 /// It holds only what its own pages need: not the plan, whose positions (a key per
 /// segment) would make memory grow with the square of the segments on a resumed read.
+/// For a Query it reads one partition; a worker runs one after another.
 struct Segment<S> {
     source: Arc<S>,
     slot: usize,
     segment: u32,
     total_segments: u32,
+    /// The partition a Query reads.
+    partition: Option<KeyValue>,
     limit: u32,
     shape: Arc<ReadShape>,
     format: Format,
@@ -252,19 +324,39 @@ struct Segment<S> {
     rate: Option<Arc<RateLimit>>,
 }
 
+impl<S> Clone for Segment<S> {
+    fn clone(&self) -> Self {
+        Self {
+            source: self.source.clone(),
+            slot: self.slot,
+            segment: self.segment,
+            total_segments: self.total_segments,
+            partition: self.partition.clone(),
+            limit: self.limit,
+            shape: self.shape.clone(),
+            format: self.format,
+            tx: self.tx.clone(),
+            budget: self.budget.clone(),
+            rate: self.rate.clone(),
+        }
+    }
+}
+
 impl<S: PageSource> Segment<S> {
-    async fn run(self, mut start_key: Option<crate::scan::Item>) {
+    /// Reads until the segment ends (`true`) or something stops it (`false`): the
+    /// client went away, `max_items` was reached, or a page failed.
+    async fn run(self, mut start_key: Option<crate::scan::Item>) -> bool {
         // Capacity and items of this segment's pages so far: what an item costs.
         let (mut units, mut items) = (0.0, 0u64);
         loop {
             // Reserve before fetching: this is what bounds pages in flight per segment.
             let Ok(permit) = self.tx.reserve().await else {
                 debug!("client gone, segment stops");
-                return;
+                return false;
             };
             let Some(reservation) = self.budget.take(self.limit).await else {
                 debug!("max_items reached, segment stops");
-                return;
+                return false;
             };
             let mut limit = reservation.items();
             if let Some(rate) = &self.rate {
@@ -278,6 +370,7 @@ impl<S: PageSource> Segment<S> {
                 limit,
                 exclusive_start_key: start_key.take(),
                 shape: self.shape.clone(),
+                partition: self.partition.clone(),
                 report_capacity: self.rate.is_some(),
             };
             let fetched = self.source.page(request).await;
@@ -285,7 +378,12 @@ impl<S: PageSource> Segment<S> {
             reservation.settle(used);
             match fetched {
                 Ok(page) => {
-                    let fetched = page.items.len() as u64;
+                    // With `select=count` no items come back, only how many matched.
+                    let fetched = if self.shape.count {
+                        page.count
+                    } else {
+                        page.items.len() as u64
+                    };
                     let mut lines = Vec::with_capacity(page.items.len() * 256);
                     for item in &page.items {
                         self.format.write_line(&mut lines, item);
@@ -316,7 +414,7 @@ impl<S: PageSource> Segment<S> {
                         next,
                     }));
                     if done {
-                        return;
+                        return true;
                     }
                 }
                 Err(error) => {
@@ -325,7 +423,7 @@ impl<S: PageSource> Segment<S> {
                         slot: self.slot,
                         error,
                     });
-                    return;
+                    return false;
                 }
             }
         }
@@ -412,13 +510,14 @@ impl ScanStream {
 
     /// The slot of a segment task that panicked, if one did. Tasks that ended normally
     /// are reaped on the way.
-    fn poll_panicked(&mut self, cx: &mut Context<'_>) -> Option<usize> {
+    /// A Query worker reads many partitions, so its panic names none.
+    fn poll_panicked(&mut self, cx: &mut Context<'_>) -> Option<Option<usize>> {
         while let Poll::Ready(Some(joined)) = self.tasks.poll_join_next_with_id(cx) {
             if let Err(err) = joined
                 && err.is_panic()
             {
                 warn!(task = %err.id(), "segment task panicked");
-                return Some(self.slots.get(&err.id()).copied().unwrap_or_default());
+                return Some(self.slots.get(&err.id()).copied());
             }
         }
         None
@@ -457,7 +556,7 @@ impl Stream for ScanStream {
                 // segment after them.
                 this.error = Some(TrailerError::of(
                     ErrorKind::Internal,
-                    Some(this.tally.segment_of(slot)),
+                    slot.and_then(|slot| this.tally.error_segment(slot)),
                 ));
                 return Poll::Ready(Some(this.stop(StopReason::Error)));
             }
@@ -477,10 +576,7 @@ impl Stream for ScanStream {
                 }
                 Some(Event::Failed { slot, error }) => {
                     this.tally.add_retries(error.retries);
-                    this.error = Some(TrailerError::of(
-                        error.kind,
-                        Some(this.tally.segment_of(slot)),
-                    ));
+                    this.error = Some(TrailerError::of(error.kind, this.tally.error_segment(slot)));
                     return Poll::Ready(Some(this.stop(StopReason::Error)));
                 }
                 None => return Poll::Ready(Some(this.finish())),
@@ -1008,5 +1104,207 @@ mod budget_tests {
                 proptest::prop_assert!(wait > 0, "a read of {total} units at {rate}/s waited");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod fan_out_tests {
+    //! The Query fan-out on an in-memory table: partitions read by a few workers, each
+    //! partition in its own order, bounded memory, and cursors that record every
+    //! partition's position.
+
+    use super::*;
+    use crate::scan::cursor::Cursor;
+    use crate::scan::memory::MemorySource;
+    use crate::scan::trailer::{Trailer, split_body};
+    use crate::scan::{Item, KeyValue, QueryShape};
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use futures::StreamExt;
+
+    const SECRET: &[u8] = b"fan";
+
+    /// `tenants` partitions (`t00`..) of `per` items each, ids in partition order.
+    fn table(tenants: usize, per: usize) -> Vec<Item> {
+        (0..tenants * per)
+            .map(|i| {
+                Item::from([
+                    ("id".to_string(), AttributeValue::S(format!("i{i:05}"))),
+                    (
+                        "tenant".to_string(),
+                        AttributeValue::S(format!("t{:02}", i / per)),
+                    ),
+                ])
+            })
+            .collect()
+    }
+
+    fn query_plan(tenants: &[usize], workers: u32, limit: u32) -> ScanPlan {
+        let partitions: Vec<KeyValue> = tenants
+            .iter()
+            .map(|t| KeyValue::S(format!("t{t:02}")))
+            .collect();
+        ScanPlan {
+            total_segments: partitions.len() as u32,
+            positions: vec![Position::Start; partitions.len()],
+            shape: Arc::new(ReadShape {
+                query: Some(QueryShape {
+                    key: "tenant".into(),
+                    partitions,
+                    concurrency: workers,
+                    sort: None,
+                    descending: false,
+                }),
+                ..ReadShape::default()
+            }),
+            seal: Some(CursorSeal {
+                table: "mem".into(),
+                secret: Arc::from(SECRET),
+            }),
+            ..ScanPlan::segments(1, limit)
+        }
+    }
+
+    fn resumed(token: &str, base: &ScanPlan) -> ScanPlan {
+        let cursor = Cursor::decode(token, SECRET, 1 << 22).expect("our own cursor decodes");
+        ScanPlan {
+            total_segments: cursor.total_segments,
+            segment_offset: cursor.segment_offset,
+            positions: cursor.positions,
+            shape: Arc::new(cursor.shape),
+            ..base.clone()
+        }
+    }
+
+    async fn run(source: Arc<MemorySource>, plan: ScanPlan) -> (Vec<(String, String)>, Trailer) {
+        let body: Vec<u8> = start(source, plan)
+            .await
+            .expect("starts")
+            .collect::<Vec<Bytes>>()
+            .await
+            .concat();
+        let (items, trailer) = split_body(&body).expect("items, then the trailer");
+        let pairs = items
+            .iter()
+            .map(|item| {
+                (
+                    item["tenant"].as_str().expect("tenant").to_string(),
+                    item["id"].as_str().expect("id").to_string(),
+                )
+            })
+            .collect();
+        (pairs, trailer)
+    }
+
+    #[tokio::test]
+    async fn fifty_partitions_by_eight_workers_each_in_order_resume_exactly() {
+        let source = Arc::new(MemorySource::new(table(60, 23), "id"));
+        let tenants: Vec<usize> = (5..55).collect();
+        let first = ScanPlan {
+            max_items: Some(97),
+            ..query_plan(&tenants, 8, 4)
+        };
+        let mut plan = first.clone();
+        let mut got = Vec::new();
+        let mut rounds = 0;
+        loop {
+            rounds += 1;
+            let (pairs, trailer) = run(source.clone(), plan.clone()).await;
+            assert!(trailer.segments.is_empty(), "a Query counts partitions");
+            assert_eq!(trailer.partitions().len(), 50, "{trailer:?}");
+            assert_eq!(
+                trailer.partitions().iter().map(|p| p.items).sum::<u64>(),
+                pairs.len() as u64
+            );
+            got.extend(pairs);
+            if trailer.complete {
+                assert!(trailer.partitions().iter().all(|p| p.done));
+                break;
+            }
+            assert_eq!(trailer.reason, Some(StopReason::MaxItems));
+            plan = resumed(&trailer.cursor.expect("a cursor"), &first);
+            assert!(rounds < 100);
+        }
+        assert!(rounds >= 12, "{rounds} rounds of 97 for 1150 items");
+        // Every item of the 50 partitions, once; each partition in its own order.
+        let mut expected: Vec<(String, String)> = table(60, 23)
+            .iter()
+            .filter_map(|item| {
+                let tenant = item["tenant"].as_s().ok()?.clone();
+                let id = item["id"].as_s().ok()?.clone();
+                tenants
+                    .contains(&tenant[1..].parse().ok()?)
+                    .then_some((tenant, id))
+            })
+            .collect();
+        for tenant in &tenants {
+            let name = format!("t{tenant:02}");
+            let of = |pairs: &[(String, String)]| -> Vec<String> {
+                pairs
+                    .iter()
+                    .filter(|(t, _)| *t == name)
+                    .map(|(_, id)| id.clone())
+                    .collect()
+            };
+            assert_eq!(of(&got), of(&expected), "partition {name} in order");
+        }
+        got.sort();
+        expected.sort();
+        assert_eq!(got, expected, "none lost, none twice");
+    }
+
+    #[tokio::test]
+    async fn a_stalled_reader_holds_at_most_one_page_per_worker() {
+        let source = Arc::new(MemorySource::new(table(40, 50), "id"));
+        let tenants: Vec<usize> = (0..40).collect();
+        let mut stream = start(source.clone(), query_plan(&tenants, 3, 5))
+            .await
+            .expect("starts");
+        let _first = stream.next().await.expect("a page");
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        assert_eq!(source.calls(), 1 + 3, "the page read, and one per worker");
+        drop(stream);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(source.calls(), 4, "no call after the reader went away");
+    }
+
+    #[tokio::test]
+    async fn a_failed_partition_and_a_cut_count_resume_from_the_cursor() {
+        // Items: call 9 fails, mid-way through the partitions.
+        let failing =
+            Arc::new(MemorySource::new(table(12, 10), "id").failing_at(9, ErrorKind::Throttled));
+        let tenants: Vec<usize> = (0..12).collect();
+        let plan = query_plan(&tenants, 2, 3);
+        let (first, trailer) = run(failing, plan.clone()).await;
+        assert_eq!(trailer.reason, Some(StopReason::Error));
+        let error = trailer.error.expect("an error");
+        assert_eq!((error.code.as_str(), error.segment), ("Throttled", None));
+        let healthy = Arc::new(MemorySource::new(table(12, 10), "id"));
+        let (rest, trailer) = run(healthy, resumed(&trailer.cursor.expect("cursor"), &plan)).await;
+        assert!(trailer.complete, "{trailer:?}");
+        let mut all: Vec<_> = first.into_iter().chain(rest).collect();
+        all.sort();
+        assert_eq!(all.len(), 120, "none lost");
+        assert!(all.windows(2).all(|w| w[0] != w[1]), "none twice");
+
+        // select=count: no items, one trailer; cut by a failure, resumed, the same total.
+        let count_plan = ScanPlan {
+            shape: Arc::new(ReadShape {
+                count: true,
+                ..(*plan.shape).clone()
+            }),
+            ..plan.clone()
+        };
+        let failing =
+            Arc::new(MemorySource::new(table(12, 10), "id").failing_at(7, ErrorKind::Throttled));
+        let (items, cut) = run(failing, count_plan.clone()).await;
+        assert!(items.is_empty() && !cut.complete, "{cut:?}");
+        assert!(cut.items > 0 && cut.items < 120, "{cut:?}");
+        let healthy = Arc::new(MemorySource::new(table(12, 10), "id"));
+        let (items, rest) = run(healthy, resumed(&cut.cursor.expect("cursor"), &count_plan)).await;
+        assert!(items.is_empty() && rest.complete, "{rest:?}");
+        assert_eq!(cut.items + rest.items, 120);
     }
 }

@@ -38,8 +38,15 @@ pub struct Trailer {
     pub rcu_wait_ms: Option<u64>,
     /// Attempts beyond the first over all Scan calls (throttling, transient errors).
     pub retries: u64,
-    /// Per-segment counts, in segment order.
+    /// Per-segment counts, in segment order; empty for a Query, which has
+    /// `partitions` instead.
+    #[serde(default)]
     pub segments: Vec<SegmentSummary>,
+    /// A Query's per-partition counts, in the order the partitions were asked for
+    /// (read them with [`Trailer::partitions`]). Boxed: a trailer is carried by value in
+    /// the client's outcomes, so it stays small.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<Box<Vec<PartitionSummary>>>,
     /// From the start of the scan to this trailer.
     pub elapsed_ms: u64,
     /// From the start of the scan to the first page being ready to send.
@@ -164,6 +171,20 @@ pub struct SegmentSummary {
     pub done: bool,
 }
 
+/// What one partition of a Query contributed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionSummary {
+    /// The partition key value as a request writes it (S as is, N as its decimal text,
+    /// B as base64).
+    pub pk: String,
+    /// Items sent from this partition (counted, with `select=count`).
+    pub items: u64,
+    /// Pages fetched from this partition.
+    pub pages: u64,
+    /// Whether the partition was read to its end.
+    pub done: bool,
+}
+
 /// A failure that ended the stream early; the text is safe for clients.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrailerError {
@@ -186,6 +207,11 @@ pub struct TrailerLine {
 }
 
 impl Trailer {
+    /// A Query's per-partition counts; empty for a Scan.
+    pub fn partitions(&self) -> &[PartitionSummary] {
+        self.partitions.as_deref().map_or(&[], Vec::as_slice)
+    }
+
     /// The trailer as one NDJSON line.
     pub fn to_line(&self) -> Vec<u8> {
         let line = TrailerLine {
@@ -321,9 +347,18 @@ impl Tally {
         self.segment_offset + u32::try_from(slot).unwrap_or(u32::MAX - self.segment_offset)
     }
 
-    /// The first segment not read to its end.
+    /// The first segment not read to its end; `None` for a Query, whose positions are
+    /// partitions, not segments.
     pub fn first_unfinished_segment(&self) -> Option<u32> {
+        if self.shape.query.is_some() {
+            return None;
+        }
         self.segments.iter().find(|s| !s.done).map(|s| s.segment)
+    }
+
+    /// The segment number of `slot` as a trailer error names it: `None` for a Query.
+    pub fn error_segment(&self, slot: usize) -> Option<u32> {
+        self.shape.query.is_none().then(|| self.segment_of(slot))
     }
 
     /// The trailer: `reason` and `error` apply only when some segment is unfinished, and
@@ -349,6 +384,20 @@ impl Tally {
             ),
             _ => None,
         };
+        let partitions = match &self.shape.query {
+            Some(query) => query
+                .partitions
+                .iter()
+                .zip(&self.segments)
+                .map(|(pk, summary)| PartitionSummary {
+                    pk: pk.to_text(),
+                    items: summary.items,
+                    pages: summary.pages,
+                    done: summary.done,
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         Trailer {
             complete,
             items: self.segments.iter().map(|s| s.items).sum(),
@@ -361,7 +410,12 @@ impl Tally {
             }),
             rcu_wait_ms: None,
             retries: self.retries,
-            segments: self.segments.clone(),
+            segments: if partitions.is_empty() {
+                self.segments.clone()
+            } else {
+                Vec::new()
+            },
+            partitions: (!partitions.is_empty()).then(|| Box::new(partitions)),
             elapsed_ms: millis(elapsed),
             ttfb_ms: millis(ttfb),
             reason: if complete { None } else { reason },
@@ -432,6 +486,7 @@ mod tests {
                 pages: 2,
                 done: false,
             }],
+            partitions: None,
             elapsed_ms: 10,
             ttfb_ms: 2,
             reason: Some(StopReason::Error),
