@@ -15,6 +15,8 @@
 //!    proxy imitating the Function URL's bandwidth (a burst, then a fixed rate);
 //! 6. `max_rcu`: achieved capacity units/s against the asked ones, one invocation and the
 //!    `scanstream` client's K = 2 and 4 (`BENCH_CASES=rate` runs this case alone).
+//! 8. the loader (`BENCH_CASES=load`, module `load`): file against generated, peak RSS at
+//!    20k and 200k items, and the whole copy through the streamer.
 //!
 //! Each case runs `REPS` times; tables show medians with min-max. Results go to
 //! `bench-results/` as JSON and CSV, with `plot.svg`.
@@ -26,6 +28,7 @@
 mod services;
 
 mod cases;
+mod load;
 mod plot;
 mod report;
 
@@ -236,9 +239,10 @@ async fn main() -> Result<()> {
     match std::env::var("BENCH_CASES").as_deref() {
         Ok("client") => return client_only(&out_dir).await,
         Ok("rate") => return rate_only(&out_dir).await,
+        Ok("load") => return load::run(&out_dir).await,
         Ok("all") | Err(_) => {}
         Ok(other) => {
-            return Err(format!("BENCH_CASES={other}: expected all, client or rate").into());
+            return Err(format!("BENCH_CASES={other}: expected all, client, rate or load").into());
         }
     }
     let ddb = Service::dynamodb_local(Path::new(ROOT).join("target/bench-dynamodb-local.log"))?;
