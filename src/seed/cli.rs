@@ -42,15 +42,15 @@ pub struct Args {
     #[arg(long)]
     pub from: Option<PathBuf>,
     /// With --from: write the valid lines even if some are invalid (still exits non-zero).
-    #[arg(long, requires = "from")]
+    #[arg(long, requires = "from", conflicts_with = "count")]
     pub skip_invalid: bool,
     /// With --from: exit 0 for a stream that ends without a complete trailer (cut off), or
     /// a file whose trailer says it is incomplete, writing what it holds.
-    #[arg(long, requires = "from")]
+    #[arg(long, requires = "from", conflicts_with = "count")]
     pub allow_incomplete: bool,
     /// With --from FILE or DIR: record here how far the load has written, and resume
     /// from it when run again.
-    #[arg(long, requires = "from")]
+    #[arg(long, requires = "from", conflicts_with = "count")]
     pub checkpoint: Option<PathBuf>,
     /// With --create-table and --from: the key schema to create the table with,
     /// `HASH:TYPE[,RANGE:TYPE]`, types S, N or B (for example `pk:S,sk:N`).
