@@ -8,8 +8,8 @@ mod common;
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
 use scanstream::encode::Format;
-use scanstream::load::key::KeySchema;
 use scanstream::load::export::md5_base64;
+use scanstream::load::key::KeySchema;
 use scanstream::scan::Item;
 use scanstream::scan::trailer::Trailer;
 use std::io::Write;
@@ -62,7 +62,12 @@ fn typed(items: &[Item]) -> Vec<u8> {
 /// Asserts a table holds exactly `items`, reporting counts and a few differences. The
 /// expected lines are read back from a reference table the items were written into with
 /// the library's writer, since DynamoDB normalises numbers (`1.50` comes back `1.5`).
-async fn assert_table_holds(client: &aws_sdk_dynamodb::Client, table: &str, items: &[Item], key: &str) {
+async fn assert_table_holds(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    items: &[Item],
+    key: &str,
+) {
     let reference = unique_table("reference");
     let schema = KeySchema::parse(key).expect("key");
     scanstream::seed::table::ensure_table_keyed(client, &reference, &schema)
