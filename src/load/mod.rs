@@ -523,10 +523,9 @@ fn read_pass(
             });
             let pushed = match parsed {
                 Ok(_) if resumed => Ok(None),
-                Ok((item, key)) => batcher.push_at(position, item, key).map(|full| {
-                    tally.valid += 1;
-                    full
-                }),
+                Ok((item, key)) => batcher
+                    .push_at(position, item, key)
+                    .inspect(|_| tally.valid += 1),
                 Err(message) => Err(message),
             };
             match pushed {
