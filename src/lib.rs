@@ -10,11 +10,14 @@
 //!   the merge of their pages into one NDJSON stream, and the trailer.
 //! - [`encode`]: DynamoDB items to NDJSON lines.
 //! - [`error`]: upstream failures sorted into the few kinds a client must tell apart.
+//! - [`load`]: files, streams and DynamoDB exports into a table, checked against its key
+//!   schema, with memory bounded by the batches in flight, and a checkpoint.
 //! - [`http`]: query string to a validated request, outcomes to HTTP responses, and the
 //!   Lambda glue both functions share.
 //! - [`logging`]: JSON logs in Lambda, text elsewhere.
 //! - [`pull`]: the `scanstream` client: one table over many invocations, exactly once.
-//! - [`seed`]: deterministic fake records and the retrying batch writer behind the seeder.
+//! - [`seed`]: deterministic fake records and the seeder's command line.
+//! - [`writer`]: the retrying batch writer that generated records and loaded items feed.
 //!
 //! The binaries in `src/bin/` only build these parts and hand them to the Lambda runtime
 //! (or, for the seeder, to the command line).
@@ -25,7 +28,9 @@ pub mod config;
 pub mod encode;
 pub mod error;
 pub mod http;
+pub mod load;
 pub mod logging;
 pub mod pull;
 pub mod scan;
 pub mod seed;
+pub mod writer;

@@ -16,7 +16,9 @@
 //! 6. `max_rcu`: achieved capacity units/s against the asked ones, one invocation and the
 //!    `scanstream` client's K = 2 and 4 (`BENCH_CASES=rate` runs this case alone);
 //! 8. a Query fan-out over 100 partitions against an SDK loop (`BENCH_CASES=query`, in
-//!    `query.rs`, run alone).
+//!    `query.rs`, run alone);
+//! 9. the loader (`BENCH_CASES=load`, module `load`): file against generated, peak RSS at
+//!    20k and 200k items, and the whole copy through the streamer.
 //!
 //! Each case runs `REPS` times; tables show medians with min-max. Results go to
 //! `bench-results/` as JSON and CSV, with `plot.svg`.
@@ -28,6 +30,7 @@
 mod services;
 
 mod cases;
+mod load;
 mod plot;
 mod query;
 mod report;
@@ -240,9 +243,12 @@ async fn main() -> Result<()> {
         Ok("client") => return client_only(&out_dir).await,
         Ok("rate") => return rate_only(&out_dir).await,
         Ok("query") => return query::run(&out_dir).await,
+        Ok("load") => return load::run(&out_dir).await,
         Ok("all") | Err(_) => {}
         Ok(other) => {
-            return Err(format!("BENCH_CASES={other}: expected all, client, rate or query").into());
+            return Err(
+                format!("BENCH_CASES={other}: expected all, client, rate, query or load").into(),
+            );
         }
     }
     let ddb = Service::dynamodb_local(Path::new(ROOT).join("target/bench-dynamodb-local.log"))?;

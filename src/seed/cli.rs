@@ -1,13 +1,16 @@
-//! The seeder's command line: fill a table with generated records or a file's items,
-//! with progress on standard error and the summary line on standard output.
+//! The seeder's command line: fill a table with generated records, or load the items of a
+//! file, a stream or a DynamoDB export ([`crate::load`]), with progress on standard error
+//! and the summary line on standard output. Only assembly lives here.
 
 use super::progress::Progress;
-use super::writer::{Backoff, BatchWriter};
-use super::{Input, MAX_ITEM_BYTES, Summary, generate, ndjson, table};
+use super::{Input, MAX_ITEM_BYTES, Summary, generate, table};
 use crate::config::CallSettings;
+use crate::load::input::Source;
+use crate::load::key::KeySchema;
+use crate::load::{LoadError, LoadOptions, Observer, Outcome};
+use crate::writer::{Backoff, BatchWriter, WriteReport};
 use anyhow::{Context, bail};
 use clap::Parser;
-use std::io::Read;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -30,23 +33,34 @@ pub struct Args {
     /// Pad each record to about this many bytes (DynamoDB's measure; at most 400 KB).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_ITEM_BYTES as u64 - 1024), conflicts_with = "from")]
     pub item_size: Option<u64>,
-    /// Write the items of this NDJSON file (DynamoDB typed JSON, one item per line, bare
-    /// or as `{"Item":{...}}`), or of standard input with `-` (a streamer's
-    /// `format=dynamodb` output, gzip or zstd compressed or not), instead of generated
-    /// records. Every line is checked before anything is written.
+    /// Load items instead of generating them: an NDJSON file of DynamoDB typed JSON (one
+    /// item a line, bare or as `{"Item":{...}}`, plain, gzip or zstd), a DynamoDB export
+    /// directory, or a stream (`-` for standard input, a FIFO, `/dev/stdin`, `<(...)`),
+    /// such as the streamer's `format=dynamodb` output. A file or export is checked
+    /// whole before anything is written; a stream is written as it arrives and must end
+    /// with a complete trailer.
     #[arg(long)]
     pub from: Option<PathBuf>,
     /// With --from: write the valid lines even if some are invalid (still exits non-zero).
-    #[arg(long, requires = "from")]
+    #[arg(long, requires = "from", conflicts_with = "count")]
     pub skip_invalid: bool,
-    /// With --from: write a stream even when its trailer is missing (cut off; required on
-    /// standard input) or says it is incomplete.
-    #[arg(long, requires = "from")]
+    /// With --from: exit 0 for a stream that ends without a complete trailer (cut off), or
+    /// a file whose trailer says it is incomplete, writing what it holds.
+    #[arg(long, requires = "from", conflicts_with = "count")]
     pub allow_incomplete: bool,
+    /// With --from FILE or DIR: record here how far the load has written, and resume
+    /// from it when run again.
+    #[arg(long, requires = "from", conflicts_with = "count")]
+    pub checkpoint: Option<PathBuf>,
+    /// With --create-table and --from: the key schema to create the table with,
+    /// `HASH:TYPE[,RANGE:TYPE]`, types S, N or B (for example `pk:S,sk:N`).
+    #[arg(long, requires = "create_table", conflicts_with = "count", value_parser = parse_key)]
+    pub key: Option<KeySchema>,
     /// `BatchWriteItem` calls in flight at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
-    /// Create the table (key `id`, type S, on demand) if it does not exist.
+    /// Create the table (on demand) if it does not exist: keyed by --key, else by an
+    /// export's recorded key, else as seed-data/table.json (`id`, S).
     #[arg(long)]
     pub create_table: bool,
     /// Calls per batch before its remaining items count as failed.
@@ -54,134 +68,175 @@ pub struct Args {
     pub max_attempts: u32,
 }
 
+fn parse_key(spec: &str) -> Result<KeySchema, String> {
+    KeySchema::parse(spec).map_err(|e| e.to_string())
+}
+
 /// Runs the command line; an error (printed by `main`) means a non-zero exit status.
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    // Everything that can be wrong with the input is found before the first write.
-    let (input, invalid) = input(&args)?;
+    let source = match &args.from {
+        Some(path) => Some(Source::of(path).with_context(|| format!("--from {}", path.display()))?),
+        None => None,
+    };
     let client = crate::client::dynamodb(&CallSettings::default()).await;
-    if args.create_table {
-        let created = table::ensure_table(&client, &args.table)
-            .await
-            .with_context(|| format!("creating table {}", args.table))?;
-        let state = if created { "created" } else { "exists" };
-        eprintln!("table {} {state}", args.table);
-    }
-    let writer = BatchWriter::new(client, &args.table, generate::KEY)
+    let writer = BatchWriter::new(client.clone(), &args.table, generate::KEY)
         .concurrency(usize::from(args.concurrency))
         .backoff(Backoff {
             max_attempts: args.max_attempts,
             ..Backoff::default()
         });
+    match source {
+        Some(source) => load(&args, &client, writer, source).await,
+        None => seed(&args, &client, writer).await,
+    }
+}
+
+/// Generated records.
+async fn seed(
+    args: &Args,
+    client: &aws_sdk_dynamodb::Client,
+    writer: BatchWriter,
+) -> anyhow::Result<()> {
+    let input = Input::Generated {
+        seed: args.seed,
+        start: args.start,
+        count: args.count.unwrap_or_default(),
+        item_size: args
+            .item_size
+            .map(|s| usize::try_from(s).unwrap_or(MAX_ITEM_BYTES)),
+    };
+    if args.create_table {
+        let created = table::ensure_table(client, &args.table)
+            .await
+            .with_context(|| format!("creating table {}", args.table))?;
+        let state = if created { "created" } else { "exists" };
+        eprintln!("table {} {state}", args.table);
+    }
     let started = Instant::now();
-    let (requested, start) = (input.len(), input.start());
-    let mut progress = Progress::new(requested);
+    let (requested, start) = (input.len(), input.start().unwrap_or_default());
+    let mut progress = Progress::new(Some(requested));
     let report = writer
         .write_all(input.batches(), |report| progress.update(report))
         .await;
     progress.finish();
-    let mut summary = Summary::new(&report, requested, start.unwrap_or_default(), started);
-    if start.is_none() {
-        summary.next_start = None;
-    }
+    let summary = Summary::new(&report, requested, start, started);
     println!("{}: {summary}", args.table);
-    if !report.is_complete() {
-        let shown: Vec<&str> = report
-            .failed_keys
-            .iter()
-            .take(20)
-            .map(String::as_str)
-            .collect();
+    unwritten(&report, &summary)
+}
+
+/// Fails naming the items not written, if any.
+fn unwritten(report: &WriteReport, summary: &Summary) -> anyhow::Result<()> {
+    if report.is_complete() {
+        return Ok(());
+    }
+    let shown: Vec<&str> = report
+        .failed_keys
+        .iter()
+        .take(20)
+        .map(String::as_str)
+        .collect();
+    bail!(
+        "{} items not written ({}); first keys: {}",
+        report.failed_keys.len(),
+        summary.error.as_ref().map_or("unknown", |e| e.message),
+        shown.join(", ")
+    );
+}
+
+/// The load's progress on standard error.
+struct Shown(Option<Progress>);
+
+impl Observer for Shown {
+    fn start(&mut self, total: Option<u64>, resumed: u64) {
+        if resumed > 0 {
+            eprintln!("resuming from the checkpoint: {resumed} items written before are skipped");
+        }
+        self.0 = Some(Progress::new(total));
+    }
+
+    fn written(&mut self, report: &WriteReport) {
+        if let Some(progress) = &mut self.0 {
+            progress.update(report);
+        }
+    }
+}
+
+/// Items of a file, a stream or an export.
+async fn load(
+    args: &Args,
+    client: &aws_sdk_dynamodb::Client,
+    writer: BatchWriter,
+    source: Source,
+) -> anyhow::Result<()> {
+    let name = source.name();
+    let options = LoadOptions {
+        table: args.table.clone(),
+        source,
+        skip_invalid: args.skip_invalid,
+        allow_incomplete: args.allow_incomplete,
+        checkpoint: args.checkpoint.clone(),
+        key: args.key.clone(),
+        create_table: args.create_table,
+    };
+    let started = Instant::now();
+    let mut shown = Shown(None);
+    let outcome = crate::load::run(client, writer, &options, &mut shown).await;
+    if let Some(progress) = &shown.0 {
+        progress.finish();
+    }
+    let outcome: Outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            if let LoadError::Invalid { shown, .. } = &err {
+                for line in shown {
+                    eprintln!("{name}: {line}");
+                }
+            }
+            return Err(err.into());
+        }
+    };
+    if outcome.created
+        && let Some(schema) = &outcome.schema
+    {
+        eprintln!("table {} created, keyed {schema}", args.table);
+    }
+    for line in &outcome.shown {
+        eprintln!("{name}: {line}");
+    }
+    let mut summary = Summary::new(&outcome.report, outcome.requested, 0, started);
+    summary.next_start = None;
+    println!("{}: {summary}", args.table);
+    unwritten(&outcome.report, &summary)?;
+    if let Some(line) = &outcome.stopped {
         bail!(
-            "{} items not written ({}); first keys: {}",
-            report.failed_keys.len(),
-            summary.error.as_ref().map_or("unknown", |e| e.message),
-            shown.join(", ")
+            "{name}: stopped at a bad line ({line}); the {} items before it were written, the \
+             copy is incomplete (running it again is safe: puts are idempotent)",
+            outcome.report.written
         );
     }
-    if invalid > 0 {
-        bail!("{invalid} invalid lines were skipped");
+    if let Some(why) = &outcome.incomplete {
+        let written = outcome.report.written;
+        if !args.allow_incomplete {
+            bail!(
+                "{name} is incomplete: {why}. {written} items were written: the copy is \
+                 incomplete (running it again is safe: puts are idempotent; \
+                 --allow-incomplete accepts a partial copy)"
+            );
+        }
+        eprintln!(
+            "{name} is incomplete ({why}); {written} items written, as --allow-incomplete asks"
+        );
+    }
+    if outcome.skipped > 0 {
+        bail!("{} invalid lines were skipped", outcome.skipped);
+    }
+    if let Some(err) = &outcome.checkpoint_error {
+        bail!("the load is written, but its checkpoint could not be kept: {err}");
+    }
+    if outcome.requested == 0 && outcome.resumed > 0 && options.checkpoint.is_some() {
+        eprintln!("the checkpoint says this load is complete: nothing left to write");
     }
     Ok(())
-}
-
-/// The bytes of a gzip or zstd stream decoded (recognised by their magic numbers), others
-/// as they are: so `curl ...?compress=zstd | seeder --from -` needs no decoder between.
-fn decompress(raw: Vec<u8>) -> std::io::Result<Vec<u8>> {
-    const GZIP: &[u8] = &[0x1f, 0x8b];
-    const ZSTD: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
-    if raw.starts_with(GZIP) {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(raw.as_slice()).read_to_end(&mut out)?;
-        Ok(out)
-    } else if raw.starts_with(ZSTD) {
-        zstd::stream::decode_all(raw.as_slice())
-    } else {
-        Ok(raw)
-    }
-}
-
-/// The run's input and how many invalid lines it skipped.
-fn input(args: &Args) -> anyhow::Result<(Input, usize)> {
-    let Some(path) = &args.from else {
-        let input = Input::Generated {
-            seed: args.seed,
-            start: args.start,
-            count: args.count.unwrap_or_default(),
-            item_size: args
-                .item_size
-                .map(|s| usize::try_from(s).unwrap_or(MAX_ITEM_BYTES)),
-        };
-        return Ok((input, 0));
-    };
-    let stdin = path.as_os_str() == "-";
-    let name = if stdin {
-        "standard input".to_string()
-    } else {
-        path.display().to_string()
-    };
-    let raw = if stdin {
-        let mut raw = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut raw)
-            .context("reading standard input")?;
-        raw
-    } else {
-        std::fs::read(path).with_context(|| format!("reading {name}"))?
-    };
-    let text = String::from_utf8(decompress(raw).with_context(|| format!("decompressing {name}"))?)
-        .with_context(|| format!("{name} is not UTF-8"))?;
-    let parsed = ndjson::parse(&text, generate::KEY);
-    for error in parsed.errors.iter().take(20) {
-        eprintln!("{name}: {error}");
-    }
-    if let Some(first) = parsed.errors.first()
-        && !args.skip_invalid
-    {
-        bail!(
-            "{} invalid lines in {name} (first: {first}); nothing written (--skip-invalid writes the valid ones)",
-            parsed.errors.len(),
-        );
-    }
-    // A streamer's output always ends with its trailer: without one it was cut off.
-    // A file without any trailer is a data set (seed-data/, an S3 export) and is read as is.
-    let incomplete = match &parsed.trailer {
-        Some(trailer) if !trailer.complete => Some(format!(
-            "its trailer says complete:false (reason {}): it holds only part of the table; \
-             resume the read with the trailer's cursor",
-            trailer
-                .reason
-                .map_or("unknown".to_string(), |r| format!("{r:?}"))
-        )),
-        None if stdin => Some("it has no trailer: the stream was cut off".to_string()),
-        _ => None,
-    };
-    if let Some(why) = incomplete
-        && !args.allow_incomplete
-    {
-        bail!("{name} is incomplete: {why}; nothing written (--allow-incomplete writes it anyway)");
-    }
-    let items = parsed.items.into_iter().map(|(_, item)| item).collect();
-    Ok((Input::Items(items), parsed.errors.len()))
 }
 
 #[cfg(test)]

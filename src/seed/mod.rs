@@ -1,27 +1,28 @@
-//! Seeding: deterministic fake records and the batch writer that stores them.
+//! Seeding: deterministic fake records, and the seeder's command line, which also loads
+//! files, streams and exports through [`crate::load`].
 //!
 //! - [`generate`]: the record for (seed, index), the same bytes on every run and machine.
-//! - [`writer`]: `BatchWriteItem` in batches of 25, several in flight, `UnprocessedItems`
-//!   and throttling retried with capped exponential backoff and full jitter.
-//! - [`ndjson`]: items from files in DynamoDB's typed JSON, each line validated.
-//! - [`table`]: creates the table (key `id`, type S, on demand), idempotently.
+//! - [`writer`]: the batch writer's old path; it lives in [`crate::writer`].
+//! - [`ndjson`]: the old name of [`crate::load::item`] (typed JSON lines to items).
+//! - [`table`]: creates the table (the shared definition, or any key schema), idempotently.
 //! - [`summary`]: what a run wrote, one type for the CLI and the function.
 //! - [`progress`]: a progress bar or progress lines for the CLI.
 //! - [`cli`]: the seeder's command line.
 
 pub mod cli;
 pub mod generate;
-pub mod ndjson;
 pub mod progress;
 pub mod summary;
 pub mod table;
 pub mod writer;
 
+pub use crate::load::item as ndjson;
+
 pub use summary::Summary;
 
 use crate::scan::Item;
+use crate::writer::MAX_BATCH;
 use aws_sdk_dynamodb::types::AttributeValue;
-use writer::MAX_BATCH;
 
 /// DynamoDB's item size limit.
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
@@ -56,7 +57,8 @@ fn value_size(value: &AttributeValue) -> usize {
     }
 }
 
-/// What a run writes: generated records, or the items of a file.
+/// What a seeding run writes: generated records (items of files, streams and exports go
+/// through [`crate::load`], which streams them).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
     /// Records `start..start + count` of `seed`, each padded to about `item_size` bytes.
@@ -70,8 +72,6 @@ pub enum Input {
         /// Pad each record to about this many bytes.
         item_size: Option<usize>,
     },
-    /// Items read (and validated) from NDJSON.
-    Items(Vec<Item>),
 }
 
 impl Input {
@@ -79,7 +79,6 @@ impl Input {
     pub fn len(&self) -> u64 {
         match self {
             Self::Generated { count, .. } => *count,
-            Self::Items(items) => items.len() as u64,
         }
     }
 
@@ -88,12 +87,10 @@ impl Input {
         self.len() == 0
     }
 
-    /// The index of the first generated record: where `next_start` counts from. `None`
-    /// for file input, which has no indexes to continue from.
+    /// The index of the first generated record: where `next_start` counts from.
     pub fn start(&self) -> Option<u64> {
         match self {
             Self::Generated { start, .. } => Some(*start),
-            Self::Items(_) => None,
         }
     }
 
@@ -106,13 +103,6 @@ impl Input {
                 count,
                 item_size,
             } => Box::new(sized_batches(seed, start, count, item_size)),
-            Self::Items(items) => {
-                let mut items = items.into_iter().peekable();
-                Box::new(std::iter::from_fn(move || {
-                    items.peek()?;
-                    Some(items.by_ref().take(MAX_BATCH).collect())
-                }))
-            }
         }
     }
 }

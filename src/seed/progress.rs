@@ -1,20 +1,21 @@
-//! Progress of a seeding run on the command line: a bar on a terminal, otherwise (logs,
-//! CI) a plain line every second on standard error.
+//! Progress of a seeding run or a load on the command line: a bar on a terminal (a
+//! counter when the total is not known, as for a stream), otherwise (logs, CI) a plain
+//! line every second on standard error.
 
 use super::writer::WriteReport;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-/// Shows how many of `total` items are written.
+/// Shows how many of `total` items (when known) are written.
 #[derive(Debug)]
 pub enum Progress {
     /// On a terminal.
     Bar(ProgressBar),
     /// Anywhere else: a line a second at most.
     Lines {
-        /// Items to write.
-        total: u64,
+        /// Items to write, when known.
+        total: Option<u64>,
         /// When the last line went out.
         last: Instant,
     },
@@ -22,13 +23,20 @@ pub enum Progress {
 
 impl Progress {
     /// A bar when standard error is a terminal, lines otherwise.
-    pub fn new(total: u64) -> Self {
+    pub fn new(total: Option<u64>) -> Self {
         if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::new(total);
-            let style = ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} items, {elapsed} elapsed, eta {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let (bar, template) = match total {
+                Some(total) => (
+                    ProgressBar::new(total),
+                    "{bar:40} {pos}/{len} items, {elapsed} elapsed, eta {eta}",
+                ),
+                None => (
+                    ProgressBar::no_length(),
+                    "{spinner} {pos} items, {elapsed} elapsed",
+                ),
+            };
+            let style = ProgressStyle::with_template(template)
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
             Self::Bar(bar)
         } else {
@@ -46,7 +54,10 @@ impl Progress {
             Self::Lines { total, last } => {
                 if last.elapsed() >= Duration::from_secs(1) {
                     *last = Instant::now();
-                    eprintln!("written {} of {total}", report.written);
+                    match total {
+                        Some(total) => eprintln!("written {} of {total}", report.written),
+                        None => eprintln!("written {}", report.written),
+                    }
                 }
             }
         }

@@ -1,12 +1,15 @@
-//! Creates the seeded table from `seed-data/table.json`, the one table definition that
-//! the seeder, the tests and (checked by `scripts/check_template.py`) `template.yml` share.
+//! Creates tables: the seeded table from `seed-data/table.json` (the one table definition
+//! that the seeder, the tests and, checked by `scripts/check_template.py`, `template.yml`
+//! share), or a table of any key schema for a load (`--create-table --key pk:S,sk:N`).
 
 use crate::error::{ErrorKind, UpstreamError};
+use crate::load::key::KeySchema;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    TableDescription,
 };
 use serde::Deserialize;
 use std::time::Duration;
@@ -36,36 +39,88 @@ struct Key {
     key_type: String,
 }
 
-/// Creates `table` with the shared definition unless it exists, then waits until it is
-/// active. Returns whether this call created it.
-pub async fn ensure_table(client: &Client, table: &str) -> Result<bool, UpstreamError> {
-    let internal =
-        |e: &dyn std::fmt::Display| UpstreamError::new(ErrorKind::Internal, e.to_string());
+fn definition() -> Result<Definition, UpstreamError> {
+    serde_json::from_str(TABLE_DEFINITION).map_err(|e| internal(&e))
+}
+
+fn internal(e: &dyn std::fmt::Display) -> UpstreamError {
+    UpstreamError::new(ErrorKind::Internal, e.to_string())
+}
+
+/// The shared definition's key schema and attributes.
+fn shared_definition() -> Result<(Vec<KeySchemaElement>, Vec<AttributeDefinition>), UpstreamError> {
     let definition: Definition =
         serde_json::from_str(TABLE_DEFINITION).map_err(|e| internal(&e))?;
-    let mut request = client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::from(definition.billing_mode.as_str()));
-    for attribute in definition.attribute_definitions {
-        request = request.attribute_definitions(
+    let attributes = definition
+        .attribute_definitions
+        .into_iter()
+        .map(|attribute| {
             AttributeDefinition::builder()
                 .attribute_name(attribute.attribute_name)
                 .attribute_type(ScalarAttributeType::from(attribute.attribute_type.as_str()))
                 .build()
-                .map_err(|e| internal(&e))?,
-        );
-    }
-    for key in definition.key_schema {
-        request = request.key_schema(
+                .map_err(|e| internal(&e))
+        })
+        .collect::<Result<_, _>>()?;
+    let keys = definition
+        .key_schema
+        .into_iter()
+        .map(|key| {
             KeySchemaElement::builder()
                 .attribute_name(key.attribute_name)
                 .key_type(KeyType::from(key.key_type.as_str()))
                 .build()
-                .map_err(|e| internal(&e))?,
-        );
-    }
-    let created = match request.send().await {
+                .map_err(|e| internal(&e))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((keys, attributes))
+}
+
+/// The key schema of `seed-data/table.json`: what `--create-table` uses without `--key`.
+pub fn default_key_schema() -> Result<KeySchema, UpstreamError> {
+    let (keys, attributes) = shared_definition()?;
+    let table = TableDescription::builder()
+        .set_key_schema(Some(keys))
+        .set_attribute_definitions(Some(attributes))
+        .build();
+    KeySchema::of_table(&table).map_err(|e| internal(&e))
+}
+
+/// Creates `table` with the shared definition unless it exists, then waits until it is
+/// active. Returns whether this call created it.
+pub async fn ensure_table(client: &Client, table: &str) -> Result<bool, UpstreamError> {
+    let (keys, attributes) = shared_definition()?;
+    let billing = BillingMode::from(definition()?.billing_mode.as_str());
+    create(client, table, keys, attributes, billing).await
+}
+
+/// Creates `table` keyed by `schema`, on demand, unless it exists; waits until it is
+/// active. Returns whether this call created it.
+pub async fn ensure_table_keyed(
+    client: &Client,
+    table: &str,
+    schema: &KeySchema,
+) -> Result<bool, UpstreamError> {
+    let (keys, attributes) = schema.definitions().map_err(|e| internal(&e))?;
+    create(client, table, keys, attributes, BillingMode::PayPerRequest).await
+}
+
+async fn create(
+    client: &Client,
+    table: &str,
+    keys: Vec<KeySchemaElement>,
+    attributes: Vec<AttributeDefinition>,
+    billing: BillingMode,
+) -> Result<bool, UpstreamError> {
+    let created = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(billing)
+        .set_key_schema(Some(keys))
+        .set_attribute_definitions(Some(attributes))
+        .send()
+        .await;
+    let created = match created {
         Ok(_) => true,
         Err(err) if err.code() == Some("ResourceInUseException") => false,
         Err(err) => return Err(crate::client::classify(err)),
@@ -94,5 +149,7 @@ mod tests {
         );
         assert_eq!(definition.key_schema[0].key_type, "HASH");
         assert_eq!(definition.attribute_definitions[0].attribute_type, "S");
+        assert_eq!(default_key_schema().expect("schema").to_string(), "id:S");
+        assert_eq!(definition.billing_mode, "PAY_PER_REQUEST");
     }
 }

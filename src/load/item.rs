@@ -1,21 +1,24 @@
-//! Items from NDJSON files in DynamoDB's typed JSON (`--from FILE`, the `seed-data/` sets).
+//! Lines of DynamoDB's typed JSON to items, checked by DynamoDB's rules.
 //!
 //! One item per line, either bare (`{"id":{"S":"a"},"n":{"N":"1"}}`) or wrapped as in
 //! DynamoDB's S3 export (`{"Item":{...}}`). Typed JSON is the only lossless text form:
 //! plain JSON cannot tell a string from binary or a list from a set. Every line is checked
 //! as DynamoDB would (types, numbers, sets, the key, the 400 KB limit, nesting depth) so a
-//! bad line is reported with its number before anything is written.
+//! bad line is reported with its number before anything is written. `crate::seed::ndjson`
+//! is this module under its old name.
 
-use super::{MAX_ITEM_BYTES, item_size};
+use super::batch::Batcher;
+use super::key::KeySchema;
 use crate::encode::is_json_number;
-use crate::scan::Item;
 use crate::scan::trailer::Trailer;
+use crate::scan::{Item, KeyType};
+use crate::seed::{MAX_ITEM_BYTES, item_size};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 /// DynamoDB's nesting limit for lists and maps.
 const MAX_DEPTH: usize = 32;
@@ -41,11 +44,17 @@ pub struct Parsed {
     pub trailer: Option<Trailer>,
 }
 
-/// Parses every non-blank line of `text`; items must carry the string key `key`, unique
-/// across the file (two writes of one key in concurrent batches would race).
+/// Parses every non-blank line of `text` (a small file, whole in memory: tests and
+/// tools; loads stream through [`crate::load`]). Items must carry the string key `key`;
+/// a key repeated within one batch of 25 is an error, as DynamoDB refuses such a batch.
 pub fn parse(text: &str, key: &str) -> Parsed {
+    parse_keyed(text, &KeySchema::hash_only(key, KeyType::S))
+}
+
+/// As [`parse`], for any key schema.
+pub fn parse_keyed(text: &str, schema: &KeySchema) -> Parsed {
     let mut parsed = Parsed::default();
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut batcher = Batcher::default();
     let last = text
         .lines()
         .enumerate()
@@ -68,19 +77,10 @@ pub fn parse(text: &str, key: &str) -> Parsed {
             }
             continue;
         }
-        let result = parse_item(line, key).and_then(|item| {
-            let id = item
-                .get(key)
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .unwrap_or_default();
-            match seen.insert(id.clone(), number) {
-                Some(first) => Err(format!("key {id:?} is already on line {first}")),
-                None => Ok(item),
-            }
-        });
+        let result =
+            parse_line(line, schema).and_then(|(item, key)| batcher.push(number as u64, item, key));
         match result {
-            Ok(item) => parsed.items.push((number, item)),
+            Ok(full) => parsed.items.extend(full.into_iter().flat_map(numbered)),
             Err(message) => parsed.errors.push(LineError {
                 line: number,
                 message,
@@ -88,10 +88,30 @@ pub fn parse(text: &str, key: &str) -> Parsed {
         }
     }
     parsed
+        .items
+        .extend(batcher.finish().into_iter().flat_map(numbered));
+    parsed
 }
 
-/// Parses one line into an item.
+fn numbered(batch: super::batch::Batch) -> impl Iterator<Item = (usize, Item)> {
+    let lines: Vec<usize> = batch.positions.iter().map(|p| p.line as usize).collect();
+    lines.into_iter().zip(batch.items)
+}
+
+/// Parses one line into an item keyed by the string attribute `key`.
 pub fn parse_item(line: &str, key: &str) -> Result<Item, String> {
+    parse_line(line, &KeySchema::hash_only(key, KeyType::S)).map(|(item, _)| item)
+}
+
+/// Parses one line into an item and its key, checked against `schema`.
+pub fn parse_line(line: &str, schema: &KeySchema) -> Result<(Item, super::key::ItemKey), String> {
+    let item = item_of_line(line)?;
+    let key = schema.key_of(&item)?;
+    Ok((item, key))
+}
+
+/// Parses one line into an item by DynamoDB's rules, its key not checked.
+pub fn item_of_line(line: &str) -> Result<Item, String> {
     let value: Value = serde_json::from_str(line).map_err(|err| format!("not JSON: {err}"))?;
     let Value::Object(mut object) = value else {
         return Err("not a JSON object".into());
@@ -102,15 +122,6 @@ pub fn parse_item(line: &str, key: &str) -> Result<Item, String> {
         object = inner;
     }
     let item = attributes(&object, "", 0)?;
-    match item.get(key) {
-        Some(AttributeValue::S(id)) if !id.is_empty() => {}
-        Some(_) => {
-            return Err(format!(
-                "key attribute {key:?} must be a non-empty string (S)"
-            ));
-        }
-        None => return Err(format!("key attribute {key:?} is missing")),
-    }
     let size = item_size(&item);
     if size > MAX_ITEM_BYTES {
         return Err(format!(

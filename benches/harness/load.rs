@@ -1,0 +1,257 @@
+//! Case 8 (`BENCH_CASES=load scripts/bench.sh`): the loader, in one run.
+//!
+//! - items/s of `seeder --from FILE` (the typed JSON of 20k seeder records) against the
+//!   seeder writing the same 20k records generated, concurrency 4, `REPS` runs each;
+//! - the loader's peak RSS (`VmHWM`, read from `/proc` every 10 ms while it runs) loading
+//!   20k and 200k items from a file: memory bounded by the batches in flight stays flat;
+//! - the whole copy, `curl '<streamer>?format=dynamodb' | seeder --from -`, against the
+//!   seeder alone writing the same number of records, the streamer under
+//!   `cargo lambda watch --release`.
+//!
+//! Results in `bench-results/load.md` and `load.json`.
+
+use crate::cases::{local_client, seed, seeder_command, start_watch, streamer_url, warm_up};
+use crate::report::{Stat, machine};
+use crate::services::Service;
+use crate::{REPS, ROOT, Result};
+use scanstream::encode::Format;
+use serde::Serialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One timed run of the seeder binary.
+#[derive(Debug, Clone, Copy, Serialize)]
+struct Run {
+    items: u64,
+    seconds: f64,
+    peak_rss_bytes: u64,
+}
+
+impl Run {
+    fn items_per_s(&self) -> f64 {
+        self.items as f64 / self.seconds
+    }
+}
+
+/// The peak RSS so far of a running process, from `/proc/PID/status`.
+fn peak_rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// Waits for `child`, sampling its peak RSS until it exits; fails if it fails.
+fn watch_child(mut child: Child, started: Instant, items: u64, what: &str) -> Result<Run> {
+    let pid = child.id();
+    let mut peak = 0;
+    loop {
+        if let Some(rss) = peak_rss(pid) {
+            peak = peak.max(rss);
+        }
+        if let Some(status) = child.try_wait()? {
+            let seconds = started.elapsed().as_secs_f64();
+            let mut stderr = String::new();
+            if let Some(mut err) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut err, &mut stderr);
+            }
+            if !status.success() {
+                return Err(format!("{what}: {stderr}").into());
+            }
+            return Ok(Run {
+                items,
+                seconds,
+                peak_rss_bytes: peak,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Writes the typed JSON of records `0..count` of `seed` to a file under target/.
+fn records_file(seed: u64, count: u64) -> Result<PathBuf> {
+    let path = Path::new(ROOT).join(format!("target/bench-load-{seed}-{count}.ndjson"));
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
+    let mut line = Vec::new();
+    for index in 0..count {
+        line.clear();
+        Format::Dynamodb.write_line(&mut line, &scanstream::seed::generate::record(seed, index));
+        out.write_all(&line)?;
+    }
+    out.flush()?;
+    Ok(path)
+}
+
+async fn drop_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<()> {
+    client.delete_table().table_name(table).send().await?;
+    Ok(())
+}
+
+/// `seeder --from path` into a fresh table.
+fn load_run(ddb: &Service, table: &str, path: &Path, items: u64) -> Result<Run> {
+    let started = Instant::now();
+    let child = seeder_command(ddb)
+        .args([
+            "--table",
+            table,
+            "--create-table",
+            "--concurrency",
+            "4",
+            "--from",
+        ])
+        .arg(path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    watch_child(child, started, items, "seeder --from")
+}
+
+/// `seeder --count items --seed seed` into a fresh table.
+fn generated_run(ddb: &Service, table: &str, seed: u64, items: u64) -> Result<Run> {
+    let started = Instant::now();
+    let child = seeder_command(ddb)
+        .args(["--table", table, "--create-table", "--concurrency", "4"])
+        .args(["--count", &items.to_string(), "--seed", &seed.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    watch_child(child, started, items, "seeder --count")
+}
+
+/// `curl -sN url | seeder --from -` into a fresh table, timed from curl's start.
+fn copy_run(ddb: &Service, table: &str, url: &str, items: u64) -> Result<Run> {
+    let started = Instant::now();
+    let mut curl = Command::new("curl")
+        .args(["-sSfN", url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let body = curl.stdout.take().ok_or("curl without stdout")?;
+    let child = seeder_command(ddb)
+        .args([
+            "--table",
+            table,
+            "--create-table",
+            "--concurrency",
+            "4",
+            "--from",
+            "-",
+        ])
+        .stdin(Stdio::from(body))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let run = watch_child(child, started, items, "curl | seeder --from -")?;
+    if !curl.wait()?.success() {
+        return Err("curl failed".into());
+    }
+    Ok(run)
+}
+
+/// Everything of case 8, written to `out_dir`.
+pub async fn run(out_dir: &Path) -> Result<()> {
+    const SMALL: u64 = 20_000;
+    const LARGE: u64 = 200_000;
+    let ddb = Service::dynamodb_local(Path::new(ROOT).join("target/bench-dynamodb-local.log"))?;
+    let client = local_client(&ddb.endpoint()).await;
+    let small = records_file(7, SMALL)?;
+    let large = records_file(8, LARGE)?;
+
+    // Loaded against generated, the same records, alternating so drift hits both.
+    let (mut loaded, mut generated) = (Vec::new(), Vec::new());
+    for rep in 0..REPS {
+        let table = format!("bench-load-file-{rep}");
+        loaded.push(load_run(&ddb, &table, &small, SMALL)?);
+        drop_table(&client, &table).await?;
+        let table = format!("bench-load-gen-{rep}");
+        generated.push(generated_run(&ddb, &table, 7, SMALL)?);
+        drop_table(&client, &table).await?;
+        eprintln!("load vs generated, run {rep} done");
+    }
+
+    // Peak RSS at 20k and 200k items.
+    let mut memory = Vec::new();
+    for (path, items) in [(&small, SMALL), (&large, LARGE)] {
+        let table = format!("bench-load-rss-{items}");
+        let run = load_run(&ddb, &table, path, items)?;
+        drop_table(&client, &table).await?;
+        eprintln!(
+            "load {items}: peak RSS {:.1} MB",
+            run.peak_rss_bytes as f64 / 1e6
+        );
+        memory.push(run);
+    }
+
+    // The whole copy through the streamer against the seeder alone.
+    let source = seed(&ddb, "bench-load-source-20k", SMALL)?;
+    let watch = start_watch(&ddb, &source, &[])?;
+    warm_up(&watch).await?;
+    let url = streamer_url(&watch, "format=dynamodb&limit=100&segments=4");
+    let (mut copies, mut alone) = (Vec::new(), Vec::new());
+    for rep in 0..REPS {
+        let table = format!("bench-load-copy-{rep}");
+        copies.push(copy_run(&ddb, &table, &url, SMALL)?);
+        drop_table(&client, &table).await?;
+        let table = format!("bench-load-alone-{rep}");
+        alone.push(generated_run(&ddb, &table, 42, SMALL)?);
+        drop_table(&client, &table).await?;
+        eprintln!("copy vs seeder alone, run {rep} done");
+    }
+    drop(watch);
+
+    let rate = |runs: &[Run]| Stat::of(runs.iter().map(Run::items_per_s));
+    let ratio = |a: &[Run], b: &[Run]| {
+        Stat::of(
+            a.iter()
+                .zip(b)
+                .map(|(a, b)| a.items_per_s() / b.items_per_s()),
+        )
+        .median
+    };
+    let stat = |s: &Stat| format!("{:.0} ({:.0}-{:.0})", s.median, s.min, s.max);
+    let mut text = format!(
+        "Machine: {}\n\nRelease binaries, DynamoDB Local in memory, concurrency 4, {REPS} runs each (median, min-max). Command: `BENCH_CASES=load scripts/bench.sh`.\n\n",
+        machine()
+    );
+    text += &format!(
+        "### Load from a file against generated records ({SMALL} seeder records, the same items)\n\n| writer | items/s | ratio (median of runs) |\n|---|---|---|\n| `seeder --from FILE` | {} | {:.2}x |\n| `seeder --count` | {} | 1.00x |\n\n",
+        stat(&rate(&loaded)),
+        ratio(&loaded, &generated),
+        stat(&rate(&generated)),
+    );
+    text += "### Peak RSS of `seeder --from FILE`\n\n| items | file bytes | peak RSS | items/s |\n|---|---|---|---|\n";
+    for (run, path) in memory.iter().zip([&small, &large]) {
+        text += &format!(
+            "| {} | {} | {:.1} MB | {:.0} |\n",
+            run.items,
+            std::fs::metadata(path)?.len(),
+            run.peak_rss_bytes as f64 / 1e6,
+            run.items_per_s()
+        );
+    }
+    text += &format!(
+        "\n### The whole copy against the seeder alone ({SMALL} items)\n\n| writer | items/s | ratio (median of runs) |\n|---|---|---|\n| `curl '<streamer>?format=dynamodb&limit=100&segments=4' \\| seeder --from -` | {} | {:.2}x |\n| `seeder --count` | {} | 1.00x |\n",
+        stat(&rate(&copies)),
+        ratio(&copies, &alone),
+        stat(&rate(&alone)),
+    );
+    println!("{text}");
+    std::fs::write(out_dir.join("load.md"), &text)?;
+    let json = serde_json::json!({
+        "loaded": loaded, "generated": generated, "memory": memory,
+        "copy": copies, "alone": alone,
+    });
+    std::fs::write(
+        out_dir.join("load.json"),
+        serde_json::to_string_pretty(&json)?,
+    )?;
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! Valid items into batches for the writer: at most 25, no key twice in one batch.
+//!
+//! DynamoDB refuses a `BatchWriteItem` that holds one key twice, comparing keys by value.
+//! A repeat within a batch is therefore reported as a bad line, naming the line of the
+//! first; memory stays bounded by the batch, so repeats further apart are not looked for
+//! (both are written, and which one stays is not defined).
+
+use super::key::ItemKey;
+use crate::scan::Item;
+use crate::writer::MAX_BATCH;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fmt;
+
+/// Where a line is: its data file (0 for a single file or stream) and its line number.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct Position {
+    /// The data file, counted from 0 in the manifest's order.
+    pub file: u32,
+    /// The line in that file, from 1.
+    pub line: u64,
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}", self.line)
+    }
+}
+
+/// A batch for the writer, with where its items came from.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// The items, in input order.
+    pub items: Vec<Item>,
+    /// Each item's position.
+    pub positions: Vec<Position>,
+}
+
+impl Batch {
+    /// The position of its last item: once it is written, everything up to there is.
+    pub fn last(&self) -> Option<Position> {
+        self.positions.last().copied()
+    }
+}
+
+/// Fills batches in input order.
+#[derive(Debug, Default)]
+pub struct Batcher {
+    batch: Batch,
+    /// The keys of the batch being filled, with their lines.
+    keys: HashMap<ItemKey, u64>,
+}
+
+impl Batcher {
+    /// Adds an item at line `line` of the current file; a full batch comes back. A key
+    /// already in the batch is an error naming the line it is on.
+    pub fn push(&mut self, line: u64, item: Item, key: ItemKey) -> Result<Option<Batch>, String> {
+        self.push_at(Position { file: 0, line }, item, key)
+    }
+
+    /// As [`push`](Self::push), at `position`.
+    pub fn push_at(
+        &mut self,
+        position: Position,
+        item: Item,
+        key: ItemKey,
+    ) -> Result<Option<Batch>, String> {
+        if let Some(first) = self.keys.get(&key) {
+            return Err(format!(
+                "the key is already on line {first}, in the same batch of {MAX_BATCH}: \
+                 DynamoDB refuses a batch with a key twice (keys compare by value)"
+            ));
+        }
+        self.keys.insert(key, position.line);
+        self.batch.items.push(item);
+        self.batch.positions.push(position);
+        if self.batch.items.len() == MAX_BATCH {
+            return Ok(self.finish());
+        }
+        Ok(None)
+    }
+
+    /// The batch being filled, if it holds anything.
+    pub fn finish(&mut self) -> Option<Batch> {
+        self.keys.clear();
+        let batch = std::mem::take(&mut self.batch);
+        (!batch.items.is_empty()).then_some(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::key::KeySchema;
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    #[test]
+    fn batches_hold_25_and_refuse_a_key_twice_by_value() {
+        let schema = KeySchema::parse("pk:N").expect("schema");
+        let item = |n: &str| Item::from([("pk".to_string(), AttributeValue::N(n.into()))]);
+        let mut batcher = Batcher::default();
+        let mut full = Vec::new();
+        for i in 0..30u64 {
+            let it = item(&i.to_string());
+            let key = schema.key_of(&it).expect("key");
+            if let Some(batch) = batcher.push(i + 1, it, key).expect("distinct") {
+                full.push(batch);
+            }
+        }
+        assert_eq!(full.len(), 1);
+        assert_eq!(full[0].items.len(), 25);
+        assert_eq!(full[0].last(), Some(Position { file: 0, line: 25 }));
+        // "26.0" is 26, already in the batch being filled (lines 26..=30).
+        let again = item("26.0");
+        let key = schema.key_of(&again).expect("key");
+        let err = batcher.push(31, again, key).expect_err("repeat");
+        assert!(err.contains("already on line 27"), "{err}");
+        assert_eq!(batcher.finish().map(|b| b.items.len()), Some(5));
+        // A new batch has no memory of the last one.
+        let later = item("26");
+        let key = schema.key_of(&later).expect("key");
+        assert!(batcher.push(32, later, key).is_ok());
+    }
+}

@@ -1,0 +1,371 @@
+//! The target table's key schema: what every loaded item must carry, and how two items
+//! are told to be the same item.
+//!
+//! It comes from the table itself (`DescribeTable`), or, to create the table, from
+//! `--key pk:S,sk:N`. Keys are compared by value as DynamoDB compares them: numbers by
+//! their value (`1` and `1.0` are one key), binary by its bytes.
+
+use super::item::{DynamoNumber, dynamo_number};
+use crate::error::{ErrorKind, UpstreamError};
+use crate::scan::{Item, KeyAttribute, KeyType};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, KeySchemaElement, KeyType as DynamoKeyType,
+    ScalarAttributeType, TableDescription,
+};
+use std::fmt;
+
+/// DynamoDB's limit on a partition key value, in bytes.
+pub const MAX_HASH_KEY_BYTES: usize = 2048;
+/// DynamoDB's limit on a sort key value, in bytes.
+pub const MAX_RANGE_KEY_BYTES: usize = 1024;
+
+/// A table's primary key: a hash key, and a range key if the table has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySchema {
+    /// The partition key.
+    pub hash: KeyAttribute,
+    /// The sort key, if any.
+    pub range: Option<KeyAttribute>,
+}
+
+/// A `--key` value or a table description that is not a key schema.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct KeySpecError(pub String);
+
+/// One item's key, comparable by value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ItemKey(Vec<KeyValue>);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum KeyValue {
+    S(String),
+    N(DynamoNumber),
+    B(Vec<u8>),
+}
+
+impl KeySchema {
+    /// A table keyed by one attribute.
+    pub fn hash_only(name: impl Into<String>, key_type: KeyType) -> Self {
+        Self {
+            hash: KeyAttribute {
+                name: name.into(),
+                key_type,
+            },
+            range: None,
+        }
+    }
+
+    /// Reads `pk:S` or `pk:S,sk:N` (types S, N or B).
+    pub fn parse(spec: &str) -> Result<Self, KeySpecError> {
+        let bad = |why: String| KeySpecError(format!("--key {spec:?}: {why}"));
+        let attribute = |part: &str| {
+            let (name, kind) = part
+                .split_once(':')
+                .ok_or_else(|| bad(format!("{part:?} is not NAME:TYPE")))?;
+            if name.is_empty() || name.len() > 255 {
+                return Err(bad("a key name has 1 to 255 characters".into()));
+            }
+            let key_type = match kind {
+                "S" => KeyType::S,
+                "N" => KeyType::N,
+                "B" => KeyType::B,
+                other => return Err(bad(format!("type {other:?} is not S, N or B"))),
+            };
+            Ok(KeyAttribute {
+                name: name.to_string(),
+                key_type,
+            })
+        };
+        let parts: Vec<&str> = spec.split(',').collect();
+        let schema = match parts.as_slice() {
+            [hash] => Self {
+                hash: attribute(hash)?,
+                range: None,
+            },
+            [hash, range] => Self {
+                hash: attribute(hash)?,
+                range: Some(attribute(range)?),
+            },
+            _ => return Err(bad("one or two keys: HASH:TYPE[,RANGE:TYPE]".into())),
+        };
+        if schema
+            .range
+            .as_ref()
+            .is_some_and(|r| r.name == schema.hash.name)
+        {
+            return Err(bad("the hash and range keys need different names".into()));
+        }
+        Ok(schema)
+    }
+
+    /// The key schema of a table's description.
+    pub fn of_table(table: &TableDescription) -> Result<Self, KeySpecError> {
+        let attribute = |role: DynamoKeyType| -> Result<Option<KeyAttribute>, KeySpecError> {
+            let Some(element) = table.key_schema().iter().find(|k| k.key_type() == &role) else {
+                return Ok(None);
+            };
+            let name = element.attribute_name();
+            let key_type = table
+                .attribute_definitions()
+                .iter()
+                .find(|d| d.attribute_name() == name)
+                .map(|d| match d.attribute_type() {
+                    ScalarAttributeType::S => Ok(KeyType::S),
+                    ScalarAttributeType::N => Ok(KeyType::N),
+                    ScalarAttributeType::B => Ok(KeyType::B),
+                    other => Err(KeySpecError(format!("key {name:?} has type {other:?}"))),
+                })
+                .ok_or_else(|| {
+                    KeySpecError(format!("key {name:?} has no attribute definition"))
+                })??;
+            Ok(Some(KeyAttribute {
+                name: name.to_string(),
+                key_type,
+            }))
+        };
+        let hash = attribute(DynamoKeyType::Hash)?
+            .ok_or_else(|| KeySpecError("the table's key schema has no HASH key".into()))?;
+        Ok(Self {
+            hash,
+            range: attribute(DynamoKeyType::Range)?,
+        })
+    }
+
+    /// The key schema of `table`, by `DescribeTable`.
+    pub async fn describe(client: &Client, table: &str) -> Result<Self, UpstreamError> {
+        let output = client
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(crate::client::classify)?;
+        let described = output.table.ok_or_else(|| {
+            UpstreamError::new(ErrorKind::Internal, "DescribeTable without a table")
+        })?;
+        Self::of_table(&described).map_err(|err| UpstreamError::new(ErrorKind::Internal, err))
+    }
+
+    /// The key attributes, hash first.
+    pub fn attributes(&self) -> impl Iterator<Item = &KeyAttribute> {
+        std::iter::once(&self.hash).chain(self.range.as_ref())
+    }
+
+    /// The key attribute names, hash first.
+    pub fn names(&self) -> Vec<String> {
+        self.attributes().map(|a| a.name.clone()).collect()
+    }
+
+    /// `CreateTable`'s key schema and attribute definitions for this key.
+    pub fn definitions(
+        &self,
+    ) -> Result<(Vec<KeySchemaElement>, Vec<AttributeDefinition>), KeySpecError> {
+        let internal = |e: &dyn fmt::Display| KeySpecError(e.to_string());
+        let mut keys = Vec::new();
+        let mut attributes = Vec::new();
+        for (attribute, role) in std::iter::once((&self.hash, DynamoKeyType::Hash))
+            .chain(self.range.as_ref().map(|r| (r, DynamoKeyType::Range)))
+        {
+            keys.push(
+                KeySchemaElement::builder()
+                    .attribute_name(&attribute.name)
+                    .key_type(role)
+                    .build()
+                    .map_err(|e| internal(&e))?,
+            );
+            let kind = match attribute.key_type {
+                KeyType::S => ScalarAttributeType::S,
+                KeyType::N => ScalarAttributeType::N,
+                KeyType::B => ScalarAttributeType::B,
+            };
+            attributes.push(
+                AttributeDefinition::builder()
+                    .attribute_name(&attribute.name)
+                    .attribute_type(kind)
+                    .build()
+                    .map_err(|e| internal(&e))?,
+            );
+        }
+        Ok((keys, attributes))
+    }
+
+    /// Checks that `item` carries every key attribute with its type and a value DynamoDB
+    /// takes as a key; returns the key, comparable by value.
+    pub fn key_of(&self, item: &Item) -> Result<ItemKey, String> {
+        let mut values = Vec::with_capacity(2);
+        for (attribute, limit, role) in std::iter::once((&self.hash, MAX_HASH_KEY_BYTES, "hash"))
+            .chain(
+                self.range
+                    .as_ref()
+                    .map(|r| (r, MAX_RANGE_KEY_BYTES, "range")),
+            )
+        {
+            let name = &attribute.name;
+            let want = type_name(attribute.key_type);
+            let value = item
+                .get(name)
+                .ok_or_else(|| format!("{role} key attribute {name:?} ({want}) is missing"))?;
+            let wrong = || format!("{role} key attribute {name:?} must be of type {want}");
+            let key = match (attribute.key_type, value) {
+                (KeyType::S, AttributeValue::S(s)) => {
+                    if s.is_empty() {
+                        return Err(format!("{role} key attribute {name:?} must not be empty"));
+                    }
+                    if s.len() > limit {
+                        return Err(format!(
+                            "{role} key attribute {name:?} is over {limit} bytes"
+                        ));
+                    }
+                    KeyValue::S(s.clone())
+                }
+                (KeyType::N, AttributeValue::N(n)) => {
+                    KeyValue::N(dynamo_number(n).map_err(|why| format!("{name}: N {why}"))?)
+                }
+                (KeyType::B, AttributeValue::B(b)) => {
+                    if b.as_ref().is_empty() {
+                        return Err(format!("{role} key attribute {name:?} must not be empty"));
+                    }
+                    if b.as_ref().len() > limit {
+                        return Err(format!(
+                            "{role} key attribute {name:?} is over {limit} bytes"
+                        ));
+                    }
+                    KeyValue::B(b.as_ref().to_vec())
+                }
+                _ => return Err(wrong()),
+            };
+            values.push(key);
+        }
+        Ok(ItemKey(values))
+    }
+}
+
+/// `pk:S` or `pk:S,sk:N`, as `--key` takes it.
+impl fmt::Display for KeySchema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let joined: Vec<String> = self
+            .attributes()
+            .map(|a| format!("{}:{}", a.name, type_name(a.key_type)))
+            .collect();
+        f.write_str(&joined.join(","))
+    }
+}
+
+/// The type's letter in DynamoDB's API: `S`, `N` or `B`.
+pub fn type_name(kind: KeyType) -> &'static str {
+    match kind {
+        KeyType::S => "S",
+        KeyType::N => "N",
+        KeyType::B => "B",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::primitives::Blob;
+
+    fn item(pairs: &[(&str, AttributeValue)]) -> Item {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn key_specs_parse_and_print_back() {
+        for spec in ["pk:S", "pk:N", "pk:B", "pk:S,sk:N", "a b:N,c.d:B"] {
+            assert_eq!(KeySchema::parse(spec).expect(spec).to_string(), spec);
+        }
+        for (spec, why) in [
+            ("pk", "NAME:TYPE"),
+            ("pk:X", "not S, N or B"),
+            ("pk:BOOL", "not S, N or B"),
+            (":S", "1 to 255"),
+            ("pk:S,pk:N", "different names"),
+            ("a:S,b:S,c:S", "one or two keys"),
+            ("", "NAME:TYPE"),
+        ] {
+            let err = KeySchema::parse(spec).expect_err(spec).to_string();
+            assert!(err.contains(why), "{spec}: {err}");
+        }
+    }
+
+    #[test]
+    fn keys_are_checked_by_type_and_compared_by_value() {
+        let schema = KeySchema::parse("pk:N,sk:S").expect("schema");
+        let a = item(&[
+            ("pk", AttributeValue::N("1".into())),
+            ("sk", AttributeValue::S("x".into())),
+        ]);
+        let b = item(&[
+            ("pk", AttributeValue::N("1.0".into())),
+            ("sk", AttributeValue::S("x".into())),
+        ]);
+        let c = item(&[
+            ("pk", AttributeValue::N("1".into())),
+            ("sk", AttributeValue::S("y".into())),
+        ]);
+        assert_eq!(
+            schema.key_of(&a),
+            schema.key_of(&b),
+            "1 and 1.0 are one key"
+        );
+        assert_ne!(schema.key_of(&a), schema.key_of(&c));
+        let missing = item(&[("pk", AttributeValue::N("1".into()))]);
+        assert!(
+            schema
+                .key_of(&missing)
+                .unwrap_err()
+                .contains("range key attribute \"sk\"")
+        );
+        let wrong = item(&[
+            ("pk", AttributeValue::S("1".into())),
+            ("sk", AttributeValue::S("x".into())),
+        ]);
+        assert!(
+            schema
+                .key_of(&wrong)
+                .unwrap_err()
+                .contains("must be of type N")
+        );
+        let binary = KeySchema::parse("b:B").expect("schema");
+        let empty = item(&[("b", AttributeValue::B(Blob::new(Vec::<u8>::new())))]);
+        assert!(
+            binary
+                .key_of(&empty)
+                .unwrap_err()
+                .contains("must not be empty")
+        );
+        let long = item(&[(
+            "b",
+            AttributeValue::B(Blob::new(vec![1; MAX_HASH_KEY_BYTES + 1])),
+        )]);
+        assert!(
+            binary
+                .key_of(&long)
+                .unwrap_err()
+                .contains("over 2048 bytes")
+        );
+    }
+
+    #[test]
+    fn create_table_definitions_follow_the_schema() {
+        let (keys, attributes) = KeySchema::parse("pk:S,sk:N")
+            .expect("schema")
+            .definitions()
+            .expect("defs");
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[1].key_type(), &DynamoKeyType::Range);
+        assert_eq!(attributes[1].attribute_type(), &ScalarAttributeType::N);
+        let table = TableDescription::builder()
+            .set_key_schema(Some(keys))
+            .set_attribute_definitions(Some(attributes))
+            .build();
+        assert_eq!(
+            KeySchema::of_table(&table).expect("schema").to_string(),
+            "pk:S,sk:N"
+        );
+    }
+}

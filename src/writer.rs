@@ -1,0 +1,349 @@
+//! The batch writer: every item written, or reported by key. Generated records (the
+//! seeder) and loaded items ([`crate::load`]) both feed it.
+//!
+//! Items go out in `BatchWriteItem` calls of at most 25 puts, `concurrency` calls in
+//! flight. DynamoDB may accept part of a batch and hand the rest back as
+//! `UnprocessedItems`, or throttle the whole call; both are re-sent after a capped
+//! exponential backoff with full jitter (AWS's recommended scheme: a uniform delay in
+//! `0..=min(cap, base * 2^attempt)`, which spreads retrying writers apart). After the last
+//! attempt the items still unwritten are reported by key: nothing is dropped silently.
+
+use crate::error::ErrorKind;
+use crate::scan::Item;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use futures::{Stream, StreamExt, stream};
+use rand::RngExt;
+use std::time::Duration;
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+/// DynamoDB's limit of requests in one `BatchWriteItem` call.
+pub const MAX_BATCH: usize = 25;
+
+/// When and how often to re-send what a batch did not write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// The delay bound before the first re-send; doubled for each one after.
+    pub base: Duration,
+    /// No delay bound grows past this.
+    pub cap: Duration,
+    /// Calls per batch, the first included, before its remaining items count as failed.
+    pub max_attempts: u32,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            base: Duration::from_millis(50),
+            cap: Duration::from_secs(5),
+            max_attempts: 10,
+        }
+    }
+}
+
+impl Backoff {
+    /// The bound of the delay before re-send number `retry` (from 1): `min(cap, base * 2^(retry-1))`.
+    pub fn ceiling(&self, retry: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(retry.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        self.base.saturating_mul(factor).min(self.cap)
+    }
+
+    /// A delay drawn uniformly from `0..=ceiling(retry)` (full jitter).
+    pub fn delay(&self, retry: u32) -> Duration {
+        let ceiling = self.ceiling(retry);
+        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
+        Duration::from_nanos(rand::rng().random_range(0..=nanos))
+    }
+}
+
+/// What a run (or one batch) achieved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteReport {
+    /// Items DynamoDB accepted.
+    pub written: u64,
+    /// `BatchWriteItem` batches completed (written or given up).
+    pub batches: u64,
+    /// Calls that re-sent something (after `UnprocessedItems` or a retryable error).
+    pub retries: u64,
+    /// Items handed back as `UnprocessedItems` and then actually sent again.
+    pub unprocessed_resent: u64,
+    /// Keys of the items that were never written.
+    pub failed_keys: Vec<String>,
+    /// Why the last batch that gave up did: the last error it saw (`Throttled` when
+    /// DynamoDB kept handing items back).
+    pub error: Option<ErrorKind>,
+    /// The first batch (counted from 0 in the order given) not known to be written in
+    /// full: resuming there is safe, since writes are idempotent. `None` when every
+    /// batch given was written.
+    pub first_unfinished: Option<u64>,
+}
+
+impl WriteReport {
+    /// True when every item given was written.
+    pub fn is_complete(&self) -> bool {
+        self.failed_keys.is_empty() && self.error.is_none() && self.first_unfinished.is_none()
+    }
+
+    fn absorb(&mut self, other: WriteReport) {
+        self.written += other.written;
+        self.batches += other.batches;
+        self.retries += other.retries;
+        self.unprocessed_resent += other.unprocessed_resent;
+        self.failed_keys.extend(other.failed_keys);
+        self.error = other.error.or(self.error);
+    }
+}
+
+/// Writes batches of items into one table.
+#[derive(Debug, Clone)]
+pub struct BatchWriter {
+    /// Shared by all batches in flight.
+    client: Client,
+    /// Where every item goes.
+    table: String,
+    /// The key attributes (hash, then range), read from items to report the ones not
+    /// written.
+    keys: Vec<String>,
+    /// Batches in flight at once.
+    concurrency: usize,
+    /// Re-send policy for `UnprocessedItems` and retryable errors.
+    backoff: Backoff,
+}
+
+impl BatchWriter {
+    /// A writer into `table`, whose items are keyed by the attribute `key`.
+    pub fn new(client: Client, table: impl Into<String>, key: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            keys: vec![key.into()],
+            concurrency: 4,
+            backoff: Backoff::default(),
+        }
+    }
+
+    /// Sets the key attributes items are reported by (hash key, then range key if any).
+    pub fn key_attributes(mut self, names: Vec<String>) -> Self {
+        if !names.is_empty() {
+            self.keys = names;
+        }
+        self
+    }
+
+    /// Sets how many batches are in flight at once (at least 1).
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// How many batches are in flight at once.
+    pub fn concurrency_level(&self) -> usize {
+        self.concurrency
+    }
+
+    /// Sets the re-send policy.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Writes every batch (each at most [`MAX_BATCH`] items with distinct keys), calling
+    /// `progress` with the running totals after each batch.
+    pub async fn write_all(
+        &self,
+        batches: impl IntoIterator<Item = Vec<Item>>,
+        progress: impl FnMut(&WriteReport),
+    ) -> WriteReport {
+        self.write_until(batches, None, progress).await
+    }
+
+    /// As [`write_all`](Self::write_all), stopping at `deadline`: no batch starts and no
+    /// retry is waited for past it. What is then unwritten is reported by key, and
+    /// `first_unfinished` says where to go on.
+    pub async fn write_until(
+        &self,
+        batches: impl IntoIterator<Item = Vec<Item>>,
+        deadline: Option<Instant>,
+        mut progress: impl FnMut(&WriteReport),
+    ) -> WriteReport {
+        self.write_stream(stream::iter(batches), deadline, |done| progress(done.total))
+            .await
+    }
+
+    /// Writes the batches of a stream as they come (at most `concurrency` in flight; the
+    /// stream is polled only when one finishes, so a bounded producer bounds memory),
+    /// calling `on_batch` as each batch finishes, in finishing order.
+    pub async fn write_stream(
+        &self,
+        batches: impl Stream<Item = Vec<Item>>,
+        deadline: Option<Instant>,
+        mut on_batch: impl FnMut(BatchDone<'_>),
+    ) -> WriteReport {
+        let mut total = WriteReport::default();
+        // Set when the deadline turned a batch away: the first one not started.
+        let turned_away = std::sync::OnceLock::new();
+        // Batches finish out of order: the first unfinished one is the lowest index not
+        // written in full, whatever finished after it.
+        let mut unfinished = std::collections::BTreeSet::new();
+        let started =
+            batches
+                .zip(stream::iter(0u64..))
+                .take_while(|(_, index)| {
+                    let open = deadline.is_none_or(|at| Instant::now() < at);
+                    if !open {
+                        let _ = turned_away.set(*index);
+                    }
+                    std::future::ready(open)
+                })
+                .map(|(batch, index)| async move {
+                    (index, self.write_batch_until(batch, deadline).await)
+                });
+        let mut done = std::pin::pin!(started.buffer_unordered(self.concurrency));
+        while let Some((index, report)) = done.next().await {
+            let complete = report.is_complete();
+            if !complete {
+                unfinished.insert(index);
+            }
+            total.absorb(report);
+            on_batch(BatchDone {
+                index,
+                complete,
+                total: &total,
+            });
+        }
+        total.first_unfinished = unfinished.first().copied().or(turned_away.get().copied());
+        total
+    }
+
+    /// Writes one batch, re-sending what comes back unprocessed until the attempts run out.
+    pub async fn write_batch(&self, items: Vec<Item>) -> WriteReport {
+        self.write_batch_until(items, None).await
+    }
+
+    async fn write_batch_until(&self, items: Vec<Item>, deadline: Option<Instant>) -> WriteReport {
+        let mut report = WriteReport {
+            batches: 1,
+            ..WriteReport::default()
+        };
+        let mut pending: Vec<WriteRequest> = Vec::with_capacity(items.len());
+        for item in items {
+            match PutRequest::builder().set_item(Some(item)).build() {
+                Ok(put) => pending.push(WriteRequest::builder().put_request(put).build()),
+                Err(_) => report.error = Some(ErrorKind::Internal),
+            }
+        }
+        let mut attempt = 1;
+        // What the last attempt ran into, reported if the batch gives up.
+        let mut last_error;
+        let mut resending_unprocessed = false;
+        loop {
+            if resending_unprocessed {
+                report.unprocessed_resent += pending.len() as u64;
+            }
+            let sent = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, pending.clone())
+                .send()
+                .await;
+            match sent {
+                Ok(output) => {
+                    let unprocessed = output
+                        .unprocessed_items
+                        .and_then(|mut tables| tables.remove(&self.table))
+                        .unwrap_or_default();
+                    report.written += (pending.len() - unprocessed.len().min(pending.len())) as u64;
+                    if unprocessed.is_empty() {
+                        return report;
+                    }
+                    debug!(
+                        unprocessed = unprocessed.len(),
+                        attempt, "items handed back"
+                    );
+                    pending = unprocessed;
+                    resending_unprocessed = true;
+                    last_error = ErrorKind::Throttled;
+                }
+                Err(err) => {
+                    let err = crate::client::classify(err);
+                    if !err.kind.is_transient() {
+                        warn!(cause = %err, source = ?err.source, "batch failed");
+                        last_error = err.kind;
+                        break;
+                    }
+                    warn!(cause = %err, source = ?err.source, attempt, "batch will be retried");
+                    resending_unprocessed = false;
+                    last_error = err.kind;
+                }
+            }
+            if attempt >= self.backoff.max_attempts {
+                break;
+            }
+            let delay = self.backoff.delay(attempt);
+            if deadline.is_some_and(|at| Instant::now() + delay >= at) {
+                // A retry that would end past the deadline is not made: the summary must
+                // go out before Lambda stops the function. The error stays the one that
+                // kept the items unwritten.
+                debug!(attempt, "deadline reached, batch stops retrying");
+                break;
+            }
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+            report.retries += 1;
+        }
+        report.error = Some(last_error);
+        // The loop only breaks with items unwritten: name them.
+        report.failed_keys = pending.iter().map(|request| self.key_of(request)).collect();
+        warn!(
+            unwritten = report.failed_keys.len(),
+            attempts = attempt,
+            error = last_error.code(),
+            "batch gave up"
+        );
+        report
+    }
+
+    /// The item's key as text: the value alone for a hash key, `name=value` pairs when
+    /// there is a range key too.
+    fn key_of(&self, request: &WriteRequest) -> String {
+        let item = request.put_request().map(|put| put.item());
+        let value = |name: &String| match item.and_then(|item| item.get(name)) {
+            Some(AttributeValue::S(s)) => s.clone(),
+            Some(AttributeValue::N(n)) => n.clone(),
+            Some(AttributeValue::B(b)) => {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD.encode(b.as_ref())
+            }
+            Some(other) => format!("{other:?}"),
+            None => "<no key>".to_string(),
+        };
+        match self.keys.as_slice() {
+            [only] => value(only),
+            keys => keys
+                .iter()
+                .map(|name| format!("{name}={}", value(name)))
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
+}
+
+/// One batch finished, as [`BatchWriter::write_stream`] reports it.
+#[derive(Debug)]
+pub struct BatchDone<'a> {
+    /// Its place in the order given, from 0.
+    pub index: u64,
+    /// Every item of it was written.
+    pub complete: bool,
+    /// The running totals, this batch included.
+    pub total: &'a WriteReport,
+}
+
+/// Items per second, for summaries.
+pub fn rate(items: u64, since: std::time::Instant) -> f64 {
+    let secs = since.elapsed().as_secs_f64();
+    if secs > 0.0 { items as f64 / secs } else { 0.0 }
+}
