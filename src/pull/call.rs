@@ -208,12 +208,7 @@ impl Worker {
 
     /// One request: from the slice's cursor (a POST form: cursors can be long) or from its
     /// start (a GET), its body decoded and spooled line by line.
-    async fn call(
-        &self,
-        slice: &SliceState,
-        spool: &mut Spool,
-        max_items: Option<u64>,
-    ) -> Outcome {
+    async fn call(&self, slice: &SliceState, spool: &mut Spool, max_items: Option<u64>) -> Outcome {
         let options = &self.options;
         let mut form: Vec<(String, String)> = options.delivery.clone();
         // The slice's own call size ([`CallSize`]), the user's or smaller.

@@ -40,8 +40,8 @@ pub mod pace;
 pub mod seed;
 pub mod sign;
 pub mod size;
-pub mod throttle;
 pub mod spool;
+pub mod throttle;
 
 use crate::scan::trailer::Trailer;
 use crate::seed::writer::Backoff;
@@ -92,6 +92,9 @@ pub struct Counters {
     pub wire_bytes: AtomicU64,
     /// Read capacity the committed calls' trailers reported, in thousandths of a unit.
     pub consumed_milli_units: AtomicU64,
+    /// Committed calls whose trailer reported consumed capacity (none when the streamer
+    /// does not ask DynamoDB for it).
+    pub consumed_reports: AtomicU64,
     /// Requests Lambda throttled (429).
     pub throttled: AtomicU64,
 }
@@ -104,6 +107,7 @@ impl Counters {
         if !(milli.is_finite() && milli >= 0.0) {
             return;
         }
+        self.consumed_reports.fetch_add(1, Ordering::Relaxed);
         // `as` saturates at u64::MAX for a finite value too large.
         let milli = milli as u64;
         let _ =
@@ -131,8 +135,8 @@ pub struct PullSummary {
     pub elapsed_ms: u64,
     /// Items per second.
     pub items_per_s: f64,
-    /// Read capacity units the committed calls reported (with `--max-rcu`; calls cut
-    /// off report nothing).
+    /// Read capacity units the committed calls' trailers reported (`None` when none
+    /// reported any; calls cut off report nothing).
     pub consumed_capacity: Option<f64>,
     /// `consumed_capacity` per second of the run.
     pub rcu_per_s: Option<f64>,
@@ -243,9 +247,9 @@ pub async fn run(
     drop(committer);
     let items = counters.items.load(Ordering::SeqCst);
     let elapsed = started.elapsed();
-    let consumed = options
-        .rcu_share
-        .map(|_| counters.consumed_milli_units.load(Ordering::SeqCst) as f64 / 1000.0);
+    // What the committed calls' trailers reported, whenever they reported any.
+    let consumed = (counters.consumed_reports.load(Ordering::SeqCst) > 0)
+        .then(|| counters.consumed_milli_units.load(Ordering::SeqCst) as f64 / 1000.0);
     PullSummary {
         complete: failed.is_empty() && output_error.is_none(),
         items,
@@ -285,6 +289,7 @@ fn trailer(
         rcu_wait_ms: None,
         retries: counters.retries.load(Ordering::SeqCst),
         segments: Vec::new(),
+        partitions: None,
         elapsed_ms: millis(elapsed),
         ttfb_ms: millis(first_commit.min(elapsed)),
         reason: None,

@@ -18,8 +18,13 @@ use std::time::Instant;
 #[derive(Debug, Parser)]
 #[command(name = "seeder", version)]
 pub struct Args {
-    /// The table to write into.
-    #[arg(long, env = "TABLE_NAME")]
+    /// The table to write into (required but with --print).
+    #[arg(
+        long,
+        env = "TABLE_NAME",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub table: String,
     /// How many records to generate.
     #[arg(long, required_unless_present = "from", conflicts_with = "from")]
@@ -63,6 +68,11 @@ pub struct Args {
     /// export's recorded key, else as seed-data/table.json (`id`, S).
     #[arg(long)]
     pub create_table: bool,
+    /// Write the generated records to standard output instead, one plain JSON line each,
+    /// as the streamer sends them: what a table seeded with this --seed and --count holds
+    /// (scripts/aws-smoke.sh compares a pull with it). No table is needed.
+    #[arg(long, conflicts_with_all = ["from", "create_table", "item_size"])]
+    pub print: bool,
     /// Calls per batch before its remaining items count as failed.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
@@ -74,6 +84,12 @@ fn parse_key(spec: &str) -> Result<KeySchema, String> {
 
 /// Runs the command line; an error (printed by `main`) means a non-zero exit status.
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    if args.print {
+        return print(&args);
+    }
+    if args.table.is_empty() {
+        bail!("--table (or TABLE_NAME) is required: the table to write into");
+    }
     let source = match &args.from {
         Some(path) => Some(Source::of(path).with_context(|| format!("--from {}", path.display()))?),
         None => None,
@@ -89,6 +105,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Some(source) => load(&args, &client, writer, source).await,
         None => seed(&args, &client, writer).await,
     }
+}
+
+/// `--print`: the generated records as plain JSON lines, without a table.
+fn print(args: &Args) -> anyhow::Result<()> {
+    use std::io::Write;
+    let count = args.count.unwrap_or_default();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut line = Vec::new();
+    for index in args.start..args.start.saturating_add(count) {
+        line.clear();
+        crate::encode::write_line(&mut line, &generate::record(args.seed, index));
+        out.write_all(&line).context("writing standard output")?;
+    }
+    out.flush().context("writing standard output")
 }
 
 /// Generated records.
