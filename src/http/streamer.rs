@@ -282,6 +282,7 @@ fn resumed(params: &Params, token: &str, config: &Config) -> Result<Read, ApiErr
     if cursor.table != config.table_name {
         return Err(bad_cursor("cursor belongs to another table".into()));
     }
+    check_cursor_shape(&cursor.shape).map_err(bad_cursor)?;
     let positions = u32::try_from(cursor.positions.len()).unwrap_or(u32::MAX);
     let segments = match &cursor.shape.query {
         Some(query) => {
@@ -632,22 +633,24 @@ fn fields(params: &Params) -> Result<Vec<String>, ApiError> {
         return Ok(Vec::new());
     };
     let names: Vec<String> = raw.split(',').map(str::to_string).collect();
+    check_fields(&names).map_err(invalid)?;
+    Ok(names)
+}
+
+/// The bounds of a projection, wherever it comes from: a request or a cursor.
+fn check_fields(names: &[String]) -> Result<(), String> {
     if names.len() > MAX_FIELDS {
-        return Err(invalid(format!(
-            "fields may name at most {MAX_FIELDS} attributes"
-        )));
+        return Err(format!("fields may name at most {MAX_FIELDS} attributes"));
     }
     for (i, name) in names.iter().enumerate() {
-        if name.is_empty() || name.len() > 255 {
-            return Err(invalid(
-                "fields must be comma-separated attribute names of 1 to 255 bytes".into(),
-            ));
+        if name.is_empty() || name.len() > limits::MAX_NAME_BYTES {
+            return Err("fields must be comma-separated attribute names of 1 to 255 bytes".into());
         }
         if names[..i].contains(name) {
-            return Err(invalid(format!("fields names {} twice", quoted(name))));
+            return Err(format!("fields names {} twice", quoted(name)));
         }
     }
-    Ok(names)
+    Ok(())
 }
 
 /// DynamoDB index names: 3 to 255 of `[A-Za-z0-9_.-]`.
@@ -655,17 +658,79 @@ fn index(params: &Params) -> Result<Option<String>, ApiError> {
     let Some(name) = params.text("index") else {
         return Ok(None);
     };
+    check_index(name).map_err(invalid)?;
+    Ok(Some(name.to_string()))
+}
+
+/// DynamoDB's rule for index names, wherever the name comes from: a request or a cursor.
+fn check_index(name: &str) -> Result<(), String> {
     let valid = (3..=255).contains(&name.len())
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
     if !valid {
-        return Err(invalid(format!(
+        return Err(format!(
             "index must be 3 to 255 characters of A-Z a-z 0-9 _ . -, got {}",
             quoted(name)
-        )));
+        ));
     }
-    Ok(Some(name.to_string()))
+    Ok(())
+}
+
+/// A cursor's shape checked as strictly as the same parameters of a fresh request, so a
+/// cursor minted by someone holding the secret (or by an older streamer) cannot carry
+/// what a request could not: a thousand field names, an index named `../x`, keys past
+/// DynamoDB's sizes, an expression past its limits. Keys are typed by the table when the
+/// read starts, as on a fresh request.
+fn check_cursor_shape(shape: &ReadShape) -> Result<(), String> {
+    check_fields(&shape.fields)?;
+    if let Some(index) = &shape.index {
+        check_index(index)?;
+    }
+    if let Some(query) = &shape.query {
+        let name_ok = |name: &str| !name.is_empty() && name.len() <= limits::MAX_NAME_BYTES;
+        if !name_ok(&query.key) {
+            return Err("the cursor's partition key name is not a DynamoDB attribute name".into());
+        }
+        for pk in &query.partitions {
+            if pk.is_empty() || pk.len() > limits::MAX_PARTITION_KEY_BYTES {
+                return Err("the cursor's pk must be 1 to 2048 bytes".into());
+            }
+        }
+        if let Some(sort) = &query.sort {
+            let values = std::iter::once(&sort.value).chain(sort.to.as_ref());
+            if !name_ok(&sort.key)
+                || values
+                    .into_iter()
+                    .any(|v| v.is_empty() || v.len() > limits::MAX_SORT_KEY_BYTES)
+            {
+                return Err("the cursor's sort-key condition is past DynamoDB's key sizes".into());
+            }
+        }
+    }
+    if let Some(filter) = &shape.filter {
+        let placeholder_ok = |p: &str| p.len() >= 2 && p.len() <= limits::MAX_PLACEHOLDER_BYTES;
+        if filter.expression.trim().is_empty()
+            || filter.expression.len() > limits::MAX_EXPRESSION_BYTES
+            || filter.names.len() > limits::MAX_PLACEHOLDERS
+            || filter.values.len() > limits::MAX_PLACEHOLDERS
+            || !filter
+                .names
+                .keys()
+                .all(|p| placeholder_ok(p) && p.starts_with('#'))
+            || !filter
+                .values
+                .keys()
+                .all(|p| placeholder_ok(p) && p.starts_with(':'))
+            || !filter
+                .names
+                .values()
+                .all(|n| !n.is_empty() && n.len() <= limits::MAX_NAME_BYTES)
+        {
+            return Err("the cursor's filter is past the bounds of a filter parameter".into());
+        }
+    }
+    Ok(())
 }
 
 /// Reads the text of `parameter` as the key's type: S as is, N as a number DynamoDB
@@ -802,6 +867,22 @@ fn query_shape(request: &StreamRequest, schema: &KeySchema) -> Result<QueryShape
         .iter()
         .map(|text| partition_value(text, schema.partition.key_type))
         .collect::<Result<Vec<_>, _>>()?;
+    // Compared by value, as DynamoDB compares keys: `pk=1&pk=1.0` on an N key names one
+    // partition, which would otherwise be read (and sent) twice.
+    for (i, pk) in partitions.iter().enumerate() {
+        let same = |other: &KeyValue| match (pk, other) {
+            (KeyValue::N(a), KeyValue::N(b)) => dynamo_number(a)
+                .ok()
+                .is_some_and(|a| dynamo_number(b).ok() == Some(a)),
+            _ => pk == other,
+        };
+        if partitions[..i].iter().any(same) {
+            return Err(invalid(format!(
+                "pk names the partition {} twice (equal numbers are one key)",
+                quoted(&request.pks[i])
+            )));
+        }
+    }
     let sort = request
         .sort
         .as_ref()
@@ -1010,6 +1091,59 @@ mod tests {
             Ok(KeyValue::B(vec![0, 1]))
         );
         assert!(partition_value("***", KeyType::B).is_err());
+    }
+
+    #[test]
+    fn a_forged_cursor_is_held_to_what_a_request_may_ask() {
+        // Minted with the secret, as someone who holds it (or an older streamer) could:
+        // refused before anything is read, as the same parameters would be.
+        let forged = |shape: ReadShape| {
+            let token = Cursor {
+                table: "t".into(),
+                total_segments: 1,
+                segment_offset: 0,
+                positions: vec![Position::Start],
+                shape,
+            }
+            .encode(b"");
+            get(&format!("cursor={token}")).map(|_| ())
+        };
+        let fields = (0..1000).map(|i| format!("f{i}")).collect();
+        for (what, shape) in [
+            (
+                "1,000 fields",
+                ReadShape {
+                    fields,
+                    ..ReadShape::default()
+                },
+            ),
+            (
+                "an index named ../x",
+                ReadShape {
+                    index: Some("../x".into()),
+                    ..ReadShape::default()
+                },
+            ),
+            (
+                "a field of 300 bytes",
+                ReadShape {
+                    fields: vec!["x".repeat(300)],
+                    ..ReadShape::default()
+                },
+            ),
+        ] {
+            let err = forged(shape).expect_err(what);
+            assert_eq!(
+                (err.status, err.code),
+                (400, ErrorCode::InvalidCursor),
+                "{what}: {}",
+                err.message
+            );
+        }
+        assert!(
+            forged(ReadShape::default()).is_ok(),
+            "a cursor within bounds resumes"
+        );
     }
 
     #[test]
@@ -1280,6 +1414,17 @@ mod tests {
             sort: None,
         };
         assert!(query_shape(&request("pk=12&pk=x"), &numeric).is_err());
+        // Equal numbers are one partition, which must not be read twice.
+        for twice in [
+            "pk=1&pk=1.0",
+            "pk=10&pk=1e1",
+            "pk=0&pk=-0",
+            "pk=0.10&pk=0.1",
+        ] {
+            let err = query_shape(&request(twice), &numeric).expect_err(twice);
+            assert!(err.message.contains("twice"), "{twice}: {}", err.message);
+        }
+        assert!(query_shape(&request("pk=1&pk=10"), &numeric).is_ok());
     }
 
     #[test]

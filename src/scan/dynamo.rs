@@ -384,13 +384,35 @@ impl DynamoSource {
     }
 }
 
+/// `message` with the table's name replaced where DynamoDB writes a table: in an ARN
+/// (`table/NAME`) or after `Table: `. Nowhere else: a table called `name` must leave
+/// "Attribute name is a reserved keyword" readable.
+fn replace_word(message: &str, word: &str, with: &str) -> String {
+    let name_char = |c: char| c.is_ascii_alphanumeric() || "_.-".contains(c);
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(word) {
+        let head = &rest[..at];
+        let after = rest[at + word.len()..].chars().next();
+        let names_the_table = (head.ends_with("table/") || head.ends_with("Table: "))
+            && !after.is_some_and(name_char);
+        out.push_str(head);
+        out.push_str(if names_the_table { with } else { word });
+        rest = &rest[at + word.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// DynamoDB's message, safe to show: no table name, no control characters, at most 300
 /// characters.
 fn clean_message(message: &str, table: &str) -> String {
+    // Only the name as a whole word (or inside an ARN's `table/NAME`): a table called
+    // `name` must not turn "Attribute name is a reserved keyword" into nonsense.
     let without_table = if table.is_empty() {
         message.to_string()
     } else {
-        message.replace(table, "<table>")
+        replace_word(message, table, "<table>")
     };
     let mut clean: String = without_table
         .chars()
@@ -424,4 +446,23 @@ fn page_of(
 /// Segment numbers and limits are validated far below `i32::MAX` before they get here.
 fn to_i32(value: u32) -> i32 {
     i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_table_name_where_dynamodb_names_a_table_is_hidden() {
+        let reserved = "Attribute name is a reserved keyword; reserved keyword: name";
+        assert_eq!(clean_message(reserved, "name"), reserved);
+        assert_eq!(
+            clean_message("arn:aws:dynamodb:eu-west-1:1:table/name is bad", "name"),
+            "arn:aws:dynamodb:eu-west-1:1:table/<table> is bad"
+        );
+        assert_eq!(
+            clean_message("Table: name not found; Table: names", "name"),
+            "Table: <table> not found; Table: names"
+        );
+    }
 }

@@ -396,7 +396,10 @@ impl<S: PageSource> Segment<S> {
                             .unwrap_or_else(|| (lines.len() as f64 / 4096.0).ceil() * 0.5);
                         rate.charge(cost);
                         units += cost;
-                        items += fetched;
+                        // Per item *read*: `Limit` counts what DynamoDB reads, before a
+                        // filter drops any, so a filter that matches little must not make
+                        // pages look expensive.
+                        items += page.scanned_count.max(fetched);
                     }
                     start_key = page.last_evaluated_key;
                     let next = match &start_key {
