@@ -18,6 +18,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
+/// The longest a body may go without a byte before the call counts as cut off. The
+/// streamer sends a page at a time; under a low `max_rcu` share a page may wait minutes
+/// for the bucket (a first page assumes a 400 KB item), so this is well above that, and
+/// below Lambda's 15-minute invocation.
+const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Reads one slice.
 pub struct Worker {
     pub(super) options: Arc<PullOptions>,
@@ -80,7 +86,14 @@ impl Worker {
             if self.halt.load(Ordering::SeqCst) {
                 return Err("stopped: the output failed".into());
             }
+            let waiting = Instant::now();
             let permit = self.concurrency.acquire().await;
+            // Patience counts time being refused, not time queued behind the other
+            // slices for a place: a slice that waited ten minutes for a place must not
+            // give up on its first 429 after it.
+            if let Some(since) = &mut throttled_since {
+                *since += waiting.elapsed();
+            }
             let mut spool = Spool::start(spool_path);
             self.counters.calls.fetch_add(1, Ordering::Relaxed);
             let called = Instant::now();
@@ -283,10 +296,20 @@ impl Worker {
         // Why the body stopped early, if it did: a trailer that arrived whole before the
         // transport broke still makes the call whole.
         let broke = loop {
-            let chunk = match response.chunk().await {
-                Ok(Some(chunk)) => chunk,
-                Ok(None) => break None,
-                Err(err) => break Some(format!("body cut off: {err}")),
+            // A body that goes silent (a half-open connection) is a cut, not a wait
+            // without end: once 429s have shrunk the calls at once, one hung call would
+            // hold a place every other slice waits for.
+            let next = tokio::time::timeout(BODY_IDLE_TIMEOUT, response.chunk()).await;
+            let chunk = match next {
+                Ok(Ok(Some(chunk))) => chunk,
+                Ok(Ok(None)) => break None,
+                Ok(Err(err)) => break Some(format!("body cut off: {err}")),
+                Err(_) => {
+                    break Some(format!(
+                        "body silent for {} s: cut off",
+                        BODY_IDLE_TIMEOUT.as_secs()
+                    ));
+                }
             };
             self.counters
                 .wire_bytes

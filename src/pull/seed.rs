@@ -126,10 +126,11 @@ async fn call(
     let mut request = http::Request::get(&url)
         .body(())
         .map_err(|e| Call::Fatal(format!("{url}: {e}")))?;
-    signer
-        .sign(&mut request, b"")
-        .await
-        .map_err(|e| Call::Fatal(e.to_string()))?;
+    signer.sign(&mut request, b"").await.map_err(|e| match e {
+        // As for `pull`: credentials that did not load now may load on the next try.
+        super::sign::SignError::Credentials(_) => Call::Retry(e.to_string()),
+        super::sign::SignError::Signing(_) => Call::Fatal(e.to_string()),
+    })?;
     let mut builder = http.get(&url);
     for (name, value) in request.headers() {
         builder = builder.header(name, value);
