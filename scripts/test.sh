@@ -29,7 +29,8 @@ log "template.yml: every parameter bound is one the streamer accepts (its own --
 start_dynamodb_local
 log "cargo test (unit, mocked SDK, DynamoDB Local, end to end)"
 # Not --all-targets: the benches are harness = false programs that would run in full.
-cargo test --lib --bins --tests -- --test-threads="${TEST_THREADS:-4}"
+# --no-fail-fast: every test file runs, so one failure does not hide the others.
+cargo test --no-fail-fast --lib --bins --tests -- --test-threads="${TEST_THREADS:-4}"
 
 log "the AWS smoke test's logic, in its local mode (DynamoDB Local and cargo lambda watch)"
 scripts/aws-smoke.sh --local --count 3000 --invocations 3

@@ -72,6 +72,27 @@ impl Service {
             .args(["-A", "127.0.0.1", "-P", &port.to_string()])
             .args(["--ignore-changes", "--env-var", &vars.join(",")])
             .current_dir(ROOT);
+        // Cargo gives a test (or bench) process its own package's variables, and the
+        // emulator's `cargo run` would inherit them. ring's build script watches
+        // CARGO_MANIFEST_DIR, so it, rustls and the AWS SDK were rebuilt on the first
+        // request (minutes), and rebuilt again by the next plain `cargo build`: the
+        // functions must build as `scripts/test.sh` built them.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            let set_for_this_package = name == "CARGO"
+                || [
+                    "CARGO_PKG_",
+                    "CARGO_MANIFEST_",
+                    "CARGO_CRATE_",
+                    "CARGO_BIN_",
+                ]
+                .iter()
+                .any(|prefix| name.starts_with(prefix))
+                || ["CARGO_TARGET_TMPDIR", "CARGO_PRIMARY_PACKAGE"].contains(&name.as_ref());
+            if set_for_this_package {
+                command.env_remove(name.as_ref());
+            }
+        }
         // The first build may happen here: be patient.
         Self::spawn(command, port, log, Duration::from_secs(300))
     }
