@@ -285,7 +285,7 @@ impl Worker {
             } else if status >= 500 {
                 Outcome::Retry(format!("{status}: {text}"))
             } else {
-                Outcome::Fatal(format!("{status}: {text}"))
+                Outcome::Fatal(refused(status, &text))
             };
         }
         let mut decoder = match Decompressor::for_headers(response.headers()) {
@@ -378,6 +378,20 @@ const KNOWN_ERRORS: [ErrorKind; 8] = [
     ErrorKind::Internal,
 ];
 
+/// The message for a status that trying again cannot cure. A 403 from a Function URL
+/// with `AWS_IAM` is nearly always a caller without the two permissions such URLs need.
+pub(super) fn refused(status: u16, text: &str) -> String {
+    if status == 403 {
+        format!(
+            "403 Forbidden: the caller needs lambda:InvokeFunctionUrl and lambda:InvokeFunction \
+             on the function (Function URLs created since October 2025 need both; the stack's \
+             CallerPolicyArn output grants them, docs/deploy.md): {text}"
+        )
+    } else {
+        format!("{status}: {text}")
+    }
+}
+
 /// Percent-encodes all but RFC 3986's unreserved characters.
 fn rfc3986(text: &str) -> String {
     const RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -456,6 +470,18 @@ impl Lines {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_403_names_the_permissions_a_function_url_needs() {
+        let message = refused(403, "Forbidden");
+        assert!(
+            message.contains("lambda:InvokeFunctionUrl")
+                && message.contains("lambda:InvokeFunction ")
+                && message.contains("CallerPolicyArn"),
+            "{message}"
+        );
+        assert_eq!(refused(404, "Not Found"), "404: Not Found");
+    }
 
     #[test]
     fn query_values_are_encoded_as_sigv4_canonicalises_them() {

@@ -149,7 +149,7 @@ async fn call(
         return Err(if status == 429 || status >= 500 {
             Call::Retry(format!("{status}: {text}"))
         } else {
-            Call::Fatal(format!("{status}: {text}"))
+            Call::Fatal(super::call::refused(status, &text))
         });
     }
     let summary = body
