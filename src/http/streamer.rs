@@ -677,6 +677,40 @@ fn check_index(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A resumed Query's key names and types against the table's (or index's) key schema.
+fn resumed_query_fits(query: &QueryShape, schema: &KeySchema) -> Result<(), String> {
+    let typed = |value: &KeyValue, key_type: KeyType| {
+        matches!(
+            (value, key_type),
+            (KeyValue::S(_), KeyType::S)
+                | (KeyValue::N(_), KeyType::N)
+                | (KeyValue::B(_), KeyType::B)
+        )
+    };
+    if query.key != schema.partition.name
+        || !query
+            .partitions
+            .iter()
+            .all(|pk| typed(pk, schema.partition.key_type))
+    {
+        return Err("the cursor's partition key does not fit the table's key schema".into());
+    }
+    if let Some(sort) = &query.sort {
+        let fits = schema.sort.as_ref().is_some_and(|key| {
+            sort.key == key.name
+                && std::iter::once(&sort.value)
+                    .chain(sort.to.as_ref())
+                    .all(|v| typed(v, key.key_type))
+        });
+        if !fits {
+            return Err(
+                "the cursor's sort-key condition does not fit the table's key schema".into(),
+            );
+        }
+    }
+    Ok(())
+}
+
 /// A cursor's shape checked as strictly as the same parameters of a fresh request, so a
 /// cursor minted by someone holding the secret (or by an older streamer) cannot carry
 /// what a request could not: a thousand field names, an index named `../x`, keys past
@@ -933,7 +967,8 @@ impl<S: PageSource> Streamer<S> {
             invocation.deadline,
             Duration::from_millis(self.config.deadline_reserve_ms),
         );
-        if !request.pks.is_empty() || request.shape.index.is_some() {
+        if !request.pks.is_empty() || request.shape.index.is_some() || request.shape.query.is_some()
+        {
             // Finds a missing table or index (404) and the key types before any read.
             let described = self.source.key_schema(request.shape.index.as_deref());
             let described = match deadline {
@@ -959,6 +994,11 @@ impl<S: PageSource> Streamer<S> {
                     Ok(query) => request.shape.query = Some(query),
                     Err(err) => return error_response(&err),
                 }
+            } else if let Some(query) = &request.shape.query
+                && let Err(message) = resumed_query_fits(query, &schema)
+            {
+                // A resumed Query's keys are held to the table's schema, as a fresh one's.
+                return error_response(&ApiError::bad_request(ErrorCode::InvalidCursor, message));
             }
         }
         info!(
@@ -1091,6 +1131,37 @@ mod tests {
             Ok(KeyValue::B(vec![0, 1]))
         );
         assert!(partition_value("***", KeyType::B).is_err());
+    }
+
+    #[test]
+    fn a_resumed_query_is_held_to_the_key_schema() {
+        let schema = KeySchema {
+            partition: KeyAttribute {
+                name: "pk".into(),
+                key_type: KeyType::N,
+            },
+            sort: None,
+        };
+        let query = |key: &str, pk: KeyValue| QueryShape {
+            key: key.into(),
+            partitions: vec![pk],
+            concurrency: 1,
+            sort: None,
+            descending: false,
+        };
+        assert!(resumed_query_fits(&query("pk", KeyValue::N("1".into())), &schema).is_ok());
+        for (what, forged) in [
+            (
+                "an S value for an N key",
+                query("pk", KeyValue::S("1".into())),
+            ),
+            (
+                "another key attribute",
+                query("other", KeyValue::N("1".into())),
+            ),
+        ] {
+            assert!(resumed_query_fits(&forged, &schema).is_err(), "{what}");
+        }
     }
 
     #[test]
