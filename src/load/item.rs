@@ -77,8 +77,8 @@ pub fn parse_keyed(text: &str, schema: &KeySchema) -> Parsed {
             }
             continue;
         }
-        let result =
-            parse_line(line, schema).and_then(|(item, key)| batcher.push(number as u64, item, key));
+        let result = parse_line(line, schema)
+            .and_then(|(item, key)| batcher.push(number as u64, item, key, line.len()));
         match result {
             Ok(full) => parsed.items.extend(full.into_iter().flat_map(numbered)),
             Err(message) => parsed.errors.push(LineError {

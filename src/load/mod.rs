@@ -535,6 +535,7 @@ fn read_pass(
             if resumed && send.is_some() {
                 continue;
             }
+            let length = text.as_ref().map_or(0, |bytes| bytes.len());
             let parsed = text.and_then(|bytes| {
                 let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
                 item::parse_line(text, &pass.schema)
@@ -542,7 +543,7 @@ fn read_pass(
             let pushed = match parsed {
                 Ok(_) if resumed => Ok(None),
                 Ok((item, key)) => batcher
-                    .push_at(position, item, key)
+                    .push_at(position, item, key, length)
                     .inspect(|_| tally.valid += 1),
                 Err(message) => Err(message),
             };
