@@ -59,6 +59,9 @@ impl Backoff {
     }
 }
 
+/// Keys of unwritten items a report keeps (the seeder shows the first 20).
+pub const SHOWN_FAILED_KEYS: usize = 100;
+
 /// What a run (or one batch) achieved.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteReport {
@@ -70,8 +73,11 @@ pub struct WriteReport {
     pub retries: u64,
     /// Items handed back as `UnprocessedItems` and then actually sent again.
     pub unprocessed_resent: u64,
-    /// Keys of the items that were never written.
+    /// Keys of the first items that were never written, at most [`SHOWN_FAILED_KEYS`]:
+    /// a load that fails throughout must not hold every key of its input.
     pub failed_keys: Vec<String>,
+    /// Items never written, all of them counted.
+    pub failed: u64,
     /// Why the last batch that gave up did: the last error it saw (`Throttled` when
     /// DynamoDB kept handing items back).
     pub error: Option<ErrorKind>,
@@ -84,7 +90,7 @@ pub struct WriteReport {
 impl WriteReport {
     /// True when every item given was written.
     pub fn is_complete(&self) -> bool {
-        self.failed_keys.is_empty() && self.error.is_none() && self.first_unfinished.is_none()
+        self.failed == 0 && self.error.is_none() && self.first_unfinished.is_none()
     }
 
     fn absorb(&mut self, other: WriteReport) {
@@ -92,7 +98,10 @@ impl WriteReport {
         self.batches += other.batches;
         self.retries += other.retries;
         self.unprocessed_resent += other.unprocessed_resent;
-        self.failed_keys.extend(other.failed_keys);
+        self.failed += other.failed;
+        let room = SHOWN_FAILED_KEYS.saturating_sub(self.failed_keys.len());
+        self.failed_keys
+            .extend(other.failed_keys.into_iter().take(room));
         self.error = other.error.or(self.error);
     }
 }
@@ -185,6 +194,9 @@ impl BatchWriter {
         let mut total = WriteReport::default();
         // Set when the deadline turned a batch away: the first one not started.
         let turned_away = std::sync::OnceLock::new();
+        // Set at the first batch that failed with an error retrying cannot cure
+        // (AccessDenied, ResourceNotFound, ValidationException): no batch starts after it.
+        let refused = std::sync::atomic::AtomicBool::new(false);
         // Batches finish out of order: the first unfinished one is the lowest index not
         // written in full, whatever finished after it.
         let mut unfinished = std::collections::BTreeSet::new();
@@ -192,7 +204,8 @@ impl BatchWriter {
             batches
                 .zip(stream::iter(0u64..))
                 .take_while(|(_, index)| {
-                    let open = deadline.is_none_or(|at| Instant::now() < at);
+                    let open = deadline.is_none_or(|at| Instant::now() < at)
+                        && !refused.load(std::sync::atomic::Ordering::Relaxed);
                     if !open {
                         let _ = turned_away.set(*index);
                     }
@@ -206,6 +219,9 @@ impl BatchWriter {
             let complete = report.is_complete();
             if !complete {
                 unfinished.insert(index);
+            }
+            if report.error.is_some_and(|kind| !kind.is_transient()) {
+                refused.store(true, std::sync::atomic::Ordering::Relaxed);
             }
             total.absorb(report);
             on_batch(BatchDone {
@@ -297,8 +313,9 @@ impl BatchWriter {
         report.error = Some(last_error);
         // The loop only breaks with items unwritten: name them.
         report.failed_keys = pending.iter().map(|request| self.key_of(request)).collect();
+        report.failed = pending.len() as u64;
         warn!(
-            unwritten = report.failed_keys.len(),
+            unwritten = report.failed,
             attempts = attempt,
             error = last_error.code(),
             "batch gave up"

@@ -530,6 +530,55 @@ async fn a_bad_line_stops_a_stream_at_that_line_and_a_cut_line_is_a_cut_off() {
     assert_table_holds(&client, &table, &items[..59], "pk:N").await;
 }
 
+#[tokio::test]
+async fn a_cut_gzip_stream_writes_every_whole_line_before_the_cut_and_is_incomplete() {
+    let client = local_client().await;
+    let items = keyed_items(60, false);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&typed(&items)).expect("gzip");
+    let whole = gz.finish().expect("gzip");
+    // Cut in the middle: the decoder fails there, after some whole lines.
+    let cut = &whole[..whole.len() / 2];
+    let mut lines = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(cut), &mut lines);
+    let before = lines.iter().filter(|&&b| b == b'\n').count();
+    assert!(
+        before > 0 && before < items.len(),
+        "{before} whole lines before the cut"
+    );
+    let table = unique_table("cutgzip");
+    let out = seeder_with_input(
+        &[
+            "--table",
+            &table,
+            "--create-table",
+            "--key",
+            "pk:N",
+            "--from",
+            "-",
+        ],
+        cut,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        stderr.contains(&format!("reading it failed after line {before}")),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        stderr.contains(&format!("{before} items were written"))
+            && stderr.contains("running it again is safe")
+            && stderr.contains("--allow-incomplete")
+            && stderr.contains("scanstream pull --trailer"),
+        "{}",
+        text(&out)
+    );
+    assert!(stdout.contains(&format!("{table}: ")), "{}", text(&out));
+    assert_table_holds(&client, &table, &items[..before], "pk:N").await;
+}
+
 fn read_checkpoint(path: &Path) -> Option<serde_json::Value> {
     serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }

@@ -206,7 +206,9 @@ async fn under_throttling_the_writer_stops_at_its_deadline_and_says_where_to_go_
     assert!(!report.is_complete());
     assert_eq!(report.error, Some(ErrorKind::Throttled));
     // The batches started were given up by key; the rest never started.
-    assert_eq!(report.failed_keys.len() as u64, report.batches * 25);
+    assert_eq!(report.failed, report.batches * 25);
+    // The keys kept are capped; the count is whole.
+    assert_eq!(report.failed_keys.len(), 100);
     assert!(report.batches >= 4, "{} batches", report.batches);
     assert_eq!(report.first_unfinished, Some(0));
     let summary = scanstream::seed::Summary::new(&report, 500, 1000, std::time::Instant::now());
@@ -236,4 +238,32 @@ async fn next_start_is_the_first_batch_not_known_written_whatever_order_batches_
     assert_eq!(report.first_unfinished, Some(1), "{report:?}");
     let summary = scanstream::seed::Summary::new(&report, 100, 0, std::time::Instant::now());
     assert_eq!(summary.next_start, Some(25));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_non_transient_error_stops_the_load_at_that_batch_with_its_keys() {
+    let denied = || {
+        BatchWriteItemError::generic(
+            ErrorMetadata::builder()
+                .code("AccessDeniedException")
+                .message("no")
+                .build(),
+        )
+    };
+    let rule = mock!(Client::batch_write_item).then_error(denied);
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule], |config| {
+        config.retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+    });
+    // 40 batches given, three in flight at once: at most the first three are ever sent.
+    let report = writer(client, 3)
+        .write_all(generated_batches(1, 0, 1000), |_| {})
+        .await;
+    assert_eq!(report.error, Some(ErrorKind::AccessDenied), "{report:?}");
+    assert!(rule.num_calls() <= 3, "{} calls", rule.num_calls());
+    assert_eq!(report.batches, rule.num_calls() as u64);
+    assert_eq!(report.failed, report.batches * 25);
+    assert_eq!(report.failed_keys.len() as u64, report.failed);
+    assert!(report.failed_keys.iter().all(|k| !k.is_empty()));
+    assert_eq!(report.first_unfinished, Some(0));
+    assert!(!report.is_complete());
 }

@@ -12,7 +12,7 @@ use super::key::KeySchema;
 use crate::encode::is_json_number;
 use crate::scan::trailer::Trailer;
 use crate::scan::{Item, KeyType};
-use crate::seed::{MAX_ITEM_BYTES, item_size};
+use crate::seed::MAX_ITEM_BYTES;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
@@ -77,8 +77,8 @@ pub fn parse_keyed(text: &str, schema: &KeySchema) -> Parsed {
             }
             continue;
         }
-        let result =
-            parse_line(line, schema).and_then(|(item, key)| batcher.push(number as u64, item, key));
+        let result = parse_line(line, schema)
+            .and_then(|(item, key)| batcher.push(number as u64, item, key, line.len()));
         match result {
             Ok(full) => parsed.items.extend(full.into_iter().flat_map(numbered)),
             Err(message) => parsed.errors.push(LineError {
@@ -121,17 +121,31 @@ pub fn item_of_line(line: &str) -> Result<Item, String> {
     {
         object = inner;
     }
-    let item = attributes(&object, "", 0)?;
-    let size = item_size(&item);
-    if size > MAX_ITEM_BYTES {
-        return Err(format!(
-            "item is {size} bytes, over DynamoDB's {MAX_ITEM_BYTES}"
-        ));
-    }
-    Ok(item)
+    // The size is counted while converting, so a line far over the limit stops at the
+    // attribute that passes it instead of building the whole item first.
+    let mut size = 0;
+    attributes(&object, "", 0, &mut size)
 }
 
-fn attributes(object: &Map<String, Value>, path: &str, depth: usize) -> Result<Item, String> {
+/// Adds `bytes` to the item's running DynamoDB size, refusing it once over the limit.
+fn count(size: &mut usize, bytes: usize, path: &str) -> Result<(), String> {
+    *size = size.saturating_add(bytes);
+    if *size > MAX_ITEM_BYTES {
+        return Err(format!(
+            "item is over DynamoDB's {MAX_ITEM_BYTES} bytes (passed at {path})"
+        ));
+    }
+    Ok(())
+}
+
+fn attributes(
+    object: &Map<String, Value>,
+    path: &str,
+    depth: usize,
+    size: &mut usize,
+) -> Result<Item, String> {
+    // Top-level names count their length; names in a map also one byte each.
+    let per_name = usize::from(depth > 0);
     object
         .iter()
         .map(|(name, value)| {
@@ -143,12 +157,18 @@ fn attributes(object: &Map<String, Value>, path: &str, depth: usize) -> Result<I
             } else {
                 format!("{path}.{name}")
             };
-            Ok((name.clone(), attribute(value, &here, depth)?))
+            count(size, per_name + name.len(), &here)?;
+            Ok((name.clone(), attribute(value, &here, depth, size)?))
         })
         .collect()
 }
 
-fn attribute(value: &Value, path: &str, depth: usize) -> Result<AttributeValue, String> {
+fn attribute(
+    value: &Value,
+    path: &str,
+    depth: usize,
+    size: &mut usize,
+) -> Result<AttributeValue, String> {
     if depth > MAX_DEPTH {
         return Err(format!("{path}: nested deeper than {MAX_DEPTH} levels"));
     }
@@ -179,9 +199,15 @@ fn attribute(value: &Value, path: &str, depth: usize) -> Result<AttributeValue, 
             .map(Blob::new)
             .map_err(|_| bad("must be base64"))
     };
-    let array = |v: &Value| v.as_array().cloned().ok_or_else(|| bad("must be an array"));
-    let set = |v: &Value| {
-        let values = array(v)?;
+    // Borrowed, not copied: a copy per level kept a deep list alive once per level.
+    let array = || {
+        inner
+            .as_array()
+            .map(Vec::as_slice)
+            .ok_or_else(|| bad("must be an array"))
+    };
+    let set = || {
+        let values = array()?;
         if values.is_empty() {
             return Err(bad("must not be empty"));
         }
@@ -201,40 +227,78 @@ fn attribute(value: &Value, path: &str, depth: usize) -> Result<AttributeValue, 
         }
         Ok(())
     }
+    let number_size = |n: &str| n.trim_start_matches('-').len().div_ceil(2) + 1;
     Ok(match kind.as_str() {
-        "S" => AttributeValue::S(string(inner)?),
-        "N" => AttributeValue::N(number(inner)?),
-        "B" => AttributeValue::B(binary(inner)?),
-        "BOOL" => AttributeValue::Bool(
-            inner
+        "S" => {
+            let s = string(inner)?;
+            count(size, s.len(), path)?;
+            AttributeValue::S(s)
+        }
+        "N" => {
+            let n = number(inner)?;
+            count(size, number_size(&n), path)?;
+            AttributeValue::N(n)
+        }
+        "B" => {
+            let b = binary(inner)?;
+            count(size, b.as_ref().len(), path)?;
+            AttributeValue::B(b)
+        }
+        "BOOL" => {
+            let b = inner
                 .as_bool()
-                .ok_or_else(|| bad("must be true or false"))?,
-        ),
-        "NULL" if inner == &Value::Bool(true) => AttributeValue::Null(true),
+                .ok_or_else(|| bad("must be true or false"))?;
+            count(size, 1, path)?;
+            AttributeValue::Bool(b)
+        }
+        "NULL" if inner == &Value::Bool(true) => {
+            count(size, 1, path)?;
+            AttributeValue::Null(true)
+        }
         "NULL" => return Err(bad("must be true")),
-        "L" => AttributeValue::L(
-            array(inner)?
-                .iter()
-                .enumerate()
-                .map(|(i, v)| attribute(v, &format!("{path}[{i}]"), depth + 1))
-                .collect::<Result<_, _>>()?,
-        ),
+        "L" => {
+            let values = array()?;
+            count(size, 3, path)?;
+            let mut list = Vec::with_capacity(values.len());
+            for (i, v) in values.iter().enumerate() {
+                let here = format!("{path}[{i}]");
+                count(size, 1, &here)?;
+                list.push(attribute(v, &here, depth + 1, size)?);
+            }
+            AttributeValue::L(list)
+        }
         "M" => {
             let map = inner.as_object().ok_or_else(|| bad("must be an object"))?;
-            AttributeValue::M(attributes(map, path, depth + 1)?)
+            count(size, 3, path)?;
+            AttributeValue::M(attributes(map, path, depth + 1, size)?)
         }
         "SS" => {
-            let members: Vec<String> = set(inner)?.iter().map(string).collect::<Result<_, _>>()?;
+            let mut members = Vec::new();
+            for v in set()? {
+                let s = string(v)?;
+                count(size, s.len(), path)?;
+                members.push(s);
+            }
             distinct(members.iter(), bad)?;
             AttributeValue::Ss(members)
         }
         "NS" => {
-            let members: Vec<String> = set(inner)?.iter().map(number).collect::<Result<_, _>>()?;
+            let mut members = Vec::new();
+            for v in set()? {
+                let n = number(v)?;
+                count(size, number_size(&n), path)?;
+                members.push(n);
+            }
             distinct(members.iter().filter_map(|n| dynamo_number(n).ok()), bad)?;
             AttributeValue::Ns(members)
         }
         "BS" => {
-            let members: Vec<Blob> = set(inner)?.iter().map(binary).collect::<Result<_, _>>()?;
+            let mut members = Vec::new();
+            for v in set()? {
+                let b = binary(v)?;
+                count(size, b.as_ref().len(), path)?;
+                members.push(b);
+            }
             distinct(members.iter().map(Blob::as_ref), bad)?;
             AttributeValue::Bs(members)
         }
@@ -368,6 +432,41 @@ mod tests {
         }
         let deep = format!(r#"{{"id":{{"S":"d"}},"x":{nested}}}"#);
         assert!(parse_item(&deep, "id").unwrap_err().contains("deeper than"));
+    }
+
+    #[test]
+    fn a_deep_line_over_400_kb_is_refused_where_it_passes_the_limit() {
+        // 31 nested lists, each holding 8 KB of text besides the next level: about
+        // 250 KB of lists within lists, two such attributes over the limit.
+        let pad = "x".repeat(8 * 1024);
+        let mut nested = r#"{"S":"leaf"}"#.to_string();
+        for _ in 0..31 {
+            nested = format!(r#"{{"L":[{{"S":"{pad}"}},{nested}]}}"#);
+        }
+        let line = format!(r#"{{"id":{{"S":"d"}},"a":{nested},"b":{nested}}}"#);
+        let err = parse_item(&line, "id").expect_err("over the limit");
+        assert!(err.contains("over DynamoDB's"), "{err}");
+        // Conversion stops where the size passes the limit, inside "b": a bad value after
+        // that point (attribute "z", in name order) is never reached.
+        let stop = format!(r#"{{"id":{{"S":"d"}},"a":{nested},"b":{nested},"z":{{"Q":"?"}}}}"#);
+        let err = parse_item(&stop, "id").expect_err("over the limit");
+        assert!(
+            err.contains("over DynamoDB's") && err.contains("passed at b"),
+            "{err}"
+        );
+        // One level fewer in "b" fits and parses whole, sizes counted as item_size does.
+        let single = format!(r#"{{"id":{{"S":"d"}},"a":{nested}}}"#);
+        let item = parse_item(&single, "id").expect("under the limit");
+        assert_eq!(item.len(), 2);
+    }
+
+    #[test]
+    fn the_running_size_matches_item_size() {
+        let line = r#"{"id":{"S":"a"},"n":{"N":"-1.5E3"},"b":{"B":"AAE="},"t":{"BOOL":true},"z":{"NULL":true},"l":{"L":[{"S":"x"},{"M":{"k":{"N":"1"}}}]},"ss":{"SS":["a","b"]},"ns":{"NS":["1","22"]},"bs":{"BS":["AA=="]}}"#;
+        let value: Value = serde_json::from_str(line).expect("json");
+        let mut size = 0;
+        let item = attributes(value.as_object().expect("object"), "", 0, &mut size).expect("item");
+        assert_eq!(size, crate::seed::item_size(&item));
     }
 
     #[test]

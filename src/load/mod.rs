@@ -360,6 +360,12 @@ async fn create_if_needed(
 /// Why a stream is not a whole copy: no trailer, a trailer that says so, or one that
 /// counts other items than arrived.
 fn stream_incomplete(tally: &Tally) -> Option<String> {
+    if let Some((line, why)) = &tally.cut_by {
+        return Some(format!(
+            "reading it failed after line {line} ({why}), without a trailer: the stream was \
+             cut off (a whole copy is `scanstream pull --trailer`)"
+        ));
+    }
     if let Some(line) = tally.cut_mid_line {
         return Some(format!(
             "it ends inside line {line}, without a trailer: the stream was cut off"
@@ -434,6 +440,8 @@ struct Tally {
     stopped: Option<String>,
     /// The stream ended inside this line.
     cut_mid_line: Option<u64>,
+    /// Reading the stream failed (its decoder, at a cut) after this many lines, and why.
+    cut_by: Option<(u64, String)>,
     /// A failure to keep the checkpoint.
     checkpoint_error: Option<String>,
 }
@@ -471,7 +479,17 @@ fn read_pass(
         // A trailer seen, and its line: the input must end there.
         let mut trailer: Option<(u64, Trailer)> = None;
         loop {
-            let read = read_line(&mut *reader, &mut buf, MAX_LINE_BYTES).map_err(io)?;
+            let read = match read_line(&mut *reader, &mut buf, MAX_LINE_BYTES) {
+                Ok(read) => read,
+                // A cut-off gzip or zstd stream fails to decode at the cut: like a stream
+                // that ends inside a line, its whole lines so far are written, then the
+                // load is reported incomplete.
+                Err(err) if pass.cut_off_tail => {
+                    tally.cut_by = Some((line, err.to_string()));
+                    break 'sources;
+                }
+                Err(err) => return Err(io(err)),
+            };
             let Some(read) = read else { break };
             line += 1;
             let at = |message: &str| {
@@ -517,6 +535,7 @@ fn read_pass(
             if resumed && send.is_some() {
                 continue;
             }
+            let length = text.as_ref().map_or(0, |bytes| bytes.len());
             let parsed = text.and_then(|bytes| {
                 let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
                 item::parse_line(text, &pass.schema)
@@ -524,7 +543,7 @@ fn read_pass(
             let pushed = match parsed {
                 Ok(_) if resumed => Ok(None),
                 Ok((item, key)) => batcher
-                    .push_at(position, item, key)
+                    .push_at(position, item, key, length)
                     .inspect(|_| tally.valid += 1),
                 Err(message) => Err(message),
             };

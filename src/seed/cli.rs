@@ -167,7 +167,7 @@ fn unwritten(report: &WriteReport, summary: &Summary) -> anyhow::Result<()> {
         .collect();
     bail!(
         "{} items not written ({}); first keys: {}",
-        report.failed_keys.len(),
+        report.failed,
         summary.error.as_ref().map_or("unknown", |e| e.message),
         shown.join(", ")
     );
