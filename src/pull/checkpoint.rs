@@ -56,7 +56,15 @@ pub struct Checkpoint {
     pub committed_pages: u64,
     /// Read capacity their trailers reported, when any did.
     pub committed_capacity: Option<f64>,
+    /// SHA-256 (hex) of the output's last up-to-[`TAIL_BYTES`] bytes before
+    /// `committed_bytes`, read back after the write: binds the checkpoint to the output it
+    /// was saved for, so one resumed against a file another run wrote is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tail_sha256: Option<String>,
 }
+
+/// How many bytes before the committed length [`Checkpoint::output_tail_sha256`] covers.
+pub const TAIL_BYTES: u64 = 64 * 1024;
 
 /// The options that shape the output, by their flag's name (`--format`), each with its
 /// value as given. An option left at its default is absent, so an option added later
@@ -180,6 +188,10 @@ pub trait Sink: Send + std::fmt::Debug {
     fn sync(&mut self) -> std::io::Result<()>;
     /// Drops everything after byte `length`.
     fn cut_back(&mut self, length: u64) -> std::io::Result<()>;
+    /// Reads `len` bytes at `at` back, where the sink can (`None`: standard output).
+    fn read_back(&mut self, _at: u64, _len: usize) -> std::io::Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
     /// The name for messages.
     fn path(&self) -> PathBuf;
 }
@@ -219,9 +231,42 @@ impl Sink for FileSink {
         self.file.set_len(length)
     }
 
+    fn read_back(&mut self, at: u64, len: usize) -> std::io::Result<Option<Vec<u8>>> {
+        read_at(&self.file, at, len).map(Some)
+    }
+
     fn path(&self) -> PathBuf {
         self.path.clone()
     }
+}
+
+fn read_at(file: &File, at: u64, len: usize) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut bytes = vec![0; len];
+    file.read_exact_at(&mut bytes, at)?;
+    Ok(bytes)
+}
+
+/// The hex SHA-256 of the output's bytes before `committed` (at most [`TAIL_BYTES`]),
+/// read through `read`; `None` when nothing is committed.
+fn tail_digest(
+    committed: u64,
+    read: impl FnOnce(u64, usize) -> std::io::Result<Option<Vec<u8>>>,
+) -> std::io::Result<Option<String>> {
+    use sha2::{Digest, Sha256};
+    if committed == 0 {
+        return Ok(None);
+    }
+    let len = committed.min(TAIL_BYTES);
+    let Some(bytes) = read(committed - len, len as usize)? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    ))
 }
 
 /// Standard output: it only grows, so nothing can be cut back (and no checkpoint is
@@ -407,6 +452,16 @@ impl Committer {
             ));
         };
         let checkpoint = files.checkpoint.as_deref();
+        let beside = Files::default_checkpoint(output);
+        if beside.exists() && !checkpoint.is_some_and(|c| same_file(c, &beside)) {
+            return Err(CommitError::Refused(format!(
+                "{} is the checkpoint of an unfinished pull into {}, and this run would not \
+                 use it: resume with it (the same command without --no-checkpoint or \
+                 --checkpoint), or remove it",
+                beside.display(),
+                output.display()
+            )));
+        }
         if let Some(checkpoint) = checkpoint {
             for (what, path) in [
                 ("the checkpoint", checkpoint.to_path_buf()),
@@ -457,6 +512,21 @@ impl Committer {
                         output.display(),
                         saved.committed_bytes
                     )));
+                }
+                if let Some(want) = &saved.output_tail_sha256 {
+                    let have = tail_digest(saved.committed_bytes, |at, len| {
+                        read_at(&file, at, len).map(Some)
+                    })
+                    .map_err(io("reading", output))?;
+                    if have.as_ref() != Some(want) {
+                        return Err(CommitError::Refused(format!(
+                            "the checkpoint {} was not saved for the bytes {} holds (another \
+                             run wrote it since): resuming would lose and repeat items; \
+                             remove the checkpoint, or --force to start over",
+                            checkpoint.unwrap_or(output).display(),
+                            output.display()
+                        )));
+                    }
                 }
                 saved
             }
@@ -581,6 +651,20 @@ impl Committer {
         }
         if let Some(state) = state.slices.get_mut(slice) {
             *state = next;
+        }
+        if durable {
+            let sink = &mut self.sink;
+            let digest = tail_digest(self.checkpoint.committed_bytes, |at, len| {
+                sink.read_back(at, len)
+            })
+            .map_err(io("reading back", &self.sink.path()));
+            match digest {
+                Ok(digest) => self.checkpoint.output_tail_sha256 = digest,
+                Err(err) => {
+                    self.checkpoint = before;
+                    return Err(self.fail(err));
+                }
+            }
         }
         if let Err(err) = self.save() {
             // The file on disk still says `before` (the rename is the save's last step):
@@ -822,6 +906,10 @@ mod tests {
             self.inner.cut_back(length)
         }
 
+        fn read_back(&mut self, at: u64, len: usize) -> std::io::Result<Option<Vec<u8>>> {
+            self.inner.read_back(at, len)
+        }
+
         fn path(&self) -> PathBuf {
             self.inner.path()
         }
@@ -1023,6 +1111,57 @@ mod tests {
             b"",
             "read again from nothing"
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// GIVEN a killed `pull -o out` (its out.ckpt left) WHEN another run writes `out`
+    /// with `--no-checkpoint` (or `--checkpoint OTHER`) THEN it is refused, naming the
+    /// checkpoint; and a checkpoint whose output was rewritten since is refused on open.
+    #[test]
+    fn a_stale_checkpoint_is_never_resumed_against_another_runs_output() {
+        let dir = scratch("stale");
+        let out = dir.join("out");
+        let beside = Files::default_checkpoint(&out);
+        let plan = || crate::pull::plan("http://x/", 1, 1, OutputShape::default());
+        let files = |checkpoint: Option<PathBuf>, force: bool| Files {
+            output: Some(out.clone()),
+            checkpoint,
+            force,
+        };
+        let mut first = Committer::open(&files(Some(beside.clone()), false), plan()).expect("open");
+        first
+            .commit(
+                0,
+                &mut spool_of(&dir, b"{\"id\":1}\n"),
+                items(1),
+                next(0, "a"),
+            )
+            .expect("commit");
+        drop(first); // killed: out.ckpt stays
+        for other in [None, Some(dir.join("other.ckpt"))] {
+            let err = Committer::open(&files(other, true), plan()).expect_err("stale checkpoint");
+            let text = err.to_string();
+            assert!(text.contains(&beside.display().to_string()), "{text}");
+            assert!(text.contains("remove it"), "{text}");
+        }
+        // Another run rewrote the output (same length, other bytes) behind the checkpoint.
+        std::fs::write(&out, b"{\"id\":9}\n").expect("rewrite");
+        let err = Committer::open(&files(Some(beside.clone()), false), plan())
+            .expect_err("the output is not the checkpoint's");
+        let text = err.to_string();
+        assert!(text.contains(&beside.display().to_string()), "{text}");
+        assert!(text.contains(&out.display().to_string()), "{text}");
+        assert_eq!(
+            std::fs::read(&out).expect("out"),
+            b"{\"id\":9}\n",
+            "untouched"
+        );
+        // The bytes it was saved for resume.
+        std::fs::write(&out, b"{\"id\":1}\n{\"id\"").expect("restore");
+        let resumed =
+            Committer::open(&files(Some(beside.clone()), false), plan()).expect("same bytes");
+        assert_eq!(resumed.checkpoint().committed_items, 1);
+        drop(resumed);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
