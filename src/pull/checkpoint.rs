@@ -341,9 +341,30 @@ fn lock_file(checkpoint: &Path) -> PathBuf {
     sibling(checkpoint, ".", ".scanstream-lock")
 }
 
-/// Whether `a` and `b` name the same file: the same absolute path, or (when both exist)
-/// the same inode, which catches links.
+/// `path` with `..` and symlinks resolved: the file itself when it exists, else its
+/// resolved directory joined with its name (the output and the checkpoint are compared
+/// before either need exist).
+fn resolved(path: &Path) -> Option<PathBuf> {
+    if let Ok(path) = path.canonicalize() {
+        return Some(path);
+    }
+    let name = path.file_name()?;
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    parent.canonicalize().ok().map(|dir| dir.join(name))
+}
+
+/// Whether `a` and `b` name the same file under any spelling: the same resolved path
+/// (`..`, symlinked directories), the same absolute path, or (when both exist) the same
+/// inode, which catches hard links.
 fn same_file(a: &Path, b: &Path) -> bool {
+    if let (Some(a), Some(b)) = (resolved(a), resolved(b))
+        && a == b
+    {
+        return true;
+    }
     if std::path::absolute(a).ok() == std::path::absolute(b).ok() {
         return true;
     }
@@ -1162,6 +1183,42 @@ mod tests {
             Committer::open(&files(Some(beside.clone()), false), plan()).expect("same bytes");
         assert_eq!(resumed.checkpoint().committed_items, 1);
         drop(resumed);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// GIVEN a checkpoint spelt through `..` or a symlinked directory WHEN it (or its
+    /// temporary file, or its lock) is the output THEN the run is refused before the
+    /// output exists, even with --force.
+    #[test]
+    fn the_checkpoint_is_never_the_output_under_any_spelling() {
+        let dir = scratch("spelling");
+        std::fs::create_dir_all(dir.join("d/sub")).expect("dirs");
+        std::os::unix::fs::symlink(dir.join("d"), dir.join("link")).expect("symlink");
+        let plan = || crate::pull::plan("http://x/", 1, 1, OutputShape::default());
+        let open = |out: &str, ckpt: &str| {
+            Committer::open(
+                &Files {
+                    output: Some(dir.join(out)),
+                    checkpoint: Some(dir.join(ckpt)),
+                    force: true,
+                },
+                plan(),
+            )
+        };
+        for (out, ckpt) in [
+            ("d/x", "d/sub/../x"),
+            ("d/x", "link/x"),
+            ("d/.c.scanstream-tmp", "d/sub/../c"),
+            ("link/.c.scanstream-lock", "d/c"),
+        ] {
+            let refused = open(out, ckpt);
+            assert!(
+                matches!(&refused, Err(CommitError::Refused(text)) if text.contains("is also")),
+                "-o {out} --checkpoint {ckpt}: {refused:?}"
+            );
+        }
+        assert!(!dir.join("d/x").exists(), "no output was made");
+        drop(open("d/x", "d/sub/../y").expect("another name is fine"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
