@@ -744,16 +744,19 @@ impl Committer {
 
 /// A checkpoint resumes only the read it was made for.
 fn check_same_read(saved: &Checkpoint, fresh: &Checkpoint, path: &Path) -> Result<(), CommitError> {
-    if (saved.url.as_str(), saved.total_segments, saved.segments)
-        != (fresh.url.as_str(), fresh.total_segments, fresh.segments)
-    {
+    let read = |c: &Checkpoint| {
+        OutputShape::default()
+            .with("URL", c.url.clone())
+            .with("--invocations", c.slices.len().to_string())
+            .with("--segments", c.segments.to_string())
+    };
+    let differences = read(saved).differences(&read(fresh));
+    if !differences.is_empty() {
         return Err(CommitError::Refused(format!(
-            "the checkpoint {} is for {} with {} segments of {} a slice, not this read: \
-             run with the same URL, --invocations and --segments, or --force to start over",
+            "the checkpoint {} is for another read ({}): run with the same URL, \
+             --invocations and --segments, or --force to start over",
             path.display(),
-            saved.url,
-            saved.total_segments,
-            saved.segments
+            differences.join("; ")
         )));
     }
     let differences = saved.shape.differences(&fresh.shape);
@@ -1219,6 +1222,36 @@ mod tests {
         }
         assert!(!dir.join("d/x").exists(), "no output was made");
         drop(open("d/x", "d/sub/../y").expect("another name is fine"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_resume_of_another_read_names_the_option_and_both_values() {
+        let dir = scratch("read");
+        let files = Files {
+            output: Some(dir.join("out")),
+            checkpoint: Some(dir.join("out.ckpt")),
+            force: false,
+        };
+        let shape = OutputShape::default;
+        drop(Committer::open(&files, crate::pull::plan("http://x/", 2, 1, shape())).expect("open"));
+        for (other, wanted) in [
+            (
+                crate::pull::plan("http://y/", 2, 1, shape()),
+                r#"URL: the checkpoint has "http://x/", this run asks for "http://y/""#,
+            ),
+            (
+                crate::pull::plan("http://x/", 3, 1, shape()),
+                r#"--invocations: the checkpoint has "2", this run asks for "3""#,
+            ),
+            (
+                crate::pull::plan("http://x/", 2, 4, shape()),
+                r#"--segments: the checkpoint has "1", this run asks for "4""#,
+            ),
+        ] {
+            let err = Committer::open(&files, other).expect_err("another read");
+            assert!(err.to_string().contains(wanted), "{err}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
