@@ -218,7 +218,11 @@ async fn spools_live_beside_the_output_and_a_second_run_is_locked_out() {
             .flatten()
             .any(|entry| {
                 let name = entry.file_name().to_string_lossy().into_owned();
-                name.starts_with(".scan.tmp.") && name.ends_with(".scanstream-spool")
+                // A live spool, not the stale one planted above (which is there
+                // until the run removes it, wherever the run puts its own).
+                name.starts_with(".scan.tmp.")
+                    && name.ends_with(".scanstream-spool")
+                    && !name.contains(".7.")
             });
         let committed = std::fs::read(&checkpoint)
             .ok()
@@ -347,14 +351,17 @@ fn errors_print_one_line_without_a_backtrace() {
     std::fs::write(&taken, b"{\"id\":\"x\"}\n").expect("an old output");
     let runs = [
         Command::new(env!("CARGO_BIN_EXE_scanstream"))
+            .env("RUST_BACKTRACE", "1")
             .args(["pull", "http://127.0.0.1:9/", "-o"])
             .arg(&taken)
             .output(),
         Command::new(env!("CARGO_BIN_EXE_seeder"))
+            .env("RUST_BACKTRACE", "1")
             .args(["--table", "abc", "--from"])
             .arg(dir.join("missing.ndjson"))
             .output(),
         Command::new(env!("CARGO_BIN_EXE_streamer"))
+            .env("RUST_BACKTRACE", "1")
             .env_remove("TABLE_NAME")
             .env_remove("AWS_LAMBDA_RUNTIME_API")
             .output(),
@@ -372,6 +379,7 @@ fn errors_print_one_line_without_a_backtrace() {
     }
     // Causes are on the line: the refusal names the file and the way out.
     let scanstream = Command::new(env!("CARGO_BIN_EXE_scanstream"))
+        .env("RUST_BACKTRACE", "1")
         .args(["pull", "http://127.0.0.1:9/", "-o"])
         .arg(&taken)
         .output()

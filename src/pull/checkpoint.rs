@@ -56,7 +56,15 @@ pub struct Checkpoint {
     pub committed_pages: u64,
     /// Read capacity their trailers reported, when any did.
     pub committed_capacity: Option<f64>,
+    /// SHA-256 (hex) of the output's last up-to-[`TAIL_BYTES`] bytes before
+    /// `committed_bytes`, read back after the write: binds the checkpoint to the output it
+    /// was saved for, so one resumed against a file another run wrote is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tail_sha256: Option<String>,
 }
+
+/// How many bytes before the committed length [`Checkpoint::output_tail_sha256`] covers.
+pub const TAIL_BYTES: u64 = 64 * 1024;
 
 /// The options that shape the output, by their flag's name (`--format`), each with its
 /// value as given. An option left at its default is absent, so an option added later
@@ -180,6 +188,10 @@ pub trait Sink: Send + std::fmt::Debug {
     fn sync(&mut self) -> std::io::Result<()>;
     /// Drops everything after byte `length`.
     fn cut_back(&mut self, length: u64) -> std::io::Result<()>;
+    /// Reads `len` bytes at `at` back, where the sink can (`None`: standard output).
+    fn read_back(&mut self, _at: u64, _len: usize) -> std::io::Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
     /// The name for messages.
     fn path(&self) -> PathBuf;
 }
@@ -219,9 +231,42 @@ impl Sink for FileSink {
         self.file.set_len(length)
     }
 
+    fn read_back(&mut self, at: u64, len: usize) -> std::io::Result<Option<Vec<u8>>> {
+        read_at(&self.file, at, len).map(Some)
+    }
+
     fn path(&self) -> PathBuf {
         self.path.clone()
     }
+}
+
+fn read_at(file: &File, at: u64, len: usize) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut bytes = vec![0; len];
+    file.read_exact_at(&mut bytes, at)?;
+    Ok(bytes)
+}
+
+/// The hex SHA-256 of the output's bytes before `committed` (at most [`TAIL_BYTES`]),
+/// read through `read`; `None` when nothing is committed.
+fn tail_digest(
+    committed: u64,
+    read: impl FnOnce(u64, usize) -> std::io::Result<Option<Vec<u8>>>,
+) -> std::io::Result<Option<String>> {
+    use sha2::{Digest, Sha256};
+    if committed == 0 {
+        return Ok(None);
+    }
+    let len = committed.min(TAIL_BYTES);
+    let Some(bytes) = read(committed - len, len as usize)? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    ))
 }
 
 /// Standard output: it only grows, so nothing can be cut back (and no checkpoint is
@@ -296,9 +341,30 @@ fn lock_file(checkpoint: &Path) -> PathBuf {
     sibling(checkpoint, ".", ".scanstream-lock")
 }
 
-/// Whether `a` and `b` name the same file: the same absolute path, or (when both exist)
-/// the same inode, which catches links.
+/// `path` with `..` and symlinks resolved: the file itself when it exists, else its
+/// resolved directory joined with its name (the output and the checkpoint are compared
+/// before either need exist).
+fn resolved(path: &Path) -> Option<PathBuf> {
+    if let Ok(path) = path.canonicalize() {
+        return Some(path);
+    }
+    let name = path.file_name()?;
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    parent.canonicalize().ok().map(|dir| dir.join(name))
+}
+
+/// Whether `a` and `b` name the same file under any spelling: the same resolved path
+/// (`..`, symlinked directories), the same absolute path, or (when both exist) the same
+/// inode, which catches hard links.
 fn same_file(a: &Path, b: &Path) -> bool {
+    if let (Some(a), Some(b)) = (resolved(a), resolved(b))
+        && a == b
+    {
+        return true;
+    }
     if std::path::absolute(a).ok() == std::path::absolute(b).ok() {
         return true;
     }
@@ -407,6 +473,16 @@ impl Committer {
             ));
         };
         let checkpoint = files.checkpoint.as_deref();
+        let beside = Files::default_checkpoint(output);
+        if beside.exists() && !checkpoint.is_some_and(|c| same_file(c, &beside)) {
+            return Err(CommitError::Refused(format!(
+                "{} is the checkpoint of an unfinished pull into {}, and this run would not \
+                 use it: resume with it (the same command without --no-checkpoint or \
+                 --checkpoint), or remove it",
+                beside.display(),
+                output.display()
+            )));
+        }
         if let Some(checkpoint) = checkpoint {
             for (what, path) in [
                 ("the checkpoint", checkpoint.to_path_buf()),
@@ -457,6 +533,21 @@ impl Committer {
                         output.display(),
                         saved.committed_bytes
                     )));
+                }
+                if let Some(want) = &saved.output_tail_sha256 {
+                    let have = tail_digest(saved.committed_bytes, |at, len| {
+                        read_at(&file, at, len).map(Some)
+                    })
+                    .map_err(io("reading", output))?;
+                    if have.as_ref() != Some(want) {
+                        return Err(CommitError::Refused(format!(
+                            "the checkpoint {} was not saved for the bytes {} holds (another \
+                             run wrote it since): resuming would lose and repeat items; \
+                             remove the checkpoint, or --force to start over",
+                            checkpoint.unwrap_or(output).display(),
+                            output.display()
+                        )));
+                    }
                 }
                 saved
             }
@@ -582,6 +673,20 @@ impl Committer {
         if let Some(state) = state.slices.get_mut(slice) {
             *state = next;
         }
+        if durable {
+            let sink = &mut self.sink;
+            let digest = tail_digest(self.checkpoint.committed_bytes, |at, len| {
+                sink.read_back(at, len)
+            })
+            .map_err(io("reading back", &self.sink.path()));
+            match digest {
+                Ok(digest) => self.checkpoint.output_tail_sha256 = digest,
+                Err(err) => {
+                    self.checkpoint = before;
+                    return Err(self.fail(err));
+                }
+            }
+        }
         if let Err(err) = self.save() {
             // The file on disk still says `before` (the rename is the save's last step):
             // the output goes back to that length too.
@@ -639,16 +744,19 @@ impl Committer {
 
 /// A checkpoint resumes only the read it was made for.
 fn check_same_read(saved: &Checkpoint, fresh: &Checkpoint, path: &Path) -> Result<(), CommitError> {
-    if (saved.url.as_str(), saved.total_segments, saved.segments)
-        != (fresh.url.as_str(), fresh.total_segments, fresh.segments)
-    {
+    let read = |c: &Checkpoint| {
+        OutputShape::default()
+            .with("URL", c.url.clone())
+            .with("--invocations", c.slices.len().to_string())
+            .with("--segments", c.segments.to_string())
+    };
+    let differences = read(saved).differences(&read(fresh));
+    if !differences.is_empty() {
         return Err(CommitError::Refused(format!(
-            "the checkpoint {} is for {} with {} segments of {} a slice, not this read: \
-             run with the same URL, --invocations and --segments, or --force to start over",
+            "the checkpoint {} is for another read ({}): run with the same URL, \
+             --invocations and --segments, or --force to start over",
             path.display(),
-            saved.url,
-            saved.total_segments,
-            saved.segments
+            differences.join("; ")
         )));
     }
     let differences = saved.shape.differences(&fresh.shape);
@@ -820,6 +928,10 @@ mod tests {
 
         fn cut_back(&mut self, length: u64) -> std::io::Result<()> {
             self.inner.cut_back(length)
+        }
+
+        fn read_back(&mut self, at: u64, len: usize) -> std::io::Result<Option<Vec<u8>>> {
+            self.inner.read_back(at, len)
         }
 
         fn path(&self) -> PathBuf {
@@ -1023,6 +1135,123 @@ mod tests {
             b"",
             "read again from nothing"
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// GIVEN a killed `pull -o out` (its out.ckpt left) WHEN another run writes `out`
+    /// with `--no-checkpoint` (or `--checkpoint OTHER`) THEN it is refused, naming the
+    /// checkpoint; and a checkpoint whose output was rewritten since is refused on open.
+    #[test]
+    fn a_stale_checkpoint_is_never_resumed_against_another_runs_output() {
+        let dir = scratch("stale");
+        let out = dir.join("out");
+        let beside = Files::default_checkpoint(&out);
+        let plan = || crate::pull::plan("http://x/", 1, 1, OutputShape::default());
+        let files = |checkpoint: Option<PathBuf>, force: bool| Files {
+            output: Some(out.clone()),
+            checkpoint,
+            force,
+        };
+        let mut first = Committer::open(&files(Some(beside.clone()), false), plan()).expect("open");
+        first
+            .commit(
+                0,
+                &mut spool_of(&dir, b"{\"id\":1}\n"),
+                items(1),
+                next(0, "a"),
+            )
+            .expect("commit");
+        drop(first); // killed: out.ckpt stays
+        for other in [None, Some(dir.join("other.ckpt"))] {
+            let err = Committer::open(&files(other, true), plan()).expect_err("stale checkpoint");
+            let text = err.to_string();
+            assert!(text.contains(&beside.display().to_string()), "{text}");
+            assert!(text.contains("remove it"), "{text}");
+        }
+        // Another run rewrote the output (same length, other bytes) behind the checkpoint.
+        std::fs::write(&out, b"{\"id\":9}\n").expect("rewrite");
+        let err = Committer::open(&files(Some(beside.clone()), false), plan())
+            .expect_err("the output is not the checkpoint's");
+        let text = err.to_string();
+        assert!(text.contains(&beside.display().to_string()), "{text}");
+        assert!(text.contains(&out.display().to_string()), "{text}");
+        assert_eq!(
+            std::fs::read(&out).expect("out"),
+            b"{\"id\":9}\n",
+            "untouched"
+        );
+        // The bytes it was saved for resume.
+        std::fs::write(&out, b"{\"id\":1}\n{\"id\"").expect("restore");
+        let resumed =
+            Committer::open(&files(Some(beside.clone()), false), plan()).expect("same bytes");
+        assert_eq!(resumed.checkpoint().committed_items, 1);
+        drop(resumed);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// GIVEN a checkpoint spelt through `..` or a symlinked directory WHEN it (or its
+    /// temporary file, or its lock) is the output THEN the run is refused before the
+    /// output exists, even with --force.
+    #[test]
+    fn the_checkpoint_is_never_the_output_under_any_spelling() {
+        let dir = scratch("spelling");
+        std::fs::create_dir_all(dir.join("d/sub")).expect("dirs");
+        std::os::unix::fs::symlink(dir.join("d"), dir.join("link")).expect("symlink");
+        let plan = || crate::pull::plan("http://x/", 1, 1, OutputShape::default());
+        let open = |out: &str, ckpt: &str| {
+            Committer::open(
+                &Files {
+                    output: Some(dir.join(out)),
+                    checkpoint: Some(dir.join(ckpt)),
+                    force: true,
+                },
+                plan(),
+            )
+        };
+        for (out, ckpt) in [
+            ("d/x", "d/sub/../x"),
+            ("d/x", "link/x"),
+            ("d/.c.scanstream-tmp", "d/sub/../c"),
+            ("link/.c.scanstream-lock", "d/c"),
+        ] {
+            let refused = open(out, ckpt);
+            assert!(
+                matches!(&refused, Err(CommitError::Refused(text)) if text.contains("is also")),
+                "-o {out} --checkpoint {ckpt}: {refused:?}"
+            );
+        }
+        assert!(!dir.join("d/x").exists(), "no output was made");
+        drop(open("d/x", "d/sub/../y").expect("another name is fine"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_resume_of_another_read_names_the_option_and_both_values() {
+        let dir = scratch("read");
+        let files = Files {
+            output: Some(dir.join("out")),
+            checkpoint: Some(dir.join("out.ckpt")),
+            force: false,
+        };
+        let shape = OutputShape::default;
+        drop(Committer::open(&files, crate::pull::plan("http://x/", 2, 1, shape())).expect("open"));
+        for (other, wanted) in [
+            (
+                crate::pull::plan("http://y/", 2, 1, shape()),
+                r#"URL: the checkpoint has "http://x/", this run asks for "http://y/""#,
+            ),
+            (
+                crate::pull::plan("http://x/", 3, 1, shape()),
+                r#"--invocations: the checkpoint has "2", this run asks for "3""#,
+            ),
+            (
+                crate::pull::plan("http://x/", 2, 4, shape()),
+                r#"--segments: the checkpoint has "1", this run asks for "4""#,
+            ),
+        ] {
+            let err = Committer::open(&files, other).expect_err("another read");
+            assert!(err.to_string().contains(wanted), "{err}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -318,6 +318,7 @@ pub fn plan(url: &str, invocations: u32, segments: u32, shape: OutputShape) -> C
         committed_scanned: 0,
         committed_pages: 0,
         committed_capacity: None,
+        output_tail_sha256: None,
     }
 }
 
