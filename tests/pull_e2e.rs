@@ -211,9 +211,11 @@ async fn max_rcu_holds_over_many_short_calls_and_cut_offs() {
         "achieved {achieved:.1}/s against {rcu}/s"
     );
     // Far below would mean the ledger over-charges: charging every call as if cut off
-    // (half a second each) would give about a quarter of the rate.
+    // (half a second each) would give about a quarter of the rate. Calls made smaller
+    // after a cut-off (until they grow back) add calls and their overhead: measured 0.491
+    // over 121 calls on a loaded machine, 0.775 over 104 before calls shrank.
     assert!(
-        achieved >= rcu * 0.5,
+        achieved >= rcu * 0.35,
         "achieved only {achieved:.1}/s of {rcu}/s"
     );
 }
