@@ -364,11 +364,15 @@ async fn an_unknown_stop_reason_without_a_cursor_fails_naming_it() {
 /// at random bytes between the client and the streamer; DynamoDB throttling between the
 /// streamer and DynamoDB Local; the client killed (SIGKILL) at random moments and started
 /// again from its checkpoint; random K, segments, compression and call sizes. Every run
-/// ends with the exact table. Bounded in time: no run starts after `BUDGET`.
+/// ends with the exact table. Bounded in time: no run starts after the budget, 90 s, or
+/// `FAULT_BUDGET_SECS` for a longer soak (`FAULT_SEED` picks another seed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_faults_over_many_runs_lose_nothing() {
-    const SEED: u64 = 16;
-    const BUDGET: Duration = Duration::from_secs(150);
+    let from_env = |name: &str, default: u64| {
+        std::env::var(name).map_or(default, |v| v.parse().expect("a whole number"))
+    };
+    let seed = from_env("FAULT_SEED", 16);
+    let budget = Duration::from_secs(from_env("FAULT_BUDGET_SECS", 90));
     const MIN_RUNS: u32 = 4;
     let ddb = local_client().await;
     let table = seeded_table(&ddb, "random", 77, 4000).await;
@@ -378,7 +382,7 @@ async fn random_faults_over_many_runs_lose_nothing() {
         &dynamodb,
         Faults {
             dynamodb_throttle: Some(0.1),
-            seed: SEED,
+            seed,
             ..Faults::default()
         },
     )
@@ -398,14 +402,14 @@ async fn random_faults_over_many_runs_lose_nothing() {
             cut: 0.15,
             cut_within: 400_000,
         }),
-        seed: SEED,
+        seed,
         ..Faults::default()
     };
     let (proxy, url) = streamer_behind(&emulator, faults).await;
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(SEED);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let started = Instant::now();
     let (mut runs, kills) = (0, AtomicU64::new(0));
-    while runs < MIN_RUNS || started.elapsed() < BUDGET {
+    while runs < MIN_RUNS || started.elapsed() < budget {
         runs += 1;
         let k: u32 = rng.random_range(1..=4);
         let segments: u32 = rng.random_range(1..=3);
@@ -475,7 +479,7 @@ async fn random_faults_over_many_runs_lose_nothing() {
         eprintln!("{run}: exact ({:.0} s in)", started.elapsed().as_secs_f64());
     }
     eprintln!(
-        "{runs} runs, {} kills; client side: {}; DynamoDB side: {}",
+        "seed {seed}: {runs} runs, {} kills; client side: {}; DynamoDB side: {}",
         kills.load(Ordering::SeqCst),
         proxy.counts.line(),
         throttling.counts.line()

@@ -21,6 +21,13 @@ use std::time::{Duration, SystemTime};
 /// them may wait (backoff, a throttled slice) before it is sent.
 pub const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
 
+/// The longest one ask of the provider may take. Calls signing at once wait behind that
+/// ask, so a provider that never answers (a hung `credential_process`, an SSO or IMDS
+/// endpoint that accepts and stays silent) would stop every slice; past this it is a
+/// failure to load, retried with the call's backoff. The chain's own providers time out
+/// well within it.
+pub const PROVIDER_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Why a request could not be signed.
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
@@ -81,7 +88,16 @@ impl CachedCredentials {
         {
             return Ok(kept.clone());
         }
-        match self.provider.provide_credentials().await {
+        let asked = tokio::time::timeout(PROVIDER_TIMEOUT, self.provider.provide_credentials())
+            .await
+            .unwrap_or_else(|_| {
+                Err(
+                    aws_credential_types::provider::error::CredentialsError::provider_timed_out(
+                        PROVIDER_TIMEOUT,
+                    ),
+                )
+            });
+        match asked {
             Ok(fresh) => {
                 *cached = Some(fresh.clone());
                 Ok(fresh)
@@ -365,5 +381,32 @@ mod tests {
             .expect("the second try signs");
         signer.sign(&mut request(), b"").await.expect("kept");
         assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    /// A provider that accepts the ask and never answers.
+    #[derive(Debug)]
+    struct Silent;
+
+    impl ProvideCredentials for Silent {
+        fn provide_credentials<'a>(
+            &'a self,
+        ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            aws_credential_types::provider::future::ProvideCredentials::new(std::future::pending())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_provider_that_never_answers_is_a_credentials_error_after_the_timeout() {
+        let signer = Signer::with_provider(SharedCredentialsProvider::new(Silent), "us-east-2");
+        let started = tokio::time::Instant::now();
+        let signed = signer.sign(&mut request(), b"").await;
+        assert!(
+            matches!(signed, Err(SignError::Credentials(_))),
+            "{signed:?}"
+        );
+        assert_eq!(started.elapsed(), PROVIDER_TIMEOUT);
     }
 }
