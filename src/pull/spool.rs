@@ -5,7 +5,9 @@
 //! `copy_file_range`), and never in a `/tmp` that may be RAM. Being named after the output,
 //! the ones a killed run left behind are found and removed when the next run on that output
 //! starts (under the output's lock, so none is a live run's). With standard output as the
-//! output there is no such place: spools go to the temporary directory, named by process.
+//! output there is no such place: spools go to the temporary directory, named by process,
+//! and each is unlinked as soon as it is open, so that a killed run leaves nothing behind
+//! (the open handle keeps the data until the commit has copied it).
 //!
 //! Writes go through a bounded channel to a blocking writer task, so a slow disk never
 //! stalls the runtime's threads (the other slices' bodies keep flowing), and memory holds
@@ -29,15 +31,25 @@ const QUEUED: usize = 4;
 
 const SUFFIX: &str = ".scanstream-spool";
 
+/// How the spools of a run writing to standard output are named: they alone are unlinked
+/// once open, having no output to be found beside.
+const UNNAMED_PREFIX: &str = "scanstream-stdout-";
+
 /// The spool of slice `slice` of a run writing to `output` (standard output when `None`).
 pub fn path(output: Option<&Path>, slice: usize) -> PathBuf {
     match output {
         Some(output) => super::checkpoint::sibling(output, ".", &format!(".{slice}{SUFFIX}")),
         None => std::env::temp_dir().join(format!(
-            "scanstream-{}-slice-{slice}{SUFFIX}",
+            "{UNNAMED_PREFIX}{}-slice-{slice}{SUFFIX}",
             std::process::id()
         )),
     }
+}
+
+/// Whether `path` is a spool of a run writing to standard output.
+fn unnamed(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|name| name.to_string_lossy().starts_with(UNNAMED_PREFIX))
 }
 
 /// Removes the spools of earlier runs on `output`: `.NAME.<digits>.scanstream-spool`
@@ -94,6 +106,10 @@ impl Spool {
                 .read(true)
                 .write(true)
                 .open(path),
+        };
+        let opened = match opened {
+            Ok(file) if unnamed(path) => std::fs::remove_file(path).map(|()| file),
+            other => other,
         };
         let (chunks, mut queue) = mpsc::channel::<Vec<u8>>(QUEUED);
         let writer = tokio::task::spawn_blocking(move || {
@@ -195,6 +211,20 @@ mod tests {
         };
         assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{err}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_spool_of_standard_output_leaves_no_file_and_keeps_its_lines() {
+        let path = path(None, 7);
+        let mut spool = Spool::start(&path);
+        spool.write(b"{\"a\":1}\n".to_vec()).await.expect("written");
+        spool.finish().await.expect("finished");
+        assert!(!path.exists(), "{} is unlinked", path.display());
+        let mut file = spool.into_file().expect("file");
+        let mut text = String::new();
+        std::io::Seek::rewind(&mut file).expect("rewound");
+        std::io::Read::read_to_string(&mut file, &mut text).expect("read");
+        assert_eq!(text, "{\"a\":1}\n");
     }
 
     #[test]
