@@ -1043,7 +1043,8 @@ impl<S: PageSource> Streamer<S> {
         match tokio::join!(stream::start(self.source.clone(), plan), size) {
             (Ok(scan), size) => {
                 let body = scan.map(|bytes| Ok(Frame::data(bytes))).boxed();
-                let mut response = response(StatusCode::OK, request.compression.content_type(), body);
+                let mut response =
+                    response(StatusCode::OK, request.compression.content_type(), body);
                 if let Some(size) = size {
                     size_headers(response.headers_mut(), size);
                 }

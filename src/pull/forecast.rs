@@ -248,9 +248,7 @@ fn suggest(wire_bytes: u64, table_bytes: u64, units: f64, goal: &Goal) -> Sugges
     let lambda_time = row(invocations, wire_bytes, units).time.as_secs_f64();
     let time = lambda_time.max(by_rate(rate));
     let segments_total = table_bytes.div_ceil(BYTES_PER_SEGMENT).max(1);
-    let segments = segments_total
-        .div_ceil(u64::from(invocations))
-        .clamp(2, 64) as u32;
+    let segments = segments_total.div_ceil(u64::from(invocations)).clamp(2, 64) as u32;
     Suggestion {
         invocations,
         segments,
@@ -352,7 +350,7 @@ pub fn bytes(n: f64) -> String {
 /// A time the limits allow, as the table shows it.
 fn least(time: Duration) -> String {
     if time.is_zero() {
-        "within the 6 MB burst".to_string()
+        "none: within the 6 MB burst".to_string()
     } else {
         duration(time.max(Duration::from_secs(1)))
     }
@@ -385,12 +383,16 @@ pub fn render(forecast: &Forecast, goal: &Goal, compress: &str, url: &str) -> St
     } else {
         String::new()
     };
-    let _ = writeln!(
-        out,
-        "bytes an item: {} plain, {} {compress}{ratio}",
-        bytes(f.plain_per_item),
-        bytes(f.wire_per_item)
-    );
+    if f.plain_per_item > 0.0 {
+        let _ = writeln!(
+            out,
+            "bytes an item: {} plain, {} {compress}{ratio}",
+            bytes(f.plain_per_item),
+            bytes(f.wire_per_item)
+        );
+    } else {
+        let _ = writeln!(out, "bytes an item: none to measure (the sample was empty)");
+    }
     let _ = writeln!(
         out,
         "whole read: {} on the wire ({compress}), {} plain",
@@ -441,8 +443,12 @@ pub fn render(forecast: &Forecast, goal: &Goal, compress: &str, url: &str) -> St
     }
     let _ = writeln!(
         out,
-        "suggested for {goal_text}: about {}{}",
-        least(s.time),
+        "suggested for {goal_text}: {}{}",
+        if s.time.is_zero() {
+            "the whole read fits in one response's 6 MB burst".to_string()
+        } else {
+            format!("about {}", least(s.time))
+        },
         if s.short { " (longer than asked)" } else { "" }
     );
     let _ = writeln!(out, "  {command} -o table.ndjson");
@@ -506,7 +512,10 @@ mod tests {
     fn a_slice_is_free_within_the_burst_then_capped() {
         assert_eq!(slice_time(0), (1, Duration::ZERO));
         assert_eq!(slice_time(BURST_BYTES), (1, Duration::ZERO));
-        assert_eq!(slice_time(BURST_BYTES + 2_000_000), (1, Duration::from_secs(1)));
+        assert_eq!(
+            slice_time(BURST_BYTES + 2_000_000),
+            (1, Duration::from_secs(1))
+        );
         // One full call: 144 MB after the burst at 2 MB/s.
         assert_eq!(
             slice_time(STREAMER_RESPONSE_BUDGET),
@@ -547,13 +556,8 @@ mod tests {
             consumed: Some(80.0),
             complete: false,
         };
-        let forecast = Forecast::new(
-            Some(10_000_000),
-            Some(6_553_600_000),
-            &sample,
-            &goal(600),
-        )
-        .expect("a plan");
+        let forecast = Forecast::new(Some(10_000_000), Some(6_553_600_000), &sample, &goal(600))
+            .expect("a plan");
         assert!(forecast.approximate);
         assert_eq!(forecast.plain_per_item, 700.0);
         assert_eq!(forecast.wire_per_item, 240.0);
@@ -567,8 +571,15 @@ mod tests {
         let s = forecast.suggestion;
         // Two invocations: 1.2 GB each, 8 calls, 576 s <= 600 s.
         assert_eq!(s.invocations, 2);
-        assert_eq!(s.segments, 2, "6.5 GB: 4 segments of 2 GB over 2 invocations");
-        assert_eq!(s.max_rcu, Some(1334), "800,000 units over 600 s, rounded up");
+        assert_eq!(
+            s.segments, 2,
+            "6.5 GB: 4 segments of 2 GB over 2 invocations"
+        );
+        assert_eq!(
+            s.max_rcu,
+            Some(1334),
+            "800,000 units over 600 s, rounded up"
+        );
         assert!(!s.short);
     }
 
@@ -651,7 +662,11 @@ mod tests {
         };
         let forecast = Forecast::new(Some(0), Some(0), &sample, &goal(600)).expect("plan");
         assert_eq!((forecast.items, forecast.approximate), (300, false));
-        assert_eq!(forecast.units, (4.0, 8.0), "the sample's cost, not a size of 0");
+        assert_eq!(
+            forecast.units,
+            (4.0, 8.0),
+            "the sample's cost, not a size of 0"
+        );
         // Without any size and a partial sample there is nothing to go on.
         let partial = SampleCall {
             complete: false,
@@ -667,8 +682,21 @@ mod tests {
         assert_eq!(parse_target("2h"), Ok(Duration::from_secs(7200)));
         assert_eq!(parse_target("168h"), Ok(Duration::from_secs(604_800)));
         for bad in [
-            "", "s", "10", "0s", "169h", "-5m", "1.5h", "10 m", "10M", "m10", "1e3s",
-            "99999999999s", "10mm", "+5s", "٣s",
+            "",
+            "s",
+            "10",
+            "0s",
+            "169h",
+            "-5m",
+            "1.5h",
+            "10 m",
+            "10M",
+            "m10",
+            "1e3s",
+            "99999999999s",
+            "10mm",
+            "+5s",
+            "٣s",
         ] {
             assert!(parse_target(bad).is_err(), "{bad:?} refused");
         }

@@ -38,8 +38,8 @@
 pub mod call;
 pub mod checkpoint;
 pub mod cli;
-pub mod pace;
 pub mod forecast;
+pub mod pace;
 pub mod progress;
 pub mod seed;
 pub mod sign;

@@ -106,6 +106,9 @@ pub fn percent(done: u64, total: u64) -> (u64, bool) {
 /// When `done` reaches `total` at `items_per_s`; `None` when that cannot be said (no
 /// rate yet, or the total already passed).
 pub fn eta(done: u64, total: u64, items_per_s: f64) -> Option<Duration> {
+    if done == total {
+        return Some(Duration::ZERO);
+    }
     if done > total || !(items_per_s.is_finite() && items_per_s > 0.0) {
         return None;
     }
@@ -114,13 +117,24 @@ pub fn eta(done: u64, total: u64, items_per_s: f64) -> Option<Duration> {
     (seconds < 3.2e7).then(|| Duration::from_secs_f64(seconds.ceil()))
 }
 
-/// `1h02m`, `4m05s`, `12s`.
+/// `1h02m`, `4m05s`, `12s`; `10m` and `2h` when that is all.
 pub fn duration(d: Duration) -> String {
     let s = d.as_secs();
     match (s / 3600, (s % 3600) / 60, s % 60) {
         (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
         (0, m, s) => format!("{m}m{s:02}s"),
+        (h, 0, _) if s % 3600 == 0 => format!("{h}h"),
         (h, m, _) => format!("{h}h{m:02}m"),
+    }
+}
+
+/// `1.2 MB/s`, or `48 kB/s` below a megabyte a second.
+pub fn per_second(bytes_per_s: f64) -> String {
+    if bytes_per_s >= 1e6 {
+        format!("{:.1} MB/s", bytes_per_s / 1e6)
+    } else {
+        format!("{:.0} kB/s", bytes_per_s / 1e3)
     }
 }
 
@@ -137,35 +151,44 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-/// The figures of `sample`, one line, plain ASCII: what the bar's message and the plain
-/// lines say. The most useful figures come first, since a narrow terminal cuts the end.
+/// The figures of `sample`, one line, plain ASCII: what the plain lines say, and the
+/// bar's two lines ([`head`] beside the bar, [`tail`] under it) put together.
 pub fn line(sample: &Sample, rates: &Rates) -> String {
-    let mut parts = Vec::new();
-    match sample.total {
-        Some(total) => {
-            let (percent, passed) = percent(sample.done, total.items);
-            let about = if total.exact { "" } else { "~" };
-            let mut head = format!(
-                "{percent}% {} of {about}{} items",
-                thousands(sample.done),
-                thousands(total.items)
-            );
-            if passed {
-                head.push_str(" (estimate passed)");
-            }
-            parts.push(head);
-            parts.push(match eta(sample.done, total.items, rates.items_per_s) {
-                Some(left) => format!("ETA {}", duration(left)),
-                None if passed => "ETA unknown".to_string(),
-                None if sample.done == total.items => "ETA 0s".to_string(),
-                None => "ETA -".to_string(),
-            });
-        }
-        None => parts.push(format!("{} items", thousands(sample.done))),
+    format!("{}, {}", head(sample, rates), tail(sample, rates))
+}
+
+/// How far, and how long is left: `35% 7,136 of ~20,000 items, ETA 11s`; without a
+/// total, `7,136 items`. At most about 60 characters, so it fits beside a bar.
+pub fn head(sample: &Sample, rates: &Rates) -> String {
+    let Some(total) = sample.total else {
+        return format!("{} items", thousands(sample.done));
+    };
+    let (percent, passed) = percent(sample.done, total.items);
+    let about = if total.exact { "" } else { "~" };
+    let mut head = format!(
+        "{percent}% {} of {about}{} items",
+        thousands(sample.done),
+        thousands(total.items)
+    );
+    if passed {
+        head.push_str(" (estimate passed)");
     }
-    parts.push(format!("{} items/s", thousands(rates.items_per_s.round() as u64)));
+    head.push_str(&match eta(sample.done, total.items, rates.items_per_s) {
+        Some(left) => format!(", ETA {}", duration(left)),
+        None if passed => ", ETA unknown".to_string(),
+        None => ", ETA -".to_string(),
+    });
+    head
+}
+
+/// How fast, and the calls: rates, committed items, calls running, retries.
+pub fn tail(sample: &Sample, rates: &Rates) -> String {
+    let mut parts = vec![format!(
+        "{} items/s",
+        thousands(rates.items_per_s.round() as u64)
+    )];
     if let Some(bytes_per_s) = rates.wire_bytes_per_s {
-        parts.push(format!("{:.1} MB/s on the wire", bytes_per_s / 1e6));
+        parts.push(format!("{} on the wire", per_second(bytes_per_s)));
     }
     if let Some(committed) = sample.committed {
         parts.push(format!("{} committed", thousands(committed)));
@@ -209,8 +232,7 @@ pub fn of_pull(counters: &super::Counters, already: u64) -> Sample {
 /// `scanstream seed`'s figures: the records of finished calls and those the calls under
 /// way reported, of the exact count asked for.
 pub fn of_seed(counters: &super::seed::SeedCounters, count: u64) -> Sample {
-    let done = counters.written.load(Ordering::Relaxed)
-        + counters.in_calls.load(Ordering::Relaxed);
+    let done = counters.written.load(Ordering::Relaxed) + counters.in_calls.load(Ordering::Relaxed);
     Sample {
         done: done.min(count),
         committed: None,
@@ -322,10 +344,9 @@ where
                 let at = started.elapsed().as_secs_f64();
                 window.push(at, now.done, now.wire_bytes.unwrap_or(0));
                 let rates = window.rates(now.wire_bytes.is_some());
-                let text = line(&now, &rates);
                 match &bar {
-                    Some(bar) => {
-                        if let Some(total) = now.total {
+                    Some(bar) => match now.total {
+                        Some(total) => {
                             if !has_length {
                                 bar.set_style(bar_style());
                                 has_length = true;
@@ -333,13 +354,15 @@ where
                             bar.set_length(total.items.max(1));
                             // Never past the end, whatever the approximate total said.
                             bar.set_position(now.done.min(total.items));
+                            bar.set_prefix(head(&now, &rates));
+                            bar.set_message(tail(&now, &rates));
                         }
-                        bar.set_message(text);
-                    }
+                        None => bar.set_message(line(&now, &rates)),
+                    },
                     None => {
                         if last_line.elapsed() >= PLAIN_INTERVAL {
                             last_line = Instant::now();
-                            eprintln!("{text}");
+                            eprintln!("{}", line(&now, &rates));
                         }
                     }
                 }
@@ -362,8 +385,9 @@ impl Shown {
     }
 }
 
-fn bar_style() -> ProgressStyle {
-    ProgressStyle::with_template("{bar:30.cyan/blue} {wide_msg}")
+/// The bar and how far on one line, the rates and calls under it: each fits 80 columns.
+pub fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template("{bar:24.cyan/blue} {prefix}\n{wide_msg}")
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ")
 }
@@ -392,8 +416,17 @@ mod tests {
     #[test]
     fn eta_is_what_is_left_at_the_rate() {
         assert_eq!(eta(250, 1000, 50.0), Some(Duration::from_secs(15)));
-        assert_eq!(eta(999, 1000, 3.0), Some(Duration::from_secs(1)), "rounded up");
+        assert_eq!(
+            eta(999, 1000, 3.0),
+            Some(Duration::from_secs(1)),
+            "rounded up"
+        );
         assert_eq!(eta(1000, 1000, 50.0), Some(Duration::ZERO));
+        assert_eq!(
+            eta(1000, 1000, 0.0),
+            Some(Duration::ZERO),
+            "done, rate or not"
+        );
         assert_eq!(eta(1001, 1000, 50.0), None, "past the estimate");
         assert_eq!(eta(10, 1000, 0.0), None, "no rate yet");
         assert_eq!(eta(10, 1000, f64::NAN), None);
@@ -405,10 +438,15 @@ mod tests {
         assert_eq!(duration(Duration::from_secs(12)), "12s");
         assert_eq!(duration(Duration::from_secs(245)), "4m05s");
         assert_eq!(duration(Duration::from_secs(3720)), "1h02m");
+        assert_eq!(duration(Duration::from_secs(600)), "10m");
+        assert_eq!(duration(Duration::from_secs(7200)), "2h");
+        assert_eq!(duration(Duration::from_secs(7201)), "2h00m");
         assert_eq!(thousands(0), "0");
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(per_second(1_234_567.0), "1.2 MB/s");
+        assert_eq!(per_second(48_400.0), "48 kB/s");
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! key condition, filter and `Select` a read's shape asks for.
 
 use super::{
-    ApproximateSize, ExpressionRejected, KeyAttribute, KeySchema, KeyType, KeyValue, Page, PageRequest, PageSource,
-    ReadShape, SortOp,
+    ApproximateSize, ExpressionRejected, KeyAttribute, KeySchema, KeyType, KeyValue, Page,
+    PageRequest, PageSource, ReadShape, SortOp,
 };
 use crate::error::{ErrorKind, UpstreamError};
 use crate::scan::Item;

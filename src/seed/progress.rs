@@ -28,17 +28,13 @@ impl Progress {
     /// A bar when standard error is a terminal, lines otherwise.
     pub fn new(total: Option<u64>) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
-            let (bar, template) = match total {
-                Some(total) => (
-                    ProgressBar::new(total),
-                    "{bar:30.cyan/blue} {wide_msg}",
+            let bar = match total {
+                Some(total) => ProgressBar::new(total).with_style(shown::bar_style()),
+                None => ProgressBar::no_length().with_style(
+                    ProgressStyle::with_template("{spinner} {wide_msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                 ),
-                None => (ProgressBar::no_length(), "{spinner} {wide_msg}"),
             };
-            let style = ProgressStyle::with_template(template)
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> ");
-            bar.set_style(style);
             bar
         });
         Self {
@@ -60,16 +56,21 @@ impl Progress {
         };
         self.window
             .push(self.started.elapsed().as_secs_f64(), report.written, 0);
-        let text = shown::line(&sample, &self.window.rates(false));
+        let rates = self.window.rates(false);
         match &self.bar {
+            Some(bar) if sample.total.is_some() => {
+                bar.set_position(report.written);
+                bar.set_prefix(shown::head(&sample, &rates));
+                bar.set_message(shown::tail(&sample, &rates));
+            }
             Some(bar) => {
                 bar.set_position(report.written);
-                bar.set_message(text);
+                bar.set_message(shown::line(&sample, &rates));
             }
             None => {
                 if self.last.elapsed() >= shown::PLAIN_INTERVAL {
                     self.last = Instant::now();
-                    eprintln!("{text}");
+                    eprintln!("{}", shown::line(&sample, &rates));
                 }
             }
         }
