@@ -453,6 +453,29 @@ mod tests {
     }
 
     #[test]
+    fn quiet_is_a_flag_of_pull_and_seed_and_plan_aims_at_ten_minutes() {
+        let parse = |args: &[&str]| Args::try_parse_from(args).expect("valid").command;
+        let Command::Pull(pull) = parse(&["scanstream", "pull", "http://x/", "-q"]) else {
+            panic!("a pull");
+        };
+        assert!(pull.quiet);
+        let Command::Seed(seed) =
+            parse(&["scanstream", "seed", "http://x/", "--count", "5", "--quiet"])
+        else {
+            panic!("a seed");
+        };
+        assert!(seed.quiet);
+        let Command::Plan(plan) = parse(&["scanstream", "plan", "http://x/"]) else {
+            panic!("a plan");
+        };
+        assert_eq!(plan.target, Duration::from_secs(600));
+        assert_eq!(
+            (plan.sample_items, plan.share, plan.capacity),
+            (1000, 50, None)
+        );
+    }
+
+    #[test]
     fn max_rcu_is_shared_between_the_invocations() {
         let args = Args::try_parse_from([
             "scanstream",

@@ -124,7 +124,7 @@ pub fn duration(d: Duration) -> String {
         (0, 0, s) => format!("{s}s"),
         (0, m, 0) => format!("{m}m"),
         (0, m, s) => format!("{m}m{s:02}s"),
-        (h, 0, _) if s % 3600 == 0 => format!("{h}h"),
+        (h, 0, _) if s.is_multiple_of(3600) => format!("{h}h"),
         (h, m, _) => format!("{h}h{m:02}m"),
     }
 }
@@ -567,6 +567,58 @@ mod tests {
         };
         assert!(line(&sample, &Rates::default()).is_ascii());
         assert!(!line(&sample, &Rates::default()).contains('\u{1b}'));
+    }
+
+    #[test]
+    fn a_pull_counts_arrived_and_committed_and_a_zero_count_is_no_total() {
+        let counters = super::super::Counters::default();
+        counters.items.store(1_000, Ordering::Relaxed);
+        counters.in_flight.store(250, Ordering::Relaxed);
+        counters.running.store(3, Ordering::Relaxed);
+        let sample = of_pull(&counters, 500);
+        assert_eq!(
+            sample.done, 1_750,
+            "the checkpoint's, committed and in flight"
+        );
+        assert_eq!(sample.committed, Some(1_500));
+        assert_eq!(sample.running, Some(3));
+        assert_eq!(sample.total, None, "no header yet");
+        counters.estimate.set(0, 0);
+        assert_eq!(
+            of_pull(&counters, 500).total,
+            None,
+            "not counted yet: no total"
+        );
+        counters.estimate.set(2_000, 1);
+        assert_eq!(
+            of_pull(&counters, 500).total,
+            Some(Total {
+                items: 2_000,
+                exact: false
+            })
+        );
+    }
+
+    #[test]
+    fn seeding_counts_finished_calls_and_those_under_way_up_to_the_count() {
+        let counters = super::super::seed::SeedCounters::default();
+        counters.written.store(600, Ordering::Relaxed);
+        counters.in_calls.store(150, Ordering::Relaxed);
+        let sample = of_seed(&counters, 1_000);
+        assert_eq!(sample.done, 750);
+        assert_eq!(
+            sample.total,
+            Some(Total {
+                items: 1_000,
+                exact: true
+            })
+        );
+        counters.in_calls.store(900, Ordering::Relaxed);
+        assert_eq!(
+            of_seed(&counters, 1_000).done,
+            1_000,
+            "never past the count"
+        );
     }
 
     #[test]

@@ -27,15 +27,12 @@ pub struct Progress {
 impl Progress {
     /// A bar when standard error is a terminal, lines otherwise.
     pub fn new(total: Option<u64>) -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = match total {
-                Some(total) => ProgressBar::new(total).with_style(shown::bar_style()),
-                None => ProgressBar::no_length().with_style(
-                    ProgressStyle::with_template("{spinner} {wide_msg}")
-                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                ),
-            };
-            bar
+        let bar = std::io::stderr().is_terminal().then(|| match total {
+            Some(total) => ProgressBar::new(total).with_style(shown::bar_style()),
+            None => ProgressBar::no_length().with_style(
+                ProgressStyle::with_template("{spinner} {wide_msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            ),
         });
         Self {
             bar,
