@@ -1014,8 +1014,14 @@ impl<S: PageSource> Streamer<S> {
             "scan starting"
         );
         // A Scan's total, for the client's progress and plan; under a filter or a Query
-        // it is unknown, and not sent.
-        let sized = (request.shape.filter.is_none() && request.shape.query.is_none())
+        // it is unknown, and not sent. Only a fresh read looks it up: a client needs it
+        // once, and a `DescribeTable` that fails (throttled) must not slow every resumed
+        // call of a long read by the lookup's timeout.
+        let fresh = request
+            .positions
+            .iter()
+            .all(|position| matches!(position, Position::Start));
+        let sized = (fresh && request.shape.filter.is_none() && request.shape.query.is_none())
             .then(|| request.shape.index.clone());
         let plan = ScanPlan {
             total_segments: request.total_segments,
