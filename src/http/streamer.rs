@@ -1013,6 +1013,16 @@ impl<S: PageSource> Streamer<S> {
             count = request.shape.count,
             "scan starting"
         );
+        // A Scan's total, for the client's progress and plan; under a filter or a Query
+        // it is unknown, and not sent. Only a fresh read looks it up: a client needs it
+        // once, and a `DescribeTable` that fails (throttled) must not slow every resumed
+        // call of a long read by the lookup's timeout.
+        let fresh = request
+            .positions
+            .iter()
+            .all(|position| matches!(position, Position::Start));
+        let sized = (fresh && request.shape.filter.is_none() && request.shape.query.is_none())
+            .then(|| request.shape.index.clone());
         let plan = ScanPlan {
             total_segments: request.total_segments,
             segment_offset: request.segment_offset,
@@ -1027,16 +1037,49 @@ impl<S: PageSource> Streamer<S> {
             compression: request.compression,
             max_rcu: request.max_rcu,
         };
-        match stream::start(self.source.clone(), plan).await {
-            Ok(scan) => {
+        let size = async {
+            let index = sized?;
+            let size = self.source.approximate_size(index.as_deref());
+            tokio::time::timeout(SIZE_LOOKUP_TIMEOUT, size)
+                .await
+                .ok()
+                .flatten()
+        };
+        // Beside the first page, not before it: the first byte waits for neither.
+        match tokio::join!(stream::start(self.source.clone(), plan), size) {
+            (Ok(scan), size) => {
                 let body = scan.map(|bytes| Ok(Frame::data(bytes))).boxed();
-                response(StatusCode::OK, request.compression.content_type(), body)
+                let mut response =
+                    response(StatusCode::OK, request.compression.content_type(), body);
+                if let Some(size) = size {
+                    size_headers(response.headers_mut(), size);
+                }
+                response
             }
-            Err(err) => {
+            (Err(err), _) => {
                 warn!(cause = %err, source = ?err.source, "scan failed before the first page");
                 error_response(&ApiError::from(&err))
             }
         }
+    }
+}
+
+/// The table's approximate item count, in a response's headers (DynamoDB's `ItemCount`,
+/// refreshed about every six hours: approximate).
+pub const APPROX_ITEMS_HEADER: &str = "x-scanstream-approx-items";
+/// The table's approximate size in bytes (`TableSizeBytes`, as approximate).
+pub const APPROX_BYTES_HEADER: &str = "x-scanstream-approx-bytes";
+
+/// The longest the size lookup may take: it is advisory, and a slow `DescribeTable`
+/// must not hold a stream's first byte back.
+const SIZE_LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn size_headers(headers: &mut lambda_http::http::HeaderMap, size: crate::scan::ApproximateSize) {
+    for (name, value) in [
+        (APPROX_ITEMS_HEADER, size.items),
+        (APPROX_BYTES_HEADER, size.bytes),
+    ] {
+        headers.insert(name, lambda_http::http::HeaderValue::from(value));
     }
 }
 

@@ -97,7 +97,12 @@ impl Worker {
             let mut spool = Spool::start(spool_path);
             self.counters.calls.fetch_add(1, Ordering::Relaxed);
             let called = Instant::now();
-            let outcome = self.call(slice, &mut spool, size.max_items()).await;
+            // Until this iteration ends (committed, given up on, or aborted), the call
+            // is running and its items count as arrived.
+            let mut arriving = Arriving::new(&self.counters);
+            let outcome = self
+                .call(slice, &mut spool, size.max_items(), &mut arriving)
+                .await;
             if let Some(pace) = &mut pace {
                 match &outcome {
                     Outcome::Whole { trailer, .. } => {
@@ -107,6 +112,7 @@ impl Worker {
                 }
             }
             if let Outcome::Throttled(why) = &outcome {
+                drop(arriving);
                 permit.throttled();
                 self.counters.throttled.fetch_add(1, Ordering::Relaxed);
                 self.counters.retries.fetch_add(1, Ordering::Relaxed);
@@ -168,7 +174,7 @@ impl Worker {
                     })
                     .await
                     .map_err(|err| format!("committing: {err}"))??;
-                    self.counters.items.fetch_add(items, Ordering::Relaxed);
+                    arriving.committed(items);
                     if let Some(units) = trailer.consumed_capacity {
                         self.counters.add_consumed(units);
                     }
@@ -207,7 +213,7 @@ impl Worker {
                     )
                 }
             };
-            drop(permit);
+            drop((permit, arriving));
             if attempt >= self.options.backoff.max_attempts {
                 return Err(format!("gave up after {attempt} attempts: {why}"));
             }
@@ -221,7 +227,13 @@ impl Worker {
 
     /// One request: from the slice's cursor (a POST form: cursors can be long) or from its
     /// start (a GET), its body decoded and spooled line by line.
-    async fn call(&self, slice: &SliceState, spool: &mut Spool, max_items: Option<u64>) -> Outcome {
+    async fn call(
+        &self,
+        slice: &SliceState,
+        spool: &mut Spool,
+        max_items: Option<u64>,
+        arriving: &mut Arriving<'_>,
+    ) -> Outcome {
         let options = &self.options;
         let mut form: Vec<(String, String)> = options.delivery.clone();
         // The slice's own call size ([`CallSize`]), the user's or smaller.
@@ -288,6 +300,9 @@ impl Worker {
                 Outcome::Fatal(refused(status, &text))
             };
         }
+        if let Some((items, bytes)) = approximate_size(response.headers()) {
+            self.counters.estimate.set(items, bytes);
+        }
         let mut decoder = match Decompressor::for_headers(response.headers()) {
             Ok(decoder) => decoder,
             Err(err) => return Outcome::Fatal(format!("decoder: {err}")),
@@ -318,10 +333,15 @@ impl Worker {
                 Ok(plain) => plain,
                 Err(err) => break Some(format!("body does not decode: {err}")),
             };
+            self.counters
+                .decoded_bytes
+                .fetch_add(plain.len() as u64, Ordering::Relaxed);
+            let before = lines.items;
             let ready = match lines.push(&plain) {
                 Ok(ready) => ready,
                 Err(err) => return Outcome::Fatal(format!("reading the body: {err}")),
             };
+            arriving.add(lines.items - before);
             // A spool that cannot be written (a full disk) fails this call, not the slice.
             if let Err(err) = spool.write(ready).await {
                 return Outcome::Retry(format!("spool: {err}"));
@@ -353,6 +373,52 @@ impl Worker {
             },
         }
     }
+}
+
+/// A call under way: counted as running, its items so far as arrived (`in_flight`),
+/// until it is dropped: by then its items are committed (and counted in `items`), or
+/// given up on.
+pub(super) struct Arriving<'a> {
+    counters: &'a Counters,
+    items: u64,
+}
+
+impl<'a> Arriving<'a> {
+    fn new(counters: &'a Counters) -> Self {
+        counters.running.fetch_add(1, Ordering::Relaxed);
+        Self { counters, items: 0 }
+    }
+
+    fn add(&mut self, items: u64) {
+        self.items += items;
+        self.counters.in_flight.fetch_add(items, Ordering::Relaxed);
+    }
+
+    /// The call's `items` are in the output. Taken out of `in_flight` before they are
+    /// added to `items`: a glance in between sees too few, never an item twice.
+    fn committed(mut self, items: u64) {
+        self.counters
+            .in_flight
+            .fetch_sub(std::mem::take(&mut self.items), Ordering::Relaxed);
+        self.counters.items.fetch_add(items, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Arriving<'_> {
+    fn drop(&mut self) {
+        self.counters
+            .in_flight
+            .fetch_sub(self.items, Ordering::Relaxed);
+        self.counters.running.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The table's approximate `(items, bytes)` from a response's headers, when both are
+/// there and are counts; anything else is no estimate.
+pub fn approximate_size(headers: &reqwest::header::HeaderMap) -> Option<(u64, u64)> {
+    use crate::http::streamer::{APPROX_BYTES_HEADER, APPROX_ITEMS_HEADER};
+    let number = |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.parse().ok() };
+    Some((number(APPROX_ITEMS_HEADER)?, number(APPROX_BYTES_HEADER)?))
 }
 
 /// The stop reason or error code of `trailer` this client does not know, named for a
@@ -393,7 +459,7 @@ pub(super) fn refused(status: u16, text: &str) -> String {
 }
 
 /// Percent-encodes all but RFC 3986's unreserved characters.
-fn rfc3986(text: &str) -> String {
+pub(super) fn rfc3986(text: &str) -> String {
     const RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
         .remove(b'-')
         .remove(b'_')
@@ -411,18 +477,18 @@ const MAX_LINE_BYTES: usize = 16 << 20;
 /// Splits a body into lines; every line but the last is handed out for the spool, the last
 /// must be the trailer.
 #[derive(Debug, Default)]
-struct Lines {
+pub(super) struct Lines {
     /// Bytes after the last newline.
     partial: Vec<u8>,
     /// The last whole line, held back: it may be the trailer.
     last: Option<Vec<u8>>,
     /// Lines handed out for the spool.
-    items: u64,
+    pub(super) items: u64,
 }
 
 impl Lines {
     /// Takes a decoded chunk; the whole lines it completes that are items, for the spool.
-    fn push(&mut self, bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    pub(super) fn push(&mut self, bytes: &[u8]) -> std::io::Result<Vec<u8>> {
         // `partial` holds no newline: only the new bytes need searching.
         let before = self.partial.len();
         self.partial.extend_from_slice(bytes);
@@ -459,7 +525,7 @@ impl Lines {
     }
 
     /// The trailer, if the body ended with one after a newline.
-    fn finish(&self) -> Option<Trailer> {
+    pub(super) fn finish(&self) -> Option<Trailer> {
         if !self.partial.is_empty() {
             return None;
         }

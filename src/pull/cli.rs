@@ -2,14 +2,12 @@
 
 use super::checkpoint::{Committer, Files, OutputShape};
 use super::sign::{SignMode, Signer};
-use super::{Counters, PullOptions, PullSummary};
+use super::{Counters, PullOptions, PullSummary, forecast, progress};
 use crate::seed::writer::Backoff;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Read a whole DynamoDB table through the scanstream function, spread over many
@@ -28,6 +26,53 @@ pub enum Command {
     Pull(PullArgs),
     /// Seed the table through the seeder function at URL, several invocations at once.
     Seed(SeedArgs),
+    /// Before a big read: what reading the table behind the streamer at URL will take and
+    /// cost, from its approximate size and one small sample call.
+    Plan(PlanArgs),
+}
+
+/// `scanstream plan`.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// The streamer's Function URL.
+    pub url: String,
+    /// The time the read should take: a whole number and s, m or h (30s, 10m, 2h; 1s
+    /// to 7 days).
+    #[arg(long, default_value = "10m", value_parser = super::forecast::parse_target)]
+    pub target: Duration,
+    /// The table's read capacity, units a second (provisioned, or the on-demand
+    /// throughput you allow); with --share, the suggestion stays within that share.
+    #[arg(long, value_parser = positive)]
+    pub capacity: Option<f64>,
+    /// The percentage of --capacity the read may take.
+    #[arg(long, default_value_t = 50, requires = "capacity",
+          value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub share: u8,
+    /// Items in the sample call (`max_items`).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub sample_items: u64,
+    /// Compression of the sample, as the pull will use it.
+    #[arg(long, value_enum, default_value_t = Compress::Zstd)]
+    pub compress: Compress,
+    /// Projection, as the pull will use it.
+    #[arg(long)]
+    pub fields: Option<String>,
+    /// Plan strongly consistent reads (twice the read units).
+    #[arg(long)]
+    pub consistent: bool,
+    /// Plan a read of this secondary index.
+    #[arg(long)]
+    pub index: Option<String>,
+    #[command(flatten)]
+    pub signing: SigningArgs,
+}
+
+/// A finite number above 0.
+fn positive(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 => Ok(n),
+        _ => Err(format!("{text:?} is not a number above 0")),
+    }
 }
 
 /// `scanstream seed`.
@@ -52,6 +97,9 @@ pub struct SeedArgs {
     /// Attempts per call before its range counts as failed.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
+    /// No progress bar or progress lines.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// `scanstream pull`.
@@ -121,6 +169,10 @@ pub struct PullArgs {
     /// calls run at once meanwhile.
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub throttle_patience: u64,
+    /// No progress bar or progress lines (the summary and errors still go to standard
+    /// error).
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// How requests are signed, for both commands.
@@ -162,6 +214,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::Pull(args) => pull(args).await,
         Command::Seed(args) => seed(args).await,
+        Command::Plan(args) => plan(args).await,
     }
 }
 
@@ -189,7 +242,13 @@ async fn seed(args: SeedArgs) -> anyhow::Result<()> {
         backoff: backoff(args.max_attempts),
     });
     let started = Instant::now();
-    let failed = super::seed::run(options, signer).await;
+    let counters = Arc::new(super::seed::SeedCounters::default());
+    let shown = progress::show(progress::Mode::detect(args.quiet), {
+        let (counters, count) = (counters.clone(), args.count);
+        move || progress::of_seed(&counters, count)
+    });
+    let failed = super::seed::run(options, signer, counters).await;
+    shown.finish();
     for range in &failed {
         eprintln!(
             "range {}..{} failed: {}",
@@ -205,6 +264,45 @@ async fn seed(args: SeedArgs) -> anyhow::Result<()> {
         args.seed,
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+async fn plan(args: PlanArgs) -> anyhow::Result<()> {
+    let signer = signer(&args.url, &args.signing).await?;
+    let compress = format!("{:?}", args.compress).to_lowercase();
+    let mut params = vec![
+        ("compress".to_string(), compress.clone()),
+        ("max_items".to_string(), args.sample_items.to_string()),
+    ];
+    if let Some(fields) = &args.fields {
+        params.push(("fields".into(), fields.clone()));
+    }
+    if args.consistent {
+        params.push(("consistent".into(), "true".into()));
+    }
+    if let Some(index) = &args.index {
+        params.push(("index".into(), index.clone()));
+    }
+    let sampled = forecast::sample(&args.url, &signer, params)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let goal = forecast::Goal {
+        target: args.target,
+        capacity: args
+            .capacity
+            .map(|capacity| (capacity, f64::from(args.share) / 100.0)),
+        consistent: args.consistent,
+    };
+    let (items, bytes) = sampled.size.unzip();
+    let Some(plan) = forecast::Forecast::new(items, bytes, &sampled.call, &goal) else {
+        bail!(
+            "the streamer did not report the table's size (a streamer older than this \
+             client?) and the sample of {} items did not read the whole table: nothing to \
+             plan from",
+            sampled.call.items
+        );
+    };
+    print!("{}", forecast::render(&plan, &goal, &compress, &args.url));
     Ok(())
 }
 
@@ -235,9 +333,12 @@ async fn pull(args: PullArgs) -> anyhow::Result<()> {
         eprintln!("resuming: {already} items already in the output");
     }
     let counters = Arc::new(Counters::default());
-    let progress = tokio::spawn(show_progress(counters.clone()));
+    let shown = progress::show(progress::Mode::detect(args.quiet), {
+        let counters = counters.clone();
+        move || progress::of_pull(&counters, already)
+    });
     let summary = super::run(options, signer, committer, counters).await;
-    progress.abort();
+    shown.finish();
     if summary.broken_pipe {
         // `| head` has what it wanted: no error, no summary (as ripgrep does).
         return Ok(());
@@ -328,50 +429,8 @@ fn shape(args: &PullArgs) -> OutputShape {
     shape
 }
 
-/// A progress bar on a terminal; a line a second otherwise.
-async fn show_progress(counters: Arc<Counters>) {
-    let started = Instant::now();
-    let bar = std::io::stderr()
-        .is_terminal()
-        .then(indicatif::ProgressBar::new_spinner);
-    loop {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let items = counters.items.load(Ordering::Relaxed);
-        let line = format!(
-            "{items} items, {:.1} MB on the wire, {:.0} items/s, {} calls, {} retries",
-            counters.wire_bytes.load(Ordering::Relaxed) as f64 / 1e6,
-            items as f64 / started.elapsed().as_secs_f64(),
-            counters.calls.load(Ordering::Relaxed),
-            counters.retries.load(Ordering::Relaxed),
-        );
-        match &bar {
-            Some(bar) => bar.set_message(line),
-            None => eprintln!("{line}"),
-        }
-    }
-}
-
 fn report(summary: &PullSummary, json: Option<&std::path::Path>) -> anyhow::Result<()> {
-    let mut rate = match (summary.consumed_capacity, summary.rcu_per_s) {
-        (Some(units), Some(per_s)) => format!(", {units:.1} RCU reported ({per_s:.1}/s)"),
-        _ => String::new(),
-    };
-    if summary.throttled > 0 {
-        rate.push_str(&format!(
-            ", {} throttled (429; down to {} calls at once)",
-            summary.throttled, summary.lowest_concurrency
-        ));
-    }
-    eprintln!(
-        "{} items, {} calls, {} retries, {:.1} MB on the wire, {:.2} s, {:.0} items/s{rate}{}",
-        summary.items,
-        summary.calls,
-        summary.retries,
-        summary.wire_bytes as f64 / 1e6,
-        summary.elapsed_ms as f64 / 1000.0,
-        summary.items_per_s,
-        if summary.complete { "" } else { "; INCOMPLETE" }
-    );
+    eprintln!("{}", summary.line());
     if let Some(path) = json {
         std::fs::write(path, serde_json::to_vec_pretty(summary)?)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -390,6 +449,29 @@ mod tests {
         assert!(
             about.is_some_and(|a| a.starts_with("Read a whole DynamoDB table")),
             "the doc comment, not the package's description"
+        );
+    }
+
+    #[test]
+    fn quiet_is_a_flag_of_pull_and_seed_and_plan_aims_at_ten_minutes() {
+        let parse = |args: &[&str]| Args::try_parse_from(args).expect("valid").command;
+        let Command::Pull(pull) = parse(&["scanstream", "pull", "http://x/", "-q"]) else {
+            panic!("a pull");
+        };
+        assert!(pull.quiet);
+        let Command::Seed(seed) =
+            parse(&["scanstream", "seed", "http://x/", "--count", "5", "--quiet"])
+        else {
+            panic!("a seed");
+        };
+        assert!(seed.quiet);
+        let Command::Plan(plan) = parse(&["scanstream", "plan", "http://x/"]) else {
+            panic!("a plan");
+        };
+        assert_eq!(plan.target, Duration::from_secs(600));
+        assert_eq!(
+            (plan.sample_items, plan.share, plan.capacity),
+            (1000, 50, None)
         );
     }
 

@@ -27,6 +27,8 @@
 //! - [`checkpoint`]: the checkpoint file, the committed output, their locks.
 //! - [`spool`]: a call's items on disk until its trailer arrives.
 //! - [`pace`]: a slice's read rate across its calls (`--max-rcu`).
+//! - [`progress`]: the bar, or plain lines, while a pull or a seeding run goes on.
+//! - [`forecast`]: `scanstream plan`: what a full read will take and cost, before it starts.
 //! - [`size`]: a slice's call size, smaller after a cut-off.
 //! - [`throttle`]: calls at once over all slices, fewer after a 429.
 //! - [`sign`]: SigV4 for Function URLs.
@@ -36,7 +38,9 @@
 pub mod call;
 pub mod checkpoint;
 pub mod cli;
+pub mod forecast;
 pub mod pace;
+pub mod progress;
 pub mod seed;
 pub mod sign;
 pub mod size;
@@ -97,6 +101,15 @@ pub struct Counters {
     pub consumed_reports: AtomicU64,
     /// Requests Lambda throttled (429).
     pub throttled: AtomicU64,
+    /// Items that arrived in calls not yet committed, nor given up on: with `items`,
+    /// what the progress shows as arrived.
+    pub in_flight: AtomicU64,
+    /// Calls whose request or body is under way.
+    pub running: AtomicU64,
+    /// Body bytes after decoding.
+    pub decoded_bytes: AtomicU64,
+    /// The table's approximate size, as the streamer's headers report it.
+    pub estimate: progress::Estimate,
 }
 
 impl Counters {
@@ -152,6 +165,53 @@ pub struct PullSummary {
     /// That failure was a closed standard output (`| head`): a quiet end.
     #[serde(skip)]
     pub broken_pipe: bool,
+    /// Body bytes after decoding (`wire_bytes` before), cut-off calls' included.
+    pub decoded_bytes: u64,
+    /// `decoded_bytes / wire_bytes` (`None` before any byte).
+    pub compression_ratio: Option<f64>,
+    /// The table's approximate item count the streamer reported (DynamoDB's
+    /// `ItemCount`; none under a filter or a Query).
+    pub estimated_items: Option<u64>,
+}
+
+impl PullSummary {
+    /// The summary line: what the read brought and what it cost.
+    pub fn line(&self) -> String {
+        let mb = |bytes: u64| bytes as f64 / 1e6;
+        let mut line = format!(
+            "{} items in {:.2} s ({:.0} items/s); {} calls, {} retries, {} throttled",
+            self.items,
+            self.elapsed_ms as f64 / 1000.0,
+            self.items_per_s,
+            self.calls,
+            self.retries,
+            self.throttled,
+        );
+        if self.throttled > 0 {
+            line.push_str(&format!(
+                " (429; down to {} calls at once)",
+                self.lowest_concurrency
+            ));
+        }
+        line.push_str(&format!(
+            "; {:.1} MB on the wire, {:.1} MB decoded",
+            mb(self.wire_bytes),
+            mb(self.decoded_bytes)
+        ));
+        if let Some(ratio) = self.compression_ratio {
+            line.push_str(&format!(" ({ratio:.2}x)"));
+        }
+        match (self.consumed_capacity, self.rcu_per_s) {
+            (Some(units), Some(per_s)) => {
+                line.push_str(&format!("; {units:.1} read units ({per_s:.1}/s)"));
+            }
+            _ => line.push_str("; read units not reported"),
+        }
+        if !self.complete {
+            line.push_str("; INCOMPLETE");
+        }
+        line
+    }
 }
 
 /// A slice given up on.
@@ -265,7 +325,18 @@ pub async fn run(
         lowest_concurrency: concurrency.lowest(),
         output_error,
         broken_pipe,
+        decoded_bytes: counters.decoded_bytes.load(Ordering::SeqCst),
+        compression_ratio: ratio(
+            counters.decoded_bytes.load(Ordering::SeqCst),
+            counters.wire_bytes.load(Ordering::SeqCst),
+        ),
+        estimated_items: counters.estimate.get().map(|(items, _)| items),
     }
+}
+
+/// `decoded / wire`, two decimals; `None` when nothing came over the wire.
+fn ratio(decoded: u64, wire: u64) -> Option<f64> {
+    (wire > 0).then(|| (decoded as f64 / wire as f64 * 100.0).round() / 100.0)
 }
 
 /// The trailer `--trailer` ends a complete output with, in the streamer's reserved shape:

@@ -9,7 +9,21 @@
 use super::sign::Signer;
 use crate::seed::writer::Backoff;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tracing::warn;
+
+/// Running totals for the progress bar, shared by the workers.
+#[derive(Debug, Default)]
+pub struct SeedCounters {
+    /// Records of finished calls: their ranges are written.
+    pub written: AtomicU64,
+    /// Records the calls under way have reported written so far (their progress lines).
+    pub in_calls: AtomicU64,
+    /// Calls under way.
+    pub running: AtomicU64,
+    /// Calls made again.
+    pub retries: AtomicU64,
+}
 
 /// What to seed.
 #[derive(Debug, Clone)]
@@ -40,14 +54,19 @@ pub struct FailedRange {
 }
 
 /// Seeds every range; returns the ranges that failed (empty: all written).
-pub async fn run(options: Arc<SeedOptions>, signer: Arc<Signer>) -> Vec<FailedRange> {
+pub async fn run(
+    options: Arc<SeedOptions>,
+    signer: Arc<Signer>,
+    counters: Arc<SeedCounters>,
+) -> Vec<FailedRange> {
     let http = reqwest::Client::new();
     let k = options.invocations.clamp(1, options.count.max(1));
     let mut workers = tokio::task::JoinSet::new();
     for i in 0..k {
         let (start, end) = (options.count * i / k, options.count * (i + 1) / k);
         let (options, signer, http) = (options.clone(), signer.clone(), http.clone());
-        workers.spawn(async move { range(&options, &signer, &http, start, end).await });
+        let counters = counters.clone();
+        workers.spawn(async move { range(&options, &signer, &http, &counters, start, end).await });
     }
     let mut failed = Vec::new();
     while let Some(joined) = workers.join_next().await {
@@ -70,6 +89,7 @@ async fn range(
     options: &SeedOptions,
     signer: &Signer,
     http: &reqwest::Client,
+    counters: &SeedCounters,
     mut start: u64,
     end: u64,
 ) -> Result<(), FailedRange> {
@@ -77,10 +97,14 @@ async fn range(
     while start < end {
         let count = (end - start).min(options.per_call);
         let failed = |error: String| FailedRange { start, end, error };
-        match call(options, signer, http, start, count).await {
+        if attempt > 1 {
+            counters.retries.fetch_add(1, Ordering::Relaxed);
+        }
+        match call(options, signer, http, counters, start, count).await {
             Ok(next) => {
                 let next = next.unwrap_or(start + count);
                 if next > start {
+                    counters.written.fetch_add(next - start, Ordering::Relaxed);
                     start = next;
                     attempt = 1;
                     continue;
@@ -113,6 +137,7 @@ async fn call(
     options: &SeedOptions,
     signer: &Signer,
     http: &reqwest::Client,
+    counters: &SeedCounters,
     start: u64,
     count: u64,
 ) -> Result<Option<u64>, Call> {
@@ -135,15 +160,21 @@ async fn call(
     for (name, value) in request.headers() {
         builder = builder.header(name, value);
     }
+    counters.running.fetch_add(1, Ordering::Relaxed);
+    let mut progress = Progress {
+        counters,
+        reported: 0,
+    };
     let response = builder
         .send()
         .await
         .map_err(|e| Call::Retry(format!("request failed: {e}")))?;
     let status = response.status().as_u16();
-    let body = response
-        .text()
+    let body = progress
+        .read(response)
         .await
         .map_err(|e| Call::Retry(format!("body cut off: {e}")))?;
+    drop(progress);
     if status != 200 {
         let text: String = body.chars().take(300).collect();
         return Err(if status == 429 || status >= 500 {
@@ -166,5 +197,51 @@ async fn call(
         None => Err(Call::Retry(format!(
             "incomplete without next_start: {summary}"
         ))),
+    }
+}
+
+/// One call's body, read as it arrives: its progress lines (`{"progress":{"written":N}}`)
+/// count in `in_calls` until the call ends, when its range's summary takes over.
+struct Progress<'a> {
+    counters: &'a SeedCounters,
+    /// What this call's last progress line said.
+    reported: u64,
+}
+
+impl Progress<'_> {
+    /// The whole body; each whole line is looked at as it completes.
+    async fn read(&mut self, mut response: reqwest::Response) -> reqwest::Result<String> {
+        let mut body = Vec::new();
+        let mut seen = 0;
+        while let Some(chunk) = response.chunk().await? {
+            body.extend_from_slice(&chunk);
+            while let Some(end) = body[seen..].iter().position(|&b| b == b'\n') {
+                self.line(&body[seen..seen + end]);
+                seen += end + 1;
+            }
+        }
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+
+    fn line(&mut self, line: &[u8]) {
+        let written = serde_json::from_slice::<serde_json::Value>(line)
+            .ok()
+            .and_then(|value| value["progress"]["written"].as_u64());
+        if let Some(written) = written
+            && written > self.reported
+        {
+            let more = written - self.reported;
+            self.counters.in_calls.fetch_add(more, Ordering::Relaxed);
+            self.reported = written;
+        }
+    }
+}
+
+impl Drop for Progress<'_> {
+    fn drop(&mut self) {
+        self.counters
+            .in_calls
+            .fetch_sub(self.reported, Ordering::Relaxed);
+        self.counters.running.fetch_sub(1, Ordering::Relaxed);
     }
 }

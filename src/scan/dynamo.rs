@@ -2,8 +2,8 @@
 //! key condition, filter and `Select` a read's shape asks for.
 
 use super::{
-    ExpressionRejected, KeyAttribute, KeySchema, KeyType, KeyValue, Page, PageRequest, PageSource,
-    ReadShape, SortOp,
+    ApproximateSize, ExpressionRejected, KeyAttribute, KeySchema, KeyType, KeyValue, Page,
+    PageRequest, PageSource, ReadShape, SortOp,
 };
 use crate::error::{ErrorKind, UpstreamError};
 use crate::scan::Item;
@@ -291,6 +291,29 @@ impl PageSource for DynamoSource {
 
     async fn partition_key(&self, index: Option<&str>) -> Result<KeyAttribute, UpstreamError> {
         Ok(self.key_schema(index).await?.partition)
+    }
+
+    async fn approximate_size(&self, index: Option<&str>) -> Option<ApproximateSize> {
+        let table = self.describe(false).await.ok()?;
+        let (items, bytes) = match index {
+            None => (table.item_count(), table.table_size_bytes()),
+            Some(index) => table
+                .global_secondary_indexes()
+                .iter()
+                .find(|gsi| gsi.index_name() == Some(index))
+                .map(|gsi| (gsi.item_count(), gsi.index_size_bytes()))
+                .or_else(|| {
+                    table
+                        .local_secondary_indexes()
+                        .iter()
+                        .find(|lsi| lsi.index_name() == Some(index))
+                        .map(|lsi| (lsi.item_count(), lsi.index_size_bytes()))
+                })?,
+        };
+        Some(ApproximateSize {
+            items: u64::try_from(items?).ok()?,
+            bytes: u64::try_from(bytes?).ok()?,
+        })
     }
 }
 

@@ -298,6 +298,15 @@ impl KeyValue {
     }
 }
 
+/// A table's (or an index's) size as DynamoDB last counted it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApproximateSize {
+    /// `ItemCount`.
+    pub items: u64,
+    /// `TableSizeBytes` (`IndexSizeBytes` for an index).
+    pub bytes: u64,
+}
+
 /// Fetches pages of a segmented scan. Implemented for DynamoDB and for an in-memory table.
 pub trait PageSource: Send + Sync + 'static {
     /// Fetches the page `request` names.
@@ -312,6 +321,17 @@ pub trait PageSource: Send + Sync + 'static {
         &self,
         index: Option<&str>,
     ) -> impl Future<Output = Result<KeyAttribute, UpstreamError>> + Send;
+
+    /// DynamoDB's approximate size of the table, or of `index` (`ItemCount` and
+    /// `TableSizeBytes`, which DynamoDB refreshes about every six hours); `None` when
+    /// the source cannot say. Advisory: a failure to find out is `None`, not an error.
+    fn approximate_size(
+        &self,
+        index: Option<&str>,
+    ) -> impl Future<Output = Option<ApproximateSize>> + Send {
+        let _ = index;
+        async { None }
+    }
 
     /// The partition and sort keys of the table, or of `index`. Sources without sort
     /// keys need not implement it.
