@@ -25,6 +25,7 @@
 //!
 //! - [`call`]: one signed request and its body, spooled.
 //! - [`checkpoint`]: the checkpoint file, the committed output, their locks.
+//! - [`export`]: `--layout export`, the committed output as DynamoDB's export layout.
 //! - [`spool`]: a call's items on disk until its trailer arrives.
 //! - [`pace`]: a slice's read rate across its calls (`--max-rcu`).
 //! - [`size`]: a slice's call size, smaller after a cut-off.
@@ -36,6 +37,7 @@
 pub mod call;
 pub mod checkpoint;
 pub mod cli;
+pub mod export;
 pub mod pace;
 pub mod seed;
 pub mod sign;
