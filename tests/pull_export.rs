@@ -84,7 +84,9 @@ fn pull_export(url: &str, dir: &Path, extra: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_scanstream"));
     command
         .args(["pull", url, "--invocations", "3", "--segments", "2"])
-        .args(["--limit", "100", "--format", "dynamodb", "--layout", "export"])
+        .args([
+            "--limit", "100", "--format", "dynamodb", "--layout", "export",
+        ])
         .args(["--key", KEY])
         .arg("-o")
         .arg(dir)
@@ -134,7 +136,11 @@ fn check_layout(folder: &Path, items: u64) -> usize {
     assert!(folder.join("_started").is_file());
     assert!(folder.join("manifest-summary.checksum").is_file());
     assert!(folder.join("manifest-files.checksum").is_file());
-    let id = folder.file_name().expect("id").to_string_lossy().into_owned();
+    let id = folder
+        .file_name()
+        .expect("id")
+        .to_string_lossy()
+        .into_owned();
     let summary: serde_json::Value = serde_json::from_slice(
         &std::fs::read(folder.join("manifest-summary.json")).expect("summary"),
     )
@@ -176,7 +182,9 @@ fn check_layout(folder: &Path, items: u64) -> usize {
         listed += 1;
     }
     assert_eq!(total, items);
-    let present = std::fs::read_dir(folder.join("data")).expect("data").count();
+    let present = std::fs::read_dir(folder.join("data"))
+        .expect("data")
+        .count();
     assert_eq!(present, listed, "every data file listed, none more");
     listed
 }
@@ -377,7 +385,10 @@ fn bad_layout_combinations_are_refused_before_any_call() {
     let text = run(with(&["--format", "dynamodb"]));
     assert!(text.contains("needs -o DIR"), "{text}");
     let text = run(with(&["--format", "dynamodb", "-o", "out", "--trailer"]));
-    assert!(text.contains("--trailer has no place in an export"), "{text}");
+    assert!(
+        text.contains("--trailer has no place in an export"),
+        "{text}"
+    );
     let text = run(vec![
         "--layout".into(),
         "export".into(),
@@ -389,9 +400,11 @@ fn bad_layout_combinations_are_refused_before_any_call() {
     assert!(text.contains("needs --key"), "{text}");
     let text = run(vec!["--key".into(), "pk:S".into(), "-o".into(), "x".into()]);
     assert!(text.contains("needs --layout export"), "{text}");
-    let text = run(["--layout", "export", "--format", "dynamodb", "-o", "out", "--key", "pk:X"]
-        .map(String::from)
-        .to_vec());
+    let text = run([
+        "--layout", "export", "--format", "dynamodb", "-o", "out", "--key", "pk:X",
+    ]
+    .map(String::from)
+    .to_vec());
     assert!(text.contains("pk:X"), "{text}");
     assert!(!dir.join("out").exists(), "no output made");
 
@@ -399,15 +412,24 @@ fn bad_layout_combinations_are_refused_before_any_call() {
     std::fs::create_dir_all(dir.join("mine")).expect("dir");
     std::fs::write(dir.join("mine/notes.txt"), b"keep").expect("file");
     let text = run(with(&["--format", "dynamodb", "-o", "mine"]));
-    assert!(text.contains("notes.txt") && text.contains("not an export"), "{text}");
+    assert!(
+        text.contains("notes.txt") && text.contains("not an export"),
+        "{text}"
+    );
     assert!(!dir.join("mine/AWSDynamoDB").exists());
     assert!(!dir.join("mine.ckpt").exists());
-    assert_eq!(std::fs::read(dir.join("mine/notes.txt")).expect("kept"), b"keep");
+    assert_eq!(
+        std::fs::read(dir.join("mine/notes.txt")).expect("kept"),
+        b"keep"
+    );
     std::fs::write(dir.join("file"), b"keep").expect("file");
     let text = run(with(&["--format", "dynamodb", "-o", "file"]));
     assert!(text.contains("is a file"), "{text}");
     assert_eq!(std::fs::read(dir.join("file")).expect("kept"), b"keep");
     // And a directory as the one-file output.
     let text = run(vec!["-o".into(), "mine".into()]);
-    assert!(text.contains("is a directory") && text.contains("--layout export"), "{text}");
+    assert!(
+        text.contains("is a directory") && text.contains("--layout export"),
+        "{text}"
+    );
 }

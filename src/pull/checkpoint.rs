@@ -769,7 +769,11 @@ impl Committer {
 }
 
 /// A checkpoint resumes only the read it was made for.
-pub(crate) fn check_same_read(saved: &Checkpoint, fresh: &Checkpoint, path: &Path) -> Result<(), CommitError> {
+pub(crate) fn check_same_read(
+    saved: &Checkpoint,
+    fresh: &Checkpoint,
+    path: &Path,
+) -> Result<(), CommitError> {
     let read = |c: &Checkpoint| {
         OutputShape::default()
             .with("URL", c.url.clone())

@@ -28,9 +28,7 @@
 //! `.checksum` files: the page names them but not their content; this writer puts the
 //! hex MD5 of the manifest beside it there, and the loader does not read them.
 
-use super::checkpoint::{
-    self, Checkpoint, CheckpointLock, CommitError, Committer, Files, Sink,
-};
+use super::checkpoint::{self, Checkpoint, CheckpointLock, CommitError, Committer, Files, Sink};
 use crate::load::export::{
     DATA_DIR, DataFileEntry, EXPORTS_DIR, FILES, FILES_CHECKSUM, KEY_SCHEMA, ManifestSummary,
     OUTPUT_FORMAT, RecordedKeySchema, STARTED, SUMMARY, SUMMARY_CHECKSUM, VERSION, md5_base64,
@@ -56,7 +54,11 @@ const TMP_SUFFIX: &str = ".scanstream-tmp";
 /// there from its checkpoint. Refused, before any call: a DIR that is a file, or holds
 /// anything but exports; an export there with no checkpoint to resume it (unless
 /// `--force`, which replaces it); a checkpoint that is not this export's.
-pub fn open(files: &Files, fresh: Checkpoint, schema: &KeySchema) -> Result<Committer, CommitError> {
+pub fn open(
+    files: &Files,
+    fresh: Checkpoint,
+    schema: &KeySchema,
+) -> Result<Committer, CommitError> {
     let refused = |text: String| CommitError::Refused(text);
     let Some(dir) = files.output.as_deref() else {
         return Err(refused(
@@ -86,7 +88,13 @@ pub fn open(files: &Files, fresh: Checkpoint, schema: &KeySchema) -> Result<Comm
     if let Some(checkpoint) = checkpoint
         && let Some(parent) = checkpoint
             .parent()
-            .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
             .and_then(|p| p.canonicalize().ok())
         && parent.starts_with(&dir)
     {
@@ -150,7 +158,10 @@ fn settle(
     let refused = |text: String| CommitError::Refused(text);
     let exports_dir = dir.join(EXPORTS_DIR);
     let mut others = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io("reading", dir))?.flatten() {
+    for entry in std::fs::read_dir(dir)
+        .map_err(io("reading", dir))?
+        .flatten()
+    {
         if entry.file_name() != EXPORTS_DIR {
             others.push(entry.path());
         }
@@ -183,8 +194,7 @@ fn settle(
     if resumed {
         match exports.as_slice() {
             [folder] => {
-                cut_back(folder, state.committed_bytes)
-                    .map_err(io("cutting back", folder))?;
+                cut_back(folder, state.committed_bytes).map_err(io("cutting back", folder))?;
                 let covered = covered(folder).map_err(io("reading", folder))?;
                 if covered != Some(state.committed_bytes) {
                     return Err(refused(format!(
@@ -252,11 +262,7 @@ fn settle(
 /// DynamoDB's ids are) and 8 random hex digits.
 fn create(exports_dir: &Path) -> Result<PathBuf, CommitError> {
     use rand::RngExt;
-    let id = format!(
-        "{:014}-{:08x}",
-        now_millis(),
-        rand::rng().random::<u32>()
-    );
+    let id = format!("{:014}-{:08x}", now_millis(), rand::rng().random::<u32>());
     let folder = exports_dir.join(&id);
     std::fs::create_dir_all(folder.join(DATA_DIR)).map_err(io("creating", &folder))?;
     File::create(folder.join(STARTED))
@@ -300,7 +306,10 @@ fn data_files(folder: &Path) -> io::Result<Vec<(String, u64, u64)>> {
         let Some((from, to)) = span_of(&name) else {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("{}: not a data file this writer names", data.join(&name).display()),
+                format!(
+                    "{}: not a data file this writer names",
+                    data.join(&name).display()
+                ),
             ));
         };
         found.push((name, from, to));
@@ -439,7 +448,10 @@ fn iso8601(millis: u64) -> String {
 }
 
 fn hex_md5(bytes: &[u8]) -> String {
-    Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Checks that an item line (`{"Item":{...}}`) carries every key attribute of `schema`
@@ -622,7 +634,8 @@ mod tests {
     use crate::pull::checkpoint::{Committed, OutputShape, SliceState};
 
     fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("scanstream-export-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("scanstream-export-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::remove_file(Files::default_checkpoint(&dir));
         std::fs::create_dir_all(&dir).expect("dir");
@@ -642,7 +655,11 @@ mod tests {
     fn spool_of(dir: &Path, text: &str) -> File {
         let path = dir.with_extension("spool");
         std::fs::write(&path, text).expect("spool");
-        File::options().read(true).write(true).open(&path).expect("spool")
+        File::options()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .expect("spool")
     }
 
     fn files(dir: &Path) -> Files {
@@ -654,7 +671,12 @@ mod tests {
     }
 
     fn plan() -> Checkpoint {
-        crate::pull::plan("http://x/", 2, 1, OutputShape::default().with("--layout", "export"))
+        crate::pull::plan(
+            "http://x/",
+            2,
+            1,
+            OutputShape::default().with("--layout", "export"),
+        )
     }
 
     fn done(offset: u32) -> SliceState {
@@ -703,7 +725,10 @@ mod tests {
             .expect("commit");
         assert!(!export.join(SUMMARY).exists(), "not before the end");
         committer.finish(None).expect("finish");
-        assert!(!Files::default_checkpoint(&dir).exists(), "checkpoint removed");
+        assert!(
+            !Files::default_checkpoint(&dir).exists(),
+            "checkpoint removed"
+        );
         let read = Export::open(&dir).expect("the reader accepts it");
         read.verify_checksums().expect("checksums");
         assert_eq!(read.summary.item_count, 3);
@@ -773,7 +798,10 @@ mod tests {
         let committer = open(&forced, plan(), &schema()).expect("forced");
         drop(committer);
         let export = locate_folder(&dir);
-        assert!(data_files(&export).expect("files").is_empty(), "a new export");
+        assert!(
+            data_files(&export).expect("files").is_empty(),
+            "a new export"
+        );
         let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::remove_file(Files::default_checkpoint(&dir));
     }
@@ -781,7 +809,10 @@ mod tests {
     #[test]
     fn data_file_names_are_spans() {
         assert_eq!(span_of(&data_name(0, 17)), Some((0, 17)));
-        assert_eq!(span_of("00000000000000000000-00000000000000000000.json.gz"), None);
+        assert_eq!(
+            span_of("00000000000000000000-00000000000000000000.json.gz"),
+            None
+        );
         assert_eq!(span_of("abc.json.gz"), None);
     }
 }
