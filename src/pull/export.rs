@@ -527,7 +527,7 @@ impl Sink for ExportSink {
         };
         let finished = written
             .and_then(|()| gzip.finish())
-            .and_then(|hashing| Ok(hashing.inner.into_inner().map_err(|e| e.into_error())?))
+            .and_then(|hashing| hashing.inner.into_inner().map_err(|e| e.into_error()))
             .and_then(|file| file.sync_all());
         if let Err(err) = finished {
             let _ = std::fs::remove_file(&tmp);
