@@ -4,9 +4,13 @@
 //!   seeder writing the same 20k records generated, concurrency 4, `REPS` runs each;
 //! - the loader's peak RSS (`VmHWM`, read from `/proc` every 10 ms while it runs) loading
 //!   20k and 200k items from a file: memory bounded by the batches in flight stays flat;
-//! - the whole copy, `curl '<streamer>?format=dynamodb' | seeder --from -`, against the
-//!   seeder alone writing the same number of records, the streamer under
-//!   `cargo lambda watch --release`.
+//! - the whole copy, `curl '<streamer>?format=dynamodb' | seeder --from -` and
+//!   `scanstream pull --format dynamodb --trailer | seeder --from -`, against the seeder
+//!   alone writing the same number of records, the streamer under
+//!   `cargo lambda watch --release`;
+//! - `scanstream pull --layout export -o DIR` against `scanstream pull -o FILE` (the
+//!   export's gzip and key check), and the restore `seeder --from DIR` against the seeder
+//!   alone.
 //!
 //! Results in `bench-results/load.md` and `load.json`.
 
@@ -156,6 +160,57 @@ fn copy_run(ddb: &Service, table: &str, url: &str, items: u64) -> Result<Run> {
     Ok(run)
 }
 
+/// The release `scanstream` with `args`, for a copy or an export.
+fn scanstream_command(args: &[&str]) -> Command {
+    let mut command = Command::new(Path::new(ROOT).join("target/release/scanstream"));
+    command.args(args).stdin(Stdio::null());
+    command
+}
+
+/// The client's usual read of the bench table: K = 2 invocations of 2 segments.
+const PULL: [&str; 6] = ["--invocations", "2", "--segments", "2", "--limit", "100"];
+
+/// `scanstream pull url --format dynamodb --trailer | seeder --from -` into a fresh table,
+/// timed from the client's start.
+fn pull_copy_run(ddb: &Service, table: &str, url: &str, items: u64) -> Result<Run> {
+    let started = Instant::now();
+    let mut pull = scanstream_command(&["pull", url, "--format", "dynamodb", "--trailer"])
+        .args(PULL)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let body = pull.stdout.take().ok_or("scanstream without stdout")?;
+    let child = seeder_command(ddb)
+        .args(["--table", table, "--create-table", "--concurrency", "4"])
+        .args(["--from", "-"])
+        .stdin(Stdio::from(body))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let run = watch_child(child, started, items, "scanstream pull | seeder --from -")?;
+    if !pull.wait()?.success() {
+        return Err("scanstream pull failed".into());
+    }
+    Ok(run)
+}
+
+/// `scanstream pull url --format dynamodb` into `out` (a file, or with `--layout export`
+/// a directory), from nothing.
+fn pull_run(url: &str, out: &Path, extra: &[&str], items: u64) -> Result<Run> {
+    let _ = std::fs::remove_dir_all(out);
+    let _ = std::fs::remove_file(out);
+    let started = Instant::now();
+    let child = scanstream_command(&["pull", url, "--format", "dynamodb"])
+        .args(PULL)
+        .args(extra)
+        .arg("-o")
+        .arg(out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    watch_child(child, started, items, "scanstream pull -o")
+}
+
 /// Everything of case 8, written to `out_dir`.
 pub async fn run(out_dir: &Path) -> Result<()> {
     const SMALL: u64 = 20_000;
@@ -195,16 +250,57 @@ pub async fn run(out_dir: &Path) -> Result<()> {
     let watch = start_watch(&ddb, &source, &[])?;
     warm_up(&watch).await?;
     let url = streamer_url(&watch, "format=dynamodb&limit=100&segments=4");
-    let (mut copies, mut alone) = (Vec::new(), Vec::new());
+    let base = streamer_url(&watch, "");
+    let base = base.trim_end_matches('?');
+    let (mut copies, mut pulled_copies, mut alone) = (Vec::new(), Vec::new(), Vec::new());
     for rep in 0..REPS {
         let table = format!("bench-load-copy-{rep}");
         copies.push(copy_run(&ddb, &table, &url, SMALL)?);
+        drop_table(&client, &table).await?;
+        let table = format!("bench-load-pullcopy-{rep}");
+        pulled_copies.push(pull_copy_run(&ddb, &table, base, SMALL)?);
         drop_table(&client, &table).await?;
         let table = format!("bench-load-alone-{rep}");
         alone.push(generated_run(&ddb, &table, 42, SMALL)?);
         drop_table(&client, &table).await?;
         eprintln!("copy vs seeder alone, run {rep} done");
     }
+
+    // The export: written against a file of the same lines, restored against the seeder.
+    let target = Path::new(ROOT).join("target");
+    let (export_dir, lines_file) = (
+        target.join("bench-export"),
+        target.join("bench-export.ndjson"),
+    );
+    let (mut exports, mut files, mut restores, mut restore_alone) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for rep in 0..REPS {
+        exports.push(pull_run(
+            base,
+            &export_dir,
+            &["--layout", "export", "--key", "id:S"],
+            SMALL,
+        )?);
+        files.push(pull_run(base, &lines_file, &[], SMALL)?);
+        let table = format!("bench-load-restore-{rep}");
+        restores.push(load_run(&ddb, &table, &export_dir, SMALL)?);
+        drop_table(&client, &table).await?;
+        let table = format!("bench-load-restore-alone-{rep}");
+        restore_alone.push(generated_run(&ddb, &table, 42, SMALL)?);
+        drop_table(&client, &table).await?;
+        eprintln!("export and restore, run {rep} done");
+    }
+    let export_bytes: u64 = std::fs::read_dir(export_dir.join("AWSDynamoDB"))?
+        .flatten()
+        .flat_map(|e| {
+            std::fs::read_dir(e.path().join("data"))
+                .into_iter()
+                .flatten()
+        })
+        .flatten()
+        .filter_map(|f| f.metadata().ok().map(|m| m.len()))
+        .sum();
+    let lines_bytes = std::fs::metadata(&lines_file)?.len();
     drop(watch);
 
     let rate = |runs: &[Run]| Stat::of(runs.iter().map(Run::items_per_s));
@@ -243,11 +339,31 @@ pub async fn run(out_dir: &Path) -> Result<()> {
         ratio(&copies, &alone),
         stat(&rate(&alone)),
     );
+    text += &format!(
+        "| `scanstream pull --format dynamodb --trailer {} \\| seeder --from -` | {} | {:.2}x |\n",
+        PULL.join(" "),
+        stat(&rate(&pulled_copies)),
+        ratio(&pulled_copies, &alone),
+    );
+    text += &format!(
+        "\n### Export and restore ({SMALL} items)\n\n| run | items/s | ratio (median of runs) |\n|---|---|---|\n| `scanstream pull --format dynamodb {} -o FILE` ({lines_bytes} bytes) | {} | 1.00x |\n| `scanstream pull --format dynamodb {} --layout export --key id:S -o DIR` ({export_bytes} bytes of gzip) | {} | {:.2}x |\n| `seeder --from DIR` (the export) | {} | {:.2}x of `seeder --count` |\n| `seeder --count` | {} | 1.00x |\n",
+        PULL.join(" "),
+        stat(&rate(&files)),
+        PULL.join(" "),
+        stat(&rate(&exports)),
+        ratio(&exports, &files),
+        stat(&rate(&restores)),
+        ratio(&restores, &restore_alone),
+        stat(&rate(&restore_alone)),
+    );
     println!("{text}");
     std::fs::write(out_dir.join("load.md"), &text)?;
     let json = serde_json::json!({
         "loaded": loaded, "generated": generated, "memory": memory,
-        "copy": copies, "alone": alone,
+        "copy": copies, "pull_copy": pulled_copies, "alone": alone,
+        "export": exports, "pull_file": files, "restore": restores,
+        "restore_alone": restore_alone,
+        "export_bytes": export_bytes, "lines_bytes": lines_bytes,
     });
     std::fs::write(
         out_dir.join("load.json"),

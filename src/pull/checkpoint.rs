@@ -194,6 +194,11 @@ pub trait Sink: Send + std::fmt::Debug {
     }
     /// The name for messages.
     fn path(&self) -> PathBuf;
+    /// Ends a complete run, before the checkpoint is removed: an export writes its
+    /// manifests here (`--layout export`, [`super::export`]).
+    fn finish(&mut self, _checkpoint: &Checkpoint) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The output file.
@@ -331,7 +336,7 @@ pub(crate) fn sibling(path: &Path, prefix: &str, suffix: &str) -> PathBuf {
 
 /// The checkpoint's temporary file: hidden, named after the checkpoint, so it is another
 /// checkpoint's only if that one is named like it (refused at open for the output).
-fn temporary(checkpoint: &Path) -> PathBuf {
+pub(crate) fn temporary(checkpoint: &Path) -> PathBuf {
     sibling(checkpoint, ".", ".scanstream-tmp")
 }
 
@@ -359,7 +364,7 @@ fn resolved(path: &Path) -> Option<PathBuf> {
 /// Whether `a` and `b` name the same file under any spelling: the same resolved path
 /// (`..`, symlinked directories), the same absolute path, or (when both exist) the same
 /// inode, which catches hard links.
-fn same_file(a: &Path, b: &Path) -> bool {
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
     if let (Some(a), Some(b)) = (resolved(a), resolved(b))
         && a == b
     {
@@ -380,14 +385,14 @@ fn same_file(a: &Path, b: &Path) -> bool {
 
 /// A held lock on a checkpoint's lock file; dropping it removes the file, then unlocks.
 #[derive(Debug)]
-struct CheckpointLock {
+pub(crate) struct CheckpointLock {
     file: File,
     path: PathBuf,
 }
 
 impl CheckpointLock {
     /// Takes the lock at once or fails: a second run must not wait for the first.
-    fn take(checkpoint: &Path) -> Result<Self, CommitError> {
+    pub(crate) fn take(checkpoint: &Path) -> Result<Self, CommitError> {
         let path = lock_file(checkpoint);
         let file = OpenOptions::new()
             .create(true)
@@ -594,6 +599,20 @@ impl Committer {
         }
     }
 
+    /// This committer, holding `lock` on its checkpoint for the run and spooling beside
+    /// `output`, with its checkpoint saved now (an output that is not one file:
+    /// [`super::export::open`]).
+    pub(crate) fn holding(
+        mut self,
+        lock: Option<CheckpointLock>,
+        output: PathBuf,
+    ) -> Result<Self, CommitError> {
+        self._lock = lock;
+        self.output = Some(output);
+        self.save()?;
+        Ok(self)
+    }
+
     /// How long after the start the first call was committed, if one was.
     pub fn first_commit(&self) -> Option<Duration> {
         self.first_commit
@@ -717,6 +736,13 @@ impl Committer {
                 return Err(self.fail(err));
             }
         }
+        let finished = self
+            .sink
+            .finish(&self.checkpoint)
+            .map_err(io("finishing", &self.sink.path()));
+        if let Err(err) = finished {
+            return Err(self.fail(err));
+        }
         if let Some(path) = &self.path {
             std::fs::remove_file(path).map_err(io("removing", path))?;
         }
@@ -743,7 +769,11 @@ impl Committer {
 }
 
 /// A checkpoint resumes only the read it was made for.
-fn check_same_read(saved: &Checkpoint, fresh: &Checkpoint, path: &Path) -> Result<(), CommitError> {
+pub(crate) fn check_same_read(
+    saved: &Checkpoint,
+    fresh: &Checkpoint,
+    path: &Path,
+) -> Result<(), CommitError> {
     let read = |c: &Checkpoint| {
         OutputShape::default()
             .with("URL", c.url.clone())
@@ -772,7 +802,7 @@ fn check_same_read(saved: &Checkpoint, fresh: &Checkpoint, path: &Path) -> Resul
     Ok(())
 }
 
-fn load(path: &Path) -> Result<Checkpoint, CommitError> {
+pub(crate) fn load(path: &Path) -> Result<Checkpoint, CommitError> {
     let text = std::fs::read_to_string(path).map_err(io("reading", path))?;
     let version = serde_json::from_str::<serde_json::Value>(&text)
         .ok()

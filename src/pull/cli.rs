@@ -3,6 +3,7 @@
 use super::checkpoint::{Committer, Files, OutputShape};
 use super::sign::{SignMode, Signer};
 use super::{Counters, PullOptions, PullSummary, forecast, progress};
+use crate::load::key::KeySchema;
 use crate::seed::writer::Backoff;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -160,6 +161,16 @@ pub struct PullArgs {
     /// Write the summary here as JSON too.
     #[arg(long)]
     pub summary_json: Option<PathBuf>,
+    /// How -o is laid out: `file`, one file of lines; `export`, a directory in DynamoDB's
+    /// export-to-S3 layout (`AWSDynamoDB/<id>/data/*.json.gz` and manifests), which
+    /// `seeder --from DIR` restores; needs --format dynamodb and --key.
+    #[arg(long, value_enum, default_value_t = Layout::File)]
+    pub layout: Layout,
+    /// With --layout export: the table's key schema (`pk:S` or `pk:S,sk:N`), recorded in
+    /// the export and checked on every item. The streamer does not tell the client the
+    /// table's key, so it is asked for here.
+    #[arg(long, value_parser = parse_key)]
+    pub key: Option<Box<KeySchema>>,
     #[command(flatten)]
     pub signing: SigningArgs,
     /// Attempts per call before its slice counts as failed.
@@ -199,6 +210,62 @@ pub enum Compress {
 pub enum Format {
     Json,
     Dynamodb,
+}
+
+/// `--layout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Layout {
+    File,
+    Export,
+}
+
+// Boxed: `pull`'s arguments would otherwise dwarf `seed`'s (clippy's large_enum_variant).
+fn parse_key(spec: &str) -> Result<Box<KeySchema>, String> {
+    KeySchema::parse(spec)
+        .map(Box::new)
+        .map_err(|e| e.to_string())
+}
+
+/// The key schema an export records, or why these flags cannot make one; checked before
+/// anything else, so a bad combination makes no call and touches no file.
+fn export_key(args: &PullArgs) -> anyhow::Result<Option<KeySchema>> {
+    if args.layout != Layout::Export {
+        if args.key.is_some() {
+            bail!("--key is recorded in an export: it needs --layout export");
+        }
+        if let Some(output) = &args.output
+            && output.is_dir()
+        {
+            bail!(
+                "-o {} is a directory: --layout export writes an export into one",
+                output.display()
+            );
+        }
+        return Ok(None);
+    }
+    if !matches!(args.format, Format::Dynamodb) {
+        bail!(
+            "--layout export writes DynamoDB's export format, {{\"Item\":{{...}}}} lines: it \
+             needs --format dynamodb"
+        );
+    }
+    if args.output.is_none() {
+        bail!("--layout export needs -o DIR: an export is a directory, not a stream");
+    }
+    if args.trailer {
+        bail!(
+            "--trailer has no place in an export: its data files hold items only, and its \
+             manifest-summary.json, written last, is what says the export is whole"
+        );
+    }
+    match &args.key {
+        Some(key) => Ok(Some(KeySchema::clone(key))),
+        None => bail!(
+            "--layout export needs --key NAME:TYPE[,NAME:TYPE] (the table's key schema, as \
+             DescribeTable gives it): the streamer does not say it, and the export records it \
+             so that `seeder --from DIR --create-table` can create the table"
+        ),
+    }
 }
 
 /// `--sign`.
@@ -315,6 +382,7 @@ fn backoff(max_attempts: u32) -> Backoff {
 }
 
 async fn pull(args: PullArgs) -> anyhow::Result<()> {
+    let export_key = export_key(&args)?;
     let options = Arc::new(options(&args)?);
     let signer = signer(&args.url, &args.signing).await?;
     let fresh = super::plan(&args.url, args.invocations, args.segments, shape(&args));
@@ -327,7 +395,10 @@ async fn pull(args: PullArgs) -> anyhow::Result<()> {
         },
         force: args.force,
     };
-    let committer = Committer::open(&files, fresh)?;
+    let committer = match &export_key {
+        Some(key) => super::export::open(&files, fresh, key)?,
+        None => Committer::open(&files, fresh)?,
+    };
     let already = committer.checkpoint().committed_items;
     if already > 0 {
         eprintln!("resuming: {already} items already in the output");
@@ -425,6 +496,12 @@ fn shape(args: &PullArgs) -> OutputShape {
     }
     if let Some(index) = &args.index {
         shape = shape.with("--index", index.clone());
+    }
+    if args.layout == Layout::Export {
+        shape = shape.with("--layout", "export");
+    }
+    if let Some(key) = &args.key {
+        shape = shape.with("--key", key.to_string());
     }
     shape
 }

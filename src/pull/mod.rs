@@ -25,6 +25,7 @@
 //!
 //! - [`call`]: one signed request and its body, spooled.
 //! - [`checkpoint`]: the checkpoint file, the committed output, their locks.
+//! - [`export`]: `--layout export`, the committed output as DynamoDB's export layout.
 //! - [`spool`]: a call's items on disk until its trailer arrives.
 //! - [`pace`]: a slice's read rate across its calls (`--max-rcu`).
 //! - [`progress`]: the bar, or plain lines, while a pull or a seeding run goes on.
@@ -38,6 +39,7 @@
 pub mod call;
 pub mod checkpoint;
 pub mod cli;
+pub mod export;
 pub mod forecast;
 pub mod pace;
 pub mod progress;

@@ -1,0 +1,818 @@
+//! `scanstream pull --format dynamodb -o DIR --layout export`: the output laid out as
+//! DynamoDB's export to S3 lays out its own ([`crate::load::export`] names the files and
+//! fields, and reads them back):
+//!
+//! ```text
+//! DIR/AWSDynamoDB/<ExportId>/_started                     written first, empty
+//! DIR/AWSDynamoDB/<ExportId>/scanstream-key-schema.json   the --key given, DescribeTable's shape
+//! DIR/AWSDynamoDB/<ExportId>/data/<from>-<to>.json.gz     one per committed call
+//! DIR/AWSDynamoDB/<ExportId>/manifest-files.json (+ .checksum)
+//! DIR/AWSDynamoDB/<ExportId>/manifest-summary.json (+ .checksum)   written last
+//! ```
+//!
+//! The export is the file output's committed length cut into files: each committed call's
+//! lines become one gzip data file named by the span `<from>-<to>` (20 digits each) of
+//! those lines in the concatenation of every call's lines, which is what the checkpoint's
+//! `committed_bytes` counts. A data file is written to a temporary name, synced and
+//! renamed before the checkpoint names its end, so on a restart every data file starting
+//! at or past `committed_bytes` is from a call not checkpointed and is removed (its slice
+//! reads it again), and the rest must cover `0..committed_bytes` exactly, or the
+//! checkpoint is not this export's. The manifests are written by [`Sink::finish`] when
+//! every slice is done, the summary last: an export without `manifest-summary.json` is
+//! unfinished, and the loader refuses it.
+//!
+//! The streamer does not say the table's key schema, so the user gives it (`--key`), and
+//! every item is checked to carry those attributes with those types before its call is
+//! committed: a wrong `--key` fails the pull at its first call instead of a restore later.
+//!
+//! `.checksum` files: the page names them but not their content; this writer puts the
+//! hex MD5 of the manifest beside it there, and the loader does not read them.
+
+use super::checkpoint::{self, Checkpoint, CheckpointLock, CommitError, Committer, Files, Sink};
+use crate::load::export::{
+    DATA_DIR, DataFileEntry, EXPORTS_DIR, FILES, FILES_CHECKSUM, KEY_SCHEMA, ManifestSummary,
+    OUTPUT_FORMAT, RecordedKeySchema, STARTED, SUMMARY, SUMMARY_CHECKSUM, VERSION, md5_base64,
+};
+use crate::load::key::{KeySchema, type_name};
+use flate2::Compression;
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+use md5::{Digest, Md5};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// The suffix of a data file.
+const DATA_SUFFIX: &str = ".json.gz";
+/// The suffix of a data file being written.
+const TMP_SUFFIX: &str = ".scanstream-tmp";
+
+/// Opens `-o DIR` for an export of `fresh`'s read keyed `schema`, or resumes the export
+/// there from its checkpoint. Refused, before any call: a DIR that is a file, or holds
+/// anything but exports; an export there with no checkpoint to resume it (unless
+/// `--force`, which replaces it); a checkpoint that is not this export's.
+pub fn open(
+    files: &Files,
+    fresh: Checkpoint,
+    schema: &KeySchema,
+) -> Result<Committer, CommitError> {
+    let refused = |text: String| CommitError::Refused(text);
+    let Some(dir) = files.output.as_deref() else {
+        return Err(refused(
+            "--layout export needs -o DIR: an export is a directory".into(),
+        ));
+    };
+    if dir.exists() && !dir.is_dir() {
+        return Err(refused(format!(
+            "-o {} is a file: --layout export writes a directory (an empty one, or its own \
+             export)",
+            dir.display()
+        )));
+    }
+    let checkpoint = files.checkpoint.as_deref();
+    let beside = Files::default_checkpoint(dir);
+    if beside.exists() && !checkpoint.is_some_and(|c| checkpoint::same_file(c, &beside)) {
+        return Err(refused(format!(
+            "{} is the checkpoint of an unfinished export into {}, and this run would not \
+             use it: resume with it (the same command without --no-checkpoint or \
+             --checkpoint), or remove it",
+            beside.display(),
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+    let dir = dir.canonicalize().map_err(io("reading", dir))?;
+    if let Some(checkpoint) = checkpoint
+        && let Some(parent) = checkpoint
+            .parent()
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
+            .and_then(|p| p.canonicalize().ok())
+        && parent.starts_with(&dir)
+    {
+        return Err(refused(format!(
+            "--checkpoint {} is inside -o {}: name one outside the export",
+            checkpoint.display(),
+            dir.display()
+        )));
+    }
+    // The directory's own lock (beside it): two runs with two checkpoints on one DIR.
+    let dir_lock = CheckpointLock::take(&dir)?;
+    let lock = checkpoint.map(CheckpointLock::take).transpose()?;
+    super::spool::remove_stale(&dir);
+    if let Some(checkpoint) = checkpoint {
+        let _ = std::fs::remove_file(checkpoint::temporary(checkpoint));
+    }
+    let saved = match checkpoint {
+        Some(path) if path.exists() && !files.force => Some(checkpoint::load(path)?),
+        _ => None,
+    };
+    let resumed = saved.is_some();
+    let state = match saved {
+        Some(saved) => {
+            checkpoint::check_same_read(&saved, &fresh, checkpoint.unwrap_or(&dir))?;
+            saved
+        }
+        None => fresh,
+    };
+    let folder = settle(&dir, &state, resumed, files.force, checkpoint)?;
+    write_atomic(&folder.join(KEY_SCHEMA), &key_schema_json(schema)?)
+        .map_err(io("writing", &folder))?;
+    let sink = ExportSink::new(folder, schema.clone(), dir_lock);
+    Committer::over(Box::new(sink), state, checkpoint.map(Path::to_path_buf)).holding(lock, dir)
+}
+
+fn io(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> CommitError {
+    let path = path.to_path_buf();
+    move |source| CommitError::Io { what, path, source }
+}
+
+fn key_schema_json(schema: &KeySchema) -> Result<Vec<u8>, CommitError> {
+    let mut text =
+        serde_json::to_vec_pretty(&RecordedKeySchema::of(schema)).map_err(|e| CommitError::Io {
+            what: "encoding",
+            path: PathBuf::from(KEY_SCHEMA),
+            source: e.into(),
+        })?;
+    text.push(b'\n');
+    Ok(text)
+}
+
+/// The export folder this run writes: the one a resumed run left (cut back to the
+/// checkpoint), or a new one in a DIR that holds nothing else.
+fn settle(
+    dir: &Path,
+    state: &Checkpoint,
+    resumed: bool,
+    force: bool,
+    checkpoint: Option<&Path>,
+) -> Result<PathBuf, CommitError> {
+    let refused = |text: String| CommitError::Refused(text);
+    let exports_dir = dir.join(EXPORTS_DIR);
+    let mut others = Vec::new();
+    for entry in std::fs::read_dir(dir)
+        .map_err(io("reading", dir))?
+        .flatten()
+    {
+        if entry.file_name() != EXPORTS_DIR {
+            others.push(entry.path());
+        }
+    }
+    let mut exports = Vec::new();
+    if exports_dir.is_dir() {
+        for entry in std::fs::read_dir(&exports_dir)
+            .map_err(io("reading", &exports_dir))?
+            .flatten()
+        {
+            let path = entry.path();
+            if path.is_dir() && path.join(STARTED).is_file() {
+                exports.push(path);
+            } else {
+                others.push(path);
+            }
+        }
+    } else if exports_dir.exists() {
+        others.push(exports_dir.clone());
+    }
+    exports.sort();
+    if let Some(other) = others.first() {
+        return Err(refused(format!(
+            "-o {} holds {}, which is not an export: --layout export writes into an empty \
+             directory or its own export, and touches nothing else",
+            dir.display(),
+            other.display()
+        )));
+    }
+    if resumed {
+        match exports.as_slice() {
+            [folder] => {
+                cut_back(folder, state.committed_bytes).map_err(io("cutting back", folder))?;
+                let covered = covered(folder).map_err(io("reading", folder))?;
+                if covered != Some(state.committed_bytes) {
+                    return Err(refused(format!(
+                        "the checkpoint {} was not saved for the export in {} (its data files \
+                         {}, the checkpoint committed {} bytes): resuming would lose or \
+                         repeat items; remove the checkpoint, or --force to start over",
+                        checkpoint.map_or(dir, |c| c).display(),
+                        folder.display(),
+                        covered.map_or("leave gaps".to_string(), |b| format!("cover {b} bytes")),
+                        state.committed_bytes
+                    )));
+                }
+                return Ok(folder.clone());
+            }
+            [] if state.committed_bytes == 0 => return create(&exports_dir),
+            [] => {
+                return Err(refused(format!(
+                    "the checkpoint {} committed {} bytes, but {} holds no export: remove \
+                     the checkpoint, or --force to start over",
+                    checkpoint.map_or(dir, |c| c).display(),
+                    state.committed_bytes,
+                    dir.display()
+                )));
+            }
+            _ => {
+                return Err(refused(format!(
+                    "{} holds more than one export ({}): resume needs the one it was writing",
+                    exports_dir.display(),
+                    exports
+                        .iter()
+                        .map(|e| e.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+    }
+    for folder in &exports {
+        // An export that never committed a call has nothing to lose (a run killed before
+        // its first checkpoint); any other is replaced only with --force.
+        let empty = data_files(folder)
+            .map_err(io("reading", folder))?
+            .is_empty()
+            && !folder.join(SUMMARY).exists();
+        if !empty && !force {
+            let what = if folder.join(SUMMARY).exists() {
+                "a finished export"
+            } else {
+                "an unfinished export and no checkpoint to resume it from"
+            };
+            return Err(refused(format!(
+                "-o {} holds {what} ({}): --force replaces it, or name another -o",
+                dir.display(),
+                folder.display()
+            )));
+        }
+    }
+    for folder in &exports {
+        std::fs::remove_dir_all(folder).map_err(io("removing", folder))?;
+    }
+    create(&exports_dir)
+}
+
+/// A new export folder: `<ExportId>` is the start in milliseconds (14 digits, as
+/// DynamoDB's ids are) and 8 random hex digits.
+fn create(exports_dir: &Path) -> Result<PathBuf, CommitError> {
+    use rand::RngExt;
+    let id = format!("{:014}-{:08x}", now_millis(), rand::rng().random::<u32>());
+    let folder = exports_dir.join(&id);
+    std::fs::create_dir_all(folder.join(DATA_DIR)).map_err(io("creating", &folder))?;
+    File::create(folder.join(STARTED))
+        .and_then(|f| f.sync_all())
+        .map_err(io("creating", &folder.join(STARTED)))?;
+    sync_dir(&folder).map_err(io("syncing", &folder))?;
+    Ok(folder)
+}
+
+fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The span `(from, to)` a data file's name says it holds, if it is one of ours.
+fn span_of(name: &str) -> Option<(u64, u64)> {
+    let (from, to) = name.strip_suffix(DATA_SUFFIX)?.split_once('-')?;
+    let digits = |s: &str| s.len() == 20 && s.bytes().all(|b| b.is_ascii_digit());
+    if !(digits(from) && digits(to)) {
+        return None;
+    }
+    let (from, to) = (from.parse().ok()?, to.parse().ok()?);
+    (from < to).then_some((from, to))
+}
+
+fn data_name(from: u64, to: u64) -> String {
+    format!("{from:020}-{to:020}{DATA_SUFFIX}")
+}
+
+/// The data files of `folder`, in span order, with their spans; a file in `data/` that
+/// is not one of ours is an error (so is a span that overlaps another).
+fn data_files(folder: &Path) -> io::Result<Vec<(String, u64, u64)>> {
+    let mut found = Vec::new();
+    let data = folder.join(DATA_DIR);
+    if !data.is_dir() {
+        return Ok(found);
+    }
+    for entry in std::fs::read_dir(&data)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        let Some((from, to)) = span_of(&name) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{}: not a data file this writer names",
+                    data.join(&name).display()
+                ),
+            ));
+        };
+        found.push((name, from, to));
+    }
+    found.sort_by_key(|(_, from, _)| *from);
+    Ok(found)
+}
+
+/// The bytes `0..n` the data files cover end to end, or `None` when they leave a gap or
+/// overlap.
+fn covered(folder: &Path) -> io::Result<Option<u64>> {
+    let mut end = 0;
+    for (_, from, to) in data_files(folder)? {
+        if from != end {
+            return Ok(None);
+        }
+        end = to;
+    }
+    Ok(Some(end))
+}
+
+/// Removes what is not committed: every data file that starts at or past `length`, and
+/// any temporary file a killed run left.
+fn cut_back(folder: &Path, length: u64) -> io::Result<()> {
+    for entry in std::fs::read_dir(folder)?.flatten() {
+        if entry.file_name().to_string_lossy().ends_with(TMP_SUFFIX) {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    for (name, from, _) in data_files(folder)? {
+        if from >= length {
+            std::fs::remove_file(folder.join(DATA_DIR).join(name))?;
+        }
+    }
+    sync_dir(&folder.join(DATA_DIR))
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Writes `bytes` to `path` through a synced temporary file and a rename: a reader sees
+/// the old file or the whole new one.
+fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = checkpoint::sibling(path, ".", TMP_SUFFIX);
+    let mut file = File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    match path.parent() {
+        Some(dir) => sync_dir(dir),
+        None => Ok(()),
+    }
+}
+
+/// A writer that hashes what passes through it.
+struct Hashing<W> {
+    inner: W,
+    md5: Md5,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.md5.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The committed output as export data files.
+#[derive(Debug)]
+pub struct ExportSink {
+    /// `DIR/AWSDynamoDB/<ExportId>`.
+    folder: PathBuf,
+    /// The key every item must carry (`--key`).
+    schema: KeySchema,
+    /// Held for the run: no other run writes this DIR meanwhile.
+    _lock: CheckpointLock,
+}
+
+impl ExportSink {
+    fn new(folder: PathBuf, schema: KeySchema, lock: CheckpointLock) -> Self {
+        Self {
+            folder,
+            schema,
+            _lock: lock,
+        }
+    }
+
+    fn id(&self) -> String {
+        self.folder
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The summary manifest of `files` data files holding `items`.
+    fn summary(&self, items: u64) -> ManifestSummary {
+        let id = self.id();
+        let started = id
+            .split_once('-')
+            .and_then(|(ms, _)| ms.parse::<u64>().ok())
+            .unwrap_or_else(now_millis);
+        ManifestSummary {
+            version: VERSION.into(),
+            export_arn: None,
+            start_time: Some(iso8601(started)),
+            end_time: Some(iso8601(now_millis())),
+            table_arn: None,
+            table_id: None,
+            // A scan over minutes is not one point in time: left out, not made up.
+            export_time: None,
+            s3_bucket: None,
+            s3_prefix: None,
+            s3_sse_algorithm: None,
+            s3_sse_kms_key_id: None,
+            manifest_files_s3_key: format!("{EXPORTS_DIR}/{id}/{FILES}"),
+            billed_size_bytes: None,
+            item_count: items,
+            output_format: OUTPUT_FORMAT.into(),
+            export_type: None,
+        }
+    }
+}
+
+/// `2020-11-04T07:28:34.028Z`.
+fn iso8601(millis: u64) -> String {
+    let millis = i64::try_from(millis).unwrap_or(i64::MAX);
+    aws_smithy_types::DateTime::from_millis(millis)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default()
+}
+
+fn hex_md5(bytes: &[u8]) -> String {
+    Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Checks that an item line (`{"Item":{...}}`) carries every key attribute of `schema`
+/// with its type.
+fn check_key(schema: &KeySchema, line: &[u8]) -> Result<(), String> {
+    #[derive(Deserialize)]
+    struct ItemLine<'a> {
+        #[serde(rename = "Item", borrow)]
+        item: HashMap<String, &'a RawValue>,
+    }
+    let parsed: ItemLine = serde_json::from_slice(line)
+        .map_err(|e| format!("not a line of DynamoDB JSON ({{\"Item\":{{...}}}}): {e}"))?;
+    for attribute in schema.attributes() {
+        let wanted = type_name(attribute.key_type);
+        let value = parsed
+            .item
+            .get(&attribute.name)
+            .ok_or_else(|| format!("no key attribute {:?}", attribute.name))?;
+        let typed: HashMap<String, &RawValue> = serde_json::from_str(value.get())
+            .map_err(|_| format!("key attribute {:?} is not a typed value", attribute.name))?;
+        if typed.len() != 1 || !typed.contains_key(wanted) {
+            let got: Vec<&String> = typed.keys().collect();
+            return Err(format!(
+                "key attribute {:?} is {got:?}, not {wanted}",
+                attribute.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Sink for ExportSink {
+    fn put(&mut self, at: u64, spool: &mut File) -> io::Result<u64> {
+        let name = |to| data_name(at, to);
+        let tmp = self.folder.join(format!(".{at:020}{TMP_SUFFIX}"));
+        let file = File::create(&tmp)?;
+        let mut gzip = GzEncoder::new(
+            Hashing {
+                inner: BufWriter::with_capacity(256 << 10, file),
+                md5: Md5::new(),
+            },
+            // Level 1: a call's lines are compressed while the other slices stream; the
+            // higher levels cost several times the CPU for a few percent (FIELD-NOTES).
+            Compression::fast(),
+        );
+        let mut reader = BufReader::with_capacity(256 << 10, spool);
+        let mut line = Vec::new();
+        let mut copied = 0u64;
+        let mut index = 0u64;
+        let written = loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) => break Ok(()),
+                Ok(n) => copied += n as u64,
+                Err(err) => break Err(err),
+            }
+            index += 1;
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if let Err(why) = check_key(&self.schema, &line) {
+                break Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "line {index} of a call does not fit --key {}: {why}",
+                        self.schema
+                    ),
+                ));
+            }
+            if let Err(err) = gzip.write_all(&line) {
+                break Err(err);
+            }
+        };
+        let finished = written
+            .and_then(|()| gzip.finish())
+            .and_then(|hashing| hashing.inner.into_inner().map_err(|e| e.into_error()))
+            .and_then(|file| file.sync_all());
+        if let Err(err) = finished {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(err);
+        }
+        if copied == 0 {
+            // A call with no items: no data file (and no span) for it.
+            let _ = std::fs::remove_file(&tmp);
+            return Ok(0);
+        }
+        let data = self.folder.join(DATA_DIR);
+        std::fs::rename(&tmp, data.join(name(at + copied)))?;
+        sync_dir(&data)?;
+        Ok(copied)
+    }
+
+    fn put_bytes(&mut self, _at: u64, _bytes: &[u8]) -> io::Result<()> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "an export has no trailer line: its manifest-summary.json says it is whole",
+        ))
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        // Each data file was synced, and its name into its directory, by `put`.
+        Ok(())
+    }
+
+    fn cut_back(&mut self, length: u64) -> io::Result<()> {
+        cut_back(&self.folder, length)
+    }
+
+    fn path(&self) -> PathBuf {
+        self.folder.clone()
+    }
+
+    /// The manifests, from the data files on disk (MD5 of each, its lines counted), the
+    /// summary last; their item count must be the checkpoint's.
+    fn finish(&mut self, checkpoint: &Checkpoint) -> io::Result<()> {
+        let id = self.id();
+        let data = self.folder.join(DATA_DIR);
+        let mut manifest = Vec::new();
+        let mut items = 0;
+        for (name, _, _) in data_files(&self.folder)? {
+            let path = data.join(&name);
+            let md5_checksum = md5_base64(File::open(&path)?)?;
+            let count = count_items(GzDecoder::new(File::open(&path)?))
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            items += count;
+            let entry = DataFileEntry {
+                item_count: count,
+                md5_checksum,
+                etag: None,
+                data_file_s3_key: format!("{EXPORTS_DIR}/{id}/{DATA_DIR}/{name}"),
+            };
+            serde_json::to_writer(&mut manifest, &entry)?;
+            manifest.push(b'\n');
+        }
+        if items != checkpoint.committed_items {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the data files hold {items} items, the checkpoint committed {}: not \
+                     writing manifests for them",
+                    checkpoint.committed_items
+                ),
+            ));
+        }
+        write_atomic(&self.folder.join(FILES), &manifest)?;
+        write_atomic(
+            &self.folder.join(FILES_CHECKSUM),
+            hex_md5(&manifest).as_bytes(),
+        )?;
+        let mut summary = serde_json::to_vec(&self.summary(items))?;
+        summary.push(b'\n');
+        write_atomic(
+            &self.folder.join(SUMMARY_CHECKSUM),
+            hex_md5(&summary).as_bytes(),
+        )?;
+        write_atomic(&self.folder.join(SUMMARY), &summary)
+    }
+}
+
+/// Non-blank lines in a decoded data file.
+fn count_items(reader: impl Read) -> io::Result<u64> {
+    let mut reader = BufReader::with_capacity(256 << 10, reader);
+    let mut line = Vec::new();
+    let mut count = 0;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            return Ok(count);
+        }
+        if !line.iter().all(u8::is_ascii_whitespace) {
+            count += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::export::Export;
+    use crate::pull::checkpoint::{Committed, OutputShape, SliceState};
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("scanstream-export-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(Files::default_checkpoint(&dir));
+        std::fs::create_dir_all(&dir).expect("dir");
+        dir
+    }
+
+    fn schema() -> KeySchema {
+        KeySchema::parse("pk:S,sk:N").expect("schema")
+    }
+
+    fn item(pk: &str, sk: u32) -> String {
+        format!(
+            "{{\"Item\":{{\"pk\":{{\"S\":\"{pk}\"}},\"sk\":{{\"N\":\"{sk}\"}},\"v\":{{\"L\":[{{\"NULL\":true}}]}}}}}}\n"
+        )
+    }
+
+    fn spool_of(dir: &Path, text: &str) -> File {
+        let path = dir.with_extension("spool");
+        std::fs::write(&path, text).expect("spool");
+        File::options()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .expect("spool")
+    }
+
+    fn files(dir: &Path) -> Files {
+        Files {
+            output: Some(dir.to_path_buf()),
+            checkpoint: Some(Files::default_checkpoint(dir)),
+            force: false,
+        }
+    }
+
+    fn plan() -> Checkpoint {
+        crate::pull::plan(
+            "http://x/",
+            2,
+            1,
+            OutputShape::default().with("--layout", "export"),
+        )
+    }
+
+    fn done(offset: u32) -> SliceState {
+        SliceState {
+            segment_offset: offset,
+            cursor: None,
+            done: true,
+        }
+    }
+
+    fn calls(n: u64) -> Committed {
+        Committed {
+            items: n,
+            ..Committed::default()
+        }
+    }
+
+    /// GIVEN two committed calls and a third written but not checkpointed (the run
+    /// killed) WHEN the same export is opened again and finished THEN the third call's
+    /// file is gone, and the loader's reader accepts the export: its manifests, every
+    /// MD5, the key schema recorded.
+    #[test]
+    fn a_resumed_export_drops_what_was_not_committed_and_reads_back() {
+        let dir = scratch("resume");
+        let mut committer = open(&files(&dir), plan(), &schema()).expect("open");
+        let first = item("a", 1) + &item("a", 2);
+        committer
+            .commit(0, &mut spool_of(&dir, &first), calls(2), done(0))
+            .expect("commit");
+        let folder = committer.checkpoint().clone();
+        drop(committer);
+        let export = locate_folder(&dir);
+        // A call whose data file was renamed in place but whose checkpoint was never saved.
+        let second = folder.committed_bytes;
+        std::fs::write(
+            export.join(DATA_DIR).join(data_name(second, second + 10)),
+            b"stale",
+        )
+        .expect("uncommitted file");
+        std::fs::write(export.join(format!(".x{TMP_SUFFIX}")), b"half").expect("tmp");
+        let mut committer = open(&files(&dir), plan(), &schema()).expect("resume");
+        assert_eq!(committer.checkpoint().committed_items, 2);
+        assert_eq!(data_files(&export).expect("files").len(), 1, "cut back");
+        committer
+            .commit(1, &mut spool_of(&dir, &item("b", 3)), calls(1), done(1))
+            .expect("commit");
+        assert!(!export.join(SUMMARY).exists(), "not before the end");
+        committer.finish(None).expect("finish");
+        assert!(
+            !Files::default_checkpoint(&dir).exists(),
+            "checkpoint removed"
+        );
+        let read = Export::open(&dir).expect("the reader accepts it");
+        read.verify_checksums().expect("checksums");
+        assert_eq!(read.summary.item_count, 3);
+        assert_eq!(read.summary.output_format, OUTPUT_FORMAT);
+        assert_eq!(read.files.len(), 2);
+        assert_eq!(read.key_schema, Some(schema()));
+        let mut lines = String::new();
+        for file in &read.files {
+            GzDecoder::new(File::open(&file.path).expect("data"))
+                .read_to_string(&mut lines)
+                .expect("gzip");
+        }
+        assert_eq!(lines, first + &item("b", 3));
+        let checksum = std::fs::read_to_string(export.join(FILES_CHECKSUM)).expect("checksum");
+        assert_eq!(
+            checksum,
+            hex_md5(&std::fs::read(export.join(FILES)).expect("manifest"))
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn locate_folder(dir: &Path) -> PathBuf {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(dir.join(EXPORTS_DIR))
+            .expect("exports")
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert_eq!(found.len(), 1, "{found:?}");
+        found.remove(0)
+    }
+
+    #[test]
+    fn an_item_without_the_key_fails_its_commit_and_leaves_no_file() {
+        let dir = scratch("key");
+        let mut committer = open(&files(&dir), plan(), &schema()).expect("open");
+        let bad = item("a", 1) + "{\"Item\":{\"pk\":{\"S\":\"b\"},\"sk\":{\"S\":\"2\"}}}\n";
+        let err = committer
+            .commit(0, &mut spool_of(&dir, &bad), calls(2), done(0))
+            .expect_err("sk is not N");
+        let text = err.to_string();
+        assert!(text.contains("line 2") && text.contains("\"sk\""), "{text}");
+        let export = locate_folder(&dir);
+        assert!(data_files(&export).expect("files").is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_directory_with_other_files_or_a_finished_export_is_refused() {
+        let dir = scratch("refuse");
+        std::fs::write(dir.join("notes.txt"), b"mine").expect("file");
+        let err = open(&files(&dir), plan(), &schema()).expect_err("not an export");
+        assert!(err.to_string().contains("notes.txt"), "{err}");
+        std::fs::remove_file(dir.join("notes.txt")).expect("rm");
+        let mut committer = open(&files(&dir), plan(), &schema()).expect("open");
+        committer
+            .commit(0, &mut spool_of(&dir, &item("a", 1)), calls(1), done(0))
+            .expect("commit");
+        committer
+            .commit(1, &mut spool_of(&dir, ""), calls(0), done(1))
+            .expect("an empty call");
+        committer.finish(None).expect("finish");
+        drop(committer);
+        let err = open(&files(&dir), plan(), &schema()).expect_err("finished");
+        assert!(err.to_string().contains("--force"), "{err}");
+        let mut forced = files(&dir);
+        forced.force = true;
+        let committer = open(&forced, plan(), &schema()).expect("forced");
+        drop(committer);
+        let export = locate_folder(&dir);
+        assert!(
+            data_files(&export).expect("files").is_empty(),
+            "a new export"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(Files::default_checkpoint(&dir));
+    }
+
+    #[test]
+    fn data_file_names_are_spans() {
+        assert_eq!(span_of(&data_name(0, 17)), Some((0, 17)));
+        assert_eq!(
+            span_of("00000000000000000000-00000000000000000000.json.gz"),
+            None
+        );
+        assert_eq!(span_of("abc.json.gz"), None);
+    }
+}
