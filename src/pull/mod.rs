@@ -27,6 +27,7 @@
 //! - [`checkpoint`]: the checkpoint file, the committed output, their locks.
 //! - [`spool`]: a call's items on disk until its trailer arrives.
 //! - [`pace`]: a slice's read rate across its calls (`--max-rcu`).
+//! - [`partitions`]: a Query's `--pk` keys, cut into slices of calls (`--pk-file`).
 //! - [`size`]: a slice's call size, smaller after a cut-off.
 //! - [`throttle`]: calls at once over all slices, fewer after a 429.
 //! - [`sign`]: SigV4 for Function URLs.
@@ -37,6 +38,7 @@ pub mod call;
 pub mod checkpoint;
 pub mod cli;
 pub mod pace;
+pub mod partitions;
 pub mod seed;
 pub mod sign;
 pub mod size;
@@ -77,6 +79,11 @@ pub struct PullOptions {
     pub throttle_patience: Duration,
     /// `--trailer`: end a complete output with a trailer line.
     pub trailer: bool,
+    /// `--pk`/`--pk-file`: a Query of these partitions, a slice of them per call, instead
+    /// of a Scan.
+    pub partitions: Option<Arc<partitions::Partitions>>,
+    /// `--count` (`select=count`): calls send no items, their trailers the counts.
+    pub count: bool,
 }
 
 /// Running totals, shared by the workers.
@@ -191,7 +198,12 @@ pub async fn run(
         .build()
         .unwrap_or_default();
     let mut workers = tokio::task::JoinSet::new();
+    // A Query may have more slices than invocations: `invocations` of them are read at
+    // once, each to its end before another starts, so the checkpoint holds at most that
+    // many cursors. A Scan has one slice per invocation.
+    let slices_at_once = Arc::new(tokio::sync::Semaphore::new(options.invocations as usize));
     for (index, slice) in slices {
+        let slices_at_once = slices_at_once.clone();
         let worker = call::Worker {
             options: options.clone(),
             signer: signer.clone(),
@@ -204,7 +216,10 @@ pub async fn run(
             spool_path: spool_paths[index].clone(),
             halt: halt.clone(),
         };
-        workers.spawn(async move { (slice.segment_offset, worker.run(slice).await) });
+        workers.spawn(async move {
+            let _turn = slices_at_once.acquire_owned().await;
+            (slice.segment_offset, worker.run(slice).await)
+        });
     }
     let mut failed = Vec::new();
     while let Some(joined) = workers.join_next().await {
@@ -322,6 +337,29 @@ pub fn plan(url: &str, invocations: u32, segments: u32, shape: OutputShape) -> C
     }
 }
 
+/// A fresh checkpoint for a Query of `partitions`: a slice per call's keys, none
+/// started. `total_segments` counts the partitions, each slice's `segment_offset` is its
+/// first key's place in the sorted keys, and `segments` the partitions a call reads at
+/// once.
+pub fn plan_partitions(
+    url: &str,
+    partitions: &partitions::Partitions,
+    segments: u32,
+    shape: OutputShape,
+) -> Checkpoint {
+    let mut checkpoint = plan(url, 0, segments, shape);
+    checkpoint.total_segments = u32::try_from(partitions.len()).unwrap_or(u32::MAX);
+    checkpoint.slices = partitions
+        .offsets()
+        .map(|segment_offset| SliceState {
+            segment_offset,
+            cursor: None,
+            done: false,
+        })
+        .collect();
+    checkpoint
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,6 +380,17 @@ mod tests {
             u64::MAX,
             "saturates, never wraps"
         );
+    }
+
+    #[test]
+    fn a_query_plan_has_a_slice_per_call_of_keys() {
+        let keys: Vec<String> = (0..25).map(|i| format!("k{i:02}")).collect();
+        let partitions = partitions::Partitions::read(&keys, None, 2, 10).expect("keys");
+        let plan = plan_partitions("http://x/", &partitions, 4, OutputShape::default());
+        assert_eq!(plan.total_segments, 25, "the partitions");
+        let offsets: Vec<u32> = plan.slices.iter().map(|s| s.segment_offset).collect();
+        assert_eq!(offsets, [0, 10, 20], "more slices than invocations");
+        assert_eq!(partitions.slice(20), &keys[20..]);
     }
 
     #[test]
