@@ -481,7 +481,8 @@ async fn dead_end() -> (FaultProxy, String) {
 /// GIVEN a checkpoint of an unfinished Query pull WHEN it is resumed with another --pk
 /// set, --pk-file, sort-key condition, order or filter THEN the run is refused before any
 /// call, naming the option with both values; the same command resumes.
-#[tokio::test]
+// Multi-threaded: the client runs blocking this thread while the proxy answers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_with_another_pk_set_or_sk_condition_is_refused_before_any_call() {
     let (proxy, url) = dead_end().await;
     let dir = scratch("pullq-refuse");
@@ -566,7 +567,8 @@ async fn a_resume_with_another_pk_set_or_sk_condition_is_refused_before_any_call
 }
 
 /// Every combination the client can know is wrong is a CLI error before any call.
-#[tokio::test]
+// Multi-threaded: the client runs blocking this thread while the proxy answers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_query_flags_are_refused_before_any_call() {
     let (proxy, url) = dead_end().await;
     let dir = scratch("pullq-flags");
