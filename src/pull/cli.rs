@@ -130,7 +130,7 @@ pub struct PullArgs {
 pub struct QueryArgs {
     /// Query this partition (the table's or --index's partition key) instead of scanning;
     /// repeat it for more. Numbers as written, binary keys in base64.
-    #[arg(long = "pk", value_name = "KEY")]
+    #[arg(long = "pk", value_name = "KEY", allow_negative_numbers = true)]
     pub pk: Vec<String>,
     /// Query the partitions in FILE too, one key a line (at most 100,000 keys, 16 MiB);
     /// they are spread over calls of at most --pk-per-call keys.
@@ -140,28 +140,28 @@ pub struct QueryArgs {
     #[arg(long, default_value_t = super::partitions::DEFAULT_PER_CALL, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub pk_per_call: u32,
     /// Sort key equal to VALUE (with --pk).
-    #[arg(long, value_name = "VALUE")]
+    #[arg(long, value_name = "VALUE", allow_negative_numbers = true)]
     pub sk_eq: Option<String>,
     /// Sort key less than VALUE.
-    #[arg(long, value_name = "VALUE")]
+    #[arg(long, value_name = "VALUE", allow_negative_numbers = true)]
     pub sk_lt: Option<String>,
     /// Sort key at most VALUE.
-    #[arg(long, value_name = "VALUE")]
+    #[arg(long, value_name = "VALUE", allow_negative_numbers = true)]
     pub sk_le: Option<String>,
     /// Sort key greater than VALUE.
-    #[arg(long, value_name = "VALUE")]
+    #[arg(long, value_name = "VALUE", allow_negative_numbers = true)]
     pub sk_gt: Option<String>,
     /// Sort key at least VALUE.
-    #[arg(long, value_name = "VALUE")]
+    #[arg(long, value_name = "VALUE", allow_negative_numbers = true)]
     pub sk_ge: Option<String>,
     /// Sort key beginning with VALUE (string and binary keys).
-    #[arg(long, value_name = "VALUE")]
+    #[arg(long, value_name = "VALUE", allow_negative_numbers = true)]
     pub sk_prefix: Option<String>,
     /// Sort key from VALUE to --sk-to, both included (BETWEEN).
-    #[arg(long, value_name = "VALUE")]
+    #[arg(long, value_name = "VALUE", allow_negative_numbers = true)]
     pub sk_from: Option<String>,
     /// The upper bound of --sk-from.
-    #[arg(long, value_name = "VALUE")]
+    #[arg(long, value_name = "VALUE", allow_negative_numbers = true)]
     pub sk_to: Option<String>,
     /// Sort-key order of each partition (with --pk): desc is largest first.
     #[arg(long, value_enum)]
@@ -638,6 +638,38 @@ mod tests {
             options
                 .delivery
                 .contains(&("max_rcu".to_string(), "25.000000".to_string()))
+        );
+    }
+
+    #[test]
+    fn negative_numbers_are_keys_and_sort_key_values() {
+        let args = Args::try_parse_from([
+            "scanstream",
+            "pull",
+            "http://127.0.0.1:9/",
+            "--pk",
+            "-5",
+            "--sk-from",
+            "-30",
+            "--sk-to",
+            "-1.5",
+        ])
+        .expect("negative numbers are values");
+        let Command::Pull(pull) = args.command else {
+            panic!("a pull");
+        };
+        let read = read_options(&pull).expect("valid");
+        assert!(
+            read.params
+                .contains(&("sk_from".to_string(), "-30".to_string()))
+        );
+        assert!(
+            read.params
+                .contains(&("sk_to".to_string(), "-1.5".to_string()))
+        );
+        assert_eq!(
+            read.partitions.map(|p| p.slice(0).to_vec()),
+            Some(vec!["-5".to_string()])
         );
     }
 
