@@ -384,6 +384,26 @@ async fn a_sort_key_condition_newest_first_keeps_each_partitions_order() {
     }
     assert!(!want.is_empty());
     assert_eq!(as_set(&output_items(&scanned)), as_set(&want));
+
+    // The same filter counted over a Scan of 6 segments, pages of 200 read items: one
+    // trailer line with the count.
+    let counted = dir.join("count.ndjson");
+    let output = scanstream(url, &counted)
+        .args(["--count", "--filter", "#a < :a AND begins_with(#t, :p)"])
+        .args(["--names", r##"{"#a":"amount","#t":"tenant"}"##])
+        .args(["--values", r#"{":a":{"N":"20"},":p":{"S":"t1"}}"#])
+        .args(["--invocations", "3", "--segments", "2", "--limit", "200"])
+        .output()
+        .expect("scanstream runs");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let text = std::fs::read_to_string(&counted).expect("count");
+    let trailer: Value = serde_json::from_str(text.trim_end()).expect("one trailer line");
+    assert_eq!(trailer["@scanstream"]["items"], want.len(), "{text}");
+    assert_eq!(
+        trailer["@scanstream"]["scanned"],
+        TENANTS * PER_TENANT,
+        "{text}"
+    );
 }
 
 /// GIVEN a pull whose calls the fault proxy cuts (each body loses its trailer) once a few

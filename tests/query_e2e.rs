@@ -893,7 +893,7 @@ async fn a_count_cut_by_errors_resumes_by_cursor_to_the_sdks_count() {
                 assert!(lines.is_empty(), "a count streams no items");
                 items += trailer.items;
                 scanned += trailer.scanned;
-                match trailer.cursor {
+                match trailer.cursor.clone() {
                     Some(cursor) => {
                         assert_eq!(trailer.reason, Some(StopReason::Error), "{trailer:?}");
                         cut += 1;

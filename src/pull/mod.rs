@@ -3,7 +3,8 @@
 //! The table is split into `invocations x segments` segments; slice `k` is segments
 //! `k*S..(k+1)*S`, read by one worker that calls the function again from the slice's last
 //! cursor until the slice is complete. Lambda is the distributed engine: each invocation
-//! is a worker with its own bandwidth.
+//! is a worker with its own bandwidth. A Query (`--pk`, `--pk-file`) is sliced by its
+//! keys instead, a call's worth a slice, `invocations` slices at once ([`partitions`]).
 //!
 //! Every item reaches the output exactly once:
 //! - a call's items are spooled to disk beside the output ([`spool`]) and committed to the
@@ -18,7 +19,8 @@
 //! - the [`checkpoint`] records each slice's cursor and the output's committed length
 //!   after every commit, so a client killed and started again cuts the output back to
 //!   that length and goes on; a checkpoint is for one read: another `--format`,
-//!   `--fields`, `--index` or `--consistent` is refused before any call;
+//!   `--fields`, `--index`, `--consistent`, key set, sort-key condition, order, filter or
+//!   `--count` is refused before any call;
 //! - the first failed write to the output stops every worker (no further call) and cuts
 //!   the output back to the committed length; a closed standard output ends the run
 //!   quietly, as `| head` expects.
