@@ -25,7 +25,7 @@ pub struct Args {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read every item of the table behind the streamer at URL into a file.
-    Pull(PullArgs),
+    Pull(Box<PullArgs>),
     /// Seed the table through the seeder function at URL, several invocations at once.
     Seed(SeedArgs),
 }
@@ -368,7 +368,7 @@ pub enum Sign {
 /// Runs a command; an error means a non-zero exit status.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
-        Command::Pull(args) => pull(args).await,
+        Command::Pull(args) => pull(*args).await,
         Command::Seed(args) => seed(args).await,
     }
 }
