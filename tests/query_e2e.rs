@@ -843,3 +843,101 @@ async fn call_raw(client: &reqwest::Client, emulator: &Emulator, query: &str) ->
     let status = response.status().as_u16();
     (status, response.bytes().await.expect("body").to_vec())
 }
+
+/// GIVEN a DynamoDB that throttles a third of the Scan and Query calls, and a function
+/// that does not retry (MAX_ATTEMPTS=1) WHEN a filtered `select=count` Scan, and a count
+/// over 20 partitions, are cut by those errors THEN each is resumed by its cursor until
+/// complete, and the sums of the trailers' counts are the SDK's own counts.
+#[tokio::test]
+async fn a_count_cut_by_errors_resumes_by_cursor_to_the_sdks_count() {
+    use common::faults::{FaultProxy, Faults};
+    let ddb = local_client().await;
+    let table = orders_table(&ddb).await;
+    let dynamodb = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("DynamoDB Local");
+    let throttling = FaultProxy::start(
+        &dynamodb,
+        Faults {
+            dynamodb_throttle: Some(0.3),
+            seed: 17,
+            ..Faults::default()
+        },
+    )
+    .await;
+    let mut env = function_env(&table);
+    for (name, value) in &mut env {
+        if *name == "AWS_ENDPOINT_URL_DYNAMODB" {
+            value.clone_from(&throttling.url);
+        }
+    }
+    env.push(("MAX_ATTEMPTS", "1".into()));
+    let emulator = Emulator::start("count-cut", &env);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1200))
+        .build()
+        .expect("http client");
+    // Reads `params` to the end: a throttled first page is an error status (nothing was
+    // sent, the same request is made again), a later one a trailer with a cursor.
+    let count_all = |params: Vec<(String, String)>| {
+        let (client, emulator) = (&client, &emulator);
+        async move {
+            let (mut items, mut scanned, mut cut) = (0u64, 0u64, 0usize);
+            let mut next = params.clone();
+            for round in 0.. {
+                assert!(round < 400, "the count does not end");
+                let (status, body) = call(client, emulator, &next, true).await;
+                if status == 429 || status >= 500 {
+                    continue;
+                }
+                assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+                let (lines, trailer) = split_body(&body);
+                assert!(lines.is_empty(), "a count streams no items");
+                items += trailer.items;
+                scanned += trailer.scanned;
+                match trailer.cursor.clone() {
+                    Some(cursor) => {
+                        assert_eq!(trailer.reason, Some(StopReason::Error), "{trailer:?}");
+                        cut += 1;
+                        next = vec![
+                            ("cursor".to_string(), cursor),
+                            ("limit".to_string(), "50".to_string()),
+                        ];
+                    }
+                    None => break,
+                }
+            }
+            (items, scanned, cut)
+        }
+    };
+    let filter = Expr::new("#a >= :a", &[("#a", "amount")], &[(":a", n("50"))]);
+    let mut params = vec![
+        ("select".to_string(), "count".to_string()),
+        ("segments".to_string(), "4".to_string()),
+        ("limit".to_string(), "50".to_string()),
+    ];
+    params.extend(filter.params());
+    let (items, scanned, cut) = count_all(params).await;
+    let want = sdk_scan(&ddb, &table, None, &filter).await.len() as u64;
+    assert!(cut > 0, "the errors cut the count at least once");
+    assert_eq!(items, want, "the filtered Scan count, resumed {cut} times");
+    assert_eq!(scanned, (TENANTS * PER_TENANT) as u64);
+
+    let mut params: Vec<(String, String)> = (0..20).map(|t| ("pk".into(), tenant(t))).collect();
+    params.extend([
+        ("select".to_string(), "count".to_string()),
+        ("segments".to_string(), "4".to_string()),
+        ("limit".to_string(), "5".to_string()),
+        ("sk_ge".to_string(), "0".to_string()),
+    ]);
+    let (items, _, cut) = count_all(params).await;
+    let mut want = 0;
+    for t in 0..20 {
+        let key = Expr::new(
+            "#t = :t AND #n >= :v",
+            &[("#t", "tenant"), ("#n", "n")],
+            &[(":t", s(&tenant(t))), (":v", n("0"))],
+        );
+        want += sdk_query(&ddb, &table, None, &key, None, true).await.len() as u64;
+    }
+    assert!(cut > 0, "the errors cut the fan-out count at least once");
+    assert_eq!(items, want, "the fan-out count, resumed {cut} times");
+}

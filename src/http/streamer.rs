@@ -32,35 +32,83 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
 
-/// The parameters this endpoint understands.
-pub const PARAMETERS: &[&str] = &[
-    "segments",
-    "limit",
-    "total_segments",
-    "segment_offset",
-    "cursor",
-    "max_items",
-    "fields",
-    "consistent",
-    "index",
-    "pk",
-    "sk_eq",
-    "sk_lt",
-    "sk_le",
-    "sk_gt",
-    "sk_ge",
-    "sk_prefix",
-    "sk_from",
-    "sk_to",
-    "order",
-    "filter",
-    "names",
-    "values",
-    "select",
-    "format",
-    "compress",
-    "max_rcu",
+/// Every parameter this endpoint understands, and whether a cursor fixes it: one list,
+/// so a new parameter cannot be known without saying whether a resumed read may give it.
+/// A parameter a cursor fixes is refused beside a cursor, rather than silently ignored or
+/// allowed to contradict it; the others shape how the rest is delivered.
+const PARAMETER_TABLE: &[(&str, Resume)] = &[
+    ("segments", Resume::Fixed),
+    ("limit", Resume::Free),
+    ("total_segments", Resume::Fixed),
+    ("segment_offset", Resume::Fixed),
+    ("cursor", Resume::Free),
+    ("max_items", Resume::Free),
+    ("fields", Resume::Fixed),
+    ("consistent", Resume::Fixed),
+    ("index", Resume::Fixed),
+    ("pk", Resume::Fixed),
+    ("sk_eq", Resume::Fixed),
+    ("sk_lt", Resume::Fixed),
+    ("sk_le", Resume::Fixed),
+    ("sk_gt", Resume::Fixed),
+    ("sk_ge", Resume::Fixed),
+    ("sk_prefix", Resume::Fixed),
+    ("sk_from", Resume::Fixed),
+    ("sk_to", Resume::Fixed),
+    ("order", Resume::Fixed),
+    ("filter", Resume::Fixed),
+    ("names", Resume::Fixed),
+    ("values", Resume::Fixed),
+    ("select", Resume::Fixed),
+    ("format", Resume::Free),
+    ("compress", Resume::Free),
+    ("max_rcu", Resume::Free),
 ];
+
+/// Whether a resumed read may give a parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resume {
+    /// The cursor fixes it: refused with a cursor.
+    Fixed,
+    /// It may change between calls of one read.
+    Free,
+}
+
+/// The names of [`PARAMETER_TABLE`] whose [`Resume`] is `which` (all when `None`).
+const fn names<const N: usize>(which: Option<Resume>) -> [&'static str; N] {
+    let mut out = [""; N];
+    let (mut i, mut n) = (0, 0);
+    while i < PARAMETER_TABLE.len() {
+        let (name, resume) = PARAMETER_TABLE[i];
+        let wanted = match which {
+            None => true,
+            Some(Resume::Fixed) => matches!(resume, Resume::Fixed),
+            Some(Resume::Free) => matches!(resume, Resume::Free),
+        };
+        if wanted {
+            out[n] = name;
+            n += 1;
+        }
+        i += 1;
+    }
+    assert!(n == N, "the array's length is the count of such parameters");
+    out
+}
+
+/// How many parameters of [`PARAMETER_TABLE`] a cursor fixes.
+const fn fixed_count() -> usize {
+    let (mut i, mut n) = (0, 0);
+    while i < PARAMETER_TABLE.len() {
+        if matches!(PARAMETER_TABLE[i].1, Resume::Fixed) {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+}
+
+/// The parameters this endpoint understands.
+pub const PARAMETERS: &[&str] = &names::<{ PARAMETER_TABLE.len() }>(None);
 
 /// Parameters that may be given more than once: `pk=a&pk=b` queries both partitions.
 const REPEATABLE: &[&str] = &["pk"];
@@ -76,33 +124,16 @@ const SORT_CONDITIONS: &[(&str, SortOp)] = &[
     ("sk_from", SortOp::Between),
 ];
 
-/// Parameters a cursor already fixes: given with a cursor, they are refused rather than
-/// silently ignored or allowed to contradict it.
-const FIXED_BY_CURSOR: &[&str] = &[
-    "segments",
-    "total_segments",
-    "segment_offset",
-    "fields",
-    "consistent",
-    "index",
-    "pk",
-    "sk_eq",
-    "sk_lt",
-    "sk_le",
-    "sk_gt",
-    "sk_ge",
-    "sk_prefix",
-    "sk_from",
-    "sk_to",
-    "order",
-    "filter",
-    "names",
-    "values",
-    "select",
-];
+/// Parameters a cursor already fixes.
+const FIXED_BY_CURSOR: &[&str] = &names::<{ fixed_count() }>(Some(Resume::Fixed));
 
 /// DynamoDB's largest `max_items` worth asking for; bounds the arithmetic, not the use.
 const MAX_ITEMS: u64 = 1_000_000_000_000;
+/// The `Limit` of a `select=count` page when the request gives no `limit`: DynamoDB's
+/// largest, so the page ends where DynamoDB ends it, at 1 MB read.
+pub const COUNT_PAGE_LIMIT: u32 = i32::MAX as u32;
+/// The longest `pk` text: the base64 of DynamoDB's largest partition key (2048 bytes).
+const MAX_PK_TEXT_BYTES: usize = limits::MAX_PARTITION_KEY_BYTES.div_ceil(3) * 4;
 /// Projections of more attributes than this are refused (DynamoDB caps expressions at 4 KB).
 const MAX_FIELDS: usize = 100;
 
@@ -200,7 +231,7 @@ fn params_of(invocation: &Invocation<'_>, config: &Config) -> Result<Params, Api
 /// values of the largest size percent-encoded, with a filter at its bounds, and room
 /// for the other parameters.
 pub fn max_body_bytes(config: &Config) -> usize {
-    let per_pk = "&pk=".len() + 3 * limits::MAX_PARTITION_KEY_BYTES;
+    let per_pk = "&pk=".len() + 3 * MAX_PK_TEXT_BYTES;
     let filter = 3
         * (limits::MAX_EXPRESSION_BYTES
             + limits::MAX_VALUES_BYTES
@@ -231,7 +262,13 @@ pub fn parse_request(
         pks: read.pks,
         sort: read.sort,
         descending: read.descending,
-        limit: params.integer("limit", config.default_limit, 1, config.max_limit)?,
+        limit: match params.optional_integer("limit", 1, config.max_limit)? {
+            Some(limit) => limit,
+            // A count sends no items, so nothing bounds its page but the 1 MB DynamoDB
+            // reads for one: fewer, larger pages. `limit` still applies when given.
+            None if count => COUNT_PAGE_LIMIT,
+            None => config.default_limit,
+        },
         max_items: match params.optional_integer("max_items", 1, MAX_ITEMS)? {
             Some(_) if count => {
                 return Err(invalid(
@@ -325,8 +362,13 @@ fn fresh(params: &Params, config: &Config) -> Result<Read, ApiError> {
         )));
     }
     for (i, pk) in pks.iter().enumerate() {
-        if pk.is_empty() || pk.len() > limits::MAX_PARTITION_KEY_BYTES {
-            return Err(invalid("pk must be 1 to 2048 bytes".into()));
+        // The text only: a B key's base64 is a third longer than the key, whose own size
+        // is checked once it is typed by the key schema.
+        if pk.is_empty() || pk.len() > MAX_PK_TEXT_BYTES {
+            return Err(invalid(format!(
+                "pk must be 1 to {} bytes (1 to {MAX_PK_TEXT_BYTES} as base64 for a binary key)",
+                limits::MAX_PARTITION_KEY_BYTES
+            )));
         }
         if pks[..i].contains(pk) {
             return Err(invalid(format!("pk names {} twice", quoted(pk))));
@@ -1129,6 +1171,14 @@ mod tests {
     }
 
     #[test]
+    fn a_count_pages_by_what_dynamodb_reads_unless_given_a_limit() {
+        assert_eq!(get("select=count").expect("valid").limit, COUNT_PAGE_LIMIT);
+        assert_eq!(get("select=count&limit=50").expect("valid").limit, 50);
+        assert_eq!(get("select=items").expect("valid").limit, 100);
+        assert!(get("select=count&limit=0").is_err(), "still bounded");
+    }
+
+    #[test]
     fn shape_parameters() {
         let r = get("fields=name,status,a%2Cb&consistent=true&index=by-status").expect("valid");
         assert_eq!(r.shape.fields, ["name", "status", "a", "b"]);
@@ -1330,7 +1380,7 @@ mod tests {
             }
             q
         };
-        let long_pk = "p".repeat(2049);
+        let long_pk = "p".repeat(2733);
         let many: String = (0..101).map(|i| format!("pk=p{i}&")).collect();
         let cases: Vec<(String, &str)> = vec![
             ("sk_eq=1".into(), "sk_eq needs pk"),
@@ -1346,7 +1396,10 @@ mod tests {
             ("order=desc".into(), "order needs pk"),
             ("pk=a&order=up".into(), "order must be one of asc, desc"),
             ("pk=a&pk=a".into(), "pk names \"a\" twice"),
-            (format!("pk={long_pk}"), "pk must be 1 to 2048 bytes"),
+            (
+                format!("pk={long_pk}"),
+                "pk must be 1 to 2048 bytes (1 to 2732 as base64",
+            ),
             (many, "pk may be given at most 100 times"),
             (
                 "pk=a&pk=b&segments=3".into(),
@@ -1539,6 +1592,57 @@ mod tests {
             assert!(err.message.contains("twice"), "{twice}: {}", err.message);
         }
         assert!(query_shape(&request("pk=1&pk=10"), &numeric).is_ok());
+    }
+
+    /// A B key is given as base64, a third longer than its bytes: the 2048-byte limit is
+    /// DynamoDB's on the key, so it is checked on the decoded bytes.
+    #[test]
+    fn a_binary_pk_is_held_to_2048_bytes_once_decoded() {
+        let schema = |key_type| KeySchema {
+            partition: KeyAttribute {
+                name: "k".into(),
+                key_type,
+            },
+            sort: None,
+        };
+        let b64 = |len: usize| -> String {
+            form_urlencoded::byte_serialize(STANDARD.encode(vec![7u8; len]).as_bytes()).collect()
+        };
+        let largest = get(&format!("pk={}", b64(2048))).expect("2732 characters of base64");
+        let query = query_shape(&largest, &schema(KeyType::B)).expect("2048 bytes fit");
+        assert_eq!(query.partitions[0].len(), 2048);
+        let over = get(&format!("pk={}", b64(2049))).expect("the text is within bounds");
+        let err = query_shape(&over, &schema(KeyType::B)).expect_err("2049 bytes");
+        assert!(err.message.contains("1 to 2048 bytes"), "{}", err.message);
+        // An S key's text is its bytes: 2049 of them pass the text bound, not the key's.
+        let text = get(&format!("pk={}", "s".repeat(2049))).expect("text bound");
+        let err = query_shape(&text, &schema(KeyType::S)).expect_err("2049 bytes");
+        assert!(err.message.contains("1 to 2048 bytes"), "{}", err.message);
+    }
+
+    #[test]
+    fn every_parameter_is_known_once_and_a_cursor_fixes_all_but_delivery() {
+        let mut names = PARAMETERS.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), PARAMETERS.len(), "no name twice");
+        assert!(FIXED_BY_CURSOR.iter().all(|n| PARAMETERS.contains(n)));
+        let free: Vec<&str> = PARAMETERS
+            .iter()
+            .copied()
+            .filter(|n| !FIXED_BY_CURSOR.contains(n))
+            .collect();
+        assert_eq!(
+            free,
+            [
+                "limit",
+                "cursor",
+                "max_items",
+                "format",
+                "compress",
+                "max_rcu"
+            ]
+        );
     }
 
     #[test]

@@ -245,9 +245,20 @@ impl Worker {
             Some(cursor) => form.push(("cursor".into(), cursor.clone())),
             None => {
                 form.extend(options.shape.iter().cloned());
-                form.push(("segments".into(), options.segments.to_string()));
-                form.push(("total_segments".into(), self.total_segments.to_string()));
-                form.push(("segment_offset".into(), slice.segment_offset.to_string()));
+                match &options.partitions {
+                    // A Query: the slice's keys, up to `segments` of them at once.
+                    Some(partitions) => {
+                        let keys = partitions.slice(slice.segment_offset);
+                        let at_once = options.segments.min(keys.len().max(1) as u32);
+                        form.extend(keys.iter().map(|key| ("pk".to_string(), key.clone())));
+                        form.push(("segments".into(), at_once.to_string()));
+                    }
+                    None => {
+                        form.push(("segments".into(), options.segments.to_string()));
+                        form.push(("total_segments".into(), self.total_segments.to_string()));
+                        form.push(("segment_offset".into(), slice.segment_offset.to_string()));
+                    }
+                }
             }
         }
         // Sorted and percent-encoded as RFC 3986 says (a space is %20, never `+`): the
@@ -258,7 +269,8 @@ impl Worker {
             .map(|(name, value)| format!("{}={}", rfc3986(name), rfc3986(value)))
             .collect::<Vec<_>>()
             .join("&");
-        let (mut request, body) = if slice.cursor.is_some() {
+        // A POST body for a cursor or a Query's keys: either can be longer than a URL.
+        let (mut request, body) = if slice.cursor.is_some() || options.partitions.is_some() {
             let request = http::Request::post(&options.url)
                 .header("content-type", "application/x-www-form-urlencoded")
                 .body(());
@@ -350,8 +362,10 @@ impl Worker {
         if let Err(err) = spool.finish().await {
             return Outcome::Retry(format!("spool: {err}"));
         }
+        // A count (`select=count`) sends no lines: its trailer's items are the count.
+        let expected = |trailer: &Trailer| if options.count { 0 } else { trailer.items };
         match lines.finish() {
-            Some(trailer) if trailer.items != lines.items => Outcome::Retry(format!(
+            Some(trailer) if expected(&trailer) != lines.items => Outcome::Retry(format!(
                 "the trailer says {} items but {} lines arrived",
                 trailer.items, lines.items
             )),
@@ -363,8 +377,12 @@ impl Worker {
                     "call whole"
                 );
                 Outcome::Whole {
+                    items: if options.count {
+                        trailer.items
+                    } else {
+                        lines.items
+                    },
                     trailer: Box::new(trailer),
-                    items: lines.items,
                 }
             }
             None => Outcome::Cut {

@@ -769,11 +769,18 @@ impl Committer {
 }
 
 /// A checkpoint resumes only the read it was made for.
-pub(crate) fn check_same_read(
-    saved: &Checkpoint,
-    fresh: &Checkpoint,
-    path: &Path,
-) -> Result<(), CommitError> {
+pub(crate) fn check_same_read(saved: &Checkpoint, fresh: &Checkpoint, path: &Path) -> Result<(), CommitError> {
+    // The shape first: another `--pk` set also cuts other slices, and is what to name.
+    let differences = saved.shape.differences(&fresh.shape);
+    if !differences.is_empty() {
+        return Err(CommitError::Refused(format!(
+            "the checkpoint {} is for another read of the table ({}): resuming would mix \
+             two outputs in one file; run with the checkpoint's options, or --force to \
+             start over",
+            path.display(),
+            differences.join("; ")
+        )));
+    }
     let read = |c: &Checkpoint| {
         OutputShape::default()
             .with("URL", c.url.clone())
@@ -789,14 +796,19 @@ pub(crate) fn check_same_read(
             differences.join("; ")
         )));
     }
-    let differences = saved.shape.differences(&fresh.shape);
-    if !differences.is_empty() {
+    // A Query's slices are cuts of its sorted keys, which --invocations and --pk-per-call
+    // decide: the same count of slices may still cut elsewhere.
+    let offsets = |c: &Checkpoint| {
+        c.slices
+            .iter()
+            .map(|s| s.segment_offset)
+            .collect::<Vec<_>>()
+    };
+    if offsets(saved) != offsets(fresh) {
         return Err(CommitError::Refused(format!(
-            "the checkpoint {} is for another read of the table ({}): resuming would mix \
-             two outputs in one file; run with the checkpoint's options, or --force to \
-             start over",
-            path.display(),
-            differences.join("; ")
+            "the checkpoint {} cuts the read into other slices: run with the same \
+             --invocations and --pk-per-call, or --force to start over",
+            path.display()
         )));
     }
     Ok(())
@@ -1080,6 +1092,29 @@ mod tests {
             text.contains(r#"--fields: the checkpoint has not set, this run asks for "id""#),
             "{text}"
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_query_cut_into_other_slices_is_refused() {
+        let dir = scratch("cuts");
+        let files = Files {
+            output: Some(dir.join("out")),
+            checkpoint: Some(dir.join("out.ckpt")),
+            force: false,
+        };
+        let keys: Vec<String> = (0..250).map(|i| format!("k{i:03}")).collect();
+        let plan = |invocations| {
+            let partitions =
+                crate::pull::partitions::Partitions::read(&keys, None, invocations, 100)
+                    .expect("keys");
+            crate::pull::plan_partitions("http://x/", &partitions, 2, OutputShape::default())
+        };
+        drop(Committer::open(&files, plan(2)).expect("open"));
+        // Three slices either way ([0, 100, 200] and [0, 84, 168]): cut elsewhere.
+        let err = Committer::open(&files, plan(3)).expect_err("other cuts");
+        assert!(err.to_string().contains("other slices"), "{err}");
+        drop(Committer::open(&files, plan(2)).expect("the same cuts resume"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -24,7 +24,7 @@ pub struct Args {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read every item of the table behind the streamer at URL into a file.
-    Pull(PullArgs),
+    Pull(Box<PullArgs>),
     /// Seed the table through the seeder function at URL, several invocations at once.
     Seed(SeedArgs),
     /// Before a big read: what reading the table behind the streamer at URL will take and
@@ -126,6 +126,8 @@ pub struct PullArgs {
     /// Scan this secondary index instead of the table.
     #[arg(long)]
     pub index: Option<String>,
+    #[command(flatten)]
+    pub query: QueryArgs,
     /// Compression on the wire (decoded here).
     #[arg(long, value_enum, default_value_t = Compress::Zstd)]
     pub compress: Compress,
@@ -184,6 +186,212 @@ pub struct PullArgs {
     /// error).
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// What to read instead of every item: a Query of some partitions, a filter, a count.
+#[derive(Debug, Default, clap::Args)]
+pub struct QueryArgs {
+    /// Query this partition (the table's or --index's partition key) instead of scanning;
+    /// repeat it for more. Numbers as written, binary keys in base64.
+    #[arg(long = "pk", value_name = "KEY", allow_negative_numbers = true)]
+    pub pk: Vec<String>,
+    /// Query the partitions in FILE too, one key a line (at most 100,000 keys, 16 MiB);
+    /// they are spread over calls of at most --pk-per-call keys.
+    #[arg(long, value_name = "FILE")]
+    pub pk_file: Option<PathBuf>,
+    /// Partitions one call queries (the streamer's MAX_PARTITIONS, default 100, caps it).
+    #[arg(long, default_value_t = super::partitions::DEFAULT_PER_CALL, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub pk_per_call: u32,
+    /// Sort key equal to VALUE (with --pk).
+    #[arg(long, value_name = "VALUE", allow_negative_numbers = true)]
+    pub sk_eq: Option<String>,
+    /// Sort key less than VALUE.
+    #[arg(long, value_name = "VALUE", allow_negative_numbers = true)]
+    pub sk_lt: Option<String>,
+    /// Sort key at most VALUE.
+    #[arg(long, value_name = "VALUE", allow_negative_numbers = true)]
+    pub sk_le: Option<String>,
+    /// Sort key greater than VALUE.
+    #[arg(long, value_name = "VALUE", allow_negative_numbers = true)]
+    pub sk_gt: Option<String>,
+    /// Sort key at least VALUE.
+    #[arg(long, value_name = "VALUE", allow_negative_numbers = true)]
+    pub sk_ge: Option<String>,
+    /// Sort key beginning with VALUE (string and binary keys).
+    #[arg(long, value_name = "VALUE", allow_negative_numbers = true)]
+    pub sk_prefix: Option<String>,
+    /// Sort key from VALUE to --sk-to, both included (BETWEEN).
+    #[arg(long, value_name = "VALUE", allow_negative_numbers = true)]
+    pub sk_from: Option<String>,
+    /// The upper bound of --sk-from.
+    #[arg(long, value_name = "VALUE", allow_negative_numbers = true)]
+    pub sk_to: Option<String>,
+    /// Sort-key order of each partition (with --pk): desc is largest first.
+    #[arg(long, value_enum)]
+    pub order: Option<Order>,
+    /// A DynamoDB filter expression, with #name and :value placeholders: items that do not
+    /// match are not sent (but are still read, and paid for).
+    #[arg(long, value_name = "EXPRESSION")]
+    pub filter: Option<String>,
+    /// The filter's name placeholders, a JSON object: '{"#s":"status"}'.
+    #[arg(long, value_name = "JSON", requires = "filter")]
+    pub names: Option<String>,
+    /// The filter's value placeholders, a JSON object of DynamoDB typed values:
+    /// '{":v":{"S":"open"}}'.
+    #[arg(long, value_name = "JSON", requires = "filter")]
+    pub values: Option<String>,
+    /// Count the items (that match --filter) instead of reading them: the output is one
+    /// trailer line, whose items and scanned are the counts.
+    #[arg(long)]
+    pub count: bool,
+}
+
+/// `--order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Order {
+    Asc,
+    Desc,
+}
+
+/// The Query, filter and count options, checked: what a first call carries, what the
+/// output's shape records, and the partitions.
+#[derive(Debug, Default)]
+struct ReadOptions {
+    /// Parameters every first call carries (a cursor fixes them).
+    params: Vec<(String, String)>,
+    /// `(flag, value)` for the checkpoint's [`OutputShape`].
+    shape: Vec<(&'static str, String)>,
+    partitions: Option<super::partitions::Partitions>,
+}
+
+/// Checks what the client can know is wrong before any call (the streamer checks the
+/// rest against the table): one sort-key condition, and only with --pk; --order only with
+/// --pk; --names and --values JSON objects, the values typed; --count without --fields or
+/// --max-items-per-call; the keys (see [`super::partitions`]).
+fn read_options(args: &PullArgs) -> anyhow::Result<ReadOptions> {
+    let q = &args.query;
+    let mut read = ReadOptions::default();
+    let query = !q.pk.is_empty() || q.pk_file.is_some();
+    let conditions: Vec<(&'static str, &Option<String>)> = vec![
+        ("sk_eq", &q.sk_eq),
+        ("sk_lt", &q.sk_lt),
+        ("sk_le", &q.sk_le),
+        ("sk_gt", &q.sk_gt),
+        ("sk_ge", &q.sk_ge),
+        ("sk_prefix", &q.sk_prefix),
+        ("sk_from", &q.sk_from),
+    ];
+    let flag = |name: &str| format!("--{}", name.replace('_', "-"));
+    let given: Vec<String> = conditions
+        .iter()
+        .filter(|(_, value)| value.is_some())
+        .map(|(name, _)| flag(name))
+        .collect();
+    if given.len() > 1 {
+        bail!(
+            "only one sort-key condition at a time, got {}",
+            given.join(" and ")
+        );
+    }
+    match (&q.sk_from, &q.sk_to) {
+        (Some(_), None) => bail!("--sk-from needs --sk-to (BETWEEN, both included)"),
+        (None, Some(_)) => bail!("--sk-to needs --sk-from (BETWEEN, both included)"),
+        _ => {}
+    }
+    if let Some(first) = given.first()
+        && !query
+    {
+        bail!("{first} needs --pk or --pk-file: a sort-key condition applies to a Query");
+    }
+    if q.order.is_some() && !query {
+        bail!("--order needs --pk or --pk-file: a Scan has no order");
+    }
+    for (name, value) in conditions.iter().chain([&("sk_to", &q.sk_to)]) {
+        if let Some(value) = value {
+            if value.is_empty() {
+                bail!("{} must not be empty", flag(name));
+            }
+            read.params.push((name.to_string(), value.clone()));
+            read.shape.push((flag_name(name), value.clone()));
+        }
+    }
+    if q.order == Some(Order::Desc) {
+        read.params.push(("order".into(), "desc".into()));
+        read.shape.push(("--order", "desc".into()));
+    }
+    if let Some(filter) = &q.filter {
+        if filter.trim().is_empty() {
+            bail!("--filter must not be empty");
+        }
+        read.params.push(("filter".into(), filter.clone()));
+        read.shape.push(("--filter", filter.clone()));
+    }
+    if let Some(names) = &q.names {
+        let object = json_object("--names", names)?;
+        if let Some((placeholder, _)) = object.iter().find(|(_, v)| !v.is_string()) {
+            bail!("--names: {placeholder:?} must stand for an attribute name, a JSON string");
+        }
+        read.params.push(("names".into(), names.clone()));
+        read.shape.push(("--names", names.clone()));
+    }
+    if let Some(values) = &q.values {
+        for (placeholder, value) in json_object("--values", values)? {
+            if let Err(why) = crate::encode::typed_value(&value) {
+                bail!(
+                    "--values: {placeholder:?} is not a DynamoDB typed value ({why}), e.g.                      {{\"S\":\"text\"}} or {{\"N\":\"1\"}}"
+                );
+            }
+        }
+        read.params.push(("values".into(), values.clone()));
+        read.shape.push(("--values", values.clone()));
+    }
+    if q.count {
+        if args.fields.is_some() {
+            bail!("--count cannot be combined with --fields: a count returns no attributes");
+        }
+        if args.max_items_per_call.is_some() {
+            bail!("--count cannot be combined with --max-items-per-call: a count sends no items");
+        }
+        read.params.push(("select".into(), "count".into()));
+        read.shape.push(("--count", "true".into()));
+    }
+    if query {
+        let partitions = super::partitions::Partitions::read(
+            &q.pk,
+            q.pk_file.as_deref(),
+            args.invocations,
+            q.pk_per_call,
+        )?;
+        read.shape.push(("--pk", partitions.digest()));
+        read.partitions = Some(partitions);
+    }
+    Ok(read)
+}
+
+/// The flag of a sort-key parameter, as a static name for the shape.
+fn flag_name(parameter: &str) -> &'static str {
+    match parameter {
+        "sk_eq" => "--sk-eq",
+        "sk_lt" => "--sk-lt",
+        "sk_le" => "--sk-le",
+        "sk_gt" => "--sk-gt",
+        "sk_ge" => "--sk-ge",
+        "sk_prefix" => "--sk-prefix",
+        "sk_from" => "--sk-from",
+        _ => "--sk-to",
+    }
+}
+
+/// `text` as a JSON object, or an error naming `flag`.
+fn json_object(
+    flag: &str,
+    text: &str,
+) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+    match serde_json::from_str(text) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => bail!("{flag} must be a JSON object, e.g. '{{\"#s\":\"status\"}}'"),
+        Err(err) => bail!("{flag} is not JSON: {err}"),
+    }
 }
 
 /// How requests are signed, for both commands.
@@ -279,7 +487,7 @@ pub enum Sign {
 /// Runs a command; an error means a non-zero exit status.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
-        Command::Pull(args) => pull(args).await,
+        Command::Pull(args) => pull(*args).await,
         Command::Seed(args) => seed(args).await,
         Command::Plan(args) => plan(args).await,
     }
@@ -383,9 +591,26 @@ fn backoff(max_attempts: u32) -> Backoff {
 
 async fn pull(args: PullArgs) -> anyhow::Result<()> {
     let export_key = export_key(&args)?;
-    let options = Arc::new(options(&args)?);
+    if export_key.is_some() && args.query.count {
+        bail!("--count writes one trailer line, not items: it cannot be an export (--layout export)");
+    }
+    let read = read_options(&args)?;
+    let mut options = options(&args)?;
+    options.shape.extend(read.params);
+    options.count = args.query.count;
+    // A count's output is its trailer line.
+    options.trailer |= args.query.count;
+    let mut shape = shape(&args);
+    for (flag, value) in read.shape {
+        shape = shape.with(flag, value);
+    }
+    let fresh = match &read.partitions {
+        Some(partitions) => super::plan_partitions(&args.url, partitions, args.segments, shape),
+        None => super::plan(&args.url, args.invocations, args.segments, shape),
+    };
+    options.partitions = read.partitions.map(Arc::new);
+    let options = Arc::new(options);
     let signer = signer(&args.url, &args.signing).await?;
-    let fresh = super::plan(&args.url, args.invocations, args.segments, shape(&args));
     let files = Files {
         output: args.output.clone(),
         checkpoint: match (&args.output, &args.checkpoint) {
@@ -478,6 +703,8 @@ fn options(args: &PullArgs) -> anyhow::Result<PullOptions> {
         max_items_per_call: args.max_items_per_call,
         throttle_patience: Duration::from_secs(args.throttle_patience),
         trailer: args.trailer,
+        partitions: None,
+        count: false,
     })
 }
 
@@ -573,6 +800,38 @@ mod tests {
             options
                 .delivery
                 .contains(&("max_rcu".to_string(), "25.000000".to_string()))
+        );
+    }
+
+    #[test]
+    fn negative_numbers_are_keys_and_sort_key_values() {
+        let args = Args::try_parse_from([
+            "scanstream",
+            "pull",
+            "http://127.0.0.1:9/",
+            "--pk",
+            "-5",
+            "--sk-from",
+            "-30",
+            "--sk-to",
+            "-1.5",
+        ])
+        .expect("negative numbers are values");
+        let Command::Pull(pull) = args.command else {
+            panic!("a pull");
+        };
+        let read = read_options(&pull).expect("valid");
+        assert!(
+            read.params
+                .contains(&("sk_from".to_string(), "-30".to_string()))
+        );
+        assert!(
+            read.params
+                .contains(&("sk_to".to_string(), "-1.5".to_string()))
+        );
+        assert_eq!(
+            read.partitions.map(|p| p.slice(0).to_vec()),
+            Some(vec!["-5".to_string()])
         );
     }
 

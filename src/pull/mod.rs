@@ -3,7 +3,8 @@
 //! The table is split into `invocations x segments` segments; slice `k` is segments
 //! `k*S..(k+1)*S`, read by one worker that calls the function again from the slice's last
 //! cursor until the slice is complete. Lambda is the distributed engine: each invocation
-//! is a worker with its own bandwidth.
+//! is a worker with its own bandwidth. A Query (`--pk`, `--pk-file`) is sliced by its
+//! keys instead, a call's worth a slice, `invocations` slices at once ([`partitions`]).
 //!
 //! Every item reaches the output exactly once:
 //! - a call's items are spooled to disk beside the output ([`spool`]) and committed to the
@@ -18,7 +19,8 @@
 //! - the [`checkpoint`] records each slice's cursor and the output's committed length
 //!   after every commit, so a client killed and started again cuts the output back to
 //!   that length and goes on; a checkpoint is for one read: another `--format`,
-//!   `--fields`, `--index` or `--consistent` is refused before any call;
+//!   `--fields`, `--index`, `--consistent`, key set, sort-key condition, order, filter or
+//!   `--count` is refused before any call;
 //! - the first failed write to the output stops every worker (no further call) and cuts
 //!   the output back to the committed length; a closed standard output ends the run
 //!   quietly, as `| head` expects.
@@ -30,6 +32,7 @@
 //! - [`pace`]: a slice's read rate across its calls (`--max-rcu`).
 //! - [`progress`]: the bar, or plain lines, while a pull or a seeding run goes on.
 //! - [`forecast`]: `scanstream plan`: what a full read will take and cost, before it starts.
+//! - [`partitions`]: a Query's `--pk` keys, cut into slices of calls (`--pk-file`).
 //! - [`size`]: a slice's call size, smaller after a cut-off.
 //! - [`throttle`]: calls at once over all slices, fewer after a 429.
 //! - [`sign`]: SigV4 for Function URLs.
@@ -43,6 +46,7 @@ pub mod export;
 pub mod forecast;
 pub mod pace;
 pub mod progress;
+pub mod partitions;
 pub mod seed;
 pub mod sign;
 pub mod size;
@@ -83,6 +87,11 @@ pub struct PullOptions {
     pub throttle_patience: Duration,
     /// `--trailer`: end a complete output with a trailer line.
     pub trailer: bool,
+    /// `--pk`/`--pk-file`: a Query of these partitions, a slice of them per call, instead
+    /// of a Scan.
+    pub partitions: Option<Arc<partitions::Partitions>>,
+    /// `--count` (`select=count`): calls send no items, their trailers the counts.
+    pub count: bool,
 }
 
 /// Running totals, shared by the workers.
@@ -253,7 +262,12 @@ pub async fn run(
         .build()
         .unwrap_or_default();
     let mut workers = tokio::task::JoinSet::new();
+    // A Query may have more slices than invocations: `invocations` of them are read at
+    // once, each to its end before another starts, so the checkpoint holds at most that
+    // many cursors. A Scan has one slice per invocation.
+    let slices_at_once = Arc::new(tokio::sync::Semaphore::new(options.invocations as usize));
     for (index, slice) in slices {
+        let slices_at_once = slices_at_once.clone();
         let worker = call::Worker {
             options: options.clone(),
             signer: signer.clone(),
@@ -266,7 +280,10 @@ pub async fn run(
             spool_path: spool_paths[index].clone(),
             halt: halt.clone(),
         };
-        workers.spawn(async move { (slice.segment_offset, worker.run(slice).await) });
+        workers.spawn(async move {
+            let _turn = slices_at_once.acquire_owned().await;
+            (slice.segment_offset, worker.run(slice).await)
+        });
     }
     let mut failed = Vec::new();
     while let Some(joined) = workers.join_next().await {
@@ -395,6 +412,29 @@ pub fn plan(url: &str, invocations: u32, segments: u32, shape: OutputShape) -> C
     }
 }
 
+/// A fresh checkpoint for a Query of `partitions`: a slice per call's keys, none
+/// started. `total_segments` counts the partitions, each slice's `segment_offset` is its
+/// first key's place in the sorted keys, and `segments` the partitions a call reads at
+/// once.
+pub fn plan_partitions(
+    url: &str,
+    partitions: &partitions::Partitions,
+    segments: u32,
+    shape: OutputShape,
+) -> Checkpoint {
+    let mut checkpoint = plan(url, 0, segments, shape);
+    checkpoint.total_segments = u32::try_from(partitions.len()).unwrap_or(u32::MAX);
+    checkpoint.slices = partitions
+        .offsets()
+        .map(|segment_offset| SliceState {
+            segment_offset,
+            cursor: None,
+            done: false,
+        })
+        .collect();
+    checkpoint
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -415,6 +455,17 @@ mod tests {
             u64::MAX,
             "saturates, never wraps"
         );
+    }
+
+    #[test]
+    fn a_query_plan_has_a_slice_per_call_of_keys() {
+        let keys: Vec<String> = (0..25).map(|i| format!("k{i:02}")).collect();
+        let partitions = partitions::Partitions::read(&keys, None, 2, 10).expect("keys");
+        let plan = plan_partitions("http://x/", &partitions, 4, OutputShape::default());
+        assert_eq!(plan.total_segments, 25, "the partitions");
+        let offsets: Vec<u32> = plan.slices.iter().map(|s| s.segment_offset).collect();
+        assert_eq!(offsets, [0, 10, 20], "more slices than invocations");
+        assert_eq!(partitions.slice(20), &keys[20..]);
     }
 
     #[test]
