@@ -441,7 +441,7 @@ async fn random_faults_over_many_runs_lose_nothing() {
             let at = Duration::from_millis(rng.random_range(200..=4000));
             let deadline = Instant::now() + at;
             while Instant::now() < deadline && child.try_wait().expect("wait").is_none() {
-                std::thread::sleep(Duration::from_millis(20));
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
             if let Some(status) = child.try_wait().expect("wait") {
                 assert!(status.success(), "{run}: a run before its kill failed");
@@ -463,7 +463,7 @@ async fn random_faults_over_many_runs_lose_nothing() {
                     let _ = child.kill();
                     panic!("{run}: did not finish in 180 s");
                 }
-                std::thread::sleep(Duration::from_millis(50));
+                tokio::time::sleep(Duration::from_millis(50)).await;
             };
             assert!(status.success(), "{run}: the last start failed");
         }
