@@ -640,14 +640,19 @@ mod tests {
         assert!(call_size(true, Some(40)).is_none());
         let mut size = call_size(false, None).expect("a read has one");
         size.cut(10);
-        assert_eq!(size.max_items(), Some(5), "a read asks for less after a cut");
+        assert_eq!(
+            size.max_items(),
+            Some(5),
+            "a read asks for less after a cut"
+        );
         assert!(idle_timeout(true) > std::time::Duration::from_secs(900));
         assert_eq!(idle_timeout(false), BODY_IDLE_TIMEOUT);
     }
 
     #[test]
     fn an_error_trailer_made_progress_if_it_read_pages_or_moved_the_cursor() {
-        let trailer = |pages: u64, scanned: u64, cursor: Option<&str>| Trailer {
+        let trailer = |pages: u64, scanned: u64, cursor: Option<&str>| {
+            Trailer {
             complete: false,
             items: 0,
             scanned,
@@ -655,12 +660,19 @@ mod tests {
             cursor: cursor.map(str::to_string),
             reason: Some(StopReason::Error),
             ..Trailer::parse_line(br#"{"@scanstream":{"complete":true,"items":0,"scanned":0,"pages":0,"consumed_capacity":null,"rcu_per_s":null,"retries":0,"segments":[],"elapsed_ms":1,"ttfb_ms":1}}"#).expect("trailer")
+        }
         };
         // A filter or count that matched nothing (items 0) but read: progress.
         assert!(made_progress(Some("c1"), &trailer(3, 300, Some("c2"))));
         assert!(made_progress(None, &trailer(1, 100, Some("c1"))));
-        assert!(made_progress(Some("c1"), &trailer(0, 0, Some("c2"))), "cursor moved");
-        assert!(!made_progress(Some("c1"), &trailer(0, 0, Some("c1"))), "nothing read");
+        assert!(
+            made_progress(Some("c1"), &trailer(0, 0, Some("c2"))),
+            "cursor moved"
+        );
+        assert!(
+            !made_progress(Some("c1"), &trailer(0, 0, Some("c1"))),
+            "nothing read"
+        );
         assert!(!made_progress(None, &trailer(0, 0, None)));
     }
 
