@@ -24,6 +24,34 @@ use tracing::{debug, warn};
 /// below Lambda's 15-minute invocation.
 const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
+/// The same for a count (`--count`), whose body is silent until its trailer: above the
+/// function's 900 s timeout, so a long count is never cut by the client (the invocation
+/// ends by then anyway, with its trailer or cut off by Lambda).
+const COUNT_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(960);
+
+/// How long a body may be silent: a count sends nothing until its trailer.
+fn idle_timeout(count: bool) -> std::time::Duration {
+    if count {
+        COUNT_IDLE_TIMEOUT
+    } else {
+        BODY_IDLE_TIMEOUT
+    }
+}
+
+/// A slice's call size, `None` for a count: the streamer refuses `max_items` with
+/// `select=count` (400), and a count sends no items a smaller call would fit under a cap,
+/// so a cut count is made again as it was.
+fn call_size(count: bool, user: Option<u64>) -> Option<CallSize> {
+    (!count).then(|| CallSize::new(user))
+}
+
+/// Whether a call that ended on an error moved the slice on: its trailer read a page or
+/// an item, or its cursor is not the one it started from. Not its `items`: for a count
+/// or a filter that is what matched, and a call may read pages and match nothing.
+fn made_progress(from: Option<&str>, trailer: &Trailer) -> bool {
+    trailer.pages > 0 || trailer.scanned > 0 || trailer.cursor.as_deref() != from
+}
+
 /// Reads one slice.
 pub struct Worker {
     pub(super) options: Arc<PullOptions>,
@@ -77,7 +105,7 @@ impl Worker {
         let mut attempt = 1;
         let mut throttled_since: Option<Instant> = None;
         let mut throttled_in_a_row = 0;
-        let mut size = CallSize::new(self.options.max_items_per_call);
+        let mut size = call_size(self.options.count, self.options.max_items_per_call);
         let mut pace = self.options.rcu_share.map(Pace::new);
         while !slice.done {
             if let Some(pace) = &pace {
@@ -101,7 +129,12 @@ impl Worker {
             // is running and its items count as arrived.
             let mut arriving = Arriving::new(&self.counters);
             let outcome = self
-                .call(slice, &mut spool, size.max_items(), &mut arriving)
+                .call(
+                    slice,
+                    &mut spool,
+                    size.as_ref().and_then(CallSize::max_items),
+                    &mut arriving,
+                )
                 .await;
             if let Some(pace) = &mut pace {
                 match &outcome {
@@ -138,7 +171,9 @@ impl Worker {
             let why = match outcome {
                 Outcome::Whole { trailer, items } => {
                     permit.got_through();
-                    size.whole();
+                    if let Some(size) = &mut size {
+                        size.whole();
+                    }
                     // A reason or code this client does not know may mean anything but
                     // "done": read as incomplete, from the cursor.
                     let unknown = unknown_value(&trailer);
@@ -164,6 +199,7 @@ impl Worker {
                     let (committer, index, state) =
                         (self.committer.clone(), self.index, next.clone());
                     let call = Committed::of(&trailer, items);
+                    let progressed = made_progress(slice.cursor.as_deref(), &trailer);
                     tokio::task::spawn_blocking(move || {
                         let mut spool = spool.into_file().map_err(|e| e.to_string())?;
                         committer
@@ -180,11 +216,11 @@ impl Worker {
                     }
                     *slice = next;
                     // A stream the function ended on an error made progress; it is
-                    // retried from its cursor, but only a call with nothing in it counts
-                    // against the attempts.
+                    // retried from its cursor, but only a call that read nothing and left
+                    // the cursor where it was counts against the attempts.
                     if trailer.reason == Some(StopReason::Error) || unknown.is_some() {
                         self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                        if items == 0 {
+                        if !progressed {
                             attempt += 1;
                             if attempt > self.options.backoff.max_attempts {
                                 return Err(format!(
@@ -204,14 +240,17 @@ impl Worker {
                 }
                 Outcome::Fatal(why) => return Err(why),
                 Outcome::Throttled(why) | Outcome::Retry(why) => why,
-                Outcome::Cut { why, delivered } => {
+                Outcome::Cut { why, delivered } => match &mut size {
                     // The same request would be cut at the same place: ask for less.
-                    size.cut(delivered);
-                    format!(
-                        "{why}; next call asks for at most {} items",
-                        size.max_items().unwrap_or(0)
-                    )
-                }
+                    Some(size) => {
+                        size.cut(delivered);
+                        format!(
+                            "{why}; next call asks for at most {} items",
+                            size.max_items().unwrap_or(0)
+                        )
+                    }
+                    None => format!("{why}; a count is made again as it was"),
+                },
             };
             drop((permit, arriving));
             if attempt >= self.options.backoff.max_attempts {
@@ -326,16 +365,14 @@ impl Worker {
             // A body that goes silent (a half-open connection) is a cut, not a wait
             // without end: once 429s have shrunk the calls at once, one hung call would
             // hold a place every other slice waits for.
-            let next = tokio::time::timeout(BODY_IDLE_TIMEOUT, response.chunk()).await;
+            let idle = idle_timeout(options.count);
+            let next = tokio::time::timeout(idle, response.chunk()).await;
             let chunk = match next {
                 Ok(Ok(Some(chunk))) => chunk,
                 Ok(Ok(None)) => break None,
                 Ok(Err(err)) => break Some(format!("body cut off: {err}")),
                 Err(_) => {
-                    break Some(format!(
-                        "body silent for {} s: cut off",
-                        BODY_IDLE_TIMEOUT.as_secs()
-                    ));
+                    break Some(format!("body silent for {} s: cut off", idle.as_secs()));
                 }
             };
             self.counters
@@ -594,6 +631,49 @@ mod tests {
         assert!(lines.finish().is_some_and(|t| t.complete));
         assert_eq!(lines.items, 2);
         assert_eq!(spool, b"{\"id\":1}\n{\"id\":2}\n");
+    }
+
+    #[test]
+    fn a_count_never_asks_for_max_items_even_after_a_cut() {
+        assert!(call_size(true, None).is_none(), "a count has no call size");
+        // A count is refused with --max-items-per-call; even so, none is sent.
+        assert!(call_size(true, Some(40)).is_none());
+        let mut size = call_size(false, None).expect("a read has one");
+        size.cut(10);
+        assert_eq!(
+            size.max_items(),
+            Some(5),
+            "a read asks for less after a cut"
+        );
+        assert!(idle_timeout(true) > std::time::Duration::from_secs(900));
+        assert_eq!(idle_timeout(false), BODY_IDLE_TIMEOUT);
+    }
+
+    #[test]
+    fn an_error_trailer_made_progress_if_it_read_pages_or_moved_the_cursor() {
+        let trailer = |pages: u64, scanned: u64, cursor: Option<&str>| {
+            Trailer {
+            complete: false,
+            items: 0,
+            scanned,
+            pages,
+            cursor: cursor.map(str::to_string),
+            reason: Some(StopReason::Error),
+            ..Trailer::parse_line(br#"{"@scanstream":{"complete":true,"items":0,"scanned":0,"pages":0,"consumed_capacity":null,"rcu_per_s":null,"retries":0,"segments":[],"elapsed_ms":1,"ttfb_ms":1}}"#).expect("trailer")
+        }
+        };
+        // A filter or count that matched nothing (items 0) but read: progress.
+        assert!(made_progress(Some("c1"), &trailer(3, 300, Some("c2"))));
+        assert!(made_progress(None, &trailer(1, 100, Some("c1"))));
+        assert!(
+            made_progress(Some("c1"), &trailer(0, 0, Some("c2"))),
+            "cursor moved"
+        );
+        assert!(
+            !made_progress(Some("c1"), &trailer(0, 0, Some("c1"))),
+            "nothing read"
+        );
+        assert!(!made_progress(None, &trailer(0, 0, None)));
     }
 
     #[test]

@@ -81,6 +81,11 @@ impl OutputShape {
         self
     }
 
+    /// Whether `flag` is set.
+    pub fn has(&self, flag: &str) -> bool {
+        self.0.contains_key(flag)
+    }
+
     /// Every option whose value differs, as `--flag: old -> new` (`not set` for an
     /// option absent on one side); empty when the shapes are the same.
     pub fn differences(&self, new: &Self) -> Vec<String> {
@@ -769,7 +774,11 @@ impl Committer {
 }
 
 /// A checkpoint resumes only the read it was made for.
-pub(crate) fn check_same_read(saved: &Checkpoint, fresh: &Checkpoint, path: &Path) -> Result<(), CommitError> {
+pub(crate) fn check_same_read(
+    saved: &Checkpoint,
+    fresh: &Checkpoint,
+    path: &Path,
+) -> Result<(), CommitError> {
     // The shape first: another `--pk` set also cuts other slices, and is what to name.
     let differences = saved.shape.differences(&fresh.shape);
     if !differences.is_empty() {
@@ -781,17 +790,25 @@ pub(crate) fn check_same_read(saved: &Checkpoint, fresh: &Checkpoint, path: &Pat
             differences.join("; ")
         )));
     }
+    // A Scan has a slice per invocation; a Query's slices are its keys cut by
+    // --invocations and --pk-per-call, and may be more or fewer than the invocations.
+    let query = fresh.shape.has("--pk");
+    let (slices, flags) = if query {
+        ("slices", "--invocations, --pk-per-call")
+    } else {
+        ("--invocations", "--invocations")
+    };
     let read = |c: &Checkpoint| {
         OutputShape::default()
             .with("URL", c.url.clone())
-            .with("--invocations", c.slices.len().to_string())
+            .with(slices, c.slices.len().to_string())
             .with("--segments", c.segments.to_string())
     };
     let differences = read(saved).differences(&read(fresh));
     if !differences.is_empty() {
         return Err(CommitError::Refused(format!(
             "the checkpoint {} is for another read ({}): run with the same URL, \
-             --invocations and --segments, or --force to start over",
+             {flags} and --segments, or --force to start over",
             path.display(),
             differences.join("; ")
         )));
@@ -1115,6 +1132,35 @@ mod tests {
         let err = Committer::open(&files, plan(3)).expect_err("other cuts");
         assert!(err.to_string().contains("other slices"), "{err}");
         drop(Committer::open(&files, plan(2)).expect("the same cuts resume"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_query_with_another_count_of_slices_is_refused_naming_slices() {
+        let dir = scratch("query-slices");
+        let files = Files {
+            output: Some(dir.join("out")),
+            checkpoint: Some(dir.join("out.ckpt")),
+            force: false,
+        };
+        let keys: Vec<String> = (0..250).map(|i| format!("k{i:03}")).collect();
+        let plan = |per_call| {
+            let partitions =
+                crate::pull::partitions::Partitions::read(&keys, None, 2, per_call).expect("keys");
+            let shape = OutputShape::default().with("--pk", partitions.digest());
+            crate::pull::plan_partitions("http://x/", &partitions, 2, shape)
+        };
+        drop(Committer::open(&files, plan(100)).expect("open"));
+        // Same --invocations, another --pk-per-call: 3 slices then, 5 now.
+        let text = Committer::open(&files, plan(50))
+            .expect_err("other slices")
+            .to_string();
+        assert!(
+            text.contains(r#"slices: the checkpoint has "3", this run asks for "5""#),
+            "{text}"
+        );
+        assert!(text.contains("--pk-per-call"), "{text}");
+        assert!(!text.contains("--invocations: "), "{text}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -195,11 +195,14 @@ pub struct QueryArgs {
     /// repeat it for more. Numbers as written, binary keys in base64.
     #[arg(long = "pk", value_name = "KEY", allow_negative_numbers = true)]
     pub pk: Vec<String>,
-    /// Query the partitions in FILE too, one key a line (at most 100,000 keys, 16 MiB);
-    /// they are spread over calls of at most --pk-per-call keys.
+    /// Query the partitions in FILE too, one key a line (at most 100,000 keys, 16 MiB, and
+    /// 1,000 slices of --pk-per-call keys); they are spread over calls of at most
+    /// --pk-per-call keys.
     #[arg(long, value_name = "FILE")]
     pub pk_file: Option<PathBuf>,
-    /// Partitions one call queries (the streamer's MAX_PARTITIONS, default 100, caps it).
+    /// Partitions one call queries at most. The streamer refuses (400) a call with more
+    /// than its MAX_PARTITIONS (default 100, at most 1000), failing the slice: lower this
+    /// for a streamer configured lower.
     #[arg(long, default_value_t = super::partitions::DEFAULT_PER_CALL, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub pk_per_call: u32,
     /// Sort key equal to VALUE (with --pk).
@@ -592,7 +595,9 @@ fn backoff(max_attempts: u32) -> Backoff {
 async fn pull(args: PullArgs) -> anyhow::Result<()> {
     let export_key = export_key(&args)?;
     if export_key.is_some() && args.query.count {
-        bail!("--count writes one trailer line, not items: it cannot be an export (--layout export)");
+        bail!(
+            "--count writes one trailer line, not items: it cannot be an export (--layout export)"
+        );
     }
     let read = read_options(&args)?;
     let mut options = options(&args)?;

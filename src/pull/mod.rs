@@ -45,8 +45,8 @@ pub mod cli;
 pub mod export;
 pub mod forecast;
 pub mod pace;
-pub mod progress;
 pub mod partitions;
+pub mod progress;
 pub mod seed;
 pub mod sign;
 pub mod size;
@@ -263,8 +263,9 @@ pub async fn run(
         .unwrap_or_default();
     let mut workers = tokio::task::JoinSet::new();
     // A Query may have more slices than invocations: `invocations` of them are read at
-    // once, each to its end before another starts, so the checkpoint holds at most that
-    // many cursors. A Scan has one slice per invocation.
+    // once, each to its end (or until it gives up) before another starts, so at most that
+    // many cursors move at a time; a slice that gave up keeps its cursor in the checkpoint
+    // for the next run. A Scan has one slice per invocation.
     let slices_at_once = Arc::new(tokio::sync::Semaphore::new(options.invocations as usize));
     for (index, slice) in slices {
         let slices_at_once = slices_at_once.clone();

@@ -4,9 +4,13 @@
 //! The streamer takes at most `MAX_PARTITIONS` (default 100) `pk` values a call, so the
 //! client spreads a longer list over calls as it spreads segments over invocations: slice
 //! `k` is the sorted keys `k*P..(k+1)*P`, read by one worker from its first call to its
-//! last cursor, and `--invocations` slices are read at once. There may be more slices than
-//! invocations (more keys than `invocations x P`); a worker takes the next slice when one
-//! finishes, so the checkpoint holds at most `--invocations` cursors at a time.
+//! last cursor, and `--invocations` slices are read at once. `P` is the keys over the
+//! invocations, rounded up, and at most `--pk-per-call`: so there are at most
+//! `--invocations` slices unless `--pk-per-call` caps `P` (more keys than `invocations x
+//! per_call`), and there may be fewer (10 keys over 8 invocations are 5 slices of 2). A
+//! worker takes the next slice when one finishes or gives up; the checkpoint keeps a cursor
+//! for each slice begun and not done: at most `--invocations` being read, and any that
+//! gave up (for the resume).
 //!
 //! The keys are sorted (by their bytes) so that the same set gives the same slices and the
 //! same checkpoint, whatever order it was given in; the checkpoint records the set by
@@ -15,7 +19,9 @@
 //! Every key is held in memory (to sort them, and to name a key given twice before any
 //! call), so the list is bounded: [`MAX_KEYS`] keys and [`MAX_FILE_BYTES`] of file. That is
 //! a thousand calls of 100 partitions; a larger set of partitions is better read by a Scan
-//! with a filter.
+//! with a filter. The file's lines are taken only up to one past [`MAX_KEYS`], so a file of
+//! many short lines is refused without holding them all. The slices are bounded too
+//! ([`MAX_SLICES`]): the checkpoint records every slice and is rewritten at every commit.
 
 use crate::load::item::dynamo_number;
 use std::io::Read;
@@ -23,6 +29,14 @@ use std::path::Path;
 
 /// The most keys one pull takes (`--pk` and `--pk-file` together).
 pub const MAX_KEYS: usize = 100_000;
+
+/// The most slices one pull is cut into. The checkpoint holds a record per slice (its
+/// first key's place, its cursor, whether it is done) and is written again at every
+/// commit: 1,000 slices keep that to tens of KB. 1,000 is also what the largest set
+/// ([`MAX_KEYS`]) makes at the default [`DEFAULT_PER_CALL`], so the bound only refuses a
+/// `--pk-per-call` lower than the set needs (`--pk-per-call 1` with 100,000 keys would be
+/// 100,000 slices and a checkpoint of ~8 MB rewritten at every commit).
+pub const MAX_SLICES: usize = 1_000;
 
 /// The largest `--pk-file`.
 pub const MAX_FILE_BYTES: u64 = 16 << 20;
@@ -51,20 +65,22 @@ pub struct Partitions {
 impl Partitions {
     /// The keys of `given` (`--pk`, in order) and `file` (`--pk-file`, one a line), checked:
     /// each 1 to [`MAX_KEY_TEXT_BYTES`] bytes, none twice (nor two spellings of one number),
-    /// at most [`MAX_KEYS`]; cut into slices of at most `per_call` keys, at least
-    /// `invocations` slices when there are that many keys.
+    /// at most [`MAX_KEYS`]; cut into slices of the keys over `invocations` (rounded up),
+    /// at most `per_call` keys each, and at most [`MAX_SLICES`] of them.
     pub fn read(
         given: &[String],
         file: Option<&Path>,
         invocations: u32,
         per_call: u32,
     ) -> Result<Self, KeyError> {
-        let mut keys: Vec<(String, String)> = given
+        let mut keys: Vec<(String, Origin)> = given
             .iter()
-            .map(|key| (key.clone(), "--pk".to_string()))
+            .map(|key| (key.clone(), Origin::Given))
             .collect();
         if let Some(path) = file {
-            let from_file = read_file(path)?;
+            // One key past the bound is enough to refuse the set.
+            let room = (MAX_KEYS + 1).saturating_sub(keys.len()).max(1);
+            let from_file = read_file(path, room)?;
             if from_file.is_empty() {
                 return Err(KeyError(format!(
                     "--pk-file {} holds no keys (one a line)",
@@ -75,9 +91,8 @@ impl Partitions {
         }
         if keys.len() > MAX_KEYS {
             return Err(KeyError(format!(
-                "{} partition keys; a pull takes at most {MAX_KEYS} (a Scan with --filter \
-                 reads more partitions better)",
-                keys.len()
+                "more than {MAX_KEYS} partition keys; a pull takes at most {MAX_KEYS} (a Scan \
+                 with --filter reads more partitions better)"
             )));
         }
         for (key, from) in &keys {
@@ -120,6 +135,16 @@ impl Partitions {
             .len()
             .div_ceil(invocations)
             .clamp(1, per_call.max(1) as usize);
+        let slices = keys.len().div_ceil(per_slice);
+        if slices > MAX_SLICES {
+            return Err(KeyError(format!(
+                "{} partition keys at --pk-per-call {per_call} make {slices} slices; a pull \
+                 takes at most {MAX_SLICES} (each is in the checkpoint, written at every \
+                 commit): give --pk-per-call {} or more",
+                keys.len(),
+                keys.len().div_ceil(MAX_SLICES)
+            )));
+        }
         Ok(Self { keys, per_slice })
     }
 
@@ -161,9 +186,28 @@ impl Partitions {
     }
 }
 
-/// The keys of a `--pk-file`, one a line, with where each came from: UTF-8, a `\r` before
-/// the newline dropped (a file written on Windows), blank lines skipped.
-fn read_file(path: &Path) -> Result<Vec<(String, String)>, KeyError> {
+/// Where a key came from, for a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Origin {
+    Given,
+    Line(usize),
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Given => write!(f, "--pk"),
+            Origin::Line(number) => write!(f, "line {number}"),
+        }
+    }
+}
+
+/// The keys of a `--pk-file`, one a line, with where each came from, at most `room` of
+/// them (the caller refuses that many): UTF-8, a byte-order mark at the start dropped (a
+/// file saved by Notepad; kept, it would be part of the first key, whose partition would be
+/// silently missing), a `\r` before the newline dropped (a file written on Windows), blank
+/// lines skipped.
+fn read_file(path: &Path, room: usize) -> Result<Vec<(String, Origin)>, KeyError> {
     let cannot = |err: std::io::Error| KeyError(format!("--pk-file {}: {err}", path.display()));
     let file = std::fs::File::open(path).map_err(cannot)?;
     // Read one byte past the bound, so a pipe or a growing file is bounded too.
@@ -185,12 +229,14 @@ fn read_file(path: &Path) -> Result<Vec<(String, String)>, KeyError> {
             err.utf8_error().valid_up_to()
         ))
     })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     Ok(text
         .split('\n')
         .enumerate()
         .map(|(i, line)| (line.strip_suffix('\r').unwrap_or(line), i + 1))
         .filter(|(line, _)| !line.is_empty())
-        .map(|(line, number)| (line.to_string(), format!("line {number}")))
+        .take(room)
+        .map(|(line, number)| (line.to_string(), Origin::Line(number)))
         .collect())
 }
 
@@ -278,5 +324,53 @@ mod tests {
         let err = Partitions::read(&many, None, 2, 100).expect_err("too many");
         assert!(err.to_string().contains("at most 100000"), "{err}");
         assert!(Partitions::read(&keys(&["1", "2", "x", "1.5"]), None, 2, 100).is_ok());
+    }
+
+    #[test]
+    fn a_file_of_too_many_lines_is_refused_at_one_past_the_bound() {
+        let text: String = (0..MAX_KEYS + 50).map(|i| format!("{i}\n")).collect();
+        let file = scratch("many", text.as_bytes());
+        let err = Partitions::read(&[], Some(&file), 2, 100).expect_err("too many");
+        assert!(err.to_string().contains("more than 100000"), "{err}");
+        let err = Partitions::read(&keys(&["x"]), Some(&file), 2, 100).expect_err("with --pk");
+        assert!(err.to_string().contains("more than 100000"), "{err}");
+        let just: String = (0..MAX_KEYS).map(|i| format!("{i}\n")).collect();
+        let file = scratch("just", just.as_bytes());
+        let p = Partitions::read(&[], Some(&file), 2, 100).expect("the bound itself");
+        assert_eq!(p.len(), MAX_KEYS);
+        assert_eq!(
+            p.offsets().count(),
+            MAX_SLICES,
+            "the largest set at the default"
+        );
+    }
+
+    #[test]
+    fn more_slices_than_the_bound_are_refused_naming_pk_per_call() {
+        let many: Vec<String> = (0..2_000).map(|i| format!("k{i}")).collect();
+        let err = Partitions::read(&many, None, 1, 1).expect_err("2000 slices");
+        let text = err.to_string();
+        assert!(text.contains("make 2000 slices"), "{text}");
+        assert!(text.contains("at most 1000"), "{text}");
+        assert!(text.contains("give --pk-per-call 2 or more"), "{text}");
+        let p = Partitions::read(&many, None, 1, 2).expect("1000 slices");
+        assert_eq!(p.offsets().count(), MAX_SLICES);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_key() {
+        let file = scratch("bom", "\u{feff}a\r\nb\r\n".as_bytes());
+        let p = Partitions::read(&[], Some(&file), 1, 100).expect("keys");
+        assert_eq!(p.slice(0), ["a", "b"]);
+        let twice = scratch("bom-twice", "\u{feff}a\na\n".as_bytes());
+        let err = Partitions::read(&[], Some(&twice), 1, 100).expect_err("a twice");
+        assert!(err.to_string().contains("\"a\" is given twice"), "{err}");
+    }
+
+    #[test]
+    fn there_may_be_fewer_slices_than_invocations() {
+        let ten: Vec<String> = (0..10).map(|i| format!("k{i}")).collect();
+        let p = Partitions::read(&ten, None, 8, 100).expect("keys");
+        assert_eq!(p.offsets().count(), 5, "slices of 2");
     }
 }
