@@ -466,6 +466,22 @@ fn export_key(args: &PullArgs) -> anyhow::Result<Option<KeySchema>> {
              manifest-summary.json, written last, is what says the export is whole"
         );
     }
+    // A restore puts each item whole under its key: a projection, or an index's (sparse,
+    // projected) items, would overwrite the table's items with parts of them.
+    if let Some(index) = &args.index {
+        bail!(
+            "--index {index} cannot be an export (--layout export): an export is of the whole \
+             table, as DynamoDB's is, and an index's items are sparse and projected, so a \
+             restore would overwrite the table's items with parts of them"
+        );
+    }
+    if args.fields.is_some() {
+        bail!(
+            "--fields cannot be an export (--layout export): an export is of the whole table \
+             and every attribute, as DynamoDB's is, and a restore of a projection would \
+             overwrite the table's items with parts of them"
+        );
+    }
     match &args.key {
         Some(key) => Ok(Some(KeySchema::clone(key))),
         None => bail!(
@@ -592,7 +608,9 @@ fn backoff(max_attempts: u32) -> Backoff {
 async fn pull(args: PullArgs) -> anyhow::Result<()> {
     let export_key = export_key(&args)?;
     if export_key.is_some() && args.query.count {
-        bail!("--count writes one trailer line, not items: it cannot be an export (--layout export)");
+        bail!(
+            "--count writes one trailer line, not items: it cannot be an export (--layout export)"
+        );
     }
     let read = read_options(&args)?;
     let mut options = options(&args)?;
