@@ -81,6 +81,11 @@ impl OutputShape {
         self
     }
 
+    /// The value recorded for `flag`, if any.
+    pub fn get(&self, flag: &str) -> Option<&str> {
+        self.0.get(flag).map(String::as_str)
+    }
+
     /// Every option whose value differs, as `--flag: old -> new` (`not set` for an
     /// option absent on one side); empty when the shapes are the same.
     pub fn differences(&self, new: &Self) -> Vec<String> {
@@ -342,7 +347,7 @@ pub(crate) fn temporary(checkpoint: &Path) -> PathBuf {
 
 /// The lock file of a checkpoint: the checkpoint itself is replaced by a rename on every
 /// save, so a lock on it would not outlive the first commit.
-fn lock_file(checkpoint: &Path) -> PathBuf {
+pub(crate) fn lock_file(checkpoint: &Path) -> PathBuf {
     sibling(checkpoint, ".", ".scanstream-lock")
 }
 
@@ -769,7 +774,11 @@ impl Committer {
 }
 
 /// A checkpoint resumes only the read it was made for.
-pub(crate) fn check_same_read(saved: &Checkpoint, fresh: &Checkpoint, path: &Path) -> Result<(), CommitError> {
+pub(crate) fn check_same_read(
+    saved: &Checkpoint,
+    fresh: &Checkpoint,
+    path: &Path,
+) -> Result<(), CommitError> {
     // The shape first: another `--pk` set also cuts other slices, and is what to name.
     let differences = saved.shape.differences(&fresh.shape);
     if !differences.is_empty() {
