@@ -406,6 +406,24 @@ fn bad_layout_combinations_are_refused_before_any_call() {
     .map(String::from)
     .to_vec());
     assert!(text.contains("pk:X"), "{text}");
+    // An index's items are sparse and projected, a --fields projection partial: a
+    // restore would overwrite whole items with parts.
+    let text = run(with(&[
+        "--format",
+        "dynamodb",
+        "-o",
+        "out",
+        "--index",
+        "by_status",
+    ]));
+    assert!(
+        text.contains("--index by_status cannot be an export"),
+        "{text}"
+    );
+    let text = run(with(&[
+        "--format", "dynamodb", "-o", "out", "--fields", "pk",
+    ]));
+    assert!(text.contains("--fields cannot be an export"), "{text}");
     assert!(!dir.join("out").exists(), "no output made");
 
     // A directory holding something else, or a file: refused, untouched.

@@ -86,6 +86,11 @@ impl OutputShape {
         self.0.contains_key(flag)
     }
 
+    /// The value recorded for `flag`, if any.
+    pub fn get(&self, flag: &str) -> Option<&str> {
+        self.0.get(flag).map(String::as_str)
+    }
+
     /// Every option whose value differs, as `--flag: old -> new` (`not set` for an
     /// option absent on one side); empty when the shapes are the same.
     pub fn differences(&self, new: &Self) -> Vec<String> {
@@ -347,7 +352,7 @@ pub(crate) fn temporary(checkpoint: &Path) -> PathBuf {
 
 /// The lock file of a checkpoint: the checkpoint itself is replaced by a rename on every
 /// save, so a lock on it would not outlive the first commit.
-fn lock_file(checkpoint: &Path) -> PathBuf {
+pub(crate) fn lock_file(checkpoint: &Path) -> PathBuf {
     sibling(checkpoint, ".", ".scanstream-lock")
 }
 

@@ -469,6 +469,22 @@ fn export_key(args: &PullArgs) -> anyhow::Result<Option<KeySchema>> {
              manifest-summary.json, written last, is what says the export is whole"
         );
     }
+    // A restore puts each item whole under its key: a projection, or an index's (sparse,
+    // projected) items, would overwrite the table's items with parts of them.
+    if let Some(index) = &args.index {
+        bail!(
+            "--index {index} cannot be an export (--layout export): an export is of the whole \
+             table, as DynamoDB's is, and an index's items are sparse and projected, so a \
+             restore would overwrite the table's items with parts of them"
+        );
+    }
+    if args.fields.is_some() {
+        bail!(
+            "--fields cannot be an export (--layout export): an export is of the whole table \
+             and every attribute, as DynamoDB's is, and a restore of a projection would \
+             overwrite the table's items with parts of them"
+        );
+    }
     match &args.key {
         Some(key) => Ok(Some(KeySchema::clone(key))),
         None => bail!(

@@ -49,6 +49,9 @@ use std::path::{Path, PathBuf};
 const DATA_SUFFIX: &str = ".json.gz";
 /// The suffix of a data file being written.
 const TMP_SUFFIX: &str = ".scanstream-tmp";
+/// The checkpoint's [`checkpoint::OutputShape`] key naming the export folder it was saved
+/// for: another export's checkpoint, even one whose length fits, does not resume this one.
+const EXPORT_ID: &str = "ExportId";
 
 /// Opens `-o DIR` for an export of `fresh`'s read keyed `schema`, or resumes the export
 /// there from its checkpoint. Refused, before any call: a DIR that is a file, or holds
@@ -83,7 +86,30 @@ pub fn open(
             dir.display()
         )));
     }
+    if let Some(checkpoint) = checkpoint {
+        // The one-file open's collisions, for the names an export keeps beside DIR.
+        for (what, path) in [
+            ("-o itself", dir.to_path_buf()),
+            ("the lock of -o", checkpoint::lock_file(dir)),
+        ] {
+            if checkpoint::same_file(checkpoint, &path) {
+                return Err(refused(format!(
+                    "--checkpoint {} is also {what}: name another --checkpoint",
+                    checkpoint.display()
+                )));
+            }
+        }
+        if (0..fresh.slices.len())
+            .any(|k| checkpoint::same_file(checkpoint, &super::spool::path(Some(dir), k)))
+        {
+            return Err(refused(format!(
+                "--checkpoint {} is the name of a spool: name another",
+                checkpoint.display()
+            )));
+        }
+    }
     std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+    let given = dir;
     let dir = dir.canonicalize().map_err(io("reading", dir))?;
     if let Some(checkpoint) = checkpoint
         && let Some(parent) = checkpoint
@@ -98,6 +124,17 @@ pub fn open(
             .and_then(|p| p.canonicalize().ok())
         && parent.starts_with(&dir)
     {
+        if checkpoint == beside.as_path() && given.file_name().is_none() {
+            // `-o .` or `-o ..`: the default checkpoint is named after -o's last part,
+            // which these have none of, so it falls inside; the user named no checkpoint.
+            return Err(refused(format!(
+                "-o {} has no name of its own, so its default checkpoint ({}) would be \
+                 inside the export: name the directory by its name (-o ../NAME), or give \
+                 --checkpoint PATH outside it",
+                given.display(),
+                checkpoint.display()
+            )));
+        }
         return Err(refused(format!(
             "--checkpoint {} is inside -o {}: name one outside the export",
             checkpoint.display(),
@@ -116,14 +153,22 @@ pub fn open(
         _ => None,
     };
     let resumed = saved.is_some();
-    let state = match saved {
+    let mut state = match saved {
         Some(saved) => {
-            checkpoint::check_same_read(&saved, &fresh, checkpoint.unwrap_or(&dir))?;
+            // The export's id is the checkpoint's, not an option this run gives.
+            let mut asked = fresh;
+            if let Some(id) = saved.shape.get(EXPORT_ID) {
+                asked.shape = asked.shape.with(EXPORT_ID, id);
+            }
+            checkpoint::check_same_read(&saved, &asked, checkpoint.unwrap_or(&dir))?;
             saved
         }
         None => fresh,
     };
     let folder = settle(&dir, &state, resumed, files.force, checkpoint)?;
+    if let Some(name) = folder.file_name() {
+        state.shape = state.shape.with(EXPORT_ID, name.to_string_lossy());
+    }
     write_atomic(&folder.join(KEY_SCHEMA), &key_schema_json(schema)?)
         .map_err(io("writing", &folder))?;
     let sink = ExportSink::new(folder, schema.clone(), dir_lock);
@@ -173,7 +218,11 @@ fn settle(
             .flatten()
         {
             let path = entry.path();
-            if path.is_dir() && path.join(STARTED).is_file() {
+            // Our own id-shaped folder is an export even without `_started`: a run killed
+            // inside `remove_dir_all`, or a user who deleted `_started` (the page says it
+            // may be), must not leave a DIR that even --force cannot clear.
+            let ours = is_export_id(&entry.file_name().to_string_lossy());
+            if path.is_dir() && (ours || path.join(STARTED).is_file()) {
                 exports.push(path);
             } else {
                 others.push(path);
@@ -194,8 +243,25 @@ fn settle(
     if resumed {
         match exports.as_slice() {
             [folder] => {
-                cut_back(folder, state.committed_bytes).map_err(io("cutting back", folder))?;
-                let covered = covered(folder).map_err(io("reading", folder))?;
+                let name = folder
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if let Some(id) = state.shape.get(EXPORT_ID)
+                    && id != name
+                {
+                    return Err(refused(format!(
+                        "the checkpoint {} was saved for export {id}, not for {}: resuming \
+                         would mix two exports; remove the checkpoint, or --force to start \
+                         over",
+                        checkpoint.map_or(dir, |c| c).display(),
+                        folder.display()
+                    )));
+                }
+                // Checked before anything is removed: a checkpoint that does not end at a
+                // data file's end is not this export's, and must not cost it its files.
+                let covered =
+                    covered_before(folder, state.committed_bytes).map_err(io("reading", folder))?;
                 if covered != Some(state.committed_bytes) {
                     return Err(refused(format!(
                         "the checkpoint {} was not saved for the export in {} (its data files \
@@ -206,6 +272,12 @@ fn settle(
                         covered.map_or("leave gaps".to_string(), |b| format!("cover {b} bytes")),
                         state.committed_bytes
                     )));
+                }
+                cut_back(folder, state.committed_bytes).map_err(io("cutting back", folder))?;
+                if !folder.join(STARTED).is_file() {
+                    File::create(folder.join(STARTED))
+                        .and_then(|f| f.sync_all())
+                        .map_err(io("creating", &folder.join(STARTED)))?;
                 }
                 return Ok(folder.clone());
             }
@@ -235,11 +307,14 @@ fn settle(
     for folder in &exports {
         // An export that never committed a call has nothing to lose (a run killed before
         // its first checkpoint); any other is replaced only with --force.
+        if force {
+            continue;
+        }
         let empty = data_files(folder)
             .map_err(io("reading", folder))?
             .is_empty()
             && !folder.join(SUMMARY).exists();
-        if !empty && !force {
+        if !empty {
             let what = if folder.join(SUMMARY).exists() {
                 "a finished export"
             } else {
@@ -264,12 +339,26 @@ fn create(exports_dir: &Path) -> Result<PathBuf, CommitError> {
     use rand::RngExt;
     let id = format!("{:014}-{:08x}", now_millis(), rand::rng().random::<u32>());
     let folder = exports_dir.join(&id);
-    std::fs::create_dir_all(folder.join(DATA_DIR)).map_err(io("creating", &folder))?;
+    // `_started` before `data/`: a folder is never left with data and no mark.
+    std::fs::create_dir_all(&folder).map_err(io("creating", &folder))?;
     File::create(folder.join(STARTED))
         .and_then(|f| f.sync_all())
         .map_err(io("creating", &folder.join(STARTED)))?;
+    std::fs::create_dir(folder.join(DATA_DIR)).map_err(io("creating", &folder))?;
     sync_dir(&folder).map_err(io("syncing", &folder))?;
+    sync_dir(exports_dir).map_err(io("syncing", exports_dir))?;
     Ok(folder)
+}
+
+/// Whether `name` has the shape [`create`] gives an `<ExportId>`: 14 digits, `-`, 8
+/// lowercase hex digits.
+fn is_export_id(name: &str) -> bool {
+    name.split_once('-').is_some_and(|(ms, tag)| {
+        ms.len() == 14
+            && ms.bytes().all(|b| b.is_ascii_digit())
+            && tag.len() == 8
+            && tag.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
 }
 
 fn now_millis() -> u64 {
@@ -318,12 +407,16 @@ fn data_files(folder: &Path) -> io::Result<Vec<(String, u64, u64)>> {
     Ok(found)
 }
 
-/// The bytes `0..n` the data files cover end to end, or `None` when they leave a gap or
-/// overlap.
-fn covered(folder: &Path) -> io::Result<Option<u64>> {
+/// The bytes `0..n` the data files starting before `length` cover end to end (the ones
+/// a resume at `length` keeps), or `None` when they leave a gap, overlap, or one of them
+/// runs past `length`.
+fn covered_before(folder: &Path, length: u64) -> io::Result<Option<u64>> {
     let mut end = 0;
     for (_, from, to) in data_files(folder)? {
-        if from != end {
+        if from >= length {
+            continue;
+        }
+        if from != end || to > length {
             return Ok(None);
         }
         end = to;
@@ -804,6 +897,134 @@ mod tests {
         );
         let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::remove_file(Files::default_checkpoint(&dir));
+    }
+
+    /// GIVEN an export whose `_started` is gone (deleted by the user, or a run killed
+    /// inside its removal) WHEN the DIR is opened without a checkpoint THEN it is an
+    /// unfinished export, refused without --force and replaced with it; a folder of
+    /// another shape is still not ours.
+    #[test]
+    fn an_export_without_started_is_still_ours_and_force_clears_it() {
+        let dir = scratch("started");
+        let mut committer = open(&files(&dir), plan(), &schema()).expect("open");
+        committer
+            .commit(0, &mut spool_of(&dir, &item("a", 1)), calls(1), done(0))
+            .expect("commit");
+        drop(committer);
+        let _ = std::fs::remove_file(Files::default_checkpoint(&dir));
+        let export = locate_folder(&dir);
+        std::fs::remove_file(export.join(STARTED)).expect("rm _started");
+        let err = open(&files(&dir), plan(), &schema()).expect_err("unfinished");
+        assert!(
+            err.to_string().contains("unfinished export") && err.to_string().contains("--force"),
+            "{err}"
+        );
+        let mut forced = files(&dir);
+        forced.force = true;
+        drop(open(&forced, plan(), &schema()).expect("forced"));
+        let fresh = locate_folder(&dir);
+        assert_ne!(fresh, export, "a new export");
+        assert!(fresh.join(STARTED).is_file());
+        assert!(data_files(&fresh).expect("files").is_empty());
+        let _ = std::fs::remove_file(Files::default_checkpoint(&dir));
+        std::fs::create_dir(dir.join(EXPORTS_DIR).join("someone-else")).expect("dir");
+        let err = open(&forced, plan(), &schema()).expect_err("not ours");
+        assert!(err.to_string().contains("someone-else"), "{err}");
+        assert!(is_export_id("01700000000000-0a1b2c3d"));
+        assert!(!is_export_id("01700000000000-0A1B2C3D"));
+        assert!(!is_export_id("1700000000000-0a1b2c3d"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(Files::default_checkpoint(&dir));
+    }
+
+    /// GIVEN an export of two committed calls WHEN its checkpoint is edited to end inside
+    /// the first call, or to name another export THEN the resume is refused and both
+    /// data files are still there (nothing is removed before the fit is checked).
+    #[test]
+    fn a_checkpoint_that_does_not_fit_is_refused_before_any_file_is_removed() {
+        let dir = scratch("fit");
+        let mut committer = open(&files(&dir), plan(), &schema()).expect("open");
+        committer
+            .commit(0, &mut spool_of(&dir, &item("a", 1)), calls(1), done(0))
+            .expect("commit");
+        committer
+            .commit(1, &mut spool_of(&dir, &item("b", 2)), calls(1), done(1))
+            .expect("commit");
+        drop(committer);
+        let export = locate_folder(&dir);
+        let path = Files::default_checkpoint(&dir);
+        let saved: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("checkpoint"))
+                .expect("json");
+        let id = export
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        assert_eq!(saved["shape"][EXPORT_ID], serde_json::json!(id), "{saved}");
+        let edited = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut changed = saved.clone();
+            edit(&mut changed);
+            std::fs::write(&path, changed.to_string()).expect("write");
+            open(&files(&dir), plan(), &schema()).expect_err("not this export's")
+        };
+        let err = edited(&|c| c["committed_bytes"] = serde_json::json!(1));
+        assert!(
+            err.to_string().contains("was not saved for the export"),
+            "{err}"
+        );
+        assert_eq!(
+            data_files(&export).expect("files").len(),
+            2,
+            "nothing removed"
+        );
+        let err = edited(&|c| c["shape"][EXPORT_ID] = serde_json::json!("01700000000000-00000000"));
+        assert!(err.to_string().contains("01700000000000-00000000"), "{err}");
+        assert_eq!(
+            data_files(&export).expect("files").len(),
+            2,
+            "nothing removed"
+        );
+        std::fs::write(&path, saved.to_string()).expect("write");
+        let committer = open(&files(&dir), plan(), &schema()).expect("its own resumes");
+        assert_eq!(committer.checkpoint().committed_items, 2);
+        drop(committer);
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// GIVEN a --checkpoint named like a spool, or the lock, of -o; or `-o DIR/..`,
+    /// whose default checkpoint falls inside it WHEN opened THEN refused, saying which,
+    /// and the default one is not blamed on a --checkpoint the user never gave.
+    #[test]
+    fn a_checkpoint_that_collides_with_the_exports_own_files_is_refused() {
+        let dir = scratch("collide");
+        let out = dir.join("out");
+        let named = |checkpoint: PathBuf| Files {
+            output: Some(out.clone()),
+            checkpoint: Some(checkpoint),
+            force: false,
+        };
+        let err = open(
+            &named(crate::pull::spool::path(Some(&out), 1)),
+            plan(),
+            &schema(),
+        )
+        .expect_err("a spool");
+        assert!(err.to_string().contains("the name of a spool"), "{err}");
+        let err =
+            open(&named(checkpoint::lock_file(&out)), plan(), &schema()).expect_err("the lock");
+        assert!(err.to_string().contains("the lock of -o"), "{err}");
+        assert!(!out.exists(), "refused before DIR is made");
+        std::fs::create_dir_all(dir.join("sub")).expect("sub");
+        let up = dir.join("sub").join("..");
+        let err = open(&files(&up), plan(), &schema()).expect_err("inside");
+        let text = err.to_string();
+        assert!(
+            text.contains("no name of its own") && text.contains("default checkpoint"),
+            "{text}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
