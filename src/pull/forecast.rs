@@ -110,6 +110,9 @@ pub struct Forecast {
     pub items: u64,
     /// The items figure is DynamoDB's approximation (not an exact count from the sample).
     pub approximate: bool,
+    /// DynamoDB's count was stale (0, or below the sample's items) and the sample did not
+    /// read the whole table: the total is unknown, `items` is the sample's, a floor.
+    pub at_least: bool,
     /// `TableSizeBytes`, when reported.
     pub table_bytes: Option<u64>,
     /// Bytes an item, decoded.
@@ -164,11 +167,20 @@ impl Forecast {
         sample: &SampleCall,
         goal: &Goal,
     ) -> Option<Self> {
-        // A sample that read everything is an exact count, better than DynamoDB's.
-        let (items, approximate) = if sample.complete {
-            (sample.items, false)
+        // A sample that read everything is an exact count, better than DynamoDB's. One
+        // that did not proves at least its own items: a header count below that (0 above
+        // all, a table DynamoDB has not counted yet: it refreshes about every six hours)
+        // is stale, so the total is unknown and the plan is for the sample's items, a
+        // floor. The size that came with a stale count is stale too.
+        let (items, approximate, at_least, table_bytes) = if sample.complete {
+            (sample.items, false, false, table_bytes)
         } else {
-            (table_items?, true)
+            let reported = table_items?;
+            if reported == 0 || reported < sample.items {
+                (sample.items, true, true, None)
+            } else {
+                (reported, true, false, table_bytes)
+            }
         };
         let per = |bytes: u64| {
             if sample.items == 0 {
@@ -213,6 +225,7 @@ impl Forecast {
         Some(Self {
             items,
             approximate,
+            at_least,
             table_bytes,
             plain_per_item,
             wire_per_item,
@@ -361,23 +374,38 @@ pub fn render(forecast: &Forecast, goal: &Goal, compress: &str, url: &str) -> St
     let mut out = String::new();
     let f = forecast;
     let about = if f.approximate { "~" } else { "" };
-    let _ = writeln!(
-        out,
-        "table: {about}{} items{}",
-        thousands(f.items),
-        match f.table_bytes {
-            Some(b) => format!(", {about}{} as DynamoDB counts", bytes(b as f64)),
-            None => String::new(),
-        }
-    );
-    if f.approximate {
+    if f.at_least {
         let _ = writeln!(
             out,
-            "  (DynamoDB's ItemCount and TableSizeBytes, refreshed about every six hours)"
+            "table: at least {} items (the total is unknown)",
+            thousands(f.items)
+        );
+        let _ = writeln!(
+            out,
+            "  (DynamoDB has not counted the table yet: its ItemCount, refreshed about every \
+             six hours, is below the sample's; the figures below are for the sample's items, \
+             a floor)"
         );
     } else {
-        let _ = writeln!(out, "  (counted: the sample read the whole table)");
+        let _ = writeln!(
+            out,
+            "table: {about}{} items{}",
+            thousands(f.items),
+            match f.table_bytes {
+                Some(b) => format!(", {about}{} as DynamoDB counts", bytes(b as f64)),
+                None => String::new(),
+            }
+        );
+        if f.approximate {
+            let _ = writeln!(
+                out,
+                "  (DynamoDB's ItemCount and TableSizeBytes, refreshed about every six hours)"
+            );
+        } else {
+            let _ = writeln!(out, "  (counted: the sample read the whole table)");
+        }
     }
+    let floor = if f.at_least { "at least " } else { "" };
     let ratio = if f.wire_per_item > 0.0 {
         format!(" ({:.2}x)", f.plain_per_item / f.wire_per_item)
     } else {
@@ -395,13 +423,13 @@ pub fn render(forecast: &Forecast, goal: &Goal, compress: &str, url: &str) -> St
     }
     let _ = writeln!(
         out,
-        "whole read: {} on the wire ({compress}), {} plain",
+        "whole read: {floor}{} on the wire ({compress}), {} plain",
         bytes(f.wire_bytes as f64),
         bytes(f.plain_per_item * f.items as f64)
     );
     let _ = writeln!(
         out,
-        "read units: {} eventually consistent, {} strongly consistent",
+        "read units: {floor}{} eventually consistent, {} strongly consistent",
         thousands(f.units.0.ceil() as u64),
         thousands(f.units.1.ceil() as u64)
     );
@@ -673,6 +701,36 @@ mod tests {
             ..sample
         };
         assert_eq!(Forecast::new(None, None, &partial, &goal(600)), None);
+    }
+
+    #[test]
+    fn an_uncounted_table_is_planned_as_at_least_the_sample() {
+        // DynamoDB says 0 (not counted yet) but the sample of 1,000 did not read it all:
+        // the table is not empty, its total is unknown.
+        let sample = SampleCall {
+            items: 1000,
+            plain_item_bytes: 700_000,
+            wire_bytes: 240_000,
+            plain_bytes: 700_000,
+            consumed: Some(80.0),
+            complete: false,
+        };
+        let forecast = Forecast::new(Some(0), Some(0), &sample, &goal(600)).expect("a plan");
+        assert_eq!((forecast.items, forecast.at_least), (1000, true));
+        assert_eq!(forecast.wire_bytes, 240_000);
+        assert_eq!(forecast.table_bytes, None, "a stale size is not shown");
+        assert_eq!(forecast.units, (80.0, 160.0), "the sample's cost, scaled");
+        let text = render(&forecast, &goal(600), "zstd", "URL");
+        assert!(text.contains("table: at least 1,000 items"), "{text}");
+        assert!(text.contains("unknown"), "{text}");
+        assert!(!text.contains("~0 items"), "{text}");
+        // A count below the sample's items is stale too.
+        let stale = Forecast::new(Some(10), Some(5_000), &sample, &goal(600)).expect("a plan");
+        assert_eq!((stale.items, stale.at_least), (1000, true));
+        // A count at or above the sample's is DynamoDB's approximation, as before.
+        let counted = Forecast::new(Some(5000), None, &sample, &goal(600)).expect("a plan");
+        assert_eq!((counted.items, counted.at_least), (5000, false));
+        assert!(counted.approximate);
     }
 
     #[test]
