@@ -370,7 +370,16 @@ fn least(time: Duration) -> String {
 }
 
 /// The plan as the command prints it.
-pub fn render(forecast: &Forecast, goal: &Goal, compress: &str, url: &str) -> String {
+///
+/// `options` are the pull's own options the plan was made for (`--index`, `--fields`...),
+/// as words, put into the suggested command after the suggestion's.
+pub fn render(
+    forecast: &Forecast,
+    goal: &Goal,
+    compress: &str,
+    url: &str,
+    options: &[String],
+) -> String {
     let mut out = String::new();
     let f = forecast;
     let about = if f.approximate { "~" } else { "" };
@@ -462,13 +471,7 @@ pub fn render(forecast: &Forecast, goal: &Goal, compress: &str, url: &str) -> St
         ),
         None => format!("--target {}", duration(goal.target)),
     };
-    let mut command = format!(
-        "scanstream pull {url} --invocations {} --segments {}",
-        s.invocations, s.segments
-    );
-    if let Some(rcu) = s.max_rcu {
-        let _ = write!(command, " --max-rcu {rcu}");
-    }
+    let command = pull_command(url, s, options);
     let _ = writeln!(
         out,
         "suggested for {goal_text}: {}{}",
@@ -481,6 +484,43 @@ pub fn render(forecast: &Forecast, goal: &Goal, compress: &str, url: &str) -> St
     );
     let _ = writeln!(out, "  {command} -o table.ndjson");
     out
+}
+
+/// The suggested `scanstream pull`, every word quoted for a POSIX shell where it needs
+/// it (a URL's `&` and `?`, a projection's spaces).
+pub fn pull_command(url: &str, suggestion: &Suggestion, options: &[String]) -> String {
+    let mut words = vec![
+        "scanstream".to_string(),
+        "pull".to_string(),
+        url.to_string(),
+        "--invocations".to_string(),
+        suggestion.invocations.to_string(),
+        "--segments".to_string(),
+        suggestion.segments.to_string(),
+    ];
+    if let Some(rcu) = suggestion.max_rcu {
+        words.extend(["--max-rcu".to_string(), rcu.to_string()]);
+    }
+    words.extend(options.iter().cloned());
+    words
+        .iter()
+        .map(|word| shell_quote(word))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `word` as one word to a POSIX shell: as it is when it holds only characters no shell
+/// treats specially, else in single quotes (a `'` in it as `'\''`).
+pub fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 /// Parses `--target`: a whole number and a unit, `s`, `m` or `h` (`30s`, `10m`, `2h`),
@@ -670,7 +710,7 @@ mod tests {
         assert_eq!(forecast.units, (0.0, 0.0));
         assert_eq!(forecast.suggestion.invocations, 1);
         assert_eq!(forecast.suggestion.max_rcu, None);
-        let text = render(&forecast, &goal(600), "zstd", "URL");
+        let text = render(&forecast, &goal(600), "zstd", "URL", &[]);
         assert!(text.contains("table: 0 items"), "{text}");
         assert!(text.contains("within the 6 MB burst"), "{text}");
         assert!(!text.contains("NaN") && !text.contains("inf"), "{text}");
@@ -720,7 +760,7 @@ mod tests {
         assert_eq!(forecast.wire_bytes, 240_000);
         assert_eq!(forecast.table_bytes, None, "a stale size is not shown");
         assert_eq!(forecast.units, (80.0, 160.0), "the sample's cost, scaled");
-        let text = render(&forecast, &goal(600), "zstd", "URL");
+        let text = render(&forecast, &goal(600), "zstd", "URL", &[]);
         assert!(text.contains("table: at least 1,000 items"), "{text}");
         assert!(text.contains("unknown"), "{text}");
         assert!(!text.contains("~0 items"), "{text}");
@@ -731,6 +771,52 @@ mod tests {
         let counted = Forecast::new(Some(5000), None, &sample, &goal(600)).expect("a plan");
         assert_eq!((counted.items, counted.at_least), (5000, false));
         assert!(counted.approximate);
+    }
+
+    #[test]
+    fn the_suggested_pull_carries_the_plan_s_options_quoted() {
+        let suggestion = Suggestion {
+            invocations: 4,
+            segments: 2,
+            max_rcu: Some(120),
+            time: Duration::from_secs(60),
+            short: false,
+        };
+        let options: Vec<String> = [
+            "--index",
+            "by status",
+            "--consistent",
+            "--fields",
+            "id,it's",
+            "--compress",
+            "gzip",
+        ]
+        .map(String::from)
+        .into();
+        let command = pull_command("https://u.example/?a=1&b=2", &suggestion, &options);
+        assert_eq!(
+            command,
+            "scanstream pull 'https://u.example/?a=1&b=2' --invocations 4 --segments 2 \
+             --max-rcu 120 --index 'by status' --consistent --fields 'id,it'\\''s' \
+             --compress gzip"
+        );
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("$HOME"), "'$HOME'");
+        // And in the printed plan.
+        let sample = SampleCall {
+            items: 10,
+            plain_item_bytes: 1000,
+            wire_bytes: 500,
+            plain_bytes: 1000,
+            consumed: Some(1.0),
+            complete: true,
+        };
+        let forecast = Forecast::new(None, None, &sample, &goal(60)).expect("plan");
+        let text = render(&forecast, &goal(60), "gzip", "URL", &options);
+        assert!(
+            text.contains("--index 'by status' --consistent --fields 'id,it'\\''s' --compress gzip -o table.ndjson"),
+            "{text}"
+        );
     }
 
     #[test]
