@@ -3,10 +3,13 @@
 //! sample call.
 //!
 //! The arithmetic is pure ([`Forecast::new`]) so it is unit-tested; the call is in
-//! [`super::cli`]. Times are lower bounds from a Function URL's limits alone: the first
-//! [`BURST_BYTES`] of a response at full speed (counted as no time), then
-//! [`CAPPED_BYTES_PER_S`], each response at most [`STREAMER_RESPONSE_BUDGET`]. DynamoDB,
-//! the function itself and the client's link can only make a read slower.
+//! [`super::cli`]. Times are what a Function URL's limits alone make of a read in
+//! full-size calls: each response [`STREAMER_RESPONSE_BUDGET`] (the streamer's default
+//! `MAX_RESPONSE_BYTES`; the last one of a slice the rest), its first [`BURST_BYTES`] at
+//! full speed (counted as no time), then [`CAPPED_BYTES_PER_S`]. Not a lower bound: calls
+//! cut smaller (`--max-items-per-call`, or a lower `MAX_RESPONSE_BYTES`) each have a
+//! burst of their own, so more of the read goes at full speed; and DynamoDB, the function
+//! itself and the client's link can make a read slower.
 
 use super::progress::{duration, thousands};
 use std::fmt::Write as _;
@@ -81,7 +84,7 @@ pub struct Row {
     pub invocations: u32,
     /// Calls in all (each at most a response budget).
     pub calls: u64,
-    /// The least time the Function URL's limits allow.
+    /// The time the Function URL's limits give the read in full-size calls.
     pub time: Duration,
     /// The read units a second that time implies (`None` when it is no time: all within
     /// the burst).
@@ -97,7 +100,7 @@ pub struct Suggestion {
     pub segments: u32,
     /// `--max-rcu`, when the read should be held to a rate.
     pub max_rcu: Option<u64>,
-    /// The least time with these options.
+    /// The time with these options, as [`Row::time`] counts it.
     pub time: Duration,
     /// The target cannot be met even at [`MAX_INVOCATIONS`] (or within the share).
     pub short: bool,
@@ -129,7 +132,7 @@ pub struct Forecast {
     pub suggestion: Suggestion,
 }
 
-/// Calls and least time for `slice_bytes` read by one invocation: full calls of the
+/// Calls and time for `slice_bytes` read by one invocation: full calls of the
 /// response budget, then the rest; each call's first [`BURST_BYTES`] are free.
 pub fn slice_time(slice_bytes: u64) -> (u64, Duration) {
     if slice_bytes == 0 {
@@ -360,8 +363,8 @@ pub fn bytes(n: f64) -> String {
     }
 }
 
-/// A time the limits allow, as the table shows it.
-fn least(time: Duration) -> String {
+/// A time the limits give, as the table shows it.
+fn limit_time(time: Duration) -> String {
     if time.is_zero() {
         "none: within the 6 MB burst".to_string()
     } else {
@@ -445,7 +448,7 @@ pub fn render(
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "invocations  calls  least time (Function URL limits)  read rate"
+        "invocations  calls  expected time, full 150 MB calls  read rate"
     );
     for row in &f.rows {
         let _ = writeln!(
@@ -453,7 +456,7 @@ pub fn render(
             "{:>11}  {:>5}  {:<32}  {}",
             row.invocations,
             thousands(row.calls),
-            least(row.time),
+            limit_time(row.time),
             match row.rcu_per_s {
                 Some(rate) => format!("{} RCU/s", thousands(rate.ceil() as u64)),
                 None => "-".to_string(),
@@ -478,7 +481,7 @@ pub fn render(
         if s.time.is_zero() {
             "the whole read fits in one response's 6 MB burst".to_string()
         } else {
-            format!("about {}", least(s.time))
+            format!("about {}", limit_time(s.time))
         },
         if s.short { " (longer than asked)" } else { "" }
     );
@@ -713,6 +716,11 @@ mod tests {
         let text = render(&forecast, &goal(600), "zstd", "URL", &[]);
         assert!(text.contains("table: 0 items"), "{text}");
         assert!(text.contains("within the 6 MB burst"), "{text}");
+        // Not a lower bound (smaller calls have bursts of their own): not called one.
+        assert!(
+            text.contains("expected time, full 150 MB calls") && !text.contains("least"),
+            "{text}"
+        );
         assert!(!text.contains("NaN") && !text.contains("inf"), "{text}");
     }
 
