@@ -1097,8 +1097,7 @@ impl<S: PageSource> Streamer<S> {
                 Either::Left((size, first)) => (first.await, size),
                 Either::Right((started, mut lookup)) => {
                     let size = match &started {
-                        Ok(_) => match tokio::time::timeout(SIZE_LOOKUP_GRACE, &mut lookup).await
-                        {
+                        Ok(_) => match tokio::time::timeout(SIZE_LOOKUP_GRACE, &mut lookup).await {
                             Ok(size) => size,
                             Err(_) => {
                                 tokio::spawn(lookup);
