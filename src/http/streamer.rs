@@ -26,6 +26,7 @@ use crate::seed::ndjson::dynamo_number;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use futures::StreamExt;
+use futures::future::Either;
 use http_body::Frame;
 use lambda_http::http::{Method, Response, StatusCode};
 use std::sync::Arc;
@@ -1057,8 +1058,8 @@ impl<S: PageSource> Streamer<S> {
         );
         // A Scan's total, for the client's progress and plan; under a filter or a Query
         // it is unknown, and not sent. Only a fresh read looks it up: a client needs it
-        // once, and a `DescribeTable` that fails (throttled) must not slow every resumed
-        // call of a long read by the lookup's timeout.
+        // once, and a `DescribeTable` that is throttled need not be asked again by every
+        // resumed call of a long read.
         let fresh = request
             .positions
             .iter()
@@ -1079,17 +1080,38 @@ impl<S: PageSource> Streamer<S> {
             compression: request.compression,
             max_rcu: request.max_rcu,
         };
-        let size = async {
-            let index = sized?;
-            let size = self.source.approximate_size(index.as_deref());
-            tokio::time::timeout(SIZE_LOOKUP_TIMEOUT, size)
-                .await
-                .ok()
-                .flatten()
+        // Beside the first page, never before it: the lookup is polled first, so a cached
+        // answer is in the headers. A `DescribeTable` still out when the first page is
+        // ready gets [`SIZE_LOOKUP_GRACE`] more (a cold function's first call races its
+        // first page against it), then the headers go without the size and the lookup
+        // goes on as a task of its own, so it fills the source's cache for the next
+        // request whatever it takes (the SDK's operation timeout bounds it).
+        let lookup = sized.map(|index| {
+            let source = self.source.clone();
+            Box::pin(async move { source.approximate_size(index.as_deref()).await })
+        });
+        let first = Box::pin(stream::start(self.source.clone(), plan));
+        let (started, size) = match lookup {
+            None => (first.await, None),
+            Some(lookup) => match futures::future::select(lookup, first).await {
+                Either::Left((size, first)) => (first.await, size),
+                Either::Right((started, mut lookup)) => {
+                    let size = match &started {
+                        Ok(_) => match tokio::time::timeout(SIZE_LOOKUP_GRACE, &mut lookup).await {
+                            Ok(size) => size,
+                            Err(_) => {
+                                tokio::spawn(lookup);
+                                None
+                            }
+                        },
+                        Err(_) => None,
+                    };
+                    (started, size)
+                }
+            },
         };
-        // Beside the first page, not before it: the first byte waits for neither.
-        match tokio::join!(stream::start(self.source.clone(), plan), size) {
-            (Ok(scan), size) => {
+        match started {
+            Ok(scan) => {
                 let body = scan.map(|bytes| Ok(Frame::data(bytes))).boxed();
                 let mut response =
                     response(StatusCode::OK, request.compression.content_type(), body);
@@ -1098,7 +1120,7 @@ impl<S: PageSource> Streamer<S> {
                 }
                 response
             }
-            (Err(err), _) => {
+            Err(err) => {
                 warn!(cause = %err, source = ?err.source, "scan failed before the first page");
                 error_response(&ApiError::from(&err))
             }
@@ -1112,9 +1134,9 @@ pub const APPROX_ITEMS_HEADER: &str = "x-scanstream-approx-items";
 /// The table's approximate size in bytes (`TableSizeBytes`, as approximate).
 pub const APPROX_BYTES_HEADER: &str = "x-scanstream-approx-bytes";
 
-/// The longest the size lookup may take: it is advisory, and a slow `DescribeTable`
-/// must not hold a stream's first byte back.
-const SIZE_LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+/// The longest the headers wait for the size lookup once the first page is ready: it is
+/// advisory, and a slow `DescribeTable` must not hold a stream back for long.
+const SIZE_LOOKUP_GRACE: Duration = Duration::from_millis(200);
 
 fn size_headers(headers: &mut lambda_http::http::HeaderMap, size: crate::scan::ApproximateSize) {
     for (name, value) in [
@@ -1693,6 +1715,93 @@ mod tests {
                 .unwrap_err()
                 .message
                 .contains("more than once")
+        );
+    }
+
+    /// A memory table whose size lookup takes `delay` the first time (a slow or
+    /// throttled `DescribeTable`) and is then cached, as DynamoDB's source caches it.
+    struct SlowSize {
+        inner: crate::scan::memory::MemorySource,
+        delay: Duration,
+        cached: std::sync::atomic::AtomicBool,
+    }
+
+    impl PageSource for SlowSize {
+        async fn page(
+            &self,
+            request: crate::scan::PageRequest,
+        ) -> Result<crate::scan::Page, UpstreamError> {
+            self.inner.page(request).await
+        }
+
+        async fn partition_key(
+            &self,
+            index: Option<&str>,
+        ) -> Result<crate::scan::KeyAttribute, UpstreamError> {
+            self.inner.partition_key(index).await
+        }
+
+        async fn approximate_size(&self, _: Option<&str>) -> Option<crate::scan::ApproximateSize> {
+            use std::sync::atomic::Ordering::SeqCst;
+            if !self.cached.load(SeqCst) {
+                tokio::time::sleep(self.delay).await;
+                self.cached.store(true, SeqCst);
+            }
+            Some(crate::scan::ApproximateSize {
+                items: 7,
+                bytes: 700,
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_size_lookup_holds_no_response_back_and_still_fills_the_cache() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let items = (0..5)
+            .map(|i| {
+                crate::scan::Item::from([(
+                    "id".to_string(),
+                    aws_sdk_dynamodb::types::AttributeValue::S(format!("item-{i}")),
+                )])
+            })
+            .collect();
+        let streamer = Streamer::new(
+            config(),
+            SlowSize {
+                inner: crate::scan::memory::MemorySource::new(items, "id"),
+                delay: Duration::from_secs(5),
+                cached: false.into(),
+            },
+        );
+        let uri: Uri = "/?max_items=1".parse().expect("uri");
+        let started = tokio::time::Instant::now();
+        let response = streamer.handle(Invocation::get(&uri)).await;
+        assert_eq!(response.status(), 200);
+        // The clock is paused: only the waits in the handler move it.
+        assert_eq!(
+            started.elapsed(),
+            SIZE_LOOKUP_GRACE,
+            "the headers waited the grace, not the lookup"
+        );
+        assert!(response.headers().get(APPROX_ITEMS_HEADER).is_none());
+        // The lookup went on after the response, past any timeout a join would have had.
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert!(streamer.source.cached.load(SeqCst), "the lookup finished");
+        // Cached, it answers at once, and the next fresh response carries it.
+        let response = streamer.handle(Invocation::get(&uri)).await;
+        assert_eq!(
+            response
+                .headers()
+                .get(APPROX_ITEMS_HEADER)
+                .and_then(|v| v.to_str().ok()),
+            Some("7")
+        );
+        assert_eq!(
+            response
+                .headers()
+                .get(APPROX_BYTES_HEADER)
+                .and_then(|v| v.to_str().ok()),
+            Some("700")
         );
     }
 }

@@ -450,12 +450,15 @@ impl<'a> Arriving<'a> {
     }
 
     /// The call's `items` are in the output. Taken out of `in_flight` before they are
-    /// added to `items`: a glance in between sees too few, never an item twice.
+    /// added to `items`, and the add is a Release: a sampler that loads `items` with
+    /// Acquire and then `in_flight` ([`super::progress::of_pull`]) and sees the add also
+    /// sees the subtraction, so it counts too few in between, never an item twice (on
+    /// weakly ordered machines too).
     fn committed(mut self, items: u64) {
         self.counters
             .in_flight
             .fetch_sub(std::mem::take(&mut self.items), Ordering::Relaxed);
-        self.counters.items.fetch_add(items, Ordering::Relaxed);
+        self.counters.items.fetch_add(items, Ordering::Release);
     }
 }
 

@@ -596,8 +596,47 @@ async fn plan(args: PlanArgs) -> anyhow::Result<()> {
             sampled.call.items
         );
     };
-    print!("{}", forecast::render(&plan, &goal, &compress, &args.url));
+    print!(
+        "{}",
+        forecast::render(&plan, &goal, &compress, &args.url, &pull_options(&args))
+    );
     Ok(())
+}
+
+/// The pull's options the plan was made for, as words for its suggested command: what
+/// the sample read (`--index`, `--consistent`, `--fields`, `--compress` when not the
+/// default) and how it was signed.
+fn pull_options(args: &PlanArgs) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut push = |flag: &str, value: Option<&str>| {
+        words.push(flag.to_string());
+        words.extend(value.map(str::to_string));
+    };
+    if let Some(index) = &args.index {
+        push("--index", Some(index));
+    }
+    if args.consistent {
+        push("--consistent", None);
+    }
+    if let Some(fields) = &args.fields {
+        push("--fields", Some(fields));
+    }
+    if !matches!(args.compress, Compress::Zstd) {
+        push(
+            "--compress",
+            Some(&format!("{:?}", args.compress).to_lowercase()),
+        );
+    }
+    if !matches!(args.signing.sign, Sign::Auto) {
+        push(
+            "--sign",
+            Some(&format!("{:?}", args.signing.sign).to_lowercase()),
+        );
+    }
+    if let Some(region) = &args.signing.region {
+        push("--region", Some(region));
+    }
+    words
 }
 
 fn backoff(max_attempts: u32) -> Backoff {
@@ -798,6 +837,64 @@ mod tests {
             (plan.sample_items, plan.share, plan.capacity),
             (1000, 50, None)
         );
+    }
+
+    #[test]
+    fn the_plan_s_options_go_into_its_suggested_pull_and_pull_takes_them() {
+        let parse = |args: &[&str]| Args::try_parse_from(args).expect("valid").command;
+        let Command::Plan(plan) = parse(&[
+            "scanstream",
+            "plan",
+            "http://x/",
+            "--index",
+            "by-status",
+            "--consistent",
+            "--fields",
+            "id,status",
+            "--compress",
+            "none",
+            "--sign",
+            "always",
+            "--region",
+            "eu-west-1",
+            "--target",
+            "1h",
+        ]) else {
+            panic!("a plan");
+        };
+        let words = pull_options(&plan);
+        assert_eq!(
+            words,
+            [
+                "--index",
+                "by-status",
+                "--consistent",
+                "--fields",
+                "id,status",
+                "--compress",
+                "none",
+                "--sign",
+                "always",
+                "--region",
+                "eu-west-1"
+            ]
+        );
+        let mut pull_args = vec!["scanstream", "pull", "http://x/"];
+        pull_args.extend(words.iter().map(String::as_str));
+        let Command::Pull(pull) = parse(&pull_args) else {
+            panic!("a pull");
+        };
+        assert_eq!(pull.index.as_deref(), Some("by-status"));
+        assert_eq!(pull.fields.as_deref(), Some("id,status"));
+        assert!(pull.consistent);
+        assert!(matches!(pull.compress, Compress::None));
+        assert!(matches!(pull.signing.sign, Sign::Always));
+        assert_eq!(pull.signing.region.as_deref(), Some("eu-west-1"));
+        // The defaults add nothing.
+        let Command::Plan(plain) = parse(&["scanstream", "plan", "http://x/"]) else {
+            panic!("a plan");
+        };
+        assert!(pull_options(&plain).is_empty());
     }
 
     #[test]

@@ -3,10 +3,13 @@
 //! sample call.
 //!
 //! The arithmetic is pure ([`Forecast::new`]) so it is unit-tested; the call is in
-//! [`super::cli`]. Times are lower bounds from a Function URL's limits alone: the first
-//! [`BURST_BYTES`] of a response at full speed (counted as no time), then
-//! [`CAPPED_BYTES_PER_S`], each response at most [`STREAMER_RESPONSE_BUDGET`]. DynamoDB,
-//! the function itself and the client's link can only make a read slower.
+//! [`super::cli`]. Times are what a Function URL's limits alone make of a read in
+//! full-size calls: each response [`STREAMER_RESPONSE_BUDGET`] (the streamer's default
+//! `MAX_RESPONSE_BYTES`; the last one of a slice the rest), its first [`BURST_BYTES`] at
+//! full speed (counted as no time), then [`CAPPED_BYTES_PER_S`]. Not a lower bound: calls
+//! cut smaller (`--max-items-per-call`, or a lower `MAX_RESPONSE_BYTES`) each have a
+//! burst of their own, so more of the read goes at full speed; and DynamoDB, the function
+//! itself and the client's link can make a read slower.
 
 use super::progress::{duration, thousands};
 use std::fmt::Write as _;
@@ -81,7 +84,7 @@ pub struct Row {
     pub invocations: u32,
     /// Calls in all (each at most a response budget).
     pub calls: u64,
-    /// The least time the Function URL's limits allow.
+    /// The time the Function URL's limits give the read in full-size calls.
     pub time: Duration,
     /// The read units a second that time implies (`None` when it is no time: all within
     /// the burst).
@@ -97,7 +100,7 @@ pub struct Suggestion {
     pub segments: u32,
     /// `--max-rcu`, when the read should be held to a rate.
     pub max_rcu: Option<u64>,
-    /// The least time with these options.
+    /// The time with these options, as [`Row::time`] counts it.
     pub time: Duration,
     /// The target cannot be met even at [`MAX_INVOCATIONS`] (or within the share).
     pub short: bool,
@@ -110,6 +113,9 @@ pub struct Forecast {
     pub items: u64,
     /// The items figure is DynamoDB's approximation (not an exact count from the sample).
     pub approximate: bool,
+    /// DynamoDB's count was stale (0, or below the sample's items) and the sample did not
+    /// read the whole table: the total is unknown, `items` is the sample's, a floor.
+    pub at_least: bool,
     /// `TableSizeBytes`, when reported.
     pub table_bytes: Option<u64>,
     /// Bytes an item, decoded.
@@ -126,7 +132,7 @@ pub struct Forecast {
     pub suggestion: Suggestion,
 }
 
-/// Calls and least time for `slice_bytes` read by one invocation: full calls of the
+/// Calls and time for `slice_bytes` read by one invocation: full calls of the
 /// response budget, then the rest; each call's first [`BURST_BYTES`] are free.
 pub fn slice_time(slice_bytes: u64) -> (u64, Duration) {
     if slice_bytes == 0 {
@@ -164,11 +170,20 @@ impl Forecast {
         sample: &SampleCall,
         goal: &Goal,
     ) -> Option<Self> {
-        // A sample that read everything is an exact count, better than DynamoDB's.
-        let (items, approximate) = if sample.complete {
-            (sample.items, false)
+        // A sample that read everything is an exact count, better than DynamoDB's. One
+        // that did not proves at least its own items: a header count below that (0 above
+        // all, a table DynamoDB has not counted yet: it refreshes about every six hours)
+        // is stale, so the total is unknown and the plan is for the sample's items, a
+        // floor. The size that came with a stale count is stale too.
+        let (items, approximate, at_least, table_bytes) = if sample.complete {
+            (sample.items, false, false, table_bytes)
         } else {
-            (table_items?, true)
+            let reported = table_items?;
+            if reported == 0 || reported < sample.items {
+                (sample.items, true, true, None)
+            } else {
+                (reported, true, false, table_bytes)
+            }
         };
         let per = |bytes: u64| {
             if sample.items == 0 {
@@ -213,6 +228,7 @@ impl Forecast {
         Some(Self {
             items,
             approximate,
+            at_least,
             table_bytes,
             plain_per_item,
             wire_per_item,
@@ -347,8 +363,8 @@ pub fn bytes(n: f64) -> String {
     }
 }
 
-/// A time the limits allow, as the table shows it.
-fn least(time: Duration) -> String {
+/// A time the limits give, as the table shows it.
+fn limit_time(time: Duration) -> String {
     if time.is_zero() {
         "none: within the 6 MB burst".to_string()
     } else {
@@ -357,27 +373,51 @@ fn least(time: Duration) -> String {
 }
 
 /// The plan as the command prints it.
-pub fn render(forecast: &Forecast, goal: &Goal, compress: &str, url: &str) -> String {
+///
+/// `options` are the pull's own options the plan was made for (`--index`, `--fields`...),
+/// as words, put into the suggested command after the suggestion's.
+pub fn render(
+    forecast: &Forecast,
+    goal: &Goal,
+    compress: &str,
+    url: &str,
+    options: &[String],
+) -> String {
     let mut out = String::new();
     let f = forecast;
     let about = if f.approximate { "~" } else { "" };
-    let _ = writeln!(
-        out,
-        "table: {about}{} items{}",
-        thousands(f.items),
-        match f.table_bytes {
-            Some(b) => format!(", {about}{} as DynamoDB counts", bytes(b as f64)),
-            None => String::new(),
-        }
-    );
-    if f.approximate {
+    if f.at_least {
         let _ = writeln!(
             out,
-            "  (DynamoDB's ItemCount and TableSizeBytes, refreshed about every six hours)"
+            "table: at least {} items (the total is unknown)",
+            thousands(f.items)
+        );
+        let _ = writeln!(
+            out,
+            "  (DynamoDB has not counted the table yet: its ItemCount, refreshed about every \
+             six hours, is below the sample's; the figures below are for the sample's items, \
+             a floor)"
         );
     } else {
-        let _ = writeln!(out, "  (counted: the sample read the whole table)");
+        let _ = writeln!(
+            out,
+            "table: {about}{} items{}",
+            thousands(f.items),
+            match f.table_bytes {
+                Some(b) => format!(", {about}{} as DynamoDB counts", bytes(b as f64)),
+                None => String::new(),
+            }
+        );
+        if f.approximate {
+            let _ = writeln!(
+                out,
+                "  (DynamoDB's ItemCount and TableSizeBytes, refreshed about every six hours)"
+            );
+        } else {
+            let _ = writeln!(out, "  (counted: the sample read the whole table)");
+        }
     }
+    let floor = if f.at_least { "at least " } else { "" };
     let ratio = if f.wire_per_item > 0.0 {
         format!(" ({:.2}x)", f.plain_per_item / f.wire_per_item)
     } else {
@@ -395,20 +435,20 @@ pub fn render(forecast: &Forecast, goal: &Goal, compress: &str, url: &str) -> St
     }
     let _ = writeln!(
         out,
-        "whole read: {} on the wire ({compress}), {} plain",
+        "whole read: {floor}{} on the wire ({compress}), {} plain",
         bytes(f.wire_bytes as f64),
         bytes(f.plain_per_item * f.items as f64)
     );
     let _ = writeln!(
         out,
-        "read units: {} eventually consistent, {} strongly consistent",
+        "read units: {floor}{} eventually consistent, {} strongly consistent",
         thousands(f.units.0.ceil() as u64),
         thousands(f.units.1.ceil() as u64)
     );
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "invocations  calls  least time (Function URL limits)  read rate"
+        "invocations  calls  expected time, full 150 MB calls  read rate"
     );
     for row in &f.rows {
         let _ = writeln!(
@@ -416,7 +456,7 @@ pub fn render(forecast: &Forecast, goal: &Goal, compress: &str, url: &str) -> St
             "{:>11}  {:>5}  {:<32}  {}",
             row.invocations,
             thousands(row.calls),
-            least(row.time),
+            limit_time(row.time),
             match row.rcu_per_s {
                 Some(rate) => format!("{} RCU/s", thousands(rate.ceil() as u64)),
                 None => "-".to_string(),
@@ -434,25 +474,56 @@ pub fn render(forecast: &Forecast, goal: &Goal, compress: &str, url: &str) -> St
         ),
         None => format!("--target {}", duration(goal.target)),
     };
-    let mut command = format!(
-        "scanstream pull {url} --invocations {} --segments {}",
-        s.invocations, s.segments
-    );
-    if let Some(rcu) = s.max_rcu {
-        let _ = write!(command, " --max-rcu {rcu}");
-    }
+    let command = pull_command(url, s, options);
     let _ = writeln!(
         out,
         "suggested for {goal_text}: {}{}",
         if s.time.is_zero() {
             "the whole read fits in one response's 6 MB burst".to_string()
         } else {
-            format!("about {}", least(s.time))
+            format!("about {}", limit_time(s.time))
         },
         if s.short { " (longer than asked)" } else { "" }
     );
     let _ = writeln!(out, "  {command} -o table.ndjson");
     out
+}
+
+/// The suggested `scanstream pull`, every word quoted for a POSIX shell where it needs
+/// it (a URL's `&` and `?`, a projection's spaces).
+pub fn pull_command(url: &str, suggestion: &Suggestion, options: &[String]) -> String {
+    let mut words = vec![
+        "scanstream".to_string(),
+        "pull".to_string(),
+        url.to_string(),
+        "--invocations".to_string(),
+        suggestion.invocations.to_string(),
+        "--segments".to_string(),
+        suggestion.segments.to_string(),
+    ];
+    if let Some(rcu) = suggestion.max_rcu {
+        words.extend(["--max-rcu".to_string(), rcu.to_string()]);
+    }
+    words.extend(options.iter().cloned());
+    words
+        .iter()
+        .map(|word| shell_quote(word))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `word` as one word to a POSIX shell: as it is when it holds only characters no shell
+/// treats specially, else in single quotes (a `'` in it as `'\''`).
+pub fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 /// Parses `--target`: a whole number and a unit, `s`, `m` or `h` (`30s`, `10m`, `2h`),
@@ -642,9 +713,14 @@ mod tests {
         assert_eq!(forecast.units, (0.0, 0.0));
         assert_eq!(forecast.suggestion.invocations, 1);
         assert_eq!(forecast.suggestion.max_rcu, None);
-        let text = render(&forecast, &goal(600), "zstd", "URL");
+        let text = render(&forecast, &goal(600), "zstd", "URL", &[]);
         assert!(text.contains("table: 0 items"), "{text}");
         assert!(text.contains("within the 6 MB burst"), "{text}");
+        // Not a lower bound (smaller calls have bursts of their own): not called one.
+        assert!(
+            text.contains("expected time, full 150 MB calls") && !text.contains("least"),
+            "{text}"
+        );
         assert!(!text.contains("NaN") && !text.contains("inf"), "{text}");
     }
 
@@ -673,6 +749,82 @@ mod tests {
             ..sample
         };
         assert_eq!(Forecast::new(None, None, &partial, &goal(600)), None);
+    }
+
+    #[test]
+    fn an_uncounted_table_is_planned_as_at_least_the_sample() {
+        // DynamoDB says 0 (not counted yet) but the sample of 1,000 did not read it all:
+        // the table is not empty, its total is unknown.
+        let sample = SampleCall {
+            items: 1000,
+            plain_item_bytes: 700_000,
+            wire_bytes: 240_000,
+            plain_bytes: 700_000,
+            consumed: Some(80.0),
+            complete: false,
+        };
+        let forecast = Forecast::new(Some(0), Some(0), &sample, &goal(600)).expect("a plan");
+        assert_eq!((forecast.items, forecast.at_least), (1000, true));
+        assert_eq!(forecast.wire_bytes, 240_000);
+        assert_eq!(forecast.table_bytes, None, "a stale size is not shown");
+        assert_eq!(forecast.units, (80.0, 160.0), "the sample's cost, scaled");
+        let text = render(&forecast, &goal(600), "zstd", "URL", &[]);
+        assert!(text.contains("table: at least 1,000 items"), "{text}");
+        assert!(text.contains("unknown"), "{text}");
+        assert!(!text.contains("~0 items"), "{text}");
+        // A count below the sample's items is stale too.
+        let stale = Forecast::new(Some(10), Some(5_000), &sample, &goal(600)).expect("a plan");
+        assert_eq!((stale.items, stale.at_least), (1000, true));
+        // A count at or above the sample's is DynamoDB's approximation, as before.
+        let counted = Forecast::new(Some(5000), None, &sample, &goal(600)).expect("a plan");
+        assert_eq!((counted.items, counted.at_least), (5000, false));
+        assert!(counted.approximate);
+    }
+
+    #[test]
+    fn the_suggested_pull_carries_the_plan_s_options_quoted() {
+        let suggestion = Suggestion {
+            invocations: 4,
+            segments: 2,
+            max_rcu: Some(120),
+            time: Duration::from_secs(60),
+            short: false,
+        };
+        let options: Vec<String> = [
+            "--index",
+            "by status",
+            "--consistent",
+            "--fields",
+            "id,it's",
+            "--compress",
+            "gzip",
+        ]
+        .map(String::from)
+        .into();
+        let command = pull_command("https://u.example/?a=1&b=2", &suggestion, &options);
+        assert_eq!(
+            command,
+            "scanstream pull 'https://u.example/?a=1&b=2' --invocations 4 --segments 2 \
+             --max-rcu 120 --index 'by status' --consistent --fields 'id,it'\\''s' \
+             --compress gzip"
+        );
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("$HOME"), "'$HOME'");
+        // And in the printed plan.
+        let sample = SampleCall {
+            items: 10,
+            plain_item_bytes: 1000,
+            wire_bytes: 500,
+            plain_bytes: 1000,
+            consumed: Some(1.0),
+            complete: true,
+        };
+        let forecast = Forecast::new(None, None, &sample, &goal(60)).expect("plan");
+        let text = render(&forecast, &goal(60), "gzip", "URL", &options);
+        assert!(
+            text.contains("--index 'by status' --consistent --fields 'id,it'\\''s' --compress gzip -o table.ndjson"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -211,9 +211,13 @@ pub fn tail(sample: &Sample, rates: &Rates) -> String {
 /// total when the streamer sent one; an `ItemCount` of 0 (a table too new for DynamoDB
 /// to have counted it) is no total.
 pub fn of_pull(counters: &super::Counters, already: u64) -> Sample {
-    let committed = already + counters.items.load(Ordering::Relaxed);
+    // `items` first, with Acquire, then `in_flight`: it pairs with the Release add of a
+    // commit (`Arriving::committed` takes the items out of `in_flight` before), so
+    // committed items seen here are no longer seen in flight.
+    let committed = already + counters.items.load(Ordering::Acquire);
+    let in_flight = counters.in_flight.load(Ordering::Relaxed);
     Sample {
-        done: committed + counters.in_flight.load(Ordering::Relaxed),
+        done: committed + in_flight,
         committed: Some(committed),
         total: counters
             .estimate

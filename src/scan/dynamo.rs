@@ -34,9 +34,9 @@ pub struct DynamoSource {
     /// `ReturnConsumedCapacity` of every call: `TOTAL` unless turned off, since against
     /// DynamoDB Local it costs about a tenth of the scan rate (measured, see README).
     capacity: ReturnConsumedCapacity,
-    /// `DescribeTable` (for `pk` and `index` requests only), kept for a minute and
-    /// fetched again at once when an index is not in it: indexes can be added while a
-    /// warm function runs, and must then be found.
+    /// `DescribeTable` (for `pk`, `index` and Query requests, and a fresh Scan's size
+    /// lookup), kept for a minute and fetched again at once when an index is not in it:
+    /// indexes can be added while a warm function runs, and must then be found.
     description: Arc<Mutex<Option<Described>>>,
 }
 
@@ -73,15 +73,48 @@ impl DynamoSource {
 
     /// The table's description: the cached one unless it is older than
     /// [`DESCRIPTION_TTL`] or `fresh` is asked for.
+    ///
+    /// The lock is held across the call, so concurrent key lookups share one
+    /// `DescribeTable`; a request waiting on it waits at most the SDK's operation timeout
+    /// (`OPERATION_TIMEOUT_MS`, retries included) and, in the streamer, its own deadline.
     async fn describe(&self, fresh: bool) -> Result<Arc<TableDescription>, UpstreamError> {
-        // Held across the call, so concurrent requests share one DescribeTable.
         let mut cached = self.description.lock().await;
-        if let Some(described) = cached.as_ref()
-            && !fresh
-            && described.at.elapsed() < DESCRIPTION_TTL
-        {
-            return Ok(described.table.clone());
+        if let Some(table) = Self::cached(&cached, fresh) {
+            return Ok(table);
         }
+        let table = self.describe_table().await?;
+        *cached = Some(Described {
+            table: table.clone(),
+            at: Instant::now(),
+        });
+        Ok(table)
+    }
+
+    /// The description for the advisory size lookup: the cached one, or a
+    /// `DescribeTable` made without the lock, so a throttled lookup never holds back a
+    /// Query's or an index's key lookup behind it; its answer is cached all the same.
+    async fn describe_unlocked(&self) -> Result<Arc<TableDescription>, UpstreamError> {
+        if let Some(table) = Self::cached(&*self.description.lock().await, false) {
+            return Ok(table);
+        }
+        let table = self.describe_table().await?;
+        *self.description.lock().await = Some(Described {
+            table: table.clone(),
+            at: Instant::now(),
+        });
+        Ok(table)
+    }
+
+    /// The cached description, unless it is older than [`DESCRIPTION_TTL`] or `fresh`.
+    fn cached(cached: &Option<Described>, fresh: bool) -> Option<Arc<TableDescription>> {
+        cached
+            .as_ref()
+            .filter(|described| !fresh && described.at.elapsed() < DESCRIPTION_TTL)
+            .map(|described| described.table.clone())
+    }
+
+    /// One `DescribeTable` of the table.
+    async fn describe_table(&self) -> Result<Arc<TableDescription>, UpstreamError> {
         let output = self
             .client
             .describe_table()
@@ -89,14 +122,9 @@ impl DynamoSource {
             .send()
             .await
             .map_err(crate::client::classify)?;
-        let table = Arc::new(output.table.ok_or_else(|| {
+        Ok(Arc::new(output.table.ok_or_else(|| {
             UpstreamError::new(ErrorKind::Internal, "DescribeTable without a table")
-        })?);
-        *cached = Some(Described {
-            table: table.clone(),
-            at: Instant::now(),
-        });
-        Ok(table)
+        })?))
     }
 }
 
@@ -294,7 +322,7 @@ impl PageSource for DynamoSource {
     }
 
     async fn approximate_size(&self, index: Option<&str>) -> Option<ApproximateSize> {
-        let table = self.describe(false).await.ok()?;
+        let table = self.describe_unlocked().await.ok()?;
         let (items, bytes) = match index {
             None => (table.item_count(), table.table_size_bytes()),
             Some(index) => table
