@@ -24,16 +24,27 @@ pub fn start_watch(
     table: &str,
     extra_env: &[(&'static str, &str)],
 ) -> Result<Service> {
+    start_watch_at(&ddb.endpoint(), table, extra_env, table)
+}
+
+/// As [`start_watch`], with the streamer's DynamoDB at `endpoint` (a [`LatencyLink`] in
+/// front of DynamoDB Local, say), logging to `target/bench-watch-{log_name}.log`.
+pub fn start_watch_at(
+    endpoint: &str,
+    table: &str,
+    extra_env: &[(&'static str, &str)],
+    log_name: &str,
+) -> Result<Service> {
     let mut env = vec![
         ("TABLE_NAME", table.to_string()),
-        ("AWS_ENDPOINT_URL_DYNAMODB", ddb.endpoint()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint.to_string()),
         ("AWS_REGION", "us-east-1".into()),
         ("AWS_ACCESS_KEY_ID", "local".into()),
         ("AWS_SECRET_ACCESS_KEY", "local".into()),
         ("RUST_LOG", "warn".into()),
     ];
     env.extend(extra_env.iter().map(|(k, v)| (*k, v.to_string())));
-    let log = Path::new(ROOT).join(format!("target/bench-watch-{table}.log"));
+    let log = Path::new(ROOT).join(format!("target/bench-watch-{log_name}.log"));
     Ok(Service::lambda_watch(&env, true, log)?)
 }
 
@@ -224,6 +235,72 @@ impl CappedProxy {
 }
 
 impl Drop for CappedProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A link of fixed latency in front of a local TCP service: every byte a client sends is
+/// passed on `delay` after it arrived, in order, and the answers come back at once. So
+/// each request's round trip grows by `delay`, as it would across a network, while
+/// requests in flight on other connections overlap, as they do against a remote
+/// DynamoDB. DynamoDB Local answers in-process on this machine's two cores, so without it
+/// a benchmark measures the emulator's CPU and nothing that concurrency hides.
+pub struct LatencyLink {
+    port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LatencyLink {
+    pub async fn start(upstream_port: u16, delay: Duration) -> Result<Self> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let Ok(upstream) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", upstream_port)).await
+                    else {
+                        return;
+                    };
+                    let _ = client.set_nodelay(true);
+                    let _ = upstream.set_nodelay(true);
+                    let (mut client_read, mut client_write) = client.into_split();
+                    let (mut upstream_read, mut upstream_write) = upstream.into_split();
+                    // Stamped on arrival, sent when due: a request read in several pieces
+                    // is late by `delay` once, not once a piece.
+                    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+                    tokio::spawn(async move {
+                        let mut buf = vec![0u8; 16 * 1024];
+                        while let Ok(n) = client_read.read(&mut buf).await {
+                            if n == 0 || tx.send((Instant::now(), buf[..n].to_vec())).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                    tokio::spawn(async move {
+                        while let Some((arrived, bytes)) = rx.recv().await {
+                            tokio::time::sleep_until((arrived + delay).into()).await;
+                            if upstream_write.write_all(&bytes).await.is_err() {
+                                break;
+                            }
+                        }
+                        let _ = upstream_write.shutdown().await;
+                    });
+                    let _ = tokio::io::copy(&mut upstream_read, &mut client_write).await;
+                });
+            }
+        });
+        Ok(Self { port, task })
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for LatencyLink {
     fn drop(&mut self) {
         self.task.abort();
     }
