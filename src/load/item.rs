@@ -19,6 +19,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
+use std::fmt;
 
 /// DynamoDB's nesting limit for lists and maps.
 const MAX_DEPTH: usize = 32;
@@ -112,6 +113,15 @@ pub fn parse_line(line: &str, schema: &KeySchema) -> Result<(Item, super::key::I
 
 /// Parses one line into an item by DynamoDB's rules, its key not checked.
 pub fn item_of_line(line: &str) -> Result<Item, String> {
+    match fast::item(line) {
+        Some(item) => Ok(item),
+        None => exact_item(line),
+    }
+}
+
+/// The reference conversion, through `serde_json::Value`: it gives every line its exact
+/// error, and takes the lines the fast path gives up on.
+fn exact_item(line: &str) -> Result<Item, String> {
     let value: Value = serde_json::from_str(line).map_err(|err| format!("not JSON: {err}"))?;
     let Value::Object(mut object) = value else {
         return Err("not a JSON object".into());
@@ -124,11 +134,30 @@ pub fn item_of_line(line: &str) -> Result<Item, String> {
     // The size is counted while converting, so a line far over the limit stops at the
     // attribute that passes it instead of building the whole item first.
     let mut size = 0;
-    attributes(&object, "", 0, &mut size)
+    attributes(object, &Path::Root, 0, &mut size)
+}
+
+/// Where an attribute sits in its item (`a.b[2]`), written out only when an error names
+/// it: formatting every attribute's path on the way cost more than parsing the line.
+enum Path<'a> {
+    Root,
+    Name(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Path::Root => Ok(()),
+            Path::Name(Path::Root, name) => f.write_str(name),
+            Path::Name(parent, name) => write!(f, "{parent}.{name}"),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
 }
 
 /// Adds `bytes` to the item's running DynamoDB size, refusing it once over the limit.
-fn count(size: &mut usize, bytes: usize, path: &str) -> Result<(), String> {
+fn count(size: &mut usize, bytes: usize, path: &Path) -> Result<(), String> {
     *size = size.saturating_add(bytes);
     if *size > MAX_ITEM_BYTES {
         return Err(format!(
@@ -138,34 +167,31 @@ fn count(size: &mut usize, bytes: usize, path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The parsed line is taken apart, not copied: its strings become the item's.
 fn attributes(
-    object: &Map<String, Value>,
-    path: &str,
+    object: Map<String, Value>,
+    path: &Path,
     depth: usize,
     size: &mut usize,
 ) -> Result<Item, String> {
     // Top-level names count their length; names in a map also one byte each.
     let per_name = usize::from(depth > 0);
-    object
-        .iter()
-        .map(|(name, value)| {
-            if name.is_empty() {
-                return Err(format!("{path}: empty attribute name"));
-            }
-            let here = if path.is_empty() {
-                name.clone()
-            } else {
-                format!("{path}.{name}")
-            };
-            count(size, per_name + name.len(), &here)?;
-            Ok((name.clone(), attribute(value, &here, depth, size)?))
-        })
-        .collect()
+    let mut item = Item::with_capacity(object.len());
+    for (name, value) in object {
+        if name.is_empty() {
+            return Err(format!("{path}: empty attribute name"));
+        }
+        let here = Path::Name(path, &name);
+        count(size, per_name + name.len(), &here)?;
+        let value = attribute(value, &here, depth, size)?;
+        item.insert(name, value);
+    }
+    Ok(item)
 }
 
 fn attribute(
-    value: &Value,
-    path: &str,
+    value: Value,
+    path: &Path,
     depth: usize,
     size: &mut usize,
 ) -> Result<AttributeValue, String> {
@@ -177,37 +203,33 @@ fn attribute(
             "{path}: expected a typed value like {{\"S\": \"...\"}}"
         ));
     };
-    let mut entries = typed.iter();
+    let mut entries = typed.into_iter();
     let (Some((kind, inner)), None) = (entries.next(), entries.next()) else {
         return Err(format!("{path}: a typed value has exactly one type key"));
     };
     let bad = |what: &str| format!("{path}: {kind} {what}");
-    let string = |v: &Value| {
-        v.as_str()
-            .map(str::to_string)
-            .ok_or_else(|| bad("must be a string"))
+    let string = |v: Value| match v {
+        Value::String(s) => Ok(s),
+        _ => Err(bad("must be a string")),
     };
-    let number = |v: &Value| {
+    let number = |v: Value| {
         let n = string(v)?;
         dynamo_number(&n).map_err(|why| bad(&why))?;
         Ok::<_, String>(n)
     };
-    let binary = |v: &Value| {
+    let binary = |v: Value| {
         let text = string(v)?;
         STANDARD
             .decode(text)
             .map(Blob::new)
             .map_err(|_| bad("must be base64"))
     };
-    // Borrowed, not copied: a copy per level kept a deep list alive once per level.
-    let array = || {
-        inner
-            .as_array()
-            .map(Vec::as_slice)
-            .ok_or_else(|| bad("must be an array"))
+    let array = |v: Value| match v {
+        Value::Array(values) => Ok(values),
+        _ => Err(bad("must be an array")),
     };
-    let set = || {
-        let values = array()?;
+    let set = |v: Value| {
+        let values = array(v)?;
         if values.is_empty() {
             return Err(bad("must not be empty"));
         }
@@ -251,30 +273,32 @@ fn attribute(
             count(size, 1, path)?;
             AttributeValue::Bool(b)
         }
-        "NULL" if inner == &Value::Bool(true) => {
+        "NULL" if inner == Value::Bool(true) => {
             count(size, 1, path)?;
             AttributeValue::Null(true)
         }
         "NULL" => return Err(bad("must be true")),
         "L" => {
-            let values = array()?;
+            let values = array(inner)?;
             count(size, 3, path)?;
             let mut list = Vec::with_capacity(values.len());
-            for (i, v) in values.iter().enumerate() {
-                let here = format!("{path}[{i}]");
+            for (i, v) in values.into_iter().enumerate() {
+                let here = Path::Index(path, i);
                 count(size, 1, &here)?;
                 list.push(attribute(v, &here, depth + 1, size)?);
             }
             AttributeValue::L(list)
         }
         "M" => {
-            let map = inner.as_object().ok_or_else(|| bad("must be an object"))?;
+            let Value::Object(map) = inner else {
+                return Err(bad("must be an object"));
+            };
             count(size, 3, path)?;
             AttributeValue::M(attributes(map, path, depth + 1, size)?)
         }
         "SS" => {
             let mut members = Vec::new();
-            for v in set()? {
+            for v in set(inner)? {
                 let s = string(v)?;
                 count(size, s.len(), path)?;
                 members.push(s);
@@ -284,7 +308,7 @@ fn attribute(
         }
         "NS" => {
             let mut members = Vec::new();
-            for v in set()? {
+            for v in set(inner)? {
                 let n = number(v)?;
                 count(size, number_size(&n), path)?;
                 members.push(n);
@@ -294,7 +318,7 @@ fn attribute(
         }
         "BS" => {
             let mut members = Vec::new();
-            for v in set()? {
+            for v in set(inner)? {
                 let b = binary(v)?;
                 count(size, b.as_ref().len(), path)?;
                 members.push(b);
@@ -304,6 +328,307 @@ fn attribute(
         }
         other => return Err(format!("{path}: unknown type {other:?}")),
     })
+}
+
+/// The same conversion straight from the parser, without building a `serde_json::Value`
+/// first: that tree, a map for every typed value, cost most of a load's CPU (a 20k-item
+/// file took longer to check than DynamoDB Local took to write a sixth of it). It has no
+/// errors of its own: at anything it does not expect (a bad value, a duplicate key, an
+/// `Item` wrapper with keys beside it) it gives up and [`exact_item`] decides, so every
+/// item it returns is the one [`exact_item`] returns, and every error is that path's.
+mod fast {
+    use super::{Item, MAX_DEPTH, dynamo_number};
+    use crate::seed::MAX_ITEM_BYTES;
+    use aws_sdk_dynamodb::primitives::Blob;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess};
+    use std::collections::HashSet;
+    use std::fmt;
+
+    /// Why the fast path gave up; never shown.
+    fn give_up<E: de::Error>() -> E {
+        E::custom("")
+    }
+
+    pub(super) fn item(line: &str) -> Option<Item> {
+        let mut size = 0;
+        let mut parser = serde_json::Deserializer::from_str(line);
+        let item = Line { size: &mut size }.deserialize(&mut parser).ok()?;
+        parser.end().ok()?;
+        Some(item)
+    }
+
+    fn count<E: de::Error>(size: &mut usize, bytes: usize) -> Result<(), E> {
+        *size = size.saturating_add(bytes);
+        if *size > MAX_ITEM_BYTES {
+            return Err(give_up());
+        }
+        Ok(())
+    }
+
+    /// A whole line: an item, bare or as `{"Item":{...}}` alone.
+    struct Line<'s> {
+        size: &'s mut usize,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Line<'_> {
+        type Value = Item;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Item, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> de::Visitor<'de> for Line<'_> {
+        type Value = Item;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an item")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Item, A::Error> {
+            let mut item = Item::new();
+            let Some(first) = map.next_key::<String>()? else {
+                return Ok(item);
+            };
+            if first == "Item" {
+                let item = map.next_value_seed(Attributes {
+                    depth: 0,
+                    size: self.size,
+                })?;
+                // Keys beside `Item` make it an attribute: the exact path decides.
+                return match map.next_key::<IgnoredAny>()? {
+                    None => Ok(item),
+                    Some(_) => Err(give_up()),
+                };
+            }
+            let value = map.next_value_seed(Attribute {
+                depth: 0,
+                size: &mut *self.size,
+            })?;
+            add(&mut item, first, value, 0, self.size)?;
+            rest(map, item, 0, self.size)
+        }
+    }
+
+    /// Counts and adds one attribute; a name given twice is left to the exact path.
+    fn add<E: de::Error>(
+        item: &mut Item,
+        name: String,
+        value: AttributeValue,
+        depth: usize,
+        size: &mut usize,
+    ) -> Result<(), E> {
+        if name.is_empty() {
+            return Err(give_up());
+        }
+        count(size, usize::from(depth > 0) + name.len())?;
+        match item.insert(name, value) {
+            None => Ok(()),
+            Some(_) => Err(give_up()),
+        }
+    }
+
+    fn rest<'de, A: MapAccess<'de>>(
+        mut map: A,
+        mut item: Item,
+        depth: usize,
+        size: &mut usize,
+    ) -> Result<Item, A::Error> {
+        while let Some(name) = map.next_key::<String>()? {
+            let value = map.next_value_seed(Attribute {
+                depth,
+                size: &mut *size,
+            })?;
+            add(&mut item, name, value, depth, size)?;
+        }
+        Ok(item)
+    }
+
+    /// A map of attributes: an item, or the inside of an `M`.
+    struct Attributes<'s> {
+        depth: usize,
+        size: &'s mut usize,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Attributes<'_> {
+        type Value = Item;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Item, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> de::Visitor<'de> for Attributes<'_> {
+        type Value = Item;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("attributes")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Item, A::Error> {
+            rest(map, Item::new(), self.depth, self.size)
+        }
+    }
+
+    /// One typed value, `{"S":"..."}` and the rest.
+    struct Attribute<'s> {
+        depth: usize,
+        size: &'s mut usize,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Attribute<'_> {
+        type Value = AttributeValue;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<AttributeValue, D::Error> {
+            if self.depth > MAX_DEPTH {
+                return Err(give_up());
+            }
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> de::Visitor<'de> for Attribute<'_> {
+        type Value = AttributeValue;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a typed value")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AttributeValue, A::Error> {
+            let size = self.size;
+            // Borrowed from the line: a type key written with an escape gives up.
+            let kind = map.next_key::<&'de str>()?.ok_or_else(give_up)?;
+            let number_size = |n: &str| n.trim_start_matches('-').len().div_ceil(2) + 1;
+            let number = |n: String| match dynamo_number(&n) {
+                Ok(_) => Ok(n),
+                Err(_) => Err(give_up()),
+            };
+            let binary = |text: String| STANDARD.decode(text).map(Blob::new).map_err(|_| give_up());
+            let value = match kind {
+                "S" => {
+                    let s: String = map.next_value()?;
+                    count(size, s.len())?;
+                    AttributeValue::S(s)
+                }
+                "N" => {
+                    let n = number(map.next_value()?)?;
+                    count(size, number_size(&n))?;
+                    AttributeValue::N(n)
+                }
+                "B" => {
+                    let b = binary(map.next_value()?)?;
+                    count(size, b.as_ref().len())?;
+                    AttributeValue::B(b)
+                }
+                "BOOL" => {
+                    let b: bool = map.next_value()?;
+                    count(size, 1)?;
+                    AttributeValue::Bool(b)
+                }
+                "NULL" => {
+                    if !map.next_value::<bool>()? {
+                        return Err(give_up());
+                    }
+                    count(size, 1)?;
+                    AttributeValue::Null(true)
+                }
+                "L" => {
+                    count(size, 3)?;
+                    AttributeValue::L(map.next_value_seed(List {
+                        depth: self.depth + 1,
+                        size: &mut *size,
+                    })?)
+                }
+                "M" => {
+                    count(size, 3)?;
+                    AttributeValue::M(map.next_value_seed(Attributes {
+                        depth: self.depth + 1,
+                        size: &mut *size,
+                    })?)
+                }
+                "SS" => {
+                    let members: Vec<String> = set(map.next_value()?)?;
+                    for s in &members {
+                        count(size, s.len())?;
+                    }
+                    distinct(members.iter())?;
+                    AttributeValue::Ss(members)
+                }
+                "NS" => {
+                    let mut members = Vec::new();
+                    let mut values = HashSet::new();
+                    for n in set(map.next_value()?)? {
+                        let value = dynamo_number(&n).map_err(|_| give_up())?;
+                        if !values.insert(value) {
+                            return Err(give_up());
+                        }
+                        count(size, number_size(&n))?;
+                        members.push(n);
+                    }
+                    AttributeValue::Ns(members)
+                }
+                "BS" => {
+                    let mut members = Vec::new();
+                    for text in set(map.next_value()?)? {
+                        let b = binary(text)?;
+                        count(size, b.as_ref().len())?;
+                        members.push(b);
+                    }
+                    distinct(members.iter().map(Blob::as_ref))?;
+                    AttributeValue::Bs(members)
+                }
+                _ => return Err(give_up()),
+            };
+            match map.next_key::<IgnoredAny>()? {
+                None => Ok(value),
+                Some(_) => Err(give_up()),
+            }
+        }
+    }
+
+    fn set<E: de::Error>(members: Vec<String>) -> Result<Vec<String>, E> {
+        if members.is_empty() {
+            return Err(give_up());
+        }
+        Ok(members)
+    }
+
+    fn distinct<T: Eq + std::hash::Hash, E: de::Error>(
+        members: impl IntoIterator<Item = T>,
+    ) -> Result<(), E> {
+        let mut seen = HashSet::new();
+        for member in members {
+            if !seen.insert(member) {
+                return Err(give_up());
+            }
+        }
+        Ok(())
+    }
+
+    /// The members of an `L`, each one level deeper.
+    struct List<'s> {
+        depth: usize,
+        size: &'s mut usize,
+    }
+
+    impl<'de> DeserializeSeed<'de> for List<'_> {
+        type Value = Vec<AttributeValue>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    impl<'de> de::Visitor<'de> for List<'_> {
+        type Value = Vec<AttributeValue>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut list = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+            while let Some(member) = seq.next_element_seed(Attribute {
+                depth: self.depth,
+                size: &mut *self.size,
+            })? {
+                count(self.size, 1)?;
+                list.push(member);
+            }
+            Ok(list)
+        }
+    }
 }
 
 /// A number as DynamoDB holds it: sign, significant digits, and the exponent of the
@@ -375,6 +700,162 @@ pub fn dynamo_number(text: &str) -> Result<DynamoNumber, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The fast path's answer on `line`, which must be the exact path's when it gives one.
+    fn both_paths(line: &str) -> Option<Item> {
+        let fast = fast::item(line);
+        if let Some(item) = &fast {
+            assert_eq!(exact_item(line).as_ref(), Ok(item), "{line}");
+        }
+        fast
+    }
+
+    #[test]
+    fn the_fast_path_takes_every_generated_record_bare_or_wrapped_as_the_exact_path_does() {
+        let mut line = Vec::new();
+        for index in 0..300 {
+            let record = crate::seed::generate::record(11, index);
+            line.clear();
+            crate::encode::Format::Dynamodb.write_line(&mut line, &record);
+            let wrapped = std::str::from_utf8(&line).expect("utf-8").trim_end();
+            let bare = &wrapped[r#"{"Item":"#.len()..wrapped.len() - 1];
+            for text in [wrapped, bare] {
+                let item = both_paths(text).expect("the fast path reads it");
+                assert_eq!(sets_sorted(item), sets_sorted(record.clone()), "{text}");
+            }
+        }
+    }
+
+    /// `item` with its sets' members in one order: a set has none, and the encoder sorts.
+    fn sets_sorted(item: Item) -> Item {
+        fn sorted(value: AttributeValue) -> AttributeValue {
+            match value {
+                AttributeValue::Ss(mut v) => {
+                    v.sort();
+                    AttributeValue::Ss(v)
+                }
+                AttributeValue::Ns(mut v) => {
+                    v.sort();
+                    AttributeValue::Ns(v)
+                }
+                AttributeValue::Bs(mut v) => {
+                    v.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
+                    AttributeValue::Bs(v)
+                }
+                AttributeValue::L(v) => AttributeValue::L(v.into_iter().map(sorted).collect()),
+                AttributeValue::M(m) => AttributeValue::M(sets_sorted(m)),
+                other => other,
+            }
+        }
+        item.into_iter().map(|(k, v)| (k, sorted(v))).collect()
+    }
+
+    #[test]
+    fn the_fast_path_gives_up_where_the_exact_path_reads_a_line_otherwise() {
+        // Each is read by the exact path alone, its item or its error unchanged.
+        let cases = [
+            // A name or a type key given twice: JSON keeps the last.
+            r#"{"id":{"S":"a"},"id":{"S":"b"}}"#,
+            r#"{"id":{"S":"a","S":"b"}}"#,
+            // `Item` beside other keys is an attribute, not the wrapper.
+            r#"{"Item":{"S":"x"},"id":{"S":"a"}}"#,
+            r#"{"Item":{"id":{"S":"a"}},"Item":{"id":{"S":"b"}}}"#,
+            // A type key written with an escape.
+            r#"{"id":{"\u0053":"a"}}"#,
+            // Bad values of every kind.
+            r#"{"id":{"S":1}}"#,
+            r#"{"n":{"N":"1e400"}}"#,
+            r#"{"b":{"B":"not base64"}}"#,
+            r#"{"z":{"NULL":false}}"#,
+            r#"{"s":{"SS":[]}}"#,
+            r#"{"s":{"NS":["1","1.0"]}}"#,
+            r#"{"s":{"BS":["AA==","AA=="]}}"#,
+            r#"{"":{"S":"a"}}"#,
+            r#"{"x":{"Q":"a"}}"#,
+            r#"{"Item":[]}"#,
+            r#"[1]"#,
+            r#"{"id":{"S":"a"}} x"#,
+        ];
+        for line in cases {
+            assert_eq!(fast::item(line), None, "{line}");
+        }
+        let twice = exact_item(r#"{"id":{"S":"a"},"id":{"S":"b"}}"#).expect("the last one");
+        assert_eq!(twice["id"], AttributeValue::S("b".into()));
+        let sibling = exact_item(r#"{"Item":{"S":"x"},"id":{"S":"a"}}"#).expect("an attribute");
+        assert_eq!(sibling["Item"], AttributeValue::S("x".into()));
+    }
+
+    #[test]
+    fn the_fast_path_leaves_items_at_the_size_and_depth_limits_to_the_exact_path() {
+        let fits = format!(r#"{{"id":{{"S":"{}"}}}}"#, "x".repeat(MAX_ITEM_BYTES - 2));
+        assert!(both_paths(&fits).is_some());
+        let over = format!(r#"{{"id":{{"S":"{}"}}}}"#, "x".repeat(MAX_ITEM_BYTES - 1));
+        assert_eq!(fast::item(&over), None);
+        assert!(exact_item(&over).is_err());
+        let deep = |levels: usize| {
+            let mut value = r#"{"S":"x"}"#.to_string();
+            for _ in 0..levels {
+                value = format!(r#"{{"L":[{value}]}}"#);
+            }
+            format!(r#"{{"id":{{"S":"a"}},"d":{value}}}"#)
+        };
+        assert!(both_paths(&deep(MAX_DEPTH)).is_some());
+        assert_eq!(fast::item(&deep(MAX_DEPTH + 1)), None);
+        assert!(exact_item(&deep(MAX_DEPTH + 1)).is_err());
+    }
+
+    /// Typed values, mostly valid, from small alphabets so that sets repeat members and
+    /// numbers are written two ways.
+    fn typed() -> impl Strategy<Value = Value> {
+        let text = prop::sample::select(vec!["", "a", "b", "AAE=", "AA==", "1", "1.0", "x y"]);
+        let number = prop::sample::select(vec!["1", "1.0", "-0", "10E-1", "1e400", "x", "-7.5"]);
+        let one = |kind: &str, value: Value| {
+            Value::Object([(kind.to_string(), value)].into_iter().collect())
+        };
+        let strings = |s: &[&str]| Value::Array(s.iter().map(|s| Value::from(*s)).collect());
+        let leaf = prop_oneof![
+            text.clone().prop_map(move |s| one("S", s.into())),
+            number.clone().prop_map(move |n| one("N", n.into())),
+            text.clone().prop_map(move |b| one("B", b.into())),
+            any::<bool>().prop_map(move |b| one("BOOL", b.into())),
+            any::<bool>().prop_map(move |b| one("NULL", b.into())),
+            prop::collection::vec(text.clone(), 0..3).prop_map(move |s| one("SS", strings(&s))),
+            prop::collection::vec(number, 0..3).prop_map(move |s| one("NS", strings(&s))),
+            prop::collection::vec(text, 0..3).prop_map(move |s| one("BS", strings(&s))),
+            Just(Value::from(1)),
+        ];
+        leaf.prop_recursive(4, 32, 3, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3)
+                    .prop_map(move |l| one("L", Value::Array(l))),
+                typed_map(inner).prop_map(move |m| one("M", m)),
+            ]
+        })
+    }
+
+    fn typed_map(values: impl Strategy<Value = Value>) -> impl Strategy<Value = Value> {
+        let name = prop::sample::select(vec!["id", "a", "Item", "S", ""]);
+        prop::collection::vec((name, values), 0..4).prop_map(|pairs| {
+            Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn what_the_fast_path_reads_the_exact_path_reads_the_same(
+            item in typed_map(typed()),
+            wrap in any::<bool>(),
+        ) {
+            let line = if wrap {
+                serde_json::json!({ "Item": item }).to_string()
+            } else {
+                item.to_string()
+            };
+            both_paths(&line);
+        }
+    }
 
     #[test]
     fn typed_lines_parse_into_items() {
@@ -465,7 +946,10 @@ mod tests {
         let line = r#"{"id":{"S":"a"},"n":{"N":"-1.5E3"},"b":{"B":"AAE="},"t":{"BOOL":true},"z":{"NULL":true},"l":{"L":[{"S":"x"},{"M":{"k":{"N":"1"}}}]},"ss":{"SS":["a","b"]},"ns":{"NS":["1","22"]},"bs":{"BS":["AA=="]}}"#;
         let value: Value = serde_json::from_str(line).expect("json");
         let mut size = 0;
-        let item = attributes(value.as_object().expect("object"), "", 0, &mut size).expect("item");
+        let Value::Object(object) = value else {
+            panic!("not an object")
+        };
+        let item = attributes(object, &Path::Root, 0, &mut size).expect("item");
         assert_eq!(size, crate::seed::item_size(&item));
     }
 
