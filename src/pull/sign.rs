@@ -28,6 +28,10 @@ pub const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
 /// well within it.
 pub const PROVIDER_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// When asking for fresh credentials fails, the kept ones are still used if they stay good
+/// this much longer: time for the request to be signed and sent.
+const KEPT_AT_LEAST: Duration = Duration::from_secs(30);
+
 /// Why a request could not be signed.
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
@@ -81,10 +85,12 @@ impl CachedCredentials {
     /// fresh ones. If asking fails while the kept ones have not yet expired, those are
     /// used: the next request asks again.
     pub async fn get(&self) -> Result<Credentials, SignError> {
-        let now = SystemTime::now();
+        // The clock is read after each wait: for the lock (another signer's ask may hold
+        // it for up to PROVIDER_TIMEOUT) and for the ask, so kept credentials are judged
+        // by the time they would be used, not by the time the signer began to wait.
         let mut cached = self.cached.lock().await;
         if let Some(kept) = cached.as_ref()
-            && valid_for(kept, now) > Some(REFRESH_BEFORE_EXPIRY)
+            && valid_for(kept, SystemTime::now()) > Some(REFRESH_BEFORE_EXPIRY)
         {
             return Ok(kept.clone());
         }
@@ -103,7 +109,7 @@ impl CachedCredentials {
                 Ok(fresh)
             }
             Err(err) => match cached.as_ref() {
-                Some(kept) if valid_for(kept, now) > Some(Duration::from_secs(30)) => {
+                Some(kept) if valid_for(kept, SystemTime::now()) > Some(KEPT_AT_LEAST) => {
                     Ok(kept.clone())
                 }
                 _ => Err(SignError::Credentials(
@@ -381,6 +387,79 @@ mod tests {
             .expect("the second try signs");
         signer.sign(&mut request(), b"").await.expect("kept");
         assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    /// A provider whose first answer is credentials good for `lasting`, and every later
+    /// one a failure that takes `slow` to come.
+    #[derive(Debug)]
+    struct FailsSlowly {
+        asked: std::sync::atomic::AtomicU32,
+        lasting: Duration,
+        slow: Duration,
+    }
+
+    impl ProvideCredentials for FailsSlowly {
+        fn provide_credentials<'a>(
+            &'a self,
+        ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            let first = self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+            let (lasting, slow) = (self.lasting, self.slow);
+            aws_credential_types::provider::future::ProvideCredentials::new(async move {
+                if first {
+                    return Ok(Credentials::new(
+                        "AKIDEXAMPLE",
+                        "secret",
+                        None,
+                        Some(SystemTime::now() + lasting),
+                        "fails-slowly",
+                    ));
+                }
+                tokio::time::sleep(slow).await;
+                Err(aws_credential_types::provider::error::CredentialsError::provider_error("down"))
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn kept_credentials_are_judged_by_the_clock_after_a_slow_failed_ask() {
+        // Kept with 2 s over the margin when the ask begins; the ask fails 3 s later, when
+        // they are 1 s under it: they are not handed out.
+        let provider = FailsSlowly {
+            asked: Default::default(),
+            lasting: KEPT_AT_LEAST + Duration::from_secs(2),
+            slow: Duration::from_secs(3),
+        };
+        let signer = Signer::with_provider(SharedCredentialsProvider::new(provider), "us-east-2");
+        signer
+            .sign(&mut request(), b"")
+            .await
+            .expect("the first ask answers");
+        let second = signer.sign(&mut request(), b"").await;
+        assert!(
+            matches!(second, Err(SignError::Credentials(_))),
+            "{second:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn kept_credentials_still_good_after_a_failed_ask_are_used() {
+        let provider = FailsSlowly {
+            asked: Default::default(),
+            lasting: KEPT_AT_LEAST + Duration::from_secs(60),
+            slow: Duration::from_millis(10),
+        };
+        let signer = Signer::with_provider(SharedCredentialsProvider::new(provider), "us-east-2");
+        signer
+            .sign(&mut request(), b"")
+            .await
+            .expect("the first ask answers");
+        signer
+            .sign(&mut request(), b"")
+            .await
+            .expect("the kept ones");
     }
 
     /// A provider that accepts the ask and never answers.
