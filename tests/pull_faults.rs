@@ -6,7 +6,7 @@
 mod common;
 
 use common::emulator::Emulator;
-use common::faults::{Edit, FaultProxy, Faults, RandomFaults};
+use common::faults::{Edit, FaultProxy, Faults, RandomFaults, Stall};
 use common::*;
 use rand::{RngExt, SeedableRng};
 use std::path::{Path, PathBuf};
@@ -182,6 +182,82 @@ fn throttle_patience_out_of_bounds_is_a_command_line_error() {
             stderr_of(&output).contains("--throttle-patience"),
             "{}",
             stderr_of(&output)
+        );
+    }
+}
+
+/// `--idle-timeout` has bounds.
+#[test]
+fn idle_timeout_out_of_bounds_is_a_command_line_error() {
+    for bad in ["0", "3601", "soon"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_scanstream"))
+            .args(["pull", "http://127.0.0.1:9/", "--idle-timeout", bad])
+            .output()
+            .expect("scanstream runs");
+        assert_eq!(output.status.code(), Some(2), "--idle-timeout {bad}");
+        assert!(
+            stderr_of(&output).contains("--idle-timeout"),
+            "{}",
+            stderr_of(&output)
+        );
+    }
+}
+
+/// A call that goes silent, before its response or in the middle of its body, holds
+/// neither its slice nor its place among the calls at once past `--idle-timeout`: it is
+/// made again from the slice's last commit, and every item arrives once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_call_is_given_up_after_the_idle_timeout_and_made_again() {
+    let ddb = local_client().await;
+    let table = seeded_table(&ddb, "stall", 74, 2000).await;
+    let emulator = Emulator::start("stall", &function_env(&table));
+    warm(&emulator).await;
+    for (what, after) in [("no response", None), ("a body gone silent", Some(20_000))] {
+        let faults = Faults {
+            stall: Some(Stall { calls: 2, after }),
+            ..Faults::default()
+        };
+        let (proxy, url) = streamer_behind(&emulator, faults).await;
+        let dir = scratch("stall");
+        let (out, summary) = (dir.join("out.ndjson"), dir.join("summary.json"));
+        let started = Instant::now();
+        let mut child = scanstream(&url, &out)
+            .args([
+                "--invocations",
+                "2",
+                "--compress",
+                "none",
+                "--idle-timeout",
+                "2",
+            ])
+            .arg("--summary-json")
+            .arg(&summary)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("scanstream runs");
+        // A pull that waits on a silent call for good fails here instead of hanging.
+        while child.try_wait().expect("wait").is_none() {
+            if started.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                panic!("{what}: the pull still waits after 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let output = child.wait_with_output().expect("output");
+        let took = started.elapsed();
+        eprintln!("{what}: proxy: {}", proxy.counts.line());
+        assert!(output.status.success(), "{what}: {}", stderr_of(&output));
+        assert_same_ids(&output_ids(&out), &expected_ids(74, 2000), what);
+        assert_eq!(proxy.counts.stalled.load(Ordering::SeqCst), 2, "{what}");
+        let summary = read_summary(&summary);
+        assert!(
+            summary["retries"].as_u64() >= Some(2),
+            "{what}: both silent calls were made again: {summary}"
+        );
+        assert!(
+            took >= Duration::from_secs(2) && took < Duration::from_secs(60),
+            "{what}: given up after the 2 s, not before and not never: {took:?}"
         );
     }
 }

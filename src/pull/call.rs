@@ -18,23 +18,21 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-/// The longest a body may go without a byte before the call counts as cut off. The
-/// streamer sends a page at a time; under a low `max_rcu` share a page may wait minutes
-/// for the bucket (a first page assumes a 400 KB item), so this is well above that, and
-/// below Lambda's 15-minute invocation.
-const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
-
-/// The same for a count (`--count`), whose body is silent until its trailer: above the
-/// function's 900 s timeout, so a long count is never cut by the client (the invocation
+/// The least a count (`--count`) waits for its response and its trailer, whatever
+/// `--idle-timeout` says: its body is silent until the trailer, so this is above the
+/// function's 900 s timeout, and a long count is never cut by the client (the invocation
 /// ends by then anyway, with its trailer or cut off by Lambda).
 const COUNT_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(960);
 
-/// How long a body may be silent: a count sends nothing until its trailer.
-fn idle_timeout(count: bool) -> std::time::Duration {
+/// How long a call may wait for its response, or its body for the next chunk
+/// (`--idle-timeout`, default 600 s). The streamer sends a page at a time; under a low
+/// `max_rcu` share a page may wait minutes for the bucket (a first page assumes a 400 KB
+/// item), so the default is well above that, and below Lambda's 15-minute invocation.
+fn idle_timeout(count: bool, configured: std::time::Duration) -> std::time::Duration {
     if count {
-        COUNT_IDLE_TIMEOUT
+        configured.max(COUNT_IDLE_TIMEOUT)
     } else {
-        BODY_IDLE_TIMEOUT
+        configured
     }
 }
 
@@ -335,9 +333,15 @@ impl Worker {
         for (name, value) in request.headers() {
             builder = builder.header(name, value);
         }
-        let mut response = match builder.send().await {
-            Ok(response) => response,
-            Err(err) => return Outcome::Retry(format!("request failed: {err}")),
+        // A streamer that accepts the connection and never answers would hold this call,
+        // and its place among the calls at once, for good.
+        let idle = idle_timeout(options.count, options.idle_timeout);
+        let mut response = match tokio::time::timeout(idle, builder.send()).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(err)) => return Outcome::Retry(format!("request failed: {err}")),
+            Err(_) => {
+                return Outcome::Retry(format!("no response in {} s", idle.as_secs()));
+            }
         };
         let status = response.status().as_u16();
         if status != 200 {
@@ -365,7 +369,6 @@ impl Worker {
             // A body that goes silent (a half-open connection) is a cut, not a wait
             // without end: once 429s have shrunk the calls at once, one hung call would
             // hold a place every other slice waits for.
-            let idle = idle_timeout(options.count);
             let next = tokio::time::timeout(idle, response.chunk()).await;
             let chunk = match next {
                 Ok(Ok(Some(chunk))) => chunk,
@@ -648,8 +651,10 @@ mod tests {
             Some(5),
             "a read asks for less after a cut"
         );
-        assert!(idle_timeout(true) > std::time::Duration::from_secs(900));
-        assert_eq!(idle_timeout(false), BODY_IDLE_TIMEOUT);
+        let told = std::time::Duration::from_secs(5);
+        assert!(idle_timeout(true, told) > std::time::Duration::from_secs(900));
+        assert_eq!(idle_timeout(true, told * 1000), told * 1000);
+        assert_eq!(idle_timeout(false, told), told);
     }
 
     #[test]

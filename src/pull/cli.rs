@@ -182,6 +182,11 @@ pub struct PullArgs {
     /// calls run at once meanwhile.
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub throttle_patience: u64,
+    /// Seconds a call may wait for the response, or between two chunks of its body, before
+    /// it counts as cut off and is made again from its last commit. A count (`--count`),
+    /// silent until its trailer, waits at least 960 s, past the function's 900 s timeout.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub idle_timeout: u64,
     /// No progress bar or progress lines (the summary and errors still go to standard
     /// error).
     #[arg(short, long)]
@@ -762,6 +767,7 @@ fn options(args: &PullArgs) -> anyhow::Result<PullOptions> {
         rcu_share,
         max_items_per_call: args.max_items_per_call,
         throttle_patience: Duration::from_secs(args.throttle_patience),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
         trailer: args.trailer,
         partitions: None,
         count: false,
@@ -976,5 +982,36 @@ mod tests {
             );
         }
         assert!(parse(&["--throttle-patience", "86400"]).is_ok());
+    }
+
+    #[test]
+    fn idle_timeout_is_ten_minutes_unless_told_and_bounded() {
+        let parse = |extra: &[&str]| {
+            Args::try_parse_from(
+                ["scanstream", "pull", "http://127.0.0.1:9/"]
+                    .iter()
+                    .chain(extra),
+            )
+        };
+        let Command::Pull(pull) = parse(&[]).expect("valid").command else {
+            panic!("a pull");
+        };
+        assert_eq!(
+            options(&pull).expect("options").idle_timeout,
+            Duration::from_secs(600)
+        );
+        for bad in ["0", "3601", "-1", "1m", ""] {
+            assert!(
+                parse(&["--idle-timeout", bad]).is_err(),
+                "--idle-timeout {bad} is refused"
+            );
+        }
+        let Command::Pull(pull) = parse(&["--idle-timeout", "3600"]).expect("valid").command else {
+            panic!("a pull");
+        };
+        assert_eq!(
+            options(&pull).expect("options").idle_timeout,
+            Duration::from_secs(3600)
+        );
     }
 }

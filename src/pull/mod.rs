@@ -85,6 +85,9 @@ pub struct PullOptions {
     pub max_items_per_call: Option<u64>,
     /// How long a slice is throttled (429s, nothing else in between) before it fails.
     pub throttle_patience: Duration,
+    /// `--idle-timeout`: how long a call may wait for its response, or its body for the
+    /// next chunk, before it counts as cut off.
+    pub idle_timeout: Duration,
     /// `--trailer`: end a complete output with a trailer line.
     pub trailer: bool,
     /// `--pk`/`--pk-file`: a Query of these partitions, a slice of them per call, instead

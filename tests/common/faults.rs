@@ -40,6 +40,16 @@ pub struct Faults {
     pub seed: u64,
     /// Rewrites whole bodies (numbered from 0 by call): a trailer or lines that differ.
     pub edit: Option<Edit>,
+    /// Calls that go silent and stay open: a half-open connection, a hung proxy.
+    pub stall: Option<Stall>,
+}
+
+/// The first `calls` calls go silent: before their response (`after: None`), or after
+/// `after` bytes of body. The connection stays open until the client gives up on it.
+#[derive(Debug, Clone, Copy)]
+pub struct Stall {
+    pub calls: u64,
+    pub after: Option<usize>,
 }
 
 /// A rewrite of call `n`'s whole body.
@@ -77,6 +87,8 @@ pub struct Counts {
     pub dynamodb_throttled: AtomicU64,
     /// The most calls whose bodies streamed at once.
     pub most_at_once: AtomicU64,
+    /// Calls that went silent (`Faults::stall`).
+    pub stalled: AtomicU64,
 }
 
 impl Counts {
@@ -85,7 +97,7 @@ impl Counts {
         let get = |n: &AtomicU64| n.load(Ordering::SeqCst);
         format!(
             "{} calls, {} 429s, {} 503s, {} bodies cut, {} broken after their end, \
-             {} DynamoDB calls throttled, at most {} at once",
+             {} DynamoDB calls throttled, at most {} at once, {} stalled",
             get(&self.calls),
             get(&self.status_429),
             get(&self.status_503),
@@ -93,6 +105,7 @@ impl Counts {
             get(&self.broken_after_end),
             get(&self.dynamodb_throttled),
             get(&self.most_at_once),
+            get(&self.stalled),
         )
     }
 }
@@ -193,6 +206,17 @@ async fn relay(
     let now = Instant::now();
     let first = *state.first_call.lock().expect("lock").get_or_insert(now);
     let faults = &state.faults;
+    let stall_after = match faults.stall {
+        Some(stall) if call < stall.calls => match stall.after {
+            None => {
+                state.counts.stalled.fetch_add(1, Ordering::SeqCst);
+                std::future::pending::<()>().await;
+                None
+            }
+            after => after,
+        },
+        _ => None,
+    };
     let (random_status, cut_at) = {
         let mut rng = state.rng.lock().expect("lock");
         let mut status = None;
@@ -313,6 +337,11 @@ async fn relay(
             let broken = || std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cut");
             let (mut upstream, sent, place) = match step {
                 Step::Relay(upstream, sent, place) => (upstream, sent, place),
+                Step::Hang(place) => {
+                    let _place = place;
+                    std::future::pending::<()>().await;
+                    return None;
+                }
                 Step::Break => {
                     // hyper drops what it has not written yet when a body fails: the bytes
                     // before the break go out first.
@@ -322,6 +351,11 @@ async fn relay(
                 Step::Done => return None,
             };
             match upstream.chunk().await {
+                Ok(Some(mut chunk)) if stall_after.is_some_and(|at| sent + chunk.len() > at) => {
+                    counts.stalled.fetch_add(1, Ordering::SeqCst);
+                    let kept = chunk.split_to(stall_after.unwrap_or_default() - sent);
+                    Some((Ok(Frame::data(kept)), Step::Hang(place)))
+                }
                 Ok(Some(mut chunk)) => match cut_at {
                     Some(at) if sent + chunk.len() > at => {
                         counts.cut.fetch_add(1, Ordering::SeqCst);
@@ -363,5 +397,7 @@ enum Step {
     Relay(reqwest::Response, usize, Running),
     /// Cut: the connection breaks next.
     Break,
+    /// Stalled: nothing more, and the connection stays open.
+    Hang(Running),
     Done,
 }
