@@ -126,7 +126,10 @@ fn exact_item(line: &str) -> Result<Item, String> {
     let Value::Object(mut object) = value else {
         return Err("not a JSON object".into());
     };
+    // Only an object is the wrapper: `{"Item":5}` is an attribute `Item` with a bad value,
+    // and says so, rather than an empty item.
     if object.len() == 1
+        && matches!(object.get("Item"), Some(Value::Object(_)))
         && let Some(Value::Object(inner)) = object.remove("Item")
     {
         object = inner;
@@ -758,7 +761,9 @@ mod tests {
             // A name or a type key given twice: JSON keeps the last.
             r#"{"id":{"S":"a"},"id":{"S":"b"}}"#,
             r#"{"id":{"S":"a","S":"b"}}"#,
-            // `Item` beside other keys is an attribute, not the wrapper.
+            // `Item` beside other keys is an attribute, not the wrapper: the fast path
+            // reads the first `Item` as the wrapper and gives up at the key after it.
+            r#"{"Item":{"id":{"S":"a"}},"id":{"S":"b"}}"#,
             r#"{"Item":{"S":"x"},"id":{"S":"a"}}"#,
             r#"{"Item":{"id":{"S":"a"}},"Item":{"id":{"S":"b"}}}"#,
             // A type key written with an escape.
@@ -784,6 +789,13 @@ mod tests {
         assert_eq!(twice["id"], AttributeValue::S("b".into()));
         let sibling = exact_item(r#"{"Item":{"S":"x"},"id":{"S":"a"}}"#).expect("an attribute");
         assert_eq!(sibling["Item"], AttributeValue::S("x".into()));
+        for line in [r#"{"Item":5}"#, r#"{"Item":[]}"#, r#"{"Item":null}"#] {
+            assert_eq!(
+                exact_item(line),
+                Err(r#"Item: expected a typed value like {"S": "..."}"#.to_string()),
+                "{line} is an attribute with a bad value, not an empty item"
+            );
+        }
     }
 
     #[test]
@@ -803,6 +815,34 @@ mod tests {
         assert!(both_paths(&deep(MAX_DEPTH)).is_some());
         assert_eq!(fast::item(&deep(MAX_DEPTH + 1)), None);
         assert!(exact_item(&deep(MAX_DEPTH + 1)).is_err());
+    }
+
+    #[test]
+    fn the_fast_path_counts_every_kind_of_attribute_as_the_exact_path_does_at_the_limit() {
+        // Each shape padded to exactly DynamoDB's 400 KB by its size as the exact path
+        // counts it (and as item_size does), then to one byte over.
+        let shapes = [
+            r#""l":{"L":[{"S":"ab"},{"N":"-12.5"},{"L":[]},{"BOOL":true},{"NULL":true}]}"#,
+            r#""m":{"M":{"k":{"S":"v"},"deeper":{"M":{"x":{"N":"1"},"y":{"B":"AAE="}}}}}"#,
+            r#""ss":{"SS":["a","bc"]},"ns":{"NS":["1","-22.75","3E5"]},"bs":{"BS":["AA==","AAE="]}"#,
+            r#""lm":{"L":[{"M":{"a":{"L":[{"M":{}}]}}},{"SS":["z"]}]}"#,
+            r#""n":{"N":"12345678901234567890123456789012345678"},"b":{"B":""}"#,
+        ];
+        for shape in shapes {
+            let line = |pad: usize| {
+                format!(
+                    r#"{{"id":{{"S":"a"}},{shape},"pad":{{"S":"{}"}}}}"#,
+                    "x".repeat(pad)
+                )
+            };
+            let base = exact_item(&line(0)).expect("the shape is valid");
+            let free = MAX_ITEM_BYTES - crate::seed::item_size(&base);
+            let full = line(free);
+            assert!(both_paths(&full).is_some(), "exactly at the limit: {shape}");
+            let over = line(free + 1);
+            assert_eq!(fast::item(&over), None, "one byte over: {shape}");
+            assert!(exact_item(&over).is_err(), "one byte over: {shape}");
+        }
     }
 
     /// Typed values, mostly valid, from small alphabets so that sets repeat members and
