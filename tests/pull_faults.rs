@@ -205,7 +205,8 @@ fn idle_timeout_out_of_bounds_is_a_command_line_error() {
 
 /// A call that goes silent, before its response or in the middle of its body, holds
 /// neither its slice nor its place among the calls at once past `--idle-timeout`: it is
-/// made again from the slice's last commit, and every item arrives once.
+/// made again from the slice's last commit, and every item arrives once. 5 s, not less:
+/// the healthy calls live under the same timeout, on a loaded machine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_call_is_given_up_after_the_idle_timeout_and_made_again() {
     let ddb = local_client().await;
@@ -228,7 +229,7 @@ async fn a_silent_call_is_given_up_after_the_idle_timeout_and_made_again() {
                 "--compress",
                 "none",
                 "--idle-timeout",
-                "2",
+                "5",
             ])
             .arg("--summary-json")
             .arg(&summary)
@@ -256,8 +257,8 @@ async fn a_silent_call_is_given_up_after_the_idle_timeout_and_made_again() {
             "{what}: both silent calls were made again: {summary}"
         );
         assert!(
-            took >= Duration::from_secs(2) && took < Duration::from_secs(60),
-            "{what}: given up after the 2 s, not before and not never: {took:?}"
+            took >= Duration::from_secs(5) && took < Duration::from_secs(60),
+            "{what}: given up after the 5 s, not before and not never: {took:?}"
         );
     }
 }

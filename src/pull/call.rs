@@ -18,18 +18,19 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-/// The least a count (`--count`) waits for its response and its trailer, whatever
-/// `--idle-timeout` says: its body is silent until the trailer, so this is above the
-/// function's 900 s timeout, and a long count is never cut by the client (the invocation
-/// ends by then anyway, with its trailer or cut off by Lambda).
+/// The least a count (`--count`) or a filtered read (`--filter`) waits for its response
+/// and between two chunks, whatever `--idle-timeout` says: a count's body is silent until
+/// the trailer, and a filter that matches little sends nothing for page after page. So
+/// this is above the function's 900 s timeout, and such a call is never cut by the client
+/// (the invocation ends by then anyway, with its trailer or cut off by Lambda).
 const COUNT_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(960);
 
 /// How long a call may wait for its response, or its body for the next chunk
 /// (`--idle-timeout`, default 600 s). The streamer sends a page at a time; under a low
 /// `max_rcu` share a page may wait minutes for the bucket (a first page assumes a 400 KB
 /// item), so the default is well above that, and below Lambda's 15-minute invocation.
-fn idle_timeout(count: bool, configured: std::time::Duration) -> std::time::Duration {
-    if count {
+fn idle_timeout(may_be_silent: bool, configured: std::time::Duration) -> std::time::Duration {
+    if may_be_silent {
         configured.max(COUNT_IDLE_TIMEOUT)
     } else {
         configured
@@ -335,7 +336,8 @@ impl Worker {
         }
         // A streamer that accepts the connection and never answers would hold this call,
         // and its place among the calls at once, for good.
-        let idle = idle_timeout(options.count, options.idle_timeout);
+        let filtered = options.shape.iter().any(|(name, _)| name == "filter");
+        let idle = idle_timeout(options.count || filtered, options.idle_timeout);
         let mut response = match tokio::time::timeout(idle, builder.send()).await {
             Ok(Ok(response)) => response,
             Ok(Err(err)) => return Outcome::Retry(format!("request failed: {err}")),
@@ -345,7 +347,11 @@ impl Worker {
         };
         let status = response.status().as_u16();
         if status != 200 {
-            let text = response.text().await.unwrap_or_default();
+            let text = tokio::time::timeout(idle, response.text())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default();
             let text: String = text.chars().take(300).collect();
             return if status == 429 {
                 Outcome::Throttled(format!("{status}: {text}"))

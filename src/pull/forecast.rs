@@ -48,6 +48,11 @@ pub const SHOWN_INVOCATIONS: [u32; 4] = [1, 4, 16, 64];
 /// The most invocations a suggestion goes to (`--invocations`' bound).
 pub const MAX_INVOCATIONS: u32 = 1000;
 
+/// The longest the sample call may wait for its response or between two chunks: a cold
+/// start and one page of 1,000 items take seconds, so this only stops a call that went
+/// silent (a half-open connection) from holding the plan for good.
+const SAMPLE_SILENCE: Duration = Duration::from_secs(120);
+
 /// What the sample call delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct SampleCall {
@@ -314,13 +319,23 @@ pub async fn sample(
     for (name, value) in request.headers() {
         builder = builder.header(name, value);
     }
-    let mut response = builder
-        .send()
+    let silent = || {
+        format!(
+            "the sample call was silent for {} s",
+            SAMPLE_SILENCE.as_secs()
+        )
+    };
+    let mut response = tokio::time::timeout(SAMPLE_SILENCE, builder.send())
         .await
+        .map_err(|_| silent())?
         .map_err(|e| format!("the sample call failed: {e}"))?;
     let status = response.status().as_u16();
     if status != 200 {
-        let text = response.text().await.unwrap_or_default();
+        let text = tokio::time::timeout(SAMPLE_SILENCE, response.text())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
         let text: String = text.chars().take(300).collect();
         return Err(format!("the sample call: {}", refused(status, &text)));
     }
@@ -329,9 +344,9 @@ pub async fn sample(
         .map_err(|e| format!("decoder: {e}"))?;
     let mut lines = Lines::default();
     let mut call = SampleCall::default();
-    while let Some(chunk) = response
-        .chunk()
+    while let Some(chunk) = tokio::time::timeout(SAMPLE_SILENCE, response.chunk())
         .await
+        .map_err(|_| silent())?
         .map_err(|e| format!("the sample's body was cut off: {e}"))?
     {
         call.wire_bytes += chunk.len() as u64;

@@ -165,9 +165,11 @@ async fn call(
         counters,
         reported: 0,
     };
-    let response = builder
-        .send()
+    // A call that goes silent (a half-open connection) is made again, not waited on for
+    // good: progress lines come as batches complete, seconds apart.
+    let response = tokio::time::timeout(SILENCE, builder.send())
         .await
+        .map_err(|_| Call::Retry(format!("no response in {} s", SILENCE.as_secs())))?
         .map_err(|e| Call::Retry(format!("request failed: {e}")))?;
     let status = response.status().as_u16();
     let body = progress
@@ -200,6 +202,20 @@ async fn call(
     }
 }
 
+/// The longest a seeding call may wait for its response, or between two lines of its
+/// body, before it is given up and made again: well above the seconds between progress
+/// lines, and below the function's 15 minutes.
+const SILENCE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Why a call's body stopped before its end.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("{0}")]
+    Cut(reqwest::Error),
+    #[error("silent for {} s", SILENCE.as_secs())]
+    Silent,
+}
+
 /// One call's body, read as it arrives: its progress lines (`{"progress":{"written":N}}`)
 /// count in `in_calls` until the call ends, when its range's summary takes over.
 struct Progress<'a> {
@@ -210,10 +226,16 @@ struct Progress<'a> {
 
 impl Progress<'_> {
     /// The whole body; each whole line is looked at as it completes.
-    async fn read(&mut self, mut response: reqwest::Response) -> reqwest::Result<String> {
+    async fn read(&mut self, mut response: reqwest::Response) -> Result<String, BodyError> {
         let mut body = Vec::new();
         let mut seen = 0;
-        while let Some(chunk) = response.chunk().await? {
+        loop {
+            let Ok(next) = tokio::time::timeout(SILENCE, response.chunk()).await else {
+                return Err(BodyError::Silent);
+            };
+            let Some(chunk) = next.map_err(BodyError::Cut)? else {
+                break;
+            };
             body.extend_from_slice(&chunk);
             while let Some(end) = body[seen..].iter().position(|&b| b == b'\n') {
                 self.line(&body[seen..seen + end]);

@@ -181,7 +181,9 @@ impl Signer {
         request: &mut http::Request<()>,
         body: &[u8],
     ) -> Result<(), SignError> {
-        self.sign_at(request, body, SystemTime::now()).await
+        // Dated once the credentials are in hand: the wait for them (other signers' asks,
+        // each up to PROVIDER_TIMEOUT) must not age the signature past SigV4's 5 minutes.
+        self.sign_with(request, body, SystemTime::now).await
     }
 
     /// Signs `request` as at `time`: [`Signer::sign`] with a clock of its own, so that a
@@ -192,10 +194,20 @@ impl Signer {
         body: &[u8],
         time: SystemTime,
     ) -> Result<(), SignError> {
+        self.sign_with(request, body, move || time).await
+    }
+
+    async fn sign_with(
+        &self,
+        request: &mut http::Request<()>,
+        body: &[u8],
+        clock: impl FnOnce() -> SystemTime,
+    ) -> Result<(), SignError> {
         let Some((credentials, region)) = &self.with else {
             return Ok(());
         };
         let identity: Identity = credentials.get().await?.into();
+        let time = clock();
         let failed = |e: &dyn std::fmt::Display| SignError::Signing(e.to_string());
         let params = v4::SigningParams::builder()
             .identity(&identity)
@@ -441,6 +453,58 @@ mod tests {
         assert!(
             matches!(second, Err(SignError::Credentials(_))),
             "{second:?}"
+        );
+    }
+
+    /// A provider that answers after `slow`, with credentials good for an hour.
+    #[derive(Debug)]
+    struct Slow(Duration);
+
+    impl ProvideCredentials for Slow {
+        fn provide_credentials<'a>(
+            &'a self,
+        ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            let slow = self.0;
+            aws_credential_types::provider::future::ProvideCredentials::new(async move {
+                tokio::time::sleep(slow).await;
+                Ok(Credentials::new(
+                    "AKIDEXAMPLE",
+                    "secret",
+                    None,
+                    Some(SystemTime::now() + Duration::from_secs(3600)),
+                    "slow",
+                ))
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_signature_is_dated_when_the_credentials_came_not_when_it_began_to_wait() {
+        let signer = Signer::with_provider(
+            SharedCredentialsProvider::new(Slow(Duration::from_secs(2))),
+            "us-east-2",
+        );
+        // X-Amz-Date is basic ISO 8601 (20261201T235959Z): as text, it orders as time.
+        let stamp = |time: SystemTime| {
+            aws_smithy_types::DateTime::from(time)
+                .fmt(aws_smithy_types::date_time::Format::DateTime)
+                .expect("a date")
+                .replace(['-', ':'], "")
+        };
+        let began = SystemTime::now();
+        let mut signed = request();
+        signer.sign(&mut signed, b"").await.expect("signed");
+        let dated = signed.headers()["x-amz-date"]
+            .to_str()
+            .expect("ascii")
+            .to_string();
+        assert!(
+            dated >= stamp(began + Duration::from_secs(1)),
+            "dated {dated}, began waiting at {}",
+            stamp(began)
         );
     }
 
