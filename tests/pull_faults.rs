@@ -437,6 +437,9 @@ async fn an_unknown_stop_reason_without_a_cursor_fails_naming_it() {
     );
 }
 
+/// How long the random runs' calls may be silent: well under a run's 180 s deadline.
+const SILENT_AFTER: Duration = Duration::from_secs(45);
+
 /// Point 9: many runs under random faults, all from one seed: 503s, 429s and bodies cut
 /// at random bytes between the client and the streamer; DynamoDB throttling between the
 /// streamer and DynamoDB Local; the client killed (SIGKILL) at random moments and started
@@ -486,6 +489,7 @@ async fn random_faults_over_many_runs_lose_nothing() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let started = Instant::now();
     let (mut runs, kills) = (0, AtomicU64::new(0));
+    let mut silent_calls = 0;
     while runs < MIN_RUNS || started.elapsed() < budget {
         runs += 1;
         let k: u32 = rng.random_range(1..=4);
@@ -495,15 +499,24 @@ async fn random_faults_over_many_runs_lose_nothing() {
         let planned_kills = rng.random_range(0..=3);
         let dir = scratch("random-run");
         let (out, checkpoint) = (dir.join("out.ndjson"), dir.join("checkpoint.json"));
-        let command = || {
+        // Each start's standard error is kept: a run that does not finish shows why.
+        let mut starts = 0;
+        let mut command = || {
+            starts += 1;
+            let stderr = std::fs::File::create(dir.join(format!("start-{starts}.stderr")))
+                .expect("a stderr file");
             let mut command = scanstream(&url, &out);
             command
                 .args(["--invocations", &k.to_string()])
                 .args(["--segments", &segments.to_string()])
                 .args(["--compress", compress])
+                // A call gone silent (seen once, on a loaded machine: a run that did not
+                // finish in 180 s) is given up well within the run's deadline; how many
+                // were is counted below.
+                .args(["--idle-timeout", &SILENT_AFTER.as_secs().to_string()])
                 .arg("--checkpoint")
                 .arg(&checkpoint)
-                .stderr(Stdio::null());
+                .stderr(stderr);
             if let Some(max_items) = max_items {
                 command.args(["--max-items-per-call", &max_items.to_string()]);
             }
@@ -538,7 +551,16 @@ async fn random_faults_over_many_runs_lose_nothing() {
                 }
                 if Instant::now() > deadline {
                     let _ = child.kill();
-                    panic!("{run}: did not finish in 180 s");
+                    let last = std::fs::read_to_string(dir.join(format!("start-{starts}.stderr")))
+                        .unwrap_or_default();
+                    let tail: Vec<&str> = last.lines().rev().take(40).collect();
+                    panic!(
+                        "{run}: did not finish in 180 s; client side: {}; DynamoDB side: {}; \
+                         the last start's standard error ends:\n{}",
+                        proxy.counts.line(),
+                        throttling.counts.line(),
+                        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                    );
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             };
@@ -553,10 +575,24 @@ async fn random_faults_over_many_runs_lose_nothing() {
         assert_eq!(lines.len(), distinct.len(), "{run}: no line twice");
         assert_eq!(lines.len(), expected.len(), "{run}: every item");
         assert!(distinct == expected, "{run}: the output is the table");
-        eprintln!("{run}: exact ({:.0} s in)", started.elapsed().as_secs_f64());
+        let silent: usize = (1..=starts)
+            .map(|start| {
+                std::fs::read_to_string(dir.join(format!("start-{start}.stderr")))
+                    .unwrap_or_default()
+                    .lines()
+                    .filter(|line| line.contains("no response in") || line.contains("body silent"))
+                    .count()
+            })
+            .sum();
+        silent_calls += silent;
+        eprintln!(
+            "{run}: exact ({:.0} s in; {silent} calls given up as silent)",
+            started.elapsed().as_secs_f64()
+        );
     }
     eprintln!(
-        "seed {seed}: {runs} runs, {} kills; client side: {}; DynamoDB side: {}",
+        "seed {seed}: {runs} runs, {} kills, {silent_calls} calls given up as silent; \
+         client side: {}; DynamoDB side: {}",
         kills.load(Ordering::SeqCst),
         proxy.counts.line(),
         throttling.counts.line()
