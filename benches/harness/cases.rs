@@ -205,25 +205,15 @@ pub struct CappedProxy {
 
 impl CappedProxy {
     pub async fn start(upstream_port: u16, burst: u64, rate: u64) -> Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let port = listener.local_addr()?.port();
-        let task = tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let Ok(upstream) =
-                        tokio::net::TcpStream::connect(("127.0.0.1", upstream_port)).await
-                    else {
-                        return;
-                    };
-                    let (mut client_read, client_write) = client.into_split();
-                    let (upstream_read, mut upstream_write) = upstream.into_split();
-                    tokio::spawn(async move {
-                        let _ = tokio::io::copy(&mut client_read, &mut upstream_write).await;
-                    });
-                    let _ = throttle(upstream_read, client_write, burst, rate).await;
-                });
-            }
-        });
+        let (port, task) = tcp_relay(upstream_port, move |client, upstream| async move {
+            let (mut client_read, client_write) = client.into_split();
+            let (upstream_read, mut upstream_write) = upstream.into_split();
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut client_read, &mut upstream_write).await;
+            });
+            let _ = throttle(upstream_read, client_write, burst, rate).await;
+        })
+        .await?;
         Ok(Self { port, task })
     }
 
@@ -254,44 +244,34 @@ pub struct LatencyLink {
 impl LatencyLink {
     pub async fn start(upstream_port: u16, delay: Duration) -> Result<Self> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let port = listener.local_addr()?.port();
-        let task = tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let Ok(upstream) =
-                        tokio::net::TcpStream::connect(("127.0.0.1", upstream_port)).await
-                    else {
-                        return;
-                    };
-                    let _ = client.set_nodelay(true);
-                    let _ = upstream.set_nodelay(true);
-                    let (mut client_read, mut client_write) = client.into_split();
-                    let (mut upstream_read, mut upstream_write) = upstream.into_split();
-                    // Stamped on arrival, sent when due: a request read in several pieces
-                    // is late by `delay` once, not once a piece.
-                    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
-                    tokio::spawn(async move {
-                        let mut buf = vec![0u8; 16 * 1024];
-                        while let Ok(n) = client_read.read(&mut buf).await {
-                            if n == 0 || tx.send((Instant::now(), buf[..n].to_vec())).is_err() {
-                                break;
-                            }
-                        }
-                    });
-                    tokio::spawn(async move {
-                        while let Some((arrived, bytes)) = rx.recv().await {
-                            tokio::time::sleep_until((arrived + delay).into()).await;
-                            if upstream_write.write_all(&bytes).await.is_err() {
-                                break;
-                            }
-                        }
-                        let _ = upstream_write.shutdown().await;
-                    });
-                    let _ = tokio::io::copy(&mut upstream_read, &mut client_write).await;
-                });
-            }
-        });
+        let (port, task) = tcp_relay(upstream_port, move |client, upstream| async move {
+            let _ = client.set_nodelay(true);
+            let _ = upstream.set_nodelay(true);
+            let (mut client_read, mut client_write) = client.into_split();
+            let (mut upstream_read, mut upstream_write) = upstream.into_split();
+            // Stamped on arrival, sent when due: a request read in several pieces is late
+            // by `delay` once, not once a piece.
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                while let Ok(n) = client_read.read(&mut buf).await {
+                    if n == 0 || tx.send((Instant::now(), buf[..n].to_vec())).is_err() {
+                        break;
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                while let Some((arrived, bytes)) = rx.recv().await {
+                    tokio::time::sleep_until((arrived + delay).into()).await;
+                    if upstream_write.write_all(&bytes).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = upstream_write.shutdown().await;
+            });
+            let _ = tokio::io::copy(&mut upstream_read, &mut client_write).await;
+        })
+        .await?;
         Ok(Self { port, task })
     }
 
@@ -304,6 +284,32 @@ impl Drop for LatencyLink {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// Listens on a free loopback port; each connection, with a new one to `upstream_port`,
+/// goes to `link`. The port, and the task to abort to stop listening.
+async fn tcp_relay<F, Fut>(
+    upstream_port: u16,
+    link: F,
+) -> Result<(u16, tokio::task::JoinHandle<()>)>
+where
+    F: Fn(tokio::net::TcpStream, tokio::net::TcpStream) -> Fut + Copy + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let task = tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                if let Ok(upstream) =
+                    tokio::net::TcpStream::connect(("127.0.0.1", upstream_port)).await
+                {
+                    link(client, upstream).await;
+                }
+            });
+        }
+    });
+    Ok((port, task))
 }
 
 /// Copies `from` to `to`: `burst` bytes at once, then no faster than `rate` bytes/s.

@@ -959,59 +959,49 @@ mod tests {
         );
     }
 
+    /// A pull of a loopback URL with `extra` flags, and its options when they parse.
+    fn pull_with(extra: &[&str]) -> Result<PullOptions, String> {
+        let args = Args::try_parse_from(
+            ["scanstream", "pull", "http://127.0.0.1:9/"]
+                .iter()
+                .chain(extra),
+        )
+        .map_err(|e| e.to_string())?;
+        let Command::Pull(pull) = args.command else {
+            return Err("not a pull".into());
+        };
+        options(&pull).map_err(|e| e.to_string())
+    }
+
     #[test]
     fn throttle_patience_is_ten_minutes_unless_told_and_bounded() {
-        let parse = |extra: &[&str]| {
-            Args::try_parse_from(
-                ["scanstream", "pull", "http://127.0.0.1:9/"]
-                    .iter()
-                    .chain(extra),
-            )
-        };
-        let Command::Pull(pull) = parse(&[]).expect("valid").command else {
-            panic!("a pull");
-        };
-        assert_eq!(
-            options(&pull).expect("options").throttle_patience,
-            Duration::from_secs(600)
-        );
+        let patience = |extra: &[&str]| pull_with(extra).map(|o| o.throttle_patience);
+        assert_eq!(patience(&[]), Ok(Duration::from_secs(600)));
         for bad in ["0", "86401", "-1", "ten"] {
             assert!(
-                parse(&["--throttle-patience", bad]).is_err(),
+                patience(&["--throttle-patience", bad]).is_err(),
                 "--throttle-patience {bad} is refused"
             );
         }
-        assert!(parse(&["--throttle-patience", "86400"]).is_ok());
+        assert_eq!(
+            patience(&["--throttle-patience", "86400"]),
+            Ok(Duration::from_secs(86_400))
+        );
     }
 
     #[test]
     fn idle_timeout_is_ten_minutes_unless_told_and_bounded() {
-        let parse = |extra: &[&str]| {
-            Args::try_parse_from(
-                ["scanstream", "pull", "http://127.0.0.1:9/"]
-                    .iter()
-                    .chain(extra),
-            )
-        };
-        let Command::Pull(pull) = parse(&[]).expect("valid").command else {
-            panic!("a pull");
-        };
-        assert_eq!(
-            options(&pull).expect("options").idle_timeout,
-            Duration::from_secs(600)
-        );
+        let idle = |extra: &[&str]| pull_with(extra).map(|o| o.idle_timeout);
+        assert_eq!(idle(&[]), Ok(Duration::from_secs(600)));
         for bad in ["0", "3601", "-1", "1m", ""] {
             assert!(
-                parse(&["--idle-timeout", bad]).is_err(),
+                idle(&["--idle-timeout", bad]).is_err(),
                 "--idle-timeout {bad} is refused"
             );
         }
-        let Command::Pull(pull) = parse(&["--idle-timeout", "3600"]).expect("valid").command else {
-            panic!("a pull");
-        };
         assert_eq!(
-            options(&pull).expect("options").idle_timeout,
-            Duration::from_secs(3600)
+            idle(&["--idle-timeout", "3600"]),
+            Ok(Duration::from_secs(3600))
         );
     }
 }
