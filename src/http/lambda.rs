@@ -54,12 +54,18 @@ pub async fn run<H: Handler>(handler: H) -> Result<(), Error> {
     .await
 }
 
-/// Runs a Lambda runtime loop (`run` starts one), restarting it when it fails.
+/// Runs a Lambda runtime loop (`run` starts one), restarting it whenever it fails.
 ///
 /// `lambda_runtime` ends its loop at the first transport error on its connection to the
-/// Runtime API (seen under `cargo lambda watch` as `IncompleteMessage` on a reused
-/// connection). The error is between invocations, so starting a new loop loses nothing.
-/// Five failures within a minute mean something is really wrong: give up then.
+/// Runtime API. Under `cargo lambda watch` that happens on a reused connection
+/// (`IncompleteMessage`), and whenever a client goes away mid-stream (broken pipe). The
+/// error is between invocations, so starting a new loop loses nothing.
+///
+/// It never gives up. It used to exit after five failures in a minute. A fault test that
+/// kills its clients reached that, and the emulator does not restart a function that
+/// exited, so every later call went unanswered. On Lambda, an environment whose Runtime
+/// API is really gone is being shut down anyway. The pause between restarts grows to 5 s,
+/// so a loop that fails at once does not spin, and it resets after a quiet minute.
 async fn serve<F, Fut>(mut run: F) -> Result<(), Error>
 where
     F: FnMut() -> Fut,
@@ -75,11 +81,46 @@ where
             failures = 0;
             window = Instant::now();
         }
-        failures += 1;
+        failures = failures.saturating_add(1);
         tracing::error!(cause = %err, failures, "Lambda runtime loop failed; restarting it");
-        if failures >= 5 {
-            return Err(err);
-        }
-        tokio::time::sleep(Duration::from_millis(100 * u64::from(failures))).await;
+        tokio::time::sleep(restart_pause(failures)).await;
+    }
+}
+
+/// The pause before restart number `failures` of the last minute: 100 ms more each
+/// time, at most 5 s.
+fn restart_pause(failures: u32) -> Duration {
+    Duration::from_millis(100 * u64::from(failures)).min(Duration::from_secs(5))
+}
+
+#[cfg(test)]
+mod serve_tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_runtime_loop_that_keeps_failing_is_restarted_every_time_and_never_given_up() {
+        let mut runs = 0u32;
+        let served = serve(|| {
+            runs += 1;
+            let failed = runs <= 40;
+            async move {
+                if failed {
+                    Err(Error::from("broken pipe"))
+                } else {
+                    Ok(())
+                }
+            }
+        })
+        .await;
+        assert!(served.is_ok(), "{served:?}");
+        assert_eq!(runs, 41, "40 failures, each restarted");
+    }
+
+    #[test]
+    fn the_pause_between_restarts_grows_to_five_seconds() {
+        assert_eq!(restart_pause(1), Duration::from_millis(100));
+        assert_eq!(restart_pause(10), Duration::from_secs(1));
+        assert_eq!(restart_pause(50), Duration::from_secs(5));
+        assert_eq!(restart_pause(u32::MAX), Duration::from_secs(5));
     }
 }
