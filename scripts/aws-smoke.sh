@@ -113,7 +113,7 @@ if [ "$MODE" = aws ]; then
   log "$SAM deploy: stack $STACK in $REGION"
   "$SAM" deploy --stack-name "$STACK" --region "$REGION" --resolve-s3 \
     --capabilities CAPABILITY_IAM --no-confirm-changeset --no-fail-on-empty-changeset \
-    --parameter-overrides "Architecture=$ARCH" >&2
+    --parameter-overrides "Architecture=$ARCH" DeploySeeder=true >&2
   "$SAM" list stack-outputs --stack-name "$STACK" --region "$REGION" \
     --output json >"$WORK/outputs.json"
   output() {

@@ -43,10 +43,13 @@ deleted_what_was_deployed "failed deploy"
 
 log "smoke cleanup: Ctrl-C during the deploy, then again during the delete"
 export FAKE_SAM_LOG="$DIR/int.log" FAKE_SAM_MODE=hang FAKE_SAM_DELETE_SECONDS=2
-# Job control: the run gets its own process group, as a terminal's foreground job does,
-# and does not start with SIGINT ignored, as a plain background job would.
+# Job control: the run gets its own process group, as a terminal's foreground job does.
+# A process started from a background job of a non-interactive shell (nohup, `( … &)`)
+# inherits SIGINT ignored, and bash cannot un-ignore it, even with `set -m`: `env
+# --default-signal` starts the run with SIGINT's default action, as a terminal would,
+# so this checks the cleanup, not how the check itself was launched.
 set -m
-"${smoke[@]}" >/dev/null 2>"$DIR/int.err" &
+env --default-signal=INT "${smoke[@]}" >/dev/null 2>"$DIR/int.err" &
 pid=$!
 set +m
 for _ in $(seq 100); do grep -q '^deploy' "$FAKE_SAM_LOG" 2>/dev/null && break; sleep 0.1; done

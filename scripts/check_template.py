@@ -109,34 +109,58 @@ for fn, param, condition in [
         {"Fn::If": [condition, {"Ref": param}, {"Ref": "AWS::NoValue"}]},
     )
 
-# 4. The callers' policy: both actions a Function URL needs, on the two functions only.
-arns = [{"Fn::GetAtt": ["StreamerFunction", "Arn"]}, {"Fn::GetAtt": ["SeederFunction", "Arn"]}]
-policy = resources.get("CallerPolicy", {})
-expect("caller policy type", policy.get("Type"), "AWS::IAM::ManagedPolicy")
-statements = policy.get("Properties", {}).get("PolicyDocument", {}).get("Statement", [])
+# 4. Callers: a reader policy that can only invoke the streamer, and the seeder (a write
+# endpoint) with its own caller policy, both deployed only when DeploySeeder is "true".
+def url_statements(function):
+    """The two statements a caller of one function's IAM-authenticated URL needs."""
+    arn = {"Fn::GetAtt": [function, "Arn"]}
+    return [
+        ("Allow", "lambda:InvokeFunctionUrl", arn,
+         {"StringEquals": {"lambda:FunctionUrlAuthType": "AWS_IAM"}}),
+        ("Allow", "lambda:InvokeFunction", arn, {"Bool": {"lambda:InvokedViaFunctionUrl": "true"}}),
+    ]
+
+
+def check_caller_policy(name, function, output, condition):
+    policy = resources.get(name, {})
+    expect(f"{name} type", policy.get("Type"), "AWS::IAM::ManagedPolicy")
+    expect(f"{name} condition", policy.get("Condition"), condition)
+    statements = policy.get("Properties", {}).get("PolicyDocument", {}).get("Statement", [])
+    expect(
+        f"{name} statements",
+        [(s.get("Effect"), s.get("Action"), s.get("Resource"), s.get("Condition"))
+         for s in statements],
+        url_statements(function),
+    )
+    out = template.get("Outputs", {}).get(output, {})
+    expect(f"{output} output", out.get("Value"), {"Ref": name})
+    expect(f"{output} output condition", out.get("Condition"), condition)
+
+
+deploy_seeder = template["Parameters"].get("DeploySeeder", {})
+expect("DeploySeeder default (no write endpoint unless asked)", deploy_seeder.get("Default"), "false")
+expect("DeploySeeder values", sorted(deploy_seeder.get("AllowedValues", [])), ["false", "true"])
 expect(
-    "caller policy statements",
-    [(s.get("Effect"), s.get("Action"), s.get("Resource"), s.get("Condition")) for s in statements],
-    [
-        (
-            "Allow",
-            "lambda:InvokeFunctionUrl",
-            arns,
-            {"StringEquals": {"lambda:FunctionUrlAuthType": "AWS_IAM"}},
-        ),
-        (
-            "Allow",
-            "lambda:InvokeFunction",
-            arns,
-            {"Bool": {"lambda:InvokedViaFunctionUrl": "true"}},
-        ),
-    ],
+    "WithSeeder condition",
+    template.get("Conditions", {}).get("WithSeeder"),
+    {"Fn::Equals": [{"Ref": "DeploySeeder"}, "true"]},
 )
+expect("SeederFunction condition", resources["SeederFunction"].get("Condition"), "WithSeeder")
+expect("StreamerFunction condition", resources["StreamerFunction"].get("Condition"), None)
 expect(
-    "caller policy output",
-    template.get("Outputs", {}).get("CallerPolicyArn", {}).get("Value"),
-    {"Ref": "CallerPolicy"},
+    "SeederUrl output condition",
+    template.get("Outputs", {}).get("SeederUrl", {}).get("Condition"),
+    "WithSeeder",
 )
+check_caller_policy("ReaderPolicy", "StreamerFunction", "ReaderPolicyArn", None)
+check_caller_policy("SeederCallerPolicy", "SeederFunction", "SeederCallerPolicyArn", "WithSeeder")
+if "CallerPolicy" in resources:
+    problems.append("CallerPolicy: one policy for both URLs lets every reader write; split it")
+# Nothing unconditional may name the seeder: with DeploySeeder=false it does not exist,
+# and a reference to it would fail the deploy (or grant a reader its URL).
+for name, resource in resources.items():
+    if resource.get("Condition") != "WithSeeder" and "SeederFunction" in json.dumps(resource):
+        problems.append(f"{name} names the seeder but is deployed without it (Condition: WithSeeder)")
 
 
 # 2. Every value the template admits is one the streamer accepts, and no more than that.
@@ -231,7 +255,7 @@ if args.streamer:
 if problems:
     sys.exit("template.yml:\n  " + "\n  ".join(problems))
 print(
-    "template.yml: function URLs, build settings, table, policies, cursor secret, reserved "
-    "concurrency" + (" and parameter bounds (run by the streamer)" if args.streamer else "")
+    "template.yml: function URLs, build settings, table, policies (reader and seeder apart, "
+    "the seeder off by default), cursor secret, reserved concurrency" + (" and parameter bounds (run by the streamer)" if args.streamer else "")
     + " as expected"
 )
