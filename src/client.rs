@@ -81,7 +81,38 @@ where
         }
         _ => ErrorKind::Internal,
     };
+    if let SdkError::ServiceError(service) = &err {
+        let code = err.code().map_or_else(
+            || format!("HTTP {}", service.raw().status_code()),
+            str::to_string,
+        );
+        let message = err.message().unwrap_or_default().to_string();
+        return UpstreamError::new(
+            kind,
+            ServiceRefusal {
+                code,
+                message,
+                sdk: Box::new(err),
+            },
+        );
+    }
     UpstreamError::new(kind, err)
+}
+
+/// An error DynamoDB answered with, shown as its code and message (`ValidationException:
+/// ...`). The SDK's error is kept for the logs' `Debug` form but is not this error's
+/// source: its `Display` chain (`service error: unhandled error (Code): Error { code: ..,
+/// aws_request_id: .. }`) is a struct dump that an error chain printed for a user
+/// (`{:#}`) would repeat after the code and message.
+#[derive(Debug, thiserror::Error)]
+#[error("{code}{}{message}", if message.is_empty() { "" } else { ": " })]
+pub struct ServiceRefusal {
+    /// DynamoDB's error code, or the HTTP status when it sent none.
+    pub code: String,
+    /// DynamoDB's message (may be empty).
+    pub message: String,
+    /// The SDK's error, for the logs.
+    sdk: Box<dyn StdError + Send + Sync>,
 }
 
 /// The HTTP status of a raw response, whatever its type.
@@ -174,6 +205,20 @@ mod tests {
             ErrorKind::Throttled
         );
         assert_eq!(kind("ValidationException", 400), ErrorKind::InvalidRequest);
+    }
+
+    #[test]
+    fn a_refusal_prints_dynamodbs_code_and_message_once() {
+        let err = anyhow::Error::from(classify(service_error(Some("ValidationException"), 400)));
+        assert_eq!(
+            format!("{err:#}"),
+            "InvalidRequest: DynamoDB rejected the request: ValidationException: upstream detail"
+        );
+        let err = anyhow::Error::from(classify(service_error(None, 503)));
+        assert_eq!(
+            format!("{err:#}"),
+            "Unavailable: DynamoDB is unavailable: HTTP 503: upstream detail"
+        );
     }
 
     #[test]

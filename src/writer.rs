@@ -81,6 +81,10 @@ pub struct WriteReport {
     /// Why the last batch that gave up did: the last error it saw (`Throttled` when
     /// DynamoDB kept handing items back).
     pub error: Option<ErrorKind>,
+    /// What DynamoDB said of `error`, when it answered with one: the kind's message, its
+    /// code and its message (`DynamoDB rejected the request: ValidationException: ...`).
+    /// For an operator (the command line), never for a client of the functions.
+    pub error_detail: Option<String>,
     /// The first batch (counted from 0 in the order given) not known to be written in
     /// full: resuming there is safe, since writes are idempotent. `None` when every
     /// batch given was written.
@@ -102,7 +106,10 @@ impl WriteReport {
         let room = SHOWN_FAILED_KEYS.saturating_sub(self.failed_keys.len());
         self.failed_keys
             .extend(other.failed_keys.into_iter().take(room));
-        self.error = other.error.or(self.error);
+        if other.error.is_some() {
+            self.error = other.error;
+            self.error_detail = other.error_detail;
+        }
     }
 }
 
@@ -254,6 +261,7 @@ impl BatchWriter {
         let mut attempt = 1;
         // What the last attempt ran into, reported if the batch gives up.
         let mut last_error;
+        let mut last_detail;
         let mut resending_unprocessed = false;
         loop {
             if resending_unprocessed {
@@ -282,17 +290,18 @@ impl BatchWriter {
                     pending = unprocessed;
                     resending_unprocessed = true;
                     last_error = ErrorKind::Throttled;
+                    last_detail = None;
                 }
                 Err(err) => {
                     let err = crate::client::classify(err);
+                    last_error = err.kind;
+                    last_detail = Some(format!("{}: {}", err.kind.message(), err.source));
                     if !err.kind.is_transient() {
                         warn!(cause = %err, source = ?err.source, "batch failed");
-                        last_error = err.kind;
                         break;
                     }
                     warn!(cause = %err, source = ?err.source, attempt, "batch will be retried");
                     resending_unprocessed = false;
-                    last_error = err.kind;
                 }
             }
             if attempt >= self.backoff.max_attempts {
@@ -311,6 +320,7 @@ impl BatchWriter {
             report.retries += 1;
         }
         report.error = Some(last_error);
+        report.error_detail = last_detail;
         // The loop only breaks with items unwritten: name them.
         report.failed_keys = pending.iter().map(|request| self.key_of(request)).collect();
         report.failed = pending.len() as u64;

@@ -233,7 +233,7 @@ pub enum ExportError {
         actual: u64,
     },
     /// Reading failed.
-    #[error("{file}: {source}")]
+    #[error("{file}")]
     Io {
         /// The file being read.
         file: PathBuf,

@@ -55,6 +55,15 @@ impl Source {
         }
     }
 
+    /// A regular file's size and modification time, to tell whether it changed; `None`
+    /// for anything else (or a file that cannot be read).
+    pub fn stamp(&self) -> Option<String> {
+        match self {
+            Self::File(path) => super::checkpoint::file_fingerprint(path).ok(),
+            _ => None,
+        }
+    }
+
     /// Whether it is read once, as it arrives.
     pub fn is_stream(&self) -> bool {
         matches!(self, Self::Stdin | Self::Stream(_))

@@ -4,6 +4,11 @@
 //! It comes from the table itself (`DescribeTable`), or, to create the table, from
 //! `--key pk:S,sk:N`. Keys are compared by value as DynamoDB compares them: numbers by
 //! their value (`1` and `1.0` are one key), binary by its bytes.
+//!
+//! The keys of the table's secondary indexes ([`IndexKeys`]) are checked too, on the
+//! items that carry them: DynamoDB refuses a whole batch for one item whose index key
+//! has another type, is empty or is too long, so a file that passed the check would be
+//! written only in part.
 
 use super::item::{DynamoNumber, dynamo_number};
 use crate::error::{ErrorKind, UpstreamError};
@@ -102,29 +107,7 @@ impl KeySchema {
 
     /// The key schema of a table's description.
     pub fn of_table(table: &TableDescription) -> Result<Self, KeySpecError> {
-        let attribute = |role: DynamoKeyType| -> Result<Option<KeyAttribute>, KeySpecError> {
-            let Some(element) = table.key_schema().iter().find(|k| k.key_type() == &role) else {
-                return Ok(None);
-            };
-            let name = element.attribute_name();
-            let key_type = table
-                .attribute_definitions()
-                .iter()
-                .find(|d| d.attribute_name() == name)
-                .map(|d| match d.attribute_type() {
-                    ScalarAttributeType::S => Ok(KeyType::S),
-                    ScalarAttributeType::N => Ok(KeyType::N),
-                    ScalarAttributeType::B => Ok(KeyType::B),
-                    other => Err(KeySpecError(format!("key {name:?} has type {other:?}"))),
-                })
-                .ok_or_else(|| {
-                    KeySpecError(format!("key {name:?} has no attribute definition"))
-                })??;
-            Ok(Some(KeyAttribute {
-                name: name.to_string(),
-                key_type,
-            }))
-        };
+        let attribute = |role| key_attribute(table, table.key_schema(), role);
         let hash = attribute(DynamoKeyType::Hash)?
             .ok_or_else(|| KeySpecError("the table's key schema has no HASH key".into()))?;
         Ok(Self {
@@ -135,6 +118,14 @@ impl KeySchema {
 
     /// The key schema of `table`, by `DescribeTable`.
     pub async fn describe(client: &Client, table: &str) -> Result<Self, UpstreamError> {
+        Ok(Self::describe_with_indexes(client, table).await?.0)
+    }
+
+    /// The key schema of `table` and the keys of its secondary indexes, by `DescribeTable`.
+    pub async fn describe_with_indexes(
+        client: &Client,
+        table: &str,
+    ) -> Result<(Self, IndexKeys), UpstreamError> {
         let output = client
             .describe_table()
             .table_name(table)
@@ -144,7 +135,9 @@ impl KeySchema {
         let described = output.table.ok_or_else(|| {
             UpstreamError::new(ErrorKind::Internal, "DescribeTable without a table")
         })?;
-        Self::of_table(&described).map_err(|err| UpstreamError::new(ErrorKind::Internal, err))
+        let internal = |err| UpstreamError::new(ErrorKind::Internal, err);
+        let schema = Self::of_table(&described).map_err(internal)?;
+        Ok((schema, IndexKeys::of_table(&described).map_err(internal)?))
     }
 
     /// The key attributes, hash first.
@@ -194,51 +187,168 @@ impl KeySchema {
     /// takes as a key; returns the key, comparable by value.
     pub fn key_of(&self, item: &Item) -> Result<ItemKey, String> {
         let mut values = Vec::with_capacity(2);
-        for (attribute, limit, role) in std::iter::once((&self.hash, MAX_HASH_KEY_BYTES, "hash"))
-            .chain(
-                self.range
-                    .as_ref()
-                    .map(|r| (r, MAX_RANGE_KEY_BYTES, "range")),
-            )
+        for (attribute, range) in
+            std::iter::once((&self.hash, false)).chain(self.range.as_ref().map(|r| (r, true)))
         {
-            let name = &attribute.name;
-            let want = type_name(attribute.key_type);
-            let value = item
-                .get(name)
-                .ok_or_else(|| format!("{role} key attribute {name:?} ({want}) is missing"))?;
-            let wrong = || format!("{role} key attribute {name:?} must be of type {want}");
-            let key = match (attribute.key_type, value) {
-                (KeyType::S, AttributeValue::S(s)) => {
-                    if s.is_empty() {
-                        return Err(format!("{role} key attribute {name:?} must not be empty"));
-                    }
-                    if s.len() > limit {
-                        return Err(format!(
-                            "{role} key attribute {name:?} is over {limit} bytes"
-                        ));
-                    }
-                    KeyValue::S(s.clone())
-                }
-                (KeyType::N, AttributeValue::N(n)) => {
-                    KeyValue::N(dynamo_number(n).map_err(|why| format!("{name}: N {why}"))?)
-                }
-                (KeyType::B, AttributeValue::B(b)) => {
-                    if b.as_ref().is_empty() {
-                        return Err(format!("{role} key attribute {name:?} must not be empty"));
-                    }
-                    if b.as_ref().len() > limit {
-                        return Err(format!(
-                            "{role} key attribute {name:?} is over {limit} bytes"
-                        ));
-                    }
-                    KeyValue::B(b.as_ref().to_vec())
-                }
-                _ => return Err(wrong()),
+            let named = Named {
+                range,
+                attribute,
+                index: None,
             };
-            values.push(key);
+            let value = item
+                .get(&attribute.name)
+                .ok_or_else(|| format!("{named} ({}) is missing", type_name(attribute.key_type)))?;
+            named.check(value)?;
+            values.push(match value {
+                AttributeValue::S(s) => KeyValue::S(s.clone()),
+                AttributeValue::N(n) => KeyValue::N(
+                    dynamo_number(n).map_err(|why| format!("{}: N {why}", attribute.name))?,
+                ),
+                AttributeValue::B(b) => KeyValue::B(b.as_ref().to_vec()),
+                // `check` took only the key's own type.
+                _ => return Err(format!("{named} is not a key type")),
+            });
         }
         Ok(ItemKey(values))
     }
+}
+
+/// The key attributes of a table's secondary indexes (global and local). An item need not
+/// carry them (it is then left out of the index), but one that does must give each the
+/// index key's type, not empty, within DynamoDB's key size limits.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexKeys(Vec<IndexKey>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct IndexKey {
+    /// The index's name, for the errors.
+    index: String,
+    /// The attribute and the type its definition gives it.
+    attribute: KeyAttribute,
+    /// A sort key (1024 bytes at most), not a partition key (2048).
+    range: bool,
+}
+
+impl IndexKeys {
+    /// The index keys of a table's description, typed by its attribute definitions.
+    pub fn of_table(table: &TableDescription) -> Result<Self, KeySpecError> {
+        let global = table
+            .global_secondary_indexes()
+            .iter()
+            .map(|i| (i.index_name(), i.key_schema()));
+        let local = table
+            .local_secondary_indexes()
+            .iter()
+            .map(|i| (i.index_name(), i.key_schema()));
+        let mut keys = Vec::new();
+        for (index, schema) in global.chain(local) {
+            let index = index.unwrap_or("(unnamed)");
+            for (role, range) in [(DynamoKeyType::Hash, false), (DynamoKeyType::Range, true)] {
+                let attribute = key_attribute(table, schema, role)
+                    .map_err(|e| KeySpecError(format!("index {index:?}: {e}")))?;
+                if let Some(attribute) = attribute {
+                    keys.push(IndexKey {
+                        index: index.to_string(),
+                        attribute,
+                        range,
+                    });
+                }
+            }
+        }
+        Ok(Self(keys))
+    }
+
+    /// Checks the index key attributes `item` carries.
+    pub fn check(&self, item: &Item) -> Result<(), String> {
+        for key in &self.0 {
+            if let Some(value) = item.get(&key.attribute.name) {
+                Named {
+                    range: key.range,
+                    attribute: &key.attribute,
+                    index: Some(&key.index),
+                }
+                .check(value)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A key attribute as errors name it: `hash key attribute "pk"`, with `of index "name"`
+/// for an index's.
+struct Named<'a> {
+    /// A sort key, not a partition key.
+    range: bool,
+    /// The attribute and its key type.
+    attribute: &'a KeyAttribute,
+    /// The index it keys; `None` for the table's own key.
+    index: Option<&'a str>,
+}
+
+impl Named<'_> {
+    /// Checks `value` has the key's type, and, for S and B, is not empty and within the
+    /// size limit (the same for a table's key and an index's). N values were checked as
+    /// numbers when the line was read.
+    fn check(&self, value: &AttributeValue) -> Result<(), String> {
+        let kind = self.attribute.key_type;
+        let bytes = match (kind, value) {
+            (KeyType::N, AttributeValue::N(_)) => return Ok(()),
+            (KeyType::S, AttributeValue::S(s)) => s.len(),
+            (KeyType::B, AttributeValue::B(b)) => b.as_ref().len(),
+            _ => return Err(format!("{self} must be of type {}", type_name(kind))),
+        };
+        let limit = if self.range {
+            MAX_RANGE_KEY_BYTES
+        } else {
+            MAX_HASH_KEY_BYTES
+        };
+        if bytes == 0 {
+            return Err(format!("{self} must not be empty"));
+        }
+        if bytes > limit {
+            return Err(format!("{self} is over {limit} bytes"));
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Named<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let role = if self.range { "range" } else { "hash" };
+        write!(f, "{role} key attribute {:?}", self.attribute.name)?;
+        match self.index {
+            Some(index) => write!(f, " of index {index:?}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The attribute of `schema` (a table's or an index's key schema) in `role`, typed by the
+/// table's attribute definitions.
+fn key_attribute(
+    table: &TableDescription,
+    schema: &[KeySchemaElement],
+    role: DynamoKeyType,
+) -> Result<Option<KeyAttribute>, KeySpecError> {
+    let Some(element) = schema.iter().find(|k| k.key_type() == &role) else {
+        return Ok(None);
+    };
+    let name = element.attribute_name();
+    let key_type = table
+        .attribute_definitions()
+        .iter()
+        .find(|d| d.attribute_name() == name)
+        .map(|d| match d.attribute_type() {
+            ScalarAttributeType::S => Ok(KeyType::S),
+            ScalarAttributeType::N => Ok(KeyType::N),
+            ScalarAttributeType::B => Ok(KeyType::B),
+            other => Err(KeySpecError(format!("key {name:?} has type {other:?}"))),
+        })
+        .ok_or_else(|| KeySpecError(format!("key {name:?} has no attribute definition")))??;
+    Ok(Some(KeyAttribute {
+        name: name.to_string(),
+        key_type,
+    }))
 }
 
 /// `pk:S` or `pk:S,sk:N`, as `--key` takes it.
@@ -348,6 +458,87 @@ mod tests {
                 .unwrap_err()
                 .contains("over 2048 bytes")
         );
+    }
+
+    #[test]
+    fn index_keys_present_are_checked_by_type_emptiness_and_size() {
+        use aws_sdk_dynamodb::types::{
+            GlobalSecondaryIndexDescription as Global, LocalSecondaryIndexDescription as Local,
+        };
+        let element = |name: &str, role| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(role)
+                .build()
+                .expect("element")
+        };
+        let (keys, mut attributes) = KeySchema::parse("pk:S,sk:N")
+            .expect("schema")
+            .definitions()
+            .expect("defs");
+        attributes.extend(
+            KeySchema::parse("email:S,rank:B")
+                .expect("s")
+                .definitions()
+                .expect("d")
+                .1,
+        );
+        let table = TableDescription::builder()
+            .set_key_schema(Some(keys))
+            .set_attribute_definitions(Some(attributes))
+            .global_secondary_indexes(
+                Global::builder()
+                    .index_name("by_email")
+                    .key_schema(element("email", DynamoKeyType::Hash))
+                    .key_schema(element("sk", DynamoKeyType::Range))
+                    .build(),
+            )
+            .local_secondary_indexes(
+                Local::builder()
+                    .index_name("by_rank")
+                    .key_schema(element("pk", DynamoKeyType::Hash))
+                    .key_schema(element("rank", DynamoKeyType::Range))
+                    .build(),
+            )
+            .build();
+        let indexes = IndexKeys::of_table(&table).expect("indexes");
+        let base = [
+            ("pk", AttributeValue::S("p".into())),
+            ("sk", AttributeValue::N("1".into())),
+        ];
+        let with = |extra: (&str, AttributeValue)| {
+            let mut pairs = base.to_vec();
+            pairs.push(extra);
+            indexes.check(&item(&pairs))
+        };
+        assert_eq!(indexes.check(&item(&base)), Ok(()), "a sparse item");
+        assert_eq!(with(("email", AttributeValue::S("a@b".into()))), Ok(()));
+        for (extra, says) in [
+            (
+                ("email", AttributeValue::S(String::new())),
+                "hash key attribute \"email\" of index \"by_email\" must not be empty",
+            ),
+            (
+                ("email", AttributeValue::N("5".into())),
+                "hash key attribute \"email\" of index \"by_email\" must be of type S",
+            ),
+            (
+                (
+                    "email",
+                    AttributeValue::S("e".repeat(MAX_HASH_KEY_BYTES + 1)),
+                ),
+                "hash key attribute \"email\" of index \"by_email\" is over 2048 bytes",
+            ),
+            (
+                (
+                    "rank",
+                    AttributeValue::B(Blob::new(vec![1; MAX_RANGE_KEY_BYTES + 1])),
+                ),
+                "range key attribute \"rank\" of index \"by_rank\" is over 1024 bytes",
+            ),
+        ] {
+            assert_eq!(with(extra), Err(says.to_string()));
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! - [`input`]: what `--from` names (standard input, a file, a stream, a directory) and
 //!   its bytes as lines, gzip or zstd decoded as they stream.
 //! - [`item`]: a line of typed JSON to an item, by DynamoDB's rules.
-//! - [`key`]: the target table's key schema, checked on every item.
+//! - [`key`]: the target table's key schema and its indexes' keys, checked on every item.
 //! - [`batch`]: items into batches of 25 with no key twice.
 //! - [`export`]: DynamoDB's export layout, its manifests and checksums.
 //! - [`checkpoint`]: how far a file or export load has been written.
@@ -33,7 +33,7 @@ use checkpoint::Keeper;
 use export::{Export, ExportError};
 use futures::StreamExt;
 use input::{Line, MAX_LINE_BYTES, Source, read_line};
-use key::KeySchema;
+use key::{IndexKeys, KeySchema};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -73,7 +73,7 @@ pub enum LoadError {
     #[error("{0}")]
     Table(String),
     /// DynamoDB failed.
-    #[error("table {table}: {source}")]
+    #[error("table {table}")]
     Upstream {
         /// The table.
         table: String,
@@ -104,13 +104,13 @@ pub enum LoadError {
         why: String,
     },
     /// The export is not whole; nothing was written.
-    #[error("export refused, nothing written: {0}")]
+    #[error("export refused, nothing written")]
     Export(#[from] ExportError),
     /// The checkpoint cannot be used.
     #[error("{0}")]
     Checkpoint(String),
     /// Reading the input failed.
-    #[error("reading {name}: {source}")]
+    #[error("reading {name}")]
     Io {
         /// The input.
         name: String,
@@ -171,7 +171,7 @@ pub async fn run(
         Source::Directory(dir) => Some(Export::open(dir)?),
         _ => None,
     };
-    let (schema, create) = resolve_schema(
+    let (schema, indexes, create) = resolve_schema(
         client,
         options,
         export.as_ref().and_then(|e| e.key_schema.clone()),
@@ -180,6 +180,7 @@ pub async fn run(
     let writer = writer.key_attributes(schema.names());
     let pass = Pass {
         schema: schema.clone(),
+        indexes,
         stop_on_error: options.source.is_stream() && !options.skip_invalid,
         trailers: export.is_none(),
         cut_off_tail: options.source.is_stream(),
@@ -244,6 +245,8 @@ pub async fn run(
             ..Outcome::default()
         });
     }
+    // A second pass that counts other lines is called a change only if these moved.
+    let stamps: Vec<Option<String>> = sources.iter().map(Source::stamp).collect();
     let checked = {
         let (pass, sources) = (pass.clone(), sources.clone());
         tokio::task::spawn_blocking(move || read_pass(&pass, &sources, resume, None))
@@ -279,10 +282,20 @@ pub async fn run(
     }
     let created = create_if_needed(client, options, &schema, create).await?;
     observer.start(Some(checked.valid), resumed);
-    let (report, written) = write_pass(&writer, pass, sources, resume, keeper, observer).await?;
-    if written.valid != checked.valid || written.error_count != checked.error_count {
+    let (report, written) =
+        write_pass(&writer, pass, sources.clone(), resume, keeper, observer).await?;
+    // A write DynamoDB refused stops the writer, and so the reading: the report says why.
+    let refused = written.abandoned && !report.is_complete();
+    if !refused && (written.valid != checked.valid || written.error_count != checked.error_count) {
+        let changed = sources.iter().map(Source::stamp).ne(stamps);
+        let how = if changed {
+            "changed while it was loaded"
+        } else {
+            "read otherwise when written than when checked (its size and modification time \
+             are the same)"
+        };
         return Err(LoadError::Usage(format!(
-            "{name} changed while it was loaded: {} valid and {} bad lines when checked, {} and {} when written",
+            "{name} {how}: {} valid and {} bad lines when checked, {} and {} when written",
             checked.valid, checked.error_count, written.valid, written.error_count
         )));
     }
@@ -301,15 +314,16 @@ pub async fn run(
     })
 }
 
-/// The key schema to check items against, and whether the table must be created.
+/// The key schema and index keys to check items against, and whether the table must be
+/// created (without indexes).
 async fn resolve_schema(
     client: &Client,
     options: &LoadOptions,
     recorded: Option<KeySchema>,
-) -> Result<(KeySchema, bool), LoadError> {
+) -> Result<(KeySchema, IndexKeys, bool), LoadError> {
     let table = &options.table;
-    match KeySchema::describe(client, table).await {
-        Ok(schema) => {
+    match KeySchema::describe_with_indexes(client, table).await {
+        Ok((schema, indexes)) => {
             if let Some(asked) = &options.key
                 && *asked != schema
             {
@@ -317,7 +331,7 @@ async fn resolve_schema(
                     "table {table} exists, keyed {schema}, not {asked} as --key says"
                 )));
             }
-            Ok((schema, false))
+            Ok((schema, indexes, false))
         }
         Err(err) if err.kind == ErrorKind::NotFound => {
             if !options.create_table {
@@ -331,7 +345,7 @@ async fn resolve_schema(
                 None => crate::seed::table::default_key_schema()
                     .map_err(|e| LoadError::Table(e.to_string()))?,
             };
-            Ok((schema, true))
+            Ok((schema, IndexKeys::default(), true))
         }
         Err(source) => Err(LoadError::Upstream {
             table: table.clone(),
@@ -413,6 +427,8 @@ fn trailer_incomplete(trailer: &Trailer, item_lines: u64) -> Option<String> {
 #[derive(Debug, Clone)]
 struct Pass {
     schema: KeySchema,
+    /// Checked on the items that carry them, so DynamoDB refuses no batch for them.
+    indexes: IndexKeys,
     /// A stream stops at its first bad line.
     stop_on_error: bool,
     /// Whether a last line may be a trailer (not in an export's data files).
@@ -444,6 +460,8 @@ struct Tally {
     cut_by: Option<(u64, String)>,
     /// A failure to keep the checkpoint.
     checkpoint_error: Option<String>,
+    /// The writer stopped taking batches (DynamoDB refused one), so reading stopped.
+    abandoned: bool,
 }
 
 impl Tally {
@@ -538,7 +556,9 @@ fn read_pass(
             let length = text.as_ref().map_or(0, |bytes| bytes.len());
             let parsed = text.and_then(|bytes| {
                 let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
-                item::parse_line(text, &pass.schema)
+                let (item, key) = item::parse_line(text, &pass.schema)?;
+                pass.indexes.check(&item)?;
+                Ok((item, key))
             });
             let pushed = match parsed {
                 Ok(_) if resumed => Ok(None),
@@ -552,6 +572,7 @@ fn read_pass(
                     if let Some(tx) = send
                         && tx.blocking_send(batch).is_err()
                     {
+                        tally.abandoned = true;
                         break 'sources;
                     }
                 }
@@ -578,8 +599,9 @@ fn read_pass(
     // Before a stream's bad line, every item is valid: they are written.
     if let Some(batch) = batcher.finish()
         && let Some(tx) = send
+        && tx.blocking_send(batch).is_err()
     {
-        let _ = tx.blocking_send(batch);
+        tally.abandoned = true;
     }
     Ok(tally)
 }

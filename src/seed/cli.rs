@@ -154,7 +154,9 @@ async fn seed(
     unwritten(&report, &summary)
 }
 
-/// Fails naming the items not written, if any.
+/// Fails naming the items not written, if any: how many, what DynamoDB said, and the
+/// keys of the batches that failed. A batch DynamoDB refused stops the run, so the items
+/// never sent count as not written too.
 fn unwritten(report: &WriteReport, summary: &Summary) -> anyhow::Result<()> {
     if report.is_complete() {
         return Ok(());
@@ -165,10 +167,17 @@ fn unwritten(report: &WriteReport, summary: &Summary) -> anyhow::Result<()> {
         .take(20)
         .map(String::as_str)
         .collect();
+    let why = report
+        .error_detail
+        .as_deref()
+        .or(summary.error.as_ref().map(|e| e.message))
+        .unwrap_or("unknown");
     bail!(
-        "{} items not written ({}); first keys: {}",
+        "{} items not written, {} of {} written ({why}); keys of the {} in failed batches, first: {}",
+        summary.requested.saturating_sub(summary.written),
+        summary.written,
+        summary.requested,
         report.failed,
-        summary.error.as_ref().map_or("unknown", |e| e.message),
         shown.join(", ")
     );
 }
@@ -273,6 +282,31 @@ async fn load(
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn unwritten_items_are_counted_with_dynamodbs_words_and_the_failed_keys() {
+        let report = WriteReport {
+            written: 25,
+            batches: 2,
+            failed: 25,
+            failed_keys: (25..50).map(|i| format!("k{i}")).collect(),
+            error: Some(crate::error::ErrorKind::InvalidRequest),
+            error_detail: Some(
+                "DynamoDB rejected the request: ValidationException: Missing the key other".into(),
+            ),
+            first_unfinished: Some(1),
+            ..WriteReport::default()
+        };
+        let summary = Summary::new(&report, 400, 0, Instant::now());
+        let err = unwritten(&report, &summary).expect_err("items were not written");
+        assert_eq!(
+            err.to_string(),
+            "375 items not written, 25 of 400 written (DynamoDB rejected the request: \
+             ValidationException: Missing the key other); keys of the 25 in failed batches, \
+             first: k25, k26, k27, k28, k29, k30, k31, k32, k33, k34, k35, k36, k37, k38, k39, \
+             k40, k41, k42, k43, k44"
+        );
+    }
 
     #[test]
     fn help_says_what_the_seeder_is_for() {
