@@ -48,6 +48,8 @@ export FAKE_SAM_LOG="$DIR/int.log" FAKE_SAM_MODE=hang FAKE_SAM_DELETE_SECONDS=2
 # inherits SIGINT ignored, and bash cannot un-ignore it, even with `set -m`: `env
 # --default-signal` starts the run with SIGINT's default action, as a terminal would,
 # so this checks the cleanup, not how the check itself was launched.
+env --default-signal=INT true 2>/dev/null ||
+  die "this check needs env --default-signal (GNU coreutils 8.31 or later)"
 set -m
 env --default-signal=INT "${smoke[@]}" >/dev/null 2>"$DIR/int.err" &
 pid=$!

@@ -158,9 +158,12 @@ if "CallerPolicy" in resources:
     problems.append("CallerPolicy: one policy for both URLs lets every reader write; split it")
 # Nothing unconditional may name the seeder: with DeploySeeder=false it does not exist,
 # and a reference to it would fail the deploy (or grant a reader its URL).
-for name, resource in resources.items():
-    if resource.get("Condition") != "WithSeeder" and "SeederFunction" in json.dumps(resource):
-        problems.append(f"{name} names the seeder but is deployed without it (Condition: WithSeeder)")
+for kind, entries in (("resource", resources), ("output", template.get("Outputs", {}))):
+    for name, entry in entries.items():
+        if entry.get("Condition") != "WithSeeder" and "SeederFunction" in json.dumps(entry):
+            problems.append(
+                f"{kind} {name} names the seeder but stands without it (Condition: WithSeeder)"
+            )
 
 
 # 2. Every value the template admits is one the streamer accepts, and no more than that.

@@ -106,7 +106,14 @@ impl WriteReport {
         let room = SHOWN_FAILED_KEYS.saturating_sub(self.failed_keys.len());
         self.failed_keys
             .extend(other.failed_keys.into_iter().take(room));
-        if other.error.is_some() {
+        // The error that stopped the run is the one to name: batches still in flight may
+        // give up later for a passing reason (throttling), which must not hide it.
+        let keeps_own = match (self.error, other.error) {
+            (_, None) => true,
+            (Some(own), Some(theirs)) => !own.is_transient() && theirs.is_transient(),
+            (None, Some(_)) => false,
+        };
+        if !keeps_own {
             self.error = other.error;
             self.error_detail = other.error_detail;
         }
@@ -373,4 +380,42 @@ pub struct BatchDone<'a> {
 pub fn rate(items: u64, since: std::time::Instant) -> f64 {
     let secs = since.elapsed().as_secs_f64();
     if secs > 0.0 { items as f64 / secs } else { 0.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gave_up(error: ErrorKind, detail: Option<&str>) -> WriteReport {
+        WriteReport {
+            failed: 25,
+            error: Some(error),
+            error_detail: detail.map(str::to_string),
+            ..WriteReport::default()
+        }
+    }
+
+    #[test]
+    fn a_refusal_is_not_hidden_by_a_later_batch_that_gave_up_under_throttling() {
+        let mut report = WriteReport::default();
+        report.absorb(gave_up(
+            ErrorKind::InvalidRequest,
+            Some("ValidationException: no"),
+        ));
+        report.absorb(gave_up(ErrorKind::Throttled, None));
+        assert_eq!(report.error, Some(ErrorKind::InvalidRequest));
+        assert_eq!(
+            report.error_detail.as_deref(),
+            Some("ValidationException: no")
+        );
+        assert_eq!(report.failed, 50);
+        // A passing error is replaced by the one that cannot pass.
+        let mut report = WriteReport::default();
+        report.absorb(gave_up(ErrorKind::Throttled, None));
+        report.absorb(gave_up(
+            ErrorKind::AccessDenied,
+            Some("AccessDeniedException: no"),
+        ));
+        assert_eq!(report.error, Some(ErrorKind::AccessDenied));
+    }
 }

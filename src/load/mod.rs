@@ -127,6 +127,9 @@ pub struct Outcome {
     pub report: WriteReport,
     /// Items this run set out to write (for a stream: the valid items read).
     pub requested: u64,
+    /// A refused write stopped a stream's reading, so `requested` counts only what had
+    /// arrived by then: the input held at least that many.
+    pub requested_at_least: bool,
     /// Items a checkpoint said were written by earlier runs, skipped now.
     pub resumed: u64,
     /// Bad lines skipped (with `--skip-invalid`).
@@ -204,6 +207,7 @@ pub async fn run(
         };
         return Ok(Outcome {
             requested: tally.valid,
+            requested_at_least: tally.abandoned && !report.is_complete(),
             skipped: tally.error_count,
             shown: tally.errors,
             stopped: tally.stopped,

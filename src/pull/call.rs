@@ -518,7 +518,8 @@ pub(super) fn refused(status: u16, text: &str) -> String {
         format!(
             "403 Forbidden: the caller needs lambda:InvokeFunctionUrl and lambda:InvokeFunction \
              on the function (Function URLs created since October 2025 need both; the stack's \
-             CallerPolicyArn output grants them, docs/deploy.md): {text}"
+             ReaderPolicyArn output grants them on the streamer, SeederCallerPolicyArn on the \
+             seeder, docs/deploy.md): {text}"
         )
     } else {
         format!("{status}: {text}")
@@ -610,7 +611,8 @@ mod tests {
         assert!(
             message.contains("lambda:InvokeFunctionUrl")
                 && message.contains("lambda:InvokeFunction ")
-                && message.contains("CallerPolicyArn"),
+                && message.contains("ReaderPolicyArn")
+                && message.contains("SeederCallerPolicyArn"),
             "{message}"
         );
         assert_eq!(refused(404, "Not Found"), "404: Not Found");

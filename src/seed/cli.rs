@@ -151,13 +151,13 @@ async fn seed(
     progress.finish();
     let summary = Summary::new(&report, requested, start, started);
     println!("{}: {summary}", args.table);
-    unwritten(&report, &summary)
+    unwritten(&report, &summary, false)
 }
 
 /// Fails naming the items not written, if any: how many, what DynamoDB said, and the
 /// keys of the batches that failed. A batch DynamoDB refused stops the run, so the items
 /// never sent count as not written too.
-fn unwritten(report: &WriteReport, summary: &Summary) -> anyhow::Result<()> {
+fn unwritten(report: &WriteReport, summary: &Summary, at_least: bool) -> anyhow::Result<()> {
     if report.is_complete() {
         return Ok(());
     }
@@ -172,8 +172,12 @@ fn unwritten(report: &WriteReport, summary: &Summary) -> anyhow::Result<()> {
         .as_deref()
         .or(summary.error.as_ref().map(|e| e.message))
         .unwrap_or("unknown");
+    // A stream stopped by the refusal was not read to its end: what it still held is
+    // unknown, so its counts are lower bounds.
+    let at_least = if at_least { "at least " } else { "" };
     bail!(
-        "{} items not written, {} of {} written ({why}); keys of the {} in failed batches, first: {}",
+        "{at_least}{} items not written, {} of {at_least}{} written ({why}); keys of the {} in \
+         failed batches, first: {}",
         summary.requested.saturating_sub(summary.written),
         summary.written,
         summary.requested,
@@ -245,7 +249,7 @@ async fn load(
     let mut summary = Summary::new(&outcome.report, outcome.requested, 0, started);
     summary.next_start = None;
     println!("{}: {summary}", args.table);
-    unwritten(&outcome.report, &summary)?;
+    unwritten(&outcome.report, &summary, outcome.requested_at_least)?;
     if let Some(line) = &outcome.stopped {
         bail!(
             "{name}: stopped at a bad line ({line}); the {} items before it were written, the \
@@ -298,13 +302,20 @@ mod tests {
             ..WriteReport::default()
         };
         let summary = Summary::new(&report, 400, 0, Instant::now());
-        let err = unwritten(&report, &summary).expect_err("items were not written");
+        let err = unwritten(&report, &summary, false).expect_err("items were not written");
         assert_eq!(
             err.to_string(),
             "375 items not written, 25 of 400 written (DynamoDB rejected the request: \
              ValidationException: Missing the key other); keys of the 25 in failed batches, \
              first: k25, k26, k27, k28, k29, k30, k31, k32, k33, k34, k35, k36, k37, k38, k39, \
              k40, k41, k42, k43, k44"
+        );
+        // A stream the refusal stopped was not read to its end: its counts are bounds.
+        let err = unwritten(&report, &summary, true).expect_err("items were not written");
+        assert!(
+            err.to_string()
+                .starts_with("at least 375 items not written, 25 of at least 400 written"),
+            "{err}"
         );
     }
 
