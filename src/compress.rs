@@ -129,15 +129,54 @@ impl Compressor {
     }
 }
 
+/// The most one chunk of a body may inflate to. A chunk is what the network handed over
+/// (kilobytes); the streamer's pages are a few MB decoded at most, and its longest line
+/// 16 MiB. Past this the chunk is refused, not allocated: a frame of a few KB can claim a
+/// gigabyte (a compression bomb).
+pub const MAX_DECODED_CHUNK: usize = 32 << 20;
+
 /// An incremental decoder for a body of the given media type: what a client reading a
-/// compressed stream uses, chunk by chunk.
-pub enum Decompressor {
+/// compressed stream uses, chunk by chunk, each chunk's output bounded by
+/// [`MAX_DECODED_CHUNK`].
+pub struct Decompressor(Decoder);
+
+enum Decoder {
     /// Plain bytes pass through.
     Plain,
     /// A gzip stream.
-    Gzip(flate2::write::GzDecoder<Vec<u8>>),
+    Gzip(flate2::write::GzDecoder<Capped>),
     /// A zstd stream.
-    Zstd(zstd::stream::write::Decoder<'static, Vec<u8>>),
+    Zstd(zstd::stream::write::Decoder<'static, Capped>),
+}
+
+/// The decoders' output: refuses bytes past its room, so a bomb fails the write that
+/// would have grown it.
+#[derive(Debug, Default)]
+struct Capped {
+    out: Vec<u8>,
+    room: usize,
+}
+
+impl Write for Capped {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if bytes.len() > self.room {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "a chunk of the body inflates past {} MiB: not a scanstream body (a \
+                     compression bomb?)",
+                    MAX_DECODED_CHUNK >> 20
+                ),
+            ));
+        }
+        self.room -= bytes.len();
+        self.out.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl Decompressor {
@@ -152,28 +191,33 @@ impl Decompressor {
 
     /// The decoder for a `content-type`.
     pub fn for_content_type(content_type: &str) -> std::io::Result<Self> {
-        Ok(match content_type {
-            "application/gzip" => Self::Gzip(flate2::write::GzDecoder::new(Vec::new())),
-            "application/zstd" => Self::Zstd(zstd::stream::write::Decoder::new(Vec::new())?),
-            _ => Self::Plain,
-        })
+        Ok(Self(match content_type {
+            "application/gzip" => Decoder::Gzip(flate2::write::GzDecoder::new(Capped::default())),
+            "application/zstd" => {
+                Decoder::Zstd(zstd::stream::write::Decoder::new(Capped::default())?)
+            }
+            _ => Decoder::Plain,
+        }))
     }
 
-    /// The plain bytes `chunk` completes.
+    /// The plain bytes `chunk` completes; an `InvalidData` error when they would be more
+    /// than [`MAX_DECODED_CHUNK`].
     pub fn decode(&mut self, chunk: &[u8]) -> std::io::Result<Vec<u8>> {
-        Ok(match self {
-            Self::Plain => chunk.to_vec(),
-            Self::Gzip(decoder) => {
-                decoder.write_all(chunk)?;
-                decoder.flush()?;
-                std::mem::take(decoder.get_mut())
-            }
-            Self::Zstd(decoder) => {
-                decoder.write_all(chunk)?;
-                decoder.flush()?;
-                std::mem::take(decoder.get_mut())
-            }
-        })
+        fn run<W: Write>(
+            decoder: &mut W,
+            out: impl Fn(&mut W) -> &mut Capped,
+            chunk: &[u8],
+        ) -> std::io::Result<Vec<u8>> {
+            out(decoder).room = MAX_DECODED_CHUNK;
+            decoder.write_all(chunk)?;
+            decoder.flush()?;
+            Ok(std::mem::take(&mut out(decoder).out))
+        }
+        match &mut self.0 {
+            Decoder::Plain => Ok(chunk.to_vec()),
+            Decoder::Gzip(decoder) => run(decoder, |d| d.get_mut(), chunk),
+            Decoder::Zstd(decoder) => run(decoder, |d| d.get_mut(), chunk),
+        }
     }
 }
 
@@ -239,6 +283,68 @@ mod tests {
                 expected.len()
             );
         }
+    }
+
+    /// The process's peak RSS so far, in kB.
+    fn peak_rss_kb() -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    /// A zstd frame of `blocks` RLE blocks of 128 KiB of `byte`, 4 bytes each on the wire.
+    fn zstd_bomb(blocks: usize, byte: u8) -> Vec<u8> {
+        let mut frame = vec![0x28, 0xB5, 0x2F, 0xFD, 0x00, 7 << 3];
+        for n in 0..blocks {
+            let header = u32::from(n + 1 == blocks) | (1 << 1) | ((128 << 10) << 3);
+            frame.extend_from_slice(&header.to_le_bytes()[..3]);
+            frame.push(byte);
+        }
+        frame
+    }
+
+    #[test]
+    fn a_bomb_is_refused_before_it_is_inflated() {
+        // 32 KiB that inflate to 1 GiB of one byte.
+        let bomb = zstd_bomb(8192, b'x');
+        let before = peak_rss_kb();
+        let mut decoder = Decompressor::for_content_type("application/zstd").expect("zstd");
+        let err = match decoder.decode(&bomb) {
+            Ok(plain) => panic!("inflated to {} bytes", plain.len()),
+            Err(err) => err,
+        };
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
+        assert!(err.to_string().contains("inflates past"), "{err}");
+        let grown = peak_rss_kb().saturating_sub(before);
+        assert!(grown < 200_000, "the peak RSS grew by {grown} kB");
+        // gzip: 96 MiB of one byte in about 100 KB.
+        let mut encoder = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let block = vec![b'x'; 1 << 20];
+        for _ in 0..96 {
+            encoder.write_all(&block).expect("gzip");
+        }
+        let bomb = encoder.finish().expect("gzip");
+        let mut decoder = Decompressor::for_content_type("application/gzip").expect("gzip");
+        let err = match decoder.decode(&bomb) {
+            Ok(plain) => panic!("inflated to {} bytes", plain.len()),
+            Err(err) => err,
+        };
+        assert!(err.to_string().contains("inflates past"), "{err}");
+        // What the streamer sends still decodes, a chunk at a time.
+        let mut encoder = Compressor::new(Compression::Zstd).expect("zstd");
+        let page = vec![b'y'; 20 << 20];
+        let mut decoder = Decompressor::for_content_type("application/zstd").expect("zstd");
+        let mut decoded = 0;
+        for chunk in encoder.page(&page).chunks(64 << 10) {
+            decoded += decoder.decode(chunk).expect("a page").len();
+        }
+        assert_eq!(decoded, page.len());
     }
 
     #[test]

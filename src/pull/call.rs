@@ -346,13 +346,11 @@ impl Worker {
             }
         };
         let status = response.status().as_u16();
+        if let Some(why) = redirected(status, response.headers()) {
+            return Outcome::Fatal(why);
+        }
         if status != 200 {
-            let text = tokio::time::timeout(idle, response.text())
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .unwrap_or_default();
-            let text: String = text.chars().take(300).collect();
+            let text = refusal_text(&mut response, idle).await;
             return if status == 429 {
                 Outcome::Throttled(format!("{status}: {text}"))
             } else if status >= 500 {
@@ -510,6 +508,55 @@ const KNOWN_ERRORS: [ErrorKind; 8] = [
     ErrorKind::InvalidRequest,
     ErrorKind::Internal,
 ];
+
+/// The client every call goes through: no redirect is followed, since a signed request's
+/// headers (its session token among them) would go on to wherever a 3xx points.
+pub(super) fn http_client(connect_timeout: std::time::Duration) -> reqwest::Client {
+    let builder = || reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    builder()
+        .connect_timeout(connect_timeout)
+        .build()
+        .or_else(|_| builder().build())
+        .unwrap_or_default()
+}
+
+/// Why a 3xx is an error, naming where it points; `None` for any other status.
+pub(super) fn redirected(status: u16, headers: &reqwest::header::HeaderMap) -> Option<String> {
+    if !(300..400).contains(&status) {
+        return None;
+    }
+    let location = headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("no location given");
+    Some(format!(
+        "{status}: the URL redirects to {location}; not followed, as a signed request goes \
+         only where it was signed for: use that URL if it is the function's"
+    ))
+}
+
+/// The most of a refused call's body read for its message: a body may never end.
+const REFUSAL_BYTES: usize = 4096;
+
+/// The start of a refused call's body, at most [`REFUSAL_BYTES`] read within `idle`, as
+/// at most 300 characters of text.
+pub(super) async fn refusal_text(
+    response: &mut reqwest::Response,
+    idle: std::time::Duration,
+) -> String {
+    let mut head = Vec::new();
+    let read = async {
+        while head.len() < REFUSAL_BYTES {
+            let Ok(Some(chunk)) = response.chunk().await else {
+                break;
+            };
+            let room = REFUSAL_BYTES - head.len();
+            head.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        }
+    };
+    let _ = tokio::time::timeout(idle, read).await;
+    String::from_utf8_lossy(&head).chars().take(300).collect()
+}
 
 /// The message for a status that trying again cannot cure. A 403 from a Function URL
 /// with `AWS_IAM` is nearly always a caller without the two permissions such URLs need.

@@ -27,8 +27,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The checkpoint format's version. 2 added the output's shape and the totals a
-/// `--trailer` reports.
-pub const VERSION: u32 = 2;
+/// `--trailer` reports; 3 keeps long cursors apart ([`super::stored`]) and marks a first
+/// call being committed.
+pub const VERSION: u32 = 3;
 
 /// Where a run stands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,6 +62,12 @@ pub struct Checkpoint {
     /// was saved for, so one resumed against a file another run wrote is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_tail_sha256: Option<String>,
+    /// While the first call with items is being committed: its length and the SHA-256 of
+    /// its last up-to-[`TAIL_BYTES`] bytes, saved before the output is written. A run
+    /// killed before its checkpoint committed that call knows those bytes as its own;
+    /// any other bytes in an output whose checkpoint committed nothing are another run's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_call: Option<(u64, String)>,
 }
 
 /// How many bytes before the committed length [`Checkpoint::output_tail_sha256`] covers.
@@ -467,6 +474,8 @@ pub struct Committer {
     opened: Instant,
     /// From `opened` to the first commit.
     first_commit: Option<Duration>,
+    /// What the checkpoint file holds, for a save to write only what changed.
+    saved: super::stored::Saved,
 }
 
 impl Committer {
@@ -503,6 +512,10 @@ impl Committer {
                 ("the checkpoint", checkpoint.to_path_buf()),
                 ("the checkpoint's temporary file", temporary(checkpoint)),
                 ("the checkpoint's lock", lock_file(checkpoint)),
+                (
+                    "the checkpoint's cursors",
+                    super::stored::folder(checkpoint),
+                ),
             ] {
                 if same_file(output, &path) {
                     return Err(CommitError::Refused(format!(
@@ -547,6 +560,18 @@ impl Committer {
                         "{} holds {length} bytes, fewer than the {} the checkpoint committed",
                         output.display(),
                         saved.committed_bytes
+                    )));
+                }
+                if saved.committed_bytes == 0
+                    && length > 0
+                    && !own_first_call(&saved, &file).map_err(io("reading", output))?
+                {
+                    return Err(CommitError::Refused(format!(
+                        "{} holds {length} bytes, but the checkpoint {} committed nothing: \
+                         another run wrote them since this one stopped, and resuming would \
+                         empty it; use --force to read the table again into it, or another -o",
+                        output.display(),
+                        checkpoint.unwrap_or(output).display()
                     )));
                 }
                 if let Some(want) = &saved.output_tail_sha256 {
@@ -606,6 +631,7 @@ impl Committer {
             broken_pipe: false,
             opened: Instant::now(),
             first_commit: None,
+            saved: super::stored::Saved::default(),
         }
     }
 
@@ -669,6 +695,26 @@ impl Committer {
         }
         let at = self.checkpoint.committed_bytes;
         let durable = self.path.is_some();
+        if durable && at == 0 {
+            let marked = spool
+                .metadata()
+                .and_then(|meta| {
+                    let len = meta.len();
+                    let digest = tail_digest(len, |at, n| read_at(spool, at, n).map(Some))?;
+                    Ok(digest.map(|digest| (len, digest)))
+                })
+                .map_err(io("reading", &self.sink.path()));
+            match marked {
+                Ok(Some(first)) => {
+                    self.checkpoint.first_call = Some(first);
+                    if let Err(err) = self.save_changed(slice) {
+                        return Err(self.fail(err));
+                    }
+                }
+                Ok(None) => {}
+                Err(err) => return Err(self.fail(err)),
+            }
+        }
         let sink = &mut self.sink;
         let written = spool
             .seek(SeekFrom::Start(0))
@@ -690,6 +736,7 @@ impl Committer {
         let before = self.checkpoint.clone();
         let state = &mut self.checkpoint;
         state.committed_bytes += copied;
+        state.first_call = None;
         state.committed_items += call.items;
         state.committed_scanned += call.scanned;
         state.committed_pages += call.pages;
@@ -716,7 +763,7 @@ impl Committer {
                 }
             }
         }
-        if let Err(err) = self.save() {
+        if let Err(err) = self.save_changed(slice) {
             // The file on disk still says `before` (the rename is the save's last step):
             // the output goes back to that length too.
             self.checkpoint = before;
@@ -755,6 +802,7 @@ impl Committer {
         }
         if let Some(path) = &self.path {
             std::fs::remove_file(path).map_err(io("removing", path))?;
+            let _ = std::fs::remove_dir_all(super::stored::folder(path));
         }
         Ok(())
     }
@@ -770,12 +818,34 @@ impl Committer {
         err
     }
 
-    fn save(&self) -> Result<(), CommitError> {
+    /// Saves the whole checkpoint (a run's first save).
+    fn save(&mut self) -> Result<(), CommitError> {
         match &self.path {
-            Some(path) => save(path, &self.checkpoint),
+            Some(path) => self.saved.save(path, &self.checkpoint, None),
             None => Ok(()),
         }
     }
+
+    /// Saves the checkpoint after a commit of `slice`, the only cursor that changed.
+    fn save_changed(&mut self, slice: usize) -> Result<(), CommitError> {
+        match &self.path {
+            Some(path) => self.saved.save(path, &self.checkpoint, Some(slice)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Whether `output`'s bytes are the first call `saved` was committing when its run
+/// stopped (a kill between the output's write and the checkpoint's save).
+fn own_first_call(saved: &Checkpoint, output: &File) -> std::io::Result<bool> {
+    let Some((len, want)) = &saved.first_call else {
+        return Ok(false);
+    };
+    if output.metadata()?.len() < *len {
+        return Ok(false);
+    }
+    let have = tail_digest(*len, |at, n| read_at(output, at, n).map(Some))?;
+    Ok(have.as_ref() == Some(want))
 }
 
 /// A checkpoint resumes only the read it was made for.
@@ -836,49 +906,7 @@ pub(crate) fn check_same_read(
     Ok(())
 }
 
-pub(crate) fn load(path: &Path) -> Result<Checkpoint, CommitError> {
-    let text = std::fs::read_to_string(path).map_err(io("reading", path))?;
-    let version = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|value| value["version"].as_u64());
-    if let Some(version) = version.filter(|v| *v != u64::from(VERSION)) {
-        return Err(CommitError::Refused(format!(
-            "{} is a version {version} checkpoint; this client reads version {VERSION}: \
-             finish it with the client that wrote it, or --force to start over",
-            path.display()
-        )));
-    }
-    serde_json::from_str(&text).map_err(|e| {
-        CommitError::Refused(format!(
-            "{} is not a scanstream checkpoint: {e}",
-            path.display()
-        ))
-    })
-}
-
-/// Writes `checkpoint` beside `path`, syncs it, and renames it over `path`.
-fn save(path: &Path, checkpoint: &Checkpoint) -> Result<(), CommitError> {
-    let tmp = temporary(path);
-    let text = serde_json::to_vec_pretty(checkpoint).map_err(|e| CommitError::Io {
-        what: "encoding",
-        path: path.to_path_buf(),
-        source: e.into(),
-    })?;
-    // `create_new`: the temporary file never replaces a file that is already there.
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(io("creating", &tmp))?;
-    let saved = file
-        .write_all(&text)
-        .and_then(|()| file.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if saved.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    saved.map_err(io("saving", path))
-}
+pub(crate) use super::stored::load;
 
 #[cfg(test)]
 mod tests {
@@ -1251,6 +1279,270 @@ mod tests {
             b"",
             "read again from nothing"
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// GIVEN a run killed before its first commit (its checkpoint committed nothing)
+    /// WHEN another run filled the output THEN the first command run again is refused
+    /// unless --force, and the output is untouched.
+    #[test]
+    fn a_checkpoint_that_committed_nothing_does_not_empty_a_filled_output() {
+        let dir = scratch("nothing");
+        let out = dir.join("out");
+        let files = |force: bool| Files {
+            output: Some(out.clone()),
+            checkpoint: Some(dir.join("first.ckpt")),
+            force,
+        };
+        let plan = || crate::pull::plan("http://x/", 1, 1, OutputShape::default());
+        drop(Committer::open(&files(false), plan()).expect("open")); // killed at once
+        std::fs::write(&out, b"{\"id\":1}\n{\"id\":2}\n").expect("another run's output");
+        let err = Committer::open(&files(false), plan()).expect_err("refused");
+        let text = err.to_string();
+        assert!(
+            text.contains("--force") && text.contains("committed nothing"),
+            "{text}"
+        );
+        assert_eq!(std::fs::read(&out).expect("out").len(), 18, "untouched");
+        drop(Committer::open(&files(true), plan()).expect("forced"));
+        assert_eq!(std::fs::read(&out).expect("out"), b"", "read again");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A sink that writes, then dies before the commit ends (a kill -9 between the
+    /// output's write and the checkpoint's save).
+    #[derive(Debug)]
+    struct DiesAfterPut(FileSink);
+
+    impl Sink for DiesAfterPut {
+        fn put(&mut self, at: u64, spool: &mut File) -> std::io::Result<u64> {
+            self.0.put(at, spool)?;
+            self.0.sync()?;
+            panic!("killed after the output's write");
+        }
+        fn put_bytes(&mut self, at: u64, bytes: &[u8]) -> std::io::Result<()> {
+            self.0.put_bytes(at, bytes)
+        }
+        fn sync(&mut self) -> std::io::Result<()> {
+            self.0.sync()
+        }
+        fn cut_back(&mut self, length: u64) -> std::io::Result<()> {
+            self.0.cut_back(length)
+        }
+        fn path(&self) -> PathBuf {
+            self.0.path()
+        }
+    }
+
+    /// GIVEN a run killed during its first commit (the output written, the checkpoint
+    /// not yet) WHEN the same command runs again THEN it resumes without --force: those
+    /// bytes are its own first call's, and are cut back.
+    #[test]
+    fn a_run_killed_during_its_first_commit_resumes_without_force() {
+        let dir = scratch("first-commit");
+        let out = dir.join("out");
+        let files = Files {
+            output: Some(out.clone()),
+            checkpoint: Some(dir.join("out.ckpt")),
+            force: false,
+        };
+        let plan = || crate::pull::plan("http://x/", 1, 1, OutputShape::default());
+        let mut committer = Committer::open(&files, plan()).expect("open");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&out)
+            .expect("out");
+        committer.sink = Box::new(DiesAfterPut(FileSink::new(file, out.clone())));
+        let killed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut spool = spool_of(&dir, b"{\"id\":1}\n");
+            let _ = committer.commit(0, &mut spool, items(1), next(0, "a"));
+        }));
+        assert!(killed.is_err(), "died mid-commit");
+        drop(committer); // as a kill: its files closed, its locks freed
+        assert_eq!(std::fs::read(&out).expect("out"), b"{\"id\":1}\n");
+        let resumed = Committer::open(&files, plan()).expect("its own bytes");
+        assert_eq!(resumed.checkpoint().committed_bytes, 0);
+        drop(resumed);
+        assert_eq!(std::fs::read(&out).expect("out"), b"", "cut back");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Text that deflate cannot shrink, as a sealed cursor's base64 is not.
+    fn noise(seed: u64, len: usize) -> String {
+        let mut state = seed.wrapping_mul(6_364_136_223_846_793_005) | 1;
+        (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                char::from(
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+                        [(state >> 58) as usize],
+                )
+            })
+            .collect()
+    }
+
+    /// GIVEN 1,000 begun slices with 6 KB cursors (a Query's, of 100 keys) WHEN a call is
+    /// committed THEN the checkpoint file rewritten is small (the cursors are kept
+    /// apart), and a reopen has every cursor back.
+    #[test]
+    fn long_cursors_are_kept_apart_and_the_checkpoint_stays_small() {
+        let dir = scratch("apart");
+        let files = Files {
+            output: Some(dir.join("out")),
+            checkpoint: Some(dir.join("out.ckpt")),
+            force: false,
+        };
+        let plan = || crate::pull::plan("http://x/", 1000, 1, OutputShape::default());
+        let mut committer = Committer::open(&files, plan()).expect("open");
+        for (k, slice) in committer.checkpoint.slices.iter_mut().enumerate() {
+            slice.cursor = Some(format!("2.{}.tag", noise(k as u64, 6000)));
+        }
+        committer.save().expect("saved");
+        let last = format!("2.{}.tag", noise(5000, 6000));
+        committer
+            .commit(
+                7,
+                &mut spool_of(&dir, b"{\"id\":1}\n"),
+                items(1),
+                next(7, &last),
+            )
+            .expect("commit");
+        let cursors: Vec<Option<String>> = committer
+            .checkpoint()
+            .slices
+            .iter()
+            .map(|s| s.cursor.clone())
+            .collect();
+        drop(committer);
+        let size = std::fs::metadata(dir.join("out.ckpt"))
+            .expect("checkpoint")
+            .len();
+        assert!(size < 100_000, "the checkpoint is {size} bytes");
+        let resumed = Committer::open(&files, plan()).expect("resumed");
+        let back: Vec<Option<String>> = resumed
+            .checkpoint()
+            .slices
+            .iter()
+            .map(|s| s.cursor.clone())
+            .collect();
+        assert!(back == cursors, "every cursor back");
+        assert_eq!(
+            resumed.checkpoint().slices[7].cursor.as_deref(),
+            Some(&*last)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A Query slice's sealed cursor: `keys` partitions, each with a position after a
+    /// key, as the streamer mints it.
+    fn query_cursor(slice: u64, keys: usize) -> String {
+        use crate::scan::cursor::{Cursor, Position};
+        use crate::scan::{KeyValue, QueryShape, ReadShape};
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let key = |i: usize| {
+            format!(
+                "tenant-{slice:04}-{i:03}-{}",
+                noise(slice * 1000 + i as u64, 12)
+            )
+        };
+        let positions = (0..keys)
+            .map(|i| {
+                Position::After(std::collections::HashMap::from([
+                    ("pk".to_string(), AttributeValue::S(key(i))),
+                    (
+                        "sk".to_string(),
+                        AttributeValue::S(noise(slice ^ (i as u64) << 20, 36)),
+                    ),
+                ]))
+            })
+            .collect();
+        let shape = ReadShape {
+            query: Some(QueryShape {
+                key: "pk".into(),
+                partitions: (0..keys).map(|i| KeyValue::S(key(i))).collect(),
+                concurrency: 4,
+                sort: None,
+                descending: false,
+            }),
+            ..ReadShape::default()
+        };
+        Cursor {
+            table: "tenants".into(),
+            total_segments: 100_000,
+            segment_offset: (slice as u32) * keys as u32,
+            positions,
+            shape,
+        }
+        .encode(b"secret")
+    }
+
+    /// The figures of bench-results/checkpoint.md: the checkpoint's size on disk and the
+    /// time of a commit, at 1,000 begun slices of 100 keys.
+    /// `cargo test --lib checkpoint_figures -- --ignored --nocapture`
+    #[test]
+    #[ignore = "a measurement, not a check: prints figures"]
+    fn checkpoint_figures() {
+        let dir = scratch("figures");
+        let files = Files {
+            output: Some(dir.join("out")),
+            checkpoint: Some(dir.join("out.ckpt")),
+            force: false,
+        };
+        let mut committer = Committer::open(
+            &files,
+            crate::pull::plan("http://x/", 1000, 1, OutputShape::default()),
+        )
+        .expect("open");
+        let cursors: Vec<String> = (0..1000).map(|k| query_cursor(k, 100)).collect();
+        for (slice, cursor) in committer.checkpoint.slices.iter_mut().zip(&cursors) {
+            slice.cursor = Some(cursor.clone());
+        }
+        committer.save().expect("saved");
+        let commits = 50;
+        let mut spool = spool_of(&dir, b"{\"id\":1}\n");
+        let fresh: Vec<String> = (0..commits)
+            .map(|n| query_cursor(1000 + n as u64, 100))
+            .collect();
+        let started = Instant::now();
+        for (n, cursor) in fresh.iter().enumerate() {
+            let k = (n * 37) % 1000;
+            committer
+                .commit(k, &mut spool, items(1), next(k as u32, cursor))
+                .expect("commit");
+        }
+        let per_commit = started.elapsed() / commits as u32;
+        let on_disk: u64 = std::fs::read_dir(&dir)
+            .expect("dir")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains("ckpt"))
+            .map(|e| {
+                let path = e.path();
+                if path.is_dir() {
+                    std::fs::read_dir(&path)
+                        .map(|d| {
+                            d.flatten()
+                                .filter_map(|f| f.metadata().ok())
+                                .map(|m| m.len())
+                                .sum()
+                        })
+                        .unwrap_or(0)
+                } else {
+                    e.metadata().map(|m| m.len()).unwrap_or(0)
+                }
+            })
+            .sum();
+        let index = std::fs::metadata(dir.join("out.ckpt"))
+            .expect("checkpoint")
+            .len();
+        println!(
+            "cursor {} B; checkpoint file {index} B, with cursors {on_disk} B; {:.2} ms a commit ({commits} commits)",
+            cursors[0].len(),
+            per_commit.as_secs_f64() * 1000.0
+        );
+        drop(committer);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

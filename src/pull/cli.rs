@@ -184,7 +184,8 @@ pub struct PullArgs {
     pub throttle_patience: u64,
     /// Seconds a call may wait for the response, or between two chunks of its body, before
     /// it counts as cut off and is made again from its last commit. A count (`--count`),
-    /// silent until its trailer, waits at least 960 s, past the function's 900 s timeout.
+    /// silent until its trailer, and a filtered read (`--filter`), silent while pages
+    /// match nothing, wait at least 960 s, past the function's 900 s timeout.
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub idle_timeout: u64,
     /// No progress bar or progress lines (the summary and errors still go to standard
@@ -346,7 +347,8 @@ fn read_options(args: &PullArgs) -> anyhow::Result<ReadOptions> {
         for (placeholder, value) in json_object("--values", values)? {
             if let Err(why) = crate::encode::typed_value(&value) {
                 bail!(
-                    "--values: {placeholder:?} is not a DynamoDB typed value ({why}), e.g.                      {{\"S\":\"text\"}} or {{\"N\":\"1\"}}"
+                    "--values: {placeholder:?} is not a DynamoDB typed value ({why}), e.g. \
+                     {{\"S\":\"text\"}} or {{\"N\":\"1\"}}"
                 );
             }
         }
@@ -481,6 +483,33 @@ fn export_key(args: &PullArgs) -> anyhow::Result<Option<KeySchema>> {
             "--index {index} cannot be an export (--layout export): an export is of the whole \
              table, as DynamoDB's is, and an index's items are sparse and projected, so a \
              restore would overwrite the table's items with parts of them"
+        );
+    }
+    // A filter or a Query reads part of the table, and its manifest would count the part
+    // as the whole: a restore from it would pass for a backup that lost items.
+    let q = &args.query;
+    let subset: Vec<&str> = [
+        ("--filter", q.filter.is_some()),
+        ("--pk", !q.pk.is_empty()),
+        ("--pk-file", q.pk_file.is_some()),
+        ("--sk-eq", q.sk_eq.is_some()),
+        ("--sk-lt", q.sk_lt.is_some()),
+        ("--sk-le", q.sk_le.is_some()),
+        ("--sk-gt", q.sk_gt.is_some()),
+        ("--sk-ge", q.sk_ge.is_some()),
+        ("--sk-prefix", q.sk_prefix.is_some()),
+        ("--sk-from", q.sk_from.is_some()),
+        ("--sk-to", q.sk_to.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, given)| given.then_some(flag))
+    .collect();
+    if !subset.is_empty() {
+        bail!(
+            "{} cannot be an export (--layout export): they read part of the table, and an \
+             export is of the whole table, as DynamoDB's is; its manifest would count the \
+             part as the whole, and pass for a backup",
+            subset.join(", ")
         );
     }
     if args.fields.is_some() {
@@ -674,6 +703,7 @@ async fn pull(args: PullArgs) -> anyhow::Result<()> {
         None => super::plan(&args.url, args.invocations, args.segments, shape),
     };
     options.partitions = read.partitions.map(Arc::new);
+    let partitions = options.partitions.clone();
     let options = Arc::new(options);
     let signer = signer(&args.url, &args.signing).await?;
     let files = Files {
@@ -710,13 +740,38 @@ async fn pull(args: PullArgs) -> anyhow::Result<()> {
     }
     if let Some(first) = summary.failed_slices.first() {
         bail!(
-            "{} slices could not be completed; first: segments from {}: {}",
+            "{} slices could not be completed; first: {}: {}",
             summary.failed_slices.len(),
-            first.segment_offset,
+            slice_name(partitions.as_deref(), first.segment_offset, args.segments),
             first.error
         );
     }
     Ok(())
+}
+
+/// A slice as a user knows it: a Scan's by its segments, a Query's by its keys (its
+/// `offset` is its first key's place among the sorted keys).
+fn slice_name(
+    partitions: Option<&super::partitions::Partitions>,
+    offset: u32,
+    segments: u32,
+) -> String {
+    let Some(partitions) = partitions else {
+        return format!(
+            "segments {offset} to {}",
+            offset.saturating_add(segments.max(1) - 1)
+        );
+    };
+    let keys = partitions.slice(offset);
+    let (first, total) = (u64::from(offset) + 1, partitions.len());
+    match keys {
+        [] => format!("the keys from {first} of {total} (sorted)"),
+        [key] => format!("the key {first} of {total} (sorted), {key:?}"),
+        [low, .., high] => format!(
+            "the keys {first} to {} of {total} (sorted), from {low:?} to {high:?}",
+            first + keys.len() as u64 - 1
+        ),
+    }
 }
 
 fn options(args: &PullArgs) -> anyhow::Result<PullOptions> {
@@ -986,6 +1041,84 @@ mod tests {
         assert_eq!(
             patience(&["--throttle-patience", "86400"]),
             Ok(Duration::from_secs(86_400))
+        );
+    }
+
+    /// `pull`'s arguments from `extra` after a loopback URL.
+    fn pull_args(extra: &[&str]) -> PullArgs {
+        let args = ["scanstream", "pull", "http://127.0.0.1:9/"]
+            .iter()
+            .chain(extra);
+        match Args::try_parse_from(args).expect("valid").command {
+            Command::Pull(pull) => *pull,
+            _ => panic!("a pull"),
+        }
+    }
+
+    #[test]
+    fn an_export_of_part_of_the_table_is_refused() {
+        let export = [
+            "--layout",
+            "export",
+            "--format",
+            "dynamodb",
+            "--key",
+            "id:S",
+            "-o",
+            "/nowhere/x",
+        ];
+        assert!(export_key(&pull_args(&export)).is_ok(), "the whole table");
+        let subsets: [&[&str]; 5] = [
+            &["--filter", "a = :v"],
+            &["--pk", "k1"],
+            &["--pk-file", "keys.txt"],
+            &["--pk", "k1", "--sk-gt", "5"],
+            &["--pk", "k1", "--sk-from", "1", "--sk-to", "2"],
+        ];
+        for subset in subsets {
+            let args: Vec<&str> = export.iter().chain(subset).copied().collect();
+            let err = export_key(&pull_args(&args)).expect_err("a subset is no export");
+            let text = err.to_string();
+            for flag in subset.iter().filter(|word| word.starts_with("--")) {
+                assert!(text.contains(flag), "{subset:?}: {text}");
+            }
+            assert!(text.contains("whole table"), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_values_error_has_no_stray_spaces() {
+        let args = pull_args(&["--filter", "a = :v", "--values", r#"{":v":{"X":"1"}}"#]);
+        let text = read_options(&args).expect_err("not typed").to_string();
+        assert!(!text.contains("  "), "{text:?}");
+        assert!(text.contains(r#"e.g. {"S":"text"} or {"N":"1"}"#), "{text}");
+    }
+
+    #[test]
+    fn a_failed_slice_is_named_by_its_keys_or_its_segments() {
+        let keys: Vec<String> = ["b", "a", "c", "d", "e"].map(String::from).to_vec();
+        let partitions =
+            super::super::partitions::Partitions::read(&keys, None, 2, 2).expect("keys");
+        let query = slice_name(Some(&partitions), 2, 2);
+        assert_eq!(query, r#"the keys 3 to 4 of 5 (sorted), from "c" to "d""#);
+        assert_eq!(slice_name(None, 4, 2), "segments 4 to 5");
+        let one = slice_name(Some(&partitions), 4, 2);
+        assert_eq!(one, r#"the key 5 of 5 (sorted), "e""#);
+    }
+
+    #[test]
+    fn idle_timeout_help_names_the_floor_of_a_count_and_a_filter() {
+        let command = Args::command();
+        let pull = command.find_subcommand("pull").expect("pull");
+        let help = pull
+            .get_arguments()
+            .find(|arg| arg.get_id() == "idle_timeout")
+            .and_then(|arg| arg.get_help())
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        assert!(
+            help.contains("--count") && help.contains("--filter") && help.contains("960 s"),
+            "{help}"
         );
     }
 

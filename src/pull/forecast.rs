@@ -311,10 +311,7 @@ pub async fn sample(
         .sign(&mut request, b"")
         .await
         .map_err(|e| e.to_string())?;
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .build()
-        .unwrap_or_default();
+    let client = super::call::http_client(Duration::from_secs(10));
     let mut builder = client.get(&url);
     for (name, value) in request.headers() {
         builder = builder.header(name, value);
@@ -330,13 +327,11 @@ pub async fn sample(
         .map_err(|_| silent())?
         .map_err(|e| format!("the sample call failed: {e}"))?;
     let status = response.status().as_u16();
+    if let Some(why) = super::call::redirected(status, response.headers()) {
+        return Err(format!("the sample call: {why}"));
+    }
     if status != 200 {
-        let text = tokio::time::timeout(SAMPLE_SILENCE, response.text())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
-        let text: String = text.chars().take(300).collect();
+        let text = super::call::refusal_text(&mut response, SAMPLE_SILENCE).await;
         return Err(format!("the sample call: {}", refused(status, &text)));
     }
     let size = approximate_size(response.headers());

@@ -27,6 +27,7 @@
 //!
 //! - [`call`]: one signed request and its body, spooled.
 //! - [`checkpoint`]: the checkpoint file, the committed output, their locks.
+//! - [`stored`]: the checkpoint on disk, long cursors kept apart from it.
 //! - [`export`]: `--layout export`, the committed output as DynamoDB's export layout.
 //! - [`spool`]: a call's items on disk until its trailer arrives.
 //! - [`pace`]: a slice's read rate across its calls (`--max-rcu`).
@@ -51,6 +52,7 @@ pub mod seed;
 pub mod sign;
 pub mod size;
 pub mod spool;
+pub mod stored;
 pub mod throttle;
 
 use crate::scan::trailer::Trailer;
@@ -260,10 +262,7 @@ pub async fn run(
         .collect();
     let committer = Arc::new(Mutex::new(committer));
     let concurrency = Arc::new(throttle::Concurrency::new(options.invocations));
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .build()
-        .unwrap_or_default();
+    let http = call::http_client(Duration::from_secs(10));
     let mut workers = tokio::task::JoinSet::new();
     // A Query may have more slices than invocations: `invocations` of them are read at
     // once, each to its end (or until it gives up) before another starts, so at most that
@@ -413,6 +412,7 @@ pub fn plan(url: &str, invocations: u32, segments: u32, shape: OutputShape) -> C
         committed_pages: 0,
         committed_capacity: None,
         output_tail_sha256: None,
+        first_call: None,
     }
 }
 

@@ -59,7 +59,7 @@ pub async fn run(
     signer: Arc<Signer>,
     counters: Arc<SeedCounters>,
 ) -> Vec<FailedRange> {
-    let http = reqwest::Client::new();
+    let http = super::call::http_client(std::time::Duration::from_secs(10));
     let k = options.invocations.clamp(1, options.count.max(1));
     let mut workers = tokio::task::JoinSet::new();
     for i in 0..k {
@@ -172,13 +172,16 @@ async fn call(
         .map_err(|_| Call::Retry(format!("no response in {} s", SILENCE.as_secs())))?
         .map_err(|e| Call::Retry(format!("request failed: {e}")))?;
     let status = response.status().as_u16();
+    if let Some(why) = super::call::redirected(status, response.headers()) {
+        return Err(Call::Fatal(why));
+    }
     let body = progress
         .read(response)
         .await
         .map_err(|e| Call::Retry(format!("body cut off: {e}")))?;
     drop(progress);
     if status != 200 {
-        let text: String = body.chars().take(300).collect();
+        let text: String = body.head.chars().take(300).collect();
         return Err(if status == 429 || status >= 500 {
             Call::Retry(format!("{status}: {text}"))
         } else {
@@ -186,9 +189,8 @@ async fn call(
         });
     }
     let summary = body
-        .lines()
-        .last()
-        .and_then(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .last
+        .and_then(|line| serde_json::from_slice::<serde_json::Value>(&line).ok())
         .and_then(|line| line.get("summary").cloned())
         .ok_or_else(|| Call::Retry("no summary line: the call was cut off".into()))?;
     if summary["complete"] == true {
@@ -211,9 +213,25 @@ const SILENCE: std::time::Duration = std::time::Duration::from_secs(600);
 #[derive(Debug, thiserror::Error)]
 enum BodyError {
     #[error("{0}")]
-    Cut(reqwest::Error),
+    Cut(#[source] reqwest::Error),
     #[error("silent for {} s", SILENCE.as_secs())]
     Silent,
+    #[error("a line longer than {} bytes: not the seeder's", MAX_LINE)]
+    LongLine,
+}
+
+/// The longest line kept whole: the seeder's progress and summary lines are short.
+const MAX_LINE: usize = 1 << 20;
+
+/// The start of a body, for an error's message.
+const HEAD_BYTES: usize = 4096;
+
+/// What a call needs of its body: the start (for a refusal's message) and the last line
+/// (the summary); the progress lines in between are counted as they pass, not kept.
+#[derive(Debug, Default)]
+struct Kept {
+    head: String,
+    last: Option<Vec<u8>>,
 }
 
 /// One call's body, read as it arrives: its progress lines (`{"progress":{"written":N}}`)
@@ -225,10 +243,12 @@ struct Progress<'a> {
 }
 
 impl Progress<'_> {
-    /// The whole body; each whole line is looked at as it completes.
-    async fn read(&mut self, mut response: reqwest::Response) -> Result<String, BodyError> {
-        let mut body = Vec::new();
-        let mut seen = 0;
+    /// Reads the body to its end; each whole line is looked at as it completes, and
+    /// only what [`Kept`] says is kept.
+    async fn read(&mut self, mut response: reqwest::Response) -> Result<Kept, BodyError> {
+        let mut head = Vec::new();
+        let mut partial = Vec::new();
+        let mut last = None;
         loop {
             let Ok(next) = tokio::time::timeout(SILENCE, response.chunk()).await else {
                 return Err(BodyError::Silent);
@@ -236,13 +256,28 @@ impl Progress<'_> {
             let Some(chunk) = next.map_err(BodyError::Cut)? else {
                 break;
             };
-            body.extend_from_slice(&chunk);
-            while let Some(end) = body[seen..].iter().position(|&b| b == b'\n') {
-                self.line(&body[seen..seen + end]);
-                seen += end + 1;
+            let room = HEAD_BYTES.saturating_sub(head.len());
+            head.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            let mut rest: &[u8] = &chunk;
+            while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+                partial.extend_from_slice(&rest[..end]);
+                self.line(&partial);
+                last = Some(std::mem::take(&mut partial));
+                rest = &rest[end + 1..];
+            }
+            partial.extend_from_slice(rest);
+            if partial.len() > MAX_LINE {
+                return Err(BodyError::LongLine);
             }
         }
-        Ok(String::from_utf8_lossy(&body).into_owned())
+        Ok(Kept {
+            head: String::from_utf8_lossy(&head).into_owned(),
+            last: if partial.is_empty() {
+                last
+            } else {
+                Some(partial)
+            },
+        })
     }
 
     fn line(&mut self, line: &[u8]) {

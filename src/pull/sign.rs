@@ -2,7 +2,8 @@
 //! chain (environment, profile, SSO cache, instance role; session tokens included).
 //!
 //! `--sign auto` signs everything but loopback URLs, so the local emulator, which does not
-//! check signatures, needs no credentials.
+//! check signatures, needs no credentials. Nothing is signed over plain `http://` but to
+//! a loopback host: the signer refuses.
 //!
 //! aws-config's default chain keeps no cache: asked for every request, it would make a
 //! fresh AssumeRole, SSO or IMDS call each time, and one throttled STS call would end a
@@ -141,6 +142,14 @@ impl Signer {
         };
         if !sign {
             return Ok(Self { with: None });
+        }
+        // Over plain HTTP the signature, the key id and any session token cross the
+        // network in the clear, for anyone on the path to replay within minutes.
+        if url.starts_with("http://") && !is_loopback(&host) {
+            return Err(format!(
+                "refusing to sign requests to {url} over plain http: use its https:// URL, \
+                 or --sign never for an endpoint that checks no signature"
+            ));
         }
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .load()
@@ -300,6 +309,32 @@ mod tests {
             .await
             .expect("signer");
         assert!(!local.signs());
+    }
+
+    #[tokio::test]
+    async fn plain_http_to_another_host_is_never_signed() {
+        for mode in [SignMode::Auto, SignMode::Always] {
+            let url = "http://abc.lambda-url.us-east-1.on.aws/";
+            let err = Signer::new(url, mode, Some("us-east-1".into()))
+                .await
+                .expect_err("refused");
+            assert!(
+                err.contains("https://") && err.contains("--sign never"),
+                "{err}"
+            );
+        }
+        let never = Signer::new("http://abc.example/", SignMode::Never, None).await;
+        assert!(never.is_ok_and(|s| !s.signs()));
+        for loopback in [
+            "http://127.0.0.2:9/",
+            "http://[::1]:9/",
+            "http://localhost/",
+        ] {
+            let signer = Signer::new(loopback, SignMode::Always, Some("us-east-1".into()))
+                .await
+                .expect("loopback may be signed");
+            assert!(signer.signs(), "{loopback}");
+        }
     }
 
     /// A provider that counts the times it is asked, fails the first `fail` of them, and

@@ -9,10 +9,13 @@
 //! and each is unlinked as soon as it is open, so that a killed run leaves nothing behind
 //! (the open handle keeps the data until the commit has copied it).
 //!
-//! Writes go through a bounded channel to a blocking writer task, so a slow disk never
-//! stalls the runtime's threads (the other slices' bodies keep flowing), and memory holds
-//! at most [`QUEUED`] chunks per call. A write that fails fails the call, which is made
-//! again like any other failed call.
+//! Each chunk is written by a blocking task of its own, one at a time per spool, so a slow
+//! disk never stalls the runtime's threads (the other slices' bodies keep flowing) and no
+//! call holds one of tokio's blocking threads (512) between its chunks: with
+//! `--invocations` up to 1,000, writers held for whole calls would leave commits and the
+//! other calls' writes queued behind idle ones. While a chunk is written the next one is
+//! decoded; memory holds at most that one chunk per call. A write that fails fails the
+//! call, which is made again like any other failed call.
 //!
 //! The bound: a spool holds one whole call, decoded. The streamer caps a response on the
 //! wire (`MAX_RESPONSE_BYTES`), so a zstd call can decode to about three times that;
@@ -23,11 +26,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-
-/// Chunks waiting for the writer, at most.
-const QUEUED: usize = 4;
 
 const SUFFIX: &str = ".scanstream-spool";
 
@@ -85,10 +84,18 @@ pub fn remove_stale(output: &Path) -> usize {
 #[derive(Debug)]
 pub struct Spool {
     path: PathBuf,
-    chunks: Option<mpsc::Sender<Vec<u8>>>,
-    writer: Option<JoinHandle<std::io::Result<File>>>,
-    /// The written file, once [`Spool::finish`] succeeded.
-    file: Option<File>,
+    file: Written,
+}
+
+/// Where the spool's file is.
+#[derive(Debug)]
+enum Written {
+    /// Here, between writes (or the error that opening it gave).
+    Idle(std::io::Result<File>),
+    /// With the blocking task writing a chunk into it.
+    Writing(JoinHandle<std::io::Result<File>>),
+    /// Given up after an error, or taken by [`Spool::into_file`].
+    Gone,
 }
 
 impl Spool {
@@ -96,9 +103,9 @@ impl Spool {
     /// error creating it comes back from the first write or from `finish`, like any
     /// write error.
     pub fn start(path: &Path) -> Self {
-        // A new file, not the old one truncated: the writer of a call given up on may
-        // still be writing its queued chunks into the old one. Two metadata operations,
-        // done here so that they are ordered before this spool's first write.
+        // A new file, not the old one truncated: a write of a call given up on may still
+        // be under way into the old one. Two metadata operations, done here so that they
+        // are ordered before this spool's first write.
         let opened = match std::fs::remove_file(path) {
             Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),
             _ => File::options()
@@ -111,59 +118,51 @@ impl Spool {
             Ok(file) if unnamed(path) => std::fs::remove_file(path).map(|()| file),
             other => other,
         };
-        let (chunks, mut queue) = mpsc::channel::<Vec<u8>>(QUEUED);
-        let writer = tokio::task::spawn_blocking(move || {
-            let mut file = opened?;
-            while let Some(chunk) = queue.blocking_recv() {
-                file.write_all(&chunk)?;
-            }
-            Ok(file)
-        });
         Self {
             path: path.to_path_buf(),
-            chunks: Some(chunks),
-            writer: Some(writer),
-            file: None,
+            file: Written::Idle(opened),
         }
     }
 
-    /// Queues `bytes` (whole lines); waits while the writer is [`QUEUED`] chunks behind.
+    /// The file once the write under way (if any) is done.
+    async fn settled(&mut self) -> std::io::Result<File> {
+        match std::mem::replace(&mut self.file, Written::Gone) {
+            Written::Idle(file) => file,
+            Written::Writing(task) => task
+                .await
+                .map_err(|err| std::io::Error::other(format!("spool writer: {err}")))?,
+            Written::Gone => Err(self.closed()),
+        }
+    }
+
+    /// Hands `bytes` (whole lines) to a blocking task that writes them; waits for the
+    /// chunk before, not for this one.
     pub async fn write(&mut self, bytes: Vec<u8>) -> std::io::Result<()> {
         if bytes.is_empty() {
             return Ok(());
         }
-        let sent = match &self.chunks {
-            Some(chunks) => chunks.send(bytes).await.is_ok(),
-            None => false,
-        };
-        if sent {
-            return Ok(());
-        }
-        // The writer stopped: its error says why.
-        self.finish().await?;
-        Err(self.closed())
+        let mut file = self.settled().await?;
+        self.file = Written::Writing(tokio::task::spawn_blocking(move || {
+            file.write_all(&bytes)?;
+            Ok(file)
+        }));
+        Ok(())
     }
 
-    /// Waits for every queued chunk to be written; the spool is then ready to commit.
+    /// Waits for the last chunk to be written; the spool is then ready to commit.
     pub async fn finish(&mut self) -> std::io::Result<()> {
-        self.chunks = None;
-        let Some(writer) = self.writer.take() else {
-            return match self.file {
-                Some(_) => Ok(()),
-                None => Err(self.closed()),
-            };
-        };
-        let file = writer
-            .await
-            .map_err(|err| std::io::Error::other(format!("spool writer: {err}")))??;
-        self.file = Some(file);
+        let file = self.settled().await?;
+        self.file = Written::Idle(Ok(file));
         Ok(())
     }
 
     /// The written file, after a successful [`Spool::finish`].
     pub fn into_file(self) -> std::io::Result<File> {
         let closed = self.closed();
-        self.file.ok_or(closed)
+        match self.file {
+            Written::Idle(Ok(file)) => Ok(file),
+            _ => Err(closed),
+        }
     }
 
     fn closed(&self) -> std::io::Error {
@@ -210,6 +209,42 @@ mod tests {
             None => spool.finish().await.expect_err("not written"),
         };
         assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// GIVEN more spools than blocking threads WHEN each gets more chunks than a queue
+    /// holds THEN all are written: no spool holds a thread between its writes.
+    #[test]
+    fn spools_hold_no_blocking_thread_between_writes() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let dir = std::env::temp_dir().join(format!("spool-threads-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let written = runtime.block_on(async {
+            let mut spools: Vec<Spool> = (0..3)
+                .map(|k| Spool::start(&dir.join(k.to_string())))
+                .collect();
+            let all = async {
+                for _ in 0..10 {
+                    for spool in &mut spools {
+                        spool.write(b"x\n".to_vec()).await?;
+                    }
+                }
+                for spool in &mut spools {
+                    spool.finish().await?;
+                }
+                Ok::<_, std::io::Error>(())
+            };
+            tokio::time::timeout(std::time::Duration::from_secs(20), all).await
+        });
+        assert!(
+            matches!(written, Ok(Ok(()))),
+            "the third spool waited for a thread: {written:?}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

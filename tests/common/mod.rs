@@ -8,6 +8,7 @@ pub mod emulator;
 pub mod faults;
 pub mod services;
 pub mod stall;
+pub mod stub;
 
 use aws_sdk_dynamodb::Client;
 use scanstream::scan::Item;
