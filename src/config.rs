@@ -167,6 +167,19 @@ pub struct Config {
 }
 
 impl Config {
+    /// What is allowed but deserves a line in the log at cold start.
+    pub fn warnings(&self) -> Vec<&'static str> {
+        let mut warnings = Vec::new();
+        if self.cursor_secret.is_empty() {
+            warnings.push(
+                "CURSOR_SECRET is empty: anyone can make a cursor this function accepts (it \
+                 still reads only TABLE_NAME, within MAX_SEGMENTS and MAX_CURSOR_BYTES); set \
+                 a secret so that only this deployment can",
+            );
+        }
+        warnings
+    }
+
     /// Reads the settings from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| env::var(name).ok())
@@ -551,6 +564,18 @@ mod tests {
             let err = config(&[("TABLE_NAME", "t"), ("MAX_PARTITIONS", bad)]).unwrap_err();
             assert!(err.to_string().contains("MAX_PARTITIONS"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn an_empty_cursor_secret_is_warned_about_at_cold_start() {
+        let c = config(&[("TABLE_NAME", "t")]).expect("valid");
+        let warnings = c.warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("CURSOR_SECRET"), "{warnings:?}");
+        let c = config(&[("TABLE_NAME", "t"), ("CURSOR_SECRET", "")]).expect("valid");
+        assert_eq!(c.warnings().len(), 1);
+        let c = config(&[("TABLE_NAME", "t"), ("CURSOR_SECRET", "k")]).expect("valid");
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
     }
 
     #[test]
