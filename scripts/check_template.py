@@ -232,6 +232,10 @@ if args.streamer:
             fixed[var] = str(params[ref].get("Default", ""))
         else:
             problems.append(f"streamer variable {var}: {value!r} is not covered by this check")
+    # Lambda tells the function its memory (128 MB unless set), which must hold
+    # MAX_SEGMENTS pages in flight: the streamer checks that too.
+    memory = resources["StreamerFunction"]["Properties"].get("MemorySize", glob.get("MemorySize", 128))
+    fixed["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = str(memory)
     if not bounded:
         problems.append("no bounded parameter reaches the streamer: nothing to check")
     refused = check_config(fixed)

@@ -70,7 +70,33 @@ pub enum ConfigError {
         max_partitions: u32,
         needed: usize,
     },
+    #[error(
+        "MAX_SEGMENTS ({max_segments}) pages in flight can take {needed_mb} MB at worst \
+         ({WORST_PAGE_MB} MB each), more than {PAGES_SHARE_PERCENT}% of the function's \
+         memory (AWS_LAMBDA_FUNCTION_MEMORY_SIZE, {memory_mb} MB); give the function at \
+         least {least_memory_mb} MB or lower MAX_SEGMENTS to at most {most_segments}"
+    )]
+    MemoryTooSmall {
+        max_segments: u32,
+        memory_mb: u64,
+        needed_mb: u64,
+        least_memory_mb: u64,
+        most_segments: u64,
+    },
 }
+
+/// The most memory one segment holds, in MB: its page as DynamoDB sent it, the items
+/// parsed from it and its encoded lines, fetched or parked in the merge. Measured with
+/// 212 segments (`bench-results/rss.md`): 9.3 MB a segment for 1.2 MB pages of control
+/// characters only (6 bytes each as JSON). The worst page is 1.4 MB (DynamoDB stops
+/// after the item that crosses 1 MB, and an item may be 400 KB): 10.9 MB, and a quarter
+/// more for what the allocator keeps.
+pub const WORST_PAGE_MB: u64 = 14;
+
+/// The share of the function's memory that pages in flight may take: the rest is the
+/// process (25 MB idle), the response being written and its compressor, and what the
+/// allocator does not give back at once.
+const PAGES_SHARE_PERCENT: u64 = 75;
 
 /// The largest `MAX_CURSOR_BYTES`: a Function URL request carries at most 6 MB.
 const MAX_CURSOR_BYTES_CEILING: u64 = 4 << 20;
@@ -129,7 +155,8 @@ pub struct Config {
     /// The table every request scans (`TABLE_NAME`); requests cannot pick another one.
     pub table_name: String,
     /// Upper bound of `?segments=` (`MAX_SEGMENTS`): each segment is one task and one
-    /// page of memory, so this bounds both per invocation.
+    /// page of memory, so this bounds both per invocation; on Lambda, checked at cold
+    /// start against the function's memory ([`WORST_PAGE_MB`] a segment).
     pub max_segments: u32,
     /// Upper bound of `?limit=` (`MAX_LIMIT`): with `max_segments` it bounds the memory
     /// a request can hold.
@@ -167,6 +194,19 @@ pub struct Config {
 }
 
 impl Config {
+    /// What is allowed but deserves a line in the log at cold start.
+    pub fn warnings(&self) -> Vec<&'static str> {
+        let mut warnings = Vec::new();
+        if self.cursor_secret.is_empty() {
+            warnings.push(
+                "CURSOR_SECRET is empty: anyone can make a cursor this function accepts (it \
+                 still reads only TABLE_NAME, within MAX_SEGMENTS and MAX_CURSOR_BYTES); set \
+                 a secret so that only this deployment can",
+            );
+        }
+        warnings
+    }
+
     /// Reads the settings from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| env::var(name).ok())
@@ -210,6 +250,7 @@ impl Config {
                 needed,
             });
         }
+        pages_fit_memory(&lookup, max_segments)?;
         let max_partitions = setting(&lookup, "MAX_PARTITIONS", 100, 1, MAX_PARTITIONS_CEILING)?;
         let needed = crate::scan::cursor::worst_case_query_len(max_partitions);
         if needed > max_cursor_bytes {
@@ -288,6 +329,33 @@ impl SeederConfig {
             calls: CallSettings::from_lookup(&lookup)?,
         })
     }
+}
+
+/// Refuses a `MAX_SEGMENTS` whose pages in flight, at their worst, would not fit the
+/// function's share of memory. Lambda (and `cargo lambda watch`) sets the memory size;
+/// elsewhere there is nothing to check against.
+fn pages_fit_memory(
+    lookup: &impl Fn(&str) -> Option<String>,
+    max_segments: u32,
+) -> Result<(), ConfigError> {
+    const NAME: &str = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE";
+    if lookup(NAME).is_none() {
+        return Ok(());
+    }
+    // Lambda's own range of memory sizes.
+    let memory_mb: u64 = setting(lookup, NAME, 0, 128, 10_240)?;
+    let pages_mb = memory_mb * PAGES_SHARE_PERCENT / 100;
+    let needed_mb = u64::from(max_segments) * WORST_PAGE_MB;
+    if needed_mb <= pages_mb {
+        return Ok(());
+    }
+    Err(ConfigError::MemoryTooSmall {
+        max_segments,
+        memory_mb,
+        needed_mb,
+        least_memory_mb: (needed_mb * 100).div_ceil(PAGES_SHARE_PERCENT),
+        most_segments: pages_mb / WORST_PAGE_MB,
+    })
 }
 
 fn table_name(lookup: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
@@ -375,6 +443,9 @@ fn millis(
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    /// The streamer's `MemorySize` in template.yml, whose `MaxSegments` goes up to 212.
+    const TEMPLATE_MEMORY_MB: &str = "4096";
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let vars: HashMap<String, String> = vars
@@ -550,6 +621,70 @@ mod tests {
         for bad in ["0", "1001", "x"] {
             let err = config(&[("TABLE_NAME", "t"), ("MAX_PARTITIONS", bad)]).unwrap_err();
             assert!(err.to_string().contains("MAX_PARTITIONS"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_empty_cursor_secret_is_warned_about_at_cold_start() {
+        let c = config(&[("TABLE_NAME", "t")]).expect("valid");
+        let warnings = c.warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("CURSOR_SECRET"), "{warnings:?}");
+        let c = config(&[("TABLE_NAME", "t"), ("CURSOR_SECRET", "")]).expect("valid");
+        assert_eq!(c.warnings().len(), 1);
+        let c = config(&[("TABLE_NAME", "t"), ("CURSOR_SECRET", "k")]).expect("valid");
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+    }
+
+    #[test]
+    fn max_segments_pages_in_flight_must_fit_the_functions_memory() {
+        let memory = |mb: &str, segments: &str| {
+            config(&[
+                ("TABLE_NAME", "t"),
+                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", mb),
+                ("MAX_SEGMENTS", segments),
+            ])
+        };
+        // The template's largest MAX_SEGMENTS at the template's memory.
+        memory(TEMPLATE_MEMORY_MB, "212").expect("the template's bounds start");
+        let err = memory("512", "212").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::MemoryTooSmall {
+                    max_segments: 212,
+                    memory_mb: 512,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("MAX_SEGMENTS") && text.contains("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
+            "{text}"
+        );
+        // The fewest megabytes and the most segments the message offers both start.
+        let ConfigError::MemoryTooSmall {
+            most_segments,
+            least_memory_mb,
+            ..
+        } = err
+        else {
+            unreachable!()
+        };
+        memory("512", &most_segments.to_string()).expect("the most segments offered");
+        memory(&least_memory_mb.to_string(), "212").expect("the least memory offered");
+        assert!(memory("512", &(most_segments + 1).to_string()).is_err());
+        assert!(memory(&(least_memory_mb - 1).to_string(), "212").is_err());
+        // Off Lambda (no memory size), nothing to check against; a nonsense size is refused.
+        config(&[("TABLE_NAME", "t"), ("MAX_SEGMENTS", "212")]).expect("no memory size");
+        for bad in ["0", "127", "10241", "lots"] {
+            let err = memory(bad, "4").unwrap_err();
+            assert!(
+                err.to_string().contains("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
+                "{bad}: {err}"
+            );
         }
     }
 

@@ -1,15 +1,23 @@
 //! Memory of a resumed read: each segment task keeps its own start key, never a copy of
 //! every segment's position (which grew with the square of the segments: 64 segments
-//! resumed after 2 KB keys cost 64 x 64 x 2 KB = 8 MB before the first page).
+//! resumed after 2 KB keys cost 64 x 64 x 2 KB = 8 MB before the first page); and a
+//! forged cursor is refused before what it would inflate to is allocated.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use flate2::Compression;
+use flate2::write::DeflateEncoder;
+use hmac::{Hmac, KeyInit, Mac};
 use scanstream::scan::Item;
 use scanstream::scan::cursor::Position;
+use scanstream::scan::cursor::{Cursor, CursorError};
 use scanstream::scan::memory::MemorySource;
 use scanstream::scan::stream::{ScanPlan, start};
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::Arc;
+use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Counts the bytes every allocation asks for.
 struct Counting;
@@ -39,8 +47,78 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// One measurement at a time: the counter is shared by every test's thread.
+fn alone() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Bytes allocated while `run` runs (and its result).
+fn allocated_by<T>(run: impl FnOnce() -> T) -> (T, u64) {
+    let before = ALLOCATED.load(Ordering::Relaxed);
+    let out = run();
+    (out, ALLOCATED.load(Ordering::Relaxed) - before)
+}
+
+/// A version 2 token of `json` as this server would seal it with an empty
+/// `CURSOR_SECRET`: what anyone can make for a deployment without a secret.
+fn forged(json: &[u8]) -> String {
+    let mut deflate = DeflateEncoder::new(Vec::new(), Compression::default());
+    deflate.write_all(json).expect("deflate");
+    let body = URL_SAFE_NO_PAD.encode(deflate.finish().expect("deflate"));
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(b"").expect("any key");
+    mac.update(format!("2.{body}").as_bytes());
+    let tag = URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..16]);
+    format!("2.{body}.{tag}")
+}
+
+const CAP: usize = scanstream::config::DEFAULT_MAX_CURSOR_BYTES;
+
+#[test]
+fn a_cursor_that_inflates_past_the_cap_is_refused_without_allocating_it() {
+    let _alone = alone();
+    // 32 MiB of JSON from a token of a few dozen KB: twice what a 2 MiB cursor may hold.
+    let mut json = br#"{"t":""#.to_vec();
+    json.resize(32 << 20, b'a');
+    let token = forged(&json);
+    drop(json);
+    assert!(token.len() < CAP, "{} bytes", token.len());
+    let (decoded, allocated) = allocated_by(|| Cursor::decode(&token, b"", CAP));
+    eprintln!(
+        "{allocated} bytes allocated to refuse a {} byte token",
+        token.len()
+    );
+    assert_eq!(decoded, Err(CursorError::PayloadTooLarge));
+    assert!(allocated < 1 << 20, "{allocated} bytes allocated");
+}
+
+#[test]
+fn a_cursor_of_a_million_positions_is_refused_while_decoding() {
+    let _alone = alone();
+    // 4 MB of JSON, well within the inflated cap, deflated to a few KB: each "s" would
+    // be a String and a Position, hundreds of MB in all.
+    let mut json = br#"{"t":"t","n":1000000,"o":0,"p":["s""#.to_vec();
+    for _ in 1..1_000_000 {
+        json.extend_from_slice(br#","s""#);
+    }
+    json.extend_from_slice(b"]}");
+    let token = forged(&json);
+    drop(json);
+    let (decoded, allocated) = allocated_by(|| Cursor::decode(&token, b"", CAP));
+    eprintln!(
+        "{allocated} bytes allocated to refuse a million positions in a {} byte token",
+        token.len()
+    );
+    assert_eq!(
+        decoded.map(|c| c.positions.len()),
+        Err(CursorError::TooManyEntries)
+    );
+    assert!(allocated < 1 << 20, "{allocated} bytes allocated");
+}
+
 #[test]
 fn a_resumed_read_of_64_segments_allocates_per_segment_not_per_segment_squared() {
+    let _alone = alone();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -18,7 +18,12 @@ async fn run() -> Result<(), lambda_http::Error> {
     scanstream::logging::init();
     if std::env::args().nth(1).as_deref() == Some("--check-config") {
         return match Config::from_env() {
-            Ok(_) => Ok(()),
+            Ok(config) => {
+                for warning in config.warnings() {
+                    eprintln!("warning: {warning}");
+                }
+                Ok(())
+            }
             Err(err) => {
                 eprintln!("{err}");
                 std::process::exit(2)
@@ -26,6 +31,9 @@ async fn run() -> Result<(), lambda_http::Error> {
         };
     }
     let config = Config::from_env()?;
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
     let client = scanstream::client::dynamodb(&config.calls).await;
     let source = DynamoSource::new(client, config.table_name.clone())
         .with_consumed_capacity(config.consumed_capacity);

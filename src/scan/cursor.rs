@@ -106,6 +106,10 @@ pub enum CursorError {
     /// Longer than this size once decompressed: not one this server made.
     #[error("cursor payload is too large")]
     PayloadTooLarge,
+    /// More positions or other entries than a cursor within the size cap can hold: not
+    /// one this server made.
+    #[error("cursor holds more entries than this server's cursors can")]
+    TooManyEntries,
     /// Not a cursor at all.
     #[error("cursor is malformed")]
     Malformed,
@@ -283,16 +287,14 @@ impl Cursor {
         let compressed = URL_SAFE_NO_PAD
             .decode(body)
             .map_err(|_| CursorError::Malformed)?;
-        // Sealed, so made by us; still, never inflate past what a cursor can hold.
-        let limit = (max_len as u64).saturating_mul(8);
-        let mut json = Vec::new();
+        // Sealed, but with an empty CURSOR_SECRET anyone can seal: measure what it inflates
+        // to before holding any of it.
+        let len = measure(&compressed, max_len)?;
+        let mut json = Vec::with_capacity(len);
         DeflateDecoder::new(compressed.as_slice())
-            .take(limit + 1)
+            .take(len as u64)
             .read_to_end(&mut json)
             .map_err(|_| CursorError::Malformed)?;
-        if json.len() as u64 > limit {
-            return Err(CursorError::PayloadTooLarge);
-        }
         let payload: Payload = serde_json::from_slice(&json).map_err(|_| CursorError::Malformed)?;
         let positions = payload
             .positions
@@ -359,6 +361,68 @@ impl Cursor {
     /// True when every segment is done: there is nothing left to resume.
     pub fn is_finished(&self) -> bool {
         self.positions.iter().all(|p| *p == Position::Done)
+    }
+}
+
+/// Inflated bytes per byte of `MAX_CURSOR_BYTES`. Keys of control characters deflate to
+/// almost nothing but are six times their size as JSON: a position of four such keys and
+/// a partition, under such names, inflates to about 55 KB, the largest shape to about
+/// 350 KB. The cap holds at least [`MIN_POSITION_BYTES`] per position and the shape's
+/// worst case besides, more than an eighth of either.
+const INFLATION: usize = 8;
+
+/// The least a position of the largest keys adds to [`worst_case_len`]: 6 KB of
+/// incompressible key bytes, base64 once in the JSON and once in the token. So no
+/// `MAX_SEGMENTS` or `MAX_PARTITIONS` the configuration admits exceeds
+/// `MAX_CURSOR_BYTES / MIN_POSITION_BYTES`.
+const MIN_POSITION_BYTES: usize = 8 * 1024;
+
+/// Entries (each `[`, `{` and `,` outside strings) of a position: a key of four
+/// attributes is `{` and four typed values `{"B":..}` with three commas, one comma
+/// before the next position, and a Query's partition `{"B":..}` with its comma.
+const POSITION_ENTRIES: usize = 11;
+
+/// Entries of everything but the positions: 100 projected names, the filter's name and
+/// value placeholders, the values' own JSON (each entry is at least one byte of the
+/// bounded `values` text), the sort condition and the payload's fields.
+const SHAPE_ENTRIES: usize =
+    100 + 2 * super::limits::MAX_PLACEHOLDERS + super::limits::MAX_VALUES_BYTES + 64;
+
+/// Inflates `compressed` once through a fixed buffer, keeping nothing, and returns its
+/// length: refused past `INFLATION` x `max_len` bytes, or past the entries a cursor of
+/// `max_len` can hold. Every collection the payload parses into grows with its entries
+/// (a million `"s"` positions take a few MB of JSON and hundreds of MB once parsed), so
+/// counting them bounds what the parse allocates; strings are bounded by the length.
+fn measure(compressed: &[u8], max_len: usize) -> Result<usize, CursorError> {
+    let max_bytes = max_len.saturating_mul(INFLATION);
+    let max_entries = SHAPE_ENTRIES + POSITION_ENTRIES * (max_len / MIN_POSITION_BYTES + 1);
+    let mut inflater = DeflateDecoder::new(compressed).take(max_bytes as u64 + 1);
+    let mut buffer = [0u8; 8192];
+    let (mut len, mut entries) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    loop {
+        let read = inflater
+            .read(&mut buffer)
+            .map_err(|_| CursorError::Malformed)?;
+        if read == 0 {
+            return Ok(len);
+        }
+        len += read;
+        if len > max_bytes {
+            return Err(CursorError::PayloadTooLarge);
+        }
+        for &byte in &buffer[..read] {
+            match (in_string, byte) {
+                (true, _) if escaped => escaped = false,
+                (true, b'\\') => escaped = true,
+                (true, b'"') | (false, b'"') => in_string = !in_string,
+                (false, b'[' | b'{' | b',') => entries += 1,
+                _ => {}
+            }
+        }
+        if entries > max_entries {
+            return Err(CursorError::TooManyEntries);
+        }
     }
 }
 
@@ -605,6 +669,7 @@ fn attribute_of(value: KeyRepr) -> Option<AttributeValue> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::limits;
     use super::*;
 
     fn sample() -> Cursor {
@@ -825,6 +890,71 @@ mod tests {
         let cap = crate::config::DEFAULT_MAX_CURSOR_BYTES;
         assert!(token.len() <= cap, "{} > {cap}", token.len());
         assert_eq!(Cursor::decode(&token, b"s", cap), Ok(cursor));
+    }
+
+    #[test]
+    fn escape_heavy_cursors_of_the_most_positions_a_cap_admits_decode() {
+        // Control characters: six bytes each as JSON, next to nothing once deflated. What
+        // a cursor inflates to, and its entries, must stay within what `measure` allows.
+        let text = |len: usize, seed: usize| -> String {
+            (0..len)
+                .map(|i| char::from(((i * 7 + seed) % 31 + 1) as u8))
+                .collect()
+        };
+        let key = |i: usize| -> Item {
+            [2048, 1024, 2048, 1024]
+                .iter()
+                .enumerate()
+                .map(|(k, &len)| (text(255, i + k), AttributeValue::S(text(len, i))))
+                .collect()
+        };
+        let shape = ReadShape {
+            fields: (0..100).map(|i| text(255, i)).collect(),
+            filter: Some(Filter {
+                expression: text(limits::MAX_EXPRESSION_BYTES, 0),
+                names: (0..100).map(|i| (format!("#n{i}"), text(255, i))).collect(),
+                values: [(":v".into(), AttributeValue::S(text(2700, 0)))].into(),
+            }),
+            ..ReadShape::default()
+        };
+        for (n, query) in [(64u32, false), (100, true)] {
+            let cursor = Cursor {
+                table: "t".into(),
+                total_segments: n,
+                segment_offset: 0,
+                positions: (0..n as usize).map(|i| Position::After(key(i))).collect(),
+                shape: ReadShape {
+                    query: query.then(|| QueryShape {
+                        key: text(255, 0),
+                        partitions: (0..n as usize)
+                            .map(|i| KeyValue::S(text(2048, i)))
+                            .collect(),
+                        concurrency: n,
+                        sort: None,
+                        descending: false,
+                    }),
+                    ..shape.clone()
+                },
+            };
+            let cap = if query {
+                worst_case_query_len(n)
+            } else {
+                worst_case_len(n)
+            };
+            let token = cursor.encode(b"k");
+            assert_eq!(Cursor::decode(&token, b"k", cap), Ok(cursor), "{n}");
+        }
+    }
+
+    #[test]
+    fn a_cursor_cap_holds_at_most_one_position_per_min_position_bytes() {
+        // What the decoder's entry budget rests on: a MAX_SEGMENTS or MAX_PARTITIONS the
+        // configuration admits under a cap of N bytes is at most N / MIN_POSITION_BYTES.
+        for n in [1, 64, 212, 1000] {
+            let len = worst_case_len(n);
+            assert!(len >= n as usize * MIN_POSITION_BYTES, "{n}: {len}");
+            assert!(worst_case_query_len(n) >= len, "{n}");
+        }
     }
 
     #[test]
