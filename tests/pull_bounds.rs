@@ -121,6 +121,40 @@ async fn a_refused_calls_body_is_read_only_a_few_kb() {
     );
 }
 
+/// GIVEN a seeder URL that refuses (403) with a body that never ends and holds no line
+/// WHEN `scanstream seed` calls it THEN the refusal is named at once, not read as progress
+/// (a line too long was taken for a cut-off call and made again).
+#[tokio::test]
+async fn scanstream_seed_names_a_refusal_without_reading_its_body() {
+    let stub = Stub::start(|_| {
+        let mut response = answer(403, "text/html", "");
+        *response.body_mut() = repeated(
+            Bytes::from(vec![b'x'; 64 * 1024]),
+            None,
+            Duration::from_millis(1),
+        );
+        response
+    })
+    .await;
+    let url = stub.url.clone();
+    let started = Instant::now();
+    let output = tokio::task::spawn_blocking(move || {
+        scanstream(&["seed", &url, "--count", "10", "--invocations", "1"])
+            .output()
+            .expect("runs")
+    })
+    .await
+    .expect("joined");
+    let text = stderr(&output);
+    assert!(!output.status.success(), "{text}");
+    assert!(text.contains("403 Forbidden"), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}: {text}",
+        started.elapsed()
+    );
+}
+
 /// GIVEN a body of 32 KiB of zstd that inflates to 1 GiB of one byte WHEN the client
 /// decodes it THEN it refuses it with a clear error, its memory small.
 #[tokio::test]

@@ -568,8 +568,10 @@ impl Committer {
                 {
                     return Err(CommitError::Refused(format!(
                         "{} holds {length} bytes, but the checkpoint {} committed nothing: \
-                         another run wrote them since this one stopped, and resuming would \
-                         empty it; use --force to read the table again into it, or another -o",
+                         either this run stopped part way through writing its first call, or \
+                         another run wrote them since, and resuming would empty it; use \
+                         --force to read the table again into it (nothing this checkpoint \
+                         committed is lost), or another -o",
                         output.display(),
                         checkpoint.unwrap_or(output).display()
                     )));
@@ -841,7 +843,10 @@ fn own_first_call(saved: &Checkpoint, output: &File) -> std::io::Result<bool> {
     let Some((len, want)) = &saved.first_call else {
         return Ok(false);
     };
-    if output.metadata()?.len() < *len {
+    // Exactly that call: the run cut the output to 0 and wrote only it. A longer output
+    // is another run's, even if it begins with the same bytes (a read of an unchanged
+    // table does), and must not be emptied.
+    if output.metadata()?.len() != *len {
         return Ok(false);
     }
     let have = tail_digest(*len, |at, n| read_at(output, at, n).map(Some))?;
@@ -1365,6 +1370,44 @@ mod tests {
         assert_eq!(resumed.checkpoint().committed_bytes, 0);
         drop(resumed);
         assert_eq!(std::fs::read(&out).expect("out"), b"", "cut back");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn another_runs_output_that_begins_with_the_first_call_is_not_emptied() {
+        let dir = scratch("first-commit-longer");
+        let out = dir.join("out");
+        let files = Files {
+            output: Some(out.clone()),
+            checkpoint: Some(dir.join("out.ckpt")),
+            force: false,
+        };
+        let plan = || crate::pull::plan("http://x/", 1, 1, OutputShape::default());
+        let mut committer = Committer::open(&files, plan()).expect("open");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&out)
+            .expect("out");
+        committer.sink = Box::new(DiesAfterPut(FileSink::new(file, out.clone())));
+        let killed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut spool = spool_of(&dir, b"{\"id\":1}\n");
+            let _ = committer.commit(0, &mut spool, items(1), next(0, "a"));
+        }));
+        assert!(killed.is_err(), "died mid-commit");
+        drop(committer);
+        // Another run read the same (unchanged) table to its end into the same file: its
+        // first bytes are the killed run's first call.
+        let finished = b"{\"id\":1}\n{\"id\":2}\n";
+        std::fs::write(&out, finished).expect("another run");
+        let refused = Committer::open(&files, plan())
+            .map(|_| ())
+            .expect_err("not its own");
+        assert!(
+            refused.to_string().contains("committed nothing"),
+            "{refused}"
+        );
+        assert_eq!(std::fs::read(&out).expect("out"), finished, "left whole");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

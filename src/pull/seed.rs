@@ -171,23 +171,25 @@ async fn call(
         .await
         .map_err(|_| Call::Retry(format!("no response in {} s", SILENCE.as_secs())))?
         .map_err(|e| Call::Retry(format!("request failed: {e}")))?;
+    let mut response = response;
     let status = response.status().as_u16();
     if let Some(why) = super::call::redirected(status, response.headers()) {
         return Err(Call::Fatal(why));
     }
-    let body = progress
-        .read(response)
-        .await
-        .map_err(|e| Call::Retry(format!("body cut off: {e}")))?;
-    drop(progress);
     if status != 200 {
-        let text: String = body.head.chars().take(300).collect();
+        // A refusal's body is not progress: read only its first few KB, for a while.
+        let text = super::call::refusal_text(&mut response, REFUSAL_WAIT).await;
         return Err(if status == 429 || status >= 500 {
             Call::Retry(format!("{status}: {text}"))
         } else {
             Call::Fatal(super::call::refused(status, &text))
         });
     }
+    let body = progress
+        .read(response)
+        .await
+        .map_err(|e| Call::Retry(format!("body cut off: {e}")))?;
+    drop(progress);
     let summary = body
         .last
         .and_then(|line| serde_json::from_slice::<serde_json::Value>(&line).ok())
@@ -223,14 +225,14 @@ enum BodyError {
 /// The longest line kept whole: the seeder's progress and summary lines are short.
 const MAX_LINE: usize = 1 << 20;
 
-/// The start of a body, for an error's message.
-const HEAD_BYTES: usize = 4096;
+/// How long a refused call's body is read for its message: it is not progress, and a
+/// body that trickles must not hold the call for [`SILENCE`].
+const REFUSAL_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// What a call needs of its body: the start (for a refusal's message) and the last line
-/// (the summary); the progress lines in between are counted as they pass, not kept.
+/// What a call needs of its body: the last line (the summary); the progress lines before
+/// it are counted as they pass, not kept.
 #[derive(Debug, Default)]
 struct Kept {
-    head: String,
     last: Option<Vec<u8>>,
 }
 
@@ -246,7 +248,6 @@ impl Progress<'_> {
     /// Reads the body to its end; each whole line is looked at as it completes, and
     /// only what [`Kept`] says is kept.
     async fn read(&mut self, mut response: reqwest::Response) -> Result<Kept, BodyError> {
-        let mut head = Vec::new();
         let mut partial = Vec::new();
         let mut last = None;
         loop {
@@ -256,8 +257,6 @@ impl Progress<'_> {
             let Some(chunk) = next.map_err(BodyError::Cut)? else {
                 break;
             };
-            let room = HEAD_BYTES.saturating_sub(head.len());
-            head.extend_from_slice(&chunk[..chunk.len().min(room)]);
             let mut rest: &[u8] = &chunk;
             while let Some(end) = rest.iter().position(|&b| b == b'\n') {
                 partial.extend_from_slice(&rest[..end]);
@@ -271,7 +270,6 @@ impl Progress<'_> {
             }
         }
         Ok(Kept {
-            head: String::from_utf8_lossy(&head).into_owned(),
             last: if partial.is_empty() {
                 last
             } else {

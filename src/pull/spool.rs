@@ -14,7 +14,8 @@
 //! call holds one of tokio's blocking threads (512) between its chunks: with
 //! `--invocations` up to 1,000, writers held for whole calls would leave commits and the
 //! other calls' writes queued behind idle ones. While a chunk is written the next one is
-//! decoded; memory holds at most that one chunk per call. A write that fails fails the
+//! decoded; memory holds at most two chunks per call (the one being written and the one
+//! waiting for it), each at most `compress::MAX_DECODED_CHUNK` decoded. A write that fails fails the
 //! call, which is made again like any other failed call.
 //!
 //! The bound: a spool holds one whole call, decoded. The streamer caps a response on the

@@ -84,10 +84,12 @@ impl Saved {
             on_disk.push(held);
         }
         if wrote {
-            // The new names' directory entries before the checkpoint that names them.
+            // The new names' directory entries, and the folder's own, before the
+            // checkpoint that names them.
             File::open(&folder)
                 .and_then(|dir| dir.sync_all())
                 .map_err(io("syncing", &folder))?;
+            sync_parent(&folder)?;
         }
         let index = Checkpoint {
             version: VERSION,
@@ -185,7 +187,21 @@ fn replace(path: &Path, text: &[u8]) -> Result<(), CommitError> {
     if saved.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    saved.map_err(io("saving", path))
+    saved.map_err(io("saving", path))?;
+    // The rename made durable before the caller removes the cursor file it replaced: after
+    // a power loss the old checkpoint must not name a file already gone.
+    sync_parent(path)
+}
+
+/// Syncs the directory holding `path`, so its entries (a rename, a new folder) last.
+fn sync_parent(path: &Path) -> Result<(), CommitError> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    File::open(parent)
+        .and_then(|dir| dir.sync_all())
+        .map_err(io("syncing", parent))
 }
 
 /// Reads the checkpoint at `path`, its long cursors from their files (each checked
