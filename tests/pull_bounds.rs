@@ -87,38 +87,50 @@ async fn a_redirect_is_not_followed_and_names_where_it_points() {
     assert_eq!(redirecting.requests().len(), 1, "one call, not retried");
 }
 
-/// GIVEN a refused call (400) whose body never ends WHEN the client reads it THEN it
-/// reads a few KB, says what they were, and fails at once, not after --idle-timeout.
-#[tokio::test]
-async fn a_refused_calls_body_is_read_only_a_few_kb() {
-    let stub = Stub::start(|_| {
-        let mut response = answer(400, "text/plain", "");
-        *response.body_mut() = repeated(
-            Bytes::from_static(b"refused "),
-            None,
-            Duration::from_millis(2),
-        );
+/// Runs `scanstream ARGS URL...` against a stub that refuses every call with `status`
+/// and a body of `chunk` repeated without end; returns its stderr and how long it took.
+async fn against_an_endless_refusal(
+    status: u16,
+    chunk: &'static [u8],
+    args: &'static [&'static str],
+) -> (std::process::Output, Duration) {
+    let stub = Stub::start(move |_| {
+        let mut response = answer(status, "text/plain", "");
+        *response.body_mut() = repeated(Bytes::from_static(chunk), None, Duration::from_millis(1));
         response
     })
     .await;
     let url = stub.url.clone();
     let started = Instant::now();
     let output = tokio::task::spawn_blocking(move || {
-        scanstream(&["pull", &url, "--invocations", "1", "--segments", "1"])
-            .args(["--idle-timeout", "20", "--max-attempts", "1"])
-            .output()
-            .expect("runs")
+        let mut command = scanstream(&[args[0], &url]);
+        command.args(&args[1..]).output().expect("runs")
     })
     .await
     .expect("joined");
+    (output, started.elapsed())
+}
+
+/// GIVEN a refused call (400) whose body never ends WHEN the client reads it THEN it
+/// reads a few KB, says what they were, and fails at once, not after --idle-timeout.
+#[tokio::test]
+async fn a_refused_calls_body_is_read_only_a_few_kb() {
+    let args = &[
+        "pull",
+        "--invocations",
+        "1",
+        "--segments",
+        "1",
+        "--idle-timeout",
+        "20",
+        "--max-attempts",
+        "1",
+    ];
+    let (output, took) = against_an_endless_refusal(400, b"refused ", args).await;
     let text = stderr(&output);
     assert!(!output.status.success(), "{text}");
     assert!(text.contains("400: refused refused"), "{text}");
-    assert!(
-        started.elapsed() < Duration::from_secs(15),
-        "took {:?}: {text}",
-        started.elapsed()
-    );
+    assert!(took < Duration::from_secs(15), "took {took:?}: {text}");
 }
 
 /// GIVEN a seeder URL that refuses (403) with a body that never ends and holds no line
@@ -126,33 +138,13 @@ async fn a_refused_calls_body_is_read_only_a_few_kb() {
 /// (a line too long was taken for a cut-off call and made again).
 #[tokio::test]
 async fn scanstream_seed_names_a_refusal_without_reading_its_body() {
-    let stub = Stub::start(|_| {
-        let mut response = answer(403, "text/html", "");
-        *response.body_mut() = repeated(
-            Bytes::from(vec![b'x'; 64 * 1024]),
-            None,
-            Duration::from_millis(1),
-        );
-        response
-    })
-    .await;
-    let url = stub.url.clone();
-    let started = Instant::now();
-    let output = tokio::task::spawn_blocking(move || {
-        scanstream(&["seed", &url, "--count", "10", "--invocations", "1"])
-            .output()
-            .expect("runs")
-    })
-    .await
-    .expect("joined");
+    static LINE: [u8; 64 * 1024] = [b'x'; 64 * 1024];
+    let args = &["seed", "--count", "10", "--invocations", "1"];
+    let (output, took) = against_an_endless_refusal(403, &LINE, args).await;
     let text = stderr(&output);
     assert!(!output.status.success(), "{text}");
     assert!(text.contains("403 Forbidden"), "{text}");
-    assert!(
-        started.elapsed() < Duration::from_secs(60),
-        "took {:?}: {text}",
-        started.elapsed()
-    );
+    assert!(took < Duration::from_secs(60), "took {took:?}: {text}");
 }
 
 /// GIVEN a body of 32 KiB of zstd that inflates to 1 GiB of one byte WHEN the client

@@ -1339,20 +1339,17 @@ mod tests {
         }
     }
 
-    /// GIVEN a run killed during its first commit (the output written, the checkpoint
-    /// not yet) WHEN the same command runs again THEN it resumes without --force: those
-    /// bytes are its own first call's, and are cut back.
-    #[test]
-    fn a_run_killed_during_its_first_commit_resumes_without_force() {
-        let dir = scratch("first-commit");
+    /// A run of one slice killed during its first commit: its first call (`{"id":1}`)
+    /// written to the output, the checkpoint not yet saved past it. Returns the files and
+    /// the output's path.
+    fn killed_during_first_commit(dir: &Path) -> (Files, PathBuf) {
         let out = dir.join("out");
         let files = Files {
             output: Some(out.clone()),
             checkpoint: Some(dir.join("out.ckpt")),
             force: false,
         };
-        let plan = || crate::pull::plan("http://x/", 1, 1, OutputShape::default());
-        let mut committer = Committer::open(&files, plan()).expect("open");
+        let mut committer = Committer::open(&files, one_slice()).expect("open");
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -1360,13 +1357,27 @@ mod tests {
             .expect("out");
         committer.sink = Box::new(DiesAfterPut(FileSink::new(file, out.clone())));
         let killed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut spool = spool_of(&dir, b"{\"id\":1}\n");
+            let mut spool = spool_of(dir, b"{\"id\":1}\n");
             let _ = committer.commit(0, &mut spool, items(1), next(0, "a"));
         }));
         assert!(killed.is_err(), "died mid-commit");
         drop(committer); // as a kill: its files closed, its locks freed
+        (files, out)
+    }
+
+    fn one_slice() -> Checkpoint {
+        crate::pull::plan("http://x/", 1, 1, OutputShape::default())
+    }
+
+    /// GIVEN a run killed during its first commit (the output written, the checkpoint
+    /// not yet) WHEN the same command runs again THEN it resumes without --force: those
+    /// bytes are its own first call's, and are cut back.
+    #[test]
+    fn a_run_killed_during_its_first_commit_resumes_without_force() {
+        let dir = scratch("first-commit");
+        let (files, out) = killed_during_first_commit(&dir);
         assert_eq!(std::fs::read(&out).expect("out"), b"{\"id\":1}\n");
-        let resumed = Committer::open(&files, plan()).expect("its own bytes");
+        let resumed = Committer::open(&files, one_slice()).expect("its own bytes");
         assert_eq!(resumed.checkpoint().committed_bytes, 0);
         drop(resumed);
         assert_eq!(std::fs::read(&out).expect("out"), b"", "cut back");
@@ -1376,31 +1387,12 @@ mod tests {
     #[test]
     fn another_runs_output_that_begins_with_the_first_call_is_not_emptied() {
         let dir = scratch("first-commit-longer");
-        let out = dir.join("out");
-        let files = Files {
-            output: Some(out.clone()),
-            checkpoint: Some(dir.join("out.ckpt")),
-            force: false,
-        };
-        let plan = || crate::pull::plan("http://x/", 1, 1, OutputShape::default());
-        let mut committer = Committer::open(&files, plan()).expect("open");
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&out)
-            .expect("out");
-        committer.sink = Box::new(DiesAfterPut(FileSink::new(file, out.clone())));
-        let killed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut spool = spool_of(&dir, b"{\"id\":1}\n");
-            let _ = committer.commit(0, &mut spool, items(1), next(0, "a"));
-        }));
-        assert!(killed.is_err(), "died mid-commit");
-        drop(committer);
+        let (files, out) = killed_during_first_commit(&dir);
         // Another run read the same (unchanged) table to its end into the same file: its
         // first bytes are the killed run's first call.
         let finished = b"{\"id\":1}\n{\"id\":2}\n";
         std::fs::write(&out, finished).expect("another run");
-        let refused = Committer::open(&files, plan())
+        let refused = Committer::open(&files, one_slice())
             .map(|_| ())
             .expect_err("not its own");
         assert!(
