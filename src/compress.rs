@@ -163,8 +163,9 @@ impl Write for Capped {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 format!(
-                    "a chunk of the body inflates past {} MiB: not a scanstream body (a \
-                     compression bomb?)",
+                    "a chunk of the body inflates past {} MiB: a compression bomb, or data \
+                     more compressible than this client allows a chunk (read it with \
+                     --compress none)",
                     MAX_DECODED_CHUNK >> 20
                 ),
             ));

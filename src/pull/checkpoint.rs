@@ -378,6 +378,13 @@ fn resolved(path: &Path) -> Option<PathBuf> {
     parent.canonicalize().ok().map(|dir| dir.join(name))
 }
 
+/// Whether `inner` is `outer` or lies anywhere below it, under any spelling
+/// [`same_file`] knows.
+pub(crate) fn inside(inner: &Path, outer: &Path) -> bool {
+    let absolute = std::path::absolute(inner).unwrap_or_else(|_| inner.to_path_buf());
+    absolute.ancestors().any(|up| same_file(up, outer))
+}
+
 /// Whether `a` and `b` name the same file under any spelling: the same resolved path
 /// (`..`, symlinked directories), the same absolute path, or (when both exist) the same
 /// inode, which catches hard links.
@@ -523,6 +530,16 @@ impl Committer {
                         output.display()
                     )));
                 }
+            }
+            // The cursors' folder is the checkpoint's to empty: nothing else may live in it.
+            let cursors = super::stored::folder(checkpoint);
+            if inside(output, &cursors) {
+                return Err(CommitError::Refused(format!(
+                    "-o {} is inside {}, the checkpoint's cursors folder: name another -o \
+                     or --checkpoint",
+                    output.display(),
+                    cursors.display()
+                )));
             }
             if (0..fresh.slices.len())
                 .any(|k| same_file(checkpoint, &super::spool::path(Some(output), k)))
@@ -786,6 +803,25 @@ impl Committer {
         }
         if let Some(line) = trailer {
             let at = self.checkpoint.committed_bytes;
+            if at == 0 && self.path.is_some() {
+                // Nothing committed (a count, a filter that matched nothing): the trailer
+                // alone will be the output. Marked as a first call is, so a run killed
+                // before its checkpoint is removed knows those bytes as its own.
+                let digest = tail_digest(line.len() as u64, |from, n| {
+                    let from = usize::try_from(from).unwrap_or(usize::MAX);
+                    Ok(line.get(from..from.saturating_add(n)).map(<[u8]>::to_vec))
+                })
+                .map_err(io("reading", &self.sink.path()));
+                match digest {
+                    Ok(digest) => {
+                        self.checkpoint.first_call = digest.map(|d| (line.len() as u64, d));
+                        if let Err(err) = self.save() {
+                            return Err(self.fail(err));
+                        }
+                    }
+                    Err(err) => return Err(self.fail(err)),
+                }
+            }
             let written = self
                 .sink
                 .put_bytes(at, line)
@@ -1236,6 +1272,16 @@ mod tests {
         };
         assert!(Committer::open(&files("a", "a"), plan()).is_err());
         assert!(Committer::open(&files(".c.scanstream-tmp", "c"), plan()).is_err());
+        // Inside the checkpoint's cursors folder, which a save empties of what it does
+        // not name.
+        let inside = Committer::open(&files(".c.scanstream-cursors/out", "c"), plan());
+        assert!(
+            inside
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("cursors folder")),
+            "{:?}",
+            inside.map(|_| ())
+        );
         // The issue's case: an output named like the old temporary file.
         std::fs::write(dir.join("scan.tmp"), b"").expect("empty");
         let first = Committer::open(&files("scan.tmp", "scan.json"), plan()).expect("open");
@@ -1337,6 +1383,65 @@ mod tests {
         fn path(&self) -> PathBuf {
             self.0.path()
         }
+    }
+
+    /// An output that dies as its run finishes: after the trailer is written, before the
+    /// checkpoint is removed.
+    #[derive(Debug)]
+    struct DiesAtFinish(FileSink);
+
+    impl Sink for DiesAtFinish {
+        fn put(&mut self, at: u64, spool: &mut File) -> std::io::Result<u64> {
+            self.0.put(at, spool)
+        }
+        fn put_bytes(&mut self, at: u64, bytes: &[u8]) -> std::io::Result<()> {
+            self.0.put_bytes(at, bytes)
+        }
+        fn sync(&mut self) -> std::io::Result<()> {
+            self.0.sync()
+        }
+        fn cut_back(&mut self, length: u64) -> std::io::Result<()> {
+            self.0.cut_back(length)
+        }
+        fn path(&self) -> PathBuf {
+            self.0.path()
+        }
+        fn finish(&mut self, _checkpoint: &Checkpoint) -> std::io::Result<()> {
+            panic!("killed after the trailer's write");
+        }
+    }
+
+    /// GIVEN a count (nothing committed, the trailer the whole output) killed after its
+    /// trailer was written and before its checkpoint was removed WHEN the same command
+    /// runs again THEN it resumes without --force: the trailer is its own.
+    #[test]
+    fn a_count_killed_while_it_finishes_resumes_without_force() {
+        let dir = scratch("count-finish");
+        let out = dir.join("out");
+        let files = Files {
+            output: Some(out.clone()),
+            checkpoint: Some(dir.join("out.ckpt")),
+            force: false,
+        };
+        let mut committer = Committer::open(&files, one_slice()).expect("open");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&out)
+            .expect("out");
+        committer.sink = Box::new(DiesAtFinish(FileSink::new(file, out.clone())));
+        let trailer = b"{\"trailer\":{\"items\":7}}\n";
+        let killed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = committer.finish(Some(trailer));
+        }));
+        assert!(killed.is_err(), "died while finishing");
+        drop(committer);
+        assert_eq!(std::fs::read(&out).expect("out"), trailer);
+        let resumed = Committer::open(&files, one_slice()).expect("its own trailer");
+        assert_eq!(resumed.checkpoint().committed_bytes, 0);
+        drop(resumed);
+        assert_eq!(std::fs::read(&out).expect("out"), b"", "cut back");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A run of one slice killed during its first commit: its first call (`{"id":1}`)

@@ -87,6 +87,17 @@ pub fn open(
         )));
     }
     if let Some(checkpoint) = checkpoint {
+        // The cursors' folder is the checkpoint's to empty: DIR may not be it or lie in
+        // it. (The folder inside DIR is a checkpoint inside DIR, refused below.)
+        let cursors = super::stored::folder(checkpoint);
+        if checkpoint::inside(dir, &cursors) {
+            return Err(refused(format!(
+                "-o {} and {}, the checkpoint's cursors folder, overlap: name another -o or \
+                 --checkpoint",
+                dir.display(),
+                cursors.display()
+            )));
+        }
         // The one-file open's collisions, for the names an export keeps beside DIR.
         for (what, path) in [
             ("-o itself", dir.to_path_buf()),
@@ -785,6 +796,34 @@ mod tests {
             items: n,
             ..Committed::default()
         }
+    }
+
+    /// GIVEN an export directory that is the checkpoint's cursors folder, or holds it
+    /// WHEN the export opens THEN it is refused: a finished run removes that folder, and
+    /// a save empties it of what it does not name.
+    #[test]
+    fn an_export_and_the_checkpoints_cursors_folder_never_overlap() {
+        let dir = scratch("cursors-overlap");
+        let checkpoint = dir.join("c");
+        for (out, ckpt) in [
+            (crate::pull::stored::folder(&checkpoint), checkpoint.clone()),
+            (dir.join("exp"), dir.join("exp").join("c")),
+        ] {
+            let files = Files {
+                output: Some(out.clone()),
+                checkpoint: Some(ckpt),
+                force: false,
+            };
+            let refused = open(&files, plan(), &schema())
+                .map(|_| ())
+                .expect_err("overlap");
+            let text = refused.to_string();
+            assert!(
+                text.contains("overlap") || text.contains("is inside -o"),
+                "{text}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// GIVEN two committed calls and a third written but not checkpointed (the run

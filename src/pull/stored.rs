@@ -189,8 +189,13 @@ fn replace(path: &Path, text: &[u8]) -> Result<(), CommitError> {
     }
     saved.map_err(io("saving", path))?;
     // The rename made durable before the caller removes the cursor file it replaced: after
-    // a power loss the old checkpoint must not name a file already gone.
-    sync_parent(path)
+    // a power loss the old checkpoint must not name a file already gone. Once the rename
+    // is done the save has happened, whatever the directory's sync says: failing now would
+    // have the caller cut the output back below what the checkpoint on disk claims.
+    if let Err(err) = sync_parent(path) {
+        tracing::warn!(error = %err, "the checkpoint is saved, its directory not synced");
+    }
+    Ok(())
 }
 
 /// Syncs the directory holding `path`, so its entries (a rename, a new folder) last.
