@@ -17,6 +17,7 @@ use crate::config::{Config, DYNAMODB_MAX_TOTAL_SEGMENTS};
 use crate::encode::{Format, is_json_number};
 use crate::error::{ErrorKind, UpstreamError};
 use crate::scan::cursor::{Cursor, Position};
+use crate::scan::filtered;
 use crate::scan::stream::{self, CursorSeal, ScanPlan};
 use crate::scan::{
     Filter, KeyAttribute, KeySchema, KeyType, KeyValue, PageSource, QueryShape, ReadShape,
@@ -1000,6 +1001,33 @@ impl<S: PageSource> Streamer<S> {
         }
     }
 
+    /// The attributes of an item's key in a read of the table or `index`, for a filtered
+    /// read under `max_items` to read whole pages (`scan::filtered`). Not knowing them
+    /// costs calls, not items: the pages are then sized by the budget, so a failed lookup
+    /// (a throttled `DescribeTable`) is logged and does not fail the read.
+    async fn position_key(
+        &self,
+        index: Option<&str>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Vec<String> {
+        let lookup = filtered::position_key(&*self.source, index);
+        let found = match deadline {
+            Some(at) => tokio::time::timeout_at(at, lookup)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(UpstreamError::new(
+                        ErrorKind::TimedOut,
+                        "the deadline passed while describing the table",
+                    ))
+                }),
+            None => lookup.await,
+        };
+        found.unwrap_or_else(|err| {
+            warn!(cause = %err, source = ?err.source, "no key schema: filtered pages sized by max_items");
+            Vec::new()
+        })
+    }
+
     /// Answers one request. Never fails: every failure is a response.
     pub async fn handle(&self, invocation: Invocation<'_>) -> Response<ResponseBody> {
         let mut request = match parse_request(&invocation, &self.config) {
@@ -1066,6 +1094,12 @@ impl<S: PageSource> Streamer<S> {
             .all(|position| matches!(position, Position::Start));
         let sized = (fresh && request.shape.filter.is_none() && request.shape.query.is_none())
             .then(|| request.shape.index.clone());
+        let position_key = if request.shape.filter.is_some() && request.max_items.is_some() {
+            self.position_key(request.shape.index.as_deref(), deadline)
+                .await
+        } else {
+            Vec::new()
+        };
         let plan = ScanPlan {
             total_segments: request.total_segments,
             segment_offset: request.segment_offset,
@@ -1079,6 +1113,7 @@ impl<S: PageSource> Streamer<S> {
             format: request.format,
             compression: request.compression,
             max_rcu: request.max_rcu,
+            position_key,
         };
         // Beside the first page, never before it: the lookup is polled first, so a cached
         // answer is in the headers. A `DescribeTable` still out when the first page is

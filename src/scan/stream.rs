@@ -14,6 +14,7 @@
 use super::budget::Budget;
 pub use super::cursor::CursorSeal;
 use super::cursor::Position;
+use super::filtered::FullPages;
 use super::rate::RateLimit;
 use super::trailer::{SentPage, StopReason, Tally, Trailer, TrailerError};
 use super::{KeyValue, PageRequest, PageSource, ReadShape};
@@ -62,6 +63,10 @@ pub struct ScanPlan {
     pub compression: Compression,
     /// Read at most this many capacity units a second, over all segments.
     pub max_rcu: Option<f64>,
+    /// The attributes of an item's position ([`super::filtered::position_key`]). Given, a
+    /// filtered read under `max_items` reads whole pages and cuts them after the last item
+    /// the budget allows; empty, each page's `Limit` is what the budget has left.
+    pub position_key: Vec<String>,
 }
 
 impl ScanPlan {
@@ -80,6 +85,7 @@ impl ScanPlan {
             format: Format::Json,
             compression: Compression::None,
             max_rcu: None,
+            position_key: Vec::new(),
         }
     }
 }
@@ -175,6 +181,10 @@ pub async fn start<S: PageSource>(
     let rate = plan
         .max_rcu
         .map(|rcu| Arc::new(RateLimit::new(rcu, width as u32)));
+    let full = plan
+        .max_items
+        .and_then(|_| FullPages::new(&plan.shape, plan.position_key.clone()))
+        .map(Arc::new);
     let mut tasks = JoinSet::new();
     let mut slots = HashMap::new();
     let template = Segment {
@@ -189,6 +199,7 @@ pub async fn start<S: PageSource>(
         tx: tx.clone(),
         budget: budget.clone(),
         rate: rate.clone(),
+        full,
     };
     match partitions {
         None => {
@@ -322,6 +333,8 @@ struct Segment<S> {
     tx: mpsc::Sender<Event>,
     budget: Arc<Budget>,
     rate: Option<Arc<RateLimit>>,
+    /// Whole pages, cut to the budget: a filtered read under `max_items`.
+    full: Option<Arc<FullPages>>,
 }
 
 impl<S> Clone for Segment<S> {
@@ -338,6 +351,7 @@ impl<S> Clone for Segment<S> {
             tx: self.tx.clone(),
             budget: self.budget.clone(),
             rate: self.rate.clone(),
+            full: self.full.clone(),
         }
     }
 }
@@ -354,11 +368,19 @@ impl<S: PageSource> Segment<S> {
                 debug!("client gone, segment stops");
                 return false;
             };
-            let Some(reservation) = self.budget.take(self.limit).await else {
+            let want = self
+                .full
+                .as_ref()
+                .map_or(self.limit, |full| full.reservation(self.limit));
+            let Some(reservation) = self.budget.take(want).await else {
                 debug!("max_items reached, segment stops");
                 return false;
             };
-            let mut limit = reservation.items();
+            // A filtered page reads `limit` items whatever it reserved (`super::filtered`).
+            let mut limit = match self.full {
+                Some(_) => self.limit,
+                None => reservation.items(),
+            };
             if let Some(rate) = &self.rate {
                 rate.admit().await;
                 let per_item = (items > 0).then(|| units / items as f64);
@@ -369,11 +391,18 @@ impl<S: PageSource> Segment<S> {
                 total_segments: self.total_segments,
                 limit,
                 exclusive_start_key: start_key.take(),
-                shape: self.shape.clone(),
+                shape: self
+                    .full
+                    .as_ref()
+                    .map_or(&self.shape, |full| full.shape())
+                    .clone(),
                 partition: self.partition.clone(),
                 report_capacity: self.rate.is_some(),
             };
-            let fetched = self.source.page(request).await;
+            let mut fetched = self.source.page(request).await;
+            if let (Some(full), Ok(page)) = (&self.full, fetched.as_mut()) {
+                full.cut(page, reservation.items());
+            }
             let used = fetched.as_ref().map_or(0, |page| page.items.len() as u64);
             reservation.settle(used);
             match fetched {
