@@ -374,4 +374,36 @@ async fn filtered_reads_under_max_items_read_whole_pages_on_a_table_and_an_index
         .map(|i| i["id"].as_s().expect("id").as_str())
         .collect();
     assert_eq!(got, sdk, "the index's own order");
+
+    // A Query of the table itself (`pk` without an index), cut and resumed at the
+    // table's key: in the table's order, every match once.
+    let query = format!("pk=t3&limit=20&{most}");
+    let (items, _) = follow_filtered(&streamer, &query, 6).await;
+    let sdk: Vec<Item> = client
+        .query()
+        .table_name(&table)
+        .key_condition_expression("#t = :t")
+        .filter_expression("#a < :a")
+        .expression_attribute_names("#t", "tenant")
+        .expression_attribute_names("#a", "amount")
+        .expression_attribute_values(":t", AttributeValue::S("t3".into()))
+        .expression_attribute_values(":a", AttributeValue::N("7".into()))
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .expect("SDK query");
+    let got: Vec<&str> = items
+        .iter()
+        .map(|i| i["id"].as_str().expect("id"))
+        .collect();
+    let sdk: Vec<&str> = sdk
+        .iter()
+        .map(|i| i["id"].as_s().expect("id").as_str())
+        .collect();
+    assert!(!sdk.is_empty());
+    assert_eq!(got, sdk, "the table's own order, every match once");
 }

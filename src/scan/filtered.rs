@@ -4,17 +4,22 @@
 //! DynamoDB's `Limit` counts the items it reads, before the filter drops any. Sizing a
 //! page's `Limit` by what the budget has left, exact for an unfiltered read, turns the end
 //! of a filtered one into calls of one item that mostly match nothing: about
-//! 1/selectivity calls for each item sent. So a filtered read asks for whole pages,
-//! reserves about what such a page matches, and cuts a page that matched more than its
-//! reservation. The segment then resumes after the last item sent, at a key made of that
+//! 1/selectivity calls for each item sent. So a filtered read asks for about what it
+//! takes to match its reservation at the rate seen so far (whole pages for a rare match),
+//! reserves about what such a page matches, tops the reservation up from the free budget
+//! when a page matched more, and cuts only what the budget cannot give. The segment then resumes after the last item sent, at a key made of that
 //! item's key attributes: the table's, and an index's too, as DynamoDB's own
 //! `LastEvaluatedKey` holds them. The items after that key are read again, the filtered-out
-//! ones among them, and none can come twice.
+//! ones among them, and none can come twice. Keys are only made once one of DynamoDB's
+//! own `LastEvaluatedKey`s has shown the described key fits; a key that does not fit
+//! drops the page unsent and turns the stream back to pages sized by the budget.
 
+use super::budget::Reservation;
 use super::{Item, Page, PageSource, ReadShape};
 use crate::error::UpstreamError;
+use aws_sdk_dynamodb::types::AttributeValue;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tracing::warn;
 
 /// The attributes of an item's position in a read of the table or of `index`: the
@@ -54,6 +59,11 @@ pub struct FullPages {
     matched: AtomicU64,
     /// Items read so far, over every segment of the stream.
     scanned: AtomicU64,
+    /// Cleared when the key schema turns out not to fit the items.
+    active: AtomicBool,
+    /// A LastEvaluatedKey of DynamoDB's has shown that the key fits: only then are keys
+    /// made from items.
+    verified: AtomicBool,
 }
 
 impl FullPages {
@@ -85,12 +95,20 @@ impl FullPages {
             shape,
             matched: AtomicU64::new(0),
             scanned: AtomicU64::new(0),
+            active: AtomicBool::new(true),
+            verified: AtomicBool::new(false),
         })
     }
 
     /// The shape every page is read with.
     pub fn shape(&self) -> &Arc<ReadShape> {
         &self.shape
+    }
+
+    /// Whether pages are still read whole and cut. A key schema found not to fit the
+    /// items turns it off for the rest of the stream ([`Fitted::Misfit`]).
+    pub fn active(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
     }
 
     /// Items to reserve for a page of `limit` reads: twice what a page has matched on
@@ -107,28 +125,64 @@ impl FullPages {
         u32::try_from(expected * 2 + 1).map_or(limit, |want| want.min(limit))
     }
 
-    /// Keeps the first `allowed` items of `page` (at least one), which then ends after
-    /// the last of them, and takes the added key attributes out of every item.
-    pub fn cut(&self, page: &mut Page, allowed: u32) {
+    /// The `Limit` of a page that reserved `reserved` items: about what it takes to match
+    /// them at the rate seen so far, at most `limit`. Asking for `limit` whatever the
+    /// reservation made a filter that matches most items read a whole page to send a few
+    /// and the next call read the rest again. Before anything was read the rate is taken
+    /// as 1 (the reservation itself, as budget-sized pages read); a filter that matches
+    /// little grows to whole pages after its first.
+    pub fn page_limit(&self, limit: u32, reserved: u32) -> u32 {
+        let scanned = self.scanned.load(Ordering::Relaxed);
+        let matched = self.matched.load(Ordering::Relaxed);
+        if scanned == 0 {
+            return reserved.min(limit);
+        }
+        if matched == 0 {
+            return limit;
+        }
+        let wanted = (u128::from(reserved) * u128::from(scanned)).div_ceil(u128::from(matched));
+        u32::try_from(wanted).map_or(limit, |wanted| wanted.clamp(1, limit))
+    }
+
+    /// Fits a fetched `page` to `reservation`: tops the reservation up from what nobody
+    /// holds when the page matched more, cuts the page after the last item the budget
+    /// allows, and takes the added key attributes out of every item. A page it does not
+    /// return [`Fitted::Sent`] for must not be sent: its position is still the one it was
+    /// read from, so reading it again loses nothing.
+    pub fn fit(&self, page: &mut Page, reservation: &mut Reservation) -> Fitted {
         self.matched
             .fetch_add(page.items.len() as u64, Ordering::Relaxed);
         self.scanned
             .fetch_add(page.scanned_count, Ordering::Relaxed);
-        let allowed = usize::try_from(allowed.max(1)).unwrap_or(usize::MAX);
-        if page.items.len() > allowed {
-            match self.key_of(&page.items[allowed - 1]) {
-                Some(key) => {
-                    page.items.truncate(allowed);
-                    page.count = allowed as u64;
-                    page.last_evaluated_key = Some(key);
-                }
-                // Only a key schema that does not fit the items gets here: the page goes
-                // whole, past `max_items`, rather than lose the items after the cut.
-                None => warn!(
-                    items = page.items.len(),
-                    allowed, "an item without its key attributes: page sent uncut"
-                ),
+        if let Some(last) = &page.last_evaluated_key {
+            // DynamoDB's own key names the attributes of a position. One that differs from
+            // ours (a stale description, a recreated table) would make our cut keys ones
+            // it refuses, or items without them: stop cutting for this stream.
+            if !self.is_key(last) {
+                self.turn_off("DynamoDB's LastEvaluatedKey is not the described key");
+                return Fitted::Misfit;
             }
+            self.verified.store(true, Ordering::Relaxed);
+        }
+        let have = u32::try_from(page.items.len()).unwrap_or(u32::MAX);
+        if have > reservation.items() {
+            reservation.top_up(have - reservation.items());
+        }
+        let allowed = usize::try_from(reservation.items().max(1)).unwrap_or(usize::MAX);
+        if page.items.len() > allowed {
+            if !self.verified.load(Ordering::Relaxed) {
+                // No LastEvaluatedKey has shown the key yet (every page so far was a
+                // segment's last): a key made from the described schema might not be one
+                // DynamoDB takes.
+                return Fitted::Unverified;
+            }
+            let Some(key) = self.key_of(&page.items[allowed - 1]) else {
+                self.turn_off("an item without the described key attributes");
+                return Fitted::Misfit;
+            };
+            page.items.truncate(allowed);
+            page.count = allowed as u64;
+            page.last_evaluated_key = Some(key);
         }
         if !self.added.is_empty() {
             for item in &mut page.items {
@@ -137,15 +191,56 @@ impl FullPages {
                 }
             }
         }
+        Fitted::Sent
     }
 
-    /// `item`'s key: its values of the key attributes; `None` if one is missing.
+    fn turn_off(&self, why: &str) {
+        if self.active.swap(false, Ordering::Relaxed) {
+            warn!(key = ?self.key, why, "key schema does not fit: filtered pages sized by max_items");
+        }
+    }
+
+    /// Whether `key` holds exactly the position's attributes, each a key type.
+    fn is_key(&self, key: &Item) -> bool {
+        key.len() == self.key.len()
+            && self
+                .key
+                .iter()
+                .all(|name| key.get(name).is_some_and(is_key_value))
+    }
+
+    /// `item`'s key: its values of the key attributes; `None` if one is missing or of a
+    /// type no key has.
     fn key_of(&self, item: &Item) -> Option<Item> {
         self.key
             .iter()
-            .map(|name| Some((name.clone(), item.get(name)?.clone())))
+            .map(|name| {
+                let value = item.get(name).filter(|value| is_key_value(value))?;
+                Some((name.clone(), value.clone()))
+            })
             .collect()
     }
+}
+
+/// Key attributes are strings, numbers or binary.
+fn is_key_value(value: &AttributeValue) -> bool {
+    matches!(
+        value,
+        AttributeValue::S(_) | AttributeValue::N(_) | AttributeValue::B(_)
+    )
+}
+
+/// What [`FullPages::fit`] made of a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fitted {
+    /// Fits the budget (cut if it had to be): send it.
+    Sent,
+    /// The key schema does not fit the items: drop the page and read on with pages
+    /// sized by the budget, which need no key.
+    Misfit,
+    /// Had to be cut before any LastEvaluatedKey confirmed the key: drop it and read it
+    /// again with one page sized by the budget.
+    Unverified,
 }
 
 #[cfg(test)]
@@ -216,9 +311,19 @@ mod tests {
     /// Follows cursors to the end: every item line sent, and the invocations it took.
     /// Each incomplete stream must carry exactly `max_items`.
     async fn follow(source: Arc<MemorySource>, first: ScanPlan) -> (Vec<serde_json::Value>, usize) {
+        let (items, trailers) = follow_trailers(source, first).await;
+        (items, trailers.len())
+    }
+
+    /// [`follow`], with the trailer of every call.
+    async fn follow_trailers(
+        source: Arc<MemorySource>,
+        first: ScanPlan,
+    ) -> (Vec<serde_json::Value>, Vec<crate::scan::trailer::Trailer>) {
         let max = first.max_items.expect("a budget");
         let mut plan = first.clone();
         let mut all = Vec::new();
+        let mut trailers = Vec::new();
         for round in 1.. {
             let chunks: Vec<Bytes> = start(source.clone(), plan.clone())
                 .await
@@ -228,8 +333,9 @@ mod tests {
             let (items, trailer) = split_body(&chunks.concat()).expect("items, then the trailer");
             let got = items.len() as u64;
             all.extend(items);
+            trailers.push(trailer.clone());
             if trailer.complete {
-                return (all, round);
+                return (all, trailers);
             }
             assert_eq!(trailer.reason, Some(StopReason::MaxItems), "{trailer:?}");
             assert_eq!(got, max, "an incomplete stream carries exactly max_items");
@@ -254,6 +360,121 @@ mod tests {
             .collect();
         n.sort_unstable();
         n
+    }
+
+    fn nine_in_ten(item: &Item) -> bool {
+        !n_of(item).is_multiple_of(10)
+    }
+
+    /// Fifty in a row of every thousand: 5% overall, all in bunches.
+    fn in_bunches(item: &Item) -> bool {
+        n_of(item) % 1000 < 50
+    }
+
+    #[tokio::test]
+    async fn a_high_match_filter_reads_about_max_items_over_its_rate_not_limit() {
+        // 90% match, 10 a call, pages of up to 1,000: a call needs about 11 items read.
+        // Pages of `limit` read about 1,000 a call, the rest read again by the next.
+        for segments in [1, 4] {
+            let source = Arc::new(MemorySource::new(table(5_000), "id").with_filter(nine_in_ten));
+            let first = plan(segments, 1000, 10, ReadShape::default());
+            let (items, trailers) = follow_trailers(source, first).await;
+            assert_eq!(sorted_n(&items).len(), 4_500);
+            let calls = trailers.len() as u64;
+            let scanned: u64 = trailers.iter().map(|t| t.scanned).sum();
+            let worst = trailers.iter().map(|t| t.scanned).max().unwrap_or(0);
+            println!("segments {segments}: {calls} calls, {scanned} read, at most {worst} a call");
+            assert!(
+                scanned <= 5_000 + 5_000 / 2,
+                "segments {segments}: {scanned} items read for a table of 5,000 in {calls} calls"
+            );
+            assert!(
+                worst <= 100,
+                "segments {segments}: a call read {worst} items to send 10"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn bunched_matches_are_not_cut_while_the_budget_has_room() {
+        // 5% match in bunches of 50, pages of 100, 200 a call: a page in a bunch matches
+        // up to 50, far past a reservation of twice the average (11). With the budget
+        // free, such a page is sent whole instead of cut at 11 and read again.
+        let source = Arc::new(MemorySource::new(table(20_000), "id").with_filter(in_bunches));
+        let (items, trailers) =
+            follow_trailers(source.clone(), plan(1, 100, 200, ReadShape::default())).await;
+        let want: Vec<u64> = (0..20_000).filter(|n| n % 1000 < 50).collect();
+        assert_eq!(sorted_n(&items), want);
+        let scanned: u64 = trailers.iter().map(|t| t.scanned).sum();
+        let calls = source.calls();
+        println!(
+            "{} calls of the streamer, {calls} Scan calls, {scanned} read",
+            trailers.len()
+        );
+        // 200 pages of 100 at least; the cuts at the end of each call (5 calls) add a few.
+        assert!(calls <= 205, "{calls} Scan calls for 200 pages");
+        assert!(scanned <= 20_100, "{scanned} read");
+    }
+
+    #[tokio::test]
+    async fn a_key_schema_that_does_not_fit_the_items_never_over_spends_or_loses_an_item() {
+        // The items are keyed by `id`; the description says otherwise (a stale cache, a
+        // table recreated): another attribute, or more attributes than the key has.
+        use crate::scan::{KeyAttribute, KeySchema, KeyType};
+        let attribute = |name: &str, key_type| KeyAttribute {
+            name: name.into(),
+            key_type,
+        };
+        let expected: Vec<u64> = (0..3000).filter(|n| n % 10 < 7).collect();
+        for described in [
+            KeySchema {
+                partition: attribute("tenant", KeyType::S),
+                sort: None,
+            },
+            KeySchema {
+                partition: attribute("id", KeyType::S),
+                sort: Some(attribute("n", KeyType::N)),
+            },
+        ] {
+            for (segments, limit, max) in [(4, 100, 37), (1, 1000, 10), (3, 40, 200)] {
+                let source = Arc::new(
+                    MemorySource::new(table(3000), "id")
+                        .with_filter(seven_in_ten)
+                        .describing(described.clone()),
+                );
+                let first = ScanPlan {
+                    position_key: position_key(&*source, None).await.expect("described"),
+                    ..plan(segments, limit, max, ReadShape::default())
+                };
+                // `follow` holds every incomplete call to exactly `max_items`, and every
+                // cursor must be one the source takes.
+                let (items, _) = follow(source, first).await;
+                assert_eq!(
+                    sorted_n(&items),
+                    expected,
+                    "{described:?}: segments {segments} limit {limit} max {max}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn without_a_key_schema_a_filtered_read_stays_exact() {
+        // No position key (DescribeTable failed or slow): pages sized by the budget.
+        let expected: Vec<u64> = (0..3000).filter(|n| n % 10 < 7).collect();
+        for (segments, limit, max) in [(4, 50, 37), (1, 1000, 10)] {
+            let source = Arc::new(MemorySource::new(table(3000), "id").with_filter(seven_in_ten));
+            let first = ScanPlan {
+                position_key: Vec::new(),
+                ..plan(segments, limit, max, ReadShape::default())
+            };
+            let (items, _) = follow(source, first).await;
+            assert_eq!(
+                sorted_n(&items),
+                expected,
+                "segments {segments} limit {limit} max {max}"
+            );
+        }
     }
 
     #[tokio::test]
@@ -329,8 +550,15 @@ mod tests {
         assert_eq!(items.len(), expected.len());
     }
 
-    #[test]
-    fn a_page_is_cut_after_an_item_with_its_whole_key_and_never_loses_one_without() {
+    fn key(id: &str, tenant: &str) -> Item {
+        Item::from([
+            ("id".to_string(), AttributeValue::S(id.into())),
+            ("tenant".to_string(), AttributeValue::S(tenant.into())),
+        ])
+    }
+
+    #[tokio::test]
+    async fn a_page_is_cut_after_an_item_with_its_whole_key_and_a_misfit_is_never_sent() {
         let shape = Arc::new(ReadShape {
             fields: vec!["n".into()],
             filter: plan(1, 1, 1, ReadShape::default()).shape.filter.clone(),
@@ -343,20 +571,24 @@ mod tests {
             100,
             "a whole page before anything was read"
         );
+        assert_eq!(
+            full.page_limit(100, 7),
+            7,
+            "at first, the reservation itself"
+        );
+        // Budget 6: a reservation of 4, 2 held by another page, none left to top up from.
+        let budget = crate::scan::budget::Budget::new(Some(6));
+        let mut reservation = budget.take(4).await.expect("items");
+        let _other = budget.take(2).await.expect("items");
         let mut page = Page {
             items: table(10),
             scanned_count: 50,
+            last_evaluated_key: Some(key("k00049", "t1")),
             ..Page::default()
         };
-        full.cut(&mut page, 4);
+        assert_eq!(full.fit(&mut page, &mut reservation), Fitted::Sent);
         assert_eq!(page.items.len(), 4);
-        assert_eq!(
-            page.last_evaluated_key,
-            Some(Item::from([
-                ("id".to_string(), AttributeValue::S("k00003".into())),
-                ("tenant".to_string(), AttributeValue::S("t3".into())),
-            ]))
-        );
+        assert_eq!(page.last_evaluated_key, Some(key("k00003", "t3")));
         assert!(
             page.items.iter().all(|item| item.len() == 1),
             "the key taken out again"
@@ -365,19 +597,68 @@ mod tests {
         assert_eq!(full.reservation(100), 41);
         assert_eq!(full.reservation(10), 5);
         assert_eq!(full.reservation(1), 1);
-        let mut keyless = Page {
-            items: table(5)
-                .into_iter()
-                .map(|mut item| {
-                    item.remove("tenant");
-                    item
-                })
-                .collect(),
+        // 1 in 5 matches: 8 items reserved take about 40 read.
+        assert_eq!(full.page_limit(100, 8), 40);
+        assert_eq!(full.page_limit(30, 8), 30);
+        // An item without a key attribute, or with one of a type no key has: never sent.
+        for spoil in [
+            |item: &mut Item| drop(item.remove("tenant")),
+            |item: &mut Item| drop(item.insert("tenant".into(), AttributeValue::Bool(true))),
+        ] {
+            let full =
+                FullPages::new(&shape, vec!["id".into(), "tenant".into()]).expect("filtered");
+            let budget = crate::scan::budget::Budget::new(Some(2));
+            let mut reservation = budget.take(2).await.expect("items");
+            let mut verified = Page {
+                items: table(1),
+                last_evaluated_key: Some(key("k00000", "t0")),
+                ..Page::default()
+            };
+            assert_eq!(full.fit(&mut verified, &mut reservation), Fitted::Sent);
+            let mut spoiled = Page {
+                items: table(5)
+                    .into_iter()
+                    .map(|mut item| {
+                        spoil(&mut item);
+                        item
+                    })
+                    .collect(),
+                ..Page::default()
+            };
+            assert_eq!(full.fit(&mut spoiled, &mut reservation), Fitted::Misfit);
+            assert!(!full.active(), "pages sized by the budget from now on");
+        }
+        // A LastEvaluatedKey whose names differ from the described key.
+        for last in [
+            Item::from([("id".to_string(), AttributeValue::S("k1".into()))]),
+            Item::from([
+                ("id".to_string(), AttributeValue::S("k1".into())),
+                ("tenant".to_string(), AttributeValue::S("t1".into())),
+                ("n".to_string(), AttributeValue::N("1".into())),
+            ]),
+        ] {
+            let full =
+                FullPages::new(&shape, vec!["id".into(), "tenant".into()]).expect("filtered");
+            let budget = crate::scan::budget::Budget::new(Some(100));
+            let mut reservation = budget.take(100).await.expect("items");
+            let mut page = Page {
+                items: table(1),
+                last_evaluated_key: Some(last),
+                ..Page::default()
+            };
+            assert_eq!(full.fit(&mut page, &mut reservation), Fitted::Misfit);
+            assert!(!full.active());
+        }
+        // A cut before any LastEvaluatedKey confirmed the key: read again, budget-sized.
+        let full = FullPages::new(&shape, vec!["id".into(), "tenant".into()]).expect("filtered");
+        let budget = crate::scan::budget::Budget::new(Some(2));
+        let mut reservation = budget.take(2).await.expect("items");
+        let mut last = Page {
+            items: table(5),
             ..Page::default()
         };
-        full.cut(&mut keyless, 2);
-        assert_eq!(keyless.items.len(), 5, "sent whole rather than lost");
-        assert_eq!(keyless.last_evaluated_key, None);
+        assert_eq!(full.fit(&mut last, &mut reservation), Fitted::Unverified);
+        assert!(full.active());
         assert!(FullPages::new(&Arc::new(ReadShape::default()), vec!["id".into()]).is_none());
     }
 }

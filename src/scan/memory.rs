@@ -4,7 +4,7 @@
 //! own tests it can also inject what DynamoDB Local never does: a failure or a panic at
 //! a chosen call, or slow pages.
 
-use super::{KeyAttribute, KeyType, Page, PageRequest, PageSource};
+use super::{KeyAttribute, KeySchema, KeyType, Page, PageRequest, PageSource};
 use crate::encode::to_line;
 use crate::error::{ErrorKind, UpstreamError};
 use crate::scan::Item;
@@ -25,6 +25,8 @@ pub struct MemorySource {
     /// What a read with a filter keeps, standing in for DynamoDB's evaluation of the
     /// expression; without it a filtered read is refused.
     keep: Option<fn(&Item) -> bool>,
+    /// A key schema to describe instead of the items' own: a stale `DescribeTable`.
+    reported: Option<KeySchema>,
     /// Faults to inject (tests only).
     #[cfg(test)]
     faults: Faults,
@@ -50,6 +52,7 @@ impl MemorySource {
             key: key.into(),
             calls: AtomicUsize::new(0),
             keep: None,
+            reported: None,
             #[cfg(test)]
             faults: Faults::default(),
         }
@@ -59,6 +62,13 @@ impl MemorySource {
     /// those each page reads, as DynamoDB applies a filter after `Limit`.
     pub fn with_filter(mut self, keep: fn(&Item) -> bool) -> Self {
         self.keep = Some(keep);
+        self
+    }
+
+    /// Describes `schema` as the table's key, whatever the items are keyed by: a stale
+    /// or wrong description, which reads must survive without losing or repeating items.
+    pub fn describing(mut self, schema: KeySchema) -> Self {
+        self.reported = Some(schema);
         self
     }
 
@@ -196,6 +206,16 @@ impl PageSource for MemorySource {
             last_evaluated_key,
             retries: 0,
         })
+    }
+
+    async fn key_schema(&self, index: Option<&str>) -> Result<KeySchema, UpstreamError> {
+        match &self.reported {
+            Some(schema) if index.is_none() => Ok(schema.clone()),
+            _ => Ok(KeySchema {
+                partition: self.partition_key(index).await?,
+                sort: None,
+            }),
+        }
     }
 
     async fn partition_key(&self, index: Option<&str>) -> Result<KeyAttribute, UpstreamError> {

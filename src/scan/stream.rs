@@ -14,7 +14,7 @@
 use super::budget::Budget;
 pub use super::cursor::CursorSeal;
 use super::cursor::Position;
-use super::filtered::FullPages;
+use super::filtered::{Fitted, FullPages};
 use super::rate::RateLimit;
 use super::trailer::{SentPage, StopReason, Tally, Trailer, TrailerError};
 use super::{KeyValue, PageRequest, PageSource, ReadShape};
@@ -362,23 +362,28 @@ impl<S: PageSource> Segment<S> {
     async fn run(self, mut start_key: Option<crate::scan::Item>) -> bool {
         // Capacity and items of this segment's pages so far: what an item costs.
         let (mut units, mut items) = (0.0, 0u64);
+        // The next page is sized by the budget, not read whole: one that had to be cut
+        // before the key could be trusted is read again that way.
+        let mut budget_sized = false;
         loop {
             // Reserve before fetching: this is what bounds pages in flight per segment.
             let Ok(permit) = self.tx.reserve().await else {
                 debug!("client gone, segment stops");
                 return false;
             };
-            let want = self
+            let full = self
                 .full
-                .as_ref()
-                .map_or(self.limit, |full| full.reservation(self.limit));
-            let Some(reservation) = self.budget.take(want).await else {
+                .as_deref()
+                .filter(|full| full.active() && !std::mem::take(&mut budget_sized));
+            let want = full.map_or(self.limit, |full| full.reservation(self.limit));
+            let Some(mut reservation) = self.budget.take(want).await else {
                 debug!("max_items reached, segment stops");
                 return false;
             };
-            // A filtered page reads `limit` items whatever it reserved (`super::filtered`).
-            let mut limit = match self.full {
-                Some(_) => self.limit,
+            // A filtered page reads about what matches its reservation at the rate seen
+            // so far (`super::filtered`); otherwise exactly its reservation.
+            let mut limit = match full {
+                Some(full) => full.page_limit(self.limit, reservation.items()),
                 None => reservation.items(),
             };
             if let Some(rate) = &self.rate {
@@ -390,18 +395,29 @@ impl<S: PageSource> Segment<S> {
                 segment: self.segment,
                 total_segments: self.total_segments,
                 limit,
-                exclusive_start_key: start_key.take(),
-                shape: self
-                    .full
-                    .as_ref()
-                    .map_or(&self.shape, |full| full.shape())
-                    .clone(),
+                // Kept: a page dropped below is read again from the same key.
+                exclusive_start_key: start_key.clone(),
+                shape: full.map_or(&self.shape, |full| full.shape()).clone(),
                 partition: self.partition.clone(),
                 report_capacity: self.rate.is_some(),
             };
             let mut fetched = self.source.page(request).await;
-            if let (Some(full), Ok(page)) = (&self.full, fetched.as_mut()) {
-                full.cut(page, reservation.items());
+            if let (Some(full), Ok(page)) = (full, fetched.as_mut()) {
+                let fitted = full.fit(page, &mut reservation);
+                if fitted != Fitted::Sent {
+                    // Not sent: the segment's position has not moved, so reading on from
+                    // `start_key` loses nothing. What the page cost is still charged.
+                    if let Some(rate) = &self.rate {
+                        let cost = page.consumed_capacity.unwrap_or(0.0);
+                        rate.charge(cost);
+                        units += cost;
+                        items += page.scanned_count;
+                    }
+                    reservation.settle(0);
+                    budget_sized = fitted == Fitted::Unverified;
+                    debug!(?fitted, "filtered page dropped, read again");
+                    continue;
+                }
             }
             let used = fetched.as_ref().map_or(0, |page| page.items.len() as u64);
             reservation.settle(used);
