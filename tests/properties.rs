@@ -9,13 +9,12 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use scanstream::config::Config;
 use scanstream::http::{Invocation, parse_request};
-use scanstream::scan::Item;
-use scanstream::scan::PageSource;
 use scanstream::scan::cursor::Cursor;
 use scanstream::scan::dynamo::DynamoSource;
 use scanstream::scan::memory::MemorySource;
 use scanstream::scan::stream::{CursorSeal, ScanPlan, start};
 use scanstream::scan::trailer::Trailer;
+use scanstream::scan::{Filter, Item, PageSource, ReadShape};
 use std::sync::Arc;
 
 const SECRET: &[u8] = b"prop";
@@ -28,18 +27,32 @@ fn seal(table: &str) -> Option<CursorSeal> {
 }
 
 /// Reads everything by following cursors; returns the sorted ids and the number of rounds.
+/// `filtered`: with a filter (the source's own) and the `id` key, so pages are read whole
+/// and cut to the budget.
 async fn read_all<S: PageSource>(
     source: Arc<S>,
     table: &str,
     segments: u32,
     limit: u32,
     max_items: Option<u64>,
+    filtered: bool,
 ) -> (Vec<String>, usize) {
     let mut plan = ScanPlan {
         max_items,
         seal: seal(table),
         ..ScanPlan::segments(segments, limit)
     };
+    if filtered {
+        plan.shape = Arc::new(ReadShape {
+            filter: Some(Filter {
+                expression: "stands in for the source's own".into(),
+                names: Default::default(),
+                values: Default::default(),
+            }),
+            ..ReadShape::default()
+        });
+        plan.position_key = vec!["id".into()];
+    }
     let mut ids = Vec::new();
     for round in 1.. {
         let stream = start(source.clone(), plan.clone()).await.expect("starts");
@@ -92,6 +105,21 @@ fn ids(count: usize) -> Vec<String> {
     ids
 }
 
+/// Filters the in-memory source applies, by the number in the id: a third, one in 17,
+/// none.
+const FILTERS: [fn(&Item) -> bool; 3] = [
+    |i| number(i).is_multiple_of(3),
+    |i| number(i) % 17 == 5,
+    |_| false,
+];
+
+fn number(item: &Item) -> usize {
+    match item.get("id") {
+        Some(AttributeValue::S(id)) => id[1..].parse().unwrap_or(usize::MAX),
+        _ => usize::MAX,
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -109,8 +137,37 @@ proptest! {
             segments,
             limit,
             max_items,
+            false,
         ));
         prop_assert_eq!(got, ids(count));
+    }
+
+    /// Filtered, with max_items: whole pages cut after the last item the budget allows,
+    /// resumed from that item's key.
+    #[test]
+    fn following_cursors_of_a_filtered_read_yields_every_match_once_in_memory(
+        count in 0usize..600,
+        segments in 1u32..9,
+        limit in 1u32..60,
+        max_items in 1u64..40,
+        filter in 0usize..FILTERS.len(),
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let keep = FILTERS[filter];
+        let (got, _) = runtime.block_on(read_all(
+            Arc::new(MemorySource::new(table(count), "id").with_filter(keep)),
+            "mem",
+            segments,
+            limit,
+            Some(max_items),
+            true,
+        ));
+        let mut want: Vec<String> = table(count).iter().filter(|i| keep(i)).map(|i| match &i["id"] {
+            AttributeValue::S(id) => id.clone(),
+            _ => String::new(),
+        }).collect();
+        want.sort();
+        prop_assert_eq!(got, want);
     }
 
     #[test]
@@ -153,7 +210,7 @@ async fn following_cursors_yields_every_item_once_on_dynamodb_local() {
     for (count, segments, limit, max_items) in tried {
         let table = common::seeded_table(&client, "prop", 5, count).await;
         let source = Arc::new(DynamoSource::new(client.clone(), &table));
-        let (got, rounds) = read_all(source, &table, segments, limit, max_items).await;
+        let (got, rounds) = read_all(source, &table, segments, limit, max_items, false).await;
         common::assert_same_ids(
             &got,
             &common::expected_ids(5, count),

@@ -1,5 +1,6 @@
 //! The parallel scan against the real DynamoDB Local: every item exactly once, whatever
-//! the segments and page size, and the JSON of every DynamoDB type.
+//! the segments and page size, the JSON of every DynamoDB type, and filtered reads under
+//! `max_items` (whole pages, cut and resumed at an item's key) on a table and an index.
 
 mod common;
 
@@ -10,7 +11,7 @@ use futures::StreamExt;
 use scanstream::scan::Item;
 use scanstream::scan::dynamo::DynamoSource;
 use scanstream::scan::stream::{ScanPlan, start};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::sync::Arc;
 
 async fn scan_all(source: Arc<DynamoSource>, segments: u32, limit: u32) -> Vec<u8> {
@@ -152,4 +153,257 @@ async fn every_dynamodb_type_has_its_json() {
         text.contains("\"n_big\":12345678901234567890123456789012345678"),
         "{text}"
     );
+}
+
+/// A table keyed (tenant S, n N) with a global index (day S, slot N) whose keys many items
+/// share, so a position in the index needs the table's key too; `id` is unique, `kind` is
+/// `rare` for one item in a hundred, `amount` runs 0..10.
+async fn filter_table(client: &aws_sdk_dynamodb::Client, count: usize) -> String {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType as T,
+    };
+    let table = unique_table("filtered");
+    let attr = |name: &str, kind: T| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(kind)
+            .build()
+            .expect("attribute")
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .expect("key")
+    };
+    client
+        .create_table()
+        .table_name(&table)
+        .attribute_definitions(attr("tenant", T::S))
+        .attribute_definitions(attr("n", T::N))
+        .attribute_definitions(attr("day", T::S))
+        .attribute_definitions(attr("slot", T::N))
+        .key_schema(key("tenant", KeyType::Hash))
+        .key_schema(key("n", KeyType::Range))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("by-day")
+                .key_schema(key("day", KeyType::Hash))
+                .key_schema(key("slot", KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .expect("index"),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("create table");
+    let items = (0..count).map(|i| -> Item {
+        [
+            ("tenant", AttributeValue::S(format!("t{}", i % 7))),
+            ("n", AttributeValue::N(i.to_string())),
+            ("day", AttributeValue::S(format!("d{}", i % 3))),
+            ("slot", AttributeValue::N((i % 5).to_string())),
+            ("id", AttributeValue::S(format!("i{i:05}"))),
+            (
+                "kind",
+                AttributeValue::S(
+                    if i.is_multiple_of(100) {
+                        "rare"
+                    } else {
+                        "common"
+                    }
+                    .into(),
+                ),
+            ),
+            ("amount", AttributeValue::N((i % 10).to_string())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    });
+    let items: Vec<Item> = items.collect();
+    write_batches(client, &table, items.chunks(25).map(<[Item]>::to_vec)).await;
+    table
+}
+
+/// Follows cursors of `query` through the streamer's handler to the end: every item sent
+/// and the Scan calls answered. Each incomplete stream carries exactly `max_items`.
+async fn follow_filtered(
+    streamer: &scanstream::http::Streamer<DynamoSource>,
+    query: &str,
+    max_items: u64,
+) -> (Vec<Value>, u64) {
+    let mut next = format!("{query}&max_items={max_items}");
+    let (mut items, mut pages) = (Vec::new(), 0);
+    for round in 0.. {
+        let (status, body) = get_via_handler(streamer, &next).await;
+        assert_eq!(status, 200, "{next}: {}", String::from_utf8_lossy(&body));
+        let (got, trailer) = split_body(&body);
+        pages += trailer.pages;
+        if !trailer.complete {
+            assert_eq!(got.len() as u64, max_items, "{trailer:?}");
+        }
+        items.extend(got);
+        match trailer.cursor {
+            Some(cursor) => next = format!("cursor={cursor}&max_items={max_items}"),
+            None => break,
+        }
+        assert!(round < 2000, "resuming does not end");
+    }
+    (items, pages)
+}
+
+fn filter_params(filter: &str, names: &str, values: &str) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("filter", filter)
+        .append_pair("names", names)
+        .append_pair("values", values)
+        .finish()
+}
+
+fn sorted_ids(items: &[Value]) -> Vec<String> {
+    let mut ids: Vec<String> = items
+        .iter()
+        .map(|item| item["id"].as_str().expect("id").to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn filtered_reads_under_max_items_read_whole_pages_on_a_table_and_an_index() {
+    const COUNT: usize = 3000;
+    let client = local_client().await;
+    let table = filter_table(&client, COUNT).await;
+    let config = scanstream::config::Config::from_lookup(|name| {
+        (name == "TABLE_NAME").then(|| table.to_string())
+    })
+    .expect("config");
+    let streamer =
+        scanstream::http::Streamer::new(config, DynamoSource::new(client.clone(), &table));
+    let rare = filter_params("#k = :k", r##"{"#k":"kind"}"##, r#"{":k":{"S":"rare"}}"#);
+    let want = |keep: fn(usize) -> bool| -> Vec<String> {
+        let mut ids: Vec<String> = (0..COUNT)
+            .filter(|i| keep(*i))
+            .map(|i| format!("i{i:05}"))
+            .collect();
+        ids.sort();
+        ids
+    };
+
+    // 1% match, 5 a call, pages of 100: the table is 30 pages. Pages sized by the budget
+    // read at most 5 items a call (600 calls at least), one item at the end of each.
+    let (items, pages) =
+        follow_filtered(&streamer, &format!("segments=4&limit=100&{rare}"), 5).await;
+    assert_eq!(
+        sorted_ids(&items),
+        want(|i| i.is_multiple_of(100)),
+        "1% on the table"
+    );
+    eprintln!("1% on the table, 5 a call: {pages} Scan calls");
+    assert!(pages <= 60, "{pages} Scan calls for a table of 30 pages");
+
+    // 70% match, cut on almost every page: on the table and on the index (whose keys
+    // repeat, so the resume key is the index's key and the table's), with a projection
+    // that leaves the keys out.
+    let most = filter_params("#a < :a", r##"{"#a":"amount"}"##, r#"{":a":{"N":"7"}}"#);
+    for (what, query) in [
+        (
+            "table",
+            format!("segments=3&limit=40&fields=id,amount&{most}"),
+        ),
+        (
+            "index",
+            format!("index=by-day&segments=3&limit=40&fields=id,amount&{most}"),
+        ),
+        (
+            "index, 1%",
+            format!("index=by-day&segments=2&limit=100&fields=id&{rare}"),
+        ),
+    ] {
+        let (items, _) = follow_filtered(&streamer, &query, 37).await;
+        let keep: fn(usize) -> bool = if what.ends_with("1%") {
+            |i| i.is_multiple_of(100)
+        } else {
+            |i| i % 10 < 7
+        };
+        assert_eq!(sorted_ids(&items), want(keep), "{what}: every match once");
+        let allowed = if what.ends_with("1%") { 1 } else { 2 };
+        assert!(
+            items
+                .iter()
+                .all(|item| item.as_object().map(|o| o.len()) == Some(allowed)),
+            "{what}: only the fields asked for, the keys taken out again"
+        );
+    }
+
+    // A Query of the index, cut on every page: in the index's order, every match once.
+    let query = format!("index=by-day&pk=d1&limit=20&{most}");
+    let (items, _) = follow_filtered(&streamer, &query, 6).await;
+    let sdk: Vec<Item> = client
+        .query()
+        .table_name(&table)
+        .index_name("by-day")
+        .key_condition_expression("#d = :d")
+        .filter_expression("#a < :a")
+        .expression_attribute_names("#d", "day")
+        .expression_attribute_names("#a", "amount")
+        .expression_attribute_values(":d", AttributeValue::S("d1".into()))
+        .expression_attribute_values(":a", AttributeValue::N("7".into()))
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .expect("SDK query");
+    let got: Vec<&str> = items
+        .iter()
+        .map(|i| i["id"].as_str().expect("id"))
+        .collect();
+    let sdk: Vec<&str> = sdk
+        .iter()
+        .map(|i| i["id"].as_s().expect("id").as_str())
+        .collect();
+    assert_eq!(got, sdk, "the index's own order");
+
+    // A Query of the table itself (`pk` without an index), cut and resumed at the
+    // table's key: in the table's order, every match once.
+    let query = format!("pk=t3&limit=20&{most}");
+    let (items, _) = follow_filtered(&streamer, &query, 6).await;
+    let sdk: Vec<Item> = client
+        .query()
+        .table_name(&table)
+        .key_condition_expression("#t = :t")
+        .filter_expression("#a < :a")
+        .expression_attribute_names("#t", "tenant")
+        .expression_attribute_names("#a", "amount")
+        .expression_attribute_values(":t", AttributeValue::S("t3".into()))
+        .expression_attribute_values(":a", AttributeValue::N("7".into()))
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .expect("SDK query");
+    let got: Vec<&str> = items
+        .iter()
+        .map(|i| i["id"].as_str().expect("id"))
+        .collect();
+    let sdk: Vec<&str> = sdk
+        .iter()
+        .map(|i| i["id"].as_s().expect("id").as_str())
+        .collect();
+    assert!(!sdk.is_empty());
+    assert_eq!(got, sdk, "the table's own order, every match once");
 }

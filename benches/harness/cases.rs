@@ -35,6 +35,17 @@ pub fn start_watch_at(
     extra_env: &[(&'static str, &str)],
     log_name: &str,
 ) -> Result<Service> {
+    start_watch_in(Path::new(ROOT), endpoint, table, extra_env, log_name)
+}
+
+/// As [`start_watch_at`], serving the streamer of the package at `root`.
+pub fn start_watch_in(
+    root: &Path,
+    endpoint: &str,
+    table: &str,
+    extra_env: &[(&'static str, &str)],
+    log_name: &str,
+) -> Result<Service> {
     let mut env = vec![
         ("TABLE_NAME", table.to_string()),
         ("AWS_ENDPOINT_URL_DYNAMODB", endpoint.to_string()),
@@ -45,7 +56,7 @@ pub fn start_watch_at(
     ];
     env.extend(extra_env.iter().map(|(k, v)| (*k, v.to_string())));
     let log = Path::new(ROOT).join(format!("target/bench-watch-{log_name}.log"));
-    Ok(Service::lambda_watch(&env, true, log)?)
+    Ok(Service::lambda_watch_in(root, &env, true, log)?)
 }
 
 /// The streamer's URL under `watch` with `query`.

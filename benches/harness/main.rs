@@ -18,7 +18,9 @@
 //! 8. a Query fan-out over 100 partitions against an SDK loop (`BENCH_CASES=query`, in
 //!    `query.rs`, run alone);
 //! 9. the loader (`BENCH_CASES=load`, module `load`): file against generated, peak RSS at
-//!    20k and 200k items, and the whole copy through the streamer.
+//!    20k and 200k items, and the whole copy through the streamer;
+//! 10. a filtered pull under `--max-items-per-call` (`BENCH_CASES=filter`, module `filter`,
+//!     run alone): Scan calls and seconds, against a baseline worktree when one is named.
 //!
 //! Each case runs `REPS` times; tables show medians with min-max. Results go to
 //! `bench-results/` as JSON and CSV, with `plot.svg`.
@@ -30,6 +32,7 @@
 mod services;
 
 mod cases;
+mod filter;
 mod load;
 mod plot;
 mod query;
@@ -244,11 +247,13 @@ async fn main() -> Result<()> {
         Ok("rate") => return rate_only(&out_dir).await,
         Ok("query") => return query::run(&out_dir).await,
         Ok("load") => return load::run(&out_dir).await,
+        Ok("filter") => return filter::run(&out_dir).await,
         Ok("all") | Err(_) => {}
         Ok(other) => {
-            return Err(
-                format!("BENCH_CASES={other}: expected all, client, rate, query or load").into(),
-            );
+            return Err(format!(
+                "BENCH_CASES={other}: expected all, client, rate, query, load or filter"
+            )
+            .into());
         }
     }
     let ddb = Service::dynamodb_local(Path::new(ROOT).join("target/bench-dynamodb-local.log"))?;

@@ -17,6 +17,7 @@ use crate::config::{Config, DYNAMODB_MAX_TOTAL_SEGMENTS};
 use crate::encode::{Format, is_json_number};
 use crate::error::{ErrorKind, UpstreamError};
 use crate::scan::cursor::{Cursor, Position};
+use crate::scan::filtered;
 use crate::scan::stream::{self, CursorSeal, ScanPlan};
 use crate::scan::{
     Filter, KeyAttribute, KeySchema, KeyType, KeyValue, PageSource, QueryShape, ReadShape,
@@ -984,7 +985,20 @@ pub struct Streamer<S> {
     source: Arc<S>,
     /// Seals the cursors of incomplete streams.
     seal: CursorSeal,
+    /// When the key-schema lookup of a filtered read under `max_items` last failed: for
+    /// [`KEY_LOOKUP_FAILURE_TTL`] such reads do not ask again (a denied `DescribeTable`
+    /// would cost every call a failed request before its first page).
+    key_lookup_failed: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
+
+/// The longest a filtered read under `max_items` waits for the table's key schema before
+/// its first page; past it, and past a tenth of what is left of the deadline, it reads
+/// with pages sized by the budget (slower, the same items), so a slow or throttled
+/// `DescribeTable` never fails a read that needs no key.
+const KEY_LOOKUP_WAIT: Duration = Duration::from_secs(2);
+
+/// How long a failed key-schema lookup is remembered.
+const KEY_LOOKUP_FAILURE_TTL: Duration = Duration::from_secs(30);
 
 impl<S: PageSource> Streamer<S> {
     /// A streamer reading from `source` within the bounds of `config`.
@@ -997,6 +1011,58 @@ impl<S: PageSource> Streamer<S> {
             config,
             source: Arc::new(source),
             seal,
+            key_lookup_failed: Arc::default(),
+        }
+    }
+
+    /// The attributes of an item's key in a read of the table or `index`, for a filtered
+    /// read under `max_items` to read whole pages (`scan::filtered`). Not knowing them
+    /// costs calls, not items: the pages are then sized by the budget. So the lookup is
+    /// waited for at most [`KEY_LOOKUP_WAIT`] (or a tenth of what is left before
+    /// `deadline`), a failure is logged, not returned, and remembered for
+    /// [`KEY_LOOKUP_FAILURE_TTL`]. A lookup not back in time goes on by itself and fills
+    /// the source's cache for the next call.
+    async fn position_key(
+        &self,
+        index: Option<&str>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Vec<String> {
+        let failed_at = *lock_ignoring_poison(&self.key_lookup_failed);
+        if failed_at.is_some_and(|at| at.elapsed() < KEY_LOOKUP_FAILURE_TTL) {
+            return Vec::new();
+        }
+        let wait = deadline.map_or(KEY_LOOKUP_WAIT, |at| {
+            KEY_LOOKUP_WAIT.min(at.saturating_duration_since(tokio::time::Instant::now()) / 10)
+        });
+        let source = self.source.clone();
+        let index = index.map(str::to_owned);
+        let failed = self.key_lookup_failed.clone();
+        let lookup = tokio::spawn(async move {
+            let found = filtered::position_key(&*source, index.as_deref()).await;
+            *lock_ignoring_poison(&failed) = match &found {
+                Ok(_) => None,
+                Err(err) => {
+                    warn!(cause = %err, source = ?err.source, "no key schema: filtered pages sized by max_items");
+                    Some(std::time::Instant::now())
+                }
+            };
+            found
+        });
+        match tokio::time::timeout(wait, lookup).await {
+            Ok(Ok(Ok(key))) => key,
+            // Logged by the lookup itself.
+            Ok(Ok(Err(_))) => Vec::new(),
+            Ok(Err(join)) => {
+                warn!(cause = %join, "the key-schema lookup panicked: filtered pages sized by max_items");
+                Vec::new()
+            }
+            Err(_) => {
+                warn!(
+                    wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                    "key schema not back in time: filtered pages sized by max_items"
+                );
+                Vec::new()
+            }
         }
     }
 
@@ -1066,6 +1132,12 @@ impl<S: PageSource> Streamer<S> {
             .all(|position| matches!(position, Position::Start));
         let sized = (fresh && request.shape.filter.is_none() && request.shape.query.is_none())
             .then(|| request.shape.index.clone());
+        let position_key = if request.shape.filter.is_some() && request.max_items.is_some() {
+            self.position_key(request.shape.index.as_deref(), deadline)
+                .await
+        } else {
+            Vec::new()
+        };
         let plan = ScanPlan {
             total_segments: request.total_segments,
             segment_offset: request.segment_offset,
@@ -1079,6 +1151,7 @@ impl<S: PageSource> Streamer<S> {
             format: request.format,
             compression: request.compression,
             max_rcu: request.max_rcu,
+            position_key,
         };
         // Beside the first page, never before it: the lookup is polled first, so a cached
         // answer is in the headers. A `DescribeTable` still out when the first page is
@@ -1137,6 +1210,14 @@ pub const APPROX_BYTES_HEADER: &str = "x-scanstream-approx-bytes";
 /// The longest the headers wait for the size lookup once the first page is ready: it is
 /// advisory, and a slow `DescribeTable` must not hold a stream back for long.
 const SIZE_LOOKUP_GRACE: Duration = Duration::from_millis(200);
+
+/// The lock is held for one assignment or read and never across an await, so a poisoned
+/// lock still holds a consistent value.
+fn lock_ignoring_poison<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 fn size_headers(headers: &mut lambda_http::http::HeaderMap, size: crate::scan::ApproximateSize) {
     for (name, value) in [
@@ -1802,6 +1883,95 @@ mod tests {
                 .get(APPROX_BYTES_HEADER)
                 .and_then(|v| v.to_str().ok()),
             Some("700")
+        );
+    }
+
+    /// A memory table whose key-schema lookup (a `DescribeTable`) takes `delay`, or
+    /// fails when `denied`; it counts the lookups.
+    struct SlowKeys {
+        inner: crate::scan::memory::MemorySource,
+        delay: Duration,
+        denied: bool,
+        lookups: std::sync::atomic::AtomicUsize,
+    }
+
+    impl PageSource for SlowKeys {
+        async fn page(
+            &self,
+            request: crate::scan::PageRequest,
+        ) -> Result<crate::scan::Page, UpstreamError> {
+            self.inner.page(request).await
+        }
+
+        async fn partition_key(
+            &self,
+            index: Option<&str>,
+        ) -> Result<crate::scan::KeyAttribute, UpstreamError> {
+            self.lookups
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(self.delay).await;
+            if self.denied {
+                return Err(UpstreamError::new(ErrorKind::AccessDenied, "denied"));
+            }
+            self.inner.partition_key(index).await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_filtered_read_waits_a_bounded_time_for_the_key_and_remembers_a_denial() {
+        let table = || {
+            let items = (0..50)
+                .map(|i| {
+                    crate::scan::Item::from([(
+                        "id".to_string(),
+                        aws_sdk_dynamodb::types::AttributeValue::S(format!("item-{i}")),
+                    )])
+                })
+                .collect();
+            crate::scan::memory::MemorySource::new(items, "id").with_filter(|_| true)
+        };
+        let uri: Uri = "/?max_items=3&filter=attribute_exists(id)"
+            .parse()
+            .expect("uri");
+        // Slow: the read goes on without the key after the wait, with every item it owes.
+        let streamer = Streamer::new(
+            config(),
+            SlowKeys {
+                inner: table(),
+                delay: Duration::from_secs(60),
+                denied: false,
+                lookups: 0.into(),
+            },
+        );
+        let started = tokio::time::Instant::now();
+        let response = streamer.handle(Invocation::get(&uri)).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            started.elapsed(),
+            KEY_LOOKUP_WAIT,
+            "waited the bound, not the lookup"
+        );
+        // Denied: asked once, then remembered.
+        let streamer = Streamer::new(
+            config(),
+            SlowKeys {
+                inner: table(),
+                delay: Duration::ZERO,
+                denied: true,
+                lookups: 0.into(),
+            },
+        );
+        for _ in 0..3 {
+            let response = streamer.handle(Invocation::get(&uri)).await;
+            assert_eq!(response.status(), 200);
+        }
+        assert_eq!(
+            streamer
+                .source
+                .lookups
+                .load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "a denial is remembered"
         );
     }
 }

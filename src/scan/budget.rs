@@ -116,6 +116,22 @@ impl Reservation {
         self.items
     }
 
+    /// Adds up to `more` items to this reservation from what nobody has reserved, without
+    /// waiting, and returns how many it got. A page that matched more than it reserved
+    /// takes them rather than be cut while the budget sits unused. It never waits, so it
+    /// cannot deadlock against tasks waiting on this reservation, and it only takes items
+    /// no one holds, so the reservations still add up to at most `max_items`.
+    pub fn top_up(&mut self, more: u32) -> u32 {
+        let mut state = self.budget.lock();
+        let room = u64::from(u32::MAX - self.items);
+        let got = state.remaining.min(u64::from(more)).min(room);
+        state.remaining -= got;
+        // At most `more`, a u32.
+        let got = u32::try_from(got).unwrap_or(0);
+        self.items += got;
+        got
+    }
+
     /// Gives back what a page of `used` items did not use.
     pub fn settle(mut self, used: u64) {
         self.settled = true;
@@ -169,6 +185,20 @@ mod tests {
         assert!(a.await.is_none());
         assert!(b.await.is_none());
         assert!(budget.is_spent());
+    }
+
+    #[tokio::test]
+    async fn a_top_up_takes_only_what_nobody_holds_and_never_waits() {
+        let budget = Budget::new(Some(10));
+        let mut first = budget.take(3).await.expect("items left");
+        let second = budget.take(4).await.expect("items left");
+        assert_eq!(first.top_up(5), 3, "only the 3 nobody reserved");
+        assert_eq!(first.items(), 6);
+        assert_eq!(first.top_up(5), 0, "nothing left: no wait, nothing");
+        first.settle(6);
+        second.settle(1);
+        // The 3 the second gave back are there for the next.
+        assert_eq!(budget.take(10).await.map(|r| r.items()), Some(3));
     }
 
     #[tokio::test]

@@ -4,7 +4,7 @@
 //! own tests it can also inject what DynamoDB Local never does: a failure or a panic at
 //! a chosen call, or slow pages.
 
-use super::{KeyAttribute, KeyType, Page, PageRequest, PageSource};
+use super::{KeyAttribute, KeySchema, KeyType, Page, PageRequest, PageSource};
 use crate::encode::to_line;
 use crate::error::{ErrorKind, UpstreamError};
 use crate::scan::Item;
@@ -22,6 +22,11 @@ pub struct MemorySource {
     key: String,
     /// Calls made so far; tests read it to see how far the scan went.
     calls: AtomicUsize,
+    /// What a read with a filter keeps, standing in for DynamoDB's evaluation of the
+    /// expression; without it a filtered read is refused.
+    keep: Option<fn(&Item) -> bool>,
+    /// A key schema to describe instead of the items' own: a stale `DescribeTable`.
+    reported: Option<KeySchema>,
     /// Faults to inject (tests only).
     #[cfg(test)]
     faults: Faults,
@@ -46,9 +51,25 @@ impl MemorySource {
             items,
             key: key.into(),
             calls: AtomicUsize::new(0),
+            keep: None,
+            reported: None,
             #[cfg(test)]
             faults: Faults::default(),
         }
+    }
+
+    /// Reads with a filter (whatever its expression) return the items `keep` accepts of
+    /// those each page reads, as DynamoDB applies a filter after `Limit`.
+    pub fn with_filter(mut self, keep: fn(&Item) -> bool) -> Self {
+        self.keep = Some(keep);
+        self
+    }
+
+    /// Describes `schema` as the table's key, whatever the items are keyed by: a stale
+    /// or wrong description, which reads must survive without losing or repeating items.
+    pub fn describing(mut self, schema: KeySchema) -> Self {
+        self.reported = Some(schema);
+        self
     }
 
     /// Makes call number `call` (from 0) fail with `kind`.
@@ -119,14 +140,19 @@ impl PageSource for MemorySource {
             ));
         }
         let query = request.shape.query.as_ref();
-        if request.shape.filter.is_some() || query.is_some_and(|q| q.sort.is_some() || q.descending)
-        {
-            // Tests of these run against DynamoDB Local; here they would be silently wrong.
+        // A filter without `with_filter`, a sort-key condition and order would be silently
+        // wrong here: tests of them run against DynamoDB Local.
+        let keep: Option<fn(&Item) -> bool> = match request.shape.filter {
+            Some(_) => self.keep,
+            None => Some(|_| true),
+        };
+        let Some(keep) = keep.filter(|_| !query.is_some_and(|q| q.sort.is_some() || q.descending))
+        else {
             return Err(UpstreamError::new(
                 ErrorKind::InvalidRequest,
                 "filters, sort-key conditions and order are not kept in memory",
             ));
-        }
+        };
         let partition = query.zip(request.partition.as_ref());
         let mut segment = self.items.iter().filter(|item| match partition {
             // A Query reads one partition, unsegmented.
@@ -156,8 +182,10 @@ impl PageSource for MemorySource {
             _ => None,
         };
         let fields = &request.shape.fields;
+        let scanned = page.len() as u64;
         let items: Vec<Item> = page
             .into_iter()
+            .filter(|item| keep(item))
             .map(|item| {
                 item.iter()
                     .filter(|(name, _)| fields.is_empty() || fields.contains(name))
@@ -167,9 +195,9 @@ impl PageSource for MemorySource {
             .collect();
         let count = items.len() as u64;
         Ok(Page {
-            scanned_count: count,
+            scanned_count: scanned,
             count,
-            consumed_capacity: Some(count as f64 * 0.5),
+            consumed_capacity: Some(scanned as f64 * 0.5),
             items: if request.shape.count {
                 Vec::new()
             } else {
@@ -178,6 +206,16 @@ impl PageSource for MemorySource {
             last_evaluated_key,
             retries: 0,
         })
+    }
+
+    async fn key_schema(&self, index: Option<&str>) -> Result<KeySchema, UpstreamError> {
+        match &self.reported {
+            Some(schema) if index.is_none() => Ok(schema.clone()),
+            _ => Ok(KeySchema {
+                partition: self.partition_key(index).await?,
+                sort: None,
+            }),
+        }
     }
 
     async fn partition_key(&self, index: Option<&str>) -> Result<KeyAttribute, UpstreamError> {

@@ -32,6 +32,7 @@ pub mod limits {
 }
 pub mod cursor;
 pub mod dynamo;
+pub mod filtered;
 pub mod memory;
 pub mod rate;
 pub mod stream;

@@ -14,6 +14,7 @@
 use super::budget::Budget;
 pub use super::cursor::CursorSeal;
 use super::cursor::Position;
+use super::filtered::{Fitted, FullPages};
 use super::rate::RateLimit;
 use super::trailer::{SentPage, StopReason, Tally, Trailer, TrailerError};
 use super::{KeyValue, PageRequest, PageSource, ReadShape};
@@ -62,6 +63,10 @@ pub struct ScanPlan {
     pub compression: Compression,
     /// Read at most this many capacity units a second, over all segments.
     pub max_rcu: Option<f64>,
+    /// The attributes of an item's position ([`super::filtered::position_key`]). Given, a
+    /// filtered read under `max_items` reads whole pages and cuts them after the last item
+    /// the budget allows; empty, each page's `Limit` is what the budget has left.
+    pub position_key: Vec<String>,
 }
 
 impl ScanPlan {
@@ -80,6 +85,7 @@ impl ScanPlan {
             format: Format::Json,
             compression: Compression::None,
             max_rcu: None,
+            position_key: Vec::new(),
         }
     }
 }
@@ -175,6 +181,10 @@ pub async fn start<S: PageSource>(
     let rate = plan
         .max_rcu
         .map(|rcu| Arc::new(RateLimit::new(rcu, width as u32)));
+    let full = plan
+        .max_items
+        .and_then(|_| FullPages::new(&plan.shape, plan.position_key.clone()))
+        .map(Arc::new);
     let mut tasks = JoinSet::new();
     let mut slots = HashMap::new();
     let template = Segment {
@@ -189,6 +199,7 @@ pub async fn start<S: PageSource>(
         tx: tx.clone(),
         budget: budget.clone(),
         rate: rate.clone(),
+        full,
     };
     match partitions {
         None => {
@@ -322,6 +333,8 @@ struct Segment<S> {
     tx: mpsc::Sender<Event>,
     budget: Arc<Budget>,
     rate: Option<Arc<RateLimit>>,
+    /// Whole pages, cut to the budget: a filtered read under `max_items`.
+    full: Option<Arc<FullPages>>,
 }
 
 impl<S> Clone for Segment<S> {
@@ -338,6 +351,7 @@ impl<S> Clone for Segment<S> {
             tx: self.tx.clone(),
             budget: self.budget.clone(),
             rate: self.rate.clone(),
+            full: self.full.clone(),
         }
     }
 }
@@ -348,17 +362,30 @@ impl<S: PageSource> Segment<S> {
     async fn run(self, mut start_key: Option<crate::scan::Item>) -> bool {
         // Capacity and items of this segment's pages so far: what an item costs.
         let (mut units, mut items) = (0.0, 0u64);
+        // The next page is sized by the budget, not read whole: one that had to be cut
+        // before the key could be trusted is read again that way.
+        let mut budget_sized = false;
         loop {
             // Reserve before fetching: this is what bounds pages in flight per segment.
             let Ok(permit) = self.tx.reserve().await else {
                 debug!("client gone, segment stops");
                 return false;
             };
-            let Some(reservation) = self.budget.take(self.limit).await else {
+            let full = self
+                .full
+                .as_deref()
+                .filter(|full| full.active() && !std::mem::take(&mut budget_sized));
+            let want = full.map_or(self.limit, |full| full.reservation(self.limit));
+            let Some(mut reservation) = self.budget.take(want).await else {
                 debug!("max_items reached, segment stops");
                 return false;
             };
-            let mut limit = reservation.items();
+            // A filtered page reads about what matches its reservation at the rate seen
+            // so far (`super::filtered`); otherwise exactly its reservation.
+            let mut limit = match full {
+                Some(full) => full.page_limit(self.limit, reservation.items()),
+                None => reservation.items(),
+            };
             if let Some(rate) = &self.rate {
                 rate.admit().await;
                 let per_item = (items > 0).then(|| units / items as f64);
@@ -368,12 +395,30 @@ impl<S: PageSource> Segment<S> {
                 segment: self.segment,
                 total_segments: self.total_segments,
                 limit,
-                exclusive_start_key: start_key.take(),
-                shape: self.shape.clone(),
+                // Kept: a page dropped below is read again from the same key.
+                exclusive_start_key: start_key.clone(),
+                shape: full.map_or(&self.shape, |full| full.shape()).clone(),
                 partition: self.partition.clone(),
                 report_capacity: self.rate.is_some(),
             };
-            let fetched = self.source.page(request).await;
+            let mut fetched = self.source.page(request).await;
+            if let (Some(full), Ok(page)) = (full, fetched.as_mut()) {
+                let fitted = full.fit(page, &mut reservation);
+                if fitted != Fitted::Sent {
+                    // Not sent: the segment's position has not moved, so reading on from
+                    // `start_key` loses nothing. What the page cost is still charged.
+                    if let Some(rate) = &self.rate {
+                        let cost = page.consumed_capacity.unwrap_or(0.0);
+                        rate.charge(cost);
+                        units += cost;
+                        items += page.scanned_count;
+                    }
+                    reservation.settle(0);
+                    budget_sized = fitted == Fitted::Unverified;
+                    debug!(?fitted, "filtered page dropped, read again");
+                    continue;
+                }
+            }
             let used = fetched.as_ref().map_or(0, |page| page.items.len() as u64);
             reservation.settle(used);
             match fetched {

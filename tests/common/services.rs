@@ -61,6 +61,17 @@ impl Service {
     /// `cargo lambda watch` serving this package's binaries with `env`; `release` builds
     /// them optimised.
     pub fn lambda_watch(env: &[(&str, String)], release: bool, log: PathBuf) -> Result<Self> {
+        Self::lambda_watch_in(Path::new(ROOT), env, release, log)
+    }
+
+    /// As [`Self::lambda_watch`], serving the package at `root` (a worktree of another
+    /// commit, for a benchmark's "before").
+    pub fn lambda_watch_in(
+        root: &Path,
+        env: &[(&str, String)],
+        release: bool,
+        log: PathBuf,
+    ) -> Result<Self> {
         let port = free_port()?;
         let vars: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let mut command = Command::new("cargo");
@@ -71,7 +82,7 @@ impl Service {
         command
             .args(["-A", "127.0.0.1", "-P", &port.to_string()])
             .args(["--ignore-changes", "--env-var", &vars.join(",")])
-            .current_dir(ROOT);
+            .current_dir(root);
         // Cargo gives a test (or bench) process its own package's variables, and the
         // emulator's `cargo run` would inherit them. ring's build script watches
         // CARGO_MANIFEST_DIR, so it, rustls and the AWS SDK were rebuilt on the first
