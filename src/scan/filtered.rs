@@ -194,6 +194,19 @@ impl FullPages {
         Fitted::Sent
     }
 
+    /// Learns from a page read without [`FullPages::fit`] (a budget-sized re-read): its
+    /// `LastEvaluatedKey` confirms the described key, or shows it does not fit, as a
+    /// fitted page's does. Without this a re-read could never unblock the next cut.
+    pub fn observe(&self, last_evaluated_key: Option<&crate::scan::Item>) {
+        if let Some(last) = last_evaluated_key {
+            if self.is_key(last) {
+                self.verified.store(true, Ordering::Relaxed);
+            } else {
+                self.turn_off("DynamoDB's LastEvaluatedKey is not the described key");
+            }
+        }
+    }
+
     fn turn_off(&self, why: &str) {
         if self.active.swap(false, Ordering::Relaxed) {
             warn!(key = ?self.key, why, "key schema does not fit: filtered pages sized by max_items");
@@ -448,12 +461,23 @@ mod tests {
                 };
                 // `follow` holds every incomplete call to exactly `max_items`, and every
                 // cursor must be one the source takes.
-                let (items, _) = follow(source, first).await;
+                let (items, trailers) = follow_trailers(source.clone(), first).await;
                 assert_eq!(
                     sorted_n(&items),
                     expected,
                     "{described:?}: segments {segments} limit {limit} max {max}"
                 );
+                // Pages read and dropped are pages fetched: the trailers count every one,
+                // and with it what it read (a client paces by the trailers' capacity).
+                let pages: u64 = trailers.iter().map(|t| t.pages).sum();
+                let scanned: u64 = trailers.iter().map(|t| t.scanned).sum();
+                assert_eq!(
+                    pages,
+                    source.calls() as u64,
+                    "{described:?}: segments {segments} limit {limit} max {max}: every page \
+                     fetched is in a trailer"
+                );
+                assert!(scanned >= 3000, "scanned {scanned}");
             }
         }
     }
@@ -659,6 +683,22 @@ mod tests {
         };
         assert_eq!(full.fit(&mut last, &mut reservation), Fitted::Unverified);
         assert!(full.active());
+        // That budget-sized re-read's own LastEvaluatedKey confirms the key: the next
+        // page that needs a cut is cut, not dropped and read again once more.
+        full.observe(Some(&key("k00001", "t1")));
+        let mut again = Page {
+            items: table(5),
+            ..Page::default()
+        };
+        assert_eq!(full.fit(&mut again, &mut reservation), Fitted::Sent);
+        assert_eq!(again.items.len(), 2);
+        // One that names other attributes turns cutting off, as a fitted page's does.
+        let other = FullPages::new(&shape, vec!["id".into(), "tenant".into()]).expect("filtered");
+        other.observe(Some(&Item::from([(
+            "id".to_string(),
+            AttributeValue::S("k1".into()),
+        )])));
+        assert!(!other.active());
         assert!(FullPages::new(&Arc::new(ReadShape::default()), vec!["id".into()]).is_none());
     }
 }

@@ -406,7 +406,9 @@ impl<S: PageSource> Segment<S> {
                 let fitted = full.fit(page, &mut reservation);
                 if fitted != Fitted::Sent {
                     // Not sent: the segment's position has not moved, so reading on from
-                    // `start_key` loses nothing. What the page cost is still charged.
+                    // `start_key` loses nothing. What the page cost is still charged, and
+                    // counted in the trailer as a page of no items (the client paces its
+                    // `--max-rcu` by the trailers' capacity).
                     if let Some(rate) = &self.rate {
                         let cost = page.consumed_capacity.unwrap_or(0.0);
                         rate.charge(cost);
@@ -416,8 +418,22 @@ impl<S: PageSource> Segment<S> {
                     reservation.settle(0);
                     budget_sized = fitted == Fitted::Unverified;
                     debug!(?fitted, "filtered page dropped, read again");
+                    permit.send(Event::Page(EncodedPage {
+                        slot: self.slot,
+                        lines: Bytes::new(),
+                        items: 0,
+                        scanned: page.scanned_count,
+                        consumed_capacity: page.consumed_capacity,
+                        retries: page.retries,
+                        next: start_key.clone().map_or(Position::Start, Position::After),
+                    }));
                     continue;
                 }
+            }
+            if full.is_none()
+                && let (Some(whole), Ok(page)) = (self.full.as_deref(), fetched.as_ref())
+            {
+                whole.observe(page.last_evaluated_key.as_ref());
             }
             let used = fetched.as_ref().map_or(0, |page| page.items.len() as u64);
             reservation.settle(used);
