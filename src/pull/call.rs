@@ -44,11 +44,14 @@ fn call_size(count: bool, user: Option<u64>) -> Option<CallSize> {
     (!count).then(|| CallSize::new(user))
 }
 
-/// Whether a call that ended on an error moved the slice on: its trailer read a page or
-/// an item, or its cursor is not the one it started from. Not its `items`: for a count
-/// or a filter that is what matched, and a call may read pages and match nothing.
+/// Whether a call that ended on an error moved the slice on: it sent items, or its
+/// cursor is not the one it started from (cursors are sealed deterministically, so the
+/// same positions give the same token). Not its pages or `scanned`: a filtered page the
+/// streamer read and dropped (a key schema that did not fit) is counted there without
+/// moving anything, and a call that only did that must count against the attempts. A
+/// count or a filter that matched nothing still moved its cursor.
 fn made_progress(from: Option<&str>, trailer: &Trailer) -> bool {
-    trailer.pages > 0 || trailer.scanned > 0 || trailer.cursor.as_deref() != from
+    trailer.items > 0 || trailer.cursor.as_deref() != from
 }
 
 /// Reads one slice.
@@ -713,7 +716,7 @@ mod tests {
     }
 
     #[test]
-    fn an_error_trailer_made_progress_if_it_read_pages_or_moved_the_cursor() {
+    fn an_error_trailer_made_progress_if_it_sent_items_or_moved_the_cursor() {
         let trailer = |pages: u64, scanned: u64, cursor: Option<&str>| {
             Trailer {
             complete: false,
@@ -735,6 +738,10 @@ mod tests {
         assert!(
             !made_progress(Some("c1"), &trailer(0, 0, Some("c1"))),
             "nothing read"
+        );
+        assert!(
+            !made_progress(Some("c1"), &trailer(2, 200, Some("c1"))),
+            "pages read and dropped, the cursor where it was"
         );
         assert!(!made_progress(None, &trailer(0, 0, None)));
     }

@@ -120,7 +120,14 @@ impl Saved {
             path: path.to_path_buf(),
             source: e.into(),
         })?;
-        replace(path, &text)?;
+        let durable = replace(path, &text)?;
+        if !durable {
+            // The rename may not outlive a power loss: the old checkpoint, which names the
+            // replaced cursor's file, may come back. Keep the file; the next run's first
+            // save collects it.
+            self.0 = on_disk;
+            return Ok(());
+        }
         let named: HashSet<&str> = on_disk
             .iter()
             .flatten()
@@ -171,8 +178,9 @@ fn write_whole(folder: &Path, target: &Path, bytes: &[u8]) -> Result<(), CommitE
     written.map_err(io("saving", target))
 }
 
-/// Writes `text` beside `path`, syncs it, and renames it over `path`.
-fn replace(path: &Path, text: &[u8]) -> Result<(), CommitError> {
+/// Writes `text` beside `path`, syncs it, and renames it over `path`; whether the rename
+/// is durable too (its directory synced).
+fn replace(path: &Path, text: &[u8]) -> Result<bool, CommitError> {
     let tmp = temporary(path);
     // `create_new`: the temporary file never replaces a file that is already there.
     let mut file = OpenOptions::new()
@@ -191,11 +199,15 @@ fn replace(path: &Path, text: &[u8]) -> Result<(), CommitError> {
     // The rename made durable before the caller removes the cursor file it replaced: after
     // a power loss the old checkpoint must not name a file already gone. Once the rename
     // is done the save has happened, whatever the directory's sync says: failing now would
-    // have the caller cut the output back below what the checkpoint on disk claims.
-    if let Err(err) = sync_parent(path) {
-        tracing::warn!(error = %err, "the checkpoint is saved, its directory not synced");
+    // have the caller cut the output back below what the checkpoint on disk claims. So a
+    // failed sync is reported as `false` (not durable), not as an error.
+    match sync_parent(path) {
+        Ok(()) => Ok(true),
+        Err(err) => {
+            tracing::warn!(error = %err, "the checkpoint is saved, its directory not synced");
+            Ok(false)
+        }
     }
-    Ok(())
 }
 
 /// Syncs the directory holding `path`, so its entries (a rename, a new folder) last.
