@@ -6,8 +6,9 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use scanstream::compress::{Compression, Compressor};
 use scanstream::encode::write_line;
+use scanstream::load::item as ndjson;
 use scanstream::scan::Item;
-use scanstream::seed::{generate, ndjson};
+use scanstream::seed::generate;
 use std::hint::black_box;
 
 fn hard_cases() -> Vec<(String, Item)> {

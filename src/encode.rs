@@ -95,7 +95,7 @@ pub fn typed_value(json: &serde_json::Value) -> Result<AttributeValue, String> {
     object.insert(KEY.to_string(), serde_json::json!({"S": "k"}));
     object.insert("value".to_string(), json.clone());
     let line = serde_json::Value::Object(object).to_string();
-    let mut item = crate::seed::ndjson::parse_item(&line, KEY)
+    let mut item = crate::load::item::parse_item(&line, KEY)
         .map_err(|why| why.trim_start_matches("value: ").to_string())?;
     item.remove("value")
         .ok_or_else(|| "a typed value like {\"S\": \"...\"}".to_string())
@@ -427,7 +427,7 @@ mod tests {
             );
             assert_eq!(line.last(), Some(&b'\n'));
             let text = std::str::from_utf8(&line).expect("UTF-8");
-            let back = crate::seed::ndjson::parse_item(text.trim_end(), "id").expect("valid");
+            let back = crate::load::item::parse_item(text.trim_end(), "id").expect("valid");
             assert_eq!(to_line(&back), to_line(&item), "record {index}");
         }
     }

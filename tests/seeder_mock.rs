@@ -10,8 +10,8 @@ use aws_sdk_dynamodb::types::WriteRequest;
 use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use scanstream::error::ErrorKind;
-use scanstream::seed::writer::{Backoff, BatchWriter};
 use scanstream::seed::{generate, generated_batches};
+use scanstream::writer::{Backoff, BatchWriter};
 use std::collections::HashSet;
 use std::time::Duration;
 

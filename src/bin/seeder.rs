@@ -6,7 +6,7 @@ use scanstream::config::SeederConfig;
 use scanstream::http::seeder::Seeder;
 use scanstream::seed::cli::{self, Args};
 use scanstream::seed::generate;
-use scanstream::seed::writer::BatchWriter;
+use scanstream::writer::BatchWriter;
 
 fn main() -> std::process::ExitCode {
     scanstream::logging::exit(run())

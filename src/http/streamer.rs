@@ -16,6 +16,7 @@ use crate::compress::Compression;
 use crate::config::{Config, DYNAMODB_MAX_TOTAL_SEGMENTS};
 use crate::encode::{Format, is_json_number};
 use crate::error::{ErrorKind, UpstreamError};
+use crate::load::item::dynamo_number;
 use crate::scan::cursor::{Cursor, Position};
 use crate::scan::filtered;
 use crate::scan::stream::{self, CursorSeal, ScanPlan};
@@ -23,7 +24,6 @@ use crate::scan::{
     Filter, KeyAttribute, KeySchema, KeyType, KeyValue, PageSource, QueryShape, ReadShape,
     SortCondition, SortOp, limits,
 };
-use crate::seed::ndjson::dynamo_number;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use futures::StreamExt;

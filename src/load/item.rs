@@ -4,8 +4,7 @@
 //! DynamoDB's S3 export (`{"Item":{...}}`). Typed JSON is the only lossless text form:
 //! plain JSON cannot tell a string from binary or a list from a set. Every line is checked
 //! as DynamoDB would (types, numbers, sets, the key, the 400 KB limit, nesting depth) so a
-//! bad line is reported with its number before anything is written. `crate::seed::ndjson`
-//! is this module under its old name.
+//! bad line is reported with its number before anything is written.
 
 use super::batch::Batcher;
 use super::key::KeySchema;

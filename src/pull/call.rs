@@ -2,11 +2,12 @@
 //! slice is complete, spooling each call's items and committing them when its trailer
 //! arrives.
 
-use super::checkpoint::{Committed, Committer, SliceState};
+use super::checkpoint::Committer;
 use super::pace::Pace;
 use super::sign::{SignError, Signer};
 use super::size::CallSize;
 use super::spool::Spool;
+use super::state::{Committed, SliceState};
 use super::throttle::Concurrency;
 use super::{Counters, PullOptions};
 use crate::compress::Decompressor;

@@ -17,8 +17,6 @@
 //! A checkpoint resumes only the same read: the URL, the segments, and every option that
 //! shapes the output ([`OutputShape`]) must match, or the run stops before any call.
 
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -26,172 +24,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// The checkpoint format's version. 2 added the output's shape and the totals a
-/// `--trailer` reports; 3 keeps long cursors apart ([`super::stored`]) and marks a first
-/// call being committed.
-pub const VERSION: u32 = 3;
-
-/// Where a run stands.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Checkpoint {
-    /// [`VERSION`].
-    pub version: u32,
-    /// The streamer's URL: a checkpoint resumes only the same read.
-    pub url: String,
-    /// `TotalSegments` of the read.
-    pub total_segments: u32,
-    /// Segments per slice.
-    pub segments: u32,
-    /// The options that decide which items, and which bytes per item, the output holds.
-    pub shape: OutputShape,
-    /// One per invocation.
-    pub slices: Vec<SliceState>,
-    /// Bytes of the output that are whole committed calls.
-    pub committed_bytes: u64,
-    /// Items in those bytes.
-    pub committed_items: u64,
-    /// Items DynamoDB read for them (the trailers' `scanned`).
-    pub committed_scanned: u64,
-    /// Pages they took (the trailers' `pages`).
-    pub committed_pages: u64,
-    /// Read capacity their trailers reported, when any did.
-    pub committed_capacity: Option<f64>,
-    /// SHA-256 (hex) of the output's last up-to-[`TAIL_BYTES`] bytes before
-    /// `committed_bytes`, read back after the write: binds the checkpoint to the output it
-    /// was saved for, so one resumed against a file another run wrote is refused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output_tail_sha256: Option<String>,
-    /// While the first call with items is being committed: its length and the SHA-256 of
-    /// its last up-to-[`TAIL_BYTES`] bytes, saved before the output is written. A run
-    /// killed before its checkpoint committed that call knows those bytes as its own;
-    /// any other bytes in an output whose checkpoint committed nothing are another run's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_call: Option<(u64, String)>,
-}
-
-/// How many bytes before the committed length [`Checkpoint::output_tail_sha256`] covers.
-pub const TAIL_BYTES: u64 = 64 * 1024;
-
-/// The options that shape the output, by their flag's name (`--format`), each with its
-/// value as given. An option left at its default is absent, so an option added later
-/// (Query's `--pk`, `--sk-*`, `--filter`) is a new key: checkpoints written before it
-/// existed still match a run that does not use it, and no format change is needed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct OutputShape(BTreeMap<String, String>);
-
-impl OutputShape {
-    /// Records `flag` (with its dashes) as set to `value`.
-    pub fn with(mut self, flag: &str, value: impl Into<String>) -> Self {
-        self.0.insert(flag.to_string(), value.into());
-        self
-    }
-
-    /// Whether `flag` is set.
-    pub fn has(&self, flag: &str) -> bool {
-        self.0.contains_key(flag)
-    }
-
-    /// The value recorded for `flag`, if any.
-    pub fn get(&self, flag: &str) -> Option<&str> {
-        self.0.get(flag).map(String::as_str)
-    }
-
-    /// Every option whose value differs, as `--flag: old -> new` (`not set` for an
-    /// option absent on one side); empty when the shapes are the same.
-    pub fn differences(&self, new: &Self) -> Vec<String> {
-        let shown =
-            |value: Option<&String>| value.map_or("not set".to_string(), |v| format!("{v:?}"));
-        let mut flags: Vec<&String> = self.0.keys().chain(new.0.keys()).collect();
-        flags.sort();
-        flags.dedup();
-        flags
-            .into_iter()
-            .filter(|flag| self.0.get(*flag) != new.0.get(*flag))
-            .map(|flag| {
-                format!(
-                    "{flag}: the checkpoint has {}, this run asks for {}",
-                    shown(self.0.get(flag)),
-                    shown(new.0.get(flag))
-                )
-            })
-            .collect()
-    }
-}
-
-/// Where one slice stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SliceState {
-    /// Its first segment.
-    pub segment_offset: u32,
-    /// The cursor of its last committed call, if it has one and is not done.
-    pub cursor: Option<String>,
-    /// Read to its end.
-    pub done: bool,
-}
-
-/// What one committed call adds to the totals.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Committed {
-    /// Item lines in its spool.
-    pub items: u64,
-    /// Its trailer's `scanned`.
-    pub scanned: u64,
-    /// Its trailer's `pages`.
-    pub pages: u64,
-    /// Its trailer's `consumed_capacity`.
-    pub consumed_capacity: Option<f64>,
-}
-
-impl Committed {
-    /// The totals of a call of `items` lines that ended with `trailer`.
-    pub fn of(trailer: &crate::scan::trailer::Trailer, items: u64) -> Self {
-        Self {
-            items,
-            scanned: trailer.scanned,
-            pages: trailer.pages,
-            consumed_capacity: trailer.consumed_capacity,
-        }
-    }
-}
-
-/// Why the output could not be opened, written, or resumed.
-#[derive(Debug, thiserror::Error)]
-pub enum CommitError {
-    /// Reading, writing, syncing or cutting back a file failed.
-    #[error("{what} {}: {source}", path.display())]
-    Io {
-        /// What was being done (`writing`, `saving`...).
-        what: &'static str,
-        /// The file.
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// Another run holds the lock.
-    #[error("another scanstream run is using {}", .0.display())]
-    Locked(PathBuf),
-    /// The files cannot be used as asked (collisions, mismatching checkpoint, ...).
-    #[error("{0}")]
-    Refused(String),
-    /// An earlier commit failed: nothing more is written.
-    #[error("the output was not written after an earlier failure: {0}")]
-    Halted(String),
-}
-
-impl CommitError {
-    /// The failure is a closed standard output (`| head`): a quiet end, not an error.
-    pub fn is_broken_pipe(&self) -> bool {
-        matches!(self, Self::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
-    }
-}
-
-fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CommitError {
-    let path = path.to_path_buf();
-    move |source| CommitError::Io { what, path, source }
-}
+use super::paths::{inside, lock_file, same_file, sibling, temporary};
+use super::state::{Checkpoint, CommitError, Committed, OutputShape, SliceState, TAIL_BYTES, io};
 
 /// Where committed bytes go: the output file, standard output, or (in tests) a sink that
 /// fails on purpose. Every write says where it goes: the committed length.
@@ -340,71 +174,6 @@ impl Files {
     pub fn default_checkpoint(output: &Path) -> PathBuf {
         sibling(output, "", ".ckpt")
     }
-}
-
-/// `path`'s directory entry `{prefix}{name}{suffix}`.
-pub(crate) fn sibling(path: &Path, prefix: &str, suffix: &str) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!("{prefix}{name}{suffix}"))
-}
-
-/// The checkpoint's temporary file: hidden, named after the checkpoint, so it is another
-/// checkpoint's only if that one is named like it (refused at open for the output).
-pub(crate) fn temporary(checkpoint: &Path) -> PathBuf {
-    sibling(checkpoint, ".", ".scanstream-tmp")
-}
-
-/// The lock file of a checkpoint: the checkpoint itself is replaced by a rename on every
-/// save, so a lock on it would not outlive the first commit.
-pub(crate) fn lock_file(checkpoint: &Path) -> PathBuf {
-    sibling(checkpoint, ".", ".scanstream-lock")
-}
-
-/// `path` with `..` and symlinks resolved: the file itself when it exists, else its
-/// resolved directory joined with its name (the output and the checkpoint are compared
-/// before either need exist).
-fn resolved(path: &Path) -> Option<PathBuf> {
-    if let Ok(path) = path.canonicalize() {
-        return Some(path);
-    }
-    let name = path.file_name()?;
-    let parent = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    parent.canonicalize().ok().map(|dir| dir.join(name))
-}
-
-/// Whether `inner` is `outer` or lies anywhere below it, under any spelling
-/// [`same_file`] knows.
-pub(crate) fn inside(inner: &Path, outer: &Path) -> bool {
-    let absolute = std::path::absolute(inner).unwrap_or_else(|_| inner.to_path_buf());
-    absolute.ancestors().any(|up| same_file(up, outer))
-}
-
-/// Whether `a` and `b` name the same file under any spelling: the same resolved path
-/// (`..`, symlinked directories), the same absolute path, or (when both exist) the same
-/// inode, which catches hard links.
-pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
-    if let (Some(a), Some(b)) = (resolved(a), resolved(b))
-        && a == b
-    {
-        return true;
-    }
-    if std::path::absolute(a).ok() == std::path::absolute(b).ok() {
-        return true;
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if let (Ok(a), Ok(b)) = (std::fs::metadata(a), std::fs::metadata(b)) {
-            return (a.dev(), a.ino()) == (b.dev(), b.ino());
-        }
-    }
-    false
 }
 
 /// A held lock on a checkpoint's lock file; dropping it removes the file, then unlocks.
@@ -565,7 +334,7 @@ impl Committer {
             let _ = std::fs::remove_file(temporary(checkpoint));
         }
         let saved = match checkpoint {
-            Some(path) if path.exists() && !files.force => Some(load(path)?),
+            Some(path) if path.exists() && !files.force => Some(super::stored::load(path)?),
             _ => None,
         };
         let length = file.metadata().map_err(io("reading", output))?.len();
@@ -946,8 +715,6 @@ pub(crate) fn check_same_read(
     }
     Ok(())
 }
-
-pub(crate) use super::stored::load;
 
 #[cfg(test)]
 mod tests {

@@ -1,10 +1,11 @@
 //! The `scanstream` command line: `scanstream pull URL`.
 
-use super::checkpoint::{Committer, Files, OutputShape};
+use super::checkpoint::{Committer, Files};
 use super::sign::{SignMode, Signer};
+use super::state::OutputShape;
 use super::{Counters, PullOptions, PullSummary, forecast, progress};
 use crate::load::key::KeySchema;
-use crate::seed::writer::Backoff;
+use crate::writer::Backoff;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;

@@ -28,7 +28,9 @@
 //! `.checksum` files: the page names them but not their content; this writer puts the
 //! hex MD5 of the manifest beside it there, and the loader does not read them.
 
-use super::checkpoint::{self, Checkpoint, CheckpointLock, CommitError, Committer, Files, Sink};
+use super::checkpoint::{self, CheckpointLock, Committer, Files, Sink};
+use super::paths;
+use super::state::{Checkpoint, CommitError};
 use crate::load::export::{
     DATA_DIR, DataFileEntry, EXPORTS_DIR, FILES, FILES_CHECKSUM, KEY_SCHEMA, ManifestSummary,
     OUTPUT_FORMAT, RecordedKeySchema, STARTED, SUMMARY, SUMMARY_CHECKSUM, VERSION, md5_base64,
@@ -77,7 +79,7 @@ pub fn open(
     }
     let checkpoint = files.checkpoint.as_deref();
     let beside = Files::default_checkpoint(dir);
-    if beside.exists() && !checkpoint.is_some_and(|c| checkpoint::same_file(c, &beside)) {
+    if beside.exists() && !checkpoint.is_some_and(|c| paths::same_file(c, &beside)) {
         return Err(refused(format!(
             "{} is the checkpoint of an unfinished export into {}, and this run would not \
              use it: resume with it (the same command without --no-checkpoint or \
@@ -90,7 +92,7 @@ pub fn open(
         // The cursors' folder is the checkpoint's to empty: DIR may not be it or lie in
         // it. (The folder inside DIR is a checkpoint inside DIR, refused below.)
         let cursors = super::stored::folder(checkpoint);
-        if checkpoint::inside(dir, &cursors) {
+        if paths::inside(dir, &cursors) {
             return Err(refused(format!(
                 "-o {} and {}, the checkpoint's cursors folder, overlap: name another -o or \
                  --checkpoint",
@@ -101,9 +103,9 @@ pub fn open(
         // The one-file open's collisions, for the names an export keeps beside DIR.
         for (what, path) in [
             ("-o itself", dir.to_path_buf()),
-            ("the lock of -o", checkpoint::lock_file(dir)),
+            ("the lock of -o", paths::lock_file(dir)),
         ] {
-            if checkpoint::same_file(checkpoint, &path) {
+            if paths::same_file(checkpoint, &path) {
                 return Err(refused(format!(
                     "--checkpoint {} is also {what}: name another --checkpoint",
                     checkpoint.display()
@@ -111,7 +113,7 @@ pub fn open(
             }
         }
         if (0..fresh.slices.len())
-            .any(|k| checkpoint::same_file(checkpoint, &super::spool::path(Some(dir), k)))
+            .any(|k| paths::same_file(checkpoint, &super::spool::path(Some(dir), k)))
         {
             return Err(refused(format!(
                 "--checkpoint {} is the name of a spool: name another",
@@ -157,10 +159,10 @@ pub fn open(
     let lock = checkpoint.map(CheckpointLock::take).transpose()?;
     super::spool::remove_stale(&dir);
     if let Some(checkpoint) = checkpoint {
-        let _ = std::fs::remove_file(checkpoint::temporary(checkpoint));
+        let _ = std::fs::remove_file(paths::temporary(checkpoint));
     }
     let saved = match checkpoint {
-        Some(path) if path.exists() && !files.force => Some(checkpoint::load(path)?),
+        Some(path) if path.exists() && !files.force => Some(super::stored::load(path)?),
         _ => None,
     };
     let resumed = saved.is_some();
@@ -458,7 +460,7 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 /// Writes `bytes` to `path` through a synced temporary file and a rename: a reader sees
 /// the old file or the whole new one.
 fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = checkpoint::sibling(path, ".", TMP_SUFFIX);
+    let tmp = paths::sibling(path, ".", TMP_SUFFIX);
     let mut file = File::create(&tmp)?;
     file.write_all(bytes)?;
     file.sync_all()?;
@@ -735,7 +737,7 @@ fn count_items(reader: impl Read) -> io::Result<u64> {
 mod tests {
     use super::*;
     use crate::load::export::Export;
-    use crate::pull::checkpoint::{Committed, OutputShape, SliceState};
+    use crate::pull::state::{Committed, OutputShape, SliceState};
 
     fn scratch(name: &str) -> PathBuf {
         let dir =
@@ -1051,8 +1053,7 @@ mod tests {
         )
         .expect_err("a spool");
         assert!(err.to_string().contains("the name of a spool"), "{err}");
-        let err =
-            open(&named(checkpoint::lock_file(&out)), plan(), &schema()).expect_err("the lock");
+        let err = open(&named(paths::lock_file(&out)), plan(), &schema()).expect_err("the lock");
         assert!(err.to_string().contains("the lock of -o"), "{err}");
         assert!(!out.exists(), "refused before DIR is made");
         std::fs::create_dir_all(dir.join("sub")).expect("sub");

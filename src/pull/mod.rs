@@ -26,8 +26,10 @@
 //!   quietly, as `| head` expects.
 //!
 //! - [`call`]: one signed request and its body, spooled.
-//! - [`checkpoint`]: the checkpoint file, the committed output, their locks.
+//! - [`checkpoint`]: the committer: the committed output, the checkpoint's saves, locks.
+//! - [`state`]: what a checkpoint records (slices, committed totals, the output's shape).
 //! - [`stored`]: the checkpoint on disk, long cursors kept apart from it.
+//! - [`paths`]: the names of the files kept beside the output, and file identity.
 //! - [`export`]: `--layout export`, the committed output as DynamoDB's export layout.
 //! - [`spool`]: a call's items on disk until its trailer arrives.
 //! - [`pace`]: a slice's read rate across its calls (`--max-rcu`).
@@ -47,18 +49,21 @@ pub mod export;
 pub mod forecast;
 pub mod pace;
 pub mod partitions;
+pub mod paths;
 pub mod progress;
 pub mod seed;
 pub mod sign;
 pub mod size;
 pub mod spool;
+pub mod state;
 pub mod stored;
 pub mod throttle;
 
 use crate::scan::trailer::Trailer;
-use crate::seed::writer::Backoff;
-use checkpoint::{Checkpoint, Committer, OutputShape, SliceState};
+use crate::writer::Backoff;
+use checkpoint::Committer;
 use serde::Serialize;
+use state::{Checkpoint, OutputShape, SliceState};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -394,7 +399,7 @@ fn trailer(
 /// A fresh checkpoint: `invocations` slices of `segments` segments, none started.
 pub fn plan(url: &str, invocations: u32, segments: u32, shape: OutputShape) -> Checkpoint {
     Checkpoint {
-        version: checkpoint::VERSION,
+        version: state::VERSION,
         url: url.to_string(),
         total_segments: invocations * segments,
         segments,

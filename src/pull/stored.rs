@@ -13,7 +13,8 @@
 //! of a cursor replaced is removed after that rename; files no checkpoint names (a kill in
 //! between) are removed when the next run opens the checkpoint, under its lock.
 
-use super::checkpoint::{Checkpoint, CommitError, SliceState, VERSION, sibling, temporary};
+use super::paths::{sibling, temporary};
+use super::state::{Checkpoint, CommitError, SliceState, VERSION};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};

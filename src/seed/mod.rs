@@ -2,8 +2,6 @@
 //! files, streams and exports through [`crate::load`].
 //!
 //! - [`generate`]: the record for (seed, index), the same bytes on every run and machine.
-//! - [`writer`]: the batch writer's old path; it lives in [`crate::writer`].
-//! - [`ndjson`]: the old name of [`crate::load::item`] (typed JSON lines to items).
 //! - [`table`]: creates the table (the shared definition, or any key schema), idempotently.
 //! - [`summary`]: what a run wrote, one type for the CLI and the function.
 //! - [`progress`]: a progress bar or progress lines for the CLI.
@@ -14,9 +12,6 @@ pub mod generate;
 pub mod progress;
 pub mod summary;
 pub mod table;
-pub mod writer;
-
-pub use crate::load::item as ndjson;
 
 pub use summary::Summary;
 

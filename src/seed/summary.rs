@@ -1,7 +1,7 @@
 //! The summary of a seeding run: one type for the command line's last line and for the
 //! seeder function's last NDJSON line, so both say the same things.
 
-use super::writer::{WriteReport, rate};
+use crate::writer::{WriteReport, rate};
 use serde::Serialize;
 use std::fmt;
 use std::time::Instant;
@@ -44,9 +44,9 @@ pub struct SummaryError {
 
 impl Summary {
     /// The summary of `report`, for `requested` items starting at index `start` (each
-    /// batch holds [`super::writer::MAX_BATCH`] consecutive indexes).
+    /// batch holds [`crate::writer::MAX_BATCH`] consecutive indexes).
     pub fn new(report: &WriteReport, requested: u64, start: u64, started: Instant) -> Self {
-        let batch = super::writer::MAX_BATCH as u64;
+        let batch = crate::writer::MAX_BATCH as u64;
         Self {
             complete: report.is_complete(),
             requested,

@@ -12,8 +12,8 @@ pub mod stub;
 
 use aws_sdk_dynamodb::Client;
 use scanstream::scan::Item;
-use scanstream::seed::writer::BatchWriter;
 use scanstream::seed::{generate, generated_batches, table};
+use scanstream::writer::BatchWriter;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The client for DynamoDB Local, as `scripts/test.sh` points it there.
