@@ -10,8 +10,7 @@ mod common;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
-    ScalarAttributeType, Select, WriteRequest,
+    AttributeValue, PutRequest, ScalarAttributeType, Select, WriteRequest,
 };
 use common::emulator::Emulator;
 use common::faults::{Edit, FaultProxy, Faults};
@@ -42,31 +41,14 @@ fn scratch(name: &str) -> PathBuf {
 /// and fractional, so that numeric order (not text order) is what a Query's order is.
 async fn tenants_table(client: &Client) -> String {
     let table = unique_table("pullq");
-    let attr = |name: &str, kind| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(kind)
-            .build()
-            .expect("attribute")
-    };
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .expect("key")
-    };
-    client
-        .create_table()
-        .table_name(&table)
-        .attribute_definitions(attr("tenant", ScalarAttributeType::S))
-        .attribute_definitions(attr("n", ScalarAttributeType::N))
-        .key_schema(key("tenant", KeyType::Hash))
-        .key_schema(key("n", KeyType::Range))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("create table");
+    create_keyed_table(
+        client,
+        &table,
+        ("tenant", ScalarAttributeType::S),
+        Some(("n", ScalarAttributeType::N)),
+        &[],
+    )
+    .await;
     let items: Vec<Item> = (0..TENANTS * PER_TENANT)
         .map(|i| {
             let (t, j) = (i / PER_TENANT, i % PER_TENANT);

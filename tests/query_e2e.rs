@@ -8,10 +8,7 @@
 mod common;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, ScalarAttributeType, Select,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType, Select};
 use common::emulator::Emulator;
 use common::*;
 use scanstream::scan::Item;
@@ -38,50 +35,20 @@ fn n_text(j: usize) -> String {
     }
 }
 
-fn attr(name: &str, kind: ScalarAttributeType) -> AttributeDefinition {
-    AttributeDefinition::builder()
-        .attribute_name(name)
-        .attribute_type(kind)
-        .build()
-        .expect("attribute")
-}
-
-fn key(name: &str, kind: KeyType) -> KeySchemaElement {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(kind)
-        .build()
-        .expect("key")
-}
-
 async fn orders_table(client: &Client) -> String {
     let table = unique_table("query");
-    client
-        .create_table()
-        .table_name(&table)
-        .attribute_definitions(attr("tenant", ScalarAttributeType::S))
-        .attribute_definitions(attr("n", ScalarAttributeType::N))
-        .attribute_definitions(attr("status", ScalarAttributeType::S))
-        .attribute_definitions(attr("created", ScalarAttributeType::S))
-        .key_schema(key("tenant", KeyType::Hash))
-        .key_schema(key("n", KeyType::Range))
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name("by-status")
-                .key_schema(key("status", KeyType::Hash))
-                .key_schema(key("created", KeyType::Range))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
-                .build()
-                .expect("index"),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("create table");
+    create_keyed_table(
+        client,
+        &table,
+        ("tenant", ScalarAttributeType::S),
+        Some(("n", ScalarAttributeType::N)),
+        &[(
+            "by-status",
+            ("status", ScalarAttributeType::S),
+            Some(("created", ScalarAttributeType::S)),
+        )],
+    )
+    .await;
     let items: Vec<Item> = (0..TENANTS * PER_TENANT)
         .map(|i| {
             let (t, j) = (i / PER_TENANT, i % PER_TENANT);

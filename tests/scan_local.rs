@@ -159,51 +159,16 @@ async fn every_dynamodb_type_has_its_json() {
 /// share, so a position in the index needs the table's key too; `id` is unique, `kind` is
 /// `rare` for one item in a hundred, `amount` runs 0..10.
 async fn filter_table(client: &aws_sdk_dynamodb::Client, count: usize) -> String {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-        Projection, ProjectionType, ScalarAttributeType as T,
-    };
+    use aws_sdk_dynamodb::types::ScalarAttributeType as T;
     let table = unique_table("filtered");
-    let attr = |name: &str, kind: T| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(kind)
-            .build()
-            .expect("attribute")
-    };
-    let key = |name: &str, kind: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .expect("key")
-    };
-    client
-        .create_table()
-        .table_name(&table)
-        .attribute_definitions(attr("tenant", T::S))
-        .attribute_definitions(attr("n", T::N))
-        .attribute_definitions(attr("day", T::S))
-        .attribute_definitions(attr("slot", T::N))
-        .key_schema(key("tenant", KeyType::Hash))
-        .key_schema(key("n", KeyType::Range))
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name("by-day")
-                .key_schema(key("day", KeyType::Hash))
-                .key_schema(key("slot", KeyType::Range))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
-                .build()
-                .expect("index"),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("create table");
+    create_keyed_table(
+        client,
+        &table,
+        ("tenant", T::S),
+        Some(("n", T::N)),
+        &[("by-day", ("day", T::S), Some(("slot", T::N)))],
+    )
+    .await;
     let items = (0..count).map(|i| -> Item {
         [
             ("tenant", AttributeValue::S(format!("t{}", i % 7))),
@@ -347,46 +312,43 @@ async fn filtered_reads_under_max_items_read_whole_pages_on_a_table_and_an_index
     // A Query of the index, cut on every page: in the index's order, every match once.
     let query = format!("index=by-day&pk=d1&limit=20&{most}");
     let (items, _) = follow_filtered(&streamer, &query, 6).await;
-    let sdk: Vec<Item> = client
-        .query()
-        .table_name(&table)
-        .index_name("by-day")
-        .key_condition_expression("#d = :d")
-        .filter_expression("#a < :a")
-        .expression_attribute_names("#d", "day")
-        .expression_attribute_names("#a", "amount")
-        .expression_attribute_values(":d", AttributeValue::S("d1".into()))
-        .expression_attribute_values(":a", AttributeValue::N("7".into()))
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<_, _>>()
-        .expect("SDK query");
     let got: Vec<&str> = items
         .iter()
         .map(|i| i["id"].as_str().expect("id"))
         .collect();
-    let sdk: Vec<&str> = sdk
-        .iter()
-        .map(|i| i["id"].as_s().expect("id").as_str())
-        .collect();
+    let sdk = sdk_query_ids(&client, &table, Some("by-day"), ("day", "d1")).await;
     assert_eq!(got, sdk, "the index's own order");
 
     // A Query of the table itself (`pk` without an index), cut and resumed at the
     // table's key: in the table's order, every match once.
     let query = format!("pk=t3&limit=20&{most}");
     let (items, _) = follow_filtered(&streamer, &query, 6).await;
-    let sdk: Vec<Item> = client
+    let got: Vec<&str> = items
+        .iter()
+        .map(|i| i["id"].as_str().expect("id"))
+        .collect();
+    let sdk = sdk_query_ids(&client, &table, None, ("tenant", "t3")).await;
+    assert!(!sdk.is_empty());
+    assert_eq!(got, sdk, "the table's own order, every match once");
+}
+
+/// The ids a Query by the SDK itself returns, in its order: partition `key` of the table
+/// or of `index`, filtered on `amount < 7` as the streamer's reads above are.
+async fn sdk_query_ids(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    index: Option<&str>,
+    (name, value): (&str, &str),
+) -> Vec<String> {
+    let items: Vec<Item> = client
         .query()
-        .table_name(&table)
-        .key_condition_expression("#t = :t")
+        .table_name(table)
+        .set_index_name(index.map(str::to_string))
+        .key_condition_expression("#k = :k")
         .filter_expression("#a < :a")
-        .expression_attribute_names("#t", "tenant")
+        .expression_attribute_names("#k", name)
         .expression_attribute_names("#a", "amount")
-        .expression_attribute_values(":t", AttributeValue::S("t3".into()))
+        .expression_attribute_values(":k", AttributeValue::S(value.into()))
         .expression_attribute_values(":a", AttributeValue::N("7".into()))
         .into_paginator()
         .items()
@@ -396,14 +358,8 @@ async fn filtered_reads_under_max_items_read_whole_pages_on_a_table_and_an_index
         .into_iter()
         .collect::<Result<_, _>>()
         .expect("SDK query");
-    let got: Vec<&str> = items
+    items
         .iter()
-        .map(|i| i["id"].as_str().expect("id"))
-        .collect();
-    let sdk: Vec<&str> = sdk
-        .iter()
-        .map(|i| i["id"].as_s().expect("id").as_str())
-        .collect();
-    assert!(!sdk.is_empty());
-    assert_eq!(got, sdk, "the table's own order, every match once");
+        .map(|i| i["id"].as_s().expect("id").clone())
+        .collect()
 }

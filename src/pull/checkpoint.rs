@@ -1127,39 +1127,27 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// A sink that writes, then dies before the commit ends (a kill -9 between the
-    /// output's write and the checkpoint's save).
-    #[derive(Debug)]
-    struct DiesAfterPut(FileSink);
-
-    impl Sink for DiesAfterPut {
-        fn put(&mut self, at: u64, spool: &mut File) -> std::io::Result<u64> {
-            self.0.put(at, spool)?;
-            self.0.sync()?;
-            panic!("killed after the output's write");
-        }
-        fn put_bytes(&mut self, at: u64, bytes: &[u8]) -> std::io::Result<()> {
-            self.0.put_bytes(at, bytes)
-        }
-        fn sync(&mut self) -> std::io::Result<()> {
-            self.0.sync()
-        }
-        fn cut_back(&mut self, length: u64) -> std::io::Result<()> {
-            self.0.cut_back(length)
-        }
-        fn path(&self) -> PathBuf {
-            self.0.path()
-        }
+    /// Where a [`Dies`] sink is killed.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Kill {
+        /// After the output's write of a commit, before the checkpoint's save.
+        AfterPut,
+        /// As the run finishes: after the trailer's write, before the checkpoint goes.
+        AtFinish,
     }
 
-    /// An output that dies as its run finishes: after the trailer is written, before the
-    /// checkpoint is removed.
+    /// The output file, dying (a panic, as a kill -9) at one point.
     #[derive(Debug)]
-    struct DiesAtFinish(FileSink);
+    struct Dies(FileSink, Kill);
 
-    impl Sink for DiesAtFinish {
+    impl Sink for Dies {
         fn put(&mut self, at: u64, spool: &mut File) -> std::io::Result<u64> {
-            self.0.put(at, spool)
+            let written = self.0.put(at, spool)?;
+            if self.1 == Kill::AfterPut {
+                self.0.sync()?;
+                panic!("killed after the output's write");
+            }
+            Ok(written)
         }
         fn put_bytes(&mut self, at: u64, bytes: &[u8]) -> std::io::Result<()> {
             self.0.put_bytes(at, bytes)
@@ -1173,8 +1161,11 @@ mod tests {
         fn path(&self) -> PathBuf {
             self.0.path()
         }
-        fn finish(&mut self, _checkpoint: &Checkpoint) -> std::io::Result<()> {
-            panic!("killed after the trailer's write");
+        fn finish(&mut self, checkpoint: &Checkpoint) -> std::io::Result<()> {
+            if self.1 == Kill::AtFinish {
+                panic!("killed after the trailer's write");
+            }
+            self.0.finish(checkpoint)
         }
     }
 
@@ -1184,25 +1175,10 @@ mod tests {
     #[test]
     fn a_count_killed_while_it_finishes_resumes_without_force() {
         let dir = scratch("count-finish");
-        let out = dir.join("out");
-        let files = Files {
-            output: Some(out.clone()),
-            checkpoint: Some(dir.join("out.ckpt")),
-            force: false,
-        };
-        let mut committer = Committer::open(&files, one_slice()).expect("open");
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&out)
-            .expect("out");
-        committer.sink = Box::new(DiesAtFinish(FileSink::new(file, out.clone())));
         let trailer = b"{\"trailer\":{\"items\":7}}\n";
-        let killed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let (files, out) = killed(&dir, Kill::AtFinish, |committer| {
             let _ = committer.finish(Some(trailer));
-        }));
-        assert!(killed.is_err(), "died while finishing");
-        drop(committer);
+        });
         assert_eq!(std::fs::read(&out).expect("out"), trailer);
         let resumed = Committer::open(&files, one_slice()).expect("its own trailer");
         assert_eq!(resumed.checkpoint().committed_bytes, 0);
@@ -1211,10 +1187,10 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// A run of one slice killed during its first commit: its first call (`{"id":1}`)
-    /// written to the output, the checkpoint not yet saved past it. Returns the files and
+    /// A run of one slice whose output dies at `kill` while `run` drives it (a panic,
+    /// caught, as a kill -9: its files closed and its locks freed). Returns the files and
     /// the output's path.
-    fn killed_during_first_commit(dir: &Path) -> (Files, PathBuf) {
+    fn killed(dir: &Path, kill: Kill, run: impl FnOnce(&mut Committer)) -> (Files, PathBuf) {
         let out = dir.join("out");
         let files = Files {
             output: Some(out.clone()),
@@ -1227,14 +1203,20 @@ mod tests {
             .write(true)
             .open(&out)
             .expect("out");
-        committer.sink = Box::new(DiesAfterPut(FileSink::new(file, out.clone())));
-        let killed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        committer.sink = Box::new(Dies(FileSink::new(file, out.clone()), kill));
+        let died = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&mut committer)));
+        assert!(died.is_err(), "the output died at {kill:?}");
+        drop(committer);
+        (files, out)
+    }
+
+    /// A run of one slice killed during its first commit: its first call (`{"id":1}`)
+    /// written to the output, the checkpoint not yet saved past it.
+    fn killed_during_first_commit(dir: &Path) -> (Files, PathBuf) {
+        killed(dir, Kill::AfterPut, |committer| {
             let mut spool = spool_of(dir, b"{\"id\":1}\n");
             let _ = committer.commit(0, &mut spool, items(1), next(0, "a"));
-        }));
-        assert!(killed.is_err(), "died mid-commit");
-        drop(committer); // as a kill: its files closed, its locks freed
-        (files, out)
+        })
     }
 
     fn one_slice() -> Checkpoint {

@@ -31,6 +31,78 @@ pub async fn local_client() -> Client {
     client
 }
 
+/// A key attribute: its name and type.
+pub type KeyAttr<'a> = (&'a str, aws_sdk_dynamodb::types::ScalarAttributeType);
+
+/// A global index: its name, partition key and sort key; it projects everything.
+pub type Index<'a> = (&'a str, KeyAttr<'a>, Option<KeyAttr<'a>>);
+
+/// Creates `table` on demand, keyed `hash` (and `range`), with `indexes`.
+pub async fn create_keyed_table(
+    client: &Client,
+    table: &str,
+    hash: KeyAttr<'_>,
+    range: Option<KeyAttr<'_>>,
+    indexes: &[Index<'_>],
+) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType,
+    };
+    let key = |(name, _): &KeyAttr<'_>, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(*name)
+            .key_type(kind)
+            .build()
+            .expect("key")
+    };
+    let keys = |hash: &KeyAttr<'_>, range: &Option<KeyAttr<'_>>| {
+        std::iter::once(key(hash, KeyType::Hash))
+            .chain(range.iter().map(|range| key(range, KeyType::Range)))
+            .collect::<Vec<_>>()
+    };
+    // Every key attribute once, the table's and the indexes'.
+    let mut attributes: Vec<&KeyAttr<'_>> = Vec::new();
+    for attribute in std::iter::once(&hash).chain(range.as_ref()).chain(
+        indexes
+            .iter()
+            .flat_map(|(_, h, r)| std::iter::once(h).chain(r.as_ref())),
+    ) {
+        if !attributes.iter().any(|seen| seen.0 == attribute.0) {
+            attributes.push(attribute);
+        }
+    }
+    let mut create = client
+        .create_table()
+        .table_name(table)
+        .set_key_schema(Some(keys(&hash, &range)))
+        .billing_mode(BillingMode::PayPerRequest);
+    for (name, kind) in attributes {
+        create = create.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(*name)
+                .attribute_type(kind.clone())
+                .build()
+                .expect("attribute"),
+        );
+    }
+    for (name, hash, range) in indexes {
+        create = create.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(*name)
+                .set_key_schema(Some(keys(hash, range)))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .expect("index"),
+        );
+    }
+    create.send().await.expect("create table");
+}
+
 /// A table name no other test (or earlier run against the same database) uses.
 pub fn unique_table(prefix: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
