@@ -219,7 +219,7 @@ impl Worker {
                     }
                     *slice = next;
                     // A stream the function ended on an error made progress; it is
-                    // retried from its cursor, but only a call that read nothing and left
+                    // retried from its cursor, but only a call that sent nothing and left
                     // the cursor where it was counts against the attempts.
                     if trailer.reason == Some(StopReason::Error) || unknown.is_some() {
                         self.counters.retries.fetch_add(1, Ordering::Relaxed);
@@ -729,7 +729,7 @@ mod tests {
             ..Trailer::parse_line(br#"{"@scanstream":{"complete":true,"items":0,"scanned":0,"pages":0,"consumed_capacity":null,"rcu_per_s":null,"retries":0,"segments":[],"elapsed_ms":1,"ttfb_ms":1}}"#).expect("trailer")
         }
         };
-        // A filter or count that matched nothing (items 0) but read: progress.
+        // A filter or count that matched nothing (items 0) but read on: its cursor moved.
         assert!(made_progress(Some("c1"), &trailer(3, 300, Some("c2"))));
         assert!(made_progress(None, &trailer(1, 100, Some("c1"))));
         assert!(
@@ -745,6 +745,12 @@ mod tests {
             "pages read and dropped, the cursor where it was"
         );
         assert!(!made_progress(None, &trailer(0, 0, None)));
+        // Items sent are progress, whatever the cursor says.
+        let sent = Trailer {
+            items: 5,
+            ..trailer(1, 5, Some("c1"))
+        };
+        assert!(made_progress(Some("c1"), &sent), "items sent");
     }
 
     #[test]

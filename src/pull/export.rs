@@ -51,7 +51,7 @@ use std::path::{Path, PathBuf};
 const DATA_SUFFIX: &str = ".json.gz";
 /// The suffix of a data file being written.
 const TMP_SUFFIX: &str = ".scanstream-tmp";
-/// The checkpoint's [`checkpoint::OutputShape`] key naming the export folder it was saved
+/// The checkpoint's [`super::state::OutputShape`] key naming the export folder it was saved
 /// for: another export's checkpoint, even one whose length fits, does not resume this one.
 const EXPORT_ID: &str = "ExportId";
 

@@ -10,8 +10,9 @@
 //! Order makes it safe under kill -9 at any instruction: a cursor file is written under a
 //! temporary name, synced and renamed (so a file under its final name is whole), before
 //! the checkpoint that names it is written, synced and renamed over the old one. The file
-//! of a cursor replaced is removed after that rename; files no checkpoint names (a kill in
-//! between) are removed when the next run opens the checkpoint, under its lock.
+//! of a cursor replaced is removed after that rename once the rename is durable (its
+//! directory synced; otherwise it is kept); files no checkpoint names (a kill in between,
+//! a sync that failed) are removed when the next run opens the checkpoint, under its lock.
 
 use super::paths::{sibling, temporary};
 use super::state::{Checkpoint, CommitError, SliceState, VERSION};
