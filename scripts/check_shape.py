@@ -1,11 +1,13 @@
 """Checks the shape docs/architecture.md promises, which neither the compiler nor clippy
 holds in one crate: no source file over its size before its tests, no import cycle
-between files, SDK types only in the adapter, and every link in README.md and docs/
-resolving to a file and, with `#anchor`, to a heading in it.
+between files, imports only down the layers, SDK types only in the adapter, no `pub use`
+of another module's item, and every link in README.md and docs/ resolving to a file and,
+with `#anchor`, to a heading in it.
 
-    python3 scripts/check_shape.py [--report]
+    python3 scripts/check_shape.py [--report] [--root DIR]
 
-Exits 1 naming each breach; `--report` prints the figures (sizes, cycles) and exits 0.
+Exits 1 naming each breach; `--report` prints the figures (sizes, layer edges) and exits 0.
+`--root` checks another tree (scripts/check_shape_test.py uses it to see each rule fail).
 Plain standard library: it reads the source as text.
 """
 
@@ -15,17 +17,22 @@ import re
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+cli = argparse.ArgumentParser()
+cli.add_argument("--report", action="store_true", help="print the figures, never fail")
+cli.add_argument("--root", help="the tree to check (default: this repository)")
+args = cli.parse_args()
+ROOT = Path(args.root).resolve() if args.root else Path(__file__).resolve().parent.parent
 # Lines a file may have before its `#[cfg(test)]` module; binaries are only glue.
 MAX_LINES = 600
 MAX_BIN_LINES = 60
 # Where SDK types may be named: the adapter. Everything else sees the library's own types.
 SDK_CRATES = ("aws_sdk_dynamodb", "aws_sdk_dynamodbstreams", "aws_sdk_s3", "aws_smithy_")
 ADAPTER = os.environ.get("SHAPE_ADAPTER", "src/dynamo/").split(",")
-
-cli = argparse.ArgumentParser()
-cli.add_argument("--report", action="store_true", help="print the figures, never fail")
-args = cli.parse_args()
+# The layers, low to high (docs/architecture.md). A module may use its own top-level module
+# or one in a lower layer; two modules of one layer never use each other.
+LAYERS = {"format": 0, "dynamo": 1, "read": 2, "load": 2, "generate": 2, "lambda": 3, "cli": 3}
+# Root glue outside the layers, and who may use it.
+ROOT_MODULES = {"logging": {"lambda", "cli"}}
 problems = []
 
 
@@ -106,6 +113,8 @@ for path in files:
             if re.search(rf"\b{crate}", code):
                 problems.append(f"{rel}: names {crate}* outside the adapter ({', '.join(ADAPTER)})")
                 break
+    for m in re.finditer(r"^\s*pub(?:\([^)]*\))?\s+use\s+(crate|super)::", code, re.M):
+        problems.append(f"{rel}: `pub use {m.group(1)}::…` re-exports another module's item")
     module = module_of(path)
     if module is None:
         continue
@@ -119,6 +128,45 @@ for path in files:
             continue
         targets.add(unit)
     edges[module] = targets
+
+
+def name(module):
+    return "::".join(module) or "lib"
+
+
+def layer_breach(src, dst):
+    """Why `src` may not use `dst` (top-level module names), or None."""
+    if src == dst:
+        return None
+    if dst in ROOT_MODULES:
+        return None if src in ROOT_MODULES[dst] else f"only {', '.join(sorted(ROOT_MODULES[dst]))} use {dst}"
+    if src not in LAYERS and src not in ROOT_MODULES:
+        return f"{src} is in no layer"
+    if dst not in LAYERS:
+        return f"{dst} is in no layer"
+    low = LAYERS.get(src, -1)
+    if LAYERS[dst] > low:
+        return "uses a higher layer"
+    if LAYERS[dst] == low:
+        return "uses another module of its own layer"
+    return None
+
+
+layer_edges = {}
+for module, targets in edges.items():
+    if not module:
+        continue  # lib.rs declares the modules
+    for target in targets:
+        if not target:
+            continue
+        why = layer_breach(module[0], target[0])
+        if module[0] != target[0]:
+            layer_edges.setdefault((module[0], target[0]), set()).add(name(module))
+        if why:
+            problems.append(f"{name(module)} -> {name(target)}: {why}")
+for module in units:
+    if module and module[0] not in LAYERS and module[0] not in ROOT_MODULES:
+        problems.append(f"{name(module)}: {module[0]} is in no layer (docs/architecture.md)")
 
 
 def cycles(graph):
@@ -153,10 +201,6 @@ def cycles(graph):
         if v not in index:
             visit(v)
     return out
-
-
-def name(module):
-    return "::".join(module) or "lib"
 
 
 for component in cycles(edges):
@@ -206,9 +250,13 @@ if args.report:
     print("largest files (lines before tests):")
     for n, rel in sorted(sizes, reverse=True)[:12]:
         print(f"  {n:5d} {rel}")
+    print("layer edges (from -> to: files):")
+    for (a, b), users in sorted(layer_edges.items()):
+        print(f"  {a} -> {b}: {len(users)}")
     print("\n".join(problems) or "no breaches")
     sys.exit(0)
 if problems:
     sys.exit("shape:\n  " + "\n  ".join(problems))
 print(f"shape: {len(files)} source files within {MAX_LINES} lines, no import cycle, "
-      "SDK types only in the adapter, every link resolves")
+      "imports only down the layers, SDK types only in the adapter, no re-exports, "
+      "every link resolves")
