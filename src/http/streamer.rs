@@ -12,10 +12,10 @@ use super::{
     ApiError, ErrorCode, Invocation, Params, ResponseBody, error_response, quoted, response,
     time_budget,
 };
-use crate::compress::Compression;
 use crate::config::{Config, DYNAMODB_MAX_TOTAL_SEGMENTS};
 use crate::encode::{Format, is_json_number};
-use crate::error::{ErrorKind, UpstreamError};
+use crate::format::compress::Compression;
+use crate::format::error::{ErrorKind, UpstreamError};
 use crate::load::item::dynamo_number;
 use crate::scan::cursor::{Cursor, Position};
 use crate::scan::filtered;

@@ -24,7 +24,7 @@ pub mod input;
 pub mod item;
 pub mod key;
 
-use crate::error::{ErrorKind, UpstreamError};
+use crate::format::error::{ErrorKind, UpstreamError};
 use crate::scan::trailer::Trailer;
 use crate::writer::{BatchWriter, WriteReport};
 use aws_sdk_dynamodb::Client;

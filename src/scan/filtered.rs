@@ -16,7 +16,7 @@
 
 use super::budget::Reservation;
 use super::{Item, Page, PageSource, ReadShape};
-use crate::error::UpstreamError;
+use crate::format::error::UpstreamError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -38,7 +38,7 @@ pub mod rate;
 pub mod stream;
 pub mod trailer;
 
-use crate::error::UpstreamError;
+use crate::format::error::UpstreamError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 use std::future::Future;

@@ -7,7 +7,7 @@
 
 use super::ReadShape;
 use super::cursor::{Cursor, CursorSeal, Position};
-use crate::error::ErrorKind;
+use crate::format::error::ErrorKind;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -188,7 +188,7 @@ pub struct PartitionSummary {
 /// A failure that ended the stream early; the text is safe for clients.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrailerError {
-    /// A stable code (see [`crate::error::ErrorKind::code`]).
+    /// A stable code (see [`crate::format::error::ErrorKind::code`]).
     pub code: String,
     /// A fixed, safe description.
     pub message: String,
