@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use common::emulator::Emulator;
 use common::stall::StallProxy;
 use common::*;
-use scanstream::scan::cursor::{Cursor, Position};
+use scanstream::format::cursor::{Cursor, Position};
 use scanstream::scan::trailer::StopReason;
 use scanstream::seed::table::ensure_table;
 use serde_json::Value;

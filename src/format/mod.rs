@@ -2,6 +2,8 @@
 //!
 //! - [`error`]: the kinds of upstream failure a client acts on.
 //! - [`compress`]: gzip / zstd bodies, flushed page by page, and bounded decoding.
+//! - [`cursor`]: the resume token, its seal, and ([`cursor::worst`]) its worst-case size.
 
 pub mod compress;
+pub mod cursor;
 pub mod error;

@@ -15,9 +15,9 @@ use super::{
 use crate::config::{Config, DYNAMODB_MAX_TOTAL_SEGMENTS};
 use crate::encode::{Format, is_json_number};
 use crate::format::compress::Compression;
+use crate::format::cursor::{Cursor, Position};
 use crate::format::error::{ErrorKind, UpstreamError};
 use crate::load::item::dynamo_number;
-use crate::scan::cursor::{Cursor, Position};
 use crate::scan::filtered;
 use crate::scan::stream::{self, CursorSeal, ScanPlan};
 use crate::scan::{

@@ -259,7 +259,7 @@ pub enum Fitted {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scan::cursor::{Cursor, Position};
+    use crate::format::cursor::{Cursor, Position};
     use crate::scan::memory::MemorySource;
     use crate::scan::stream::{CursorSeal, ScanPlan, start};
     use crate::scan::trailer::{StopReason, split_body};

@@ -3,8 +3,8 @@
 //!
 //! A [`PageSource`] fetches one page of one segment. [`stream::start`] runs one task per
 //! segment against a source and merges their pages, as they arrive, into a single stream
-//! of NDJSON buffers that ends with a [`trailer`] line carrying a [`cursor`] when the
-//! stream stopped early. The same merge runs against DynamoDB ([`dynamo::DynamoSource`])
+//! of NDJSON buffers that ends with a [`trailer`] line carrying a
+//! [`crate::format::cursor`] when the stream stopped early. The same merge runs against DynamoDB ([`dynamo::DynamoSource`])
 //! and against an in-memory table ([`memory::MemorySource`]).
 
 pub mod budget;
@@ -30,7 +30,6 @@ pub mod limits {
     /// DynamoDB: a sort key value is at most 1,024 bytes.
     pub const MAX_SORT_KEY_BYTES: usize = 1024;
 }
-pub mod cursor;
 pub mod dynamo;
 pub mod filtered;
 pub mod memory;

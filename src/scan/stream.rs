@@ -12,14 +12,14 @@
 //! resumes exactly after the last item sent: pages fetched but not sent are read again.
 
 use super::budget::Budget;
-pub use super::cursor::CursorSeal;
-use super::cursor::Position;
 use super::filtered::{Fitted, FullPages};
 use super::rate::RateLimit;
 use super::trailer::{SentPage, StopReason, Tally, Trailer, TrailerError};
 use super::{KeyValue, PageRequest, PageSource, ReadShape};
 use crate::encode::Format;
 use crate::format::compress::{Compression, Compressor};
+pub use crate::format::cursor::CursorSeal;
+use crate::format::cursor::Position;
 use crate::format::error::{ErrorKind, UpstreamError};
 use bytes::Bytes;
 use futures::Stream;
@@ -752,8 +752,8 @@ mod budget_tests {
     //! delivers exactly the items not yet sent.
 
     use super::*;
+    use crate::format::cursor::Cursor;
     use crate::scan::Item;
-    use crate::scan::cursor::Cursor;
     use crate::scan::memory::MemorySource;
     use crate::scan::trailer::{Trailer, split_body};
     use aws_sdk_dynamodb::types::AttributeValue;
@@ -1178,7 +1178,7 @@ mod fan_out_tests {
     //! partition's position.
 
     use super::*;
-    use crate::scan::cursor::Cursor;
+    use crate::format::cursor::Cursor;
     use crate::scan::memory::MemorySource;
     use crate::scan::trailer::{Trailer, split_body};
     use crate::scan::{Item, KeyValue, QueryShape};

@@ -6,7 +6,7 @@
 //! them; [`split_body`] reads a whole body back into items and its trailer.
 
 use super::ReadShape;
-use super::cursor::{Cursor, CursorSeal, Position};
+use crate::format::cursor::{Cursor, CursorSeal, Position};
 use crate::format::error::ErrorKind;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
