@@ -15,6 +15,7 @@
 //! - [`http`]: query string to a validated request, outcomes to HTTP responses, and the
 //!   Lambda glue both functions share.
 //! - [`logging`]: JSON logs in Lambda, text elsewhere.
+//! - [`read`]: the read job: the fan-out, the merge and the tally behind the trailer.
 //! - [`pull`]: the `scanstream` client: one table over many invocations, exactly once.
 //! - [`seed`]: deterministic fake records and the seeder's command line.
 //! - [`writer`]: the retrying batch writer that generated records and loaded items feed.
@@ -30,6 +31,7 @@ pub mod http;
 pub mod load;
 pub mod logging;
 pub mod pull;
+pub mod read;
 pub mod scan;
 pub mod seed;
 pub mod writer;

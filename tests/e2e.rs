@@ -8,7 +8,7 @@ use common::emulator::Emulator;
 use common::stall::StallProxy;
 use common::*;
 use scanstream::format::cursor::{Cursor, Position};
-use scanstream::scan::trailer::StopReason;
+use scanstream::format::trailer::StopReason;
 use scanstream::seed::table::ensure_table;
 use serde_json::Value;
 use std::time::{Duration, Instant};

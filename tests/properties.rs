@@ -9,11 +9,11 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use scanstream::config::Config;
 use scanstream::format::cursor::Cursor;
+use scanstream::format::trailer::Trailer;
 use scanstream::http::{Invocation, parse_request};
 use scanstream::scan::dynamo::DynamoSource;
 use scanstream::scan::memory::MemorySource;
 use scanstream::scan::stream::{CursorSeal, ScanPlan, start};
-use scanstream::scan::trailer::Trailer;
 use scanstream::scan::{Filter, Item, PageSource, ReadShape};
 use std::sync::Arc;
 

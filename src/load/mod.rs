@@ -25,7 +25,7 @@ pub mod item;
 pub mod key;
 
 use crate::format::error::{ErrorKind, UpstreamError};
-use crate::scan::trailer::Trailer;
+use crate::format::trailer::Trailer;
 use crate::writer::{BatchWriter, WriteReport};
 use aws_sdk_dynamodb::Client;
 use batch::{Batch, Batcher, Position};

@@ -12,7 +12,7 @@ use super::throttle::Concurrency;
 use super::{Counters, PullOptions};
 use crate::format::compress::Decompressor;
 use crate::format::error::ErrorKind;
-use crate::scan::trailer::{StopReason, Trailer};
+use crate::format::trailer::{StopReason, Trailer};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};

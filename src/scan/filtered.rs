@@ -260,9 +260,9 @@ pub enum Fitted {
 mod tests {
     use super::*;
     use crate::format::cursor::{Cursor, Position};
+    use crate::format::trailer::{StopReason, split_body};
     use crate::scan::memory::MemorySource;
     use crate::scan::stream::{CursorSeal, ScanPlan, start};
-    use crate::scan::trailer::{StopReason, split_body};
     use crate::scan::{Filter, KeyValue, QueryShape};
     use aws_sdk_dynamodb::types::AttributeValue;
     use bytes::Bytes;
@@ -332,7 +332,7 @@ mod tests {
     async fn follow_trailers(
         source: Arc<MemorySource>,
         first: ScanPlan,
-    ) -> (Vec<serde_json::Value>, Vec<crate::scan::trailer::Trailer>) {
+    ) -> (Vec<serde_json::Value>, Vec<crate::format::trailer::Trailer>) {
         let max = first.max_items.expect("a budget");
         let mut plan = first.clone();
         let mut all = Vec::new();

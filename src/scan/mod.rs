@@ -3,7 +3,7 @@
 //!
 //! A [`PageSource`] fetches one page of one segment. [`stream::start`] runs one task per
 //! segment against a source and merges their pages, as they arrive, into a single stream
-//! of NDJSON buffers that ends with a [`trailer`] line carrying a
+//! of NDJSON buffers that ends with a [`crate::format::trailer`] line carrying a
 //! [`crate::format::cursor`] when the stream stopped early. The same merge runs against DynamoDB ([`dynamo::DynamoSource`])
 //! and against an in-memory table ([`memory::MemorySource`]).
 
@@ -35,7 +35,6 @@ pub mod filtered;
 pub mod memory;
 pub mod rate;
 pub mod stream;
-pub mod trailer;
 
 use crate::format::error::UpstreamError;
 use aws_sdk_dynamodb::types::AttributeValue;

@@ -14,13 +14,14 @@
 use super::budget::Budget;
 use super::filtered::{Fitted, FullPages};
 use super::rate::RateLimit;
-use super::trailer::{SentPage, StopReason, Tally, Trailer, TrailerError};
 use super::{KeyValue, PageRequest, PageSource, ReadShape};
 use crate::encode::Format;
 use crate::format::compress::{Compression, Compressor};
 pub use crate::format::cursor::CursorSeal;
 use crate::format::cursor::Position;
 use crate::format::error::{ErrorKind, UpstreamError};
+use crate::format::trailer::{StopReason, Trailer, TrailerError};
+use crate::read::tally::{SentPage, Tally};
 use bytes::Bytes;
 use futures::Stream;
 use std::collections::{HashMap, VecDeque};
@@ -653,9 +654,9 @@ impl Stream for ScanStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::trailer::{Trailer, split_body};
     use crate::scan::Item;
     use crate::scan::memory::MemorySource;
-    use crate::scan::trailer::{Trailer, split_body};
     use aws_sdk_dynamodb::types::AttributeValue;
     use futures::StreamExt;
 
@@ -753,9 +754,9 @@ mod budget_tests {
 
     use super::*;
     use crate::format::cursor::Cursor;
+    use crate::format::trailer::{Trailer, split_body};
     use crate::scan::Item;
     use crate::scan::memory::MemorySource;
-    use crate::scan::trailer::{Trailer, split_body};
     use aws_sdk_dynamodb::types::AttributeValue;
     use futures::StreamExt;
 
@@ -1179,8 +1180,8 @@ mod fan_out_tests {
 
     use super::*;
     use crate::format::cursor::Cursor;
+    use crate::format::trailer::{Trailer, split_body};
     use crate::scan::memory::MemorySource;
-    use crate::scan::trailer::{Trailer, split_body};
     use crate::scan::{Item, KeyValue, QueryShape};
     use aws_sdk_dynamodb::types::AttributeValue;
     use futures::StreamExt;
