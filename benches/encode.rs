@@ -4,8 +4,8 @@
 //! as the streamer does) at the levels offered and their neighbours, with the ratio.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use scanstream::compress::{Compression, Compressor};
 use scanstream::encode::write_line;
+use scanstream::format::compress::{Compression, Compressor};
 use scanstream::load::item as ndjson;
 use scanstream::scan::Item;
 use scanstream::seed::generate;

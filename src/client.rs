@@ -8,7 +8,7 @@
 //! [`UpstreamError`] kinds and never in SDK types.
 
 use crate::config::CallSettings;
-use crate::error::{ErrorKind, UpstreamError};
+use crate::format::error::{ErrorKind, UpstreamError};
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;

@@ -12,8 +12,8 @@ use std::time::Duration;
 pub const DYNAMODB_MAX_TOTAL_SEGMENTS: u32 = 1_000_000;
 
 /// `MAX_CURSOR_BYTES` when unset: room for the worst-case cursor of 64 segments and of a
-/// Query fan-out over 100 partitions (see [`crate::scan::cursor::worst_case_len`] and
-/// [`crate::scan::cursor::worst_case_query_len`]), sent in a POST body.
+/// Query fan-out over 100 partitions (see [`crate::format::cursor::worst::worst_case_len`] and
+/// [`crate::format::cursor::worst::worst_case_query_len`]), sent in a POST body.
 pub const DEFAULT_MAX_CURSOR_BYTES: usize = 2 << 20;
 
 /// The largest `MAX_PARTITIONS`: every partition is a position in the cursor.
@@ -242,7 +242,7 @@ impl Config {
             usize::try_from(max_cursor_bytes).unwrap_or(DEFAULT_MAX_CURSOR_BYTES);
         let max_rcu = rcu(&lookup, "MAX_RCU", 1_000_000.0)?.unwrap_or(40_000.0);
         let default_max_rcu = rcu(&lookup, "DEFAULT_MAX_RCU", max_rcu)?;
-        let needed = crate::scan::cursor::worst_case_len(max_segments);
+        let needed = crate::format::cursor::worst::worst_case_len(max_segments);
         if needed > max_cursor_bytes {
             return Err(ConfigError::CursorCapTooSmall {
                 max_cursor_bytes,
@@ -252,7 +252,7 @@ impl Config {
         }
         pages_fit_memory(&lookup, max_segments)?;
         let max_partitions = setting(&lookup, "MAX_PARTITIONS", 100, 1, MAX_PARTITIONS_CEILING)?;
-        let needed = crate::scan::cursor::worst_case_query_len(max_partitions);
+        let needed = crate::format::cursor::worst::worst_case_query_len(max_partitions);
         if needed > max_cursor_bytes {
             return Err(ConfigError::PartitionCursorTooLarge {
                 max_cursor_bytes,
@@ -565,7 +565,7 @@ mod tests {
     #[test]
     fn the_cursor_cap_must_admit_the_largest_cursor_of_max_segments() {
         let c = config(&[("TABLE_NAME", "t")]).expect("the defaults agree");
-        assert!(crate::scan::cursor::worst_case_len(c.max_segments) <= c.max_cursor_bytes);
+        assert!(crate::format::cursor::worst::worst_case_len(c.max_segments) <= c.max_cursor_bytes);
         let err = config(&[("TABLE_NAME", "t"), ("MAX_CURSOR_BYTES", "262144")]).unwrap_err();
         assert!(
             matches!(
@@ -598,7 +598,7 @@ mod tests {
     fn the_cursor_cap_must_admit_a_fan_out_over_max_partitions() {
         let c = config(&[("TABLE_NAME", "t")]).expect("the defaults agree");
         assert_eq!(c.max_partitions, 100);
-        assert!(crate::scan::cursor::worst_case_query_len(100) <= c.max_cursor_bytes);
+        assert!(crate::format::cursor::worst::worst_case_query_len(100) <= c.max_cursor_bytes);
         // 1 MiB holds 64 segments but not 100 partitions of the largest keys.
         let err = config(&[("TABLE_NAME", "t"), ("MAX_CURSOR_BYTES", "1048576")]).unwrap_err();
         assert!(

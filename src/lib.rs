@@ -5,16 +5,17 @@
 //!
 //! - [`config`]: settings of both functions, read from the environment once, at cold start.
 //! - [`client`]: the DynamoDB client, built once through the standard AWS config chain.
-//! - [`compress`]: gzip or zstd response bodies, flushed page by page.
 //! - [`scan`]: the parallel Scan: a page source per backend, the fan-out over segments,
 //!   the merge of their pages into one NDJSON stream, and the trailer.
 //! - [`encode`]: DynamoDB items to NDJSON lines.
-//! - [`error`]: upstream failures sorted into the few kinds a client must tell apart.
+//! - [`format`]: values and wire formats (no SDK, no I/O): upstream error kinds, gzip /
+//!   zstd bodies.
 //! - [`load`]: files, streams and DynamoDB exports into a table, checked against its key
 //!   schema, with memory bounded by the batches in flight, and a checkpoint.
 //! - [`http`]: query string to a validated request, outcomes to HTTP responses, and the
 //!   Lambda glue both functions share.
 //! - [`logging`]: JSON logs in Lambda, text elsewhere.
+//! - [`read`]: the read job: the fan-out, the merge and the tally behind the trailer.
 //! - [`pull`]: the `scanstream` client: one table over many invocations, exactly once.
 //! - [`seed`]: deterministic fake records and the seeder's command line.
 //! - [`writer`]: the retrying batch writer that generated records and loaded items feed.
@@ -23,14 +24,14 @@
 //! (or, for the seeder, to the command line).
 
 pub mod client;
-pub mod compress;
 pub mod config;
 pub mod encode;
-pub mod error;
+pub mod format;
 pub mod http;
 pub mod load;
 pub mod logging;
 pub mod pull;
+pub mod read;
 pub mod scan;
 pub mod seed;
 pub mod writer;

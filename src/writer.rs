@@ -8,7 +8,7 @@
 //! `0..=min(cap, base * 2^attempt)`, which spreads retrying writers apart). After the last
 //! attempt the items still unwritten are reported by key: nothing is dropped silently.
 
-use crate::error::ErrorKind;
+use crate::format::error::ErrorKind;
 use crate::scan::Item;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};

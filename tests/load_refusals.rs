@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{
     LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType,
 };
 use common::*;
-use scanstream::error::ErrorKind;
+use scanstream::format::error::ErrorKind;
 use scanstream::load::input::Source;
 use scanstream::load::key::KeySchema;
 use scanstream::load::{LoadOptions, Observer};

@@ -8,12 +8,12 @@ use futures::StreamExt;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use scanstream::config::Config;
+use scanstream::format::cursor::{Cursor, CursorSeal};
+use scanstream::format::trailer::Trailer;
 use scanstream::http::{Invocation, parse_request};
-use scanstream::scan::cursor::Cursor;
+use scanstream::read::stream::{ScanPlan, start};
 use scanstream::scan::dynamo::DynamoSource;
 use scanstream::scan::memory::MemorySource;
-use scanstream::scan::stream::{CursorSeal, ScanPlan, start};
-use scanstream::scan::trailer::Trailer;
 use scanstream::scan::{Filter, Item, PageSource, ReadShape};
 use std::sync::Arc;
 

@@ -9,7 +9,7 @@ mod common;
 use common::emulator::Emulator;
 use common::stall::{Fault, StallProxy};
 use common::*;
-use scanstream::scan::trailer::Trailer;
+use scanstream::format::trailer::Trailer;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -12,9 +12,9 @@ use aws_sdk_dynamodb::types::{
 };
 use common::*;
 use scanstream::config::Config;
+use scanstream::format::trailer::Trailer;
 use scanstream::http::Streamer;
 use scanstream::scan::dynamo::DynamoSource;
-use scanstream::scan::trailer::Trailer;
 use serde_json::Value;
 
 const TENANTS: usize = 5;

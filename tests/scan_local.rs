@@ -8,9 +8,9 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
 use futures::StreamExt;
+use scanstream::read::stream::{ScanPlan, start};
 use scanstream::scan::Item;
 use scanstream::scan::dynamo::DynamoSource;
-use scanstream::scan::stream::{ScanPlan, start};
 use serde_json::{Value, json};
 use std::sync::Arc;
 

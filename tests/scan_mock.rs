@@ -13,11 +13,11 @@ use aws_sdk_dynamodb::types::error::{InternalServerError, ProvisionedThroughputE
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use common::{assert_same_ids, split_body};
 use futures::StreamExt;
+use scanstream::format::cursor::{Cursor, CursorSeal};
+use scanstream::format::trailer::StopReason;
+use scanstream::read::stream::{ScanPlan, start};
 use scanstream::scan::Item;
-use scanstream::scan::cursor::Cursor;
 use scanstream::scan::dynamo::DynamoSource;
-use scanstream::scan::stream::{CursorSeal, ScanPlan, start};
-use scanstream::scan::trailer::StopReason;
 use std::sync::Arc;
 
 const TABLE: &str = "mocked";
@@ -121,7 +121,10 @@ fn expected() -> Vec<String> {
     (0..ITEMS).map(|i| format!("item-{i:03}")).collect()
 }
 
-async fn read(client: Client, plan: ScanPlan) -> (Vec<String>, scanstream::scan::trailer::Trailer) {
+async fn read(
+    client: Client,
+    plan: ScanPlan,
+) -> (Vec<String>, scanstream::format::trailer::Trailer) {
     let source = Arc::new(DynamoSource::new(client, TABLE));
     let stream = start(source, plan).await.expect("starts");
     let body: Vec<u8> = stream.collect::<Vec<_>>().await.concat();

@@ -31,7 +31,7 @@ fn seeder(args: &[&str]) -> std::process::Output {
 async fn stream_lines(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
-) -> (BTreeSet<Vec<u8>>, scanstream::scan::trailer::Trailer) {
+) -> (BTreeSet<Vec<u8>>, scanstream::format::trailer::Trailer) {
     let config = Config::from_lookup(|name| (name == "TABLE_NAME").then(|| table.to_string()))
         .expect("config");
     let streamer = Streamer::new(config, DynamoSource::new(client.clone(), table));

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::operation::batch_write_item::{
 use aws_sdk_dynamodb::types::WriteRequest;
 use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
-use scanstream::error::ErrorKind;
+use scanstream::format::error::ErrorKind;
 use scanstream::seed::{generate, generated_batches};
 use scanstream::writer::{Backoff, BatchWriter};
 use std::collections::HashSet;

@@ -7,10 +7,10 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use futures::StreamExt;
+use scanstream::format::trailer::Trailer;
+use scanstream::read::stream::{ScanPlan, start};
 use scanstream::scan::Item;
 use scanstream::scan::dynamo::DynamoSource;
-use scanstream::scan::stream::{ScanPlan, start};
-use scanstream::scan::trailer::Trailer;
 use scanstream::seed::{generate, table};
 use serde::Serialize;
 use std::path::Path;
@@ -179,7 +179,7 @@ pub async fn fetch(url: String, pause: Duration) -> Result<Sample> {
     let mut lines = 0u64;
     let mut wire_bytes = 0u64;
     let mut tail = Vec::new();
-    let mut decoder = scanstream::compress::Decompressor::for_headers(response.headers())?;
+    let mut decoder = scanstream::format::compress::Decompressor::for_headers(response.headers())?;
     while let Some(chunk) = response.chunk().await? {
         ttfb.get_or_insert_with(|| started.elapsed());
         wire_bytes += chunk.len() as u64;

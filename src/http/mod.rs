@@ -18,7 +18,7 @@ pub mod streamer;
 pub use params::Params;
 pub use streamer::{StreamRequest, Streamer, parse_request};
 
-use crate::error::{ErrorKind, UpstreamError};
+use crate::format::error::{ErrorKind, UpstreamError};
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::{self, BoxStream};

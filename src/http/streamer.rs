@@ -12,14 +12,14 @@ use super::{
     ApiError, ErrorCode, Invocation, Params, ResponseBody, error_response, quoted, response,
     time_budget,
 };
-use crate::compress::Compression;
 use crate::config::{Config, DYNAMODB_MAX_TOTAL_SEGMENTS};
 use crate::encode::{Format, is_json_number};
-use crate::error::{ErrorKind, UpstreamError};
+use crate::format::compress::Compression;
+use crate::format::cursor::{Cursor, CursorSeal, Position};
+use crate::format::error::{ErrorKind, UpstreamError};
 use crate::load::item::dynamo_number;
-use crate::scan::cursor::{Cursor, Position};
-use crate::scan::filtered;
-use crate::scan::stream::{self, CursorSeal, ScanPlan};
+use crate::read::filtered;
+use crate::read::stream::{self, ScanPlan};
 use crate::scan::{
     Filter, KeyAttribute, KeySchema, KeyType, KeyValue, PageSource, QueryShape, ReadShape,
     SortCondition, SortOp, limits,
@@ -1016,7 +1016,7 @@ impl<S: PageSource> Streamer<S> {
     }
 
     /// The attributes of an item's key in a read of the table or `index`, for a filtered
-    /// read under `max_items` to read whole pages (`scan::filtered`). Not knowing them
+    /// read under `max_items` to read whole pages (`read::filtered`). Not knowing them
     /// costs calls, not items: the pages are then sized by the budget. So the lookup is
     /// waited for at most [`KEY_LOOKUP_WAIT`] (or a tenth of what is left before
     /// `deadline`), a failure is logged, not returned, and remembered for

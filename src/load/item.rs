@@ -9,7 +9,7 @@
 use super::batch::Batcher;
 use super::key::KeySchema;
 use crate::encode::is_json_number;
-use crate::scan::trailer::Trailer;
+use crate::format::trailer::Trailer;
 use crate::scan::{Item, KeyType};
 use crate::seed::MAX_ITEM_BYTES;
 use aws_sdk_dynamodb::primitives::Blob;

@@ -11,7 +11,7 @@
 //! written only in part.
 
 use super::item::{DynamoNumber, dynamo_number};
-use crate::error::{ErrorKind, UpstreamError};
+use crate::format::error::{ErrorKind, UpstreamError};
 use crate::scan::{Item, KeyAttribute, KeyType};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{

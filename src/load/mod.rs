@@ -24,8 +24,8 @@ pub mod input;
 pub mod item;
 pub mod key;
 
-use crate::error::{ErrorKind, UpstreamError};
-use crate::scan::trailer::Trailer;
+use crate::format::error::{ErrorKind, UpstreamError};
+use crate::format::trailer::Trailer;
 use crate::writer::{BatchWriter, WriteReport};
 use aws_sdk_dynamodb::Client;
 use batch::{Batch, Batcher, Position};

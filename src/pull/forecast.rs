@@ -335,7 +335,7 @@ pub async fn sample(
         return Err(format!("the sample call: {}", refused(status, &text)));
     }
     let size = approximate_size(response.headers());
-    let mut decoder = crate::compress::Decompressor::for_headers(response.headers())
+    let mut decoder = crate::format::compress::Decompressor::for_headers(response.headers())
         .map_err(|e| format!("decoder: {e}"))?;
     let mut lines = Lines::default();
     let mut call = SampleCall::default();

@@ -59,7 +59,7 @@ pub mod state;
 pub mod stored;
 pub mod throttle;
 
-use crate::scan::trailer::Trailer;
+use crate::format::trailer::Trailer;
 use crate::writer::Backoff;
 use checkpoint::Committer;
 use serde::Serialize;

@@ -128,7 +128,7 @@ pub struct Committed {
 
 impl Committed {
     /// The totals of a call of `items` lines that ended with `trailer`.
-    pub fn of(trailer: &crate::scan::trailer::Trailer, items: u64) -> Self {
+    pub fn of(trailer: &crate::format::trailer::Trailer, items: u64) -> Self {
         Self {
             items,
             scanned: trailer.scanned,

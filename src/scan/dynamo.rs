@@ -5,7 +5,7 @@ use super::{
     ApproximateSize, ExpressionRejected, KeyAttribute, KeySchema, KeyType, KeyValue, Page,
     PageRequest, PageSource, ReadShape, SortOp,
 };
-use crate::error::{ErrorKind, UpstreamError};
+use crate::format::error::{ErrorKind, UpstreamError};
 use crate::scan::Item;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::Intercept;

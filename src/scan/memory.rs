@@ -6,7 +6,7 @@
 
 use super::{KeyAttribute, KeySchema, KeyType, Page, PageRequest, PageSource};
 use crate::encode::to_line;
-use crate::error::{ErrorKind, UpstreamError};
+use crate::format::error::{ErrorKind, UpstreamError};
 use crate::scan::Item;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::sync::atomic::{AtomicUsize, Ordering};

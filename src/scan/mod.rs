@@ -1,13 +1,13 @@
 //! The parallel Scan (and the Query fan-out): page sources, the fan-out over segments or
 //! partitions, and the merged NDJSON stream.
 //!
-//! A [`PageSource`] fetches one page of one segment. [`stream::start`] runs one task per
-//! segment against a source and merges their pages, as they arrive, into a single stream
-//! of NDJSON buffers that ends with a [`trailer`] line carrying a [`cursor`] when the
-//! stream stopped early. The same merge runs against DynamoDB ([`dynamo::DynamoSource`])
-//! and against an in-memory table ([`memory::MemorySource`]).
+//! A [`PageSource`] fetches one page of one segment. [`crate::read::stream::start`] runs
+//! one task per segment against a source and merges their pages, as they arrive, into a
+//! single stream of NDJSON buffers that ends with a [`crate::format::trailer`] line
+//! carrying a [`crate::format::cursor`] when the stream stopped early. The same merge runs
+//! against DynamoDB ([`dynamo::DynamoSource`]) and against an in-memory table
+//! ([`memory::MemorySource`]).
 
-pub mod budget;
 pub mod limits {
     //! Bounds on what a request may ask of DynamoDB's expressions, from DynamoDB's
     //! "expression parameters" quotas where it has one, and ours (which the cursor's
@@ -30,15 +30,10 @@ pub mod limits {
     /// DynamoDB: a sort key value is at most 1,024 bytes.
     pub const MAX_SORT_KEY_BYTES: usize = 1024;
 }
-pub mod cursor;
 pub mod dynamo;
-pub mod filtered;
 pub mod memory;
-pub mod rate;
-pub mod stream;
-pub mod trailer;
 
-use crate::error::UpstreamError;
+use crate::format::error::UpstreamError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 use std::future::Future;

@@ -294,7 +294,7 @@ mod tests {
             batches: 2,
             failed: 25,
             failed_keys: (25..50).map(|i| format!("k{i}")).collect(),
-            error: Some(crate::error::ErrorKind::InvalidRequest),
+            error: Some(crate::format::error::ErrorKind::InvalidRequest),
             error_detail: Some(
                 "DynamoDB rejected the request: ValidationException: Missing the key other".into(),
             ),

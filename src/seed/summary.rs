@@ -36,7 +36,7 @@ pub struct Summary {
 /// A failure in a summary: a stable code and a fixed message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SummaryError {
-    /// See [`crate::error::ErrorKind::code`].
+    /// See [`crate::format::error::ErrorKind::code`].
     pub code: &'static str,
     /// A fixed, safe description.
     pub message: &'static str,

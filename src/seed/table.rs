@@ -2,7 +2,7 @@
 //! that the seeder, the tests and, checked by `scripts/check_template.py`, `template.yml`
 //! share), or a table of any key schema for a load (`--create-table --key pk:S,sk:N`).
 
-use crate::error::{ErrorKind, UpstreamError};
+use crate::format::error::{ErrorKind, UpstreamError};
 use crate::load::key::KeySchema;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::client::Waiters;

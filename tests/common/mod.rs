@@ -159,8 +159,8 @@ pub async fn write_batches(
 }
 
 /// Splits an NDJSON body into its item lines and its last line, which must be a trailer.
-pub fn split_body(body: &[u8]) -> (Vec<serde_json::Value>, scanstream::scan::trailer::Trailer) {
-    scanstream::scan::trailer::split_body(body).unwrap_or_else(|err| {
+pub fn split_body(body: &[u8]) -> (Vec<serde_json::Value>, scanstream::format::trailer::Trailer) {
+    scanstream::format::trailer::split_body(body).unwrap_or_else(|err| {
         let tail = &body[body.len().saturating_sub(300)..];
         panic!("{err}; the body ends: {}", String::from_utf8_lossy(tail))
     })

@@ -169,7 +169,7 @@ async fn relay(
         }
     }
     let mut bytes = answer.bytes().await.unwrap_or_default();
-    let reported = scanstream::scan::trailer::Trailer::of_body(&bytes)
+    let reported = scanstream::format::trailer::Trailer::of_body(&bytes)
         .and_then(|trailer| trailer.consumed_capacity);
     if let (Some(units), Ok(mut consumed)) = (reported, state.consumed.lock()) {
         *consumed += units;

@@ -1,16 +1,13 @@
 //! The trailer: the last line of every stream, saying what the stream holds.
 //!
 //! Its shape is reserved: a JSON object whose only key is [`TRAILER_KEY`]. A stream whose
-//! last line is not a trailer was cut off, and the client can tell. [`Tally`] keeps the
-//! numbers and positions as pages are sent and makes the trailer (and its cursor) from
-//! them; [`split_body`] reads a whole body back into items and its trailer.
+//! last line is not a trailer was cut off, and the client can tell. The read's tally
+//! (`read::tally`) keeps the numbers and positions as pages are sent and makes the trailer
+//! (and its cursor) from them; [`split_body`] reads a whole body back into items and its
+//! trailer.
 
-use super::ReadShape;
-use super::cursor::{Cursor, CursorSeal, Position};
-use crate::error::ErrorKind;
+use crate::format::error::ErrorKind;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
-use std::time::Duration;
 
 /// The one key of the trailer object. DynamoDB items always carry their key attributes,
 /// so only a table keyed by an attribute of this name could produce a look-alike.
@@ -188,7 +185,7 @@ pub struct PartitionSummary {
 /// A failure that ended the stream early; the text is safe for clients.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrailerError {
-    /// A stable code (see [`crate::error::ErrorKind::code`]).
+    /// A stable code (see [`crate::format::error::ErrorKind::code`]).
     pub code: String,
     /// A fixed, safe description.
     pub message: String,
@@ -248,185 +245,6 @@ impl TrailerError {
             segment,
         }
     }
-}
-
-/// What one page sent adds to the tally.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SentPage {
-    /// Items in the page.
-    pub items: u64,
-    /// Items DynamoDB read for it.
-    pub scanned: u64,
-    /// Read capacity it cost, when reported.
-    pub consumed_capacity: Option<f64>,
-    /// Attempts beyond the first it took.
-    pub retries: u64,
-    /// Where its segment stands once it is sent.
-    pub next: Position,
-}
-
-/// The running counts of one stream and each segment's position as of the pages *sent*,
-/// so the cursor resumes exactly after the last item delivered.
-#[derive(Debug)]
-pub struct Tally {
-    total_segments: u32,
-    segment_offset: u32,
-    /// Per segment of the read: where it stands.
-    positions: Vec<Position>,
-    /// Per segment of the read: what it sent.
-    segments: Vec<SegmentSummary>,
-    shape: Arc<ReadShape>,
-    /// Without it an incomplete trailer has no cursor.
-    seal: Option<CursorSeal>,
-    scanned: u64,
-    consumed_capacity: Option<f64>,
-    retries: u64,
-}
-
-impl Tally {
-    /// A tally of nothing sent yet, segments `segment_offset..` starting at `positions`.
-    pub fn new(
-        total_segments: u32,
-        segment_offset: u32,
-        positions: Vec<Position>,
-        shape: Arc<ReadShape>,
-        seal: Option<CursorSeal>,
-    ) -> Self {
-        let segments = positions
-            .iter()
-            .zip(segment_offset..)
-            .map(|(position, segment)| SegmentSummary {
-                segment,
-                items: 0,
-                pages: 0,
-                done: *position == Position::Done,
-            })
-            .collect();
-        Self {
-            total_segments,
-            segment_offset,
-            positions,
-            segments,
-            shape,
-            seal,
-            scanned: 0,
-            consumed_capacity: None,
-            retries: 0,
-        }
-    }
-
-    /// Counts `page` of the segment in `slot` as sent.
-    pub fn record(&mut self, slot: usize, page: SentPage) {
-        if let Some(summary) = self.segments.get_mut(slot) {
-            summary.items += page.items;
-            summary.pages += 1;
-            summary.done = page.next == Position::Done;
-        }
-        if let Some(position) = self.positions.get_mut(slot) {
-            *position = page.next;
-        }
-        self.scanned += page.scanned;
-        if let Some(units) = page.consumed_capacity {
-            *self.consumed_capacity.get_or_insert(0.0) += units;
-        }
-        self.retries += page.retries;
-    }
-
-    /// Counts the retries of a call that failed.
-    pub fn add_retries(&mut self, retries: u64) {
-        self.retries += retries;
-    }
-
-    /// Every segment read to its end.
-    pub fn all_done(&self) -> bool {
-        self.segments.iter().all(|s| s.done)
-    }
-
-    /// The segment number of `slot`.
-    pub fn segment_of(&self, slot: usize) -> u32 {
-        self.segment_offset + u32::try_from(slot).unwrap_or(u32::MAX - self.segment_offset)
-    }
-
-    /// The first segment not read to its end; `None` for a Query, whose positions are
-    /// partitions, not segments.
-    pub fn first_unfinished_segment(&self) -> Option<u32> {
-        if self.shape.query.is_some() {
-            return None;
-        }
-        self.segments.iter().find(|s| !s.done).map(|s| s.segment)
-    }
-
-    /// The segment number of `slot` as a trailer error names it: `None` for a Query.
-    pub fn error_segment(&self, slot: usize) -> Option<u32> {
-        self.shape.query.is_none().then(|| self.segment_of(slot))
-    }
-
-    /// The trailer: `reason` and `error` apply only when some segment is unfinished, and
-    /// then (with a seal) a cursor says where each segment stands.
-    pub fn trailer(
-        &self,
-        reason: Option<StopReason>,
-        error: Option<TrailerError>,
-        elapsed: Duration,
-        ttfb: Duration,
-    ) -> Trailer {
-        let complete = self.all_done();
-        let cursor = match (&self.seal, complete) {
-            (Some(seal), false) => Some(
-                Cursor {
-                    table: seal.table.clone(),
-                    total_segments: self.total_segments,
-                    segment_offset: self.segment_offset,
-                    positions: self.positions.clone(),
-                    shape: (*self.shape).clone(),
-                }
-                .encode(&seal.secret),
-            ),
-            _ => None,
-        };
-        let partitions = match &self.shape.query {
-            Some(query) => query
-                .partitions
-                .iter()
-                .zip(&self.segments)
-                .map(|(pk, summary)| PartitionSummary {
-                    pk: pk.to_text(),
-                    items: summary.items,
-                    pages: summary.pages,
-                    done: summary.done,
-                })
-                .collect(),
-            None => Vec::new(),
-        };
-        Trailer {
-            complete,
-            items: self.segments.iter().map(|s| s.items).sum(),
-            scanned: self.scanned,
-            pages: self.segments.iter().map(|s| s.pages).sum(),
-            consumed_capacity: self.consumed_capacity,
-            rcu_per_s: self.consumed_capacity.map(|units| {
-                // Rounded to tenths: the rate is a measure, not an account.
-                (units / elapsed.as_secs_f64().max(0.001) * 10.0).round() / 10.0
-            }),
-            rcu_wait_ms: None,
-            retries: self.retries,
-            segments: if partitions.is_empty() {
-                self.segments.clone()
-            } else {
-                Vec::new()
-            },
-            partitions: (!partitions.is_empty()).then(|| Box::new(partitions)),
-            elapsed_ms: millis(elapsed),
-            ttfb_ms: millis(ttfb),
-            reason: if complete { None } else { reason },
-            cursor,
-            error,
-        }
-    }
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// A body that is not whole NDJSON ending in a trailer.
@@ -506,12 +324,29 @@ mod tests {
 
     #[test]
     fn a_body_splits_into_items_and_its_trailer() {
-        let trailer = Tally::new(1, 0, vec![Position::Start], Arc::default(), None).trailer(
-            None,
-            None,
-            Duration::ZERO,
-            Duration::ZERO,
-        );
+        // What a tally of one segment, nothing sent, makes (see `read::tally`).
+        let trailer = Trailer {
+            complete: false,
+            items: 0,
+            scanned: 0,
+            pages: 0,
+            consumed_capacity: None,
+            rcu_per_s: None,
+            rcu_wait_ms: None,
+            retries: 0,
+            segments: vec![SegmentSummary {
+                segment: 0,
+                items: 0,
+                pages: 0,
+                done: false,
+            }],
+            partitions: None,
+            elapsed_ms: 0,
+            ttfb_ms: 0,
+            reason: None,
+            cursor: None,
+            error: None,
+        };
         let mut body = b"{\"id\":\"a\"}\n{\"id\":\"b\"}\n".to_vec();
         body.extend(trailer.to_line());
         let (items, parsed) = split_body(&body).expect("whole");
@@ -525,50 +360,6 @@ mod tests {
         let mut twice = trailer.to_line();
         twice.extend(trailer.to_line());
         assert_eq!(split_body(&twice), Err(BodyError::NotAnItem(1)));
-    }
-
-    #[test]
-    fn the_tally_resumes_after_the_last_page_sent() {
-        let mut tally = Tally::new(
-            4,
-            2,
-            vec![Position::Start, Position::Start],
-            Arc::default(),
-            Some(CursorSeal {
-                table: "t".into(),
-                secret: Arc::from(&b"k"[..]),
-            }),
-        );
-        let key = crate::scan::Item::from([(
-            "id".to_string(),
-            aws_sdk_dynamodb::types::AttributeValue::S("x".into()),
-        )]);
-        tally.record(
-            1,
-            SentPage {
-                items: 3,
-                scanned: 4,
-                consumed_capacity: Some(1.5),
-                retries: 1,
-                next: Position::After(key.clone()),
-            },
-        );
-        tally.add_retries(2);
-        let trailer = tally.trailer(
-            Some(StopReason::MaxItems),
-            None,
-            Duration::from_millis(5),
-            Duration::from_millis(1),
-        );
-        assert_eq!((trailer.items, trailer.scanned, trailer.retries), (3, 4, 3));
-        assert_eq!(trailer.segments[1].segment, 3);
-        let cursor =
-            Cursor::decode(&trailer.cursor.expect("cursor"), b"k", 1 << 20).expect("decodes");
-        assert_eq!(
-            cursor.positions,
-            vec![Position::Start, Position::After(key)]
-        );
-        assert_eq!(tally.first_unfinished_segment(), Some(2));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //!
 //! Compression matters: keys are up to 2 KB (partition) and 1 KB (sort), an index scan
 //! carries both the index's keys and the table's, and JSON writes a control character
-//! as six bytes. [`worst_case_len`] is what a cursor of `segments` positions can reach
+//! as six bytes. [`worst::worst_case_len`] is what a cursor of `segments` positions can reach
 //! (incompressible keys of the largest sizes); the configuration checks at cold start that
 //! `MAX_CURSOR_BYTES` admits it, so the server never mints a cursor it would refuse.
 //!
@@ -20,10 +20,9 @@
 //! typed values; `select=count`) and each segment's (or partition's) position: not
 //! started, after a key, or done. Keys keep their DynamoDB types (S, N or B). A Query
 //! fan-out over `MAX_PARTITIONS` partitions is checked at cold start as segments are
-//! ([`worst_case_query_len`]).
+//! ([`worst::worst_case_query_len`]).
 
-use super::{Filter, KeyValue, QueryShape, ReadShape, SortCondition, SortOp};
-use crate::scan::Item;
+use crate::scan::{Filter, Item, KeyValue, QueryShape, ReadShape, SortCondition, SortOp};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
@@ -38,18 +37,14 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::sync::Arc;
 
+pub mod worst;
+
 /// The only version this code writes and reads.
 const VERSION: &str = "2";
 /// Versions this code once wrote: refused with a message to start again.
 const RETIRED_VERSIONS: &[&str] = &["1"];
 /// Tag bytes kept: 128 bits of HMAC-SHA256, as NIST allows for truncated tags.
 const TAG_LEN: usize = 16;
-/// DynamoDB's largest partition key value, in bytes.
-const MAX_PARTITION_KEY_BYTES: usize = 2048;
-/// DynamoDB's largest sort key value, in bytes.
-const MAX_SORT_KEY_BYTES: usize = 1024;
-/// DynamoDB's longest attribute name in a key, in bytes.
-const MAX_KEY_NAME_BYTES: usize = 255;
 
 /// Where a segment stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -371,7 +366,7 @@ impl Cursor {
 /// worst case besides, more than an eighth of either.
 const INFLATION: usize = 8;
 
-/// The least a position of the largest keys adds to [`worst_case_len`]: 6 KB of
+/// The least a position of the largest keys adds to [`worst::worst_case_len`]: 6 KB of
 /// incompressible key bytes, base64 once in the JSON and once in the token. So no
 /// `MAX_SEGMENTS` or `MAX_PARTITIONS` the configuration admits exceeds
 /// `MAX_CURSOR_BYTES / MIN_POSITION_BYTES`.
@@ -386,7 +381,7 @@ const POSITION_ENTRIES: usize = 11;
 /// value placeholders, the values' own JSON (each entry is at least one byte of the
 /// bounded `values` text), the sort condition and the payload's fields.
 const SHAPE_ENTRIES: usize =
-    100 + 2 * super::limits::MAX_PLACEHOLDERS + super::limits::MAX_VALUES_BYTES + 64;
+    100 + 2 * crate::scan::limits::MAX_PLACEHOLDERS + crate::scan::limits::MAX_VALUES_BYTES + 64;
 
 /// Inflates `compressed` once through a fixed buffer, keeping nothing, and returns its
 /// length: refused past `INFLATION` x `max_len` bytes, or past the entries a cursor of
@@ -443,142 +438,6 @@ fn tag(secret: &[u8], body: &str) -> Vec<u8> {
 /// Constant-time check of a truncated tag.
 fn verify(secret: &[u8], body: &str, tag: &[u8]) -> bool {
     mac(secret, body).verify_truncated_left(tag).is_ok()
-}
-
-/// The longest token a cursor of `segments` positions can be: each position after a key
-/// of four attributes (an index scan's key holds the index's partition and sort keys and
-/// the table's), each of the largest size, of bytes no compressor can shrink, under the
-/// longest names; and the largest shape a request can give (projection, filter with
-/// its names and values, see [`worst_case_shape`]). Binary keys are the worst case:
-/// base64 in the JSON, and after deflate still one byte per byte; random text is no
-/// larger.
-///
-/// Measured on one and five positions and extended linearly (with a margin per
-/// position), so that checking a `MAX_SEGMENTS` of a million costs no gigabytes.
-pub fn worst_case_len(segments: u32) -> usize {
-    extrapolate(segments, |n| worst_case_token(n, false).len())
-}
-
-/// The longest token a Query fan-out over `partitions` partitions can be: as
-/// [`worst_case_len`], and each position also carries its partition's value (2 KB of
-/// binary) and the largest sort-key condition.
-pub fn worst_case_query_len(partitions: u32) -> usize {
-    extrapolate(partitions, |n| worst_case_token(n, true).len())
-}
-
-fn extrapolate(positions: u32, len: impl Fn(u32) -> usize) -> usize {
-    let one = len(1);
-    let five = len(5);
-    let per_position = (five.saturating_sub(one)).div_ceil(4) + 64;
-    one + per_position * (positions.max(1) as usize - 1)
-}
-
-/// Random bytes and names, seeded: the same worst case on every run.
-struct Noise(rand_chacha::ChaCha8Rng);
-
-impl Noise {
-    fn new(seed: u64) -> Self {
-        use rand::SeedableRng;
-        Self(rand_chacha::ChaCha8Rng::seed_from_u64(seed))
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        use rand::RngExt;
-        (0..len).map(|_| self.0.random()).collect()
-    }
-
-    /// Random text over the 63 characters of placeholders (`A-Z a-z 0-9 _`): about as
-    /// costly to deflate as base64 whether positions or the shape dominate the payload,
-    /// so that the bound extrapolated from few positions holds for many.
-    fn name(&mut self, len: usize) -> String {
-        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_";
-        self.bytes(len)
-            .into_iter()
-            .map(|b| char::from(ALPHABET[usize::from(b) % ALPHABET.len()]))
-            .collect()
-    }
-}
-
-/// The largest shape a request can ask for, of incompressible text: 100 projected
-/// names, an index, a 4 KB filter with the most name and value placeholders of the
-/// longest sizes and values filling their bound.
-fn worst_case_shape(noise: &mut Noise) -> ReadShape {
-    use super::limits;
-    let names = (0..limits::MAX_PLACEHOLDERS)
-        .map(|_| {
-            (
-                format!("#{}", noise.name(limits::MAX_PLACEHOLDER_BYTES - 1)),
-                noise.name(limits::MAX_NAME_BYTES),
-            )
-        })
-        .collect();
-    // One value filling the `values` bound: base64 in a B, the costliest encoding.
-    let value = AttributeValue::B(Blob::new(noise.bytes(limits::MAX_VALUES_BYTES * 3 / 4)));
-    ReadShape {
-        fields: (0..100).map(|_| noise.name(255)).collect(),
-        consistent: true,
-        index: Some("i".repeat(255)),
-        query: None,
-        filter: Some(Filter {
-            expression: noise.name(limits::MAX_EXPRESSION_BYTES),
-            names,
-            values: [(format!(":{}", noise.name(254)), value)].into(),
-        }),
-        count: false,
-    }
-}
-
-/// A real cursor of `positions` positions as large as positions get; with `query`, a
-/// fan-out over that many partitions of the largest values.
-fn worst_case_token(positions: u32, query: bool) -> String {
-    let mut noise = Noise::new(u64::from(positions) * 2 + u64::from(query));
-    let sizes = [
-        MAX_PARTITION_KEY_BYTES,
-        MAX_SORT_KEY_BYTES,
-        MAX_PARTITION_KEY_BYTES,
-        MAX_SORT_KEY_BYTES,
-    ];
-    let mut shape = worst_case_shape(&mut noise);
-    let key_positions = (0..positions)
-        .map(|_| {
-            Position::After(
-                sizes
-                    .iter()
-                    .map(|&size| {
-                        let name = noise.name(MAX_KEY_NAME_BYTES);
-                        (name, AttributeValue::B(Blob::new(noise.bytes(size))))
-                    })
-                    .collect(),
-            )
-        })
-        .collect();
-    let (total_segments, positions) = if query {
-        shape.query = Some(QueryShape {
-            key: noise.name(MAX_KEY_NAME_BYTES),
-            partitions: (0..positions)
-                .map(|_| KeyValue::B(noise.bytes(MAX_PARTITION_KEY_BYTES)))
-                .collect(),
-            concurrency: positions,
-            sort: Some(SortCondition {
-                key: noise.name(MAX_KEY_NAME_BYTES),
-                op: SortOp::Between,
-                value: KeyValue::B(noise.bytes(MAX_SORT_KEY_BYTES)),
-                to: Some(KeyValue::B(noise.bytes(MAX_SORT_KEY_BYTES))),
-            }),
-            descending: true,
-        });
-        (positions, key_positions)
-    } else {
-        (crate::config::DYNAMODB_MAX_TOTAL_SEGMENTS, key_positions)
-    };
-    Cursor {
-        table: "t".repeat(255),
-        total_segments,
-        segment_offset: 0,
-        positions,
-        shape,
-    }
-    .encode(b"")
 }
 
 fn position_repr(position: &Position) -> PositionRepr {
@@ -669,8 +528,9 @@ fn attribute_of(value: KeyRepr) -> Option<AttributeValue> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::limits;
+    use super::worst::{worst_case_len, worst_case_query_len};
     use super::*;
+    use crate::scan::limits;
 
     fn sample() -> Cursor {
         Cursor {
@@ -944,39 +804,5 @@ mod tests {
             let token = cursor.encode(b"k");
             assert_eq!(Cursor::decode(&token, b"k", cap), Ok(cursor), "{n}");
         }
-    }
-
-    #[test]
-    fn a_cursor_cap_holds_at_most_one_position_per_min_position_bytes() {
-        // What the decoder's entry budget rests on: a MAX_SEGMENTS or MAX_PARTITIONS the
-        // configuration admits under a cap of N bytes is at most N / MIN_POSITION_BYTES.
-        for n in [1, 64, 212, 1000] {
-            let len = worst_case_len(n);
-            assert!(len >= n as usize * MIN_POSITION_BYTES, "{n}: {len}");
-            assert!(worst_case_query_len(n) >= len, "{n}");
-        }
-    }
-
-    #[test]
-    fn the_worst_case_bound_holds_for_a_real_worst_case_cursor() {
-        let real = worst_case_token(64, false).len();
-        let bound = worst_case_len(64);
-        eprintln!("worst-case cursor of 64 segments: {real} bytes, bound {bound}");
-        assert!(real <= bound, "{real} > {bound}");
-        assert!(
-            bound - real < real / 50,
-            "bound {bound} is loose for {real}"
-        );
-        // Each position carries 6 KB of incompressible key bytes: base64 makes it 8 KB.
-        assert!(real > 64 * 8 * 1024, "{real}");
-        assert!(Cursor::decode(&worst_case_token(64, false), b"", bound).is_ok());
-        let real = worst_case_token(100, true).len();
-        let bound = worst_case_query_len(100);
-        eprintln!("worst-case cursor of 100 partitions: {real} bytes, bound {bound}");
-        assert!(
-            real <= bound && bound - real < real / 50,
-            "{real} vs {bound}"
-        );
-        assert!(Cursor::decode(&worst_case_token(100, true), b"", bound).is_ok());
     }
 }

@@ -15,8 +15,8 @@
 //! drops the page unsent and turns the stream back to pages sized by the budget.
 
 use super::budget::Reservation;
-use super::{Item, Page, PageSource, ReadShape};
-use crate::error::UpstreamError;
+use crate::format::error::UpstreamError;
+use crate::scan::{Item, Page, PageSource, ReadShape};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -259,10 +259,10 @@ pub enum Fitted {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scan::cursor::{Cursor, Position};
+    use crate::format::cursor::{Cursor, CursorSeal, Position};
+    use crate::format::trailer::{StopReason, split_body};
+    use crate::read::stream::{ScanPlan, start};
     use crate::scan::memory::MemorySource;
-    use crate::scan::stream::{CursorSeal, ScanPlan, start};
-    use crate::scan::trailer::{StopReason, split_body};
     use crate::scan::{Filter, KeyValue, QueryShape};
     use aws_sdk_dynamodb::types::AttributeValue;
     use bytes::Bytes;
@@ -332,7 +332,7 @@ mod tests {
     async fn follow_trailers(
         source: Arc<MemorySource>,
         first: ScanPlan,
-    ) -> (Vec<serde_json::Value>, Vec<crate::scan::trailer::Trailer>) {
+    ) -> (Vec<serde_json::Value>, Vec<crate::format::trailer::Trailer>) {
         let max = first.max_items.expect("a budget");
         let mut plan = first.clone();
         let mut all = Vec::new();
@@ -601,7 +601,7 @@ mod tests {
             "at first, the reservation itself"
         );
         // Budget 6: a reservation of 4, 2 held by another page, none left to top up from.
-        let budget = crate::scan::budget::Budget::new(Some(6));
+        let budget = crate::read::budget::Budget::new(Some(6));
         let mut reservation = budget.take(4).await.expect("items");
         let _other = budget.take(2).await.expect("items");
         let mut page = Page {
@@ -631,7 +631,7 @@ mod tests {
         ] {
             let full =
                 FullPages::new(&shape, vec!["id".into(), "tenant".into()]).expect("filtered");
-            let budget = crate::scan::budget::Budget::new(Some(2));
+            let budget = crate::read::budget::Budget::new(Some(2));
             let mut reservation = budget.take(2).await.expect("items");
             let mut verified = Page {
                 items: table(1),
@@ -663,7 +663,7 @@ mod tests {
         ] {
             let full =
                 FullPages::new(&shape, vec!["id".into(), "tenant".into()]).expect("filtered");
-            let budget = crate::scan::budget::Budget::new(Some(100));
+            let budget = crate::read::budget::Budget::new(Some(100));
             let mut reservation = budget.take(100).await.expect("items");
             let mut page = Page {
                 items: table(1),
@@ -675,7 +675,7 @@ mod tests {
         }
         // A cut before any LastEvaluatedKey confirmed the key: read again, budget-sized.
         let full = FullPages::new(&shape, vec!["id".into(), "tenant".into()]).expect("filtered");
-        let budget = crate::scan::budget::Budget::new(Some(2));
+        let budget = crate::read::budget::Budget::new(Some(2));
         let mut reservation = budget.take(2).await.expect("items");
         let mut last = Page {
             items: table(5),

@@ -1,0 +1,17 @@
+//! The read job: a Scan split into segments, or a Query fanned out over partitions, merged
+//! into one NDJSON stream that ends with a trailer. No HTTP, no command line.
+//!
+//! - [`stream`]: the plan of one invocation's read, its start, and the merge of the
+//!   segments' pages into one stream.
+//! - [`segment`]: one segment's (or partition's) task: fetch, encode, hand over.
+//! - [`tally`]: the counts and positions of what was sent, which make the trailer.
+//! - [`budget`]: the `max_items` budget the segments share.
+//! - [`filtered`]: filtered reads under `max_items`: whole pages, cut to the budget.
+//! - [`rate`]: the read-rate cap (`max_rcu`).
+
+pub mod budget;
+pub mod filtered;
+pub mod rate;
+pub mod segment;
+pub mod stream;
+pub mod tally;
