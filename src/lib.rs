@@ -31,6 +31,7 @@ pub mod http;
 pub mod load;
 pub mod logging;
 pub mod pull;
+pub mod read;
 pub mod scan;
 pub mod seed;
 pub mod writer;

@@ -11,14 +11,13 @@
 //! mapping of upstream failures to statuses lives here, in one place.
 
 pub mod lambda;
-pub mod params;
 pub mod seeder;
 pub mod streamer;
 
-pub use params::Params;
 pub use streamer::{StreamRequest, Streamer, parse_request};
 
 use crate::error::{ErrorKind, UpstreamError};
+use crate::read::params::{ErrorCode, RequestError, quoted};
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::{self, BoxStream};
@@ -78,43 +77,6 @@ pub fn time_budget(
     Some(tokio::time::Instant::now() + usable)
 }
 
-/// The stable codes of error bodies, which clients match on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    /// A parameter nobody knows.
-    UnknownParameter,
-    /// A required parameter is missing.
-    MissingParameter,
-    /// A parameter's value is malformed or out of bounds.
-    InvalidParameter,
-    /// A cursor that cannot be resumed from.
-    InvalidCursor,
-    /// A body over the size limit.
-    BodyTooLarge,
-    /// A POST body of a media type other than a form.
-    UnsupportedMediaType,
-    /// A method other than the ones allowed.
-    MethodNotAllowed,
-    /// An upstream failure, by its kind.
-    Upstream(ErrorKind),
-}
-
-impl ErrorCode {
-    /// The code as it appears in the body.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::UnknownParameter => "UnknownParameter",
-            Self::MissingParameter => "MissingParameter",
-            Self::InvalidParameter => "InvalidParameter",
-            Self::InvalidCursor => "InvalidCursor",
-            Self::BodyTooLarge => "BodyTooLarge",
-            Self::UnsupportedMediaType => "UnsupportedMediaType",
-            Self::MethodNotAllowed => "MethodNotAllowed",
-            Self::Upstream(kind) => kind.code(),
-        }
-    }
-}
-
 /// A request that gets an error response instead of work.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -165,6 +127,13 @@ impl ApiError {
     }
 }
 
+/// A request refused for its parameters: a `400` with the request's code and message.
+impl From<RequestError> for ApiError {
+    fn from(err: RequestError) -> Self {
+        Self::bad_request(err.code, err.message)
+    }
+}
+
 /// The one mapping of upstream failures to HTTP: status, code and fixed message.
 impl From<&UpstreamError> for ApiError {
     fn from(err: &UpstreamError) -> Self {
@@ -187,13 +156,6 @@ impl From<&UpstreamError> for ApiError {
         };
         Self::new(status, ErrorCode::Upstream(err.kind), message)
     }
-}
-
-/// Echoes client input back safely: quoted, escaped, and cut short.
-pub fn quoted(value: &str) -> String {
-    let short: String = value.chars().take(40).collect();
-    let ellipsis = if short.len() < value.len() { "..." } else { "" };
-    format!("{short:?}{ellipsis}")
 }
 
 /// A complete JSON error response.
@@ -228,9 +190,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn echoed_input_is_escaped_and_short() {
-        assert_eq!(quoted("a\"b"), "\"a\\\"b\"");
-        assert!(quoted(&"x".repeat(100)).ends_with("\"..."));
+    fn a_refused_request_is_a_400_with_its_code_and_message() {
+        for code in [
+            ErrorCode::UnknownParameter,
+            ErrorCode::MissingParameter,
+            ErrorCode::InvalidParameter,
+            ErrorCode::InvalidCursor,
+        ] {
+            let err = ApiError::from(RequestError::new(code, "why".into()));
+            assert_eq!(
+                (err.status, err.code, err.message.as_str()),
+                (400, code, "why")
+            );
+            assert_eq!(err.allow, None);
+        }
     }
 
     #[test]

@@ -5,9 +5,8 @@
 //! deadline; the summary's `next_start` says where the caller continues.
 
 use super::lambda::Handler;
-use super::{
-    ApiError, ErrorCode, Invocation, Params, ResponseBody, error_response, response, time_budget,
-};
+use super::{ApiError, Invocation, ResponseBody, error_response, response, time_budget};
+use crate::read::params::{ErrorCode, Params};
 use crate::seed::{Input, Summary};
 use crate::writer::BatchWriter;
 use bytes::Bytes;

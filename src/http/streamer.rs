@@ -8,15 +8,13 @@
 //! rather than a 200 with an error inside.
 
 use super::lambda::Handler;
-use super::{
-    ApiError, ErrorCode, Invocation, Params, ResponseBody, error_response, quoted, response,
-    time_budget,
-};
+use super::{ApiError, Invocation, ResponseBody, error_response, response, time_budget};
 use crate::compress::Compression;
 use crate::config::{Config, DYNAMODB_MAX_TOTAL_SEGMENTS};
 use crate::encode::{Format, is_json_number};
 use crate::error::{ErrorKind, UpstreamError};
 use crate::load::item::dynamo_number;
+use crate::read::params::{ErrorCode, Params, quoted};
 use crate::scan::cursor::{Cursor, Position};
 use crate::scan::filtered;
 use crate::scan::stream::{self, CursorSeal, ScanPlan};
@@ -194,7 +192,9 @@ pub const FORM_MEDIA_TYPES: &[&str] = &["application/x-www-form-urlencoded", "te
 fn params_of(invocation: &Invocation<'_>, config: &Config) -> Result<Params, ApiError> {
     let query = invocation.uri.query().unwrap_or_default();
     match *invocation.method {
-        Method::GET => Params::parse_repeatable(query, PARAMETERS, REPEATABLE),
+        Method::GET => {
+            Params::parse_repeatable(query, PARAMETERS, REPEATABLE).map_err(ApiError::from)
+        }
         Method::POST => {
             let form = invocation.content_type.is_none_or(|ct| {
                 let media_type = ct.split(';').next().unwrap_or_default().trim();
@@ -224,6 +224,7 @@ fn params_of(invocation: &Invocation<'_>, config: &Config) -> Result<Params, Api
                 ApiError::bad_request(ErrorCode::InvalidParameter, "the body is not UTF-8".into())
             })?;
             Params::parse_repeatable(&format!("{query}&{body}"), PARAMETERS, REPEATABLE)
+                .map_err(ApiError::from)
         }
         _ => Err(ApiError::method_not_allowed(invocation.method, "GET, POST")),
     }
