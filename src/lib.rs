@@ -28,6 +28,7 @@ pub mod config;
 pub mod encode;
 pub mod error;
 pub mod http;
+pub mod lambda;
 pub mod load;
 pub mod logging;
 pub mod pull;

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{
 };
 use common::*;
 use scanstream::config::Config;
-use scanstream::http::Streamer;
+use scanstream::lambda::streamer::Streamer;
 use scanstream::scan::dynamo::DynamoSource;
 use scanstream::scan::trailer::Trailer;
 use serde_json::Value;

@@ -6,7 +6,7 @@
 //! parameter bounds, so the template cannot offer values the function refuses.
 
 use scanstream::config::Config;
-use scanstream::http::Streamer;
+use scanstream::lambda::streamer::Streamer;
 use scanstream::scan::dynamo::DynamoSource;
 
 fn main() -> std::process::ExitCode {

@@ -12,11 +12,9 @@
 
 pub mod lambda;
 pub mod seeder;
-pub mod streamer;
-
-pub use streamer::{StreamRequest, Streamer, parse_request};
 
 use crate::error::{ErrorKind, UpstreamError};
+use crate::read::open::OpenError;
 use crate::read::params::{ErrorCode, RequestError, quoted};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -134,6 +132,16 @@ impl From<RequestError> for ApiError {
     }
 }
 
+/// A read that did not start: its request refused (a `400`), or DynamoDB's failure.
+impl From<OpenError> for ApiError {
+    fn from(err: OpenError) -> Self {
+        match err {
+            OpenError::Request(err) => Self::from(err),
+            OpenError::Upstream(err) => Self::from(&err),
+        }
+    }
+}
+
 /// The one mapping of upstream failures to HTTP: status, code and fixed message.
 impl From<&UpstreamError> for ApiError {
     fn from(err: &UpstreamError) -> Self {
@@ -188,6 +196,24 @@ pub fn response(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_deadline_in_the_past_is_no_deadline() {
+        let epoch_plus_600s = SystemTime::UNIX_EPOCH + Duration::from_millis(600_000);
+        assert_eq!(
+            time_budget(Some(epoch_plus_600s), Duration::from_secs(2)),
+            None
+        );
+        assert_eq!(time_budget(None, Duration::from_secs(2)), None);
+        let soon = SystemTime::now() + Duration::from_secs(10);
+        let at = time_budget(Some(soon), Duration::from_secs(2)).expect("a budget");
+        let left = at - tokio::time::Instant::now();
+        assert!(
+            left <= Duration::from_secs(8) && left > Duration::from_secs(7),
+            "{left:?}"
+        );
+    }
 
     #[test]
     fn a_refused_request_is_a_400_with_its_code_and_message() {

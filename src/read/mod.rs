@@ -2,5 +2,9 @@
 //! that streams it.
 //!
 //! - [`params`]: request parameters (a query string or form body) to bounded values.
+//! - [`request`]: the parameters to a typed, validated [`request::StreamRequest`].
+//! - [`open`]: a request typed by the table's key schema, and its first page.
 
+pub mod open;
 pub mod params;
+pub mod request;

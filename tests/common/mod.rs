@@ -216,7 +216,7 @@ pub async fn body_of(
 
 /// `GET /?query` through the streamer's own handler (no Lambda): status and body.
 pub async fn get_via_handler<S: scanstream::scan::PageSource>(
-    streamer: &scanstream::http::Streamer<S>,
+    streamer: &scanstream::lambda::streamer::Streamer<S>,
     query: &str,
 ) -> (u16, bytes::Bytes) {
     let uri: lambda_http::http::Uri = format!("/?{query}").parse().expect("uri");
