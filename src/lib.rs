@@ -12,8 +12,9 @@
 //! - [`error`]: upstream failures sorted into the few kinds a client must tell apart.
 //! - [`load`]: files, streams and DynamoDB exports into a table, checked against its key
 //!   schema, with memory bounded by the batches in flight, and a checkpoint.
-//! - [`http`]: query string to a validated request, outcomes to HTTP responses, and the
-//!   Lambda glue both functions share.
+//! - [`read`]: request parameters to a typed, validated read, and the start of that read.
+//! - [`lambda`]: the two functions as Lambda runs them: invocations to reads (or seeding
+//!   runs), outcomes to HTTP responses, and the runtime loop both share.
 //! - [`logging`]: JSON logs in Lambda, text elsewhere.
 //! - [`pull`]: the `scanstream` client: one table over many invocations, exactly once.
 //! - [`seed`]: deterministic fake records and the seeder's command line.
@@ -27,7 +28,6 @@ pub mod compress;
 pub mod config;
 pub mod encode;
 pub mod error;
-pub mod http;
 pub mod lambda;
 pub mod load;
 pub mod logging;

@@ -8,7 +8,7 @@ use futures::StreamExt;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use scanstream::config::Config;
-use scanstream::http::Invocation;
+use scanstream::lambda::http::Invocation;
 use scanstream::lambda::streamer::{bounds, request_of};
 use scanstream::scan::cursor::Cursor;
 use scanstream::scan::dynamo::DynamoSource;

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{
 use common::emulator::Emulator;
 use common::*;
 use scanstream::config::Config;
-use scanstream::http::Invocation;
+use scanstream::lambda::http::Invocation;
 use scanstream::lambda::streamer::Streamer;
 use scanstream::read::open::{APPROX_BYTES_HEADER, APPROX_ITEMS_HEADER};
 use scanstream::scan::dynamo::DynamoSource;

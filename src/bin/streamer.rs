@@ -37,5 +37,5 @@ async fn run() -> Result<(), lambda_http::Error> {
     let client = scanstream::client::dynamodb(&config.calls).await;
     let source = DynamoSource::new(client, config.table_name.clone())
         .with_consumed_capacity(config.consumed_capacity);
-    scanstream::http::lambda::run(Streamer::new(config, source)).await
+    scanstream::lambda::runtime::run(Streamer::new(config, source)).await
 }

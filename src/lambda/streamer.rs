@@ -7,9 +7,9 @@
 //! committed only once the first page (or the first error) is in, so a missing table is
 //! a real 404 rather than a 200 with an error inside.
 
+use super::http::{ApiError, Invocation, ResponseBody, error_response, response, time_budget};
+use super::runtime::Handler;
 use crate::config::Config;
-use crate::http::lambda::Handler;
-use crate::http::{ApiError, Invocation, ResponseBody, error_response, response, time_budget};
 use crate::read::open::{APPROX_BYTES_HEADER, APPROX_ITEMS_HEADER, Reader};
 use crate::read::params::{ErrorCode, Params};
 use crate::read::request::query::MAX_PK_TEXT_BYTES;

@@ -1,17 +1,9 @@
-//! The HTTP edge of both functions: query strings become validated requests or a 4xx,
-//! outcomes become responses.
+//! The HTTP side of both functions: one invocation as a handler sees it, its time
+//! budget, and responses, streamed or a JSON error.
 //!
-//! - [`streamer`]: `GET /?segments=&limit=` streams the table as NDJSON.
-//! - [`seeder`]: `GET /?count=&seed=&start=` seeds the table, streaming progress.
-//! - [`params`]: query strings and form bodies to bounded values, strictly.
-//! - [`lambda`]: the Lambda runtime loop both functions run in.
-//!
-//! Nothing runs until every parameter is valid. Error bodies are always
-//! `{"error":{"code","message"}}`, built from fixed text and validated input only; the
-//! mapping of upstream failures to statuses lives here, in one place.
-
-pub mod lambda;
-pub mod seeder;
+//! Error bodies are always `{"error":{"code","message"}}`, built from fixed text and
+//! validated input only; the mapping of refused requests and upstream failures to
+//! statuses lives here, in one place ([`ApiError`]).
 
 use crate::error::{ErrorKind, UpstreamError};
 use crate::read::open::OpenError;
