@@ -418,7 +418,7 @@ fn rcu(
     let Some(raw) = lookup(name) else {
         return Ok(None);
     };
-    crate::http::params::decimal(raw.trim(), max)
+    crate::read::params::decimal(raw.trim(), max)
         .map(Some)
         .ok_or(ConfigError::NotARate {
             name,

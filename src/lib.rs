@@ -12,8 +12,9 @@
 //!   zstd bodies.
 //! - [`load`]: files, streams and DynamoDB exports into a table, checked against its key
 //!   schema, with memory bounded by the batches in flight, and a checkpoint.
-//! - [`http`]: query string to a validated request, outcomes to HTTP responses, and the
-//!   Lambda glue both functions share.
+//! - [`read`]: request parameters to a typed, validated read, and the start of that read.
+//! - [`lambda`]: the two functions as Lambda runs them: invocations to reads (or seeding
+//!   runs), outcomes to HTTP responses, and the runtime loop both share.
 //! - [`logging`]: JSON logs in Lambda, text elsewhere.
 //! - [`read`]: the read job: the fan-out, the merge and the tally behind the trailer.
 //! - [`pull`]: the `scanstream` client: one table over many invocations, exactly once.
@@ -27,7 +28,7 @@ pub mod client;
 pub mod config;
 pub mod encode;
 pub mod format;
-pub mod http;
+pub mod lambda;
 pub mod load;
 pub mod logging;
 pub mod pull;

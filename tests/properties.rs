@@ -10,7 +10,8 @@ use proptest::strategy::ValueTree;
 use scanstream::config::Config;
 use scanstream::format::cursor::{Cursor, CursorSeal};
 use scanstream::format::trailer::Trailer;
-use scanstream::http::{Invocation, parse_request};
+use scanstream::lambda::http::Invocation;
+use scanstream::lambda::streamer::{bounds, request_of};
 use scanstream::read::stream::{ScanPlan, start};
 use scanstream::scan::dynamo::DynamoSource;
 use scanstream::scan::memory::MemorySource;
@@ -177,7 +178,7 @@ proptest! {
         if let Ok(uri) = uri.parse() {
             let method = if post { lambda_http::http::Method::POST } else { lambda_http::http::Method::GET };
             let invocation = Invocation { method: &method, uri: &uri, content_type: None, body: &body, deadline: None };
-            let _ = parse_request(&invocation, &config);
+            let _ = request_of(&invocation, &bounds(&config));
         }
     }
 

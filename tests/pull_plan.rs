@@ -12,8 +12,9 @@ use aws_sdk_dynamodb::types::{
 use common::emulator::Emulator;
 use common::*;
 use scanstream::config::Config;
-use scanstream::http::streamer::{APPROX_BYTES_HEADER, APPROX_ITEMS_HEADER};
-use scanstream::http::{Invocation, Streamer};
+use scanstream::lambda::http::Invocation;
+use scanstream::lambda::streamer::Streamer;
+use scanstream::read::open::{APPROX_BYTES_HEADER, APPROX_ITEMS_HEADER};
 use scanstream::scan::dynamo::DynamoSource;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};

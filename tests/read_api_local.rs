@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{
 use common::*;
 use scanstream::config::Config;
 use scanstream::format::trailer::Trailer;
-use scanstream::http::Streamer;
+use scanstream::lambda::streamer::Streamer;
 use scanstream::scan::dynamo::DynamoSource;
 use serde_json::Value;
 

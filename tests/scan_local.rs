@@ -201,7 +201,7 @@ async fn filter_table(client: &aws_sdk_dynamodb::Client, count: usize) -> String
 /// Follows cursors of `query` through the streamer's handler to the end: every item sent
 /// and the Scan calls answered. Each incomplete stream carries exactly `max_items`.
 async fn follow_filtered(
-    streamer: &scanstream::http::Streamer<DynamoSource>,
+    streamer: &scanstream::lambda::streamer::Streamer<DynamoSource>,
     query: &str,
     max_items: u64,
 ) -> (Vec<Value>, u64) {
@@ -251,8 +251,10 @@ async fn filtered_reads_under_max_items_read_whole_pages_on_a_table_and_an_index
         (name == "TABLE_NAME").then(|| table.to_string())
     })
     .expect("config");
-    let streamer =
-        scanstream::http::Streamer::new(config, DynamoSource::new(client.clone(), &table));
+    let streamer = scanstream::lambda::streamer::Streamer::new(
+        config,
+        DynamoSource::new(client.clone(), &table),
+    );
     let rare = filter_params("#k = :k", r##"{"#k":"kind"}"##, r#"{":k":{"S":"rare"}}"#);
     let want = |keep: fn(usize) -> bool| -> Vec<String> {
         let mut ids: Vec<String> = (0..COUNT)

@@ -6,10 +6,11 @@ mod common;
 
 use common::*;
 use lambda_http::http::Uri;
-use scanstream::config::Config;
+use scanstream::config::{Config, SeederConfig};
 use scanstream::encode::to_line;
-use scanstream::http::seeder::{Seeder, SeederConfig};
-use scanstream::http::{Invocation, Streamer};
+use scanstream::lambda::http::Invocation;
+use scanstream::lambda::seeder::Seeder;
+use scanstream::lambda::streamer::Streamer;
 use scanstream::load::item as ndjson;
 use scanstream::scan::dynamo::DynamoSource;
 use scanstream::seed::generate;

@@ -516,7 +516,7 @@ async fn buffered(
     std::convert::Infallible,
 > {
     let query = request.uri().query().unwrap_or_default();
-    let params = scanstream::http::Params::parse(query, &["segments", "limit"]);
+    let params = scanstream::read::params::Params::parse(query, &["segments", "limit"]);
     let plan = params.and_then(|p| {
         Ok(ScanPlan::segments(
             p.integer("segments", 1, 1, 64)?,

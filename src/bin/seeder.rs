@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use scanstream::config::SeederConfig;
-use scanstream::http::seeder::Seeder;
+use scanstream::lambda::seeder::Seeder;
 use scanstream::seed::cli::{self, Args};
 use scanstream::seed::generate;
 use scanstream::writer::BatchWriter;
@@ -21,7 +21,7 @@ async fn run() -> anyhow::Result<()> {
     let config = SeederConfig::from_env()?;
     let client = scanstream::client::dynamodb(&config.calls).await;
     let writer = BatchWriter::new(client, &config.table_name, generate::KEY);
-    scanstream::http::lambda::run(Seeder::new(config, writer))
+    scanstream::lambda::runtime::run(Seeder::new(config, writer))
         .await
         .map_err(|err| anyhow::anyhow!(err))
 }

@@ -6,7 +6,7 @@
 //! parameter bounds, so the template cannot offer values the function refuses.
 
 use scanstream::config::Config;
-use scanstream::http::Streamer;
+use scanstream::lambda::streamer::Streamer;
 use scanstream::scan::dynamo::DynamoSource;
 
 fn main() -> std::process::ExitCode {
@@ -37,5 +37,5 @@ async fn run() -> Result<(), lambda_http::Error> {
     let client = scanstream::client::dynamodb(&config.calls).await;
     let source = DynamoSource::new(client, config.table_name.clone())
         .with_consumed_capacity(config.consumed_capacity);
-    scanstream::http::lambda::run(Streamer::new(config, source)).await
+    scanstream::lambda::runtime::run(Streamer::new(config, source)).await
 }

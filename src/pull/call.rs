@@ -485,7 +485,7 @@ impl Drop for Arriving<'_> {
 /// The table's approximate `(items, bytes)` from a response's headers, when both are
 /// there and are counts; anything else is no estimate.
 pub fn approximate_size(headers: &reqwest::header::HeaderMap) -> Option<(u64, u64)> {
-    use crate::http::streamer::{APPROX_BYTES_HEADER, APPROX_ITEMS_HEADER};
+    use crate::read::open::{APPROX_BYTES_HEADER, APPROX_ITEMS_HEADER};
     let number = |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.parse().ok() };
     Some((number(APPROX_ITEMS_HEADER)?, number(APPROX_BYTES_HEADER)?))
 }

@@ -1,6 +1,10 @@
-//! The read job: a Scan split into segments, or a Query fanned out over partitions, merged
-//! into one NDJSON stream that ends with a trailer. No HTTP, no command line.
+//! The read job: a typed, validated request, then a Scan split into segments or a Query
+//! fanned out over partitions, merged into one NDJSON stream that ends with a trailer. No
+//! HTTP, no command line.
 //!
+//! - [`params`]: request parameters (a query string or form body) to bounded values.
+//! - [`request`]: the parameters to a typed, validated [`request::StreamRequest`].
+//! - [`open`]: a request typed by the table's key schema, and its first page.
 //! - [`stream`]: the plan of one invocation's read, its start, and the merge of the
 //!   segments' pages into one stream.
 //! - [`segment`]: one segment's (or partition's) task: fetch, encode, hand over.
@@ -11,7 +15,10 @@
 
 pub mod budget;
 pub mod filtered;
+pub mod open;
+pub mod params;
 pub mod rate;
+pub mod request;
 pub mod segment;
 pub mod stream;
 pub mod tally;

@@ -203,7 +203,7 @@ pub fn assert_same_ids(got: &[String], expected: &[String], context: &str) {
 
 /// A whole response body, collected.
 pub async fn body_of(
-    response: lambda_http::http::Response<scanstream::http::ResponseBody>,
+    response: lambda_http::http::Response<scanstream::lambda::http::ResponseBody>,
 ) -> bytes::Bytes {
     use http_body_util::BodyExt;
     response
@@ -216,11 +216,11 @@ pub async fn body_of(
 
 /// `GET /?query` through the streamer's own handler (no Lambda): status and body.
 pub async fn get_via_handler<S: scanstream::scan::PageSource>(
-    streamer: &scanstream::http::Streamer<S>,
+    streamer: &scanstream::lambda::streamer::Streamer<S>,
     query: &str,
 ) -> (u16, bytes::Bytes) {
     let uri: lambda_http::http::Uri = format!("/?{query}").parse().expect("uri");
-    let invocation = scanstream::http::Invocation::get(&uri);
+    let invocation = scanstream::lambda::http::Invocation::get(&uri);
     let response = streamer.handle(invocation).await;
     let status = response.status().as_u16();
     (status, body_of(response).await)

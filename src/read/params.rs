@@ -2,11 +2,74 @@
 //!
 //! The one place either function reads its parameters. Parsing is strict: an unknown or
 //! repeated name, or a value that is not UTF-8 once percent-decoded, is refused with a
-//! `400` naming the parameter, never decoded "lossily" into a value nobody sent.
+//! [`RequestError`] naming the parameter (the edge sends it as a `400`), never decoded
+//! "lossily" into a value nobody sent. Errors carry a stable [`ErrorCode`] and a message
+//! built only from fixed text and [`quoted`] input; no HTTP.
 
-use super::{ApiError, ErrorCode, quoted};
+use crate::format::error::ErrorKind;
 use percent_encoding::percent_decode;
 use std::collections::HashMap;
+
+/// The stable codes of error bodies, which clients match on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// A parameter nobody knows.
+    UnknownParameter,
+    /// A required parameter is missing.
+    MissingParameter,
+    /// A parameter's value is malformed or out of bounds.
+    InvalidParameter,
+    /// A cursor that cannot be resumed from.
+    InvalidCursor,
+    /// A body over the size limit.
+    BodyTooLarge,
+    /// A POST body of a media type other than a form.
+    UnsupportedMediaType,
+    /// A method other than the ones allowed.
+    MethodNotAllowed,
+    /// An upstream failure, by its kind.
+    Upstream(ErrorKind),
+}
+
+impl ErrorCode {
+    /// The code as it appears in the body.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnknownParameter => "UnknownParameter",
+            Self::MissingParameter => "MissingParameter",
+            Self::InvalidParameter => "InvalidParameter",
+            Self::InvalidCursor => "InvalidCursor",
+            Self::BodyTooLarge => "BodyTooLarge",
+            Self::UnsupportedMediaType => "UnsupportedMediaType",
+            Self::MethodNotAllowed => "MethodNotAllowed",
+            Self::Upstream(kind) => kind.code(),
+        }
+    }
+}
+
+/// A request refused before any work: its parameters (or cursor) are not ones the read
+/// takes. The edge answers it with a `400` carrying `code` and `message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestError {
+    /// A stable code clients can match on.
+    pub code: ErrorCode,
+    /// A human-readable explanation, built only from fixed text and validated input.
+    pub message: String,
+}
+
+impl RequestError {
+    /// An error with `code` and `message`.
+    pub fn new(code: ErrorCode, message: String) -> Self {
+        Self { code, message }
+    }
+}
+
+/// Echoes client input back safely: quoted, escaped, and cut short.
+pub fn quoted(value: &str) -> String {
+    let short: String = value.chars().take(40).collect();
+    let ellipsis = if short.len() < value.len() { "..." } else { "" };
+    format!("{short:?}{ellipsis}")
+}
 
 /// The parameters of one request, each known and given once (or, if repeatable, as
 /// often as it was given, in order).
@@ -18,7 +81,7 @@ pub struct Params {
 impl Params {
     /// Parses `application/x-www-form-urlencoded` text (a query string or a form body);
     /// every name must be one of `known`, given once.
-    pub fn parse(raw: &str, known: &[&str]) -> Result<Self, ApiError> {
+    pub fn parse(raw: &str, known: &[&str]) -> Result<Self, RequestError> {
         Self::parse_repeatable(raw, known, &[])
     }
 
@@ -28,7 +91,7 @@ impl Params {
         raw: &str,
         known: &[&str],
         repeatable: &[&str],
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, RequestError> {
         let mut values: HashMap<String, Vec<String>> = HashMap::new();
         for pair in raw.split('&').filter(|pair| !pair.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -37,13 +100,13 @@ impl Params {
                 return Err(unknown(&name, known));
             }
             let value = decode(value).map_err(|_| {
-                ApiError::bad_request(
+                RequestError::new(
                     ErrorCode::InvalidParameter,
                     format!("{name} is not valid UTF-8 once percent-decoded"),
                 )
             })?;
             if values.contains_key(&name) && !repeatable.contains(&name.as_str()) {
-                return Err(ApiError::bad_request(
+                return Err(RequestError::new(
                     ErrorCode::InvalidParameter,
                     format!("parameter {name} is given more than once"),
                 ));
@@ -73,7 +136,7 @@ impl Params {
 
     /// `name` as an integer in `min..=max` (strict decimal digits: no sign, no spaces, no
     /// exponent), or `default` when absent.
-    pub fn integer<T>(&self, name: &str, default: T, min: T, max: T) -> Result<T, ApiError>
+    pub fn integer<T>(&self, name: &str, default: T, min: T, max: T) -> Result<T, RequestError>
     where
         T: Into<u64> + TryFrom<u64> + Copy,
     {
@@ -81,7 +144,7 @@ impl Params {
     }
 
     /// `name` as an integer in `min..=max`, or `None` when absent.
-    pub fn optional_integer<T>(&self, name: &str, min: T, max: T) -> Result<Option<T>, ApiError>
+    pub fn optional_integer<T>(&self, name: &str, min: T, max: T) -> Result<Option<T>, RequestError>
     where
         T: Into<u64> + TryFrom<u64> + Copy,
     {
@@ -97,7 +160,7 @@ impl Params {
             .filter(|n| (low..=high).contains(n))
             .and_then(|n| T::try_from(n).ok());
         parsed.map(Some).ok_or_else(|| {
-            ApiError::bad_request(
+            RequestError::new(
                 ErrorCode::InvalidParameter,
                 format!(
                     "{name} must be an integer in {low}..={high}, got {}",
@@ -114,12 +177,12 @@ impl Params {
         default: T,
         names: &[&str],
         of: impl Fn(&str) -> Option<T>,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, RequestError> {
         let Some(value) = self.text(name) else {
             return Ok(default);
         };
         of(value).ok_or_else(|| {
-            ApiError::bad_request(
+            RequestError::new(
                 ErrorCode::InvalidParameter,
                 format!(
                     "{name} must be one of {}, got {}",
@@ -132,12 +195,12 @@ impl Params {
 
     /// `name` as a plain decimal number in `(0, max]` (digits, an optional fraction: no
     /// sign, exponent, `NaN` or infinity), or `None` when absent.
-    pub fn positive_decimal(&self, name: &str, max: f64) -> Result<Option<f64>, ApiError> {
+    pub fn positive_decimal(&self, name: &str, max: f64) -> Result<Option<f64>, RequestError> {
         let Some(value) = self.text(name) else {
             return Ok(None);
         };
         decimal(value, max).map(Some).ok_or_else(|| {
-            ApiError::bad_request(
+            RequestError::new(
                 ErrorCode::InvalidParameter,
                 format!(
                     "{name} must be a decimal number greater than 0 and at most {max}, got {}",
@@ -148,11 +211,11 @@ impl Params {
     }
 
     /// `name` as `true` or `false`; absent is `false`.
-    pub fn boolean(&self, name: &str) -> Result<bool, ApiError> {
+    pub fn boolean(&self, name: &str) -> Result<bool, RequestError> {
         match self.text(name) {
             None | Some("false") => Ok(false),
             Some("true") => Ok(true),
-            Some(other) => Err(ApiError::bad_request(
+            Some(other) => Err(RequestError::new(
                 ErrorCode::InvalidParameter,
                 format!("{name} must be true or false, got {}", quoted(other)),
             )),
@@ -182,8 +245,8 @@ fn decode(raw: &str) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|err| String::from_utf8_lossy(err.as_bytes()).into_owned())
 }
 
-fn unknown(name: &str, known: &[&str]) -> ApiError {
-    ApiError::bad_request(
+fn unknown(name: &str, known: &[&str]) -> RequestError {
+    RequestError::new(
         ErrorCode::UnknownParameter,
         format!(
             "unknown parameter {}; known parameters: {}",
@@ -199,14 +262,20 @@ mod tests {
 
     const KNOWN: &[&str] = &["n", "pk", "fields", "index", "flag"];
 
-    fn parse(raw: &str) -> Result<Params, ApiError> {
+    fn parse(raw: &str) -> Result<Params, RequestError> {
         Params::parse(raw, KNOWN)
+    }
+
+    #[test]
+    fn echoed_input_is_escaped_and_short() {
+        assert_eq!(quoted("a\"b"), "\"a\\\"b\"");
+        assert!(quoted(&"x".repeat(100)).ends_with("\"..."));
     }
 
     #[test]
     fn unknown_and_repeated_parameters_are_named() {
         let err = parse("n=1&bogus=2").unwrap_err();
-        assert_eq!((err.status, err.code), (400, ErrorCode::UnknownParameter));
+        assert_eq!(err.code, ErrorCode::UnknownParameter);
         assert!(err.message.contains("\"bogus\""), "{}", err.message);
         let err = parse("n=1&n=2").unwrap_err();
         assert!(
@@ -241,7 +310,7 @@ mod tests {
             ("index=%FF%FEab", "index"),
         ] {
             let err = parse(raw).unwrap_err();
-            assert_eq!((err.status, err.code), (400, ErrorCode::InvalidParameter));
+            assert_eq!(err.code, ErrorCode::InvalidParameter);
             assert!(err.message.starts_with(name), "{raw}: {}", err.message);
             assert!(err.message.contains("UTF-8"), "{raw}: {}", err.message);
         }

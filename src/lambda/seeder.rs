@@ -4,10 +4,10 @@
 //! `{"summary":{...}}` line. A run stops taking new batches shortly before the Lambda
 //! deadline; the summary's `next_start` says where the caller continues.
 
-use super::lambda::Handler;
-use super::{
-    ApiError, ErrorCode, Invocation, Params, ResponseBody, error_response, response, time_budget,
-};
+use super::http::{ApiError, Invocation, ResponseBody, error_response, response, time_budget};
+use super::runtime::Handler;
+use crate::config::SeederConfig;
+use crate::read::params::{ErrorCode, Params};
 use crate::seed::{Input, Summary};
 use crate::writer::BatchWriter;
 use bytes::Bytes;
@@ -22,8 +22,6 @@ use tokio_stream::wrappers::ReceiverStream;
 
 /// The parameters this endpoint understands.
 pub const PARAMETERS: &[&str] = &["count", "seed", "start"];
-
-pub use crate::config::SeederConfig;
 
 /// A validated seeding request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! The Lambda glue both functions share: a request becomes an [`Invocation`], the
 //! handler's response is streamed back, and the runtime loop survives transport errors.
 
-use super::{Invocation, ResponseBody};
+use super::http::{Invocation, ResponseBody};
 use lambda_http::http::Response;
 use lambda_http::http::header::CONTENT_TYPE;
 use lambda_http::{Error, Request, RequestExt, service_fn};

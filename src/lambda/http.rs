@@ -1,24 +1,13 @@
-//! The HTTP edge of both functions: query strings become validated requests or a 4xx,
-//! outcomes become responses.
+//! The HTTP side of both functions: one invocation as a handler sees it, its time
+//! budget, and responses, streamed or a JSON error.
 //!
-//! - [`streamer`]: `GET /?segments=&limit=` streams the table as NDJSON.
-//! - [`seeder`]: `GET /?count=&seed=&start=` seeds the table, streaming progress.
-//! - [`params`]: query strings and form bodies to bounded values, strictly.
-//! - [`lambda`]: the Lambda runtime loop both functions run in.
-//!
-//! Nothing runs until every parameter is valid. Error bodies are always
-//! `{"error":{"code","message"}}`, built from fixed text and validated input only; the
-//! mapping of upstream failures to statuses lives here, in one place.
-
-pub mod lambda;
-pub mod params;
-pub mod seeder;
-pub mod streamer;
-
-pub use params::Params;
-pub use streamer::{StreamRequest, Streamer, parse_request};
+//! Error bodies are always `{"error":{"code","message"}}`, built from fixed text and
+//! validated input only; the mapping of refused requests and upstream failures to
+//! statuses lives here, in one place ([`ApiError`]).
 
 use crate::format::error::{ErrorKind, UpstreamError};
+use crate::read::open::OpenError;
+use crate::read::params::{ErrorCode, RequestError, quoted};
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::{self, BoxStream};
@@ -78,43 +67,6 @@ pub fn time_budget(
     Some(tokio::time::Instant::now() + usable)
 }
 
-/// The stable codes of error bodies, which clients match on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    /// A parameter nobody knows.
-    UnknownParameter,
-    /// A required parameter is missing.
-    MissingParameter,
-    /// A parameter's value is malformed or out of bounds.
-    InvalidParameter,
-    /// A cursor that cannot be resumed from.
-    InvalidCursor,
-    /// A body over the size limit.
-    BodyTooLarge,
-    /// A POST body of a media type other than a form.
-    UnsupportedMediaType,
-    /// A method other than the ones allowed.
-    MethodNotAllowed,
-    /// An upstream failure, by its kind.
-    Upstream(ErrorKind),
-}
-
-impl ErrorCode {
-    /// The code as it appears in the body.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::UnknownParameter => "UnknownParameter",
-            Self::MissingParameter => "MissingParameter",
-            Self::InvalidParameter => "InvalidParameter",
-            Self::InvalidCursor => "InvalidCursor",
-            Self::BodyTooLarge => "BodyTooLarge",
-            Self::UnsupportedMediaType => "UnsupportedMediaType",
-            Self::MethodNotAllowed => "MethodNotAllowed",
-            Self::Upstream(kind) => kind.code(),
-        }
-    }
-}
-
 /// A request that gets an error response instead of work.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -165,6 +117,23 @@ impl ApiError {
     }
 }
 
+/// A request refused for its parameters: a `400` with the request's code and message.
+impl From<RequestError> for ApiError {
+    fn from(err: RequestError) -> Self {
+        Self::bad_request(err.code, err.message)
+    }
+}
+
+/// A read that did not start: its request refused (a `400`), or DynamoDB's failure.
+impl From<OpenError> for ApiError {
+    fn from(err: OpenError) -> Self {
+        match err {
+            OpenError::Request(err) => Self::from(err),
+            OpenError::Upstream(err) => Self::from(&err),
+        }
+    }
+}
+
 /// The one mapping of upstream failures to HTTP: status, code and fixed message.
 impl From<&UpstreamError> for ApiError {
     fn from(err: &UpstreamError) -> Self {
@@ -187,13 +156,6 @@ impl From<&UpstreamError> for ApiError {
         };
         Self::new(status, ErrorCode::Upstream(err.kind), message)
     }
-}
-
-/// Echoes client input back safely: quoted, escaped, and cut short.
-pub fn quoted(value: &str) -> String {
-    let short: String = value.chars().take(40).collect();
-    let ellipsis = if short.len() < value.len() { "..." } else { "" };
-    format!("{short:?}{ellipsis}")
 }
 
 /// A complete JSON error response.
@@ -226,11 +188,40 @@ pub fn response(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
-    fn echoed_input_is_escaped_and_short() {
-        assert_eq!(quoted("a\"b"), "\"a\\\"b\"");
-        assert!(quoted(&"x".repeat(100)).ends_with("\"..."));
+    fn a_deadline_in_the_past_is_no_deadline() {
+        let epoch_plus_600s = SystemTime::UNIX_EPOCH + Duration::from_millis(600_000);
+        assert_eq!(
+            time_budget(Some(epoch_plus_600s), Duration::from_secs(2)),
+            None
+        );
+        assert_eq!(time_budget(None, Duration::from_secs(2)), None);
+        let soon = SystemTime::now() + Duration::from_secs(10);
+        let at = time_budget(Some(soon), Duration::from_secs(2)).expect("a budget");
+        let left = at - tokio::time::Instant::now();
+        assert!(
+            left <= Duration::from_secs(8) && left > Duration::from_secs(7),
+            "{left:?}"
+        );
+    }
+
+    #[test]
+    fn a_refused_request_is_a_400_with_its_code_and_message() {
+        for code in [
+            ErrorCode::UnknownParameter,
+            ErrorCode::MissingParameter,
+            ErrorCode::InvalidParameter,
+            ErrorCode::InvalidCursor,
+        ] {
+            let err = ApiError::from(RequestError::new(code, "why".into()));
+            assert_eq!(
+                (err.status, err.code, err.message.as_str()),
+                (400, code, "why")
+            );
+            assert_eq!(err.allow, None);
+        }
     }
 
     #[test]
