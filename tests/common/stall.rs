@@ -105,6 +105,14 @@ impl StallProxy {
     }
 }
 
+/// A proxy in front of `emulator`'s streamer, and the streamer's URL through it.
+pub async fn proxied_streamer(emulator: &super::emulator::Emulator) -> (StallProxy, String) {
+    let base = emulator.url("streamer", "");
+    let proxy = StallProxy::start(base.trim_end_matches("/lambda-url/streamer/?")).await;
+    let url = format!("{}/lambda-url/streamer/", proxy.url);
+    (proxy, url)
+}
+
 impl Drop for StallProxy {
     fn drop(&mut self) {
         self.accept.abort();
