@@ -7,7 +7,7 @@ mod common;
 
 use bytes::Bytes;
 use common::stub::{Stub, answer, repeated, run_watching_rss, zstd_bomb};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::run::{scratch, stderr_of};
@@ -24,6 +24,13 @@ fn scanstream(args: &[&str]) -> Command {
         .env("RUST_LOG", "warn")
         .env_remove("RUST_BACKTRACE");
     command
+}
+
+/// What a run that must have failed printed on its standard error.
+fn failure_text(output: &Output) -> String {
+    let text = stderr_of(output);
+    assert!(!output.status.success(), "{text}");
+    text
 }
 
 /// A streamer's trailer for a whole call of `items` items.
@@ -67,8 +74,7 @@ async fn a_redirect_is_not_followed_and_names_where_it_points() {
     })
     .await
     .expect("joined");
-    let text = stderr_of(&output);
-    assert!(!output.status.success(), "{text}");
+    let text = failure_text(&output);
     assert!(text.contains("307") && text.contains(&location), "{text}");
     assert!(
         elsewhere.requests().is_empty(),
@@ -118,8 +124,7 @@ async fn a_refused_calls_body_is_read_only_a_few_kb() {
         "1",
     ];
     let (output, took) = against_an_endless_refusal(400, b"refused ", args).await;
-    let text = stderr_of(&output);
-    assert!(!output.status.success(), "{text}");
+    let text = failure_text(&output);
     assert!(text.contains("400: refused refused"), "{text}");
     assert!(took < Duration::from_secs(15), "took {took:?}: {text}");
 }
@@ -132,8 +137,7 @@ async fn scanstream_seed_names_a_refusal_without_reading_its_body() {
     static LINE: [u8; 64 * 1024] = [b'x'; 64 * 1024];
     let args = &["seed", "--count", "10", "--invocations", "1"];
     let (output, took) = against_an_endless_refusal(403, &LINE, args).await;
-    let text = stderr_of(&output);
-    assert!(!output.status.success(), "{text}");
+    let text = failure_text(&output);
     assert!(text.contains("403 Forbidden"), "{text}");
     assert!(took < Duration::from_secs(60), "took {took:?}: {text}");
 }
@@ -157,8 +161,7 @@ async fn a_compression_bomb_is_refused_in_little_memory() {
     })
     .await
     .expect("joined");
-    let text = stderr_of(&output);
-    assert!(!output.status.success(), "{text}");
+    let text = failure_text(&output);
     assert!(text.contains("inflates past"), "{text}");
     assert!(output.stdout.is_empty(), "nothing was written");
     assert!(peak_kb < 150_000, "peak RSS {peak_kb} kB: {text}");
@@ -229,8 +232,7 @@ async fn a_failed_query_slice_is_named_by_its_keys() {
     })
     .await
     .expect("joined");
-    let text = stderr_of(&output);
-    assert!(!output.status.success(), "{text}");
+    let text = failure_text(&output);
     assert!(
         text.contains(r#"the keys 1 to 2 of 2 (sorted), from "alpha" to "beta""#),
         "{text}"

@@ -113,9 +113,8 @@ async fn a_killed_client_resumes_from_its_checkpoint_exactly() {
 async fn max_rcu_holds_over_many_short_calls_and_cut_offs() {
     let ddb = local_client().await;
     let table = sized_table(&ddb, "pullrate", 54, 3000, 4000).await;
-    let emulator = Emulator::start("pullrate", &function_env(&table));
     // The first call builds the function: not part of the measured run.
-    emulator.warm().await;
+    let emulator = Emulator::start_warm("pullrate", &function_env(&table)).await;
     let (proxy, url) = proxied_streamer(&emulator).await;
     proxy.fail_call(4, Fault::Cut(30_000));
     proxy.fail_call(9, Fault::Cut(100));

@@ -55,15 +55,6 @@ async fn source_table(
     (table, lines)
 }
 
-/// Starts the emulator for `table` and waits for its first answer: the first call
-/// builds the function, which takes minutes on a loaded machine, and is no part of what
-/// is tested.
-async fn warm_emulator(name: &str, table: &str) -> Emulator {
-    let emulator = Emulator::start(name, &function_env(table));
-    emulator.warm().await;
-    emulator
-}
-
 /// `scanstream pull URL --layout export -o DIR` with the test's usual slicing.
 fn pull_export(url: &str, dir: &Path, extra: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_scanstream"));
@@ -183,7 +174,7 @@ fn check_layout(folder: &Path, items: u64) -> usize {
 async fn our_export_restores_item_for_item_and_a_flipped_byte_is_refused() {
     let ddb = local_client().await;
     let (source, expected) = source_table(&ddb, "export-src", 61, 3000).await;
-    let emulator = warm_emulator("export", &source).await;
+    let emulator = Emulator::start_warm("export", &function_env(&source)).await;
     let base = emulator.url("streamer", "");
     let proxy = StallProxy::start(base.trim_end_matches("/lambda-url/streamer/?")).await;
     let url = format!("{}/lambda-url/streamer/", proxy.url);
@@ -265,7 +256,7 @@ async fn our_export_restores_item_for_item_and_a_flipped_byte_is_refused() {
 async fn a_killed_export_resumes_and_restores_item_for_item() {
     let ddb = local_client().await;
     let (source, expected) = source_table(&ddb, "export-kill-src", 62, 4000).await;
-    let emulator = warm_emulator("export-kill", &source).await;
+    let emulator = Emulator::start_warm("export-kill", &function_env(&source)).await;
     let url = emulator.url("streamer", "");
     let url = url.trim_end_matches('?');
     let dir = scratch("export-kill").join("out");

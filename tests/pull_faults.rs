@@ -81,8 +81,7 @@ async fn lambda_throttling_is_waited_out_with_fewer_calls_at_once() {
     // 6000 items of about 4 KB: about 2,900 read units, 730 a slice; at 100 units/s over
     // four slices, 29 s a slice.
     let table = sized_table(&ddb, "throttle", 72, 6000, 4000).await;
-    let emulator = Emulator::start("throttle", &function_env(&table));
-    emulator.warm().await;
+    let emulator = Emulator::start_warm("throttle", &function_env(&table)).await;
     let faults = Faults {
         at_once: Some((2, Duration::from_secs(60))),
         ..Faults::default()
@@ -167,8 +166,7 @@ fn idle_timeout_out_of_bounds_is_a_command_line_error() {
 async fn a_silent_call_is_given_up_after_the_idle_timeout_and_made_again() {
     let ddb = local_client().await;
     let table = seeded_table(&ddb, "stall", 74, 2000).await;
-    let emulator = Emulator::start("stall", &function_env(&table));
-    emulator.warm().await;
+    let emulator = Emulator::start_warm("stall", &function_env(&table)).await;
     for (what, after) in [("no response", None), ("a body gone silent", Some(20_000))] {
         let faults = Faults {
             stall: Some(Stall { calls: 2, after }),
@@ -226,8 +224,7 @@ async fn a_silent_call_is_given_up_after_the_idle_timeout_and_made_again() {
 async fn a_call_always_cut_off_gets_smaller_until_it_fits() {
     let ddb = local_client().await;
     let table = seeded_table(&ddb, "cut", 73, 6000).await;
-    let emulator = Emulator::start("cut", &function_env(&table));
-    emulator.warm().await;
+    let emulator = Emulator::start_warm("cut", &function_env(&table)).await;
     let faults = Faults {
         cut_at: Some(300_000),
         ..Faults::default()
@@ -423,14 +420,8 @@ async fn random_faults_over_many_runs_lose_nothing() {
         },
     )
     .await;
-    let mut env = function_env(&table);
-    for (name, value) in &mut env {
-        if *name == "AWS_ENDPOINT_URL_DYNAMODB" {
-            value.clone_from(&throttling.url);
-        }
-    }
-    let emulator = Emulator::start("random", &env);
-    emulator.warm().await;
+    let env = function_env_via(&table, &throttling.url);
+    let emulator = Emulator::start_warm("random", &env).await;
     let faults = Faults {
         random: Some(RandomFaults {
             status_503: 0.05,

@@ -302,9 +302,8 @@ fn bad_plan_options_are_command_line_errors() {
 async fn a_pull_off_a_terminal_prints_plain_progress_lines_and_quiet_prints_none() {
     let ddb = local_client().await;
     let table = seeded_table(&ddb, "progress", 64, 3000).await;
-    let emulator = Emulator::start("progress", &function_env(&table));
     // The first call builds the function: not part of the run whose lines are read.
-    emulator.warm().await;
+    let emulator = Emulator::start_warm("progress", &function_env(&table)).await;
     let url = emulator.url("streamer", "");
     let url = url.trim_end_matches('?');
     let dir = scratch("progress");

@@ -90,10 +90,8 @@ async fn sdk_query(
         .into_paginator()
         .items()
         .send()
-        .collect::<Vec<_>>()
+        .try_collect()
         .await
-        .into_iter()
-        .collect::<Result<_, _>>()
         .expect("SDK query");
     items
         .iter()
@@ -125,8 +123,7 @@ fn by_tenant(items: &[Value]) -> BTreeMap<String, Vec<Value>> {
 async fn a_fan_out_over_many_invocations_equals_the_sdks_queries() {
     let ddb = local_client().await;
     let table = tenants_table(&ddb).await;
-    let emulator = Emulator::start("pullq-fan", &function_env(&table));
-    emulator.warm().await;
+    let emulator = Emulator::start_warm("pullq-fan", &function_env(&table)).await;
     let url = emulator.url("streamer", "");
     let url = url.trim_end_matches('?');
     let dir = scratch("pullq-fan");
@@ -238,8 +235,7 @@ async fn a_fan_out_over_many_invocations_equals_the_sdks_queries() {
 async fn a_sort_key_condition_newest_first_keeps_each_partitions_order() {
     let ddb = local_client().await;
     let table = tenants_table(&ddb).await;
-    let emulator = Emulator::start("pullq-order", &function_env(&table));
-    emulator.warm().await;
+    let emulator = Emulator::start_warm("pullq-order", &function_env(&table)).await;
     let url = emulator.url("streamer", "");
     let url = url.trim_end_matches('?');
     let dir = scratch("pullq-order");
@@ -321,8 +317,7 @@ async fn a_sort_key_condition_newest_first_keeps_each_partitions_order() {
 async fn a_pull_cut_by_the_proxy_resumes_from_its_checkpoint_exactly() {
     let ddb = local_client().await;
     let table = tenants_table(&ddb).await;
-    let emulator = Emulator::start("pullq-cut", &function_env(&table));
-    emulator.warm().await;
+    let emulator = Emulator::start_warm("pullq-cut", &function_env(&table)).await;
     let cutting = Arc::new(AtomicBool::new(true));
     let cut = cutting.clone();
     let edit = Edit(Arc::new(move |call, body: bytes::Bytes| {

@@ -175,10 +175,8 @@ async fn sdk_query(
         .into_paginator()
         .items()
         .send()
-        .collect::<Vec<_>>()
+        .try_collect()
         .await
-        .into_iter()
-        .collect::<Result<_, _>>()
         .expect("SDK query");
     items.iter().map(as_json).collect()
 }
@@ -195,10 +193,8 @@ async fn sdk_scan(client: &Client, table: &str, index: Option<&str>, filter: &Ex
         .into_paginator()
         .items()
         .send()
-        .collect::<Vec<_>>()
+        .try_collect()
         .await
-        .into_iter()
-        .collect::<Result<_, _>>()
         .expect("SDK scan");
     items.iter().map(as_json).collect()
 }
@@ -800,12 +796,7 @@ async fn a_count_cut_by_errors_resumes_by_cursor_to_the_sdks_count() {
         },
     )
     .await;
-    let mut env = function_env(&table);
-    for (name, value) in &mut env {
-        if *name == "AWS_ENDPOINT_URL_DYNAMODB" {
-            value.clone_from(&throttling.url);
-        }
-    }
+    let mut env = function_env_via(&table, &throttling.url);
     env.push(("MAX_ATTEMPTS", "1".into()));
     let emulator = Emulator::start("count-cut", &env);
     let client = reqwest::Client::builder()

@@ -21,6 +21,13 @@ impl Emulator {
         self.0.url(function, query)
     }
 
+    /// [`Emulator::start`], then [`Emulator::warm`].
+    pub async fn start_warm(name: &str, env: &[(&str, String)]) -> Self {
+        let emulator = Self::start(name, env);
+        emulator.warm().await;
+        emulator
+    }
+
     /// Makes the first call, which builds and starts the function (minutes on a loaded
     /// machine): no part of what a test measures, throttles or times.
     pub async fn warm(&self) {

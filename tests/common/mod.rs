@@ -6,6 +6,7 @@
 
 pub mod emulator;
 pub mod faults;
+pub mod relay;
 pub mod run;
 pub mod services;
 pub mod stall;
@@ -310,10 +311,8 @@ pub async fn table_lines(client: &Client, table: &str) -> std::collections::BTre
         .into_paginator()
         .items()
         .send()
-        .collect::<Vec<_>>()
+        .try_collect()
         .await
-        .into_iter()
-        .collect::<Result<_, _>>()
         .unwrap_or_else(|err| panic!("scanning {table}: {err:?}"));
     items.iter().map(scanstream::encode::to_line).collect()
 }
@@ -350,4 +349,16 @@ pub fn function_env(table: &str) -> Vec<(&'static str, String)> {
         ("AWS_SECRET_ACCESS_KEY", var("AWS_SECRET_ACCESS_KEY")),
         ("RUST_LOG", "info".to_string()),
     ]
+}
+
+/// [`function_env`], but the functions reach DynamoDB Local through `dynamodb`: a proxy
+/// in front of it.
+pub fn function_env_via(table: &str, dynamodb: &str) -> Vec<(&'static str, String)> {
+    let mut env = function_env(table);
+    for (name, value) in &mut env {
+        if *name == "AWS_ENDPOINT_URL_DYNAMODB" {
+            *value = dynamodb.to_string();
+        }
+    }
+    env
 }
