@@ -193,11 +193,7 @@ async fn pull_matches_a_direct_scan_item_for_item() {
             .status()
             .expect("scanstream runs");
         assert!(status.success(), "K={k} {compress}");
-        let text = std::fs::read(&out).expect("output");
-        let lines: Vec<Vec<u8>> = text
-            .split_inclusive(|&b| b == b'\n')
-            .map(<[u8]>::to_vec)
-            .collect();
+        let lines = output_lines(&out);
         let distinct: std::collections::BTreeSet<Vec<u8>> = lines.iter().cloned().collect();
         assert_eq!(
             lines.len(),

@@ -513,11 +513,7 @@ async fn random_faults_over_many_runs_lose_nothing() {
             };
             assert!(status.success(), "{run}: the last start failed");
         }
-        let text = std::fs::read(&out).expect("output");
-        let lines: Vec<Vec<u8>> = text
-            .split_inclusive(|&b| b == b'\n')
-            .map(<[u8]>::to_vec)
-            .collect();
+        let lines = output_lines(&out);
         let distinct: std::collections::BTreeSet<Vec<u8>> = lines.iter().cloned().collect();
         assert_eq!(lines.len(), distinct.len(), "{run}: no line twice");
         assert_eq!(lines.len(), expected.len(), "{run}: every item");

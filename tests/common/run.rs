@@ -38,6 +38,14 @@ pub fn output_items(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The lines of an output file as they are, each with its newline.
+pub fn output_lines(path: &Path) -> Vec<Vec<u8>> {
+    let text = std::fs::read(path).expect("output");
+    text.split_inclusive(|&b| b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
 /// The ids in an output file, sorted, duplicates kept.
 pub fn output_ids(path: &Path) -> Vec<String> {
     super::ids(&output_items(path))
