@@ -17,14 +17,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn seeder(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_seeder"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("seeder runs")
-}
-
 fn text(out: &std::process::Output) -> String {
     format!(
         "status {:?}\nstdout: {}\nstderr: {}",

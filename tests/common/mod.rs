@@ -317,6 +317,15 @@ pub async fn table_lines(client: &Client, table: &str) -> std::collections::BTre
     items.iter().map(scanstream::encode::to_line).collect()
 }
 
+/// Runs the seeder binary with `args`, nothing on its standard input.
+pub fn seeder(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_seeder"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("seeder runs")
+}
+
 /// Runs the seeder binary with `args`, `stdin` as its standard input.
 pub fn seeder_with_input(args: &[&str], stdin: &[u8]) -> std::process::Output {
     use std::io::Write;
