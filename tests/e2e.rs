@@ -366,12 +366,7 @@ async fn a_stalled_dynamodb_is_an_error_in_time_and_the_cursor_resumes_exactly()
     let table = seeded_table(&ddb, "stall", 21, 3000).await;
     let upstream = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_default();
     let proxy = StallProxy::start(&upstream).await;
-    let mut env = function_env(&table);
-    for (name, value) in &mut env {
-        if *name == "AWS_ENDPOINT_URL_DYNAMODB" {
-            *value = proxy.url.clone();
-        }
-    }
+    let env = function_env_via(&table, &proxy.url);
     let emulator = Emulator::start("stall", &env);
     let client = http();
     // The first request starts the function; it is not what is timed.

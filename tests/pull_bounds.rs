@@ -7,19 +7,14 @@ mod common;
 
 use bytes::Bytes;
 use common::stub::{Stub, answer, repeated, run_watching_rss, zstd_bomb};
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use common::run::{scratch, stderr_of};
 
 /// The tests that measure a process's memory run one at a time, and not beside the
 /// thousand calls.
 static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(common::unique_table(name));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
 
 fn scanstream(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_scanstream"));
@@ -31,8 +26,11 @@ fn scanstream(args: &[&str]) -> Command {
     command
 }
 
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
+/// What a run that must have failed printed on its standard error.
+fn failure_text(output: &Output) -> String {
+    let text = stderr_of(output);
+    assert!(!output.status.success(), "{text}");
+    text
 }
 
 /// A streamer's trailer for a whole call of `items` items.
@@ -76,8 +74,7 @@ async fn a_redirect_is_not_followed_and_names_where_it_points() {
     })
     .await
     .expect("joined");
-    let text = stderr(&output);
-    assert!(!output.status.success(), "{text}");
+    let text = failure_text(&output);
     assert!(text.contains("307") && text.contains(&location), "{text}");
     assert!(
         elsewhere.requests().is_empty(),
@@ -127,8 +124,7 @@ async fn a_refused_calls_body_is_read_only_a_few_kb() {
         "1",
     ];
     let (output, took) = against_an_endless_refusal(400, b"refused ", args).await;
-    let text = stderr(&output);
-    assert!(!output.status.success(), "{text}");
+    let text = failure_text(&output);
     assert!(text.contains("400: refused refused"), "{text}");
     assert!(took < Duration::from_secs(15), "took {took:?}: {text}");
 }
@@ -141,8 +137,7 @@ async fn scanstream_seed_names_a_refusal_without_reading_its_body() {
     static LINE: [u8; 64 * 1024] = [b'x'; 64 * 1024];
     let args = &["seed", "--count", "10", "--invocations", "1"];
     let (output, took) = against_an_endless_refusal(403, &LINE, args).await;
-    let text = stderr(&output);
-    assert!(!output.status.success(), "{text}");
+    let text = failure_text(&output);
     assert!(text.contains("403 Forbidden"), "{text}");
     assert!(took < Duration::from_secs(60), "took {took:?}: {text}");
 }
@@ -166,8 +161,7 @@ async fn a_compression_bomb_is_refused_in_little_memory() {
     })
     .await
     .expect("joined");
-    let text = stderr(&output);
-    assert!(!output.status.success(), "{text}");
+    let text = failure_text(&output);
     assert!(text.contains("inflates past"), "{text}");
     assert!(output.stdout.is_empty(), "nothing was written");
     assert!(peak_kb < 150_000, "peak RSS {peak_kb} kB: {text}");
@@ -210,7 +204,7 @@ async fn scanstream_seed_keeps_only_what_it_needs_of_a_body() {
     })
     .await
     .expect("joined");
-    let text = stderr(&output);
+    let text = stderr_of(&output);
     assert!(output.status.success(), "{text}");
     assert!(peak_kb < 80_000, "peak RSS {peak_kb} kB for a 200 MB body");
 }
@@ -238,8 +232,7 @@ async fn a_failed_query_slice_is_named_by_its_keys() {
     })
     .await
     .expect("joined");
-    let text = stderr(&output);
-    assert!(!output.status.success(), "{text}");
+    let text = failure_text(&output);
     assert!(
         text.contains(r#"the keys 1 to 2 of 2 (sorted), from "alpha" to "beta""#),
         "{text}"
@@ -286,7 +279,7 @@ async fn a_thousand_calls_at_once_finish_with_every_item() {
     })
     .await
     .expect("joined");
-    let text = stderr(&output);
+    let text = stderr_of(&output);
     assert!(output.status.success(), "{text}");
     let written = std::fs::read_to_string(&out).expect("the output");
     let mut ids: Vec<String> = written

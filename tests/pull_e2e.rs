@@ -5,17 +5,14 @@
 mod common;
 
 use common::emulator::Emulator;
-use common::stall::{Fault, StallProxy};
+use common::stall::Fault;
 use common::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique_table(name));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
+use common::run::*;
+use common::stall::proxied_streamer;
 
 fn pull(url: &str, out: &Path, extra: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_scanstream"));
@@ -35,29 +32,6 @@ fn pull(url: &str, out: &Path, extra: &[&str]) -> Command {
         .args(extra)
         .stdin(Stdio::null());
     command
-}
-
-/// The ids in an output file, sorted, duplicates kept.
-fn output_ids(path: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(path).expect("output");
-    let items: Vec<serde_json::Value> = text
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("each line is an item"))
-        .collect();
-    ids(&items)
-}
-
-/// A fault-injecting proxy in front of the emulator, and the streamer's URL through it.
-async fn proxied_streamer(emulator: &Emulator) -> (StallProxy, String) {
-    let base = emulator.url("streamer", "");
-    let proxy = StallProxy::start(base.trim_end_matches("/lambda-url/streamer/?")).await;
-    let url = format!("{}/lambda-url/streamer/", proxy.url);
-    (proxy, url)
-}
-
-/// The JSON a run wrote with `--summary-json`.
-fn read_summary(path: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(path).expect("summary")).expect("JSON")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,23 +88,7 @@ async fn a_killed_client_resumes_from_its_checkpoint_exactly() {
     .stderr(Stdio::null())
     .spawn()
     .expect("scanstream runs");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let committed = std::fs::read(&checkpoint)
-            .ok()
-            .and_then(|text| serde_json::from_slice::<serde_json::Value>(&text).ok())
-            .and_then(|c| c["committed_items"].as_u64())
-            .unwrap_or(0);
-        if committed >= 1000 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no progress to kill in");
-        assert!(
-            child.try_wait().expect("wait").is_none(),
-            "finished before it was killed"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until_committed(&mut child, &checkpoint, 1000, Duration::from_secs(120));
     child.kill().expect("kill -9"); // SIGKILL: no chance to clean up
     child.wait().expect("reaped");
     let status = pull(url, &out, &["--max-items-per-call", "200"])
@@ -155,14 +113,8 @@ async fn a_killed_client_resumes_from_its_checkpoint_exactly() {
 async fn max_rcu_holds_over_many_short_calls_and_cut_offs() {
     let ddb = local_client().await;
     let table = sized_table(&ddb, "pullrate", 54, 3000, 4000).await;
-    let emulator = Emulator::start("pullrate", &function_env(&table));
     // The first call builds the function: not part of the measured run.
-    let warm = reqwest::get(emulator.url("streamer", "max_items=1")).await;
-    assert!(
-        warm.is_ok_and(|r| r.status() == 200),
-        "{}",
-        emulator.log_text()
-    );
+    let emulator = Emulator::start_warm("pullrate", &function_env(&table)).await;
     let (proxy, url) = proxied_streamer(&emulator).await;
     proxy.fail_call(4, Fault::Cut(30_000));
     proxy.fail_call(9, Fault::Cut(100));
@@ -241,11 +193,7 @@ async fn pull_matches_a_direct_scan_item_for_item() {
             .status()
             .expect("scanstream runs");
         assert!(status.success(), "K={k} {compress}");
-        let text = std::fs::read(&out).expect("output");
-        let lines: Vec<Vec<u8>> = text
-            .split_inclusive(|&b| b == b'\n')
-            .map(<[u8]>::to_vec)
-            .collect();
+        let lines = output_lines(&out);
         let distinct: std::collections::BTreeSet<Vec<u8>> = lines.iter().cloned().collect();
         assert_eq!(
             lines.len(),

@@ -19,13 +19,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const KEY: &str = "pk:S,sk:N";
+use common::run::{scratch, wait_until_committed};
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique_table(name));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
+const KEY: &str = "pk:S,sk:N";
 
 /// Seeder records keyed `pk` (S) + `sk` (N), seven to a partition.
 fn keyed_items(seed: u64, count: u64) -> Vec<Item> {
@@ -57,26 +53,6 @@ async fn source_table(
     let lines = table_lines(ddb, &table).await;
     assert_eq!(lines.len() as u64, count);
     (table, lines)
-}
-
-/// Starts the emulator for `table` and waits for its first answer: the first call
-/// builds the function, which takes minutes on a loaded machine, and is no part of what
-/// is tested.
-async fn warm_emulator(name: &str, table: &str) -> Emulator {
-    let emulator = Emulator::start(name, &function_env(table));
-    let warm = reqwest::Client::builder()
-        .timeout(Duration::from_secs(900))
-        .build()
-        .expect("http client")
-        .get(emulator.url("streamer", "max_items=1"))
-        .send()
-        .await;
-    assert!(
-        warm.is_ok_and(|r| r.status() == 200),
-        "{}",
-        emulator.log_text()
-    );
-    emulator
 }
 
 /// `scanstream pull URL --layout export -o DIR` with the test's usual slicing.
@@ -198,7 +174,7 @@ fn check_layout(folder: &Path, items: u64) -> usize {
 async fn our_export_restores_item_for_item_and_a_flipped_byte_is_refused() {
     let ddb = local_client().await;
     let (source, expected) = source_table(&ddb, "export-src", 61, 3000).await;
-    let emulator = warm_emulator("export", &source).await;
+    let emulator = Emulator::start_warm("export", &function_env(&source)).await;
     let base = emulator.url("streamer", "");
     let proxy = StallProxy::start(base.trim_end_matches("/lambda-url/streamer/?")).await;
     let url = format!("{}/lambda-url/streamer/", proxy.url);
@@ -280,7 +256,7 @@ async fn our_export_restores_item_for_item_and_a_flipped_byte_is_refused() {
 async fn a_killed_export_resumes_and_restores_item_for_item() {
     let ddb = local_client().await;
     let (source, expected) = source_table(&ddb, "export-kill-src", 62, 4000).await;
-    let emulator = warm_emulator("export-kill", &source).await;
+    let emulator = Emulator::start_warm("export-kill", &function_env(&source)).await;
     let url = emulator.url("streamer", "");
     let url = url.trim_end_matches('?');
     let dir = scratch("export-kill").join("out");
@@ -294,23 +270,7 @@ async fn a_killed_export_resumes_and_restores_item_for_item() {
     .stderr(Stdio::null())
     .spawn()
     .expect("scanstream runs");
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let committed = std::fs::read(&checkpoint)
-            .ok()
-            .and_then(|text| serde_json::from_slice::<serde_json::Value>(&text).ok())
-            .and_then(|c| c["committed_items"].as_u64())
-            .unwrap_or(0);
-        if committed >= 1000 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no progress to kill in");
-        assert!(
-            child.try_wait().expect("wait").is_none(),
-            "finished before it was killed"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until_committed(&mut child, &checkpoint, 1000, Duration::from_secs(180));
     child.kill().expect("kill -9");
     child.wait().expect("reaped");
     let folder = export_folder(&dir);

@@ -9,38 +9,12 @@ use common::emulator::Emulator;
 use common::faults::{Edit, FaultProxy, Faults, RandomFaults, Stall};
 use common::*;
 use rand::{RngExt, SeedableRng};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique_table(name));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
-fn scanstream(url: &str, out: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_scanstream"));
-    command
-        .args(["pull", url])
-        .arg("-o")
-        .arg(out)
-        .stdin(Stdio::null())
-        .env("RUST_LOG", "warn");
-    command
-}
-
-/// The ids in an output file, sorted, duplicates kept.
-fn output_ids(path: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(path).expect("output");
-    let items: Vec<serde_json::Value> = text
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("each line is an item"))
-        .collect();
-    ids(&items)
-}
+use common::run::*;
 
 /// A fault proxy in front of the emulator, and the streamer's URL through it.
 async fn streamer_behind(emulator: &Emulator, faults: Faults) -> (FaultProxy, String) {
@@ -48,24 +22,6 @@ async fn streamer_behind(emulator: &Emulator, faults: Faults) -> (FaultProxy, St
     let proxy = FaultProxy::start(base.trim_end_matches("/lambda-url/streamer/?"), faults).await;
     let url = format!("{}/lambda-url/streamer/", proxy.url);
     (proxy, url)
-}
-
-/// The first call builds the function: not part of what a test measures or throttles.
-async fn warm(emulator: &Emulator) {
-    let warm = reqwest::get(emulator.url("streamer", "max_items=1")).await;
-    assert!(
-        warm.is_ok_and(|r| r.status() == 200),
-        "{}",
-        emulator.log_text()
-    );
-}
-
-fn read_summary(path: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(path).expect("summary")).expect("JSON")
-}
-
-fn stderr_of(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// Point 3: credentials from the standard chain's container provider (an HTTP endpoint, as
@@ -81,7 +37,7 @@ async fn credentials_are_fetched_once_and_a_failure_to_load_them_is_retried() {
     let credentials = CredentialsEndpoint::start(1).await;
     let dir = scratch("creds");
     let (out, summary) = (dir.join("out.ndjson"), dir.join("summary.json"));
-    let output = scanstream(url, &out)
+    let output = pull_to(url, &out)
         .args(["--invocations", "3", "--max-items-per-call", "200"])
         .args(["--sign", "always", "--region", "us-east-1"])
         .arg("--summary-json")
@@ -125,8 +81,7 @@ async fn lambda_throttling_is_waited_out_with_fewer_calls_at_once() {
     // 6000 items of about 4 KB: about 2,900 read units, 730 a slice; at 100 units/s over
     // four slices, 29 s a slice.
     let table = sized_table(&ddb, "throttle", 72, 6000, 4000).await;
-    let emulator = Emulator::start("throttle", &function_env(&table));
-    warm(&emulator).await;
+    let emulator = Emulator::start_warm("throttle", &function_env(&table)).await;
     let faults = Faults {
         at_once: Some((2, Duration::from_secs(60))),
         ..Faults::default()
@@ -134,7 +89,7 @@ async fn lambda_throttling_is_waited_out_with_fewer_calls_at_once() {
     let (proxy, url) = streamer_behind(&emulator, faults).await;
     let dir = scratch("throttle");
     let (out, summary) = (dir.join("out.ndjson"), dir.join("summary.json"));
-    let output = scanstream(&url, &out)
+    let output = pull_to(&url, &out)
         .args(["--invocations", "4", "--max-rcu", "100"])
         .arg("--summary-json")
         .arg(&summary)
@@ -211,8 +166,7 @@ fn idle_timeout_out_of_bounds_is_a_command_line_error() {
 async fn a_silent_call_is_given_up_after_the_idle_timeout_and_made_again() {
     let ddb = local_client().await;
     let table = seeded_table(&ddb, "stall", 74, 2000).await;
-    let emulator = Emulator::start("stall", &function_env(&table));
-    warm(&emulator).await;
+    let emulator = Emulator::start_warm("stall", &function_env(&table)).await;
     for (what, after) in [("no response", None), ("a body gone silent", Some(20_000))] {
         let faults = Faults {
             stall: Some(Stall { calls: 2, after }),
@@ -222,7 +176,7 @@ async fn a_silent_call_is_given_up_after_the_idle_timeout_and_made_again() {
         let dir = scratch("stall");
         let (out, summary) = (dir.join("out.ndjson"), dir.join("summary.json"));
         let started = Instant::now();
-        let mut child = scanstream(&url, &out)
+        let mut child = pull_to(&url, &out)
             .args([
                 "--invocations",
                 "2",
@@ -270,8 +224,7 @@ async fn a_silent_call_is_given_up_after_the_idle_timeout_and_made_again() {
 async fn a_call_always_cut_off_gets_smaller_until_it_fits() {
     let ddb = local_client().await;
     let table = seeded_table(&ddb, "cut", 73, 6000).await;
-    let emulator = Emulator::start("cut", &function_env(&table));
-    warm(&emulator).await;
+    let emulator = Emulator::start_warm("cut", &function_env(&table)).await;
     let faults = Faults {
         cut_at: Some(300_000),
         ..Faults::default()
@@ -279,7 +232,7 @@ async fn a_call_always_cut_off_gets_smaller_until_it_fits() {
     let (proxy, url) = streamer_behind(&emulator, faults).await;
     let dir = scratch("cut");
     let (out, summary) = (dir.join("out.ndjson"), dir.join("summary.json"));
-    let output = scanstream(&url, &out)
+    let output = pull_to(&url, &out)
         .args(["--invocations", "3", "--compress", "none"])
         .arg("--summary-json")
         .arg(&summary)
@@ -339,7 +292,7 @@ async fn a_call_whose_lines_differ_from_its_trailer_is_made_again() {
     let (proxy, url) = streamer_behind(&emulator, faults).await;
     let dir = scratch("mismatch");
     let out = dir.join("out.ndjson");
-    let output = scanstream(&url, &out)
+    let output = pull_to(&url, &out)
         .args(["--invocations", "2", "--compress", "none"])
         .args(["--max-items-per-call", "500"])
         .output()
@@ -381,7 +334,7 @@ async fn an_unknown_stop_reason_or_error_code_goes_on_from_the_cursor() {
     let (_proxy, url) = streamer_behind(&emulator, faults).await;
     let dir = scratch("unknown");
     let out = dir.join("out.ndjson");
-    let output = scanstream(&url, &out)
+    let output = pull_to(&url, &out)
         .args(["--invocations", "2", "--compress", "none"])
         .args(["--max-items-per-call", "400", "--max-attempts", "2"])
         .output()
@@ -418,7 +371,7 @@ async fn an_unknown_stop_reason_without_a_cursor_fails_naming_it() {
     let (_proxy, url) = streamer_behind(&emulator, faults).await;
     let dir = scratch("nocursor");
     let out = dir.join("out.ndjson");
-    let output = scanstream(&url, &out)
+    let output = pull_to(&url, &out)
         .args([
             "--invocations",
             "1",
@@ -467,14 +420,8 @@ async fn random_faults_over_many_runs_lose_nothing() {
         },
     )
     .await;
-    let mut env = function_env(&table);
-    for (name, value) in &mut env {
-        if *name == "AWS_ENDPOINT_URL_DYNAMODB" {
-            value.clone_from(&throttling.url);
-        }
-    }
-    let emulator = Emulator::start("random", &env);
-    warm(&emulator).await;
+    let env = function_env_via(&table, &throttling.url);
+    let emulator = Emulator::start_warm("random", &env).await;
     let faults = Faults {
         random: Some(RandomFaults {
             status_503: 0.05,
@@ -505,7 +452,7 @@ async fn random_faults_over_many_runs_lose_nothing() {
             starts += 1;
             let stderr = std::fs::File::create(dir.join(format!("start-{starts}.stderr")))
                 .expect("a stderr file");
-            let mut command = scanstream(&url, &out);
+            let mut command = pull_to(&url, &out);
             command
                 .args(["--invocations", &k.to_string()])
                 .args(["--segments", &segments.to_string()])
@@ -566,11 +513,7 @@ async fn random_faults_over_many_runs_lose_nothing() {
             };
             assert!(status.success(), "{run}: the last start failed");
         }
-        let text = std::fs::read(&out).expect("output");
-        let lines: Vec<Vec<u8>> = text
-            .split_inclusive(|&b| b == b'\n')
-            .map(<[u8]>::to_vec)
-            .collect();
+        let lines = output_lines(&out);
         let distinct: std::collections::BTreeSet<Vec<u8>> = lines.iter().cloned().collect();
         assert_eq!(lines.len(), distinct.len(), "{run}: no line twice");
         assert_eq!(lines.len(), expected.len(), "{run}: every item");

@@ -7,19 +7,16 @@
 mod common;
 
 use common::emulator::Emulator;
-use common::stall::{Fault, StallProxy};
+use common::stall::Fault;
 use common::*;
 use scanstream::format::trailer::Trailer;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique_table(name));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
+use common::run::{committed_items, output_items, scratch, stderr_of};
+use common::stall::proxied_streamer;
 
 /// `scanstream pull URL` with two one-segment slices, then `extra`.
 fn pull(url: &str, extra: &[&str]) -> Command {
@@ -40,34 +37,14 @@ fn run(mut command: Command, out: &Path) -> Output {
         .expect("scanstream runs")
 }
 
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// The output's lines, parsed.
-fn lines(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .expect("output")
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
-        .collect()
-}
-
 /// The ids of an output that holds only items (no trailer).
 fn item_ids(path: &Path) -> Vec<String> {
-    let items = lines(path);
+    let items = output_items(path);
     assert!(
         items.iter().all(|item| item.get("@scanstream").is_none()),
         "items only"
     );
     ids(&items)
-}
-
-async fn proxied_streamer(emulator: &Emulator) -> (StallProxy, String) {
-    let base = emulator.url("streamer", "");
-    let proxy = StallProxy::start(base.trim_end_matches("/lambda-url/streamer/?")).await;
-    let url = format!("{}/lambda-url/streamer/", proxy.url);
-    (proxy, url)
 }
 
 /// Points 1 and 8: a run that stopped leaves its checkpoint beside `-o`; a restart with
@@ -91,7 +68,7 @@ async fn a_resume_is_the_same_read_or_refused_and_the_trailer_counts_the_whole_o
     assert!(
         !first.status.success(),
         "a slice failed: {}",
-        stderr(&first)
+        stderr_of(&first)
     );
     let saved: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&checkpoint).expect("a checkpoint beside -o"))
@@ -122,7 +99,7 @@ async fn a_resume_is_the_same_read_or_refused_and_the_trailer_counts_the_whole_o
         (&["--consistent"][..], "--consistent", "not set", "\"true\""),
     ] {
         let refused = run(pull(&url, extra), &out);
-        let text = stderr(&refused);
+        let text = stderr_of(&refused);
         assert!(!refused.status.success(), "{extra:?} resumed: {text}");
         assert!(
             text.contains(&format!(
@@ -148,7 +125,7 @@ async fn a_resume_is_the_same_read_or_refused_and_the_trailer_counts_the_whole_o
         ),
         &out,
     );
-    let text = stderr(&resumed);
+    let text = stderr_of(&resumed);
     assert!(resumed.status.success(), "{text}");
     assert!(
         text.contains(&format!("resuming: {committed} items")),
@@ -158,7 +135,7 @@ async fn a_resume_is_the_same_read_or_refused_and_the_trailer_counts_the_whole_o
         !checkpoint.exists(),
         "a finished run removes its checkpoint"
     );
-    let mut all = lines(&out);
+    let mut all = output_items(&out);
     let last = all.pop().expect("a last line");
     let trailer = Trailer::parse_line(last.to_string().as_bytes()).expect("a trailer");
     assert!(trailer.complete);
@@ -169,7 +146,7 @@ async fn a_resume_is_the_same_read_or_refused_and_the_trailer_counts_the_whole_o
 
     let before = std::fs::read(&out).expect("output");
     let again = run(pull(&url, &["--max-items-per-call", "300"]), &out);
-    let text = stderr(&again);
+    let text = stderr_of(&again);
     assert!(
         !again.status.success(),
         "a finished output is not read again"
@@ -178,7 +155,7 @@ async fn a_resume_is_the_same_read_or_refused_and_the_trailer_counts_the_whole_o
     assert_eq!(std::fs::read(&out).expect("output"), before, "untouched");
 
     let forced = run(pull(&url, &["--force"]), &out);
-    assert!(forced.status.success(), "{}", stderr(&forced));
+    assert!(forced.status.success(), "{}", stderr_of(&forced));
     assert_same_ids(
         &item_ids(&out),
         &expected_ids(71, 2000),
@@ -224,12 +201,7 @@ async fn spools_live_beside_the_output_and_a_second_run_is_locked_out() {
                     && name.ends_with(".scanstream-spool")
                     && !name.contains(".7.")
             });
-        let committed = std::fs::read(&checkpoint)
-            .ok()
-            .and_then(|text| serde_json::from_slice::<serde_json::Value>(&text).ok())
-            .and_then(|c| c["committed_items"].as_u64())
-            .unwrap_or(0);
-        if committed >= 300 && spool_seen {
+        if committed_items(&checkpoint) >= 300 && spool_seen {
             break;
         }
         assert!(Instant::now() < deadline, "no progress");
@@ -256,7 +228,7 @@ async fn spools_live_beside_the_output_and_a_second_run_is_locked_out() {
             .arg(&other_checkpoint)
             .output()
             .expect("scanstream runs");
-        let text = stderr(&second);
+        let text = stderr_of(&second);
         assert!(!second.status.success(), "{text}");
         assert!(text.contains("another scanstream run is using"), "{text}");
         assert!(started.elapsed() < Duration::from_secs(10), "at once");
@@ -275,7 +247,7 @@ async fn spools_live_beside_the_output_and_a_second_run_is_locked_out() {
         .arg(&checkpoint)
         .output()
         .expect("scanstream runs again");
-    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert!(resumed.status.success(), "{}", stderr_of(&resumed));
     assert_same_ids(&item_ids(&out), &expected_ids(72, 1500), "every item once");
     let left: Vec<String> = std::fs::read_dir(&dir)
         .expect("dir")
@@ -368,7 +340,7 @@ fn errors_print_one_line_without_a_backtrace() {
     ];
     for (name, output) in ["scanstream", "seeder", "streamer"].iter().zip(runs) {
         let output = output.expect("runs");
-        let text = stderr(&output);
+        let text = stderr_of(&output);
         assert!(!output.status.success(), "{name}: {text}");
         let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("error: ")).collect();
         assert_eq!(errors.len(), 1, "{name}: one error line: {text}");
@@ -384,7 +356,7 @@ fn errors_print_one_line_without_a_backtrace() {
         .arg(&taken)
         .output()
         .expect("runs");
-    let text = stderr(&scanstream);
+    let text = stderr_of(&scanstream);
     assert!(
         text.contains(&taken.display().to_string()) && text.contains("--force"),
         "{text}"

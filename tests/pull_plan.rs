@@ -4,11 +4,7 @@
 
 mod common;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, CreateGlobalSecondaryIndexAction,
-    GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ProjectionType, ScalarAttributeType};
 use common::emulator::Emulator;
 use common::*;
 use scanstream::config::Config;
@@ -16,8 +12,9 @@ use scanstream::lambda::http::Invocation;
 use scanstream::lambda::streamer::Streamer;
 use scanstream::read::open::{APPROX_BYTES_HEADER, APPROX_ITEMS_HEADER};
 use scanstream::scan::dynamo::DynamoSource;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
+
+use common::run::scratch;
 
 fn scanstream(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_scanstream"))
@@ -30,12 +27,6 @@ fn scanstream(args: &[&str]) -> Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique_table(name));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
 }
 
 /// A header as a number, if it is there.
@@ -119,40 +110,14 @@ async fn the_streamer_sends_the_approximate_size_and_none_under_a_filter_or_a_qu
 async fn an_index_reports_its_own_size() {
     let ddb = local_client().await;
     let table = seeded_table(&ddb, "sizeidx", 62, 300).await;
-    ddb.update_table()
-        .table_name(&table)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("tag")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("attribute"),
-        )
-        .global_secondary_index_updates(
-            GlobalSecondaryIndexUpdate::builder()
-                .create(
-                    CreateGlobalSecondaryIndexAction::builder()
-                        .index_name("by-tag")
-                        .key_schema(
-                            KeySchemaElement::builder()
-                                .attribute_name("tag")
-                                .key_type(KeyType::Hash)
-                                .build()
-                                .expect("key"),
-                        )
-                        .projection(
-                            Projection::builder()
-                                .projection_type(ProjectionType::KeysOnly)
-                                .build(),
-                        )
-                        .build()
-                        .expect("index"),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("create the index");
+    add_global_index(
+        &ddb,
+        &table,
+        "by-tag",
+        ("tag", ScalarAttributeType::S),
+        ProjectionType::KeysOnly,
+    )
+    .await;
     for i in 0..50 {
         ddb.put_item()
             .table_name(&table)
@@ -338,14 +303,8 @@ fn bad_plan_options_are_command_line_errors() {
 async fn a_pull_off_a_terminal_prints_plain_progress_lines_and_quiet_prints_none() {
     let ddb = local_client().await;
     let table = seeded_table(&ddb, "progress", 64, 3000).await;
-    let emulator = Emulator::start("progress", &function_env(&table));
     // The first call builds the function: not part of the run whose lines are read.
-    let warm = reqwest::get(emulator.url("streamer", "max_items=1")).await;
-    assert!(
-        warm.is_ok_and(|r| r.status() == 200),
-        "{}",
-        emulator.log_text()
-    );
+    let emulator = Emulator::start_warm("progress", &function_env(&table)).await;
     let url = emulator.url("streamer", "");
     let url = url.trim_end_matches('?');
     let dir = scratch("progress");

@@ -9,32 +9,23 @@
 mod common;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, PutRequest, ScalarAttributeType, Select, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType, Select};
 use common::emulator::Emulator;
 use common::faults::{Edit, FaultProxy, Faults};
 use common::*;
 use scanstream::scan::Item;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+
+use common::run::*;
 
 const TENANTS: usize = 60;
 const PER_TENANT: usize = 30;
 
 fn tenant(i: usize) -> String {
     format!("t{i:02}")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique_table(name));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
 }
 
 /// A table of `TENANTS` partitions of `PER_TENANT` items, sort key `n` negative, whole
@@ -68,28 +59,7 @@ async fn tenants_table(client: &Client) -> String {
             .collect()
         })
         .collect();
-    for batch in items.chunks(25) {
-        let requests = batch
-            .iter()
-            .map(|item| {
-                WriteRequest::builder()
-                    .put_request(
-                        PutRequest::builder()
-                            .set_item(Some(item.clone()))
-                            .build()
-                            .expect("put"),
-                    )
-                    .build()
-            })
-            .collect();
-        let out = client
-            .batch_write_item()
-            .request_items(&table, requests)
-            .send()
-            .await
-            .expect("write");
-        assert!(out.unprocessed_items.is_none_or(|u| u.is_empty()));
-    }
+    put_items(client, &table, items).await;
     table
 }
 
@@ -120,22 +90,12 @@ async fn sdk_query(
         .into_paginator()
         .items()
         .send()
-        .collect::<Vec<_>>()
+        .try_collect()
         .await
-        .into_iter()
-        .collect::<Result<_, _>>()
         .expect("SDK query");
     items
         .iter()
         .map(|item| serde_json::from_slice(&scanstream::encode::to_line(item)).expect("JSON"))
-        .collect()
-}
-
-/// The items of an output file, in their order.
-fn output_items(path: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path).expect("output");
-    text.lines()
-        .map(|line| serde_json::from_str(line).expect("each line is an item"))
         .collect()
 }
 
@@ -156,42 +116,6 @@ fn by_tenant(items: &[Value]) -> BTreeMap<String, Vec<Value>> {
     out
 }
 
-fn scanstream(url: &str, out: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_scanstream"));
-    command
-        .args(["pull", url])
-        .arg("-o")
-        .arg(out)
-        .stdin(Stdio::null())
-        .env("RUST_LOG", "warn");
-    command
-}
-
-fn stderr_of(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn summary(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).expect("summary")).expect("JSON")
-}
-
-/// The first call builds and starts the function: not part of any case.
-async fn warm(emulator: &Emulator) {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(1200))
-        .build()
-        .expect("http client");
-    let warm = client
-        .get(emulator.url("streamer", "max_items=1"))
-        .send()
-        .await;
-    assert!(
-        warm.is_ok_and(|r| r.status() == 200),
-        "{}",
-        emulator.log_text()
-    );
-}
-
 /// GIVEN 60 partitions in a --pk-file, 8 a call, 3 invocations at once, calls of at most
 /// 50 items WHEN pulled THEN the output holds exactly the SDK's Queries' items, each once,
 /// each partition in the SDK's order; and a filtered count equals the SDK's count.
@@ -199,8 +123,7 @@ async fn warm(emulator: &Emulator) {
 async fn a_fan_out_over_many_invocations_equals_the_sdks_queries() {
     let ddb = local_client().await;
     let table = tenants_table(&ddb).await;
-    let emulator = Emulator::start("pullq-fan", &function_env(&table));
-    warm(&emulator).await;
+    let emulator = Emulator::start_warm("pullq-fan", &function_env(&table)).await;
     let url = emulator.url("streamer", "");
     let url = url.trim_end_matches('?');
     let dir = scratch("pullq-fan");
@@ -213,7 +136,7 @@ async fn a_fan_out_over_many_invocations_equals_the_sdks_queries() {
     text = text.replacen("t30\n", "t30\r\n\n", 1);
     std::fs::write(&keys, text).expect("keys");
     let (out, summary_path) = (dir.join("out.ndjson"), dir.join("summary.json"));
-    let output = scanstream(url, &out)
+    let output = pull_to(url, &out)
         .arg("--pk-file")
         .arg(&keys)
         .args([
@@ -250,7 +173,7 @@ async fn a_fan_out_over_many_invocations_equals_the_sdks_queries() {
         expected_by_tenant,
         "each partition in order"
     );
-    let summary = summary(&summary_path);
+    let summary = read_summary(&summary_path);
     assert_eq!(summary["complete"], true);
     // 8 slices of 8 keys (the last of 4), each of 240 items (120) in calls of 50: 38
     // calls at least.
@@ -262,7 +185,7 @@ async fn a_fan_out_over_many_invocations_equals_the_sdks_queries() {
 
     // --count --filter over the same partitions: the SDK's count.
     let count_out = dir.join("count.ndjson");
-    let output = scanstream(url, &count_out)
+    let output = pull_to(url, &count_out)
         .arg("--pk-file")
         .arg(&keys)
         .args(["--invocations", "2", "--pk-per-call", "25"])
@@ -312,14 +235,13 @@ async fn a_fan_out_over_many_invocations_equals_the_sdks_queries() {
 async fn a_sort_key_condition_newest_first_keeps_each_partitions_order() {
     let ddb = local_client().await;
     let table = tenants_table(&ddb).await;
-    let emulator = Emulator::start("pullq-order", &function_env(&table));
-    warm(&emulator).await;
+    let emulator = Emulator::start_warm("pullq-order", &function_env(&table)).await;
     let url = emulator.url("streamer", "");
     let url = url.trim_end_matches('?');
     let dir = scratch("pullq-order");
     let out = dir.join("out.ndjson");
     let tenants: Vec<String> = (10..20).map(tenant).collect();
-    let mut command = scanstream(url, &out);
+    let mut command = pull_to(url, &out);
     for t in &tenants {
         command.args(["--pk", t]);
     }
@@ -347,7 +269,7 @@ async fn a_sort_key_condition_newest_first_keeps_each_partitions_order() {
 
     // A filter on a scan: the SDK's filtered items of every partition.
     let scanned = dir.join("scan.ndjson");
-    let output = scanstream(url, &scanned)
+    let output = pull_to(url, &scanned)
         .args(["--filter", "#a < :a AND begins_with(#t, :p)"])
         .args(["--names", r##"{"#a":"amount","#t":"tenant"}"##])
         .args(["--values", r#"{":a":{"N":"20"},":p":{"S":"t1"}}"#])
@@ -370,7 +292,7 @@ async fn a_sort_key_condition_newest_first_keeps_each_partitions_order() {
     // The same filter counted over a Scan of 6 segments, pages of 200 read items: one
     // trailer line with the count.
     let counted = dir.join("count.ndjson");
-    let output = scanstream(url, &counted)
+    let output = pull_to(url, &counted)
         .args(["--count", "--filter", "#a < :a AND begins_with(#t, :p)"])
         .args(["--names", r##"{"#a":"amount","#t":"tenant"}"##])
         .args(["--values", r#"{":a":{"N":"20"},":p":{"S":"t1"}}"#])
@@ -395,8 +317,7 @@ async fn a_sort_key_condition_newest_first_keeps_each_partitions_order() {
 async fn a_pull_cut_by_the_proxy_resumes_from_its_checkpoint_exactly() {
     let ddb = local_client().await;
     let table = tenants_table(&ddb).await;
-    let emulator = Emulator::start("pullq-cut", &function_env(&table));
-    warm(&emulator).await;
+    let emulator = Emulator::start_warm("pullq-cut", &function_env(&table)).await;
     let cutting = Arc::new(AtomicBool::new(true));
     let cut = cutting.clone();
     let edit = Edit(Arc::new(move |call, body: bytes::Bytes| {
@@ -421,7 +342,7 @@ async fn a_pull_cut_by_the_proxy_resumes_from_its_checkpoint_exactly() {
     let (out, summary_path) = (dir.join("out.ndjson"), dir.join("summary.json"));
     let tenants: Vec<String> = (0..40).map(tenant).collect();
     let run = || {
-        let mut command = scanstream(&url, &out);
+        let mut command = pull_to(&url, &out);
         for t in &tenants {
             command.args(["--pk", t]);
         }
@@ -445,7 +366,9 @@ async fn a_pull_cut_by_the_proxy_resumes_from_its_checkpoint_exactly() {
     assert!(!first.status.success(), "cut: {}", stderr_of(&first));
     let checkpoint = dir.join("out.ndjson.ckpt");
     assert!(checkpoint.exists(), "{}", stderr_of(&first));
-    let committed = summary(&summary_path)["items"].as_u64().expect("items");
+    let committed = read_summary(&summary_path)["items"]
+        .as_u64()
+        .expect("items");
     assert!(committed > 0, "some calls were committed before the cuts");
     assert!(committed < 40 * PER_TENANT as u64, "and not all");
     cutting.store(false, Ordering::SeqCst);
@@ -492,7 +415,7 @@ async fn a_resume_with_another_pk_set_or_sk_condition_is_refused_before_any_call
     let keys = dir.join("keys.txt");
     std::fs::write(&keys, "b\na\n").expect("keys");
     let base = |extra: &[&str]| {
-        let mut command = scanstream(&url, &out);
+        let mut command = pull_to(&url, &out);
         command
             .args(["--pk", "c", "--pk-file"])
             .arg(&keys)
@@ -550,7 +473,7 @@ async fn a_resume_with_another_pk_set_or_sk_condition_is_refused_before_any_call
         stderr_of(&same)
     );
     // A file holding another set is refused as one.
-    let mut command = scanstream(&url, &out);
+    let mut command = pull_to(&url, &out);
     let other = command
         .args(["--pk", "c", "--pk-file"])
         .arg(dir.join("other.txt"))
@@ -645,7 +568,7 @@ async fn bad_query_flags_are_refused_before_any_call() {
     ];
     for (args, wanted) in &cases {
         let out = dir.join("out.ndjson");
-        let output = scanstream(&url, &out)
+        let output = pull_to(&url, &out)
             .args(args)
             .output()
             .expect("scanstream runs");

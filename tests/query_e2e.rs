@@ -77,28 +77,7 @@ async fn orders_table(client: &Client) -> String {
             .collect()
         })
         .collect();
-    for batch in items.chunks(25) {
-        let requests = batch
-            .iter()
-            .map(|item| {
-                aws_sdk_dynamodb::types::WriteRequest::builder()
-                    .put_request(
-                        aws_sdk_dynamodb::types::PutRequest::builder()
-                            .set_item(Some(item.clone()))
-                            .build()
-                            .expect("put"),
-                    )
-                    .build()
-            })
-            .collect();
-        let out = client
-            .batch_write_item()
-            .request_items(&table, requests)
-            .send()
-            .await
-            .expect("write");
-        assert!(out.unprocessed_items.is_none_or(|u| u.is_empty()));
-    }
+    put_items(client, &table, items).await;
     table
 }
 
@@ -196,10 +175,8 @@ async fn sdk_query(
         .into_paginator()
         .items()
         .send()
-        .collect::<Vec<_>>()
+        .try_collect()
         .await
-        .into_iter()
-        .collect::<Result<_, _>>()
         .expect("SDK query");
     items.iter().map(as_json).collect()
 }
@@ -216,10 +193,8 @@ async fn sdk_scan(client: &Client, table: &str, index: Option<&str>, filter: &Ex
         .into_paginator()
         .items()
         .send()
-        .collect::<Vec<_>>()
+        .try_collect()
         .await
-        .into_iter()
-        .collect::<Result<_, _>>()
         .expect("SDK scan");
     items.iter().map(as_json).collect()
 }
@@ -330,16 +305,7 @@ async fn queries_filters_fan_out_and_counts_match_the_sdk() {
     let client = http();
     // The first request builds and starts the function: on a loaded machine that can
     // outlast the client's timeout for one read, so it gets a longer one of its own.
-    let warm = reqwest::Client::builder()
-        .timeout(Duration::from_secs(1200))
-        .build()
-        .expect("http client");
-    let response = warm
-        .get(emulator.url("streamer", "max_items=1"))
-        .send()
-        .await
-        .expect("the function starts");
-    assert_eq!(response.status().as_u16(), 200, "{}", emulator.log_text());
+    emulator.warm().await;
     let pk = |t: &str| Expr::new("#t = :t", &[("#t", "tenant")], &[(":t", s(t))]);
     let with_sk = |t: &str, clause: &str, values: &[(&str, AttributeValue)]| {
         let mut e = pk(t);
@@ -830,12 +796,7 @@ async fn a_count_cut_by_errors_resumes_by_cursor_to_the_sdks_count() {
         },
     )
     .await;
-    let mut env = function_env(&table);
-    for (name, value) in &mut env {
-        if *name == "AWS_ENDPOINT_URL_DYNAMODB" {
-            value.clone_from(&throttling.url);
-        }
-    }
+    let mut env = function_env_via(&table, &throttling.url);
     env.push(("MAX_ATTEMPTS", "1".into()));
     let emulator = Emulator::start("count-cut", &env);
     let client = reqwest::Client::builder()

@@ -5,11 +5,7 @@
 mod common;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, CreateGlobalSecondaryIndexAction,
-    GlobalSecondaryIndex, GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType, Projection,
-    ProjectionType, PutRequest, ScalarAttributeType, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ProjectionType, ScalarAttributeType};
 use common::*;
 use scanstream::config::Config;
 use scanstream::format::trailer::Trailer;
@@ -20,54 +16,20 @@ use serde_json::Value;
 const TENANTS: usize = 5;
 const PER_TENANT: usize = 60;
 
-fn attr(name: &str, kind: ScalarAttributeType) -> AttributeDefinition {
-    AttributeDefinition::builder()
-        .attribute_name(name)
-        .attribute_type(kind)
-        .build()
-        .expect("attribute")
-}
-
-fn key(name: &str, kind: KeyType) -> KeySchemaElement {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(kind)
-        .build()
-        .expect("key")
-}
-
-fn all_attributes() -> Projection {
-    Projection::builder()
-        .projection_type(ProjectionType::All)
-        .build()
-}
-
 /// A table keyed (tenant S, n N) with a global index on `status`.
 async fn orders_table(client: &Client) -> String {
     let table = unique_table("orders");
-    client
-        .create_table()
-        .table_name(&table)
-        .attribute_definitions(attr("tenant", ScalarAttributeType::S))
-        .attribute_definitions(attr("n", ScalarAttributeType::N))
-        .attribute_definitions(attr("status", ScalarAttributeType::S))
-        .key_schema(key("tenant", KeyType::Hash))
-        .key_schema(key("n", KeyType::Range))
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name("by-status")
-                .key_schema(key("status", KeyType::Hash))
-                .projection(all_attributes())
-                .build()
-                .expect("index"),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("create table");
-    let items: Vec<WriteRequest> = (0..TENANTS * PER_TENANT)
+    create_keyed_table(
+        client,
+        &table,
+        ("tenant", ScalarAttributeType::S),
+        Some(("n", ScalarAttributeType::N)),
+        &[("by-status", ("status", ScalarAttributeType::S), None)],
+    )
+    .await;
+    let items = (0..TENANTS * PER_TENANT)
         .map(|i| {
-            let item = [
+            [
                 ("tenant", AttributeValue::S(format!("t{}", i % TENANTS))),
                 ("n", AttributeValue::N((i / TENANTS).to_string())),
                 (
@@ -79,26 +41,10 @@ async fn orders_table(client: &Client) -> String {
             ]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
-            .collect();
-            let put = PutRequest::builder()
-                .set_item(Some(item))
-                .build()
-                .expect("put");
-            WriteRequest::builder().put_request(put).build()
+            .collect()
         })
         .collect();
-    for batch in items.chunks(25) {
-        let out = client
-            .batch_write_item()
-            .request_items(&table, batch.to_vec())
-            .send()
-            .await
-            .expect("write");
-        assert!(
-            out.unprocessed_items.is_none_or(|u| u.is_empty()),
-            "DynamoDB Local never throttles"
-        );
-    }
+    put_items(client, &table, items).await;
     table
 }
 
@@ -236,25 +182,14 @@ async fn an_index_created_after_the_first_request_is_found() {
     let (status, body, _) = call(&streamer, "index=late-index&pk=x").await;
     assert_eq!(status, 404, "{body:?}");
     assert_eq!(body[0]["error"]["code"], "IndexNotFound");
-    client
-        .update_table()
-        .table_name(&table)
-        .attribute_definitions(attr("id", ScalarAttributeType::S))
-        .global_secondary_index_updates(
-            GlobalSecondaryIndexUpdate::builder()
-                .create(
-                    CreateGlobalSecondaryIndexAction::builder()
-                        .index_name("late-index")
-                        .key_schema(key("id", KeyType::Hash))
-                        .projection(all_attributes())
-                        .build()
-                        .expect("index"),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("create the index");
+    add_global_index(
+        &client,
+        &table,
+        "late-index",
+        ("id", ScalarAttributeType::S),
+        ProjectionType::All,
+    )
+    .await;
     let id = scanstream::seed::generate::record_id(5, 7);
     let (status, items, trailer) = call(&streamer, &format!("index=late-index&pk={id}")).await;
     assert_eq!(status, 200, "{items:?}");

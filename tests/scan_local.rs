@@ -355,10 +355,8 @@ async fn sdk_query_ids(
         .into_paginator()
         .items()
         .send()
-        .collect::<Vec<_>>()
+        .try_collect()
         .await
-        .into_iter()
-        .collect::<Result<_, _>>()
         .expect("SDK query");
     items
         .iter()

@@ -17,17 +17,9 @@ use scanstream::seed::generate;
 use scanstream::writer::BatchWriter;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 const HARD_CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/seed-data/hard-cases.ndjson");
-
-fn seeder(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_seeder"))
-        .args(args)
-        .output()
-        .expect("seeder runs")
-}
 
 async fn stream_lines(
     client: &aws_sdk_dynamodb::Client,

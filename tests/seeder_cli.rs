@@ -3,14 +3,6 @@
 mod common;
 
 use common::*;
-use std::process::Command;
-
-fn seeder(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_seeder"))
-        .args(args)
-        .output()
-        .expect("seeder runs")
-}
 
 async fn count_items(client: &aws_sdk_dynamodb::Client, table: &str) -> i64 {
     let mut total = 0;

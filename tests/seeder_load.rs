@@ -17,14 +17,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn seeder(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_seeder"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("seeder runs")
-}
-
 fn text(out: &std::process::Output) -> String {
     format!(
         "status {:?}\nstdout: {}\nstderr: {}",
@@ -749,6 +741,18 @@ fn hand_built_export(prefix: &Path, chunks: &[&[Item]]) -> PathBuf {
 async fn a_hand_built_export_loads_exactly_and_a_flipped_byte_is_refused() {
     let client = local_client().await;
     let items = keyed_items(700, true);
+    // `seeder --create-table --key pk:S,sk:N --from FROM` into `table`.
+    let load = |table: &str, from: &Path| {
+        seeder(&[
+            "--table",
+            table,
+            "--create-table",
+            "--key",
+            "pk:S,sk:N",
+            "--from",
+            &from.to_string_lossy(),
+        ])
+    };
     let prefix = temp("export-good");
     let dir = hand_built_export(
         &prefix,
@@ -756,15 +760,7 @@ async fn a_hand_built_export_loads_exactly_and_a_flipped_byte_is_refused() {
     );
     let table = unique_table("export");
     // The prefix holding exactly one AWSDynamoDB/<id>/.
-    let out = seeder(&[
-        "--table",
-        &table,
-        "--create-table",
-        "--key",
-        "pk:S,sk:N",
-        "--from",
-        &prefix.to_string_lossy(),
-    ]);
+    let out = load(&table, &prefix);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("written 700 of 700 items"),
@@ -783,15 +779,7 @@ async fn a_hand_built_export_loads_exactly_and_a_flipped_byte_is_refused() {
     bytes[middle] ^= 0x01;
     std::fs::write(&data, &bytes).expect("flip");
     let fresh = unique_table("export-flip");
-    let out = seeder(&[
-        "--table",
-        &fresh,
-        "--create-table",
-        "--key",
-        "pk:S,sk:N",
-        "--from",
-        &prefix.to_string_lossy(),
-    ]);
+    let out = load(&fresh, &prefix);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{}", text(&out));
     assert!(
@@ -810,15 +798,7 @@ async fn a_hand_built_export_loads_exactly_and_a_flipped_byte_is_refused() {
     // A missing file and an extra file are refused by name.
     let extra = dir.join("data").join("stray.json.gz");
     std::fs::write(&extra, b"").expect("extra");
-    let out = seeder(&[
-        "--table",
-        &fresh,
-        "--create-table",
-        "--key",
-        "pk:S,sk:N",
-        "--from",
-        &dir.to_string_lossy(),
-    ]);
+    let out = load(&fresh, &dir);
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr)
@@ -830,15 +810,7 @@ async fn a_hand_built_export_loads_exactly_and_a_flipped_byte_is_refused() {
     let first = dir.join("data").join("file0abcdefghijklmnop.json.gz");
     let kept = std::fs::read(&first).expect("data");
     std::fs::remove_file(&first).expect("remove");
-    let out = seeder(&[
-        "--table",
-        &fresh,
-        "--create-table",
-        "--key",
-        "pk:S,sk:N",
-        "--from",
-        &dir.to_string_lossy(),
-    ]);
+    let out = load(&fresh, &dir);
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr)
@@ -857,15 +829,7 @@ async fn a_hand_built_export_loads_exactly_and_a_flipped_byte_is_refused() {
         .replacen("\"itemCount\":20", "\"itemCount\":21", 1)
         .replacen("\"itemCount\":20", "\"itemCount\":19", 1);
     std::fs::write(dir.join("manifest-files.json"), fixed).expect("manifest");
-    let out = seeder(&[
-        "--table",
-        &fresh,
-        "--create-table",
-        "--key",
-        "pk:S,sk:N",
-        "--from",
-        &dir.to_string_lossy(),
-    ]);
+    let out = load(&fresh, &dir);
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr)

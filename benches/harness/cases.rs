@@ -148,6 +148,16 @@ pub struct Sample {
 }
 
 impl Sample {
+    /// A write bench's sample: its 20,000 items written in `total_ms`, nothing streamed.
+    fn of_writes(total_ms: f64) -> Self {
+        Self {
+            ttfb_ms: total_ms,
+            total_ms,
+            items: 20_000,
+            wire_bytes: 0,
+        }
+    }
+
     pub fn items_per_s(&self) -> f64 {
         self.items as f64 / (self.total_ms / 1000.0)
     }
@@ -570,12 +580,7 @@ pub async fn seeder_run(
         return Err(format!("seeder: {}", String::from_utf8_lossy(&out.stderr)).into());
     }
     client.delete_table().table_name(&table).send().await?;
-    Ok(Sample {
-        ttfb_ms: total,
-        total_ms: total,
-        items: 20_000,
-        wire_bytes: 0,
-    })
+    Ok(Sample::of_writes(total))
 }
 
 /// Bare concurrent `BatchWriteItem` calls of pre-generated items (generation not timed).
@@ -623,12 +628,7 @@ pub async fn bare_writes(client: &Client, concurrency: usize, rep: u64) -> Resul
         }
     }
     client.delete_table().table_name(&table).send().await?;
-    Ok(Sample {
-        ttfb_ms: total,
-        total_ms: total,
-        items: 20_000,
-        wire_bytes: 0,
-    })
+    Ok(Sample::of_writes(total))
 }
 
 /// The `scanstream` client (release build) pulling everything from `url` with K

@@ -99,33 +99,29 @@ async fn drop_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<()
     Ok(())
 }
 
+/// `seeder --table TABLE --create-table --concurrency 4`: every load here writes a fresh
+/// table the same way, its standard error piped for [`watch_child`].
+fn load_into(ddb: &Service, table: &str) -> Command {
+    let mut command = seeder_command(ddb);
+    command
+        .args(["--table", table, "--create-table", "--concurrency", "4"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
+}
+
 /// `seeder --from path` into a fresh table.
 fn load_run(ddb: &Service, table: &str, path: &Path, items: u64) -> Result<Run> {
     let started = Instant::now();
-    let child = seeder_command(ddb)
-        .args([
-            "--table",
-            table,
-            "--create-table",
-            "--concurrency",
-            "4",
-            "--from",
-        ])
-        .arg(path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
+    let child = load_into(ddb, table).arg("--from").arg(path).spawn()?;
     watch_child(child, started, items, "seeder --from")
 }
 
 /// `seeder --count items --seed seed` into a fresh table.
 fn generated_run(ddb: &Service, table: &str, seed: u64, items: u64) -> Result<Run> {
     let started = Instant::now();
-    let child = seeder_command(ddb)
-        .args(["--table", table, "--create-table", "--concurrency", "4"])
+    let child = load_into(ddb, table)
         .args(["--count", &items.to_string(), "--seed", &seed.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
         .spawn()?;
     watch_child(child, started, items, "seeder --count")
 }
@@ -139,19 +135,9 @@ fn copy_run(ddb: &Service, table: &str, url: &str, items: u64) -> Result<Run> {
         .stdout(Stdio::piped())
         .spawn()?;
     let body = curl.stdout.take().ok_or("curl without stdout")?;
-    let child = seeder_command(ddb)
-        .args([
-            "--table",
-            table,
-            "--create-table",
-            "--concurrency",
-            "4",
-            "--from",
-            "-",
-        ])
+    let child = load_into(ddb, table)
+        .args(["--from", "-"])
         .stdin(Stdio::from(body))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
         .spawn()?;
     let run = watch_child(child, started, items, "curl | seeder --from -")?;
     if !curl.wait()?.success() {
@@ -180,12 +166,9 @@ fn pull_copy_run(ddb: &Service, table: &str, url: &str, items: u64) -> Result<Ru
         .stderr(Stdio::null())
         .spawn()?;
     let body = pull.stdout.take().ok_or("scanstream without stdout")?;
-    let child = seeder_command(ddb)
-        .args(["--table", table, "--create-table", "--concurrency", "4"])
+    let child = load_into(ddb, table)
         .args(["--from", "-"])
         .stdin(Stdio::from(body))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
         .spawn()?;
     let run = watch_child(child, started, items, "scanstream pull | seeder --from -")?;
     if !pull.wait()?.success() {

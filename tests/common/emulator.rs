@@ -21,6 +21,26 @@ impl Emulator {
         self.0.url(function, query)
     }
 
+    /// [`Emulator::start`], then [`Emulator::warm`].
+    pub async fn start_warm(name: &str, env: &[(&str, String)]) -> Self {
+        let emulator = Self::start(name, env);
+        emulator.warm().await;
+        emulator
+    }
+
+    /// Makes the first call, which builds and starts the function (minutes on a loaded
+    /// machine): no part of what a test measures, throttles or times.
+    pub async fn warm(&self) {
+        let warm = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(1200))
+            .build()
+            .expect("http client")
+            .get(self.url("streamer", "max_items=1"))
+            .send()
+            .await;
+        assert!(warm.is_ok_and(|r| r.status() == 200), "{}", self.log_text());
+    }
+
     /// What the emulator and functions logged so far.
     pub fn log_text(&self) -> String {
         self.0.log_text()

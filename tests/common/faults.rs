@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use super::relay::{forward, head_of};
+
 /// What the proxy does to the calls it relays.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
@@ -289,37 +291,10 @@ async fn relay(
             .fetch_max(*running as u64, Ordering::SeqCst);
         Running(state.clone())
     };
-    let (parts, body) = request.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_string();
-    let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes())
-        .unwrap_or(reqwest::Method::POST);
-    let mut forward = state
-        .http
-        .request(method, format!("{}{path}", state.upstream))
-        .body(body);
-    for (name, value) in &parts.headers {
-        if name.as_str() != "host" && name.as_str() != "content-length" {
-            forward = forward.header(name.as_str(), value.as_bytes());
-        }
-    }
-    let Ok(upstream) = forward.send().await else {
+    let Some(upstream) = forward(&state.http, &state.upstream, request).await else {
         return Ok(answer(502, "application/json", b"{}"));
     };
-    let mut response = Response::builder().status(upstream.status().as_u16());
-    for (name, value) in upstream.headers() {
-        if name.as_str() != "content-length" && name.as_str() != "transfer-encoding" {
-            response = response.header(name.as_str(), value.as_bytes());
-        }
-    }
+    let response = head_of(&upstream);
     if let Some(Edit(edit)) = &state.faults.edit {
         let bytes = upstream.bytes().await.unwrap_or_default();
         drop(place);

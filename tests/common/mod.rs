@@ -6,6 +6,8 @@
 
 pub mod emulator;
 pub mod faults;
+pub mod relay;
+pub mod run;
 pub mod services;
 pub mod stall;
 pub mod stub;
@@ -103,6 +105,51 @@ pub async fn create_keyed_table(
     create.send().await.expect("create table");
 }
 
+/// Adds a global index `name` keyed `hash` to the existing `table`, projecting `projection`.
+pub async fn add_global_index(
+    client: &Client,
+    table: &str,
+    name: &str,
+    (hash, kind): KeyAttr<'_>,
+    projection: aws_sdk_dynamodb::types::ProjectionType,
+) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate,
+        KeySchemaElement, KeyType, Projection,
+    };
+    client
+        .update_table()
+        .table_name(table)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(hash)
+                .attribute_type(kind)
+                .build()
+                .expect("attribute"),
+        )
+        .global_secondary_index_updates(
+            GlobalSecondaryIndexUpdate::builder()
+                .create(
+                    CreateGlobalSecondaryIndexAction::builder()
+                        .index_name(name)
+                        .key_schema(
+                            KeySchemaElement::builder()
+                                .attribute_name(hash)
+                                .key_type(KeyType::Hash)
+                                .build()
+                                .expect("key"),
+                        )
+                        .projection(Projection::builder().projection_type(projection).build())
+                        .build()
+                        .expect("index"),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create the index");
+}
+
 /// A table name no other test (or earlier run against the same database) uses.
 pub fn unique_table(prefix: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -156,6 +203,35 @@ pub async fn write_batches(
         .write_all(batches, |_| {})
         .await;
     assert!(report.is_complete(), "seeding {table} failed: {report:?}");
+}
+
+/// Writes `items` with the SDK's own BatchWriteItem, 25 a call, and insists that every one
+/// was processed (DynamoDB Local never throttles): test data that does not pass through
+/// the writer under test.
+pub async fn put_items(client: &Client, table: &str, items: Vec<Item>) {
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+    for batch in items.chunks(25) {
+        let requests = batch
+            .iter()
+            .map(|item| {
+                let put = PutRequest::builder()
+                    .set_item(Some(item.clone()))
+                    .build()
+                    .expect("put");
+                WriteRequest::builder().put_request(put).build()
+            })
+            .collect();
+        let out = client
+            .batch_write_item()
+            .request_items(table, requests)
+            .send()
+            .await
+            .expect("write");
+        assert!(
+            out.unprocessed_items.is_none_or(|u| u.is_empty()),
+            "DynamoDB Local never throttles"
+        );
+    }
 }
 
 /// Splits an NDJSON body into its item lines and its last line, which must be a trailer.
@@ -235,12 +311,19 @@ pub async fn table_lines(client: &Client, table: &str) -> std::collections::BTre
         .into_paginator()
         .items()
         .send()
-        .collect::<Vec<_>>()
+        .try_collect()
         .await
-        .into_iter()
-        .collect::<Result<_, _>>()
         .unwrap_or_else(|err| panic!("scanning {table}: {err:?}"));
     items.iter().map(scanstream::encode::to_line).collect()
+}
+
+/// Runs the seeder binary with `args`, nothing on its standard input.
+pub fn seeder(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_seeder"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("seeder runs")
 }
 
 /// Runs the seeder binary with `args`, `stdin` as its standard input.
@@ -275,4 +358,16 @@ pub fn function_env(table: &str) -> Vec<(&'static str, String)> {
         ("AWS_SECRET_ACCESS_KEY", var("AWS_SECRET_ACCESS_KEY")),
         ("RUST_LOG", "info".to_string()),
     ]
+}
+
+/// [`function_env`], but the functions reach DynamoDB Local through `dynamodb`: a proxy
+/// in front of it.
+pub fn function_env_via(table: &str, dynamodb: &str) -> Vec<(&'static str, String)> {
+    let mut env = function_env(table);
+    for (name, value) in &mut env {
+        if *name == "AWS_ENDPOINT_URL_DYNAMODB" {
+            *value = dynamodb.to_string();
+        }
+    }
+    env
 }

@@ -5,7 +5,7 @@
 //! the read capacity every uncompressed answer's trailer reports, cut-off ones included.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -16,6 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+
+use super::relay::{forward, head_of};
 
 /// The proxy; it stops when dropped.
 pub struct StallProxy {
@@ -105,6 +107,14 @@ impl StallProxy {
     }
 }
 
+/// A proxy in front of `emulator`'s streamer, and the streamer's URL through it.
+pub async fn proxied_streamer(emulator: &super::emulator::Emulator) -> (StallProxy, String) {
+    let base = emulator.url("streamer", "");
+    let proxy = StallProxy::start(base.trim_end_matches("/lambda-url/streamer/?")).await;
+    let url = format!("{}/lambda-url/streamer/", proxy.url);
+    (proxy, url)
+}
+
 impl Drop for StallProxy {
     fn drop(&mut self) {
         self.accept.abort();
@@ -134,40 +144,13 @@ async fn relay(
             )))
             .unwrap_or_default());
     }
-    let (parts, body) = request.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_string();
-    let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes())
-        .unwrap_or(reqwest::Method::POST);
-    let mut forward = state
-        .http
-        .request(method, format!("{}{path}", state.upstream))
-        .body(body);
-    for (name, value) in &parts.headers {
-        if name.as_str() != "host" && name.as_str() != "content-length" {
-            forward = forward.header(name.as_str(), value.as_bytes());
-        }
-    }
-    let Ok(answer) = forward.send().await else {
+    let Some(answer) = forward(&state.http, &state.upstream, request).await else {
         return Ok(Response::builder()
             .status(502)
             .body(Full::new(Bytes::new()))
             .unwrap_or_default());
     };
-    let mut response = Response::builder().status(answer.status().as_u16());
-    for (name, value) in answer.headers() {
-        if name.as_str() != "content-length" && name.as_str() != "transfer-encoding" {
-            response = response.header(name.as_str(), value.as_bytes());
-        }
-    }
+    let response = head_of(&answer);
     let mut bytes = answer.bytes().await.unwrap_or_default();
     let reported = scanstream::format::trailer::Trailer::of_body(&bytes)
         .and_then(|trailer| trailer.consumed_capacity);
