@@ -14,14 +14,16 @@
 //!   schema, with memory bounded by the batches in flight, and a checkpoint.
 //! - [`http`]: query string to a validated request, outcomes to HTTP responses, and the
 //!   Lambda glue both functions share.
+//! - [`cli`]: the `scanstream` client (one table over many invocations, exactly once) and
+//!   the seeder's command line.
 //! - [`logging`]: JSON logs in Lambda, text elsewhere.
-//! - [`pull`]: the `scanstream` client: one table over many invocations, exactly once.
-//! - [`seed`]: deterministic fake records and the seeder's command line.
+//! - [`seed`]: deterministic fake records.
 //! - [`writer`]: the retrying batch writer that generated records and loaded items feed.
 //!
 //! The binaries in `src/bin/` only build these parts and hand them to the Lambda runtime
 //! (or, for the seeder, to the command line).
 
+pub mod cli;
 pub mod client;
 pub mod compress;
 pub mod config;
@@ -30,7 +32,6 @@ pub mod error;
 pub mod http;
 pub mod load;
 pub mod logging;
-pub mod pull;
 pub mod scan;
 pub mod seed;
 pub mod writer;

@@ -6,7 +6,7 @@
 //! (seed, index) and writes are idempotent, so a range written twice is written once: the
 //! table ends up holding exactly what `seeder --count N --seed S` writes.
 
-use super::sign::Signer;
+use crate::cli::transport::sign::Signer;
 use crate::writer::Backoff;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,7 +59,7 @@ pub async fn run(
     signer: Arc<Signer>,
     counters: Arc<SeedCounters>,
 ) -> Vec<FailedRange> {
-    let http = super::call::http_client(std::time::Duration::from_secs(10));
+    let http = crate::cli::pull::worker::http_client(std::time::Duration::from_secs(10));
     let k = options.invocations.clamp(1, options.count.max(1));
     let mut workers = tokio::task::JoinSet::new();
     for i in 0..k {
@@ -153,8 +153,8 @@ async fn call(
         .map_err(|e| Call::Fatal(format!("{url}: {e}")))?;
     signer.sign(&mut request, b"").await.map_err(|e| match e {
         // As for `pull`: credentials that did not load now may load on the next try.
-        super::sign::SignError::Credentials(_) => Call::Retry(e.to_string()),
-        super::sign::SignError::Signing(_) => Call::Fatal(e.to_string()),
+        crate::cli::transport::sign::SignError::Credentials(_) => Call::Retry(e.to_string()),
+        crate::cli::transport::sign::SignError::Signing(_) => Call::Fatal(e.to_string()),
     })?;
     let mut builder = http.get(&url);
     for (name, value) in request.headers() {
@@ -173,16 +173,16 @@ async fn call(
         .map_err(|e| Call::Retry(format!("request failed: {e}")))?;
     let mut response = response;
     let status = response.status().as_u16();
-    if let Some(why) = super::call::redirected(status, response.headers()) {
+    if let Some(why) = crate::cli::pull::worker::redirected(status, response.headers()) {
         return Err(Call::Fatal(why));
     }
     if status != 200 {
         // A refusal's body is not progress: read only its first few KB, for a while.
-        let text = super::call::refusal_text(&mut response, REFUSAL_WAIT).await;
+        let text = crate::cli::pull::worker::refusal_text(&mut response, REFUSAL_WAIT).await;
         return Err(if status == 429 || status >= 500 {
             Call::Retry(format!("{status}: {text}"))
         } else {
-            Call::Fatal(super::call::refused(status, &text))
+            Call::Fatal(crate::cli::pull::worker::refused(status, &text))
         });
     }
     let body = progress

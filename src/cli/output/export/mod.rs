@@ -28,9 +28,9 @@
 //! `.checksum` files: the page names them but not their content; this writer puts the
 //! hex MD5 of the manifest beside it there, and the loader does not read them.
 
-use super::checkpoint::{self, CheckpointLock, Committer, Files, Sink};
-use super::paths;
-use super::state::{Checkpoint, CommitError};
+use crate::cli::output::checkpoint::{Checkpoint, CommitError};
+use crate::cli::output::commit::{CheckpointLock, Committer, Files, Sink};
+use crate::cli::output::paths;
 use crate::load::export::{
     DATA_DIR, DataFileEntry, EXPORTS_DIR, FILES, FILES_CHECKSUM, KEY_SCHEMA, ManifestSummary,
     OUTPUT_FORMAT, RecordedKeySchema, STARTED, SUMMARY, SUMMARY_CHECKSUM, VERSION, md5_base64,
@@ -51,7 +51,7 @@ use std::path::{Path, PathBuf};
 const DATA_SUFFIX: &str = ".json.gz";
 /// The suffix of a data file being written.
 const TMP_SUFFIX: &str = ".scanstream-tmp";
-/// The checkpoint's [`super::state::OutputShape`] key naming the export folder it was saved
+/// The checkpoint's [`crate::cli::output::checkpoint::OutputShape`] key naming the export folder it was saved
 /// for: another export's checkpoint, even one whose length fits, does not resume this one.
 const EXPORT_ID: &str = "ExportId";
 
@@ -91,7 +91,7 @@ pub fn open(
     if let Some(checkpoint) = checkpoint {
         // The cursors' folder is the checkpoint's to empty: DIR may not be it or lie in
         // it. (The folder inside DIR is a checkpoint inside DIR, refused below.)
-        let cursors = super::stored::folder(checkpoint);
+        let cursors = crate::cli::output::stored::folder(checkpoint);
         if paths::inside(dir, &cursors) {
             return Err(refused(format!(
                 "-o {} and {}, the checkpoint's cursors folder, overlap: name another -o or \
@@ -113,7 +113,7 @@ pub fn open(
             }
         }
         if (0..fresh.slices.len())
-            .any(|k| paths::same_file(checkpoint, &super::spool::path(Some(dir), k)))
+            .any(|k| paths::same_file(checkpoint, &crate::cli::output::spool::path(Some(dir), k)))
         {
             return Err(refused(format!(
                 "--checkpoint {} is the name of a spool: name another",
@@ -157,12 +157,14 @@ pub fn open(
     // The directory's own lock (beside it): two runs with two checkpoints on one DIR.
     let dir_lock = CheckpointLock::take(&dir)?;
     let lock = checkpoint.map(CheckpointLock::take).transpose()?;
-    super::spool::remove_stale(&dir);
+    crate::cli::output::spool::remove_stale(&dir);
     if let Some(checkpoint) = checkpoint {
         let _ = std::fs::remove_file(paths::temporary(checkpoint));
     }
     let saved = match checkpoint {
-        Some(path) if path.exists() && !files.force => Some(super::stored::load(path)?),
+        Some(path) if path.exists() && !files.force => {
+            Some(crate::cli::output::stored::load(path)?)
+        }
         _ => None,
     };
     let resumed = saved.is_some();
@@ -173,7 +175,11 @@ pub fn open(
             if let Some(id) = saved.shape.get(EXPORT_ID) {
                 asked.shape = asked.shape.with(EXPORT_ID, id);
             }
-            checkpoint::check_same_read(&saved, &asked, checkpoint.unwrap_or(&dir))?;
+            crate::cli::output::commit::check_same_read(
+                &saved,
+                &asked,
+                checkpoint.unwrap_or(&dir),
+            )?;
             saved
         }
         None => fresh,
@@ -736,8 +742,8 @@ fn count_items(reader: impl Read) -> io::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::output::checkpoint::{Committed, OutputShape, SliceState};
     use crate::load::export::Export;
-    use crate::pull::state::{Committed, OutputShape, SliceState};
 
     fn scratch(name: &str) -> PathBuf {
         let dir =
@@ -777,7 +783,7 @@ mod tests {
     }
 
     fn plan() -> Checkpoint {
-        crate::pull::plan(
+        crate::cli::pull::slices::plan(
             "http://x/",
             2,
             1,
@@ -808,7 +814,10 @@ mod tests {
         let dir = scratch("cursors-overlap");
         let checkpoint = dir.join("c");
         for (out, ckpt) in [
-            (crate::pull::stored::folder(&checkpoint), checkpoint.clone()),
+            (
+                crate::cli::output::stored::folder(&checkpoint),
+                checkpoint.clone(),
+            ),
             (dir.join("exp"), dir.join("exp").join("c")),
         ] {
             let files = Files {
@@ -1047,7 +1056,7 @@ mod tests {
             force: false,
         };
         let err = open(
-            &named(crate::pull::spool::path(Some(&out), 1)),
+            &named(crate::cli::output::spool::path(Some(&out), 1)),
             plan(),
             &schema(),
         )

@@ -3,7 +3,7 @@
 //! sample call.
 //!
 //! The arithmetic is pure ([`Forecast::new`]) so it is unit-tested; the call is in
-//! [`super::cli`]. Times are what a Function URL's limits alone make of a read in
+//! [`crate::cli`]. Times are what a Function URL's limits alone make of a read in
 //! full-size calls: each response [`STREAMER_RESPONSE_BUDGET`] (the streamer's default
 //! `MAX_RESPONSE_BYTES`; the last one of a slice the rest), its first [`BURST_BYTES`] at
 //! full speed (counted as no time), then [`CAPPED_BYTES_PER_S`]. Not a lower bound: calls
@@ -11,7 +11,7 @@
 //! burst of their own, so more of the read goes at full speed; and DynamoDB, the function
 //! itself and the client's link can make a read slower.
 
-use super::progress::{duration, thousands};
+use crate::cli::progress::{duration, thousands};
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -292,10 +292,10 @@ pub struct Sampled {
 /// first call is), signed, its body decoded and counted line by line.
 pub async fn sample(
     url: &str,
-    signer: &super::sign::Signer,
+    signer: &crate::cli::transport::sign::Signer,
     mut params: Vec<(String, String)>,
 ) -> Result<Sampled, String> {
-    use super::call::{Lines, approximate_size, refused, rfc3986};
+    use crate::cli::pull::worker::{Lines, approximate_size, refused, rfc3986};
     params.sort();
     let query = params
         .iter()
@@ -311,7 +311,7 @@ pub async fn sample(
         .sign(&mut request, b"")
         .await
         .map_err(|e| e.to_string())?;
-    let client = super::call::http_client(Duration::from_secs(10));
+    let client = crate::cli::pull::worker::http_client(Duration::from_secs(10));
     let mut builder = client.get(&url);
     for (name, value) in request.headers() {
         builder = builder.header(name, value);
@@ -327,11 +327,11 @@ pub async fn sample(
         .map_err(|_| silent())?
         .map_err(|e| format!("the sample call failed: {e}"))?;
     let status = response.status().as_u16();
-    if let Some(why) = super::call::redirected(status, response.headers()) {
+    if let Some(why) = crate::cli::pull::worker::redirected(status, response.headers()) {
         return Err(format!("the sample call: {why}"));
     }
     if status != 200 {
-        let text = super::call::refusal_text(&mut response, SAMPLE_SILENCE).await;
+        let text = crate::cli::pull::worker::refusal_text(&mut response, SAMPLE_SILENCE).await;
         return Err(format!("the sample call: {}", refused(status, &text)));
     }
     let size = approximate_size(response.headers());

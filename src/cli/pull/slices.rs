@@ -42,28 +42,16 @@
 //! - [`seed`]: `scanstream seed`, the seeder function over many invocations.
 //! - [`cli`]: the command line.
 
-pub mod call;
-pub mod checkpoint;
-pub mod cli;
-pub mod export;
-pub mod forecast;
-pub mod pace;
-pub mod partitions;
-pub mod paths;
-pub mod progress;
-pub mod seed;
-pub mod sign;
-pub mod size;
-pub mod spool;
-pub mod state;
-pub mod stored;
-pub mod throttle;
-
+use crate::cli::output::checkpoint as state;
+use crate::cli::output::checkpoint::{Checkpoint, OutputShape, SliceState};
+use crate::cli::output::commit::Committer;
+use crate::cli::pace::concurrency as throttle;
+use crate::cli::progress;
+use crate::cli::pull::{partitions, worker as call};
+use crate::cli::transport::sign;
 use crate::scan::trailer::Trailer;
 use crate::writer::Backoff;
-use checkpoint::Committer;
 use serde::Serialize;
-use state::{Checkpoint, OutputShape, SliceState};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};

@@ -38,7 +38,9 @@ const UNNAMED_PREFIX: &str = "scanstream-stdout-";
 /// The spool of slice `slice` of a run writing to `output` (standard output when `None`).
 pub fn path(output: Option<&Path>, slice: usize) -> PathBuf {
     match output {
-        Some(output) => super::paths::sibling(output, ".", &format!(".{slice}{SUFFIX}")),
+        Some(output) => {
+            crate::cli::output::paths::sibling(output, ".", &format!(".{slice}{SUFFIX}"))
+        }
         None => std::env::temp_dir().join(format!(
             "{UNNAMED_PREFIX}{}-slice-{slice}{SUFFIX}",
             std::process::id()

@@ -14,8 +14,8 @@
 //! directory synced; otherwise it is kept); files no checkpoint names (a kill in between,
 //! a sync that failed) are removed when the next run opens the checkpoint, under its lock.
 
-use super::paths::{sibling, temporary};
-use super::state::{Checkpoint, CommitError, SliceState, VERSION};
+use crate::cli::output::checkpoint::{Checkpoint, CommitError, SliceState, VERSION};
+use crate::cli::output::paths::{sibling, temporary};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};

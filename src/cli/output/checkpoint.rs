@@ -1,14 +1,14 @@
 //! What a checkpoint records, apart from how it is kept: the run's state (its slices'
 //! cursors, the committed length and totals, the output's shape), what a call commits, and
-//! the errors of committing. A leaf module: the committer ([`super::checkpoint`]), the
-//! checkpoint's files ([`super::stored`]) and the export writer all read it.
+//! the errors of committing. A leaf module: the committer ([`crate::cli::output::commit`]), the
+//! checkpoint's files ([`crate::cli::output::stored`]) and the export writer all read it.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The checkpoint format's version. 2 added the output's shape and the totals a
-/// `--trailer` reports; 3 keeps long cursors apart ([`super::stored`]) and marks a first
+/// `--trailer` reports; 3 keeps long cursors apart ([`crate::cli::output::stored`]) and marks a first
 /// call being committed.
 pub const VERSION: u32 = 3;
 

@@ -210,7 +210,7 @@ pub fn tail(sample: &Sample, rates: &Rates) -> String {
 /// checkpoint's `already`) and those in calls still under way. DynamoDB's count is the
 /// total when the streamer sent one; an `ItemCount` of 0 (a table too new for DynamoDB
 /// to have counted it) is no total.
-pub fn of_pull(counters: &super::Counters, already: u64) -> Sample {
+pub fn of_pull(counters: &crate::cli::pull::slices::Counters, already: u64) -> Sample {
     // `items` first, with Acquire, then `in_flight`: it pairs with the Release add of a
     // commit (`Arriving::committed` takes the items out of `in_flight` before), so
     // committed items seen here are no longer seen in flight.
@@ -235,7 +235,7 @@ pub fn of_pull(counters: &super::Counters, already: u64) -> Sample {
 
 /// `scanstream seed`'s figures: the records of finished calls and those the calls under
 /// way reported, of the exact count asked for.
-pub fn of_seed(counters: &super::seed::SeedCounters, count: u64) -> Sample {
+pub fn of_seed(counters: &crate::cli::seed::SeedCounters, count: u64) -> Sample {
     let done = counters.written.load(Ordering::Relaxed) + counters.in_calls.load(Ordering::Relaxed);
     Sample {
         done: done.min(count),
@@ -575,7 +575,7 @@ mod tests {
 
     #[test]
     fn a_pull_counts_arrived_and_committed_and_a_zero_count_is_no_total() {
-        let counters = super::super::Counters::default();
+        let counters = crate::cli::pull::slices::Counters::default();
         counters.items.store(1_000, Ordering::Relaxed);
         counters.in_flight.store(250, Ordering::Relaxed);
         counters.running.store(3, Ordering::Relaxed);
@@ -605,7 +605,7 @@ mod tests {
 
     #[test]
     fn seeding_counts_finished_calls_and_those_under_way_up_to_the_count() {
-        let counters = super::super::seed::SeedCounters::default();
+        let counters = crate::cli::seed::SeedCounters::default();
         counters.written.store(600, Ordering::Relaxed);
         counters.in_calls.store(150, Ordering::Relaxed);
         let sample = of_seed(&counters, 1_000);

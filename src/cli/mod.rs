@@ -1,9 +1,19 @@
 //! The `scanstream` command line: `scanstream pull URL`.
 
-use super::checkpoint::{Committer, Files};
-use super::sign::{SignMode, Signer};
-use super::state::OutputShape;
-use super::{Counters, PullOptions, PullSummary, forecast, progress};
+pub mod output;
+pub mod pace;
+pub mod plan;
+pub mod progress;
+pub mod pull;
+pub mod seed;
+pub mod seeder;
+pub mod transport;
+
+use crate::cli::output::checkpoint::OutputShape;
+use crate::cli::output::commit::{Committer, Files};
+use crate::cli::plan::forecast;
+use crate::cli::pull::slices::{Counters, PullOptions, PullSummary};
+use crate::cli::transport::sign::{SignMode, Signer};
 use crate::load::key::KeySchema;
 use crate::writer::Backoff;
 use anyhow::{Context, bail};
@@ -40,7 +50,7 @@ pub struct PlanArgs {
     pub url: String,
     /// The time the read should take: a whole number and s, m or h (30s, 10m, 2h; 1s
     /// to 7 days).
-    #[arg(long, default_value = "10m", value_parser = super::forecast::parse_target)]
+    #[arg(long, default_value = "10m", value_parser = crate::cli::plan::forecast::parse_target)]
     pub target: Duration,
     /// The table's read capacity, units a second (provisioned, or the on-demand
     /// throughput you allow); with --share, the suggestion stays within that share.
@@ -210,7 +220,7 @@ pub struct QueryArgs {
     /// Partitions one call queries at most. The streamer refuses (400) a call with more
     /// than its MAX_PARTITIONS (default 100, at most 1000), failing the slice: lower this
     /// for a streamer configured lower.
-    #[arg(long, default_value_t = super::partitions::DEFAULT_PER_CALL, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, default_value_t = crate::cli::pull::partitions::DEFAULT_PER_CALL, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub pk_per_call: u32,
     /// Sort key equal to VALUE (with --pk).
     #[arg(long, value_name = "VALUE", allow_negative_numbers = true)]
@@ -271,13 +281,13 @@ struct ReadOptions {
     params: Vec<(String, String)>,
     /// `(flag, value)` for the checkpoint's [`OutputShape`].
     shape: Vec<(&'static str, String)>,
-    partitions: Option<super::partitions::Partitions>,
+    partitions: Option<crate::cli::pull::partitions::Partitions>,
 }
 
 /// Checks what the client can know is wrong before any call (the streamer checks the
 /// rest against the table): one sort-key condition, and only with --pk; --order only with
 /// --pk; --names and --values JSON objects, the values typed; --count without --fields or
-/// --max-items-per-call; the keys (see [`super::partitions`]).
+/// --max-items-per-call; the keys (see [`crate::cli::pull::partitions`]).
 fn read_options(args: &PullArgs) -> anyhow::Result<ReadOptions> {
     let q = &args.query;
     let mut read = ReadOptions::default();
@@ -367,7 +377,7 @@ fn read_options(args: &PullArgs) -> anyhow::Result<ReadOptions> {
         read.shape.push(("--count", "true".into()));
     }
     if query {
-        let partitions = super::partitions::Partitions::read(
+        let partitions = crate::cli::pull::partitions::Partitions::read(
             &q.pk,
             q.pk_file.as_deref(),
             args.invocations,
@@ -562,7 +572,7 @@ async fn signer(url: &str, signing: &SigningArgs) -> anyhow::Result<Arc<Signer>>
 
 async fn seed(args: SeedArgs) -> anyhow::Result<()> {
     let signer = signer(&args.url, &args.signing).await?;
-    let options = Arc::new(super::seed::SeedOptions {
+    let options = Arc::new(crate::cli::seed::SeedOptions {
         url: args.url,
         count: args.count,
         seed: args.seed,
@@ -571,12 +581,12 @@ async fn seed(args: SeedArgs) -> anyhow::Result<()> {
         backoff: backoff(args.max_attempts),
     });
     let started = Instant::now();
-    let counters = Arc::new(super::seed::SeedCounters::default());
+    let counters = Arc::new(crate::cli::seed::SeedCounters::default());
     let shown = progress::show(progress::Mode::detect(args.quiet), {
         let (counters, count) = (counters.clone(), args.count);
         move || progress::of_seed(&counters, count)
     });
-    let failed = super::seed::run(options, signer, counters).await;
+    let failed = crate::cli::seed::run(options, signer, counters).await;
     shown.finish();
     for range in &failed {
         eprintln!(
@@ -700,8 +710,10 @@ async fn pull(args: PullArgs) -> anyhow::Result<()> {
         shape = shape.with(flag, value);
     }
     let fresh = match &read.partitions {
-        Some(partitions) => super::plan_partitions(&args.url, partitions, args.segments, shape),
-        None => super::plan(&args.url, args.invocations, args.segments, shape),
+        Some(partitions) => {
+            crate::cli::pull::slices::plan_partitions(&args.url, partitions, args.segments, shape)
+        }
+        None => crate::cli::pull::slices::plan(&args.url, args.invocations, args.segments, shape),
     };
     options.partitions = read.partitions.map(Arc::new);
     let partitions = options.partitions.clone();
@@ -717,7 +729,7 @@ async fn pull(args: PullArgs) -> anyhow::Result<()> {
         force: args.force,
     };
     let committer = match &export_key {
-        Some(key) => super::export::open(&files, fresh, key)?,
+        Some(key) => crate::cli::output::export::open(&files, fresh, key)?,
         None => Committer::open(&files, fresh)?,
     };
     let already = committer.checkpoint().committed_items;
@@ -729,7 +741,7 @@ async fn pull(args: PullArgs) -> anyhow::Result<()> {
         let counters = counters.clone();
         move || progress::of_pull(&counters, already)
     });
-    let summary = super::run(options, signer, committer, counters).await;
+    let summary = crate::cli::pull::slices::run(options, signer, committer, counters).await;
     shown.finish();
     if summary.broken_pipe {
         // `| head` has what it wanted: no error, no summary (as ripgrep does).
@@ -753,7 +765,7 @@ async fn pull(args: PullArgs) -> anyhow::Result<()> {
 /// A slice as a user knows it: a Scan's by its segments, a Query's by its keys (its
 /// `offset` is its first key's place among the sorted keys).
 fn slice_name(
-    partitions: Option<&super::partitions::Partitions>,
+    partitions: Option<&crate::cli::pull::partitions::Partitions>,
     offset: u32,
     segments: u32,
 ) -> String {
@@ -1099,7 +1111,7 @@ mod tests {
     fn a_failed_slice_is_named_by_its_keys_or_its_segments() {
         let keys: Vec<String> = ["b", "a", "c", "d", "e"].map(String::from).to_vec();
         let partitions =
-            super::super::partitions::Partitions::read(&keys, None, 2, 2).expect("keys");
+            crate::cli::pull::partitions::Partitions::read(&keys, None, 2, 2).expect("keys");
         let query = slice_name(Some(&partitions), 2, 2);
         assert_eq!(query, r#"the keys 3 to 4 of 5 (sorted), from "c" to "d""#);
         assert_eq!(slice_name(None, 4, 2), "segments 4 to 5");

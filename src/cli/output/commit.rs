@@ -24,8 +24,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::paths::{inside, lock_file, same_file, sibling, temporary};
-use super::state::{Checkpoint, CommitError, Committed, OutputShape, SliceState, TAIL_BYTES, io};
+use crate::cli::output::checkpoint::{
+    Checkpoint, CommitError, Committed, OutputShape, SliceState, TAIL_BYTES, io,
+};
+use crate::cli::output::paths::{inside, lock_file, same_file, sibling, temporary};
 
 /// Where committed bytes go: the output file, standard output, or (in tests) a sink that
 /// fails on purpose. Every write says where it goes: the committed length.
@@ -46,7 +48,7 @@ pub trait Sink: Send + std::fmt::Debug {
     /// The name for messages.
     fn path(&self) -> PathBuf;
     /// Ends a complete run, before the checkpoint is removed: an export writes its
-    /// manifests here (`--layout export`, [`super::export`]).
+    /// manifests here (`--layout export`, [`crate::cli::output::export`]).
     fn finish(&mut self, _checkpoint: &Checkpoint) -> std::io::Result<()> {
         Ok(())
     }
@@ -251,7 +253,7 @@ pub struct Committer {
     /// From `opened` to the first commit.
     first_commit: Option<Duration>,
     /// What the checkpoint file holds, for a save to write only what changed.
-    saved: super::stored::Saved,
+    saved: crate::cli::output::stored::Saved,
 }
 
 impl Committer {
@@ -290,7 +292,7 @@ impl Committer {
                 ("the checkpoint's lock", lock_file(checkpoint)),
                 (
                     "the checkpoint's cursors",
-                    super::stored::folder(checkpoint),
+                    crate::cli::output::stored::folder(checkpoint),
                 ),
             ] {
                 if same_file(output, &path) {
@@ -301,7 +303,7 @@ impl Committer {
                 }
             }
             // The cursors' folder is the checkpoint's to empty: nothing else may live in it.
-            let cursors = super::stored::folder(checkpoint);
+            let cursors = crate::cli::output::stored::folder(checkpoint);
             if inside(output, &cursors) {
                 return Err(CommitError::Refused(format!(
                     "-o {} is inside {}, the checkpoint's cursors folder: name another -o \
@@ -310,9 +312,12 @@ impl Committer {
                     cursors.display()
                 )));
             }
-            if (0..fresh.slices.len())
-                .any(|k| same_file(checkpoint, &super::spool::path(Some(output), k)))
-            {
+            if (0..fresh.slices.len()).any(|k| {
+                same_file(
+                    checkpoint,
+                    &crate::cli::output::spool::path(Some(output), k),
+                )
+            }) {
                 return Err(CommitError::Refused(format!(
                     "--checkpoint {} is the name of a spool: name another",
                     checkpoint.display()
@@ -328,13 +333,15 @@ impl Committer {
             .open(output)
             .map_err(io("opening", output))?;
         try_lock(&file, output)?;
-        super::spool::remove_stale(output);
+        crate::cli::output::spool::remove_stale(output);
         if let Some(checkpoint) = checkpoint {
             // Under the lock: a temporary file left by a run killed mid-save.
             let _ = std::fs::remove_file(temporary(checkpoint));
         }
         let saved = match checkpoint {
-            Some(path) if path.exists() && !files.force => Some(super::stored::load(path)?),
+            Some(path) if path.exists() && !files.force => {
+                Some(crate::cli::output::stored::load(path)?)
+            }
             _ => None,
         };
         let length = file.metadata().map_err(io("reading", output))?.len();
@@ -419,13 +426,13 @@ impl Committer {
             broken_pipe: false,
             opened: Instant::now(),
             first_commit: None,
-            saved: super::stored::Saved::default(),
+            saved: crate::cli::output::stored::Saved::default(),
         }
     }
 
     /// This committer, holding `lock` on its checkpoint for the run and spooling beside
     /// `output`, with its checkpoint saved now (an output that is not one file:
-    /// [`super::export::open`]).
+    /// [`crate::cli::output::export::open`]).
     pub(crate) fn holding(
         mut self,
         lock: Option<CheckpointLock>,
@@ -449,7 +456,7 @@ impl Committer {
 
     /// Where slice `slice` spools its calls.
     pub fn spool_path(&self, slice: usize) -> PathBuf {
-        super::spool::path(self.output.as_deref(), slice)
+        crate::cli::output::spool::path(self.output.as_deref(), slice)
     }
 
     /// Where the run stands.
@@ -609,7 +616,7 @@ impl Committer {
         }
         if let Some(path) = &self.path {
             std::fs::remove_file(path).map_err(io("removing", path))?;
-            let _ = std::fs::remove_dir_all(super::stored::folder(path));
+            let _ = std::fs::remove_dir_all(crate::cli::output::stored::folder(path));
         }
         Ok(())
     }
@@ -763,7 +770,7 @@ mod tests {
             checkpoint: Some(ckpt.clone()),
             force: false,
         };
-        let fresh = crate::pull::plan("http://x/", 2, 1, OutputShape::default());
+        let fresh = crate::cli::pull::slices::plan("http://x/", 2, 1, OutputShape::default());
         let mut committer = Committer::open(&files, fresh.clone()).expect("open");
         let mut spool = spool_of(&dir, b"{\"id\":1}\n{\"id\":2}\n");
         committer
@@ -784,7 +791,7 @@ mod tests {
             std::fs::read(&out).expect("out"),
             b"{\"id\":1}\n{\"id\":2}\n"
         );
-        let other = crate::pull::plan("http://y/", 2, 1, OutputShape::default());
+        let other = crate::cli::pull::slices::plan("http://y/", 2, 1, OutputShape::default());
         assert!(Committer::open(&files, other).is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -847,7 +854,7 @@ mod tests {
     fn after_a_failed_write_nothing_more_is_written_and_a_restart_is_exact() {
         let dir = scratch("fulldisk");
         let (out, ckpt) = (dir.join("out.ndjson"), dir.join("ckpt.json"));
-        let fresh = crate::pull::plan("http://x/", 3, 1, OutputShape::default());
+        let fresh = crate::cli::pull::slices::plan("http://x/", 3, 1, OutputShape::default());
         let file = OpenOptions::new()
             .create(true)
             .truncate(true)
@@ -936,11 +943,14 @@ mod tests {
             force: false,
         };
         let shape = OutputShape::default().with("--format", "json");
-        let fresh = crate::pull::plan("http://x/", 2, 1, shape.clone());
+        let fresh = crate::cli::pull::slices::plan("http://x/", 2, 1, shape.clone());
         drop(Committer::open(&files, fresh).expect("open"));
         let other = shape.with("--format", "dynamodb").with("--fields", "id");
-        let err = Committer::open(&files, crate::pull::plan("http://x/", 2, 1, other))
-            .expect_err("another shape");
+        let err = Committer::open(
+            &files,
+            crate::cli::pull::slices::plan("http://x/", 2, 1, other),
+        )
+        .expect_err("another shape");
         let text = err.to_string();
         assert!(
             text.contains(r#"--format: the checkpoint has "json", this run asks for "dynamodb""#),
@@ -964,9 +974,14 @@ mod tests {
         let keys: Vec<String> = (0..250).map(|i| format!("k{i:03}")).collect();
         let plan = |invocations| {
             let partitions =
-                crate::pull::partitions::Partitions::read(&keys, None, invocations, 100)
+                crate::cli::pull::partitions::Partitions::read(&keys, None, invocations, 100)
                     .expect("keys");
-            crate::pull::plan_partitions("http://x/", &partitions, 2, OutputShape::default())
+            crate::cli::pull::slices::plan_partitions(
+                "http://x/",
+                &partitions,
+                2,
+                OutputShape::default(),
+            )
         };
         drop(Committer::open(&files, plan(2)).expect("open"));
         // Three slices either way ([0, 100, 200] and [0, 84, 168]): cut elsewhere.
@@ -987,9 +1002,10 @@ mod tests {
         let keys: Vec<String> = (0..250).map(|i| format!("k{i:03}")).collect();
         let plan = |per_call| {
             let partitions =
-                crate::pull::partitions::Partitions::read(&keys, None, 2, per_call).expect("keys");
+                crate::cli::pull::partitions::Partitions::read(&keys, None, 2, per_call)
+                    .expect("keys");
             let shape = OutputShape::default().with("--pk", partitions.digest());
-            crate::pull::plan_partitions("http://x/", &partitions, 2, shape)
+            crate::cli::pull::slices::plan_partitions("http://x/", &partitions, 2, shape)
         };
         drop(Committer::open(&files, plan(100)).expect("open"));
         // Same --invocations, another --pk-per-call: 3 slices then, 5 now.
@@ -1021,7 +1037,7 @@ mod tests {
         };
         let err = Committer::open(
             &files,
-            crate::pull::plan("http://x/", 2, 1, OutputShape::default()),
+            crate::cli::pull::slices::plan("http://x/", 2, 1, OutputShape::default()),
         )
         .expect_err("version 1");
         assert!(err.to_string().contains("version 1 checkpoint"), "{err}");
@@ -1031,7 +1047,7 @@ mod tests {
     #[test]
     fn the_files_cannot_collide_and_a_second_run_is_locked_out() {
         let dir = scratch("files");
-        let plan = || crate::pull::plan("http://x/", 1, 1, OutputShape::default());
+        let plan = || crate::cli::pull::slices::plan("http://x/", 1, 1, OutputShape::default());
         let files = |out: &str, ckpt: &str| Files {
             output: Some(dir.join(out)),
             checkpoint: Some(dir.join(ckpt)),
@@ -1082,7 +1098,7 @@ mod tests {
             checkpoint: None,
             force: false,
         };
-        let plan = || crate::pull::plan("http://x/", 1, 1, OutputShape::default());
+        let plan = || crate::cli::pull::slices::plan("http://x/", 1, 1, OutputShape::default());
         let err = Committer::open(&files, plan()).expect_err("refused");
         assert!(err.to_string().contains("--force"), "{err}");
         assert_eq!(
@@ -1112,7 +1128,7 @@ mod tests {
             checkpoint: Some(dir.join("first.ckpt")),
             force,
         };
-        let plan = || crate::pull::plan("http://x/", 1, 1, OutputShape::default());
+        let plan = || crate::cli::pull::slices::plan("http://x/", 1, 1, OutputShape::default());
         drop(Committer::open(&files(false), plan()).expect("open")); // killed at once
         std::fs::write(&out, b"{\"id\":1}\n{\"id\":2}\n").expect("another run's output");
         let err = Committer::open(&files(false), plan()).expect_err("refused");
@@ -1220,7 +1236,7 @@ mod tests {
     }
 
     fn one_slice() -> Checkpoint {
-        crate::pull::plan("http://x/", 1, 1, OutputShape::default())
+        crate::cli::pull::slices::plan("http://x/", 1, 1, OutputShape::default())
     }
 
     /// GIVEN a run killed during its first commit (the output written, the checkpoint
@@ -1284,7 +1300,7 @@ mod tests {
             checkpoint: Some(dir.join("out.ckpt")),
             force: false,
         };
-        let plan = || crate::pull::plan("http://x/", 1000, 1, OutputShape::default());
+        let plan = || crate::cli::pull::slices::plan("http://x/", 1000, 1, OutputShape::default());
         let mut committer = Committer::open(&files, plan()).expect("open");
         for (k, slice) in committer.checkpoint.slices.iter_mut().enumerate() {
             slice.cursor = Some(format!("2.{}.tag", noise(k as u64, 6000)));
@@ -1382,7 +1398,7 @@ mod tests {
         };
         let mut committer = Committer::open(
             &files,
-            crate::pull::plan("http://x/", 1000, 1, OutputShape::default()),
+            crate::cli::pull::slices::plan("http://x/", 1000, 1, OutputShape::default()),
         )
         .expect("open");
         let cursors: Vec<String> = (0..1000).map(|k| query_cursor(k, 100)).collect();
@@ -1443,7 +1459,7 @@ mod tests {
         let dir = scratch("stale");
         let out = dir.join("out");
         let beside = Files::default_checkpoint(&out);
-        let plan = || crate::pull::plan("http://x/", 1, 1, OutputShape::default());
+        let plan = || crate::cli::pull::slices::plan("http://x/", 1, 1, OutputShape::default());
         let files = |checkpoint: Option<PathBuf>, force: bool| Files {
             output: Some(out.clone()),
             checkpoint,
@@ -1494,7 +1510,7 @@ mod tests {
         let dir = scratch("spelling");
         std::fs::create_dir_all(dir.join("d/sub")).expect("dirs");
         std::os::unix::fs::symlink(dir.join("d"), dir.join("link")).expect("symlink");
-        let plan = || crate::pull::plan("http://x/", 1, 1, OutputShape::default());
+        let plan = || crate::cli::pull::slices::plan("http://x/", 1, 1, OutputShape::default());
         let open = |out: &str, ckpt: &str| {
             Committer::open(
                 &Files {
@@ -1531,18 +1547,24 @@ mod tests {
             force: false,
         };
         let shape = OutputShape::default;
-        drop(Committer::open(&files, crate::pull::plan("http://x/", 2, 1, shape())).expect("open"));
+        drop(
+            Committer::open(
+                &files,
+                crate::cli::pull::slices::plan("http://x/", 2, 1, shape()),
+            )
+            .expect("open"),
+        );
         for (other, wanted) in [
             (
-                crate::pull::plan("http://y/", 2, 1, shape()),
+                crate::cli::pull::slices::plan("http://y/", 2, 1, shape()),
                 r#"URL: the checkpoint has "http://x/", this run asks for "http://y/""#,
             ),
             (
-                crate::pull::plan("http://x/", 3, 1, shape()),
+                crate::cli::pull::slices::plan("http://x/", 3, 1, shape()),
                 r#"--invocations: the checkpoint has "2", this run asks for "3""#,
             ),
             (
-                crate::pull::plan("http://x/", 2, 4, shape()),
+                crate::cli::pull::slices::plan("http://x/", 2, 4, shape()),
                 r#"--segments: the checkpoint has "1", this run asks for "4""#,
             ),
         ] {

@@ -2,14 +2,14 @@
 //! slice is complete, spooling each call's items and committing them when its trailer
 //! arrives.
 
-use super::checkpoint::Committer;
-use super::pace::Pace;
-use super::sign::{SignError, Signer};
-use super::size::CallSize;
-use super::spool::Spool;
-use super::state::{Committed, SliceState};
-use super::throttle::Concurrency;
-use super::{Counters, PullOptions};
+use crate::cli::output::checkpoint::{Committed, SliceState};
+use crate::cli::output::commit::Committer;
+use crate::cli::output::spool::Spool;
+use crate::cli::pace::Pace;
+use crate::cli::pace::concurrency::Concurrency;
+use crate::cli::pull::size::CallSize;
+use crate::cli::pull::slices::{Counters, PullOptions};
+use crate::cli::transport::sign::{SignError, Signer};
 use crate::compress::Decompressor;
 use crate::error::ErrorKind;
 use crate::scan::trailer::{StopReason, Trailer};
@@ -57,20 +57,20 @@ fn made_progress(from: Option<&str>, trailer: &Trailer) -> bool {
 
 /// Reads one slice.
 pub struct Worker {
-    pub(super) options: Arc<PullOptions>,
-    pub(super) signer: Arc<Signer>,
-    pub(super) http: reqwest::Client,
-    pub(super) committer: Arc<Mutex<Committer>>,
-    pub(super) counters: Arc<Counters>,
+    pub(crate) options: Arc<PullOptions>,
+    pub(crate) signer: Arc<Signer>,
+    pub(crate) http: reqwest::Client,
+    pub(crate) committer: Arc<Mutex<Committer>>,
+    pub(crate) counters: Arc<Counters>,
     /// Calls at once over all slices: fewer after a 429.
-    pub(super) concurrency: Arc<Concurrency>,
+    pub(crate) concurrency: Arc<Concurrency>,
     /// The slice's place in the checkpoint.
-    pub(super) index: usize,
-    pub(super) total_segments: u32,
+    pub(crate) index: usize,
+    pub(crate) total_segments: u32,
     /// Where its calls are spooled (beside the output).
-    pub(super) spool_path: PathBuf,
+    pub(crate) spool_path: PathBuf,
     /// Raised when the output failed: no further call.
-    pub(super) halt: Arc<AtomicBool>,
+    pub(crate) halt: Arc<AtomicBool>,
 }
 
 /// How a call ended.
@@ -444,7 +444,7 @@ impl Worker {
 /// A call under way: counted as running, its items so far as arrived (`in_flight`),
 /// until it is dropped: by then its items are committed (and counted in `items`), or
 /// given up on.
-pub(super) struct Arriving<'a> {
+pub(crate) struct Arriving<'a> {
     counters: &'a Counters,
     items: u64,
 }
@@ -462,7 +462,7 @@ impl<'a> Arriving<'a> {
 
     /// The call's `items` are in the output. Taken out of `in_flight` before they are
     /// added to `items`, and the add is a Release: a sampler that loads `items` with
-    /// Acquire and then `in_flight` ([`super::progress::of_pull`]) and sees the add also
+    /// Acquire and then `in_flight` ([`crate::cli::progress::of_pull`]) and sees the add also
     /// sees the subtraction, so it counts too few in between, never an item twice (on
     /// weakly ordered machines too).
     fn committed(mut self, items: u64) {
@@ -515,7 +515,7 @@ const KNOWN_ERRORS: [ErrorKind; 8] = [
 
 /// The client every call goes through: no redirect is followed, since a signed request's
 /// headers (its session token among them) would go on to wherever a 3xx points.
-pub(super) fn http_client(connect_timeout: std::time::Duration) -> reqwest::Client {
+pub(crate) fn http_client(connect_timeout: std::time::Duration) -> reqwest::Client {
     let builder = || reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
     builder()
         .connect_timeout(connect_timeout)
@@ -525,7 +525,7 @@ pub(super) fn http_client(connect_timeout: std::time::Duration) -> reqwest::Clie
 }
 
 /// Why a 3xx is an error, naming where it points; `None` for any other status.
-pub(super) fn redirected(status: u16, headers: &reqwest::header::HeaderMap) -> Option<String> {
+pub(crate) fn redirected(status: u16, headers: &reqwest::header::HeaderMap) -> Option<String> {
     if !(300..400).contains(&status) {
         return None;
     }
@@ -544,7 +544,7 @@ const REFUSAL_BYTES: usize = 4096;
 
 /// The start of a refused call's body, at most [`REFUSAL_BYTES`] read within `idle`, as
 /// at most 300 characters of text.
-pub(super) async fn refusal_text(
+pub(crate) async fn refusal_text(
     response: &mut reqwest::Response,
     idle: std::time::Duration,
 ) -> String {
@@ -564,7 +564,7 @@ pub(super) async fn refusal_text(
 
 /// The message for a status that trying again cannot cure. A 403 from a Function URL
 /// with `AWS_IAM` is nearly always a caller without the two permissions such URLs need.
-pub(super) fn refused(status: u16, text: &str) -> String {
+pub(crate) fn refused(status: u16, text: &str) -> String {
     if status == 403 {
         format!(
             "403 Forbidden: the caller needs lambda:InvokeFunctionUrl and lambda:InvokeFunction \
@@ -578,7 +578,7 @@ pub(super) fn refused(status: u16, text: &str) -> String {
 }
 
 /// Percent-encodes all but RFC 3986's unreserved characters.
-pub(super) fn rfc3986(text: &str) -> String {
+pub(crate) fn rfc3986(text: &str) -> String {
     const RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
         .remove(b'-')
         .remove(b'_')
@@ -596,18 +596,18 @@ const MAX_LINE_BYTES: usize = 16 << 20;
 /// Splits a body into lines; every line but the last is handed out for the spool, the last
 /// must be the trailer.
 #[derive(Debug, Default)]
-pub(super) struct Lines {
+pub(crate) struct Lines {
     /// Bytes after the last newline.
     partial: Vec<u8>,
     /// The last whole line, held back: it may be the trailer.
     last: Option<Vec<u8>>,
     /// Lines handed out for the spool.
-    pub(super) items: u64,
+    pub(crate) items: u64,
 }
 
 impl Lines {
     /// Takes a decoded chunk; the whole lines it completes that are items, for the spool.
-    pub(super) fn push(&mut self, bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    pub(crate) fn push(&mut self, bytes: &[u8]) -> std::io::Result<Vec<u8>> {
         // `partial` holds no newline: only the new bytes need searching.
         let before = self.partial.len();
         self.partial.extend_from_slice(bytes);
@@ -644,7 +644,7 @@ impl Lines {
     }
 
     /// The trailer, if the body ended with one after a newline.
-    pub(super) fn finish(&self) -> Option<Trailer> {
+    pub(crate) fn finish(&self) -> Option<Trailer> {
         if !self.partial.is_empty() {
             return None;
         }
