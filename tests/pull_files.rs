@@ -391,4 +391,4 @@ fn errors_print_one_line_without_a_backtrace() {
     );
 }
 
-use scanstream::cli::output::commit::Files;
+use scanstream::cli::output::paths::Files;

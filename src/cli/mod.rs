@@ -10,7 +10,8 @@ pub mod seeder;
 pub mod transport;
 
 use crate::cli::output::checkpoint::OutputShape;
-use crate::cli::output::commit::{Committer, Files};
+use crate::cli::output::commit::Committer;
+use crate::cli::output::paths::Files;
 use crate::cli::plan::forecast;
 use crate::cli::pull::slices::{Counters, PullOptions, PullSummary};
 use crate::cli::transport::sign::{SignMode, Signer};

@@ -1,0 +1,3 @@
+//! Values and wire formats: no SDK, no I/O.
+
+pub mod time;
