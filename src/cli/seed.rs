@@ -7,6 +7,7 @@
 //! table ends up holding exactly what `seeder --count N --seed S` writes.
 
 use crate::cli::transport::sign::Signer;
+use crate::cli::transport::{Failure, Request, Transport};
 use crate::writer::Backoff;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,14 +60,14 @@ pub async fn run(
     signer: Arc<Signer>,
     counters: Arc<SeedCounters>,
 ) -> Vec<FailedRange> {
-    let http = crate::cli::pull::worker::http_client(std::time::Duration::from_secs(10));
+    let transport = Transport::new(signer, std::time::Duration::from_secs(10));
     let k = options.invocations.clamp(1, options.count.max(1));
     let mut workers = tokio::task::JoinSet::new();
     for i in 0..k {
         let (start, end) = (options.count * i / k, options.count * (i + 1) / k);
-        let (options, signer, http) = (options.clone(), signer.clone(), http.clone());
+        let (options, transport) = (options.clone(), transport.clone());
         let counters = counters.clone();
-        workers.spawn(async move { range(&options, &signer, &http, &counters, start, end).await });
+        workers.spawn(async move { range(&options, &transport, &counters, start, end).await });
     }
     let mut failed = Vec::new();
     while let Some(joined) = workers.join_next().await {
@@ -87,8 +88,7 @@ pub async fn run(
 /// Writes `[start, end)`, following `next_start`.
 async fn range(
     options: &SeedOptions,
-    signer: &Signer,
-    http: &reqwest::Client,
+    transport: &Transport,
     counters: &SeedCounters,
     mut start: u64,
     end: u64,
@@ -100,7 +100,7 @@ async fn range(
         if attempt > 1 {
             counters.retries.fetch_add(1, Ordering::Relaxed);
         }
-        match call(options, signer, http, counters, start, count).await {
+        match call(options, transport, counters, start, count).await {
             Ok(next) => {
                 let next = next.unwrap_or(start + count);
                 if next > start {
@@ -135,56 +135,34 @@ enum Call {
 /// One call; `Ok(None)` when it wrote everything asked, `Ok(Some(next_start))` otherwise.
 async fn call(
     options: &SeedOptions,
-    signer: &Signer,
-    http: &reqwest::Client,
+    transport: &Transport,
     counters: &SeedCounters,
     start: u64,
     count: u64,
 ) -> Result<Option<u64>, Call> {
-    // Sorted, as a SigV4 canonical query is.
-    let url = format!(
-        "{}{}count={count}&seed={}&start={start}",
-        options.url,
-        if options.url.contains('?') { '&' } else { '?' },
-        options.seed
-    );
-    let mut request = http::Request::get(&url)
-        .body(())
-        .map_err(|e| Call::Fatal(format!("{url}: {e}")))?;
-    signer.sign(&mut request, b"").await.map_err(|e| match e {
-        // As for `pull`: credentials that did not load now may load on the next try.
-        crate::cli::transport::sign::SignError::Credentials(_) => Call::Retry(e.to_string()),
-        crate::cli::transport::sign::SignError::Signing(_) => Call::Fatal(e.to_string()),
-    })?;
-    let mut builder = http.get(&url);
-    for (name, value) in request.headers() {
-        builder = builder.header(name, value);
-    }
+    let form = [("count", count), ("seed", options.seed), ("start", start)]
+        .map(|(name, value)| (name.to_string(), value.to_string()));
+    let request = Request {
+        url: &options.url,
+        form: form.into(),
+        post: false,
+        // A call that goes silent (a half-open connection) is made again, not waited on
+        // for good: progress lines come as batches complete, seconds apart.
+        idle: SILENCE,
+        refusal_wait: REFUSAL_WAIT,
+    };
     counters.running.fetch_add(1, Ordering::Relaxed);
     let mut progress = Progress {
         counters,
         reported: 0,
     };
-    // A call that goes silent (a half-open connection) is made again, not waited on for
-    // good: progress lines come as batches complete, seconds apart.
-    let response = tokio::time::timeout(SILENCE, builder.send())
-        .await
-        .map_err(|_| Call::Retry(format!("no response in {} s", SILENCE.as_secs())))?
-        .map_err(|e| Call::Retry(format!("request failed: {e}")))?;
-    let mut response = response;
-    let status = response.status().as_u16();
-    if let Some(why) = crate::cli::pull::worker::redirected(status, response.headers()) {
-        return Err(Call::Fatal(why));
-    }
-    if status != 200 {
-        // A refusal's body is not progress: read only its first few KB, for a while.
-        let text = crate::cli::pull::worker::refusal_text(&mut response, REFUSAL_WAIT).await;
-        return Err(if status == 429 || status >= 500 {
-            Call::Retry(format!("{status}: {text}"))
-        } else {
-            Call::Fatal(crate::cli::pull::worker::refused(status, &text))
-        });
-    }
+    let response = transport.send(request).await.map_err(|why| match why {
+        Failure::Url { url, error } => Call::Fatal(format!("{url}: {error}")),
+        // As for `pull`: credentials that did not load now may load on the next try,
+        // and a 429 is a call to make again.
+        why if why.retry() => Call::Retry(why.to_string()),
+        why => Call::Fatal(why.to_string()),
+    })?;
     let body = progress
         .read(response)
         .await

@@ -12,7 +12,11 @@
 //! itself and the client's link can make a read slower.
 
 use crate::cli::progress::{duration, thousands};
+use crate::cli::transport::lines::Lines;
+use crate::cli::transport::sign::Signer;
+use crate::cli::transport::{Failure, Request, Transport, approximate_size};
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The first bytes of a streamed response that Lambda sends at full speed ("Bandwidth
@@ -292,48 +296,29 @@ pub struct Sampled {
 /// first call is), signed, its body decoded and counted line by line.
 pub async fn sample(
     url: &str,
-    signer: &crate::cli::transport::sign::Signer,
-    mut params: Vec<(String, String)>,
+    signer: &Arc<Signer>,
+    params: Vec<(String, String)>,
 ) -> Result<Sampled, String> {
-    use crate::cli::pull::worker::{Lines, approximate_size, refused, rfc3986};
-    params.sort();
-    let query = params
-        .iter()
-        .map(|(name, value)| format!("{}={}", rfc3986(name), rfc3986(value)))
-        .collect::<Vec<_>>()
-        .join("&");
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let url = format!("{url}{separator}{query}");
-    let mut request = http::Request::get(&url)
-        .body(())
-        .map_err(|e| format!("{url} is not a valid URL: {e}"))?;
-    signer
-        .sign(&mut request, b"")
-        .await
-        .map_err(|e| e.to_string())?;
-    let client = crate::cli::pull::worker::http_client(Duration::from_secs(10));
-    let mut builder = client.get(&url);
-    for (name, value) in request.headers() {
-        builder = builder.header(name, value);
-    }
     let silent = || {
         format!(
             "the sample call was silent for {} s",
             SAMPLE_SILENCE.as_secs()
         )
     };
-    let mut response = tokio::time::timeout(SAMPLE_SILENCE, builder.send())
-        .await
-        .map_err(|_| silent())?
-        .map_err(|e| format!("the sample call failed: {e}"))?;
-    let status = response.status().as_u16();
-    if let Some(why) = crate::cli::pull::worker::redirected(status, response.headers()) {
-        return Err(format!("the sample call: {why}"));
-    }
-    if status != 200 {
-        let text = crate::cli::pull::worker::refusal_text(&mut response, SAMPLE_SILENCE).await;
-        return Err(format!("the sample call: {}", refused(status, &text)));
-    }
+    let transport = Transport::new(signer.clone(), Duration::from_secs(10));
+    let request = Request {
+        url,
+        form: params,
+        post: false,
+        idle: SAMPLE_SILENCE,
+        refusal_wait: SAMPLE_SILENCE,
+    };
+    let mut response = transport.send(request).await.map_err(|why| match why {
+        Failure::Url { .. } | Failure::Credentials(_) | Failure::Signing(_) => why.to_string(),
+        Failure::Silent(_) => silent(),
+        Failure::Send(e) => format!("the sample call failed: {e}"),
+        why => format!("the sample call: {why}"),
+    })?;
     let size = approximate_size(response.headers());
     let mut decoder = crate::compress::Decompressor::for_headers(response.headers())
         .map_err(|e| format!("decoder: {e}"))?;

@@ -48,6 +48,7 @@ use crate::cli::output::commit::Committer;
 use crate::cli::pace::concurrency as throttle;
 use crate::cli::progress;
 use crate::cli::pull::{partitions, worker as call};
+use crate::cli::transport::Transport;
 use crate::cli::transport::sign;
 use crate::scan::trailer::Trailer;
 use crate::writer::Backoff;
@@ -255,7 +256,7 @@ pub async fn run(
         .collect();
     let committer = Arc::new(Mutex::new(committer));
     let concurrency = Arc::new(throttle::Concurrency::new(options.invocations));
-    let http = call::http_client(Duration::from_secs(10));
+    let transport = Transport::new(signer, Duration::from_secs(10));
     let mut workers = tokio::task::JoinSet::new();
     // A Query may have more slices than invocations: `invocations` of them are read at
     // once, each to its end (or until it gives up) before another starts, so at most that
@@ -266,8 +267,7 @@ pub async fn run(
         let slices_at_once = slices_at_once.clone();
         let worker = call::Worker {
             options: options.clone(),
-            signer: signer.clone(),
-            http: http.clone(),
+            transport: transport.clone(),
             committer: committer.clone(),
             counters: counters.clone(),
             concurrency: concurrency.clone(),
