@@ -6,12 +6,80 @@
 //! (seed, index) and writes are idempotent, so a range written twice is written once: the
 //! table ends up holding exactly what `seeder --count N --seed S` writes.
 
+use crate::cli::args::{SigningArgs, backoff, signer};
+use crate::cli::progress::{self as shown, Sample, Total};
 use crate::cli::transport::sign::Signer;
 use crate::cli::transport::{Failure, Request, Transport};
 use crate::writer::Backoff;
+use anyhow::bail;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 use tracing::warn;
+
+/// `scanstream seed`.
+#[derive(Debug, clap::Args)]
+pub struct SeedArgs {
+    /// The seeder's Function URL.
+    pub url: String,
+    /// Records to write, indexes `0..count`.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: u64,
+    /// The data set.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Invocations at once, each writing one range of indexes.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub invocations: u64,
+    /// Records asked of one call (the function's SEED_MAX_COUNT caps it).
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub per_call: u64,
+    #[command(flatten)]
+    pub signing: SigningArgs,
+    /// Attempts per call before its range counts as failed.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: u32,
+    /// No progress bar or progress lines.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Runs `scanstream seed`.
+pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
+    let signer = signer(&args.url, &args.signing).await?;
+    let options = Arc::new(SeedOptions {
+        url: args.url,
+        count: args.count,
+        seed: args.seed,
+        invocations: args.invocations,
+        per_call: args.per_call,
+        backoff: backoff(args.max_attempts),
+    });
+    let started = Instant::now();
+    let counters = Arc::new(SeedCounters::default());
+    let shown = shown::show(shown::Mode::detect(args.quiet), {
+        let (counters, count) = (counters.clone(), args.count);
+        move || progress(&counters, count)
+    });
+    let failed = ranges(options, signer, counters).await;
+    shown.finish();
+    for range in &failed {
+        eprintln!(
+            "range {}..{} failed: {}",
+            range.start, range.end, range.error
+        );
+    }
+    if !failed.is_empty() {
+        bail!("{} ranges were not written in full", failed.len());
+    }
+    eprintln!(
+        "seeded {} records of seed {} in {:.2} s",
+        args.count,
+        args.seed,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
 
 /// Running totals for the progress bar, shared by the workers.
 #[derive(Debug, Default)]
@@ -55,7 +123,7 @@ pub struct FailedRange {
 }
 
 /// Seeds every range; returns the ranges that failed (empty: all written).
-pub async fn run(
+pub async fn ranges(
     options: Arc<SeedOptions>,
     signer: Arc<Signer>,
     counters: Arc<SeedCounters>,
@@ -276,5 +344,49 @@ impl Drop for Progress<'_> {
             .in_calls
             .fetch_sub(self.reported, Ordering::Relaxed);
         self.counters.running.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// `scanstream seed`'s figures: the records of finished calls and those the calls under
+/// way reported, of the exact count asked for.
+pub fn progress(counters: &SeedCounters, count: u64) -> Sample {
+    let done = counters.written.load(Ordering::Relaxed) + counters.in_calls.load(Ordering::Relaxed);
+    Sample {
+        done: done.min(count),
+        committed: None,
+        total: Some(Total {
+            items: count,
+            exact: true,
+        }),
+        wire_bytes: None,
+        running: Some(counters.running.load(Ordering::Relaxed)),
+        retries: counters.retries.load(Ordering::Relaxed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeding_counts_finished_calls_and_those_under_way_up_to_the_count() {
+        let counters = SeedCounters::default();
+        counters.written.store(600, Ordering::Relaxed);
+        counters.in_calls.store(150, Ordering::Relaxed);
+        let sample = progress(&counters, 1_000);
+        assert_eq!(sample.done, 750);
+        assert_eq!(
+            sample.total,
+            Some(Total {
+                items: 1_000,
+                exact: true
+            })
+        );
+        counters.in_calls.store(900, Ordering::Relaxed);
+        assert_eq!(
+            progress(&counters, 1_000).done,
+            1_000,
+            "never past the count"
+        );
     }
 }

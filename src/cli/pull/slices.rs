@@ -42,104 +42,20 @@
 //! - [`seed`]: `scanstream seed`, the seeder function over many invocations.
 //! - [`cli`]: the command line.
 
-use crate::cli::output::checkpoint as state;
-use crate::cli::output::checkpoint::{Checkpoint, OutputShape, SliceState};
+use crate::cli::output::checkpoint::{self, Checkpoint, OutputShape, SliceState};
 use crate::cli::output::commit::Committer;
-use crate::cli::pace::concurrency as throttle;
-use crate::cli::progress;
-use crate::cli::pull::{partitions, worker as call};
+use crate::cli::pace::concurrency::Concurrency;
+use crate::cli::pull::options::{Counters, PullOptions};
+use crate::cli::pull::partitions::Partitions;
+use crate::cli::pull::worker::Worker;
 use crate::cli::transport::Transport;
-use crate::cli::transport::sign;
+use crate::cli::transport::sign::Signer;
 use crate::scan::trailer::Trailer;
-use crate::writer::Backoff;
 use serde::Serialize;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
-
-/// What to read and how.
-#[derive(Debug, Clone)]
-pub struct PullOptions {
-    /// The streamer's Function URL.
-    pub url: String,
-    /// Concurrent invocations (slices).
-    pub invocations: u32,
-    /// Segments per invocation.
-    pub segments: u32,
-    /// Parameters every call carries, cursor or not (`limit`, `compress`, `format`,
-    /// `max_rcu`).
-    pub delivery: Vec<(String, String)>,
-    /// Parameters only a first call carries (a cursor fixes them: `fields`,
-    /// `consistent`, `index`).
-    pub shape: Vec<(String, String)>,
-    /// Calls per request before the slice counts as failed.
-    pub backoff: Backoff,
-    /// Each slice's share of `--max-rcu`, in units per second: also sent as `max_rcu`.
-    pub rcu_share: Option<f64>,
-    /// `--max-items-per-call`: the most a call asks for (after a cut-off, less).
-    pub max_items_per_call: Option<u64>,
-    /// How long a slice is throttled (429s, nothing else in between) before it fails.
-    pub throttle_patience: Duration,
-    /// `--idle-timeout`: how long a call may wait for its response, or its body for the
-    /// next chunk, before it counts as cut off.
-    pub idle_timeout: Duration,
-    /// `--trailer`: end a complete output with a trailer line.
-    pub trailer: bool,
-    /// `--pk`/`--pk-file`: a Query of these partitions, a slice of them per call, instead
-    /// of a Scan.
-    pub partitions: Option<Arc<partitions::Partitions>>,
-    /// `--count` (`select=count`): calls send no items, their trailers the counts.
-    pub count: bool,
-}
-
-/// Running totals, shared by the workers.
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Items committed to the output.
-    pub items: AtomicU64,
-    /// Requests made.
-    pub calls: AtomicU64,
-    /// Requests made again (failed, throttled, or cut off).
-    pub retries: AtomicU64,
-    /// Body bytes received, as on the wire.
-    pub wire_bytes: AtomicU64,
-    /// Read capacity the committed calls' trailers reported, in thousandths of a unit.
-    pub consumed_milli_units: AtomicU64,
-    /// Committed calls whose trailer reported consumed capacity (none when the streamer
-    /// does not ask DynamoDB for it).
-    pub consumed_reports: AtomicU64,
-    /// Requests Lambda throttled (429).
-    pub throttled: AtomicU64,
-    /// Items that arrived in calls not yet committed, nor given up on: with `items`,
-    /// what the progress shows as arrived.
-    pub in_flight: AtomicU64,
-    /// Calls whose request or body is under way.
-    pub running: AtomicU64,
-    /// Body bytes after decoding.
-    pub decoded_bytes: AtomicU64,
-    /// The table's approximate size, as the streamer's headers report it.
-    pub estimate: progress::Estimate,
-}
-
-impl Counters {
-    /// Adds a trailer's consumed capacity. The number came over the network: one that is
-    /// not a finite count of units is left out, and the sum saturates instead of wrapping.
-    pub fn add_consumed(&self, units: f64) {
-        let milli = (units * 1000.0).round();
-        if !(milli.is_finite() && milli >= 0.0) {
-            return;
-        }
-        self.consumed_reports.fetch_add(1, Ordering::Relaxed);
-        // `as` saturates at u64::MAX for a finite value too large.
-        let milli = milli as u64;
-        let _ =
-            self.consumed_milli_units
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |sum| {
-                    Some(sum.saturating_add(milli))
-                });
-    }
-}
 
 /// The summary printed at the end (and written with `--summary-json`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -236,7 +152,7 @@ pub struct FailedSlice {
 /// Reads every slice not yet done in `committer`'s checkpoint into its output.
 pub async fn run(
     options: Arc<PullOptions>,
-    signer: Arc<sign::Signer>,
+    signer: Arc<Signer>,
     committer: Committer,
     counters: Arc<Counters>,
 ) -> PullSummary {
@@ -255,7 +171,7 @@ pub async fn run(
         .map(|k| committer.spool_path(k))
         .collect();
     let committer = Arc::new(Mutex::new(committer));
-    let concurrency = Arc::new(throttle::Concurrency::new(options.invocations));
+    let concurrency = Arc::new(Concurrency::new(options.invocations));
     let transport = Transport::new(signer, Duration::from_secs(10));
     let mut workers = tokio::task::JoinSet::new();
     // A Query may have more slices than invocations: `invocations` of them are read at
@@ -265,7 +181,7 @@ pub async fn run(
     let slices_at_once = Arc::new(tokio::sync::Semaphore::new(options.invocations as usize));
     for (index, slice) in slices {
         let slices_at_once = slices_at_once.clone();
-        let worker = call::Worker {
+        let worker = Worker {
             options: options.clone(),
             transport: transport.clone(),
             committer: committer.clone(),
@@ -387,7 +303,7 @@ fn trailer(
 /// A fresh checkpoint: `invocations` slices of `segments` segments, none started.
 pub fn plan(url: &str, invocations: u32, segments: u32, shape: OutputShape) -> Checkpoint {
     Checkpoint {
-        version: state::VERSION,
+        version: checkpoint::VERSION,
         url: url.to_string(),
         total_segments: invocations * segments,
         segments,
@@ -415,7 +331,7 @@ pub fn plan(url: &str, invocations: u32, segments: u32, shape: OutputShape) -> C
 /// once.
 pub fn plan_partitions(
     url: &str,
-    partitions: &partitions::Partitions,
+    partitions: &Partitions,
     segments: u32,
     shape: OutputShape,
 ) -> Checkpoint {
@@ -457,7 +373,7 @@ mod tests {
     #[test]
     fn a_query_plan_has_a_slice_per_call_of_keys() {
         let keys: Vec<String> = (0..25).map(|i| format!("k{i:02}")).collect();
-        let partitions = partitions::Partitions::read(&keys, None, 2, 10).expect("keys");
+        let partitions = Partitions::read(&keys, None, 2, 10).expect("keys");
         let plan = plan_partitions("http://x/", &partitions, 4, OutputShape::default());
         assert_eq!(plan.total_segments, 25, "the partitions");
         let offsets: Vec<u32> = plan.slices.iter().map(|s| s.segment_offset).collect();
