@@ -5,11 +5,13 @@
 //! - [`slices`]: the engine: the read cut into slices, each read by a [`worker`] from its
 //!   last committed cursor until it is complete.
 //! - [`options`]: what the workers share: the read's options, its running totals.
+//! - [`attempts`]: when a worker tries again, and when it gives up.
 //! - [`worker`]: one slice's calls, spooled, committed when their trailer arrives.
 //! - [`partitions`]: a Query's `--pk` keys, cut into slices of calls (`--pk-file`).
 //! - [`size`]: a slice's call size, smaller after a cut-off.
 
 pub mod args;
+pub mod attempts;
 pub mod options;
 pub mod partitions;
 pub mod size;

@@ -7,6 +7,7 @@ use crate::cli::output::commit::Committer;
 use crate::cli::output::spool::Spool;
 use crate::cli::pace::Pace;
 use crate::cli::pace::concurrency::Concurrency;
+use crate::cli::pull::attempts::{Attempts, Throttled};
 use crate::cli::pull::options::{Counters, PullOptions};
 use crate::cli::pull::size::CallSize;
 use crate::cli::transport::lines::Lines;
@@ -73,6 +74,14 @@ pub struct Worker {
     pub(crate) halt: Arc<AtomicBool>,
 }
 
+/// A call whose trailer arrived, to commit.
+struct Whole<'a> {
+    spool: Spool,
+    trailer: Box<Trailer>,
+    items: u64,
+    arriving: Arriving<'a>,
+}
+
 /// How a call ended.
 #[derive(Debug)]
 enum Outcome {
@@ -104,10 +113,8 @@ impl Worker {
         slice: &mut SliceState,
         spool_path: &std::path::Path,
     ) -> Result<(), String> {
-        // Failures in a row, 429s aside: those are counted in time, not attempts.
-        let mut attempt = 1;
-        let mut throttled_since: Option<Instant> = None;
-        let mut throttled_in_a_row = 0;
+        let mut attempts = Attempts::new(self.options.backoff);
+        let mut throttled = Throttled::default();
         let mut size = call_size(self.options.count, self.options.max_items_per_call);
         let mut pace = self.options.rcu_share.map(Pace::new);
         while !slice.done {
@@ -122,7 +129,7 @@ impl Worker {
             // Patience counts time being refused, not time queued behind the other
             // slices for a place: a slice that waited ten minutes for a place must not
             // give up on its first 429 after it.
-            if let Some(since) = &mut throttled_since {
+            if let Some(since) = &mut throttled.since {
                 *since += waiting.elapsed();
             }
             let mut spool = Spool::start(spool_path);
@@ -150,95 +157,24 @@ impl Worker {
             if let Outcome::Throttled(why) = &outcome {
                 drop(arriving);
                 permit.throttled();
-                self.counters.throttled.fetch_add(1, Ordering::Relaxed);
-                self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                let since = *throttled_since.get_or_insert(called);
-                let patience = self.options.throttle_patience;
-                if since.elapsed() >= patience {
-                    return Err(format!(
-                        "throttled (429) for {} s, the --throttle-patience: {why}",
-                        patience.as_secs()
-                    ));
-                }
-                throttled_in_a_row += 1;
-                warn!(
-                    slice = slice.segment_offset,
-                    throttled_in_a_row,
-                    concurrency = self.concurrency.limit(),
-                    "throttled: fewer calls at once, and this one again later"
-                );
-                tokio::time::sleep(self.options.backoff.delay(throttled_in_a_row)).await;
+                self.on_throttled(slice, &mut throttled, called, why)
+                    .await?;
                 continue;
             }
-            (throttled_since, throttled_in_a_row) = (None, 0);
+            throttled = Throttled::default();
             let why = match outcome {
                 Outcome::Whole { trailer, items } => {
                     permit.got_through();
                     if let Some(size) = &mut size {
                         size.whole();
                     }
-                    // A reason or code this client does not know may mean anything but
-                    // "done": read as incomplete, from the cursor.
-                    let unknown = unknown_value(&trailer);
-                    if let Some(value) = &unknown {
-                        warn!(slice = slice.segment_offset, value = %value, "a trailer this client does not know in full: going on from its cursor");
-                    }
-                    let next = SliceState {
-                        segment_offset: slice.segment_offset,
-                        cursor: trailer.cursor.clone(),
-                        done: trailer.complete && unknown.is_none(),
+                    let whole = Whole {
+                        spool,
+                        trailer,
+                        items,
+                        arriving,
                     };
-                    if !next.done && next.cursor.is_none() {
-                        return Err(match unknown {
-                            Some(value) => format!(
-                                "a trailer with {value}, which this client does not know, and no cursor to go on from"
-                            ),
-                            None => "an incomplete trailer without a cursor".into(),
-                        });
-                    }
-                    // Copying the spool into the output and syncing the checkpoint is
-                    // blocking file work: off the runtime's threads, so the other
-                    // slices' bodies keep flowing meanwhile.
-                    let (committer, index, state) =
-                        (self.committer.clone(), self.index, next.clone());
-                    let call = Committed::of(&trailer, items);
-                    let progressed = made_progress(slice.cursor.as_deref(), &trailer);
-                    tokio::task::spawn_blocking(move || {
-                        let mut spool = spool.into_file().map_err(|e| e.to_string())?;
-                        committer
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .commit(index, &mut spool, call, state)
-                            .map_err(|e| e.to_string())
-                    })
-                    .await
-                    .map_err(|err| format!("committing: {err}"))??;
-                    arriving.committed(items);
-                    if let Some(units) = trailer.consumed_capacity {
-                        self.counters.add_consumed(units);
-                    }
-                    *slice = next;
-                    // A stream the function ended on an error made progress; it is
-                    // retried from its cursor, but only a call that sent nothing and left
-                    // the cursor where it was counts against the attempts.
-                    if trailer.reason == Some(StopReason::Error) || unknown.is_some() {
-                        self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                        if !progressed {
-                            attempt += 1;
-                            if attempt > self.options.backoff.max_attempts {
-                                return Err(format!(
-                                    "the function kept failing: {}",
-                                    unknown.unwrap_or_else(|| format!(
-                                        "{:?}",
-                                        trailer.error.as_ref().map(|e| &e.code)
-                                    ))
-                                ));
-                            }
-                            tokio::time::sleep(self.options.backoff.delay(attempt - 1)).await;
-                        }
-                    } else {
-                        attempt = 1;
-                    }
+                    self.on_whole(slice, whole, &mut attempts).await?;
                     continue;
                 }
                 Outcome::Fatal(why) => return Err(why),
@@ -256,14 +192,133 @@ impl Worker {
                 },
             };
             drop((permit, arriving));
-            if attempt >= self.options.backoff.max_attempts {
-                return Err(format!("gave up after {attempt} attempts: {why}"));
-            }
-            warn!(slice = slice.segment_offset, attempt, cause = %why, "call will be made again");
-            self.counters.retries.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(self.options.backoff.delay(attempt)).await;
-            attempt += 1;
+            self.on_failure(slice, &mut attempts, &why).await?;
         }
+        Ok(())
+    }
+
+    /// A 429: waited out for `--throttle-patience` from the first of the 429s in a row,
+    /// with a backoff that grows with them; an error once the patience is spent.
+    async fn on_throttled(
+        &self,
+        slice: &SliceState,
+        throttled: &mut Throttled,
+        called: Instant,
+        why: &str,
+    ) -> Result<(), String> {
+        self.counters.throttled.fetch_add(1, Ordering::Relaxed);
+        self.counters.retries.fetch_add(1, Ordering::Relaxed);
+        let since = *throttled.since.get_or_insert(called);
+        let patience = self.options.throttle_patience;
+        if since.elapsed() >= patience {
+            return Err(format!(
+                "throttled (429) for {} s, the --throttle-patience: {why}",
+                patience.as_secs()
+            ));
+        }
+        throttled.in_a_row += 1;
+        warn!(
+            slice = slice.segment_offset,
+            throttled_in_a_row = throttled.in_a_row,
+            concurrency = self.concurrency.limit(),
+            "throttled: fewer calls at once, and this one again later"
+        );
+        tokio::time::sleep(self.options.backoff.delay(throttled.in_a_row)).await;
+        Ok(())
+    }
+
+    /// A call whose trailer arrived: its items committed and the slice moved to its
+    /// cursor; an error when the trailer leaves nothing to go on from, the commit failed,
+    /// or the function kept ending calls on an error without moving the slice.
+    async fn on_whole(
+        &self,
+        slice: &mut SliceState,
+        whole: Whole<'_>,
+        attempts: &mut Attempts,
+    ) -> Result<(), String> {
+        let Whole {
+            spool,
+            trailer,
+            items,
+            arriving,
+        } = whole;
+        // A reason or code this client does not know may mean anything but "done": read
+        // as incomplete, from the cursor.
+        let unknown = unknown_value(&trailer);
+        if let Some(value) = &unknown {
+            warn!(slice = slice.segment_offset, value = %value, "a trailer this client does not know in full: going on from its cursor");
+        }
+        let next = SliceState {
+            segment_offset: slice.segment_offset,
+            cursor: trailer.cursor.clone(),
+            done: trailer.complete && unknown.is_none(),
+        };
+        if !next.done && next.cursor.is_none() {
+            return Err(match unknown {
+                Some(value) => format!(
+                    "a trailer with {value}, which this client does not know, and no cursor to go on from"
+                ),
+                None => "an incomplete trailer without a cursor".into(),
+            });
+        }
+        // Copying the spool into the output and syncing the checkpoint is blocking file
+        // work: off the runtime's threads, so the other slices' bodies keep flowing
+        // meanwhile.
+        let (committer, index, state) = (self.committer.clone(), self.index, next.clone());
+        let call = Committed::of(&trailer, items);
+        let progressed = made_progress(slice.cursor.as_deref(), &trailer);
+        tokio::task::spawn_blocking(move || {
+            let mut spool = spool.into_file().map_err(|e| e.to_string())?;
+            committer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .commit(index, &mut spool, call, state)
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|err| format!("committing: {err}"))??;
+        arriving.committed(items);
+        if let Some(units) = trailer.consumed_capacity {
+            self.counters.add_consumed(units);
+        }
+        *slice = next;
+        // A stream the function ended on an error made progress; it is retried from its
+        // cursor, but only a call that sent nothing and left the cursor where it was
+        // counts against the attempts.
+        if trailer.reason == Some(StopReason::Error) || unknown.is_some() {
+            self.counters.retries.fetch_add(1, Ordering::Relaxed);
+            if !progressed {
+                let Some(delay) = attempts.fail() else {
+                    return Err(format!(
+                        "the function kept failing: {}",
+                        unknown.unwrap_or_else(|| format!(
+                            "{:?}",
+                            trailer.error.as_ref().map(|e| &e.code)
+                        ))
+                    ));
+                };
+                tokio::time::sleep(delay).await;
+            }
+        } else {
+            attempts.reset();
+        }
+        Ok(())
+    }
+
+    /// A call that failed (`why`): made again after a backoff, or given up on once the
+    /// attempts are spent.
+    async fn on_failure(
+        &self,
+        slice: &SliceState,
+        attempts: &mut Attempts,
+        why: &str,
+    ) -> Result<(), String> {
+        let Some(delay) = attempts.fail() else {
+            return Err(format!("gave up after {} attempts: {why}", attempts.failed));
+        };
+        warn!(slice = slice.segment_offset, attempt = attempts.failed, cause = %why, "call will be made again");
+        self.counters.retries.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(delay).await;
         Ok(())
     }
 
