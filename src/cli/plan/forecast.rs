@@ -12,11 +12,7 @@
 //! itself and the client's link can make a read slower.
 
 use crate::cli::progress::{duration, thousands};
-use crate::cli::transport::lines::Lines;
-use crate::cli::transport::sign::Signer;
-use crate::cli::transport::{Failure, Request, Transport, approximate_size};
 use std::fmt::Write as _;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// The first bytes of a streamed response that Lambda sends at full speed ("Bandwidth
@@ -51,11 +47,6 @@ pub const SHOWN_INVOCATIONS: [u32; 4] = [1, 4, 16, 64];
 
 /// The most invocations a suggestion goes to (`--invocations`' bound).
 pub const MAX_INVOCATIONS: u32 = 1000;
-
-/// The longest the sample call may wait for its response or between two chunks: a cold
-/// start and one page of 1,000 items take seconds, so this only stops a call that went
-/// silent (a half-open connection) from holding the plan for good.
-const SAMPLE_SILENCE: Duration = Duration::from_secs(120);
 
 /// What the sample call delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -281,71 +272,6 @@ fn suggest(wire_bytes: u64, table_bytes: u64, units: f64, goal: &Goal) -> Sugges
         time: Duration::from_secs_f64(time),
         short: time > target * 1.000_001,
     }
-}
-
-/// What the sample call found.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Sampled {
-    /// The table's approximate `(items, bytes)`, from the headers.
-    pub size: Option<(u64, u64)>,
-    /// The sample.
-    pub call: SampleCall,
-}
-
-/// Makes the sample call: a GET of `url` with `params` (sorted and encoded as a pull's
-/// first call is), signed, its body decoded and counted line by line.
-pub async fn sample(
-    url: &str,
-    signer: &Arc<Signer>,
-    params: Vec<(String, String)>,
-) -> Result<Sampled, String> {
-    let silent = || {
-        format!(
-            "the sample call was silent for {} s",
-            SAMPLE_SILENCE.as_secs()
-        )
-    };
-    let transport = Transport::new(signer.clone(), Duration::from_secs(10));
-    let request = Request {
-        url,
-        form: params,
-        post: false,
-        idle: SAMPLE_SILENCE,
-        refusal_wait: SAMPLE_SILENCE,
-    };
-    let mut response = transport.send(request).await.map_err(|why| match why {
-        Failure::Url { .. } | Failure::Credentials(_) | Failure::Signing(_) => why.to_string(),
-        Failure::Silent(_) => silent(),
-        Failure::Send(e) => format!("the sample call failed: {e}"),
-        why => format!("the sample call: {why}"),
-    })?;
-    let size = approximate_size(response.headers());
-    let mut decoder = crate::compress::Decompressor::for_headers(response.headers())
-        .map_err(|e| format!("decoder: {e}"))?;
-    let mut lines = Lines::default();
-    let mut call = SampleCall::default();
-    while let Some(chunk) = tokio::time::timeout(SAMPLE_SILENCE, response.chunk())
-        .await
-        .map_err(|_| silent())?
-        .map_err(|e| format!("the sample's body was cut off: {e}"))?
-    {
-        call.wire_bytes += chunk.len() as u64;
-        let plain = decoder
-            .decode(&chunk)
-            .map_err(|e| format!("the sample's body does not decode: {e}"))?;
-        call.plain_bytes += plain.len() as u64;
-        let items = lines
-            .push(&plain)
-            .map_err(|e| format!("reading the sample: {e}"))?;
-        call.plain_item_bytes += items.len() as u64;
-    }
-    let trailer = lines
-        .finish()
-        .ok_or("the sample's body ended without a trailer (cut off)")?;
-    call.items = lines.items;
-    call.consumed = trailer.consumed_capacity;
-    call.complete = trailer.complete;
-    Ok(Sampled { size, call })
 }
 
 /// `13.2 MB`, `712 B`.
