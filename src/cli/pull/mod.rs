@@ -1,6 +1,31 @@
 //! `scanstream pull`: one table read over many invocations of the streamer, every item
 //! written exactly once.
 //!
+//! The table is split into `invocations x segments` segments; slice `k` is segments
+//! `k*S..(k+1)*S`, read by one worker that calls the function again from the slice's last
+//! cursor until the slice is complete. Lambda is the distributed engine: each invocation
+//! is a worker with its own bandwidth. A Query (`--pk`, `--pk-file`) is sliced by its
+//! keys instead, a call's worth a slice, `invocations` slices at once ([`partitions`]).
+//!
+//! Every item reaches the output exactly once:
+//! - a call's items are spooled to disk beside the output ([`spool`](crate::cli::output::spool)) and committed to the
+//!   output only when its trailer arrives ([`worker`]); a call cut off mid-stream is
+//!   discarded and made again from the slice's last committed cursor;
+//! - failed calls (5xx, transport errors, credentials that did not load, a trailer whose
+//!   `items` differ from the lines counted) are retried with capped exponential backoff
+//!   and full jitter, a bounded number of times; a call cut off is made again smaller
+//!   ([`size`]);
+//! - throttled calls (429) are waited out for `--throttle-patience`, with fewer calls at
+//!   once ([`concurrency`](crate::cli::pace::concurrency));
+//! - the checkpoint ([`output`](crate::cli::output)) records each slice's cursor and the output's committed length
+//!   after every commit, so a client killed and started again cuts the output back to
+//!   that length and goes on; a checkpoint is for one read: another `--format`,
+//!   `--fields`, `--index`, `--consistent`, key set, sort-key condition, order, filter or
+//!   `--count` is refused before any call;
+//! - the first failed write to the output stops every worker (no further call) and cuts
+//!   the output back to the committed length; a closed standard output ends the run
+//!   quietly, as `| head` expects.
+//!
 //! - [`args`]: the command line, and the checks of its flags that need no call.
 //! - [`slices`]: the engine: the read cut into slices, each read by a [`worker`] from its
 //!   last committed cursor until it is complete.
@@ -35,21 +60,21 @@ use std::time::Duration;
 
 /// A pull's flags, checked and worked out once.
 #[derive(Debug)]
-pub(crate) struct Pull {
+pub struct Pull {
     /// What to read and how.
-    pub(crate) options: PullOptions,
+    pub options: PullOptions,
     /// The read's checkpoint before any call: what a saved one must match.
-    pub(crate) fresh: Checkpoint,
+    pub fresh: Checkpoint,
     /// The output and its checkpoint.
-    pub(crate) files: Files,
+    pub files: Files,
     /// `--layout export`'s key schema.
-    pub(crate) export_key: Option<KeySchema>,
+    pub export_key: Option<KeySchema>,
 }
 
 impl PullArgs {
     /// Checks the flags (all that can be known wrong before any call) and works out what
     /// they ask for: the calls' options, the read's fresh checkpoint, and its files.
-    pub(crate) fn resolve(&self) -> anyhow::Result<Pull> {
+    pub fn resolve(&self) -> anyhow::Result<Pull> {
         let args = self;
         let export_key = export_key(args)?;
         if export_key.is_some() && args.query.count {

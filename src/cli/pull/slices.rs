@@ -1,46 +1,6 @@
-//! The `scanstream` client: one table spread over many invocations of the streamer.
-//!
-//! The table is split into `invocations x segments` segments; slice `k` is segments
-//! `k*S..(k+1)*S`, read by one worker that calls the function again from the slice's last
-//! cursor until the slice is complete. Lambda is the distributed engine: each invocation
-//! is a worker with its own bandwidth. A Query (`--pk`, `--pk-file`) is sliced by its
-//! keys instead, a call's worth a slice, `invocations` slices at once ([`partitions`]).
-//!
-//! Every item reaches the output exactly once:
-//! - a call's items are spooled to disk beside the output ([`spool`]) and committed to the
-//!   output only when its trailer arrives ([`call`]); a call cut off mid-stream is
-//!   discarded and made again from the slice's last committed cursor;
-//! - failed calls (5xx, transport errors, credentials that did not load, a trailer whose
-//!   `items` differ from the lines counted) are retried with capped exponential backoff
-//!   and full jitter, a bounded number of times; a call cut off is made again smaller
-//!   ([`size`]);
-//! - throttled calls (429) are waited out for `--throttle-patience`, with fewer calls at
-//!   once ([`throttle`]);
-//! - the [`checkpoint`] records each slice's cursor and the output's committed length
-//!   after every commit, so a client killed and started again cuts the output back to
-//!   that length and goes on; a checkpoint is for one read: another `--format`,
-//!   `--fields`, `--index`, `--consistent`, key set, sort-key condition, order, filter or
-//!   `--count` is refused before any call;
-//! - the first failed write to the output stops every worker (no further call) and cuts
-//!   the output back to the committed length; a closed standard output ends the run
-//!   quietly, as `| head` expects.
-//!
-//! - [`call`]: one signed request and its body, spooled.
-//! - [`checkpoint`]: the committer: the committed output, the checkpoint's saves, locks.
-//! - [`state`]: what a checkpoint records (slices, committed totals, the output's shape).
-//! - [`stored`]: the checkpoint on disk, long cursors kept apart from it.
-//! - [`paths`]: the names of the files kept beside the output, and file identity.
-//! - [`export`]: `--layout export`, the committed output as DynamoDB's export layout.
-//! - [`spool`]: a call's items on disk until its trailer arrives.
-//! - [`pace`]: a slice's read rate across its calls (`--max-rcu`).
-//! - [`progress`]: the bar, or plain lines, while a pull or a seeding run goes on.
-//! - [`forecast`]: `scanstream plan`: what a full read will take and cost, before it starts.
-//! - [`partitions`]: a Query's `--pk` keys, cut into slices of calls (`--pk-file`).
-//! - [`size`]: a slice's call size, smaller after a cut-off.
-//! - [`throttle`]: calls at once over all slices, fewer after a 429.
-//! - [`sign`]: SigV4 for Function URLs.
-//! - [`seed`]: `scanstream seed`, the seeder function over many invocations.
-//! - [`cli`]: the command line.
+//! The engine of a pull: the read cut into slices (a Scan's segments, or a Query's keys),
+//! one [`Worker`] each, `invocations` of them at once; the fresh checkpoint of a read
+//! ([`plan`], [`plan_partitions`]), and the summary at the end.
 
 use crate::cli::output::checkpoint::{self, Checkpoint, OutputShape, SliceState};
 use crate::cli::output::commit::Committer;

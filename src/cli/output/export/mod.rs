@@ -17,7 +17,7 @@
 //! renamed before the checkpoint names its end, so on a restart every data file starting
 //! at or past `committed_bytes` is from a call not checkpointed and is removed (its slice
 //! reads it again), and the rest must cover `0..committed_bytes` exactly, or the
-//! checkpoint is not this export's. The manifests are written by [`Sink::finish`] when
+//! checkpoint is not this export's. The manifests are written by [`Sink::finish`](crate::cli::output::sink::Sink::finish) when
 //! every slice is done, the summary last: an export without `manifest-summary.json` is
 //! unfinished, and the loader refuses it.
 //!
