@@ -24,6 +24,7 @@
 //! The binaries in `src/bin/` only build these parts and hand them to the Lambda runtime
 //! (or, for the seeder, to the command line).
 
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod encode;
@@ -31,7 +32,6 @@ pub mod format;
 pub mod lambda;
 pub mod load;
 pub mod logging;
-pub mod pull;
 pub mod read;
 pub mod scan;
 pub mod seed;

@@ -197,7 +197,7 @@ async fn our_export_restores_item_for_item_and_a_flipped_byte_is_refused() {
     let files = check_layout(&folder, 3000);
     assert!(files >= 10, "one data file per committed call: {files}");
     assert!(
-        !scanstream::pull::checkpoint::Files::default_checkpoint(&dir).exists(),
+        !scanstream::cli::output::paths::Files::default_checkpoint(&dir).exists(),
         "a finished export leaves no checkpoint"
     );
 
@@ -260,7 +260,7 @@ async fn a_killed_export_resumes_and_restores_item_for_item() {
     let url = emulator.url("streamer", "");
     let url = url.trim_end_matches('?');
     let dir = scratch("export-kill").join("out");
-    let checkpoint = scanstream::pull::checkpoint::Files::default_checkpoint(&dir);
+    let checkpoint = scanstream::cli::output::paths::Files::default_checkpoint(&dir);
     // Slowly (a read-rate cap), so it can be killed half way.
     let mut child = pull_export(
         url,

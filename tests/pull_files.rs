@@ -363,4 +363,4 @@ fn errors_print_one_line_without_a_backtrace() {
     );
 }
 
-use scanstream::pull::checkpoint::Files;
+use scanstream::cli::output::paths::Files;

@@ -8,9 +8,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, ProjectionType, ScalarAttributeTyp
 use common::emulator::Emulator;
 use common::*;
 use scanstream::config::Config;
+use scanstream::format::trailer::{APPROX_BYTES_HEADER, APPROX_ITEMS_HEADER};
 use scanstream::lambda::http::Invocation;
 use scanstream::lambda::streamer::Streamer;
-use scanstream::read::open::{APPROX_BYTES_HEADER, APPROX_ITEMS_HEADER};
 use scanstream::scan::dynamo::DynamoSource;
 use std::process::{Command, Output, Stdio};
 

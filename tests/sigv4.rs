@@ -237,7 +237,7 @@ fn botocore_python() -> String {
 /// form with a cursor and encoded values), with and without a session token.
 #[tokio::test]
 async fn signatures_agree_with_botocore() {
-    use scanstream::pull::sign::Signer;
+    use scanstream::cli::transport::sign::Signer;
     let time = 1_795_780_800; // 2026-11-27T12:00:00Z
     let form = "compress=zstd&cursor=2.eJyrVkrOz-_p.Zm9v-_~&fields=id%2Cname%20x&limit=100";
     let cases = [

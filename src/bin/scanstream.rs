@@ -2,7 +2,7 @@
 //! streamer (`scanstream pull URL`).
 
 use clap::Parser;
-use scanstream::pull::cli::{self, Args};
+use scanstream::cli::{self, Args};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

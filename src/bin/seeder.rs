@@ -2,9 +2,9 @@
 //! environment (`AWS_LAMBDA_RUNTIME_API`) is present.
 
 use clap::Parser;
+use scanstream::cli::seeder::{self as cli, Args};
 use scanstream::config::SeederConfig;
 use scanstream::lambda::seeder::Seeder;
-use scanstream::seed::cli::{self, Args};
 use scanstream::seed::generate;
 use scanstream::writer::BatchWriter;
 

@@ -13,6 +13,12 @@ use serde::{Deserialize, Serialize};
 /// so only a table keyed by an attribute of this name could produce a look-alike.
 pub const TRAILER_KEY: &str = "@scanstream";
 
+/// The table's approximate item count, in a response's headers (DynamoDB's `ItemCount`,
+/// refreshed about every six hours: approximate).
+pub const APPROX_ITEMS_HEADER: &str = "x-scanstream-approx-items";
+/// The table's approximate size in bytes (`TableSizeBytes`, as approximate).
+pub const APPROX_BYTES_HEADER: &str = "x-scanstream-approx-bytes";
+
 /// The summary of one stream, sent as its last line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trailer {

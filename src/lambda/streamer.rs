@@ -11,7 +11,8 @@ use super::http::{ApiError, Invocation, ResponseBody, error_response, response, 
 use super::runtime::Handler;
 use crate::config::Config;
 use crate::format::cursor::CursorSeal;
-use crate::read::open::{APPROX_BYTES_HEADER, APPROX_ITEMS_HEADER, Reader};
+use crate::format::trailer::{APPROX_BYTES_HEADER, APPROX_ITEMS_HEADER};
+use crate::read::open::Reader;
 use crate::read::params::{ErrorCode, Params};
 use crate::read::request::query::MAX_PK_TEXT_BYTES;
 use crate::read::request::{Bounds, PARAMETERS, REPEATABLE, StreamRequest, parse_request};

@@ -17,13 +17,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
 
-// merge: format::trailer
-/// The table's approximate item count, in a response's headers (DynamoDB's `ItemCount`,
-/// refreshed about every six hours: approximate).
-pub const APPROX_ITEMS_HEADER: &str = "x-scanstream-approx-items";
-/// The table's approximate size in bytes (`TableSizeBytes`, as approximate).
-pub const APPROX_BYTES_HEADER: &str = "x-scanstream-approx-bytes";
-
 /// The longest the size lookup is waited for once the first page is ready: it is
 /// advisory, and a slow `DescribeTable` must not hold a stream back for long.
 pub const SIZE_LOOKUP_GRACE: Duration = Duration::from_millis(200);

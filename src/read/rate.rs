@@ -12,7 +12,7 @@
 //! when every segment was busy fetching: measured, 84% of the asked rate.)
 //!
 //! A bucket lives for one invocation and forgets what its last pages owe. The
-//! `scanstream` client carries a slice's rate from call to call ([`crate::pull::pace`]).
+//! `scanstream` client carries a slice's rate from call to call ([`crate::cli::pace`]).
 //!
 //! Waiting for tokens is a sleep inside one segment's task: it holds up no other segment,
 //! and dropping the stream (a client that went away) aborts it like any other wait.

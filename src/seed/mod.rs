@@ -1,15 +1,11 @@
-//! Seeding: deterministic fake records, and the seeder's command line, which also loads
-//! files, streams and exports through [`crate::load`].
+//! Seeding: deterministic fake records (the seeder's command line, which also loads
+//! files, streams and exports, is [`crate::cli::seeder`]).
 //!
 //! - [`generate`]: the record for (seed, index), the same bytes on every run and machine.
 //! - [`table`]: creates the table (the shared definition, or any key schema), idempotently.
 //! - [`summary`]: what a run wrote, one type for the CLI and the function.
-//! - [`progress`]: a progress bar or progress lines for the CLI.
-//! - [`cli`]: the seeder's command line.
 
-pub mod cli;
 pub mod generate;
-pub mod progress;
 pub mod summary;
 pub mod table;
 

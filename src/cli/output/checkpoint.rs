@@ -1,14 +1,15 @@
 //! What a checkpoint records, apart from how it is kept: the run's state (its slices'
 //! cursors, the committed length and totals, the output's shape), what a call commits, and
-//! the errors of committing. A leaf module: the committer ([`super::checkpoint`]), the
-//! checkpoint's files ([`super::stored`]) and the export writer all read it.
+//! the errors of committing. A leaf module: the committer ([`crate::cli::output::commit`]), the
+//! checkpoint's files ([`crate::cli::output::stored`]) and the export writer all read it.
 
+use crate::cli::output::CommitError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The checkpoint format's version. 2 added the output's shape and the totals a
-/// `--trailer` reports; 3 keeps long cursors apart ([`super::stored`]) and marks a first
+/// `--trailer` reports; 3 keeps long cursors apart ([`crate::cli::output::stored`]) and marks a first
 /// call being committed.
 pub const VERSION: u32 = 3;
 
@@ -138,38 +139,60 @@ impl Committed {
     }
 }
 
-/// Why the output could not be opened, written, or resumed.
-#[derive(Debug, thiserror::Error)]
-pub enum CommitError {
-    /// Reading, writing, syncing or cutting back a file failed.
-    #[error("{what} {}: {source}", path.display())]
-    Io {
-        /// What was being done (`writing`, `saving`...).
-        what: &'static str,
-        /// The file.
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// Another run holds the lock.
-    #[error("another scanstream run is using {}", .0.display())]
-    Locked(PathBuf),
-    /// The files cannot be used as asked (collisions, mismatching checkpoint, ...).
-    #[error("{0}")]
-    Refused(String),
-    /// An earlier commit failed: nothing more is written.
-    #[error("the output was not written after an earlier failure: {0}")]
-    Halted(String),
-}
-
-impl CommitError {
-    /// The failure is a closed standard output (`| head`): a quiet end, not an error.
-    pub fn is_broken_pipe(&self) -> bool {
-        matches!(self, Self::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
+/// A checkpoint resumes only the read it was made for.
+pub(crate) fn check_same_read(
+    saved: &Checkpoint,
+    fresh: &Checkpoint,
+    path: &Path,
+) -> Result<(), CommitError> {
+    // The shape first: another `--pk` set also cuts other slices, and is what to name.
+    let differences = saved.shape.differences(&fresh.shape);
+    if !differences.is_empty() {
+        return Err(CommitError::Refused(format!(
+            "the checkpoint {} is for another read of the table ({}): resuming would mix \
+             two outputs in one file; run with the checkpoint's options, or --force to \
+             start over",
+            path.display(),
+            differences.join("; ")
+        )));
     }
-}
-
-pub(crate) fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CommitError {
-    let path = path.to_path_buf();
-    move |source| CommitError::Io { what, path, source }
+    // A Scan has a slice per invocation; a Query's slices are its keys cut by
+    // --invocations and --pk-per-call, and may be more or fewer than the invocations.
+    let query = fresh.shape.has("--pk");
+    let (slices, flags) = if query {
+        ("slices", "--invocations, --pk-per-call")
+    } else {
+        ("--invocations", "--invocations")
+    };
+    let read = |c: &Checkpoint| {
+        OutputShape::default()
+            .with("URL", c.url.clone())
+            .with(slices, c.slices.len().to_string())
+            .with("--segments", c.segments.to_string())
+    };
+    let differences = read(saved).differences(&read(fresh));
+    if !differences.is_empty() {
+        return Err(CommitError::Refused(format!(
+            "the checkpoint {} is for another read ({}): run with the same URL, \
+             {flags} and --segments, or --force to start over",
+            path.display(),
+            differences.join("; ")
+        )));
+    }
+    // A Query's slices are cuts of its sorted keys, which --invocations and --pk-per-call
+    // decide: the same count of slices may still cut elsewhere.
+    let offsets = |c: &Checkpoint| {
+        c.slices
+            .iter()
+            .map(|s| s.segment_offset)
+            .collect::<Vec<_>>()
+    };
+    if offsets(saved) != offsets(fresh) {
+        return Err(CommitError::Refused(format!(
+            "the checkpoint {} cuts the read into other slices: run with the same \
+             --invocations and --pk-per-call, or --force to start over",
+            path.display()
+        )));
+    }
+    Ok(())
 }

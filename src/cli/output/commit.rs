@@ -15,219 +15,20 @@
 //! a partial write would put later calls behind broken bytes).
 //!
 //! A checkpoint resumes only the same read: the URL, the segments, and every option that
-//! shapes the output ([`OutputShape`]) must match, or the run stops before any call.
+//! shapes the output ([`OutputShape`](crate::cli::output::checkpoint::OutputShape)) must match, or the run stops before any call.
 
+use crate::cli::output::CommitError;
+use crate::cli::output::checkpoint::{Checkpoint, Committed, SliceState, check_same_read};
+use crate::cli::output::lock::{CheckpointLock, try_lock};
+use crate::cli::output::paths::{self, Files, Output, temporary};
+use crate::cli::output::sink::{FileSink, Sink, StdoutSink, read_at, tail_digest};
+use crate::cli::output::{spool, stored};
 use std::fs::{File, OpenOptions};
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-use super::paths::{inside, lock_file, same_file, sibling, temporary};
-use super::state::{Checkpoint, CommitError, Committed, OutputShape, SliceState, TAIL_BYTES, io};
-
-/// Where committed bytes go: the output file, standard output, or (in tests) a sink that
-/// fails on purpose. Every write says where it goes: the committed length.
-pub trait Sink: Send + std::fmt::Debug {
-    /// Writes the whole of `spool` (positioned at its start) at byte `at`; the bytes
-    /// written.
-    fn put(&mut self, at: u64, spool: &mut File) -> std::io::Result<u64>;
-    /// Writes `bytes` at byte `at`.
-    fn put_bytes(&mut self, at: u64, bytes: &[u8]) -> std::io::Result<()>;
-    /// Makes what was written durable.
-    fn sync(&mut self) -> std::io::Result<()>;
-    /// Drops everything after byte `length`.
-    fn cut_back(&mut self, length: u64) -> std::io::Result<()>;
-    /// Reads `len` bytes at `at` back, where the sink can (`None`: standard output).
-    fn read_back(&mut self, _at: u64, _len: usize) -> std::io::Result<Option<Vec<u8>>> {
-        Ok(None)
-    }
-    /// The name for messages.
-    fn path(&self) -> PathBuf;
-    /// Ends a complete run, before the checkpoint is removed: an export writes its
-    /// manifests here (`--layout export`, [`super::export`]).
-    fn finish(&mut self, _checkpoint: &Checkpoint) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The output file.
-#[derive(Debug)]
-pub struct FileSink {
-    file: File,
-    path: PathBuf,
-}
-
-impl FileSink {
-    /// Writes into `file`, called `path` in messages.
-    pub fn new(file: File, path: PathBuf) -> Self {
-        Self { file, path }
-    }
-}
-
-impl Sink for FileSink {
-    fn put(&mut self, at: u64, spool: &mut File) -> std::io::Result<u64> {
-        self.file.seek(SeekFrom::Start(at))?;
-        // File to file: the kernel copies (copy_file_range), no bytes pass through here;
-        // spools live on the output's filesystem, where that is cheapest.
-        std::io::copy(spool, &mut self.file)
-    }
-
-    fn put_bytes(&mut self, at: u64, bytes: &[u8]) -> std::io::Result<()> {
-        self.file.seek(SeekFrom::Start(at))?;
-        self.file.write_all(bytes)
-    }
-
-    fn sync(&mut self) -> std::io::Result<()> {
-        self.file.sync_data()
-    }
-
-    fn cut_back(&mut self, length: u64) -> std::io::Result<()> {
-        self.file.set_len(length)
-    }
-
-    fn read_back(&mut self, at: u64, len: usize) -> std::io::Result<Option<Vec<u8>>> {
-        read_at(&self.file, at, len).map(Some)
-    }
-
-    fn path(&self) -> PathBuf {
-        self.path.clone()
-    }
-}
-
-fn read_at(file: &File, at: u64, len: usize) -> std::io::Result<Vec<u8>> {
-    use std::os::unix::fs::FileExt;
-    let mut bytes = vec![0; len];
-    file.read_exact_at(&mut bytes, at)?;
-    Ok(bytes)
-}
-
-/// The hex SHA-256 of the output's bytes before `committed` (at most [`TAIL_BYTES`]),
-/// read through `read`; `None` when nothing is committed.
-fn tail_digest(
-    committed: u64,
-    read: impl FnOnce(u64, usize) -> std::io::Result<Option<Vec<u8>>>,
-) -> std::io::Result<Option<String>> {
-    use sha2::{Digest, Sha256};
-    if committed == 0 {
-        return Ok(None);
-    }
-    let len = committed.min(TAIL_BYTES);
-    let Some(bytes) = read(committed - len, len as usize)? else {
-        return Ok(None);
-    };
-    Ok(Some(
-        Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
-    ))
-}
-
-/// Standard output: it only grows, so nothing can be cut back (and no checkpoint is
-/// kept); after a failed write nothing more is written to it.
-#[derive(Debug)]
-struct StdoutSink(std::io::Stdout);
-
-impl Sink for StdoutSink {
-    fn put(&mut self, _at: u64, spool: &mut File) -> std::io::Result<u64> {
-        let mut lock = self.0.lock();
-        let copied = std::io::copy(spool, &mut lock)?;
-        lock.flush()?;
-        Ok(copied)
-    }
-
-    fn put_bytes(&mut self, _at: u64, bytes: &[u8]) -> std::io::Result<()> {
-        let mut lock = self.0.lock();
-        lock.write_all(bytes)?;
-        lock.flush()
-    }
-
-    fn sync(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-
-    fn cut_back(&mut self, _length: u64) -> std::io::Result<()> {
-        Ok(())
-    }
-
-    fn path(&self) -> PathBuf {
-        PathBuf::from("standard output")
-    }
-}
-
-/// What `scanstream pull` asked for.
-#[derive(Debug, Clone)]
-pub struct Files {
-    /// `-o FILE`; standard output when `None`.
-    pub output: Option<PathBuf>,
-    /// The checkpoint (`--checkpoint`, or beside `-o` by default); `None` with
-    /// `--no-checkpoint` or on standard output.
-    pub checkpoint: Option<PathBuf>,
-    /// `--force`: start over, whatever the output and checkpoint hold.
-    pub force: bool,
-}
-
-impl Files {
-    /// The checkpoint kept beside `output` when none is named.
-    pub fn default_checkpoint(output: &Path) -> PathBuf {
-        sibling(output, "", ".ckpt")
-    }
-}
-
-/// A held lock on a checkpoint's lock file; dropping it removes the file, then unlocks.
-#[derive(Debug)]
-pub(crate) struct CheckpointLock {
-    file: File,
-    path: PathBuf,
-}
-
-impl CheckpointLock {
-    /// Takes the lock at once or fails: a second run must not wait for the first.
-    pub(crate) fn take(checkpoint: &Path) -> Result<Self, CommitError> {
-        let path = lock_file(checkpoint);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io("opening", &path))?;
-        try_lock(&file, checkpoint)?;
-        // A run that ended between our open and our lock removed the file we locked:
-        // the lock guards nothing then, and a third run may hold the new file's.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt;
-            let held = file.metadata().map_err(io("reading", &path))?;
-            let now = std::fs::metadata(&path).ok();
-            if now.is_none_or(|now| (now.dev(), now.ino()) != (held.dev(), held.ino())) {
-                return Err(CommitError::Locked(checkpoint.to_path_buf()));
-            }
-        }
-        Ok(Self { file, path })
-    }
-}
-
-impl Drop for CheckpointLock {
-    fn drop(&mut self) {
-        // Removed while still held, so no run can lock it between the two steps.
-        let _ = std::fs::remove_file(&self.path);
-        let _ = self.file.unlock();
-    }
-}
-
-fn try_lock(file: &File, name: &Path) -> Result<(), CommitError> {
-    match file.try_lock() {
-        Ok(()) => Ok(()),
-        Err(std::fs::TryLockError::WouldBlock) => Err(CommitError::Locked(name.to_path_buf())),
-        Err(std::fs::TryLockError::Error(err)) => Err(CommitError::Io {
-            what: "locking",
-            path: name.to_path_buf(),
-            source: err,
-        }),
-    }
-}
 
 /// Where committed items go, and the checkpoint that says how far they go.
 #[derive(Debug)]
@@ -251,7 +52,7 @@ pub struct Committer {
     /// From `opened` to the first commit.
     first_commit: Option<Duration>,
     /// What the checkpoint file holds, for a save to write only what changed.
-    saved: super::stored::Saved,
+    saved: stored::Saved,
 }
 
 impl Committer {
@@ -272,53 +73,8 @@ impl Committer {
                 None,
             ));
         };
+        files.refuse_clashes(output, fresh.slices.len(), Output::File)?;
         let checkpoint = files.checkpoint.as_deref();
-        let beside = Files::default_checkpoint(output);
-        if beside.exists() && !checkpoint.is_some_and(|c| same_file(c, &beside)) {
-            return Err(CommitError::Refused(format!(
-                "{} is the checkpoint of an unfinished pull into {}, and this run would not \
-                 use it: resume with it (the same command without --no-checkpoint or \
-                 --checkpoint), or remove it",
-                beside.display(),
-                output.display()
-            )));
-        }
-        if let Some(checkpoint) = checkpoint {
-            for (what, path) in [
-                ("the checkpoint", checkpoint.to_path_buf()),
-                ("the checkpoint's temporary file", temporary(checkpoint)),
-                ("the checkpoint's lock", lock_file(checkpoint)),
-                (
-                    "the checkpoint's cursors",
-                    super::stored::folder(checkpoint),
-                ),
-            ] {
-                if same_file(output, &path) {
-                    return Err(CommitError::Refused(format!(
-                        "-o {} is also {what}: name another --checkpoint",
-                        output.display()
-                    )));
-                }
-            }
-            // The cursors' folder is the checkpoint's to empty: nothing else may live in it.
-            let cursors = super::stored::folder(checkpoint);
-            if inside(output, &cursors) {
-                return Err(CommitError::Refused(format!(
-                    "-o {} is inside {}, the checkpoint's cursors folder: name another -o \
-                     or --checkpoint",
-                    output.display(),
-                    cursors.display()
-                )));
-            }
-            if (0..fresh.slices.len())
-                .any(|k| same_file(checkpoint, &super::spool::path(Some(output), k)))
-            {
-                return Err(CommitError::Refused(format!(
-                    "--checkpoint {} is the name of a spool: name another",
-                    checkpoint.display()
-                )));
-            }
-        }
         let lock = checkpoint.map(CheckpointLock::take).transpose()?;
         let file = OpenOptions::new()
             .create(true)
@@ -326,18 +82,13 @@ impl Committer {
             .read(true)
             .write(true)
             .open(output)
-            .map_err(io("opening", output))?;
+            .map_err(CommitError::io("opening", output))?;
         try_lock(&file, output)?;
-        super::spool::remove_stale(output);
-        if let Some(checkpoint) = checkpoint {
-            // Under the lock: a temporary file left by a run killed mid-save.
-            let _ = std::fs::remove_file(temporary(checkpoint));
-        }
-        let saved = match checkpoint {
-            Some(path) if path.exists() && !files.force => Some(super::stored::load(path)?),
-            _ => None,
-        };
-        let length = file.metadata().map_err(io("reading", output))?.len();
+        let saved = left_behind(files, output)?;
+        let length = file
+            .metadata()
+            .map_err(CommitError::io("reading", output))?
+            .len();
         let state = match saved {
             Some(saved) => {
                 check_same_read(&saved, &fresh, checkpoint.unwrap_or(output))?;
@@ -350,7 +101,7 @@ impl Committer {
                 }
                 if saved.committed_bytes == 0
                     && length > 0
-                    && !own_first_call(&saved, &file).map_err(io("reading", output))?
+                    && !own_first_call(&saved, &file).map_err(CommitError::io("reading", output))?
                 {
                     return Err(CommitError::Refused(format!(
                         "{} holds {length} bytes, but the checkpoint {} committed nothing: \
@@ -366,7 +117,7 @@ impl Committer {
                     let have = tail_digest(saved.committed_bytes, |at, len| {
                         read_at(&file, at, len).map(Some)
                     })
-                    .map_err(io("reading", output))?;
+                    .map_err(CommitError::io("reading", output))?;
                     if have.as_ref() != Some(want) {
                         return Err(CommitError::Refused(format!(
                             "the checkpoint {} was not saved for the bytes {} holds (another \
@@ -391,7 +142,7 @@ impl Committer {
         };
         // Anything past the committed length is from calls not checkpointed.
         file.set_len(state.committed_bytes)
-            .map_err(io("cutting back", output))?;
+            .map_err(CommitError::io("cutting back", output))?;
         let mut committer = Self::over(
             Box::new(FileSink::new(file, output.to_path_buf())),
             state,
@@ -419,13 +170,13 @@ impl Committer {
             broken_pipe: false,
             opened: Instant::now(),
             first_commit: None,
-            saved: super::stored::Saved::default(),
+            saved: stored::Saved::default(),
         }
     }
 
     /// This committer, holding `lock` on its checkpoint for the run and spooling beside
     /// `output`, with its checkpoint saved now (an output that is not one file:
-    /// [`super::export::open`]).
+    /// [`crate::cli::output::export::open`]).
     pub(crate) fn holding(
         mut self,
         lock: Option<CheckpointLock>,
@@ -449,7 +200,7 @@ impl Committer {
 
     /// Where slice `slice` spools its calls.
     pub fn spool_path(&self, slice: usize) -> PathBuf {
-        super::spool::path(self.output.as_deref(), slice)
+        paths::spool(self.output.as_deref(), slice)
     }
 
     /// Where the run stands.
@@ -491,7 +242,7 @@ impl Committer {
                     let digest = tail_digest(len, |at, n| read_at(spool, at, n).map(Some))?;
                     Ok(digest.map(|digest| (len, digest)))
                 })
-                .map_err(io("reading", &self.sink.path()));
+                .map_err(CommitError::io("reading", &self.sink.path()));
             match marked {
                 Ok(Some(first)) => {
                     self.checkpoint.first_call = Some(first);
@@ -516,7 +267,7 @@ impl Committer {
                     Ok(copied)
                 }
             })
-            .map_err(io("writing", &self.sink.path()));
+            .map_err(CommitError::io("writing", &self.sink.path()));
         let copied = match written {
             Ok(copied) => copied,
             Err(err) => return Err(self.fail(err)),
@@ -542,7 +293,7 @@ impl Committer {
             let digest = tail_digest(self.checkpoint.committed_bytes, |at, len| {
                 sink.read_back(at, len)
             })
-            .map_err(io("reading back", &self.sink.path()));
+            .map_err(CommitError::io("reading back", &self.sink.path()));
             match digest {
                 Ok(digest) => self.checkpoint.output_tail_sha256 = digest,
                 Err(err) => {
@@ -580,7 +331,7 @@ impl Committer {
                     let from = usize::try_from(from).unwrap_or(usize::MAX);
                     Ok(line.get(from..from.saturating_add(n)).map(<[u8]>::to_vec))
                 })
-                .map_err(io("reading", &self.sink.path()));
+                .map_err(CommitError::io("reading", &self.sink.path()));
                 match digest {
                     Ok(digest) => {
                         self.checkpoint.first_call = digest.map(|d| (line.len() as u64, d));
@@ -595,7 +346,7 @@ impl Committer {
                 .sink
                 .put_bytes(at, line)
                 .and_then(|()| self.sink.sync())
-                .map_err(io("writing", &self.sink.path()));
+                .map_err(CommitError::io("writing", &self.sink.path()));
             if let Err(err) = written {
                 return Err(self.fail(err));
             }
@@ -603,13 +354,13 @@ impl Committer {
         let finished = self
             .sink
             .finish(&self.checkpoint)
-            .map_err(io("finishing", &self.sink.path()));
+            .map_err(CommitError::io("finishing", &self.sink.path()));
         if let Err(err) = finished {
             return Err(self.fail(err));
         }
         if let Some(path) = &self.path {
-            std::fs::remove_file(path).map_err(io("removing", path))?;
-            let _ = std::fs::remove_dir_all(super::stored::folder(path));
+            std::fs::remove_file(path).map_err(CommitError::io("removing", path))?;
+            let _ = std::fs::remove_dir_all(paths::cursors(path));
         }
         Ok(())
     }
@@ -642,6 +393,23 @@ impl Committer {
     }
 }
 
+/// Under the locks of `files` and of `output`: clears what a killed run left beside them
+/// (its spools, the checkpoint's temporary file) and reads the checkpoint to resume from,
+/// if there is one and `--force` does not start over.
+pub(crate) fn left_behind(files: &Files, output: &Path) -> Result<Option<Checkpoint>, CommitError> {
+    spool::remove_stale(output);
+    let Some(checkpoint) = files.checkpoint.as_deref() else {
+        return Ok(None);
+    };
+    // A temporary file left by a run killed mid-save.
+    let _ = std::fs::remove_file(temporary(checkpoint));
+    if checkpoint.exists() && !files.force {
+        stored::load(checkpoint).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
 /// Whether `output`'s bytes are the first call `saved` was committing when its run
 /// stopped (a kill between the output's write and the checkpoint's save).
 fn own_first_call(saved: &Checkpoint, output: &File) -> std::io::Result<bool> {
@@ -658,67 +426,12 @@ fn own_first_call(saved: &Checkpoint, output: &File) -> std::io::Result<bool> {
     Ok(have.as_ref() == Some(want))
 }
 
-/// A checkpoint resumes only the read it was made for.
-pub(crate) fn check_same_read(
-    saved: &Checkpoint,
-    fresh: &Checkpoint,
-    path: &Path,
-) -> Result<(), CommitError> {
-    // The shape first: another `--pk` set also cuts other slices, and is what to name.
-    let differences = saved.shape.differences(&fresh.shape);
-    if !differences.is_empty() {
-        return Err(CommitError::Refused(format!(
-            "the checkpoint {} is for another read of the table ({}): resuming would mix \
-             two outputs in one file; run with the checkpoint's options, or --force to \
-             start over",
-            path.display(),
-            differences.join("; ")
-        )));
-    }
-    // A Scan has a slice per invocation; a Query's slices are its keys cut by
-    // --invocations and --pk-per-call, and may be more or fewer than the invocations.
-    let query = fresh.shape.has("--pk");
-    let (slices, flags) = if query {
-        ("slices", "--invocations, --pk-per-call")
-    } else {
-        ("--invocations", "--invocations")
-    };
-    let read = |c: &Checkpoint| {
-        OutputShape::default()
-            .with("URL", c.url.clone())
-            .with(slices, c.slices.len().to_string())
-            .with("--segments", c.segments.to_string())
-    };
-    let differences = read(saved).differences(&read(fresh));
-    if !differences.is_empty() {
-        return Err(CommitError::Refused(format!(
-            "the checkpoint {} is for another read ({}): run with the same URL, \
-             {flags} and --segments, or --force to start over",
-            path.display(),
-            differences.join("; ")
-        )));
-    }
-    // A Query's slices are cuts of its sorted keys, which --invocations and --pk-per-call
-    // decide: the same count of slices may still cut elsewhere.
-    let offsets = |c: &Checkpoint| {
-        c.slices
-            .iter()
-            .map(|s| s.segment_offset)
-            .collect::<Vec<_>>()
-    };
-    if offsets(saved) != offsets(fresh) {
-        return Err(CommitError::Refused(format!(
-            "the checkpoint {} cuts the read into other slices: run with the same \
-             --invocations and --pk-per-call, or --force to start over",
-            path.display()
-        )));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::output::checkpoint::OutputShape;
+    use crate::cli::output::paths::lock_file;
+    use std::io::Write;
 
     fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("scanstream-{name}-{}", std::process::id()));
@@ -763,7 +476,7 @@ mod tests {
             checkpoint: Some(ckpt.clone()),
             force: false,
         };
-        let fresh = crate::pull::plan("http://x/", 2, 1, OutputShape::default());
+        let fresh = crate::cli::pull::slices::plan("http://x/", 2, 1, OutputShape::default());
         let mut committer = Committer::open(&files, fresh.clone()).expect("open");
         let mut spool = spool_of(&dir, b"{\"id\":1}\n{\"id\":2}\n");
         committer
@@ -784,7 +497,7 @@ mod tests {
             std::fs::read(&out).expect("out"),
             b"{\"id\":1}\n{\"id\":2}\n"
         );
-        let other = crate::pull::plan("http://y/", 2, 1, OutputShape::default());
+        let other = crate::cli::pull::slices::plan("http://y/", 2, 1, OutputShape::default());
         assert!(Committer::open(&files, other).is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -847,7 +560,7 @@ mod tests {
     fn after_a_failed_write_nothing_more_is_written_and_a_restart_is_exact() {
         let dir = scratch("fulldisk");
         let (out, ckpt) = (dir.join("out.ndjson"), dir.join("ckpt.json"));
-        let fresh = crate::pull::plan("http://x/", 3, 1, OutputShape::default());
+        let fresh = crate::cli::pull::slices::plan("http://x/", 3, 1, OutputShape::default());
         let file = OpenOptions::new()
             .create(true)
             .truncate(true)
@@ -936,11 +649,14 @@ mod tests {
             force: false,
         };
         let shape = OutputShape::default().with("--format", "json");
-        let fresh = crate::pull::plan("http://x/", 2, 1, shape.clone());
+        let fresh = crate::cli::pull::slices::plan("http://x/", 2, 1, shape.clone());
         drop(Committer::open(&files, fresh).expect("open"));
         let other = shape.with("--format", "dynamodb").with("--fields", "id");
-        let err = Committer::open(&files, crate::pull::plan("http://x/", 2, 1, other))
-            .expect_err("another shape");
+        let err = Committer::open(
+            &files,
+            crate::cli::pull::slices::plan("http://x/", 2, 1, other),
+        )
+        .expect_err("another shape");
         let text = err.to_string();
         assert!(
             text.contains(r#"--format: the checkpoint has "json", this run asks for "dynamodb""#),
@@ -964,9 +680,14 @@ mod tests {
         let keys: Vec<String> = (0..250).map(|i| format!("k{i:03}")).collect();
         let plan = |invocations| {
             let partitions =
-                crate::pull::partitions::Partitions::read(&keys, None, invocations, 100)
+                crate::cli::pull::partitions::Partitions::read(&keys, None, invocations, 100)
                     .expect("keys");
-            crate::pull::plan_partitions("http://x/", &partitions, 2, OutputShape::default())
+            crate::cli::pull::slices::plan_partitions(
+                "http://x/",
+                &partitions,
+                2,
+                OutputShape::default(),
+            )
         };
         drop(Committer::open(&files, plan(2)).expect("open"));
         // Three slices either way ([0, 100, 200] and [0, 84, 168]): cut elsewhere.
@@ -987,9 +708,10 @@ mod tests {
         let keys: Vec<String> = (0..250).map(|i| format!("k{i:03}")).collect();
         let plan = |per_call| {
             let partitions =
-                crate::pull::partitions::Partitions::read(&keys, None, 2, per_call).expect("keys");
+                crate::cli::pull::partitions::Partitions::read(&keys, None, 2, per_call)
+                    .expect("keys");
             let shape = OutputShape::default().with("--pk", partitions.digest());
-            crate::pull::plan_partitions("http://x/", &partitions, 2, shape)
+            crate::cli::pull::slices::plan_partitions("http://x/", &partitions, 2, shape)
         };
         drop(Committer::open(&files, plan(100)).expect("open"));
         // Same --invocations, another --pk-per-call: 3 slices then, 5 now.
@@ -1021,7 +743,7 @@ mod tests {
         };
         let err = Committer::open(
             &files,
-            crate::pull::plan("http://x/", 2, 1, OutputShape::default()),
+            crate::cli::pull::slices::plan("http://x/", 2, 1, OutputShape::default()),
         )
         .expect_err("version 1");
         assert!(err.to_string().contains("version 1 checkpoint"), "{err}");
@@ -1031,7 +753,7 @@ mod tests {
     #[test]
     fn the_files_cannot_collide_and_a_second_run_is_locked_out() {
         let dir = scratch("files");
-        let plan = || crate::pull::plan("http://x/", 1, 1, OutputShape::default());
+        let plan = || crate::cli::pull::slices::plan("http://x/", 1, 1, OutputShape::default());
         let files = |out: &str, ckpt: &str| Files {
             output: Some(dir.join(out)),
             checkpoint: Some(dir.join(ckpt)),
@@ -1082,7 +804,7 @@ mod tests {
             checkpoint: None,
             force: false,
         };
-        let plan = || crate::pull::plan("http://x/", 1, 1, OutputShape::default());
+        let plan = || crate::cli::pull::slices::plan("http://x/", 1, 1, OutputShape::default());
         let err = Committer::open(&files, plan()).expect_err("refused");
         assert!(err.to_string().contains("--force"), "{err}");
         assert_eq!(
@@ -1112,7 +834,7 @@ mod tests {
             checkpoint: Some(dir.join("first.ckpt")),
             force,
         };
-        let plan = || crate::pull::plan("http://x/", 1, 1, OutputShape::default());
+        let plan = || crate::cli::pull::slices::plan("http://x/", 1, 1, OutputShape::default());
         drop(Committer::open(&files(false), plan()).expect("open")); // killed at once
         std::fs::write(&out, b"{\"id\":1}\n{\"id\":2}\n").expect("another run's output");
         let err = Committer::open(&files(false), plan()).expect_err("refused");
@@ -1220,7 +942,7 @@ mod tests {
     }
 
     fn one_slice() -> Checkpoint {
-        crate::pull::plan("http://x/", 1, 1, OutputShape::default())
+        crate::cli::pull::slices::plan("http://x/", 1, 1, OutputShape::default())
     }
 
     /// GIVEN a run killed during its first commit (the output written, the checkpoint
@@ -1284,7 +1006,7 @@ mod tests {
             checkpoint: Some(dir.join("out.ckpt")),
             force: false,
         };
-        let plan = || crate::pull::plan("http://x/", 1000, 1, OutputShape::default());
+        let plan = || crate::cli::pull::slices::plan("http://x/", 1000, 1, OutputShape::default());
         let mut committer = Committer::open(&files, plan()).expect("open");
         for (k, slice) in committer.checkpoint.slices.iter_mut().enumerate() {
             slice.cursor = Some(format!("2.{}.tag", noise(k as u64, 6000)));
@@ -1382,7 +1104,7 @@ mod tests {
         };
         let mut committer = Committer::open(
             &files,
-            crate::pull::plan("http://x/", 1000, 1, OutputShape::default()),
+            crate::cli::pull::slices::plan("http://x/", 1000, 1, OutputShape::default()),
         )
         .expect("open");
         let cursors: Vec<String> = (0..1000).map(|k| query_cursor(k, 100)).collect();
@@ -1443,7 +1165,7 @@ mod tests {
         let dir = scratch("stale");
         let out = dir.join("out");
         let beside = Files::default_checkpoint(&out);
-        let plan = || crate::pull::plan("http://x/", 1, 1, OutputShape::default());
+        let plan = || crate::cli::pull::slices::plan("http://x/", 1, 1, OutputShape::default());
         let files = |checkpoint: Option<PathBuf>, force: bool| Files {
             output: Some(out.clone()),
             checkpoint,
@@ -1494,7 +1216,7 @@ mod tests {
         let dir = scratch("spelling");
         std::fs::create_dir_all(dir.join("d/sub")).expect("dirs");
         std::os::unix::fs::symlink(dir.join("d"), dir.join("link")).expect("symlink");
-        let plan = || crate::pull::plan("http://x/", 1, 1, OutputShape::default());
+        let plan = || crate::cli::pull::slices::plan("http://x/", 1, 1, OutputShape::default());
         let open = |out: &str, ckpt: &str| {
             Committer::open(
                 &Files {
@@ -1531,18 +1253,24 @@ mod tests {
             force: false,
         };
         let shape = OutputShape::default;
-        drop(Committer::open(&files, crate::pull::plan("http://x/", 2, 1, shape())).expect("open"));
+        drop(
+            Committer::open(
+                &files,
+                crate::cli::pull::slices::plan("http://x/", 2, 1, shape()),
+            )
+            .expect("open"),
+        );
         for (other, wanted) in [
             (
-                crate::pull::plan("http://y/", 2, 1, shape()),
+                crate::cli::pull::slices::plan("http://y/", 2, 1, shape()),
                 r#"URL: the checkpoint has "http://x/", this run asks for "http://y/""#,
             ),
             (
-                crate::pull::plan("http://x/", 3, 1, shape()),
+                crate::cli::pull::slices::plan("http://x/", 3, 1, shape()),
                 r#"--invocations: the checkpoint has "2", this run asks for "3""#,
             ),
             (
-                crate::pull::plan("http://x/", 2, 4, shape()),
+                crate::cli::pull::slices::plan("http://x/", 2, 4, shape()),
                 r#"--segments: the checkpoint has "1", this run asks for "4""#,
             ),
         ] {

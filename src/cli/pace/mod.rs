@@ -12,6 +12,8 @@
 //! Retries and cut-offs then cost time, not capacity: over the run a slice reads its
 //! share plus one call's burst, within that estimate (a unit test below plays it out).
 
+pub mod concurrency;
+
 use std::time::Duration;
 use tokio::time::Instant;
 

@@ -1,156 +1,21 @@
-//! The `scanstream` client: one table spread over many invocations of the streamer.
-//!
-//! The table is split into `invocations x segments` segments; slice `k` is segments
-//! `k*S..(k+1)*S`, read by one worker that calls the function again from the slice's last
-//! cursor until the slice is complete. Lambda is the distributed engine: each invocation
-//! is a worker with its own bandwidth. A Query (`--pk`, `--pk-file`) is sliced by its
-//! keys instead, a call's worth a slice, `invocations` slices at once ([`partitions`]).
-//!
-//! Every item reaches the output exactly once:
-//! - a call's items are spooled to disk beside the output ([`spool`]) and committed to the
-//!   output only when its trailer arrives ([`call`]); a call cut off mid-stream is
-//!   discarded and made again from the slice's last committed cursor;
-//! - failed calls (5xx, transport errors, credentials that did not load, a trailer whose
-//!   `items` differ from the lines counted) are retried with capped exponential backoff
-//!   and full jitter, a bounded number of times; a call cut off is made again smaller
-//!   ([`size`]);
-//! - throttled calls (429) are waited out for `--throttle-patience`, with fewer calls at
-//!   once ([`throttle`]);
-//! - the [`checkpoint`] records each slice's cursor and the output's committed length
-//!   after every commit, so a client killed and started again cuts the output back to
-//!   that length and goes on; a checkpoint is for one read: another `--format`,
-//!   `--fields`, `--index`, `--consistent`, key set, sort-key condition, order, filter or
-//!   `--count` is refused before any call;
-//! - the first failed write to the output stops every worker (no further call) and cuts
-//!   the output back to the committed length; a closed standard output ends the run
-//!   quietly, as `| head` expects.
-//!
-//! - [`call`]: one signed request and its body, spooled.
-//! - [`checkpoint`]: the committer: the committed output, the checkpoint's saves, locks.
-//! - [`state`]: what a checkpoint records (slices, committed totals, the output's shape).
-//! - [`stored`]: the checkpoint on disk, long cursors kept apart from it.
-//! - [`paths`]: the names of the files kept beside the output, and file identity.
-//! - [`export`]: `--layout export`, the committed output as DynamoDB's export layout.
-//! - [`spool`]: a call's items on disk until its trailer arrives.
-//! - [`pace`]: a slice's read rate across its calls (`--max-rcu`).
-//! - [`progress`]: the bar, or plain lines, while a pull or a seeding run goes on.
-//! - [`forecast`]: `scanstream plan`: what a full read will take and cost, before it starts.
-//! - [`partitions`]: a Query's `--pk` keys, cut into slices of calls (`--pk-file`).
-//! - [`size`]: a slice's call size, smaller after a cut-off.
-//! - [`throttle`]: calls at once over all slices, fewer after a 429.
-//! - [`sign`]: SigV4 for Function URLs.
-//! - [`seed`]: `scanstream seed`, the seeder function over many invocations.
-//! - [`cli`]: the command line.
+//! The engine of a pull: the read cut into slices (a Scan's segments, or a Query's keys),
+//! one [`Worker`] each, `invocations` of them at once; the fresh checkpoint of a read
+//! ([`plan`], [`plan_partitions`]), and the summary at the end.
 
-pub mod call;
-pub mod checkpoint;
-pub mod cli;
-pub mod export;
-pub mod forecast;
-pub mod pace;
-pub mod partitions;
-pub mod paths;
-pub mod progress;
-pub mod seed;
-pub mod sign;
-pub mod size;
-pub mod spool;
-pub mod state;
-pub mod stored;
-pub mod throttle;
-
+use crate::cli::output::checkpoint::{self, Checkpoint, OutputShape, SliceState};
+use crate::cli::output::commit::Committer;
+use crate::cli::pace::concurrency::Concurrency;
+use crate::cli::pull::options::{Counters, PullOptions};
+use crate::cli::pull::partitions::Partitions;
+use crate::cli::pull::worker::Worker;
+use crate::cli::transport::Transport;
+use crate::cli::transport::sign::Signer;
 use crate::format::trailer::Trailer;
-use crate::writer::Backoff;
-use checkpoint::Committer;
 use serde::Serialize;
-use state::{Checkpoint, OutputShape, SliceState};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
-
-/// What to read and how.
-#[derive(Debug, Clone)]
-pub struct PullOptions {
-    /// The streamer's Function URL.
-    pub url: String,
-    /// Concurrent invocations (slices).
-    pub invocations: u32,
-    /// Segments per invocation.
-    pub segments: u32,
-    /// Parameters every call carries, cursor or not (`limit`, `compress`, `format`,
-    /// `max_rcu`).
-    pub delivery: Vec<(String, String)>,
-    /// Parameters only a first call carries (a cursor fixes them: `fields`,
-    /// `consistent`, `index`).
-    pub shape: Vec<(String, String)>,
-    /// Calls per request before the slice counts as failed.
-    pub backoff: Backoff,
-    /// Each slice's share of `--max-rcu`, in units per second: also sent as `max_rcu`.
-    pub rcu_share: Option<f64>,
-    /// `--max-items-per-call`: the most a call asks for (after a cut-off, less).
-    pub max_items_per_call: Option<u64>,
-    /// How long a slice is throttled (429s, nothing else in between) before it fails.
-    pub throttle_patience: Duration,
-    /// `--idle-timeout`: how long a call may wait for its response, or its body for the
-    /// next chunk, before it counts as cut off.
-    pub idle_timeout: Duration,
-    /// `--trailer`: end a complete output with a trailer line.
-    pub trailer: bool,
-    /// `--pk`/`--pk-file`: a Query of these partitions, a slice of them per call, instead
-    /// of a Scan.
-    pub partitions: Option<Arc<partitions::Partitions>>,
-    /// `--count` (`select=count`): calls send no items, their trailers the counts.
-    pub count: bool,
-}
-
-/// Running totals, shared by the workers.
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Items committed to the output.
-    pub items: AtomicU64,
-    /// Requests made.
-    pub calls: AtomicU64,
-    /// Requests made again (failed, throttled, or cut off).
-    pub retries: AtomicU64,
-    /// Body bytes received, as on the wire.
-    pub wire_bytes: AtomicU64,
-    /// Read capacity the committed calls' trailers reported, in thousandths of a unit.
-    pub consumed_milli_units: AtomicU64,
-    /// Committed calls whose trailer reported consumed capacity (none when the streamer
-    /// does not ask DynamoDB for it).
-    pub consumed_reports: AtomicU64,
-    /// Requests Lambda throttled (429).
-    pub throttled: AtomicU64,
-    /// Items that arrived in calls not yet committed, nor given up on: with `items`,
-    /// what the progress shows as arrived.
-    pub in_flight: AtomicU64,
-    /// Calls whose request or body is under way.
-    pub running: AtomicU64,
-    /// Body bytes after decoding.
-    pub decoded_bytes: AtomicU64,
-    /// The table's approximate size, as the streamer's headers report it.
-    pub estimate: progress::Estimate,
-}
-
-impl Counters {
-    /// Adds a trailer's consumed capacity. The number came over the network: one that is
-    /// not a finite count of units is left out, and the sum saturates instead of wrapping.
-    pub fn add_consumed(&self, units: f64) {
-        let milli = (units * 1000.0).round();
-        if !(milli.is_finite() && milli >= 0.0) {
-            return;
-        }
-        self.consumed_reports.fetch_add(1, Ordering::Relaxed);
-        // `as` saturates at u64::MAX for a finite value too large.
-        let milli = milli as u64;
-        let _ =
-            self.consumed_milli_units
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |sum| {
-                    Some(sum.saturating_add(milli))
-                });
-    }
-}
 
 /// The summary printed at the end (and written with `--summary-json`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -247,7 +112,7 @@ pub struct FailedSlice {
 /// Reads every slice not yet done in `committer`'s checkpoint into its output.
 pub async fn run(
     options: Arc<PullOptions>,
-    signer: Arc<sign::Signer>,
+    signer: Arc<Signer>,
     committer: Committer,
     counters: Arc<Counters>,
 ) -> PullSummary {
@@ -266,8 +131,8 @@ pub async fn run(
         .map(|k| committer.spool_path(k))
         .collect();
     let committer = Arc::new(Mutex::new(committer));
-    let concurrency = Arc::new(throttle::Concurrency::new(options.invocations));
-    let http = call::http_client(Duration::from_secs(10));
+    let concurrency = Arc::new(Concurrency::new(options.invocations));
+    let transport = Transport::new(signer, Duration::from_secs(10));
     let mut workers = tokio::task::JoinSet::new();
     // A Query may have more slices than invocations: `invocations` of them are read at
     // once, each to its end (or until it gives up) before another starts, so at most that
@@ -276,10 +141,9 @@ pub async fn run(
     let slices_at_once = Arc::new(tokio::sync::Semaphore::new(options.invocations as usize));
     for (index, slice) in slices {
         let slices_at_once = slices_at_once.clone();
-        let worker = call::Worker {
+        let worker = Worker {
             options: options.clone(),
-            signer: signer.clone(),
-            http: http.clone(),
+            transport: transport.clone(),
             committer: committer.clone(),
             counters: counters.clone(),
             concurrency: concurrency.clone(),
@@ -399,7 +263,7 @@ fn trailer(
 /// A fresh checkpoint: `invocations` slices of `segments` segments, none started.
 pub fn plan(url: &str, invocations: u32, segments: u32, shape: OutputShape) -> Checkpoint {
     Checkpoint {
-        version: state::VERSION,
+        version: checkpoint::VERSION,
         url: url.to_string(),
         total_segments: invocations * segments,
         segments,
@@ -427,7 +291,7 @@ pub fn plan(url: &str, invocations: u32, segments: u32, shape: OutputShape) -> C
 /// once.
 pub fn plan_partitions(
     url: &str,
-    partitions: &partitions::Partitions,
+    partitions: &Partitions,
     segments: u32,
     shape: OutputShape,
 ) -> Checkpoint {
@@ -469,7 +333,7 @@ mod tests {
     #[test]
     fn a_query_plan_has_a_slice_per_call_of_keys() {
         let keys: Vec<String> = (0..25).map(|i| format!("k{i:02}")).collect();
-        let partitions = partitions::Partitions::read(&keys, None, 2, 10).expect("keys");
+        let partitions = Partitions::read(&keys, None, 2, 10).expect("keys");
         let plan = plan_partitions("http://x/", &partitions, 4, OutputShape::default());
         assert_eq!(plan.total_segments, 25, "the partitions");
         let offsets: Vec<u32> = plan.slices.iter().map(|s| s.segment_offset).collect();

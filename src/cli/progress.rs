@@ -206,50 +206,6 @@ pub fn tail(sample: &Sample, rates: &Rates) -> String {
     parts.join(", ")
 }
 
-/// A pull's figures: arrived are the committed items (this run's and, on a resume, the
-/// checkpoint's `already`) and those in calls still under way. DynamoDB's count is the
-/// total when the streamer sent one; an `ItemCount` of 0 (a table too new for DynamoDB
-/// to have counted it) is no total.
-pub fn of_pull(counters: &super::Counters, already: u64) -> Sample {
-    // `items` first, with Acquire, then `in_flight`: it pairs with the Release add of a
-    // commit (`Arriving::committed` takes the items out of `in_flight` before), so
-    // committed items seen here are no longer seen in flight.
-    let committed = already + counters.items.load(Ordering::Acquire);
-    let in_flight = counters.in_flight.load(Ordering::Relaxed);
-    Sample {
-        done: committed + in_flight,
-        committed: Some(committed),
-        total: counters
-            .estimate
-            .get()
-            .filter(|&(items, _)| items > 0)
-            .map(|(items, _)| Total {
-                items,
-                exact: false,
-            }),
-        wire_bytes: Some(counters.wire_bytes.load(Ordering::Relaxed)),
-        running: Some(counters.running.load(Ordering::Relaxed)),
-        retries: counters.retries.load(Ordering::Relaxed),
-    }
-}
-
-/// `scanstream seed`'s figures: the records of finished calls and those the calls under
-/// way reported, of the exact count asked for.
-pub fn of_seed(counters: &super::seed::SeedCounters, count: u64) -> Sample {
-    let done = counters.written.load(Ordering::Relaxed) + counters.in_calls.load(Ordering::Relaxed);
-    Sample {
-        done: done.min(count),
-        committed: None,
-        total: Some(Total {
-            items: count,
-            exact: true,
-        }),
-        wire_bytes: None,
-        running: Some(counters.running.load(Ordering::Relaxed)),
-        retries: counters.retries.load(Ordering::Relaxed),
-    }
-}
-
 /// Rates over a sliding window of samples.
 #[derive(Debug, Default)]
 pub struct Window {
@@ -571,58 +527,6 @@ mod tests {
         };
         assert!(line(&sample, &Rates::default()).is_ascii());
         assert!(!line(&sample, &Rates::default()).contains('\u{1b}'));
-    }
-
-    #[test]
-    fn a_pull_counts_arrived_and_committed_and_a_zero_count_is_no_total() {
-        let counters = super::super::Counters::default();
-        counters.items.store(1_000, Ordering::Relaxed);
-        counters.in_flight.store(250, Ordering::Relaxed);
-        counters.running.store(3, Ordering::Relaxed);
-        let sample = of_pull(&counters, 500);
-        assert_eq!(
-            sample.done, 1_750,
-            "the checkpoint's, committed and in flight"
-        );
-        assert_eq!(sample.committed, Some(1_500));
-        assert_eq!(sample.running, Some(3));
-        assert_eq!(sample.total, None, "no header yet");
-        counters.estimate.set(0, 0);
-        assert_eq!(
-            of_pull(&counters, 500).total,
-            None,
-            "not counted yet: no total"
-        );
-        counters.estimate.set(2_000, 1);
-        assert_eq!(
-            of_pull(&counters, 500).total,
-            Some(Total {
-                items: 2_000,
-                exact: false
-            })
-        );
-    }
-
-    #[test]
-    fn seeding_counts_finished_calls_and_those_under_way_up_to_the_count() {
-        let counters = super::super::seed::SeedCounters::default();
-        counters.written.store(600, Ordering::Relaxed);
-        counters.in_calls.store(150, Ordering::Relaxed);
-        let sample = of_seed(&counters, 1_000);
-        assert_eq!(sample.done, 750);
-        assert_eq!(
-            sample.total,
-            Some(Total {
-                items: 1_000,
-                exact: true
-            })
-        );
-        counters.in_calls.store(900, Ordering::Relaxed);
-        assert_eq!(
-            of_seed(&counters, 1_000).done,
-            1_000,
-            "never past the count"
-        );
     }
 
     #[test]

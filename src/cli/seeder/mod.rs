@@ -2,12 +2,14 @@
 //! file, a stream or a DynamoDB export ([`crate::load`]), with progress on standard error
 //! and the summary line on standard output. Only assembly lives here.
 
-use super::progress::Progress;
-use super::{Input, MAX_ITEM_BYTES, Summary, generate, table};
+pub mod progress;
+
+use crate::cli::seeder::progress::Progress;
 use crate::config::CallSettings;
 use crate::load::input::Source;
 use crate::load::key::KeySchema;
 use crate::load::{LoadError, LoadOptions, Observer, Outcome};
+use crate::seed::{Input, MAX_ITEM_BYTES, Summary, generate, table};
 use crate::writer::{Backoff, BatchWriter, WriteReport};
 use anyhow::{Context, bail};
 use clap::Parser;

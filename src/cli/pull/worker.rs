@@ -2,14 +2,16 @@
 //! slice is complete, spooling each call's items and committing them when its trailer
 //! arrives.
 
-use super::checkpoint::Committer;
-use super::pace::Pace;
-use super::sign::{SignError, Signer};
-use super::size::CallSize;
-use super::spool::Spool;
-use super::state::{Committed, SliceState};
-use super::throttle::Concurrency;
-use super::{Counters, PullOptions};
+use crate::cli::output::checkpoint::{Committed, SliceState};
+use crate::cli::output::commit::Committer;
+use crate::cli::output::spool::Spool;
+use crate::cli::pace::Pace;
+use crate::cli::pace::concurrency::Concurrency;
+use crate::cli::pull::attempts::{Attempts, Throttled};
+use crate::cli::pull::options::{Counters, PullOptions};
+use crate::cli::pull::size::CallSize;
+use crate::cli::transport::lines::Lines;
+use crate::cli::transport::{Failure, Request, Transport, approximate_size};
 use crate::format::compress::Decompressor;
 use crate::format::error::ErrorKind;
 use crate::format::trailer::{StopReason, Trailer};
@@ -57,20 +59,27 @@ fn made_progress(from: Option<&str>, trailer: &Trailer) -> bool {
 
 /// Reads one slice.
 pub struct Worker {
-    pub(super) options: Arc<PullOptions>,
-    pub(super) signer: Arc<Signer>,
-    pub(super) http: reqwest::Client,
-    pub(super) committer: Arc<Mutex<Committer>>,
-    pub(super) counters: Arc<Counters>,
+    pub(crate) options: Arc<PullOptions>,
+    pub(crate) transport: Transport,
+    pub(crate) committer: Arc<Mutex<Committer>>,
+    pub(crate) counters: Arc<Counters>,
     /// Calls at once over all slices: fewer after a 429.
-    pub(super) concurrency: Arc<Concurrency>,
+    pub(crate) concurrency: Arc<Concurrency>,
     /// The slice's place in the checkpoint.
-    pub(super) index: usize,
-    pub(super) total_segments: u32,
+    pub(crate) index: usize,
+    pub(crate) total_segments: u32,
     /// Where its calls are spooled (beside the output).
-    pub(super) spool_path: PathBuf,
+    pub(crate) spool_path: PathBuf,
     /// Raised when the output failed: no further call.
-    pub(super) halt: Arc<AtomicBool>,
+    pub(crate) halt: Arc<AtomicBool>,
+}
+
+/// A call whose trailer arrived, to commit.
+struct Whole<'a> {
+    spool: Spool,
+    trailer: Box<Trailer>,
+    items: u64,
+    arriving: Arriving<'a>,
 }
 
 /// How a call ended.
@@ -104,10 +113,8 @@ impl Worker {
         slice: &mut SliceState,
         spool_path: &std::path::Path,
     ) -> Result<(), String> {
-        // Failures in a row, 429s aside: those are counted in time, not attempts.
-        let mut attempt = 1;
-        let mut throttled_since: Option<Instant> = None;
-        let mut throttled_in_a_row = 0;
+        let mut attempts = Attempts::new(self.options.backoff);
+        let mut throttled = Throttled::default();
         let mut size = call_size(self.options.count, self.options.max_items_per_call);
         let mut pace = self.options.rcu_share.map(Pace::new);
         while !slice.done {
@@ -122,7 +129,7 @@ impl Worker {
             // Patience counts time being refused, not time queued behind the other
             // slices for a place: a slice that waited ten minutes for a place must not
             // give up on its first 429 after it.
-            if let Some(since) = &mut throttled_since {
+            if let Some(since) = &mut throttled.since {
                 *since += waiting.elapsed();
             }
             let mut spool = Spool::start(spool_path);
@@ -150,95 +157,24 @@ impl Worker {
             if let Outcome::Throttled(why) = &outcome {
                 drop(arriving);
                 permit.throttled();
-                self.counters.throttled.fetch_add(1, Ordering::Relaxed);
-                self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                let since = *throttled_since.get_or_insert(called);
-                let patience = self.options.throttle_patience;
-                if since.elapsed() >= patience {
-                    return Err(format!(
-                        "throttled (429) for {} s, the --throttle-patience: {why}",
-                        patience.as_secs()
-                    ));
-                }
-                throttled_in_a_row += 1;
-                warn!(
-                    slice = slice.segment_offset,
-                    throttled_in_a_row,
-                    concurrency = self.concurrency.limit(),
-                    "throttled: fewer calls at once, and this one again later"
-                );
-                tokio::time::sleep(self.options.backoff.delay(throttled_in_a_row)).await;
+                self.on_throttled(slice, &mut throttled, called, why)
+                    .await?;
                 continue;
             }
-            (throttled_since, throttled_in_a_row) = (None, 0);
+            throttled = Throttled::default();
             let why = match outcome {
                 Outcome::Whole { trailer, items } => {
                     permit.got_through();
                     if let Some(size) = &mut size {
                         size.whole();
                     }
-                    // A reason or code this client does not know may mean anything but
-                    // "done": read as incomplete, from the cursor.
-                    let unknown = unknown_value(&trailer);
-                    if let Some(value) = &unknown {
-                        warn!(slice = slice.segment_offset, value = %value, "a trailer this client does not know in full: going on from its cursor");
-                    }
-                    let next = SliceState {
-                        segment_offset: slice.segment_offset,
-                        cursor: trailer.cursor.clone(),
-                        done: trailer.complete && unknown.is_none(),
+                    let whole = Whole {
+                        spool,
+                        trailer,
+                        items,
+                        arriving,
                     };
-                    if !next.done && next.cursor.is_none() {
-                        return Err(match unknown {
-                            Some(value) => format!(
-                                "a trailer with {value}, which this client does not know, and no cursor to go on from"
-                            ),
-                            None => "an incomplete trailer without a cursor".into(),
-                        });
-                    }
-                    // Copying the spool into the output and syncing the checkpoint is
-                    // blocking file work: off the runtime's threads, so the other
-                    // slices' bodies keep flowing meanwhile.
-                    let (committer, index, state) =
-                        (self.committer.clone(), self.index, next.clone());
-                    let call = Committed::of(&trailer, items);
-                    let progressed = made_progress(slice.cursor.as_deref(), &trailer);
-                    tokio::task::spawn_blocking(move || {
-                        let mut spool = spool.into_file().map_err(|e| e.to_string())?;
-                        committer
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .commit(index, &mut spool, call, state)
-                            .map_err(|e| e.to_string())
-                    })
-                    .await
-                    .map_err(|err| format!("committing: {err}"))??;
-                    arriving.committed(items);
-                    if let Some(units) = trailer.consumed_capacity {
-                        self.counters.add_consumed(units);
-                    }
-                    *slice = next;
-                    // A stream the function ended on an error made progress; it is
-                    // retried from its cursor, but only a call that sent nothing and left
-                    // the cursor where it was counts against the attempts.
-                    if trailer.reason == Some(StopReason::Error) || unknown.is_some() {
-                        self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                        if !progressed {
-                            attempt += 1;
-                            if attempt > self.options.backoff.max_attempts {
-                                return Err(format!(
-                                    "the function kept failing: {}",
-                                    unknown.unwrap_or_else(|| format!(
-                                        "{:?}",
-                                        trailer.error.as_ref().map(|e| &e.code)
-                                    ))
-                                ));
-                            }
-                            tokio::time::sleep(self.options.backoff.delay(attempt - 1)).await;
-                        }
-                    } else {
-                        attempt = 1;
-                    }
+                    self.on_whole(slice, whole, &mut attempts).await?;
                     continue;
                 }
                 Outcome::Fatal(why) => return Err(why),
@@ -256,14 +192,133 @@ impl Worker {
                 },
             };
             drop((permit, arriving));
-            if attempt >= self.options.backoff.max_attempts {
-                return Err(format!("gave up after {attempt} attempts: {why}"));
-            }
-            warn!(slice = slice.segment_offset, attempt, cause = %why, "call will be made again");
-            self.counters.retries.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(self.options.backoff.delay(attempt)).await;
-            attempt += 1;
+            self.on_failure(slice, &mut attempts, &why).await?;
         }
+        Ok(())
+    }
+
+    /// A 429: waited out for `--throttle-patience` from the first of the 429s in a row,
+    /// with a backoff that grows with them; an error once the patience is spent.
+    async fn on_throttled(
+        &self,
+        slice: &SliceState,
+        throttled: &mut Throttled,
+        called: Instant,
+        why: &str,
+    ) -> Result<(), String> {
+        self.counters.throttled.fetch_add(1, Ordering::Relaxed);
+        self.counters.retries.fetch_add(1, Ordering::Relaxed);
+        let since = *throttled.since.get_or_insert(called);
+        let patience = self.options.throttle_patience;
+        if since.elapsed() >= patience {
+            return Err(format!(
+                "throttled (429) for {} s, the --throttle-patience: {why}",
+                patience.as_secs()
+            ));
+        }
+        throttled.in_a_row += 1;
+        warn!(
+            slice = slice.segment_offset,
+            throttled_in_a_row = throttled.in_a_row,
+            concurrency = self.concurrency.limit(),
+            "throttled: fewer calls at once, and this one again later"
+        );
+        tokio::time::sleep(self.options.backoff.delay(throttled.in_a_row)).await;
+        Ok(())
+    }
+
+    /// A call whose trailer arrived: its items committed and the slice moved to its
+    /// cursor; an error when the trailer leaves nothing to go on from, the commit failed,
+    /// or the function kept ending calls on an error without moving the slice.
+    async fn on_whole(
+        &self,
+        slice: &mut SliceState,
+        whole: Whole<'_>,
+        attempts: &mut Attempts,
+    ) -> Result<(), String> {
+        let Whole {
+            spool,
+            trailer,
+            items,
+            arriving,
+        } = whole;
+        // A reason or code this client does not know may mean anything but "done": read
+        // as incomplete, from the cursor.
+        let unknown = unknown_value(&trailer);
+        if let Some(value) = &unknown {
+            warn!(slice = slice.segment_offset, value = %value, "a trailer this client does not know in full: going on from its cursor");
+        }
+        let next = SliceState {
+            segment_offset: slice.segment_offset,
+            cursor: trailer.cursor.clone(),
+            done: trailer.complete && unknown.is_none(),
+        };
+        if !next.done && next.cursor.is_none() {
+            return Err(match unknown {
+                Some(value) => format!(
+                    "a trailer with {value}, which this client does not know, and no cursor to go on from"
+                ),
+                None => "an incomplete trailer without a cursor".into(),
+            });
+        }
+        // Copying the spool into the output and syncing the checkpoint is blocking file
+        // work: off the runtime's threads, so the other slices' bodies keep flowing
+        // meanwhile.
+        let (committer, index, state) = (self.committer.clone(), self.index, next.clone());
+        let call = Committed::of(&trailer, items);
+        let progressed = made_progress(slice.cursor.as_deref(), &trailer);
+        tokio::task::spawn_blocking(move || {
+            let mut spool = spool.into_file().map_err(|e| e.to_string())?;
+            committer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .commit(index, &mut spool, call, state)
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|err| format!("committing: {err}"))??;
+        arriving.committed(items);
+        if let Some(units) = trailer.consumed_capacity {
+            self.counters.add_consumed(units);
+        }
+        *slice = next;
+        // A stream the function ended on an error made progress; it is retried from its
+        // cursor, but only a call that sent nothing and left the cursor where it was
+        // counts against the attempts.
+        if trailer.reason == Some(StopReason::Error) || unknown.is_some() {
+            self.counters.retries.fetch_add(1, Ordering::Relaxed);
+            if !progressed {
+                let Some(delay) = attempts.fail() else {
+                    return Err(format!(
+                        "the function kept failing: {}",
+                        unknown.unwrap_or_else(|| format!(
+                            "{:?}",
+                            trailer.error.as_ref().map(|e| &e.code)
+                        ))
+                    ));
+                };
+                tokio::time::sleep(delay).await;
+            }
+        } else {
+            attempts.reset();
+        }
+        Ok(())
+    }
+
+    /// A call that failed (`why`): made again after a backoff, or given up on once the
+    /// attempts are spent.
+    async fn on_failure(
+        &self,
+        slice: &SliceState,
+        attempts: &mut Attempts,
+        why: &str,
+    ) -> Result<(), String> {
+        let Some(delay) = attempts.fail() else {
+            return Err(format!("gave up after {} attempts: {why}", attempts.failed));
+        };
+        warn!(slice = slice.segment_offset, attempt = attempts.failed, cause = %why, "call will be made again");
+        self.counters.retries.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(delay).await;
         Ok(())
     }
 
@@ -303,66 +358,27 @@ impl Worker {
                 }
             }
         }
-        // Sorted and percent-encoded as RFC 3986 says (a space is %20, never `+`): the
-        // query string is then its own SigV4 canonical form, whoever canonicalises it.
-        form.sort();
-        let encoded = form
-            .iter()
-            .map(|(name, value)| format!("{}={}", rfc3986(name), rfc3986(value)))
-            .collect::<Vec<_>>()
-            .join("&");
-        // A POST body for a cursor or a Query's keys: either can be longer than a URL.
-        let (mut request, body) = if slice.cursor.is_some() || options.partitions.is_some() {
-            let request = http::Request::post(&options.url)
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(());
-            (request, encoded.into_bytes())
-        } else {
-            let separator = if options.url.contains('?') { '&' } else { '?' };
-            let url = format!("{}{separator}{encoded}", options.url);
-            (http::Request::get(url).body(()), Vec::new())
-        };
-        let Ok(request) = request.as_mut() else {
-            return Outcome::Fatal(format!("{} is not a valid URL", options.url));
-        };
-        match self.signer.sign(request, &body).await {
-            Ok(()) => {}
-            // STS or IMDS throttled, or the network: a later try may get them.
-            Err(why @ SignError::Credentials(_)) => return Outcome::Retry(why.to_string()),
-            Err(why) => return Outcome::Fatal(why.to_string()),
-        }
-        let mut builder = self
-            .http
-            .request(request.method().clone(), request.uri().to_string())
-            .body(body);
-        for (name, value) in request.headers() {
-            builder = builder.header(name, value);
-        }
         // A streamer that accepts the connection and never answers would hold this call,
         // and its place among the calls at once, for good.
         let filtered = options.shape.iter().any(|(name, _)| name == "filter");
         let idle = idle_timeout(options.count || filtered, options.idle_timeout);
-        let mut response = match tokio::time::timeout(idle, builder.send()).await {
-            Ok(Ok(response)) => response,
-            Ok(Err(err)) => return Outcome::Retry(format!("request failed: {err}")),
-            Err(_) => {
-                return Outcome::Retry(format!("no response in {} s", idle.as_secs()));
-            }
+        let request = Request {
+            url: &options.url,
+            form,
+            // A POST body for a cursor or a Query's keys: either can be longer than a URL.
+            post: slice.cursor.is_some() || options.partitions.is_some(),
+            idle,
+            refusal_wait: idle,
         };
-        let status = response.status().as_u16();
-        if let Some(why) = redirected(status, response.headers()) {
-            return Outcome::Fatal(why);
-        }
-        if status != 200 {
-            let text = refusal_text(&mut response, idle).await;
-            return if status == 429 {
-                Outcome::Throttled(format!("{status}: {text}"))
-            } else if status >= 500 {
-                Outcome::Retry(format!("{status}: {text}"))
-            } else {
-                Outcome::Fatal(refused(status, &text))
-            };
-        }
+        let mut response = match self.transport.send(request).await {
+            Ok(response) => response,
+            Err(Failure::Url { .. }) => {
+                return Outcome::Fatal(format!("{} is not a valid URL", options.url));
+            }
+            Err(why @ Failure::Throttled(_)) => return Outcome::Throttled(why.to_string()),
+            Err(why) if why.retry() => return Outcome::Retry(why.to_string()),
+            Err(why) => return Outcome::Fatal(why.to_string()),
+        };
         if let Some((items, bytes)) = approximate_size(response.headers()) {
             self.counters.estimate.set(items, bytes);
         }
@@ -444,7 +460,7 @@ impl Worker {
 /// A call under way: counted as running, its items so far as arrived (`in_flight`),
 /// until it is dropped: by then its items are committed (and counted in `items`), or
 /// given up on.
-pub(super) struct Arriving<'a> {
+pub(crate) struct Arriving<'a> {
     counters: &'a Counters,
     items: u64,
 }
@@ -462,7 +478,7 @@ impl<'a> Arriving<'a> {
 
     /// The call's `items` are in the output. Taken out of `in_flight` before they are
     /// added to `items`, and the add is a Release: a sampler that loads `items` with
-    /// Acquire and then `in_flight` ([`super::progress::of_pull`]) and sees the add also
+    /// Acquire and then `in_flight` ([`crate::cli::progress::of_pull`]) and sees the add also
     /// sees the subtraction, so it counts too few in between, never an item twice (on
     /// weakly ordered machines too).
     fn committed(mut self, items: u64) {
@@ -480,14 +496,6 @@ impl Drop for Arriving<'_> {
             .fetch_sub(self.items, Ordering::Relaxed);
         self.counters.running.fetch_sub(1, Ordering::Relaxed);
     }
-}
-
-/// The table's approximate `(items, bytes)` from a response's headers, when both are
-/// there and are counts; anything else is no estimate.
-pub fn approximate_size(headers: &reqwest::header::HeaderMap) -> Option<(u64, u64)> {
-    use crate::read::open::{APPROX_BYTES_HEADER, APPROX_ITEMS_HEADER};
-    let number = |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.parse().ok() };
-    Some((number(APPROX_ITEMS_HEADER)?, number(APPROX_BYTES_HEADER)?))
 }
 
 /// The stop reason or error code of `trailer` this client does not know, named for a
@@ -513,190 +521,9 @@ const KNOWN_ERRORS: [ErrorKind; 8] = [
     ErrorKind::Internal,
 ];
 
-/// The client every call goes through: no redirect is followed, since a signed request's
-/// headers (its session token among them) would go on to wherever a 3xx points.
-pub(super) fn http_client(connect_timeout: std::time::Duration) -> reqwest::Client {
-    let builder = || reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
-    builder()
-        .connect_timeout(connect_timeout)
-        .build()
-        .or_else(|_| builder().build())
-        .unwrap_or_default()
-}
-
-/// Why a 3xx is an error, naming where it points; `None` for any other status.
-pub(super) fn redirected(status: u16, headers: &reqwest::header::HeaderMap) -> Option<String> {
-    if !(300..400).contains(&status) {
-        return None;
-    }
-    let location = headers
-        .get(reqwest::header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("no location given");
-    Some(format!(
-        "{status}: the URL redirects to {location}; not followed, as a signed request goes \
-         only where it was signed for: use that URL if it is the function's"
-    ))
-}
-
-/// The most of a refused call's body read for its message: a body may never end.
-const REFUSAL_BYTES: usize = 4096;
-
-/// The start of a refused call's body, at most [`REFUSAL_BYTES`] read within `idle`, as
-/// at most 300 characters of text.
-pub(super) async fn refusal_text(
-    response: &mut reqwest::Response,
-    idle: std::time::Duration,
-) -> String {
-    let mut head = Vec::new();
-    let read = async {
-        while head.len() < REFUSAL_BYTES {
-            let Ok(Some(chunk)) = response.chunk().await else {
-                break;
-            };
-            let room = REFUSAL_BYTES - head.len();
-            head.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        }
-    };
-    let _ = tokio::time::timeout(idle, read).await;
-    String::from_utf8_lossy(&head).chars().take(300).collect()
-}
-
-/// The message for a status that trying again cannot cure. A 403 from a Function URL
-/// with `AWS_IAM` is nearly always a caller without the two permissions such URLs need.
-pub(super) fn refused(status: u16, text: &str) -> String {
-    if status == 403 {
-        format!(
-            "403 Forbidden: the caller needs lambda:InvokeFunctionUrl and lambda:InvokeFunction \
-             on the function (Function URLs created since October 2025 need both; the stack's \
-             ReaderPolicyArn output grants them on the streamer, SeederCallerPolicyArn on the \
-             seeder, docs/deploy.md): {text}"
-        )
-    } else {
-        format!("{status}: {text}")
-    }
-}
-
-/// Percent-encodes all but RFC 3986's unreserved characters.
-pub(super) fn rfc3986(text: &str) -> String {
-    const RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'_')
-        .remove(b'.')
-        .remove(b'~');
-    percent_encoding::utf8_percent_encode(text, RESERVED).to_string()
-}
-
-/// The longest line a body may have. An item line is at most a few MB (a 400 KB item of
-/// control characters, escaped in typed JSON) and the trailer holds a cursor of at most 4
-/// MiB (`MAX_CURSOR_BYTES`); a longer line is not the streamer's, and buffering it would
-/// make memory grow with the body instead of the page.
-const MAX_LINE_BYTES: usize = 16 << 20;
-
-/// Splits a body into lines; every line but the last is handed out for the spool, the last
-/// must be the trailer.
-#[derive(Debug, Default)]
-pub(super) struct Lines {
-    /// Bytes after the last newline.
-    partial: Vec<u8>,
-    /// The last whole line, held back: it may be the trailer.
-    last: Option<Vec<u8>>,
-    /// Lines handed out for the spool.
-    pub(super) items: u64,
-}
-
-impl Lines {
-    /// Takes a decoded chunk; the whole lines it completes that are items, for the spool.
-    pub(super) fn push(&mut self, bytes: &[u8]) -> std::io::Result<Vec<u8>> {
-        // `partial` holds no newline: only the new bytes need searching.
-        let before = self.partial.len();
-        self.partial.extend_from_slice(bytes);
-        let Some(end) = bytes.iter().rposition(|&b| b == b'\n').map(|i| before + i) else {
-            return self.bounded().map(|()| Vec::new());
-        };
-        // partial[..=end] is whole lines: all but the last go out in one write (no
-        // shifting of the buffer per line), the last is held back.
-        let last_start = self.partial[..end]
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1);
-        let mut out = self.last.take().unwrap_or_default();
-        if !out.is_empty() {
-            self.items += 1;
-        }
-        let ready = &self.partial[..last_start];
-        out.extend_from_slice(ready);
-        self.items += ready.iter().filter(|&&b| b == b'\n').count() as u64;
-        self.last = Some(self.partial[last_start..=end].to_vec());
-        self.partial.drain(..=end);
-        self.bounded().map(|()| out)
-    }
-
-    /// An error once the unfinished line is longer than any line of the streamer's.
-    fn bounded(&self) -> std::io::Result<()> {
-        if self.partial.len() > MAX_LINE_BYTES {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("a line longer than {MAX_LINE_BYTES} bytes: not a scanstream body"),
-            ));
-        }
-        Ok(())
-    }
-
-    /// The trailer, if the body ended with one after a newline.
-    pub(super) fn finish(&self) -> Option<Trailer> {
-        if !self.partial.is_empty() {
-            return None;
-        }
-        Trailer::parse_line(self.last.as_deref()?.strip_suffix(b"\n")?)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_403_names_the_permissions_a_function_url_needs() {
-        let message = refused(403, "Forbidden");
-        assert!(
-            message.contains("lambda:InvokeFunctionUrl")
-                && message.contains("lambda:InvokeFunction ")
-                && message.contains("ReaderPolicyArn")
-                && message.contains("SeederCallerPolicyArn"),
-            "{message}"
-        );
-        assert_eq!(refused(404, "Not Found"), "404: Not Found");
-    }
-
-    #[test]
-    fn query_values_are_encoded_as_sigv4_canonicalises_them() {
-        assert_eq!(rfc3986("a b,c"), "a%20b%2Cc");
-        assert_eq!(rfc3986("2.abc-_~x"), "2.abc-_~x");
-        assert_eq!(rfc3986("☃"), "%E2%98%83");
-    }
-
-    #[test]
-    fn only_a_body_ending_in_a_trailer_is_whole() {
-        let mut spool = Vec::new();
-        let trailer = br#"{"@scanstream":{"complete":true,"items":2,"scanned":2,"pages":1,"consumed_capacity":null,"rcu_per_s":null,"retries":0,"segments":[],"elapsed_ms":1,"ttfb_ms":1}}"#;
-        let mut lines = Lines::default();
-        spool.extend(lines.push(b"{\"id\":1}\n{\"i").expect("push"));
-        spool.extend(lines.push(b"d\":2}\n").expect("push"));
-        assert!(
-            lines.finish().is_none(),
-            "the last line so far is an item: cut off"
-        );
-        spool.extend(lines.push(trailer).expect("push"));
-        assert!(
-            lines.finish().is_none(),
-            "no newline after the trailer: cut off"
-        );
-        spool.extend(lines.push(b"\n").expect("push"));
-        assert!(lines.finish().is_some_and(|t| t.complete));
-        assert_eq!(lines.items, 2);
-        assert_eq!(spool, b"{\"id\":1}\n{\"id\":2}\n");
-    }
 
     #[test]
     fn a_count_never_asks_for_max_items_even_after_a_cut() {
@@ -751,21 +578,5 @@ mod tests {
             ..trailer(1, 5, Some("c1"))
         };
         assert!(made_progress(Some("c1"), &sent), "items sent");
-    }
-
-    #[test]
-    fn a_line_longer_than_any_of_the_streamers_is_refused() {
-        let mut lines = Lines::default();
-        let chunk = vec![b'x'; 1 << 20];
-        let mut refused = None;
-        for i in 0..20 {
-            if let Err(err) = lines.push(&chunk) {
-                refused = Some((i, err));
-                break;
-            }
-        }
-        let (at, err) = refused.expect("refused");
-        assert_eq!(at, 16, "after 17 MiB without a newline, not before");
-        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
     }
 }

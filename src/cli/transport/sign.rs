@@ -15,7 +15,6 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
 use std::time::{Duration, SystemTime};
 
 /// Credentials are asked for again this long before they expire: a request signed with
@@ -113,12 +112,22 @@ impl CachedCredentials {
                 Some(kept) if valid_for(kept, SystemTime::now()) > Some(KEPT_AT_LEAST) => {
                     Ok(kept.clone())
                 }
-                _ => Err(SignError::Credentials(
-                    aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
-                )),
+                _ => Err(SignError::Credentials(with_sources(&err))),
             },
         }
     }
+}
+
+/// `err`, each of its sources after a `: `, then its debug form in parentheses: all a
+/// provider said of why it failed (the form the SDK's `DisplayErrorContext` prints).
+fn with_sources<E: std::error::Error>(err: &E) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    format!("{text} ({err:?})")
 }
 
 /// How long `credentials` stay good from `now`: `None` when they have expired;
@@ -215,7 +224,7 @@ impl Signer {
         let Some((credentials, region)) = &self.with else {
             return Ok(());
         };
-        let identity: Identity = credentials.get().await?.into();
+        let identity = credentials.get().await?.into();
         let time = clock();
         let failed = |e: &dyn std::fmt::Display| SignError::Signing(e.to_string());
         let params = v4::SigningParams::builder()
@@ -277,6 +286,24 @@ fn region_of_host(host: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_credentials_failure_reads_as_the_sdks_error_context_does() {
+        let err = aws_credential_types::provider::error::CredentialsError::provider_error(
+            std::io::Error::other("the SSO token expired"),
+        );
+        assert_eq!(
+            with_sources(&err),
+            aws_smithy_types::error::display::DisplayErrorContext(&err).to_string()
+        );
+        let err = aws_credential_types::provider::error::CredentialsError::provider_timed_out(
+            PROVIDER_TIMEOUT,
+        );
+        assert_eq!(
+            with_sources(&err),
+            aws_smithy_types::error::display::DisplayErrorContext(&err).to_string()
+        );
+    }
 
     #[test]
     fn hosts_regions_and_loopback() {
@@ -524,10 +551,10 @@ mod tests {
         );
         // X-Amz-Date is basic ISO 8601 (20261201T235959Z): as text, it orders as time.
         let stamp = |time: SystemTime| {
-            aws_smithy_types::DateTime::from(time)
-                .fmt(aws_smithy_types::date_time::Format::DateTime)
-                .expect("a date")
-                .replace(['-', ':'], "")
+            let millis = time
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .expect("after 1970");
+            crate::format::time::iso8601(millis.as_millis() as u64).replace(['-', ':'], "")
         };
         let began = SystemTime::now();
         let mut signed = request();

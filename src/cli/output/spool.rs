@@ -24,32 +24,16 @@
 //! parts: its only resume point is the cursor in its trailer, so a part committed before
 //! the trailer arrived would be read again after a cut-off, and delivered twice.
 
+use crate::cli::output::paths::{SPOOL_SUFFIX, UNNAMED_SPOOL_PREFIX};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tokio::task::JoinHandle;
 
-const SUFFIX: &str = ".scanstream-spool";
-
-/// How the spools of a run writing to standard output are named: they alone are unlinked
-/// once open, having no output to be found beside.
-const UNNAMED_PREFIX: &str = "scanstream-stdout-";
-
-/// The spool of slice `slice` of a run writing to `output` (standard output when `None`).
-pub fn path(output: Option<&Path>, slice: usize) -> PathBuf {
-    match output {
-        Some(output) => super::paths::sibling(output, ".", &format!(".{slice}{SUFFIX}")),
-        None => std::env::temp_dir().join(format!(
-            "{UNNAMED_PREFIX}{}-slice-{slice}{SUFFIX}",
-            std::process::id()
-        )),
-    }
-}
-
 /// Whether `path` is a spool of a run writing to standard output.
 fn unnamed(path: &Path) -> bool {
     path.file_name()
-        .is_some_and(|name| name.to_string_lossy().starts_with(UNNAMED_PREFIX))
+        .is_some_and(|name| name.to_string_lossy().starts_with(UNNAMED_SPOOL_PREFIX))
 }
 
 /// Removes the spools of earlier runs on `output`: `.NAME.<digits>.scanstream-spool`
@@ -71,7 +55,7 @@ pub fn remove_stale(output: &Path) -> usize {
         let file = entry.file_name().to_string_lossy().into_owned();
         let slice = file
             .strip_prefix(&prefix)
-            .and_then(|rest| rest.strip_suffix(SUFFIX));
+            .and_then(|rest| rest.strip_suffix(SPOOL_SUFFIX));
         if slice.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
             && std::fs::remove_file(entry.path()).is_ok()
         {
@@ -174,6 +158,7 @@ impl Spool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::output::paths;
     use std::io::{Read, Seek};
 
     #[tokio::test]
@@ -251,7 +236,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_spool_of_standard_output_leaves_no_file_and_keeps_its_lines() {
-        let path = path(None, 7);
+        let path = paths::spool(None, 7);
         let mut spool = Spool::start(&path);
         spool.write(b"{\"a\":1}\n".to_vec()).await.expect("written");
         spool.finish().await.expect("finished");
@@ -269,7 +254,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("dir");
         let out = dir.join("scan.ndjson");
-        let ours = [path(Some(&out), 0), path(Some(&out), 12)];
+        let ours = [paths::spool(Some(&out), 0), paths::spool(Some(&out), 12)];
         let others = [
             dir.join("scan.ndjson"),
             dir.join(".scan.ndjson.x.scanstream-spool"),

@@ -17,7 +17,7 @@
 //! renamed before the checkpoint names its end, so on a restart every data file starting
 //! at or past `committed_bytes` is from a call not checkpointed and is removed (its slice
 //! reads it again), and the rest must cover `0..committed_bytes` exactly, or the
-//! checkpoint is not this export's. The manifests are written by [`Sink::finish`] when
+//! checkpoint is not this export's. The manifests are written by [`Sink::finish`](crate::cli::output::sink::Sink::finish) when
 //! every slice is done, the summary last: an export without `manifest-summary.json` is
 //! unfinished, and the loader refuses it.
 //!
@@ -28,31 +28,24 @@
 //! `.checksum` files: the page names them but not their content; this writer puts the
 //! hex MD5 of the manifest beside it there, and the loader does not read them.
 
-use super::checkpoint::{self, CheckpointLock, Committer, Files, Sink};
-use super::paths;
-use super::state::{Checkpoint, CommitError};
-use crate::load::export::{
-    DATA_DIR, DataFileEntry, EXPORTS_DIR, FILES, FILES_CHECKSUM, KEY_SCHEMA, ManifestSummary,
-    OUTPUT_FORMAT, RecordedKeySchema, STARTED, SUMMARY, SUMMARY_CHECKSUM, VERSION, md5_base64,
-};
-use crate::load::key::{KeySchema, type_name};
-use flate2::Compression;
-use flate2::read::GzDecoder;
-use flate2::write::GzEncoder;
-use md5::{Digest, Md5};
-use serde::Deserialize;
-use serde_json::value::RawValue;
-use std::collections::HashMap;
+pub mod files;
+pub mod sink;
+
+use crate::cli::output::CommitError;
+use crate::cli::output::checkpoint::{Checkpoint, check_same_read};
+use crate::cli::output::commit::{self, Committer};
+use crate::cli::output::lock::CheckpointLock;
+use crate::cli::output::paths::{Files, Output};
+use crate::load::export::{DATA_DIR, EXPORTS_DIR, KEY_SCHEMA, RecordedKeySchema, STARTED, SUMMARY};
+use crate::load::key::KeySchema;
+use files::*;
+use sink::*;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-/// The suffix of a data file.
-const DATA_SUFFIX: &str = ".json.gz";
-/// The suffix of a data file being written.
-const TMP_SUFFIX: &str = ".scanstream-tmp";
-/// The checkpoint's [`super::state::OutputShape`] key naming the export folder it was saved
-/// for: another export's checkpoint, even one whose length fits, does not resume this one.
+/// The checkpoint's [`OutputShape`](crate::cli::output::checkpoint::OutputShape) key naming
+/// the export folder it was saved for: another export's checkpoint, even one whose length
+/// fits, does not resume this one.
 const EXPORT_ID: &str = "ExportId";
 
 /// Opens `-o DIR` for an export of `fresh`'s read keyed `schema`, or resumes the export
@@ -77,53 +70,14 @@ pub fn open(
             dir.display()
         )));
     }
+    files.refuse_clashes(dir, fresh.slices.len(), Output::Export)?;
     let checkpoint = files.checkpoint.as_deref();
     let beside = Files::default_checkpoint(dir);
-    if beside.exists() && !checkpoint.is_some_and(|c| paths::same_file(c, &beside)) {
-        return Err(refused(format!(
-            "{} is the checkpoint of an unfinished export into {}, and this run would not \
-             use it: resume with it (the same command without --no-checkpoint or \
-             --checkpoint), or remove it",
-            beside.display(),
-            dir.display()
-        )));
-    }
-    if let Some(checkpoint) = checkpoint {
-        // The cursors' folder is the checkpoint's to empty: DIR may not be it or lie in
-        // it. (The folder inside DIR is a checkpoint inside DIR, refused below.)
-        let cursors = super::stored::folder(checkpoint);
-        if paths::inside(dir, &cursors) {
-            return Err(refused(format!(
-                "-o {} and {}, the checkpoint's cursors folder, overlap: name another -o or \
-                 --checkpoint",
-                dir.display(),
-                cursors.display()
-            )));
-        }
-        // The one-file open's collisions, for the names an export keeps beside DIR.
-        for (what, path) in [
-            ("-o itself", dir.to_path_buf()),
-            ("the lock of -o", paths::lock_file(dir)),
-        ] {
-            if paths::same_file(checkpoint, &path) {
-                return Err(refused(format!(
-                    "--checkpoint {} is also {what}: name another --checkpoint",
-                    checkpoint.display()
-                )));
-            }
-        }
-        if (0..fresh.slices.len())
-            .any(|k| paths::same_file(checkpoint, &super::spool::path(Some(dir), k)))
-        {
-            return Err(refused(format!(
-                "--checkpoint {} is the name of a spool: name another",
-                checkpoint.display()
-            )));
-        }
-    }
-    std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+    std::fs::create_dir_all(dir).map_err(CommitError::io("creating", dir))?;
     let given = dir;
-    let dir = dir.canonicalize().map_err(io("reading", dir))?;
+    let dir = dir
+        .canonicalize()
+        .map_err(CommitError::io("reading", dir))?;
     if let Some(checkpoint) = checkpoint
         && let Some(parent) = checkpoint
             .parent()
@@ -157,14 +111,7 @@ pub fn open(
     // The directory's own lock (beside it): two runs with two checkpoints on one DIR.
     let dir_lock = CheckpointLock::take(&dir)?;
     let lock = checkpoint.map(CheckpointLock::take).transpose()?;
-    super::spool::remove_stale(&dir);
-    if let Some(checkpoint) = checkpoint {
-        let _ = std::fs::remove_file(paths::temporary(checkpoint));
-    }
-    let saved = match checkpoint {
-        Some(path) if path.exists() && !files.force => Some(super::stored::load(path)?),
-        _ => None,
-    };
+    let saved = commit::left_behind(files, &dir)?;
     let resumed = saved.is_some();
     let mut state = match saved {
         Some(saved) => {
@@ -173,7 +120,7 @@ pub fn open(
             if let Some(id) = saved.shape.get(EXPORT_ID) {
                 asked.shape = asked.shape.with(EXPORT_ID, id);
             }
-            checkpoint::check_same_read(&saved, &asked, checkpoint.unwrap_or(&dir))?;
+            check_same_read(&saved, &asked, checkpoint.unwrap_or(&dir))?;
             saved
         }
         None => fresh,
@@ -183,14 +130,9 @@ pub fn open(
         state.shape = state.shape.with(EXPORT_ID, name.to_string_lossy());
     }
     write_atomic(&folder.join(KEY_SCHEMA), &key_schema_json(schema)?)
-        .map_err(io("writing", &folder))?;
+        .map_err(CommitError::io("writing", &folder))?;
     let sink = ExportSink::new(folder, schema.clone(), dir_lock);
     Committer::over(Box::new(sink), state, checkpoint.map(Path::to_path_buf)).holding(lock, dir)
-}
-
-fn io(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> CommitError {
-    let path = path.to_path_buf();
-    move |source| CommitError::Io { what, path, source }
 }
 
 fn key_schema_json(schema: &KeySchema) -> Result<Vec<u8>, CommitError> {
@@ -217,7 +159,7 @@ fn settle(
     let exports_dir = dir.join(EXPORTS_DIR);
     let mut others = Vec::new();
     for entry in std::fs::read_dir(dir)
-        .map_err(io("reading", dir))?
+        .map_err(CommitError::io("reading", dir))?
         .flatten()
     {
         if entry.file_name() != EXPORTS_DIR {
@@ -227,7 +169,7 @@ fn settle(
     let mut exports = Vec::new();
     if exports_dir.is_dir() {
         for entry in std::fs::read_dir(&exports_dir)
-            .map_err(io("reading", &exports_dir))?
+            .map_err(CommitError::io("reading", &exports_dir))?
             .flatten()
         {
             let path = entry.path();
@@ -273,8 +215,8 @@ fn settle(
                 }
                 // Checked before anything is removed: a checkpoint that does not end at a
                 // data file's end is not this export's, and must not cost it its files.
-                let covered =
-                    covered_before(folder, state.committed_bytes).map_err(io("reading", folder))?;
+                let covered = covered_before(folder, state.committed_bytes)
+                    .map_err(CommitError::io("reading", folder))?;
                 if covered != Some(state.committed_bytes) {
                     return Err(refused(format!(
                         "the checkpoint {} was not saved for the export in {} (its data files \
@@ -286,11 +228,12 @@ fn settle(
                         state.committed_bytes
                     )));
                 }
-                cut_back(folder, state.committed_bytes).map_err(io("cutting back", folder))?;
+                cut_back(folder, state.committed_bytes)
+                    .map_err(CommitError::io("cutting back", folder))?;
                 if !folder.join(STARTED).is_file() {
                     File::create(folder.join(STARTED))
                         .and_then(|f| f.sync_all())
-                        .map_err(io("creating", &folder.join(STARTED)))?;
+                        .map_err(CommitError::io("creating", &folder.join(STARTED)))?;
                 }
                 return Ok(folder.clone());
             }
@@ -324,7 +267,7 @@ fn settle(
             continue;
         }
         let empty = data_files(folder)
-            .map_err(io("reading", folder))?
+            .map_err(CommitError::io("reading", folder))?
             .is_empty()
             && !folder.join(SUMMARY).exists();
         if !empty {
@@ -341,7 +284,7 @@ fn settle(
         }
     }
     for folder in &exports {
-        std::fs::remove_dir_all(folder).map_err(io("removing", folder))?;
+        std::fs::remove_dir_all(folder).map_err(CommitError::io("removing", folder))?;
     }
     create(&exports_dir)
 }
@@ -353,13 +296,13 @@ fn create(exports_dir: &Path) -> Result<PathBuf, CommitError> {
     let id = format!("{:014}-{:08x}", now_millis(), rand::rng().random::<u32>());
     let folder = exports_dir.join(&id);
     // `_started` before `data/`: a folder is never left with data and no mark.
-    std::fs::create_dir_all(&folder).map_err(io("creating", &folder))?;
+    std::fs::create_dir_all(&folder).map_err(CommitError::io("creating", &folder))?;
     File::create(folder.join(STARTED))
         .and_then(|f| f.sync_all())
-        .map_err(io("creating", &folder.join(STARTED)))?;
-    std::fs::create_dir(folder.join(DATA_DIR)).map_err(io("creating", &folder))?;
-    sync_dir(&folder).map_err(io("syncing", &folder))?;
-    sync_dir(exports_dir).map_err(io("syncing", exports_dir))?;
+        .map_err(CommitError::io("creating", &folder.join(STARTED)))?;
+    std::fs::create_dir(folder.join(DATA_DIR)).map_err(CommitError::io("creating", &folder))?;
+    sync_dir(&folder).map_err(CommitError::io("syncing", &folder))?;
+    sync_dir(exports_dir).map_err(CommitError::io("syncing", exports_dir))?;
     Ok(folder)
 }
 
@@ -374,370 +317,15 @@ fn is_export_id(name: &str) -> bool {
     })
 }
 
-fn now_millis() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// The span `(from, to)` a data file's name says it holds, if it is one of ours.
-fn span_of(name: &str) -> Option<(u64, u64)> {
-    let (from, to) = name.strip_suffix(DATA_SUFFIX)?.split_once('-')?;
-    let digits = |s: &str| s.len() == 20 && s.bytes().all(|b| b.is_ascii_digit());
-    if !(digits(from) && digits(to)) {
-        return None;
-    }
-    let (from, to) = (from.parse().ok()?, to.parse().ok()?);
-    (from < to).then_some((from, to))
-}
-
-fn data_name(from: u64, to: u64) -> String {
-    format!("{from:020}-{to:020}{DATA_SUFFIX}")
-}
-
-/// The data files of `folder`, in span order, with their spans; a file in `data/` that
-/// is not one of ours is an error (so is a span that overlaps another).
-fn data_files(folder: &Path) -> io::Result<Vec<(String, u64, u64)>> {
-    let mut found = Vec::new();
-    let data = folder.join(DATA_DIR);
-    if !data.is_dir() {
-        return Ok(found);
-    }
-    for entry in std::fs::read_dir(&data)? {
-        let name = entry?.file_name().to_string_lossy().into_owned();
-        let Some((from, to)) = span_of(&name) else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "{}: not a data file this writer names",
-                    data.join(&name).display()
-                ),
-            ));
-        };
-        found.push((name, from, to));
-    }
-    found.sort_by_key(|(_, from, _)| *from);
-    Ok(found)
-}
-
-/// The bytes `0..n` the data files starting before `length` cover end to end (the ones
-/// a resume at `length` keeps), or `None` when they leave a gap, overlap, or one of them
-/// runs past `length`.
-fn covered_before(folder: &Path, length: u64) -> io::Result<Option<u64>> {
-    let mut end = 0;
-    for (_, from, to) in data_files(folder)? {
-        if from >= length {
-            continue;
-        }
-        if from != end || to > length {
-            return Ok(None);
-        }
-        end = to;
-    }
-    Ok(Some(end))
-}
-
-/// Removes what is not committed: every data file that starts at or past `length`, and
-/// any temporary file a killed run left.
-fn cut_back(folder: &Path, length: u64) -> io::Result<()> {
-    for entry in std::fs::read_dir(folder)?.flatten() {
-        if entry.file_name().to_string_lossy().ends_with(TMP_SUFFIX) {
-            std::fs::remove_file(entry.path())?;
-        }
-    }
-    for (name, from, _) in data_files(folder)? {
-        if from >= length {
-            std::fs::remove_file(folder.join(DATA_DIR).join(name))?;
-        }
-    }
-    sync_dir(&folder.join(DATA_DIR))
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-/// Writes `bytes` to `path` through a synced temporary file and a rename: a reader sees
-/// the old file or the whole new one.
-fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = paths::sibling(path, ".", TMP_SUFFIX);
-    let mut file = File::create(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    match path.parent() {
-        Some(dir) => sync_dir(dir),
-        None => Ok(()),
-    }
-}
-
-/// A writer that hashes what passes through it.
-struct Hashing<W> {
-    inner: W,
-    md5: Md5,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.md5.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// The committed output as export data files.
-#[derive(Debug)]
-pub struct ExportSink {
-    /// `DIR/AWSDynamoDB/<ExportId>`.
-    folder: PathBuf,
-    /// The key every item must carry (`--key`).
-    schema: KeySchema,
-    /// Held for the run: no other run writes this DIR meanwhile.
-    _lock: CheckpointLock,
-}
-
-impl ExportSink {
-    fn new(folder: PathBuf, schema: KeySchema, lock: CheckpointLock) -> Self {
-        Self {
-            folder,
-            schema,
-            _lock: lock,
-        }
-    }
-
-    fn id(&self) -> String {
-        self.folder
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    }
-
-    /// The summary manifest of `files` data files holding `items`.
-    fn summary(&self, items: u64) -> ManifestSummary {
-        let id = self.id();
-        let started = id
-            .split_once('-')
-            .and_then(|(ms, _)| ms.parse::<u64>().ok())
-            .unwrap_or_else(now_millis);
-        ManifestSummary {
-            version: VERSION.into(),
-            export_arn: None,
-            start_time: Some(iso8601(started)),
-            end_time: Some(iso8601(now_millis())),
-            table_arn: None,
-            table_id: None,
-            // A scan over minutes is not one point in time: left out, not made up.
-            export_time: None,
-            s3_bucket: None,
-            s3_prefix: None,
-            s3_sse_algorithm: None,
-            s3_sse_kms_key_id: None,
-            manifest_files_s3_key: format!("{EXPORTS_DIR}/{id}/{FILES}"),
-            billed_size_bytes: None,
-            item_count: items,
-            output_format: OUTPUT_FORMAT.into(),
-            export_type: None,
-        }
-    }
-}
-
-/// `2020-11-04T07:28:34.028Z`.
-fn iso8601(millis: u64) -> String {
-    let millis = i64::try_from(millis).unwrap_or(i64::MAX);
-    aws_smithy_types::DateTime::from_millis(millis)
-        .fmt(aws_smithy_types::date_time::Format::DateTime)
-        .unwrap_or_default()
-}
-
-fn hex_md5(bytes: &[u8]) -> String {
-    Md5::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Checks that an item line (`{"Item":{...}}`) carries every key attribute of `schema`
-/// with its type.
-fn check_key(schema: &KeySchema, line: &[u8]) -> Result<(), String> {
-    #[derive(Deserialize)]
-    struct ItemLine<'a> {
-        #[serde(rename = "Item", borrow)]
-        item: HashMap<String, &'a RawValue>,
-    }
-    let parsed: ItemLine = serde_json::from_slice(line)
-        .map_err(|e| format!("not a line of DynamoDB JSON ({{\"Item\":{{...}}}}): {e}"))?;
-    for attribute in schema.attributes() {
-        let wanted = type_name(attribute.key_type);
-        let value = parsed
-            .item
-            .get(&attribute.name)
-            .ok_or_else(|| format!("no key attribute {:?}", attribute.name))?;
-        let typed: HashMap<String, &RawValue> = serde_json::from_str(value.get())
-            .map_err(|_| format!("key attribute {:?} is not a typed value", attribute.name))?;
-        if typed.len() != 1 || !typed.contains_key(wanted) {
-            let got: Vec<&String> = typed.keys().collect();
-            return Err(format!(
-                "key attribute {:?} is {got:?}, not {wanted}",
-                attribute.name
-            ));
-        }
-    }
-    Ok(())
-}
-
-impl Sink for ExportSink {
-    fn put(&mut self, at: u64, spool: &mut File) -> io::Result<u64> {
-        let name = |to| data_name(at, to);
-        let tmp = self.folder.join(format!(".{at:020}{TMP_SUFFIX}"));
-        let file = File::create(&tmp)?;
-        let mut gzip = GzEncoder::new(
-            Hashing {
-                inner: BufWriter::with_capacity(256 << 10, file),
-                md5: Md5::new(),
-            },
-            // Level 1: a call's lines are compressed while the other slices stream; the
-            // higher levels cost several times the CPU for a few percent (FIELD-NOTES).
-            Compression::fast(),
-        );
-        let mut reader = BufReader::with_capacity(256 << 10, spool);
-        let mut line = Vec::new();
-        let mut copied = 0u64;
-        let mut index = 0u64;
-        let written = loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) => break Ok(()),
-                Ok(n) => copied += n as u64,
-                Err(err) => break Err(err),
-            }
-            index += 1;
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            if let Err(why) = check_key(&self.schema, &line) {
-                break Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "line {index} of a call does not fit --key {}: {why}",
-                        self.schema
-                    ),
-                ));
-            }
-            if let Err(err) = gzip.write_all(&line) {
-                break Err(err);
-            }
-        };
-        let finished = written
-            .and_then(|()| gzip.finish())
-            .and_then(|hashing| hashing.inner.into_inner().map_err(|e| e.into_error()))
-            .and_then(|file| file.sync_all());
-        if let Err(err) = finished {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(err);
-        }
-        if copied == 0 {
-            // A call with no items: no data file (and no span) for it.
-            let _ = std::fs::remove_file(&tmp);
-            return Ok(0);
-        }
-        let data = self.folder.join(DATA_DIR);
-        std::fs::rename(&tmp, data.join(name(at + copied)))?;
-        sync_dir(&data)?;
-        Ok(copied)
-    }
-
-    fn put_bytes(&mut self, _at: u64, _bytes: &[u8]) -> io::Result<()> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "an export has no trailer line: its manifest-summary.json says it is whole",
-        ))
-    }
-
-    fn sync(&mut self) -> io::Result<()> {
-        // Each data file was synced, and its name into its directory, by `put`.
-        Ok(())
-    }
-
-    fn cut_back(&mut self, length: u64) -> io::Result<()> {
-        cut_back(&self.folder, length)
-    }
-
-    fn path(&self) -> PathBuf {
-        self.folder.clone()
-    }
-
-    /// The manifests, from the data files on disk (MD5 of each, its lines counted), the
-    /// summary last; their item count must be the checkpoint's.
-    fn finish(&mut self, checkpoint: &Checkpoint) -> io::Result<()> {
-        let id = self.id();
-        let data = self.folder.join(DATA_DIR);
-        let mut manifest = Vec::new();
-        let mut items = 0;
-        for (name, _, _) in data_files(&self.folder)? {
-            let path = data.join(&name);
-            let md5_checksum = md5_base64(File::open(&path)?)?;
-            let count = count_items(GzDecoder::new(File::open(&path)?))
-                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-            items += count;
-            let entry = DataFileEntry {
-                item_count: count,
-                md5_checksum,
-                etag: None,
-                data_file_s3_key: format!("{EXPORTS_DIR}/{id}/{DATA_DIR}/{name}"),
-            };
-            serde_json::to_writer(&mut manifest, &entry)?;
-            manifest.push(b'\n');
-        }
-        if items != checkpoint.committed_items {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "the data files hold {items} items, the checkpoint committed {}: not \
-                     writing manifests for them",
-                    checkpoint.committed_items
-                ),
-            ));
-        }
-        write_atomic(&self.folder.join(FILES), &manifest)?;
-        write_atomic(
-            &self.folder.join(FILES_CHECKSUM),
-            hex_md5(&manifest).as_bytes(),
-        )?;
-        let mut summary = serde_json::to_vec(&self.summary(items))?;
-        summary.push(b'\n');
-        write_atomic(
-            &self.folder.join(SUMMARY_CHECKSUM),
-            hex_md5(&summary).as_bytes(),
-        )?;
-        write_atomic(&self.folder.join(SUMMARY), &summary)
-    }
-}
-
-/// Non-blank lines in a decoded data file.
-fn count_items(reader: impl Read) -> io::Result<u64> {
-    let mut reader = BufReader::with_capacity(256 << 10, reader);
-    let mut line = Vec::new();
-    let mut count = 0;
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
-            return Ok(count);
-        }
-        if !line.iter().all(u8::is_ascii_whitespace) {
-            count += 1;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::output::checkpoint::{Committed, OutputShape, SliceState};
+    use crate::cli::output::paths;
     use crate::load::export::Export;
-    use crate::pull::state::{Committed, OutputShape, SliceState};
+    use crate::load::export::{FILES, FILES_CHECKSUM, OUTPUT_FORMAT};
+    use flate2::read::GzDecoder;
+    use std::io::Read;
 
     fn scratch(name: &str) -> PathBuf {
         let dir =
@@ -777,7 +365,7 @@ mod tests {
     }
 
     fn plan() -> Checkpoint {
-        crate::pull::plan(
+        crate::cli::pull::slices::plan(
             "http://x/",
             2,
             1,
@@ -808,7 +396,7 @@ mod tests {
         let dir = scratch("cursors-overlap");
         let checkpoint = dir.join("c");
         for (out, ckpt) in [
-            (crate::pull::stored::folder(&checkpoint), checkpoint.clone()),
+            (paths::cursors(&checkpoint), checkpoint.clone()),
             (dir.join("exp"), dir.join("exp").join("c")),
         ] {
             let files = Files {
@@ -1046,12 +634,8 @@ mod tests {
             checkpoint: Some(checkpoint),
             force: false,
         };
-        let err = open(
-            &named(crate::pull::spool::path(Some(&out), 1)),
-            plan(),
-            &schema(),
-        )
-        .expect_err("a spool");
+        let err =
+            open(&named(paths::spool(Some(&out), 1)), plan(), &schema()).expect_err("a spool");
         assert!(err.to_string().contains("the name of a spool"), "{err}");
         let err = open(&named(paths::lock_file(&out)), plan(), &schema()).expect_err("the lock");
         assert!(err.to_string().contains("the lock of -o"), "{err}");

@@ -3,7 +3,7 @@
 //! sample call.
 //!
 //! The arithmetic is pure ([`Forecast::new`]) so it is unit-tested; the call is in
-//! [`super::cli`]. Times are what a Function URL's limits alone make of a read in
+//! [`crate::cli`]. Times are what a Function URL's limits alone make of a read in
 //! full-size calls: each response [`STREAMER_RESPONSE_BUDGET`] (the streamer's default
 //! `MAX_RESPONSE_BYTES`; the last one of a slice the rest), its first [`BURST_BYTES`] at
 //! full speed (counted as no time), then [`CAPPED_BYTES_PER_S`]. Not a lower bound: calls
@@ -11,7 +11,7 @@
 //! burst of their own, so more of the read goes at full speed; and DynamoDB, the function
 //! itself and the client's link can make a read slower.
 
-use super::progress::{duration, thousands};
+use crate::cli::progress::{duration, thousands};
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -47,11 +47,6 @@ pub const SHOWN_INVOCATIONS: [u32; 4] = [1, 4, 16, 64];
 
 /// The most invocations a suggestion goes to (`--invocations`' bound).
 pub const MAX_INVOCATIONS: u32 = 1000;
-
-/// The longest the sample call may wait for its response or between two chunks: a cold
-/// start and one page of 1,000 items take seconds, so this only stops a call that went
-/// silent (a half-open connection) from holding the plan for good.
-const SAMPLE_SILENCE: Duration = Duration::from_secs(120);
 
 /// What the sample call delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -277,90 +272,6 @@ fn suggest(wire_bytes: u64, table_bytes: u64, units: f64, goal: &Goal) -> Sugges
         time: Duration::from_secs_f64(time),
         short: time > target * 1.000_001,
     }
-}
-
-/// What the sample call found.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Sampled {
-    /// The table's approximate `(items, bytes)`, from the headers.
-    pub size: Option<(u64, u64)>,
-    /// The sample.
-    pub call: SampleCall,
-}
-
-/// Makes the sample call: a GET of `url` with `params` (sorted and encoded as a pull's
-/// first call is), signed, its body decoded and counted line by line.
-pub async fn sample(
-    url: &str,
-    signer: &super::sign::Signer,
-    mut params: Vec<(String, String)>,
-) -> Result<Sampled, String> {
-    use super::call::{Lines, approximate_size, refused, rfc3986};
-    params.sort();
-    let query = params
-        .iter()
-        .map(|(name, value)| format!("{}={}", rfc3986(name), rfc3986(value)))
-        .collect::<Vec<_>>()
-        .join("&");
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let url = format!("{url}{separator}{query}");
-    let mut request = http::Request::get(&url)
-        .body(())
-        .map_err(|e| format!("{url} is not a valid URL: {e}"))?;
-    signer
-        .sign(&mut request, b"")
-        .await
-        .map_err(|e| e.to_string())?;
-    let client = super::call::http_client(Duration::from_secs(10));
-    let mut builder = client.get(&url);
-    for (name, value) in request.headers() {
-        builder = builder.header(name, value);
-    }
-    let silent = || {
-        format!(
-            "the sample call was silent for {} s",
-            SAMPLE_SILENCE.as_secs()
-        )
-    };
-    let mut response = tokio::time::timeout(SAMPLE_SILENCE, builder.send())
-        .await
-        .map_err(|_| silent())?
-        .map_err(|e| format!("the sample call failed: {e}"))?;
-    let status = response.status().as_u16();
-    if let Some(why) = super::call::redirected(status, response.headers()) {
-        return Err(format!("the sample call: {why}"));
-    }
-    if status != 200 {
-        let text = super::call::refusal_text(&mut response, SAMPLE_SILENCE).await;
-        return Err(format!("the sample call: {}", refused(status, &text)));
-    }
-    let size = approximate_size(response.headers());
-    let mut decoder = crate::format::compress::Decompressor::for_headers(response.headers())
-        .map_err(|e| format!("decoder: {e}"))?;
-    let mut lines = Lines::default();
-    let mut call = SampleCall::default();
-    while let Some(chunk) = tokio::time::timeout(SAMPLE_SILENCE, response.chunk())
-        .await
-        .map_err(|_| silent())?
-        .map_err(|e| format!("the sample's body was cut off: {e}"))?
-    {
-        call.wire_bytes += chunk.len() as u64;
-        let plain = decoder
-            .decode(&chunk)
-            .map_err(|e| format!("the sample's body does not decode: {e}"))?;
-        call.plain_bytes += plain.len() as u64;
-        let items = lines
-            .push(&plain)
-            .map_err(|e| format!("reading the sample: {e}"))?;
-        call.plain_item_bytes += items.len() as u64;
-    }
-    let trailer = lines
-        .finish()
-        .ok_or("the sample's body ended without a trailer (cut off)")?;
-    call.items = lines.items;
-    call.consumed = trailer.consumed_capacity;
-    call.complete = trailer.complete;
-    Ok(Sampled { size, call })
 }
 
 /// `13.2 MB`, `712 B`.

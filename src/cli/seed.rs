@@ -6,11 +6,80 @@
 //! (seed, index) and writes are idempotent, so a range written twice is written once: the
 //! table ends up holding exactly what `seeder --count N --seed S` writes.
 
-use super::sign::Signer;
+use crate::cli::args::{SigningArgs, backoff, signer};
+use crate::cli::progress::{self as shown, Sample, Total};
+use crate::cli::transport::sign::Signer;
+use crate::cli::transport::{Failure, Request, Transport};
 use crate::writer::Backoff;
+use anyhow::bail;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 use tracing::warn;
+
+/// `scanstream seed`.
+#[derive(Debug, clap::Args)]
+pub struct SeedArgs {
+    /// The seeder's Function URL.
+    pub url: String,
+    /// Records to write, indexes `0..count`.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: u64,
+    /// The data set.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Invocations at once, each writing one range of indexes.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub invocations: u64,
+    /// Records asked of one call (the function's SEED_MAX_COUNT caps it).
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub per_call: u64,
+    #[command(flatten)]
+    pub signing: SigningArgs,
+    /// Attempts per call before its range counts as failed.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: u32,
+    /// No progress bar or progress lines.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Runs `scanstream seed`.
+pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
+    let signer = signer(&args.url, &args.signing).await?;
+    let options = Arc::new(SeedOptions {
+        url: args.url,
+        count: args.count,
+        seed: args.seed,
+        invocations: args.invocations,
+        per_call: args.per_call,
+        backoff: backoff(args.max_attempts),
+    });
+    let started = Instant::now();
+    let counters = Arc::new(SeedCounters::default());
+    let shown = shown::show(shown::Mode::detect(args.quiet), {
+        let (counters, count) = (counters.clone(), args.count);
+        move || progress(&counters, count)
+    });
+    let failed = ranges(options, signer, counters).await;
+    shown.finish();
+    for range in &failed {
+        eprintln!(
+            "range {}..{} failed: {}",
+            range.start, range.end, range.error
+        );
+    }
+    if !failed.is_empty() {
+        bail!("{} ranges were not written in full", failed.len());
+    }
+    eprintln!(
+        "seeded {} records of seed {} in {:.2} s",
+        args.count,
+        args.seed,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
 
 /// Running totals for the progress bar, shared by the workers.
 #[derive(Debug, Default)]
@@ -54,19 +123,19 @@ pub struct FailedRange {
 }
 
 /// Seeds every range; returns the ranges that failed (empty: all written).
-pub async fn run(
+pub async fn ranges(
     options: Arc<SeedOptions>,
     signer: Arc<Signer>,
     counters: Arc<SeedCounters>,
 ) -> Vec<FailedRange> {
-    let http = super::call::http_client(std::time::Duration::from_secs(10));
+    let transport = Transport::new(signer, std::time::Duration::from_secs(10));
     let k = options.invocations.clamp(1, options.count.max(1));
     let mut workers = tokio::task::JoinSet::new();
     for i in 0..k {
         let (start, end) = (options.count * i / k, options.count * (i + 1) / k);
-        let (options, signer, http) = (options.clone(), signer.clone(), http.clone());
+        let (options, transport) = (options.clone(), transport.clone());
         let counters = counters.clone();
-        workers.spawn(async move { range(&options, &signer, &http, &counters, start, end).await });
+        workers.spawn(async move { range(&options, &transport, &counters, start, end).await });
     }
     let mut failed = Vec::new();
     while let Some(joined) = workers.join_next().await {
@@ -87,8 +156,7 @@ pub async fn run(
 /// Writes `[start, end)`, following `next_start`.
 async fn range(
     options: &SeedOptions,
-    signer: &Signer,
-    http: &reqwest::Client,
+    transport: &Transport,
     counters: &SeedCounters,
     mut start: u64,
     end: u64,
@@ -100,7 +168,7 @@ async fn range(
         if attempt > 1 {
             counters.retries.fetch_add(1, Ordering::Relaxed);
         }
-        match call(options, signer, http, counters, start, count).await {
+        match call(options, transport, counters, start, count).await {
             Ok(next) => {
                 let next = next.unwrap_or(start + count);
                 if next > start {
@@ -135,56 +203,34 @@ enum Call {
 /// One call; `Ok(None)` when it wrote everything asked, `Ok(Some(next_start))` otherwise.
 async fn call(
     options: &SeedOptions,
-    signer: &Signer,
-    http: &reqwest::Client,
+    transport: &Transport,
     counters: &SeedCounters,
     start: u64,
     count: u64,
 ) -> Result<Option<u64>, Call> {
-    // Sorted, as a SigV4 canonical query is.
-    let url = format!(
-        "{}{}count={count}&seed={}&start={start}",
-        options.url,
-        if options.url.contains('?') { '&' } else { '?' },
-        options.seed
-    );
-    let mut request = http::Request::get(&url)
-        .body(())
-        .map_err(|e| Call::Fatal(format!("{url}: {e}")))?;
-    signer.sign(&mut request, b"").await.map_err(|e| match e {
-        // As for `pull`: credentials that did not load now may load on the next try.
-        super::sign::SignError::Credentials(_) => Call::Retry(e.to_string()),
-        super::sign::SignError::Signing(_) => Call::Fatal(e.to_string()),
-    })?;
-    let mut builder = http.get(&url);
-    for (name, value) in request.headers() {
-        builder = builder.header(name, value);
-    }
+    let form = [("count", count), ("seed", options.seed), ("start", start)]
+        .map(|(name, value)| (name.to_string(), value.to_string()));
+    let request = Request {
+        url: &options.url,
+        form: form.into(),
+        post: false,
+        // A call that goes silent (a half-open connection) is made again, not waited on
+        // for good: progress lines come as batches complete, seconds apart.
+        idle: SILENCE,
+        refusal_wait: REFUSAL_WAIT,
+    };
     counters.running.fetch_add(1, Ordering::Relaxed);
     let mut progress = Progress {
         counters,
         reported: 0,
     };
-    // A call that goes silent (a half-open connection) is made again, not waited on for
-    // good: progress lines come as batches complete, seconds apart.
-    let response = tokio::time::timeout(SILENCE, builder.send())
-        .await
-        .map_err(|_| Call::Retry(format!("no response in {} s", SILENCE.as_secs())))?
-        .map_err(|e| Call::Retry(format!("request failed: {e}")))?;
-    let mut response = response;
-    let status = response.status().as_u16();
-    if let Some(why) = super::call::redirected(status, response.headers()) {
-        return Err(Call::Fatal(why));
-    }
-    if status != 200 {
-        // A refusal's body is not progress: read only its first few KB, for a while.
-        let text = super::call::refusal_text(&mut response, REFUSAL_WAIT).await;
-        return Err(if status == 429 || status >= 500 {
-            Call::Retry(format!("{status}: {text}"))
-        } else {
-            Call::Fatal(super::call::refused(status, &text))
-        });
-    }
+    let response = transport.send(request).await.map_err(|why| match why {
+        Failure::Url { url, error } => Call::Fatal(format!("{url}: {error}")),
+        // As for `pull`: credentials that did not load now may load on the next try,
+        // and a 429 is a call to make again.
+        why if why.retry() => Call::Retry(why.to_string()),
+        why => Call::Fatal(why.to_string()),
+    })?;
     let body = progress
         .read(response)
         .await
@@ -298,5 +344,49 @@ impl Drop for Progress<'_> {
             .in_calls
             .fetch_sub(self.reported, Ordering::Relaxed);
         self.counters.running.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// `scanstream seed`'s figures: the records of finished calls and those the calls under
+/// way reported, of the exact count asked for.
+pub fn progress(counters: &SeedCounters, count: u64) -> Sample {
+    let done = counters.written.load(Ordering::Relaxed) + counters.in_calls.load(Ordering::Relaxed);
+    Sample {
+        done: done.min(count),
+        committed: None,
+        total: Some(Total {
+            items: count,
+            exact: true,
+        }),
+        wire_bytes: None,
+        running: Some(counters.running.load(Ordering::Relaxed)),
+        retries: counters.retries.load(Ordering::Relaxed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeding_counts_finished_calls_and_those_under_way_up_to_the_count() {
+        let counters = SeedCounters::default();
+        counters.written.store(600, Ordering::Relaxed);
+        counters.in_calls.store(150, Ordering::Relaxed);
+        let sample = progress(&counters, 1_000);
+        assert_eq!(sample.done, 750);
+        assert_eq!(
+            sample.total,
+            Some(Total {
+                items: 1_000,
+                exact: true
+            })
+        );
+        counters.in_calls.store(900, Ordering::Relaxed);
+        assert_eq!(
+            progress(&counters, 1_000).done,
+            1_000,
+            "never past the count"
+        );
     }
 }

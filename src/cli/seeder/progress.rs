@@ -1,9 +1,9 @@
 //! Progress of a seeding run or a load on the command line, with the figures and the
-//! look of `scanstream`'s ([`crate::pull::progress`]): a bar on a terminal (a counter
+//! look of `scanstream`'s ([`crate::cli::progress`]): a bar on a terminal (a counter
 //! when the total is not known, as for a stream), otherwise (logs, CI) a plain line every
 //! few seconds on standard error.
 
-use crate::pull::progress::{self as shown, Sample, Total, Window};
+use crate::cli::progress::{self as shown, Sample, Total, Window};
 use crate::writer::WriteReport;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;

@@ -14,29 +14,20 @@
 //! directory synced; otherwise it is kept); files no checkpoint names (a kill in between,
 //! a sync that failed) are removed when the next run opens the checkpoint, under its lock.
 
-use super::paths::{sibling, temporary};
-use super::state::{Checkpoint, CommitError, SliceState, VERSION};
+use crate::cli::output::CommitError;
+use crate::cli::output::checkpoint::{Checkpoint, SliceState, VERSION};
+use crate::cli::output::paths::{self, temporary};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Cursors up to this long stay in the checkpoint: a Scan's, of a few segments.
 pub(crate) const INLINE_MAX: usize = 1024;
 
 /// What a cursor kept apart starts with in the checkpoint, before its file's name.
 const MARK: &str = "@";
-
-/// The folder of `checkpoint`'s long cursors.
-pub(crate) fn folder(checkpoint: &Path) -> PathBuf {
-    sibling(checkpoint, ".", ".scanstream-cursors")
-}
-
-fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CommitError {
-    let path = path.to_path_buf();
-    move |source| CommitError::Io { what, path, source }
-}
 
 /// A cursor file's name: the first 128 bits of its SHA-256, in hex (short, as the
 /// checkpoint names every kept cursor at every commit).
@@ -62,7 +53,7 @@ impl Saved {
         checkpoint: &Checkpoint,
         changed: Option<usize>,
     ) -> Result<(), CommitError> {
-        let folder = folder(path);
+        let folder = paths::cursors(path);
         let mut wrote = false;
         let mut on_disk = Vec::with_capacity(checkpoint.slices.len());
         for (k, slice) in checkpoint.slices.iter().enumerate() {
@@ -90,7 +81,7 @@ impl Saved {
             // checkpoint that names them.
             File::open(&folder)
                 .and_then(|dir| dir.sync_all())
-                .map_err(io("syncing", &folder))?;
+                .map_err(CommitError::io("syncing", &folder))?;
             sync_parent(&folder)?;
         }
         let index = Checkpoint {
@@ -169,7 +160,7 @@ fn collect(folder: &Path, named: &HashSet<&str>) {
 
 /// Writes `bytes` to `target` whole or not at all: a temporary file, synced, renamed.
 fn write_whole(folder: &Path, target: &Path, bytes: &[u8]) -> Result<(), CommitError> {
-    std::fs::create_dir_all(folder).map_err(io("creating", folder))?;
+    std::fs::create_dir_all(folder).map_err(CommitError::io("creating", folder))?;
     let tmp = target.with_extension("tmp");
     let written = File::create(&tmp)
         .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
@@ -177,7 +168,7 @@ fn write_whole(folder: &Path, target: &Path, bytes: &[u8]) -> Result<(), CommitE
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    written.map_err(io("saving", target))
+    written.map_err(CommitError::io("saving", target))
 }
 
 /// Writes `text` beside `path`, syncs it, and renames it over `path`; whether the rename
@@ -189,7 +180,7 @@ fn replace(path: &Path, text: &[u8]) -> Result<bool, CommitError> {
         .write(true)
         .create_new(true)
         .open(&tmp)
-        .map_err(io("creating", &tmp))?;
+        .map_err(CommitError::io("creating", &tmp))?;
     let saved = file
         .write_all(text)
         .and_then(|()| file.sync_all())
@@ -197,7 +188,7 @@ fn replace(path: &Path, text: &[u8]) -> Result<bool, CommitError> {
     if saved.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    saved.map_err(io("saving", path))?;
+    saved.map_err(CommitError::io("saving", path))?;
     // The rename made durable before the caller removes the cursor file it replaced: after
     // a power loss the old checkpoint must not name a file already gone. Once the rename
     // is done the save has happened, whatever the directory's sync says: failing now would
@@ -220,13 +211,13 @@ fn sync_parent(path: &Path) -> Result<(), CommitError> {
     };
     File::open(parent)
         .and_then(|dir| dir.sync_all())
-        .map_err(io("syncing", parent))
+        .map_err(CommitError::io("syncing", parent))
 }
 
 /// Reads the checkpoint at `path`, its long cursors from their files (each checked
 /// against its name).
 pub(crate) fn load(path: &Path) -> Result<Checkpoint, CommitError> {
-    let text = std::fs::read_to_string(path).map_err(io("reading", path))?;
+    let text = std::fs::read_to_string(path).map_err(CommitError::io("reading", path))?;
     let version = serde_json::from_str::<serde_json::Value>(&text)
         .ok()
         .and_then(|value| value["version"].as_u64());
@@ -244,7 +235,7 @@ pub(crate) fn load(path: &Path) -> Result<Checkpoint, CommitError> {
             path.display()
         ))
     })?;
-    let folder = folder(path);
+    let folder = paths::cursors(path);
     for slice in &mut checkpoint.slices {
         let Some(name) = slice.cursor.as_deref().and_then(|c| c.strip_prefix(MARK)) else {
             continue;
