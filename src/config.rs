@@ -4,12 +4,12 @@
 //! A bad setting stops the function before it serves anything, with a message naming the
 //! variable, rather than surfacing later as a confusing per-request error.
 
+use crate::format::limits::{
+    LAMBDA_MAX_RESPONSE_BYTES, MAX_TOTAL_SEGMENTS, STREAMER_RESPONSE_BUDGET,
+};
 use std::env;
 use std::str::FromStr;
 use std::time::Duration;
-
-/// The hard ceiling DynamoDB puts on `TotalSegments`.
-pub const DYNAMODB_MAX_TOTAL_SEGMENTS: u32 = 1_000_000;
 
 /// `MAX_CURSOR_BYTES` when unset: room for the worst-case cursor of 64 segments and of a
 /// Query fan-out over 100 partitions (see [`crate::scan::cursor::worst_case_len`] and
@@ -215,7 +215,7 @@ impl Config {
     /// Reads the settings through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let table_name = table_name(&lookup)?;
-        let max_segments = setting(&lookup, "MAX_SEGMENTS", 64, 1, DYNAMODB_MAX_TOTAL_SEGMENTS)?;
+        let max_segments = setting(&lookup, "MAX_SEGMENTS", 64, 1, MAX_TOTAL_SEGMENTS)?;
         // A Limit past 10,000 only makes DynamoDB's 1 MB page cap the real limit.
         let max_limit = setting(&lookup, "MAX_LIMIT", 1000, 1, 10_000)?;
         let default_segments =
@@ -225,9 +225,9 @@ impl Config {
         let max_response_bytes = setting(
             &lookup,
             "MAX_RESPONSE_BYTES",
-            150_000_000,
+            STREAMER_RESPONSE_BUDGET,
             4 << 20,
-            200_000_000,
+            LAMBDA_MAX_RESPONSE_BYTES,
         )?;
         let deadline_reserve_ms = setting(&lookup, "DEADLINE_RESERVE_MS", 2000, 0, 600_000)?;
         let max_cursor_bytes: u64 = setting(

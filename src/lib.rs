@@ -9,6 +9,7 @@
 //! - [`scan`]: the parallel Scan: a page source per backend, the fan-out over segments,
 //!   the merge of their pages into one NDJSON stream, and the trailer.
 //! - [`encode`]: DynamoDB items to NDJSON lines.
+//! - [`format`]: values and wire formats, no SDK and no I/O; DynamoDB's limits.
 //! - [`error`]: upstream failures sorted into the few kinds a client must tell apart.
 //! - [`load`]: files, streams and DynamoDB exports into a table, checked against its key
 //!   schema, with memory bounded by the batches in flight, and a checkpoint.
@@ -27,6 +28,7 @@ pub mod compress;
 pub mod config;
 pub mod encode;
 pub mod error;
+pub mod format;
 pub mod http;
 pub mod load;
 pub mod logging;

@@ -18,9 +18,6 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-/// DynamoDB's limit of requests in one `BatchWriteItem` call.
-pub const MAX_BATCH: usize = 25;
-
 /// When and how often to re-send what a batch did not write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
@@ -173,7 +170,7 @@ impl BatchWriter {
         self
     }
 
-    /// Writes every batch (each at most [`MAX_BATCH`] items with distinct keys), calling
+    /// Writes every batch (each at most [`crate::format::limits::MAX_BATCH_WRITE_ITEMS`] items with distinct keys), calling
     /// `progress` with the running totals after each batch.
     pub async fn write_all(
         &self,

@@ -13,16 +13,18 @@ use super::{
     time_budget,
 };
 use crate::compress::Compression;
-use crate::config::{Config, DYNAMODB_MAX_TOTAL_SEGMENTS};
+use crate::config::Config;
 use crate::encode::{Format, is_json_number};
 use crate::error::{ErrorKind, UpstreamError};
+use crate::format::limits;
+use crate::format::limits::MAX_TOTAL_SEGMENTS as DYNAMODB_MAX_TOTAL_SEGMENTS;
 use crate::load::item::dynamo_number;
 use crate::scan::cursor::{Cursor, Position};
 use crate::scan::filtered;
 use crate::scan::stream::{self, CursorSeal, ScanPlan};
 use crate::scan::{
     Filter, KeyAttribute, KeySchema, KeyType, KeyValue, PageSource, QueryShape, ReadShape,
-    SortCondition, SortOp, limits,
+    SortCondition, SortOp,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

@@ -8,14 +8,15 @@
 //! (both are written, and which one stays is not defined).
 
 use super::key::ItemKey;
+use crate::format::limits::MAX_BATCH_WRITE_ITEMS;
 use crate::scan::Item;
-use crate::writer::MAX_BATCH;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
 
-/// A batch closes before its items' typed JSON would pass this: under the 16 MB request
-/// limit with room for the request's own wrapping.
+/// A batch closes before its items' typed JSON would pass this: under the request limit
+/// ([`crate::format::limits::MAX_BATCH_WRITE_BYTES`], 16 MB) with room for the request's
+/// own wrapping.
 pub const MAX_BATCH_BYTES: usize = 12 << 20;
 
 /// What a put adds to the request besides the item's JSON (`{"PutRequest":{"Item":..}},`).
@@ -97,7 +98,7 @@ impl Batcher {
             };
         if let Some(first) = self.keys.get(&key) {
             return Err(format!(
-                "the key is already on line {first}, in the same batch of {MAX_BATCH}: \
+                "the key is already on line {first}, in the same batch of {MAX_BATCH_WRITE_ITEMS}: \
                  DynamoDB refuses a batch with a key twice (keys compare by value)"
             ));
         }
@@ -105,7 +106,7 @@ impl Batcher {
         self.bytes += bytes;
         self.batch.items.push(item);
         self.batch.positions.push(position);
-        if self.batch.items.len() == MAX_BATCH {
+        if self.batch.items.len() == MAX_BATCH_WRITE_ITEMS {
             return Ok(self.finish());
         }
         Ok(closed)

@@ -9,9 +9,9 @@
 use super::batch::Batcher;
 use super::key::KeySchema;
 use crate::encode::is_json_number;
+use crate::format::limits::{MAX_ITEM_BYTES, MAX_NESTING_DEPTH};
 use crate::scan::trailer::Trailer;
 use crate::scan::{Item, KeyType};
-use crate::seed::MAX_ITEM_BYTES;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
@@ -19,9 +19,6 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 use std::fmt;
-
-/// DynamoDB's nesting limit for lists and maps.
-const MAX_DEPTH: usize = 32;
 
 /// A line that is not a valid item.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -197,8 +194,10 @@ fn attribute(
     depth: usize,
     size: &mut usize,
 ) -> Result<AttributeValue, String> {
-    if depth > MAX_DEPTH {
-        return Err(format!("{path}: nested deeper than {MAX_DEPTH} levels"));
+    if depth > MAX_NESTING_DEPTH {
+        return Err(format!(
+            "{path}: nested deeper than {MAX_NESTING_DEPTH} levels"
+        ));
     }
     let Value::Object(typed) = value else {
         return Err(format!(
@@ -339,8 +338,8 @@ fn attribute(
 /// `Item` wrapper with keys beside it) it gives up and [`exact_item`] decides, so every
 /// item it returns is the one [`exact_item`] returns, and every error is that path's.
 mod fast {
-    use super::{Item, MAX_DEPTH, dynamo_number};
-    use crate::seed::MAX_ITEM_BYTES;
+    use super::{Item, dynamo_number};
+    use crate::format::limits::{MAX_ITEM_BYTES, MAX_NESTING_DEPTH};
     use aws_sdk_dynamodb::primitives::Blob;
     use aws_sdk_dynamodb::types::AttributeValue;
     use base64::Engine as _;
@@ -478,7 +477,7 @@ mod fast {
     impl<'de> DeserializeSeed<'de> for Attribute<'_> {
         type Value = AttributeValue;
         fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<AttributeValue, D::Error> {
-            if self.depth > MAX_DEPTH {
+            if self.depth > MAX_NESTING_DEPTH {
                 return Err(give_up());
             }
             d.deserialize_map(self)
@@ -811,9 +810,9 @@ mod tests {
             }
             format!(r#"{{"id":{{"S":"a"}},"d":{value}}}"#)
         };
-        assert!(both_paths(&deep(MAX_DEPTH)).is_some());
-        assert_eq!(fast::item(&deep(MAX_DEPTH + 1)), None);
-        assert!(exact_item(&deep(MAX_DEPTH + 1)).is_err());
+        assert!(both_paths(&deep(MAX_NESTING_DEPTH)).is_some());
+        assert_eq!(fast::item(&deep(MAX_NESTING_DEPTH + 1)), None);
+        assert!(exact_item(&deep(MAX_NESTING_DEPTH + 1)).is_err());
     }
 
     #[test]

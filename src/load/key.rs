@@ -12,6 +12,7 @@
 
 use super::item::{DynamoNumber, dynamo_number};
 use crate::error::{ErrorKind, UpstreamError};
+use crate::format::limits::{MAX_KEY_NAME_BYTES, MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES};
 use crate::scan::{Item, KeyAttribute, KeyType};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
@@ -19,11 +20,6 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, TableDescription,
 };
 use std::fmt;
-
-/// DynamoDB's limit on a partition key value, in bytes.
-pub const MAX_HASH_KEY_BYTES: usize = 2048;
-/// DynamoDB's limit on a sort key value, in bytes.
-pub const MAX_RANGE_KEY_BYTES: usize = 1024;
 
 /// A table's primary key: a hash key, and a range key if the table has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +65,7 @@ impl KeySchema {
             let (name, kind) = part
                 .split_once(':')
                 .ok_or_else(|| bad(format!("{part:?} is not NAME:TYPE")))?;
-            if name.is_empty() || name.len() > 255 {
+            if name.is_empty() || name.len() > MAX_KEY_NAME_BYTES {
                 return Err(bad("a key name has 1 to 255 characters".into()));
             }
             let key_type = match kind {
@@ -298,9 +294,9 @@ impl Named<'_> {
             _ => return Err(format!("{self} must be of type {}", type_name(kind))),
         };
         let limit = if self.range {
-            MAX_RANGE_KEY_BYTES
+            MAX_SORT_KEY_BYTES
         } else {
-            MAX_HASH_KEY_BYTES
+            MAX_PARTITION_KEY_BYTES
         };
         if bytes == 0 {
             return Err(format!("{self} must not be empty"));
@@ -450,7 +446,7 @@ mod tests {
         );
         let long = item(&[(
             "b",
-            AttributeValue::B(Blob::new(vec![1; MAX_HASH_KEY_BYTES + 1])),
+            AttributeValue::B(Blob::new(vec![1; MAX_PARTITION_KEY_BYTES + 1])),
         )]);
         assert!(
             binary
@@ -525,14 +521,14 @@ mod tests {
             (
                 (
                     "email",
-                    AttributeValue::S("e".repeat(MAX_HASH_KEY_BYTES + 1)),
+                    AttributeValue::S("e".repeat(MAX_PARTITION_KEY_BYTES + 1)),
                 ),
                 "hash key attribute \"email\" of index \"by_email\" is over 2048 bytes",
             ),
             (
                 (
                     "rank",
-                    AttributeValue::B(Blob::new(vec![1; MAX_RANGE_KEY_BYTES + 1])),
+                    AttributeValue::B(Blob::new(vec![1; MAX_SORT_KEY_BYTES + 1])),
                 ),
                 "range key attribute \"rank\" of index \"by_rank\" is over 1024 bytes",
             ),

@@ -385,8 +385,10 @@ const POSITION_ENTRIES: usize = 11;
 /// Entries of everything but the positions: 100 projected names, the filter's name and
 /// value placeholders, the values' own JSON (each entry is at least one byte of the
 /// bounded `values` text), the sort condition and the payload's fields.
-const SHAPE_ENTRIES: usize =
-    100 + 2 * super::limits::MAX_PLACEHOLDERS + super::limits::MAX_VALUES_BYTES + 64;
+const SHAPE_ENTRIES: usize = 100
+    + 2 * crate::format::limits::MAX_PLACEHOLDERS
+    + crate::format::limits::MAX_VALUES_BYTES
+    + 64;
 
 /// Inflates `compressed` once through a fixed buffer, keeping nothing, and returns its
 /// length: refused past `INFLATION` x `max_len` bytes, or past the entries a cursor of
@@ -503,7 +505,7 @@ impl Noise {
 /// names, an index, a 4 KB filter with the most name and value placeholders of the
 /// longest sizes and values filling their bound.
 fn worst_case_shape(noise: &mut Noise) -> ReadShape {
-    use super::limits;
+    use crate::format::limits;
     let names = (0..limits::MAX_PLACEHOLDERS)
         .map(|_| {
             (
@@ -569,7 +571,7 @@ fn worst_case_token(positions: u32, query: bool) -> String {
         });
         (positions, key_positions)
     } else {
-        (crate::config::DYNAMODB_MAX_TOTAL_SEGMENTS, key_positions)
+        (crate::format::limits::MAX_TOTAL_SEGMENTS, key_positions)
     };
     Cursor {
         table: "t".repeat(255),
@@ -669,8 +671,8 @@ fn attribute_of(value: KeyRepr) -> Option<AttributeValue> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::limits;
     use super::*;
+    use crate::format::limits;
 
     fn sample() -> Cursor {
         Cursor {

@@ -8,28 +8,6 @@
 //! and against an in-memory table ([`memory::MemorySource`]).
 
 pub mod budget;
-pub mod limits {
-    //! Bounds on what a request may ask of DynamoDB's expressions, from DynamoDB's
-    //! "expression parameters" quotas where it has one, and ours (which the cursor's
-    //! worst case at cold start depends on) where it has none.
-
-    /// DynamoDB: an expression string is at most 4 KB.
-    pub const MAX_EXPRESSION_BYTES: usize = 4096;
-    /// DynamoDB: a single expression attribute name or value placeholder is at most
-    /// 255 bytes, its `#` or `:` included.
-    pub const MAX_PLACEHOLDER_BYTES: usize = 255;
-    /// Ours: name placeholders, and value placeholders, of one filter.
-    pub const MAX_PLACEHOLDERS: usize = 100;
-    /// Ours: an attribute name a placeholder stands for (the `fields` bound too).
-    pub const MAX_NAME_BYTES: usize = 255;
-    /// Ours: the `values` JSON text (DynamoDB allows 2 MB of substitutions; a cursor
-    /// carries them, so they are bounded far below).
-    pub const MAX_VALUES_BYTES: usize = 16 * 1024;
-    /// DynamoDB: a partition key value is at most 2,048 bytes.
-    pub const MAX_PARTITION_KEY_BYTES: usize = 2048;
-    /// DynamoDB: a sort key value is at most 1,024 bytes.
-    pub const MAX_SORT_KEY_BYTES: usize = 1024;
-}
 pub mod cursor;
 pub mod dynamo;
 pub mod filtered;

@@ -3,8 +3,9 @@
 //! and the summary line on standard output. Only assembly lives here.
 
 use super::progress::Progress;
-use super::{Input, MAX_ITEM_BYTES, Summary, generate, table};
+use super::{Input, Summary, generate, table};
 use crate::config::CallSettings;
+use crate::format::limits::MAX_ITEM_BYTES;
 use crate::load::input::Source;
 use crate::load::key::KeySchema;
 use crate::load::{LoadError, LoadOptions, Observer, Outcome};

@@ -15,12 +15,9 @@ pub mod table;
 
 pub use summary::Summary;
 
+use crate::format::limits::MAX_BATCH_WRITE_ITEMS;
 use crate::scan::Item;
-use crate::writer::MAX_BATCH;
 use aws_sdk_dynamodb::types::AttributeValue;
-
-/// DynamoDB's item size limit.
-pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 
 /// An item's size as DynamoDB counts it (close enough to check the 400 KB limit): names
 /// and string/binary values by their bytes, numbers by about half their digits, one byte
@@ -89,7 +86,7 @@ impl Input {
         }
     }
 
-    /// The items in batches of at most [`MAX_BATCH`], generated lazily.
+    /// The items in batches of at most [`MAX_BATCH_WRITE_ITEMS`], generated lazily.
     pub fn batches(self) -> Box<dyn Iterator<Item = Vec<Item>> + Send> {
         match self {
             Self::Generated {
@@ -116,11 +113,13 @@ pub fn sized_batches(
     size: Option<usize>,
 ) -> impl Iterator<Item = Vec<Item>> {
     let end = start.saturating_add(count);
-    (start..end).step_by(MAX_BATCH).map(move |first| {
-        (first..end.min(first + MAX_BATCH as u64))
-            .map(|i| generate::record_sized(seed, i, size))
-            .collect()
-    })
+    (start..end)
+        .step_by(MAX_BATCH_WRITE_ITEMS)
+        .map(move |first| {
+            (first..end.min(first + MAX_BATCH_WRITE_ITEMS as u64))
+                .map(|i| generate::record_sized(seed, i, size))
+                .collect()
+        })
 }
 
 #[cfg(test)]

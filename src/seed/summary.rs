@@ -44,9 +44,9 @@ pub struct SummaryError {
 
 impl Summary {
     /// The summary of `report`, for `requested` items starting at index `start` (each
-    /// batch holds [`crate::writer::MAX_BATCH`] consecutive indexes).
+    /// batch holds [`crate::format::limits::MAX_BATCH_WRITE_ITEMS`] consecutive indexes).
     pub fn new(report: &WriteReport, requested: u64, start: u64, started: Instant) -> Self {
-        let batch = crate::writer::MAX_BATCH as u64;
+        let batch = crate::format::limits::MAX_BATCH_WRITE_ITEMS as u64;
         Self {
             complete: report.is_complete(),
             requested,

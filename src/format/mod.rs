@@ -1,0 +1,4 @@
+//! Formats: values and wire formats, with no SDK call and no I/O. The lowest layer:
+//! every other layer may use it, and it uses none of them.
+
+pub mod limits;
