@@ -20,6 +20,7 @@
 //! are written sorted, so the same item always encodes to the same bytes: output can be
 //! diffed and hashed.
 
+use crate::format::number::is_json_number;
 use crate::scan::Item;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
@@ -223,45 +224,6 @@ fn write_number(out: &mut Vec<u8>, n: &str) {
     } else {
         write_str(out, n);
     }
-}
-
-/// The number grammar of RFC 8259, section 6.
-pub fn is_json_number(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = 0;
-    let digits = |i: &mut usize| {
-        let start = *i;
-        while *i < b.len() && b[*i].is_ascii_digit() {
-            *i += 1;
-        }
-        *i - start
-    };
-    if b.get(i) == Some(&b'-') {
-        i += 1;
-    }
-    match b.get(i) {
-        Some(b'0') => i += 1,
-        Some(b'1'..=b'9') => {
-            digits(&mut i);
-        }
-        _ => return false,
-    }
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    }
-    if matches!(b.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(b.get(i), Some(b'+' | b'-')) {
-            i += 1;
-        }
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    }
-    i == b.len()
 }
 
 /// Writes `s` as a JSON string: quotes, backslashes and control characters escaped,

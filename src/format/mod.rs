@@ -2,3 +2,4 @@
 //! every other layer may use it, and it uses none of them.
 
 pub mod limits;
+pub mod number;

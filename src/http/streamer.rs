@@ -14,11 +14,11 @@ use super::{
 };
 use crate::compress::Compression;
 use crate::config::Config;
-use crate::encode::{Format, is_json_number};
+use crate::encode::Format;
 use crate::error::{ErrorKind, UpstreamError};
 use crate::format::limits;
 use crate::format::limits::MAX_TOTAL_SEGMENTS as DYNAMODB_MAX_TOTAL_SEGMENTS;
-use crate::load::item::dynamo_number;
+use crate::format::number::{Number, is_json_number};
 use crate::scan::cursor::{Cursor, Position};
 use crate::scan::filtered;
 use crate::scan::stream::{self, CursorSeal, ScanPlan};
@@ -832,7 +832,7 @@ fn key_value(
     };
     let value = match key_type {
         KeyType::S => KeyValue::S(text.to_string()),
-        KeyType::N if is_json_number(text) && dynamo_number(text).is_ok() => {
+        KeyType::N if is_json_number(text) && Number::parse(text).is_ok() => {
             KeyValue::N(text.to_string())
         }
         KeyType::N => return Err(bad("a number")),
@@ -951,9 +951,9 @@ fn query_shape(request: &StreamRequest, schema: &KeySchema) -> Result<QueryShape
     // partition, which would otherwise be read (and sent) twice.
     for (i, pk) in partitions.iter().enumerate() {
         let same = |other: &KeyValue| match (pk, other) {
-            (KeyValue::N(a), KeyValue::N(b)) => dynamo_number(a)
+            (KeyValue::N(a), KeyValue::N(b)) => Number::parse(a)
                 .ok()
-                .is_some_and(|a| dynamo_number(b).ok() == Some(a)),
+                .is_some_and(|a| Number::parse(b).ok() == Some(a)),
             _ => pk == other,
         };
         if partitions[..i].iter().any(same) {

@@ -10,9 +10,9 @@
 //! has another type, is empty or is too long, so a file that passed the check would be
 //! written only in part.
 
-use super::item::{DynamoNumber, dynamo_number};
 use crate::error::{ErrorKind, UpstreamError};
 use crate::format::limits::{MAX_KEY_NAME_BYTES, MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES};
+use crate::format::number::Number;
 use crate::scan::{Item, KeyAttribute, KeyType};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
@@ -42,7 +42,7 @@ pub struct ItemKey(Vec<KeyValue>);
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum KeyValue {
     S(String),
-    N(DynamoNumber),
+    N(Number),
     B(Vec<u8>),
 }
 
@@ -198,7 +198,7 @@ impl KeySchema {
             values.push(match value {
                 AttributeValue::S(s) => KeyValue::S(s.clone()),
                 AttributeValue::N(n) => KeyValue::N(
-                    dynamo_number(n).map_err(|why| format!("{}: N {why}", attribute.name))?,
+                    Number::parse(n).map_err(|why| format!("{}: N {why}", attribute.name))?,
                 ),
                 AttributeValue::B(b) => KeyValue::B(b.as_ref().to_vec()),
                 // `check` took only the key's own type.
