@@ -4,7 +4,8 @@
 //! tested without Lambda:
 //!
 //! - [`config`]: settings of both functions, read from the environment once, at cold start.
-//! - [`client`]: the DynamoDB client, built once through the standard AWS config chain.
+//! - [`dynamo`]: the DynamoDB adapter: the client, SDK errors sorted into kinds, key
+//!   schemas by `DescribeTable`, CreateTable, and the retrying batch writer.
 //! - [`compress`]: gzip or zstd response bodies, flushed page by page.
 //! - [`scan`]: the parallel Scan: a page source per backend, the fan-out over segments,
 //!   the merge of their pages into one NDJSON stream, and the trailer.
@@ -18,14 +19,13 @@
 //! - [`logging`]: JSON logs in Lambda, text elsewhere.
 //! - [`pull`]: the `scanstream` client: one table over many invocations, exactly once.
 //! - [`seed`]: deterministic fake records and the seeder's command line.
-//! - [`writer`]: the retrying batch writer that generated records and loaded items feed.
 //!
 //! The binaries in `src/bin/` only build these parts and hand them to the Lambda runtime
 //! (or, for the seeder, to the command line).
 
-pub mod client;
 pub mod compress;
 pub mod config;
+pub mod dynamo;
 pub mod encode;
 pub mod error;
 pub mod format;
@@ -35,4 +35,3 @@ pub mod logging;
 pub mod pull;
 pub mod scan;
 pub mod seed;
-pub mod writer;

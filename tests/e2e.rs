@@ -7,9 +7,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use common::emulator::Emulator;
 use common::stall::StallProxy;
 use common::*;
+use scanstream::dynamo::table::ensure_table;
 use scanstream::scan::cursor::{Cursor, Position};
 use scanstream::scan::trailer::StopReason;
-use scanstream::seed::table::ensure_table;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 

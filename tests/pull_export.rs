@@ -13,7 +13,7 @@ use common::emulator::Emulator;
 use common::stall::{Fault, StallProxy};
 use common::*;
 use md5::{Digest, Md5};
-use scanstream::load::key::KeySchema;
+use scanstream::format::key::KeySchema;
 use scanstream::scan::Item;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -49,7 +49,7 @@ async fn source_table(
 ) -> (String, std::collections::BTreeSet<Vec<u8>>) {
     let schema = KeySchema::parse(KEY).expect("schema");
     let table = unique_table(prefix);
-    scanstream::seed::table::ensure_table_keyed(ddb, &table, &schema)
+    scanstream::dynamo::table::ensure_table_keyed(ddb, &table, &schema)
         .await
         .expect("source table");
     let items = keyed_items(seed, count);
@@ -238,7 +238,9 @@ async fn our_export_restores_item_for_item_and_a_flipped_byte_is_refused() {
         table_lines(&ddb, &copy).await == expected,
         "the restored table differs from the source"
     );
-    let described = KeySchema::describe(&ddb, &copy).await.expect("describe");
+    let described = scanstream::dynamo::schema::describe_keys(&ddb, &copy)
+        .await
+        .expect("describe");
     assert_eq!(described, KeySchema::parse(KEY).expect("schema"));
 
     // One byte flipped in the middle of one data file of a copy of the export.
@@ -255,7 +257,7 @@ async fn our_export_restores_item_for_item_and_a_flipped_byte_is_refused() {
     bytes[middle] ^= 0x01;
     std::fs::write(&victim, &bytes).expect("write");
     let target = unique_table("export-flip");
-    scanstream::seed::table::ensure_table_keyed(&ddb, &target, &described)
+    scanstream::dynamo::table::ensure_table_keyed(&ddb, &target, &described)
         .await
         .expect("target table");
     let out = restore(&target, &flipped, &[]);

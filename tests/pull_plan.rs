@@ -212,7 +212,7 @@ async fn plan_prints_a_plan_from_the_headers_and_one_sample_call() {
     let ddb = local_client().await;
     let table = seeded_table(&ddb, "plan", 63, 3000).await;
     let empty = unique_table("plan-empty");
-    scanstream::seed::table::ensure_table(&ddb, &empty)
+    scanstream::dynamo::table::ensure_table(&ddb, &empty)
         .await
         .expect("an empty table");
     let emulator = Emulator::start("plan", &function_env(&table));

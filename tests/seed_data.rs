@@ -7,13 +7,13 @@ mod common;
 use common::*;
 use lambda_http::http::Uri;
 use scanstream::config::Config;
+use scanstream::dynamo::writer::BatchWriter;
 use scanstream::encode::to_line;
 use scanstream::http::seeder::{Seeder, SeederConfig};
 use scanstream::http::{Invocation, Streamer};
 use scanstream::load::item as ndjson;
 use scanstream::scan::dynamo::DynamoSource;
 use scanstream::seed::generate;
-use scanstream::writer::BatchWriter;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -113,7 +113,7 @@ async fn a_bad_line_stops_the_load_before_any_write() {
 async fn the_seeder_function_stops_before_its_deadline_and_says_where_to_go_on() {
     let client = local_client().await;
     let table = unique_table("deadline");
-    scanstream::seed::table::ensure_table(&client, &table)
+    scanstream::dynamo::table::ensure_table(&client, &table)
         .await
         .expect("table");
     let config = SeederConfig {

@@ -8,8 +8,8 @@ mod common;
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
 use scanstream::encode::Format;
+use scanstream::format::key::KeySchema;
 use scanstream::load::export::md5_base64;
-use scanstream::load::key::KeySchema;
 use scanstream::scan::Item;
 use scanstream::scan::trailer::Trailer;
 use std::io::Write;
@@ -70,7 +70,7 @@ async fn assert_table_holds(
 ) {
     let reference = unique_table("reference");
     let schema = KeySchema::parse(key).expect("key");
-    scanstream::seed::table::ensure_table_keyed(client, &reference, &schema)
+    scanstream::dynamo::table::ensure_table_keyed(client, &reference, &schema)
         .await
         .expect("reference table");
     write_batches(client, &reference, items.chunks(25).map(<[_]>::to_vec)).await;

@@ -9,9 +9,10 @@ use aws_sdk_dynamodb::operation::batch_write_item::{
 use aws_sdk_dynamodb::types::WriteRequest;
 use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use scanstream::dynamo::writer::BatchWriter;
 use scanstream::error::ErrorKind;
+use scanstream::format::backoff::Backoff;
 use scanstream::seed::{generate, generated_batches};
-use scanstream::writer::{Backoff, BatchWriter};
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -211,7 +212,8 @@ async fn under_throttling_the_writer_stops_at_its_deadline_and_says_where_to_go_
     assert_eq!(report.failed_keys.len(), 100);
     assert!(report.batches >= 4, "{} batches", report.batches);
     assert_eq!(report.first_unfinished, Some(0));
-    let summary = scanstream::seed::Summary::new(&report, 500, 1000, std::time::Instant::now());
+    let summary =
+        scanstream::seed::summary::Summary::new(&report, 500, 1000, std::time::Instant::now());
     assert_eq!(summary.next_start, Some(1000));
     assert!(!summary.complete);
 }
@@ -236,7 +238,8 @@ async fn next_start_is_the_first_batch_not_known_written_whatever_order_batches_
         .await;
     assert_eq!(report.written, 75);
     assert_eq!(report.first_unfinished, Some(1), "{report:?}");
-    let summary = scanstream::seed::Summary::new(&report, 100, 0, std::time::Instant::now());
+    let summary =
+        scanstream::seed::summary::Summary::new(&report, 100, 0, std::time::Instant::now());
     assert_eq!(summary.next_start, Some(25));
 }
 

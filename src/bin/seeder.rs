@@ -3,10 +3,10 @@
 
 use clap::Parser;
 use scanstream::config::SeederConfig;
+use scanstream::dynamo::writer::BatchWriter;
 use scanstream::http::seeder::Seeder;
 use scanstream::seed::cli::{self, Args};
 use scanstream::seed::generate;
-use scanstream::writer::BatchWriter;
 
 fn main() -> std::process::ExitCode {
     scanstream::logging::exit(run())
@@ -19,7 +19,7 @@ async fn run() -> anyhow::Result<()> {
         return cli::run(Args::parse()).await;
     }
     let config = SeederConfig::from_env()?;
-    let client = scanstream::client::dynamodb(&config.calls).await;
+    let client = scanstream::dynamo::client::dynamodb(&config.calls).await;
     let writer = BatchWriter::new(client, &config.table_name, generate::KEY);
     scanstream::http::lambda::run(Seeder::new(config, writer))
         .await

@@ -8,8 +8,9 @@ use super::lambda::Handler;
 use super::{
     ApiError, ErrorCode, Invocation, Params, ResponseBody, error_response, response, time_budget,
 };
-use crate::seed::{Input, Summary};
-use crate::writer::BatchWriter;
+use crate::dynamo::writer::BatchWriter;
+use crate::seed::Input;
+use crate::seed::summary::Summary;
 use bytes::Bytes;
 use futures::StreamExt;
 use http_body::Frame;

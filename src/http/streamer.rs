@@ -16,16 +16,14 @@ use crate::compress::Compression;
 use crate::config::Config;
 use crate::encode::Format;
 use crate::error::{ErrorKind, UpstreamError};
+use crate::format::key::{KeyAttribute, KeySchema, KeyType, KeyValue};
 use crate::format::limits;
 use crate::format::limits::MAX_TOTAL_SEGMENTS as DYNAMODB_MAX_TOTAL_SEGMENTS;
 use crate::format::number::{Number, is_json_number};
 use crate::scan::cursor::{Cursor, Position};
 use crate::scan::filtered;
 use crate::scan::stream::{self, CursorSeal, ScanPlan};
-use crate::scan::{
-    Filter, KeyAttribute, KeySchema, KeyType, KeyValue, PageSource, QueryShape, ReadShape,
-    SortCondition, SortOp,
-};
+use crate::scan::{Filter, PageSource, QueryShape, ReadShape, SortCondition, SortOp};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use futures::StreamExt;
@@ -1820,7 +1818,7 @@ mod tests {
         async fn partition_key(
             &self,
             index: Option<&str>,
-        ) -> Result<crate::scan::KeyAttribute, UpstreamError> {
+        ) -> Result<crate::format::key::KeyAttribute, UpstreamError> {
             self.inner.partition_key(index).await
         }
 
@@ -1908,7 +1906,7 @@ mod tests {
         async fn partition_key(
             &self,
             index: Option<&str>,
-        ) -> Result<crate::scan::KeyAttribute, UpstreamError> {
+        ) -> Result<crate::format::key::KeyAttribute, UpstreamError> {
             self.lookups
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             tokio::time::sleep(self.delay).await;

@@ -7,7 +7,7 @@
 //! first; memory stays bounded by the batch, so repeats further apart are not looked for
 //! (both are written, and which one stays is not defined).
 
-use super::key::ItemKey;
+use crate::format::key::ItemKey;
 use crate::format::limits::MAX_BATCH_WRITE_ITEMS;
 use crate::scan::Item;
 use serde::{Deserialize, Serialize};
@@ -124,7 +124,7 @@ impl Batcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::key::KeySchema;
+    use crate::format::key::KeySchema;
     use aws_sdk_dynamodb::types::AttributeValue;
 
     #[test]

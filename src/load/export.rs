@@ -16,7 +16,7 @@
 //! DynamoDB's manifests do not record the key schema; an export scanstream writes may add
 //! [`KEY_SCHEMA`] beside them, in `DescribeTable`'s shape.
 
-use super::key::KeySchema;
+use crate::format::key::KeySchema;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use md5::{Digest, Md5};
@@ -147,8 +147,8 @@ impl RecordedKeySchema {
     pub fn of(schema: &KeySchema) -> Self {
         let mut key_schema = Vec::new();
         let mut attribute_definitions = Vec::new();
-        for (attribute, role) in std::iter::once((&schema.hash, "HASH"))
-            .chain(schema.range.as_ref().map(|r| (r, "RANGE")))
+        for (attribute, role) in std::iter::once((&schema.partition, "HASH"))
+            .chain(schema.sort.as_ref().map(|r| (r, "RANGE")))
         {
             key_schema.push(RecordedKey {
                 attribute_name: attribute.name.clone(),
@@ -156,7 +156,7 @@ impl RecordedKeySchema {
             });
             attribute_definitions.push(RecordedAttribute {
                 attribute_name: attribute.name.clone(),
-                attribute_type: super::key::type_name(attribute.key_type).into(),
+                attribute_type: crate::format::key::type_name(attribute.key_type).into(),
             });
         }
         Self {

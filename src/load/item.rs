@@ -7,11 +7,11 @@
 //! bad line is reported with its number before anything is written.
 
 use super::batch::Batcher;
-use super::key::KeySchema;
+use crate::format::key::{ItemKey, KeySchema, KeyType};
 use crate::format::limits::{MAX_ITEM_BYTES, MAX_NESTING_DEPTH};
 use crate::format::number::Number;
+use crate::scan::Item;
 use crate::scan::trailer::Trailer;
-use crate::scan::{Item, KeyType};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
@@ -45,7 +45,7 @@ pub struct Parsed {
 /// tools; loads stream through [`crate::load`]). Items must carry the string key `key`;
 /// a key repeated within one batch of 25 is an error, as DynamoDB refuses such a batch.
 pub fn parse(text: &str, key: &str) -> Parsed {
-    parse_keyed(text, &KeySchema::hash_only(key, KeyType::S))
+    parse_keyed(text, &KeySchema::partition_only(key, KeyType::S))
 }
 
 /// As [`parse`], for any key schema.
@@ -97,11 +97,11 @@ fn numbered(batch: super::batch::Batch) -> impl Iterator<Item = (usize, Item)> {
 
 /// Parses one line into an item keyed by the string attribute `key`.
 pub fn parse_item(line: &str, key: &str) -> Result<Item, String> {
-    parse_line(line, &KeySchema::hash_only(key, KeyType::S)).map(|(item, _)| item)
+    parse_line(line, &KeySchema::partition_only(key, KeyType::S)).map(|(item, _)| item)
 }
 
 /// Parses one line into an item and its key, checked against `schema`.
-pub fn parse_line(line: &str, schema: &KeySchema) -> Result<(Item, super::key::ItemKey), String> {
+pub fn parse_line(line: &str, schema: &KeySchema) -> Result<(Item, ItemKey), String> {
     let item = item_of_line(line)?;
     let key = schema.key_of(&item)?;
     Ok((item, key))

@@ -22,18 +22,17 @@ pub mod checkpoint;
 pub mod export;
 pub mod input;
 pub mod item;
-pub mod key;
 
+use crate::dynamo::writer::{BatchWriter, WriteReport};
 use crate::error::{ErrorKind, UpstreamError};
+use crate::format::key::{IndexKeys, KeySchema};
 use crate::scan::trailer::Trailer;
-use crate::writer::{BatchWriter, WriteReport};
 use aws_sdk_dynamodb::Client;
 use batch::{Batch, Batcher, Position};
 use checkpoint::Keeper;
 use export::{Export, ExportError};
 use futures::StreamExt;
 use input::{Line, MAX_LINE_BYTES, Source, read_line};
-use key::{IndexKeys, KeySchema};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -326,7 +325,7 @@ async fn resolve_schema(
     recorded: Option<KeySchema>,
 ) -> Result<(KeySchema, IndexKeys, bool), LoadError> {
     let table = &options.table;
-    match KeySchema::describe_with_indexes(client, table).await {
+    match crate::dynamo::schema::describe_with_indexes(client, table).await {
         Ok((schema, indexes)) => {
             if let Some(asked) = &options.key
                 && *asked != schema
@@ -346,7 +345,7 @@ async fn resolve_schema(
             }
             let schema = match options.key.clone().or(recorded) {
                 Some(schema) => schema,
-                None => crate::seed::table::default_key_schema()
+                None => crate::dynamo::table::default_key_schema()
                     .map_err(|e| LoadError::Table(e.to_string()))?,
             };
             Ok((schema, IndexKeys::default(), true))
@@ -367,7 +366,7 @@ async fn create_if_needed(
     if !create {
         return Ok(false);
     }
-    crate::seed::table::ensure_table_keyed(client, &options.table, schema)
+    crate::dynamo::table::ensure_table_keyed(client, &options.table, schema)
         .await
         .map_err(|source| LoadError::Upstream {
             table: options.table.clone(),

@@ -1328,8 +1328,9 @@ mod tests {
     /// A Query slice's sealed cursor: `keys` partitions, each with a position after a
     /// key, as the streamer mints it.
     fn query_cursor(slice: u64, keys: usize) -> String {
+        use crate::format::key::KeyValue;
         use crate::scan::cursor::{Cursor, Position};
-        use crate::scan::{KeyValue, QueryShape, ReadShape};
+        use crate::scan::{QueryShape, ReadShape};
         use aws_sdk_dynamodb::types::AttributeValue;
         let key = |i: usize| {
             format!(

@@ -31,11 +31,11 @@
 use super::checkpoint::{self, CheckpointLock, Committer, Files, Sink};
 use super::paths;
 use super::state::{Checkpoint, CommitError};
+use crate::format::key::{KeySchema, type_name};
 use crate::load::export::{
     DATA_DIR, DataFileEntry, EXPORTS_DIR, FILES, FILES_CHECKSUM, KEY_SCHEMA, ManifestSummary,
     OUTPUT_FORMAT, RecordedKeySchema, STARTED, SUMMARY, SUMMARY_CHECKSUM, VERSION, md5_base64,
 };
-use crate::load::key::{KeySchema, type_name};
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;

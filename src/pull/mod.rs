@@ -59,8 +59,8 @@ pub mod state;
 pub mod stored;
 pub mod throttle;
 
+use crate::format::backoff::Backoff;
 use crate::scan::trailer::Trailer;
-use crate::writer::Backoff;
 use checkpoint::Committer;
 use serde::Serialize;
 use state::{Checkpoint, OutputShape, SliceState};

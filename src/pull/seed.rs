@@ -7,7 +7,7 @@
 //! table ends up holding exactly what `seeder --count N --seed S` writes.
 
 use super::sign::Signer;
-use crate::writer::Backoff;
+use crate::format::backoff::Backoff;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tracing::warn;

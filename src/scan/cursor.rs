@@ -22,7 +22,8 @@
 //! fan-out over `MAX_PARTITIONS` partitions is checked at cold start as segments are
 //! ([`worst_case_query_len`]).
 
-use super::{Filter, KeyValue, QueryShape, ReadShape, SortCondition, SortOp};
+use super::{Filter, QueryShape, ReadShape, SortCondition, SortOp};
+use crate::format::key::KeyValue;
 use crate::scan::Item;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;

@@ -2,17 +2,17 @@
 //! key condition, filter and `Select` a read's shape asks for.
 
 use super::{
-    ApproximateSize, ExpressionRejected, KeyAttribute, KeySchema, KeyType, KeyValue, Page,
-    PageRequest, PageSource, ReadShape, SortOp,
+    ApproximateSize, ExpressionRejected, Page, PageRequest, PageSource, ReadShape, SortOp,
 };
+use crate::dynamo::schema::{describe, key_schema_of};
 use crate::error::{ErrorKind, UpstreamError};
+use crate::format::key::{KeyAttribute, KeySchema, KeyValue};
 use crate::scan::Item;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::Intercept;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConsumedCapacity, KeySchemaElement, KeyType as DynamoKeyType,
-    ReturnConsumedCapacity, ScalarAttributeType, Select, TableDescription,
+    AttributeValue, ConsumedCapacity, ReturnConsumedCapacity, Select, TableDescription,
 };
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
@@ -115,16 +115,7 @@ impl DynamoSource {
 
     /// One `DescribeTable` of the table.
     async fn describe_table(&self) -> Result<Arc<TableDescription>, UpstreamError> {
-        let output = self
-            .client
-            .describe_table()
-            .table_name(&self.table)
-            .send()
-            .await
-            .map_err(crate::client::classify)?;
-        Ok(Arc::new(output.table.ok_or_else(|| {
-            UpstreamError::new(ErrorKind::Internal, "DescribeTable without a table")
-        })?))
+        Ok(Arc::new(describe(&self.client, &self.table).await?))
     }
 }
 
@@ -345,63 +336,6 @@ impl PageSource for DynamoSource {
     }
 }
 
-/// The partition and sort keys of `table`, or of its index `index`.
-fn key_schema_of(
-    table: &TableDescription,
-    index: Option<&str>,
-) -> Result<KeySchema, UpstreamError> {
-    let schema: &[KeySchemaElement] = match index {
-        None => table.key_schema(),
-        Some(index) => table
-            .global_secondary_indexes()
-            .iter()
-            .find(|gsi| gsi.index_name() == Some(index))
-            .map(|gsi| gsi.key_schema())
-            .or_else(|| {
-                table
-                    .local_secondary_indexes()
-                    .iter()
-                    .find(|lsi| lsi.index_name() == Some(index))
-                    .map(|lsi| lsi.key_schema())
-            })
-            .ok_or_else(|| {
-                UpstreamError::new(ErrorKind::IndexNotFound, format!("no index {index:?}"))
-            })?,
-    };
-    let attribute = |name: &str| -> Result<KeyAttribute, UpstreamError> {
-        let key_type = table
-            .attribute_definitions()
-            .iter()
-            .find(|def| def.attribute_name() == name)
-            .map(|def| match def.attribute_type() {
-                ScalarAttributeType::N => KeyType::N,
-                ScalarAttributeType::B => KeyType::B,
-                _ => KeyType::S,
-            })
-            .ok_or_else(|| {
-                UpstreamError::new(ErrorKind::Internal, "key attribute without a definition")
-            })?;
-        Ok(KeyAttribute {
-            name: name.to_string(),
-            key_type,
-        })
-    };
-    let named = |kind: DynamoKeyType| {
-        schema
-            .iter()
-            .find(|key| key.key_type() == &kind)
-            .map(|key| key.attribute_name().to_string())
-    };
-    let partition = named(DynamoKeyType::Hash)
-        .ok_or_else(|| UpstreamError::new(ErrorKind::Internal, "key schema without a HASH key"))?;
-    Ok(KeySchema {
-        partition: attribute(&partition)?,
-        sort: named(DynamoKeyType::Range)
-            .map(|name| attribute(&name))
-            .transpose()?,
-    })
-}
-
 impl DynamoSource {
     /// Sorts an SDK error. DynamoDB reports a missing index as a validation error, so
     /// that one is recognised by its message and named properly. A validation error of
@@ -410,7 +344,7 @@ impl DynamoSource {
     fn classify<E, R>(&self, err: SdkError<E, R>, shape: &ReadShape) -> UpstreamError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: crate::client::HttpStatus + std::fmt::Debug + Send + Sync + 'static,
+        R: crate::dynamo::error::HttpStatus + std::fmt::Debug + Send + Sync + 'static,
     {
         let validation = err.code() == Some("ValidationException");
         let index_missing = shape.index.is_some()
@@ -421,7 +355,7 @@ impl DynamoSource {
         let message = (validation && user_expression && !index_missing)
             .then(|| err.message().map(|m| clean_message(m, &self.table)))
             .flatten();
-        let mut err = crate::client::classify(err);
+        let mut err = crate::dynamo::error::classify(err);
         if index_missing {
             err.kind = ErrorKind::IndexNotFound;
         }

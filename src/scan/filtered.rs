@@ -259,11 +259,12 @@ pub enum Fitted {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::key::KeyValue;
     use crate::scan::cursor::{Cursor, Position};
     use crate::scan::memory::MemorySource;
     use crate::scan::stream::{CursorSeal, ScanPlan, start};
     use crate::scan::trailer::{StopReason, split_body};
-    use crate::scan::{Filter, KeyValue, QueryShape};
+    use crate::scan::{Filter, QueryShape};
     use aws_sdk_dynamodb::types::AttributeValue;
     use bytes::Bytes;
     use futures::StreamExt;
@@ -433,7 +434,7 @@ mod tests {
     async fn a_key_schema_that_does_not_fit_the_items_never_over_spends_or_loses_an_item() {
         // The items are keyed by `id`; the description says otherwise (a stale cache, a
         // table recreated): another attribute, or more attributes than the key has.
-        use crate::scan::{KeyAttribute, KeySchema, KeyType};
+        use crate::format::key::{KeyAttribute, KeySchema, KeyType};
         let attribute = |name: &str, key_type| KeyAttribute {
             name: name.into(),
             key_type,

@@ -4,9 +4,10 @@
 //! own tests it can also inject what DynamoDB Local never does: a failure or a panic at
 //! a chosen call, or slow pages.
 
-use super::{KeyAttribute, KeySchema, KeyType, Page, PageRequest, PageSource};
+use super::{Page, PageRequest, PageSource};
 use crate::encode::to_line;
 use crate::error::{ErrorKind, UpstreamError};
+use crate::format::key::{KeyAttribute, KeySchema, KeyType};
 use crate::scan::Item;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::sync::atomic::{AtomicUsize, Ordering};

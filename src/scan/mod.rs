@@ -17,6 +17,7 @@ pub mod stream;
 pub mod trailer;
 
 use crate::error::UpstreamError;
+use crate::format::key::{KeyAttribute, KeySchema, KeyValue};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 use std::future::Future;
@@ -188,93 +189,6 @@ pub struct Page {
     pub consumed_capacity: Option<f64>,
     /// Attempts beyond the first that the page took (throttling, transient errors).
     pub retries: u64,
-}
-
-/// A key attribute's value: keys are only ever strings, numbers or binary. Outside the
-/// DynamoDB adapter this is what a key value is; the adapter makes the SDK's type of it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyValue {
-    /// A string.
-    S(String),
-    /// A number, as its decimal text.
-    N(String),
-    /// Binary.
-    B(Vec<u8>),
-}
-
-impl KeyValue {
-    /// The SDK's value for this key.
-    pub fn to_attribute(&self) -> AttributeValue {
-        match self {
-            Self::S(s) => AttributeValue::S(s.clone()),
-            Self::N(n) => AttributeValue::N(n.clone()),
-            Self::B(b) => AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(b.clone())),
-        }
-    }
-
-    /// The key value of an SDK value; `None` for types no key can have.
-    pub fn of_attribute(value: &AttributeValue) -> Option<Self> {
-        match value {
-            AttributeValue::S(s) => Some(Self::S(s.clone())),
-            AttributeValue::N(n) => Some(Self::N(n.clone())),
-            AttributeValue::B(b) => Some(Self::B(b.as_ref().to_vec())),
-            _ => None,
-        }
-    }
-}
-
-/// The scalar type of a key attribute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyType {
-    /// String.
-    S,
-    /// Number.
-    N,
-    /// Binary.
-    B,
-}
-
-/// The partition key of a table or index: what `?pk=` is matched against.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyAttribute {
-    /// The attribute name.
-    pub name: String,
-    /// Its type, which decides how the `pk` text is read.
-    pub key_type: KeyType,
-}
-
-/// The key attributes of a table or index: what `pk` and the `sk_...` conditions are
-/// matched against.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeySchema {
-    /// The partition (HASH) key.
-    pub partition: KeyAttribute,
-    /// The sort (RANGE) key, when there is one.
-    pub sort: Option<KeyAttribute>,
-}
-
-impl KeyValue {
-    /// The value as a request writes it: S as is, N as its decimal text, B as base64.
-    pub fn to_text(&self) -> String {
-        use base64::Engine as _;
-        match self {
-            Self::S(s) | Self::N(s) => s.clone(),
-            Self::B(b) => base64::engine::general_purpose::STANDARD.encode(b),
-        }
-    }
-
-    /// Its size as DynamoDB counts key sizes: the bytes of the text or binary.
-    pub fn len(&self) -> usize {
-        match self {
-            Self::S(s) | Self::N(s) => s.len(),
-            Self::B(b) => b.len(),
-        }
-    }
-
-    /// Whether it is empty (no key may be).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// A table's (or an index's) size as DynamoDB last counted it.

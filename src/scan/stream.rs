@@ -17,10 +17,11 @@ use super::cursor::Position;
 use super::filtered::{Fitted, FullPages};
 use super::rate::RateLimit;
 use super::trailer::{SentPage, StopReason, Tally, Trailer, TrailerError};
-use super::{KeyValue, PageRequest, PageSource, ReadShape};
+use super::{PageRequest, PageSource, ReadShape};
 use crate::compress::{Compression, Compressor};
 use crate::encode::Format;
 use crate::error::{ErrorKind, UpstreamError};
+use crate::format::key::KeyValue;
 use bytes::Bytes;
 use futures::Stream;
 use std::collections::{HashMap, VecDeque};
@@ -1116,7 +1117,7 @@ mod budget_tests {
         async fn partition_key(
             &self,
             index: Option<&str>,
-        ) -> Result<crate::scan::KeyAttribute, UpstreamError> {
+        ) -> Result<crate::format::key::KeyAttribute, UpstreamError> {
             self.inner.partition_key(index).await
         }
     }
@@ -1178,10 +1179,11 @@ mod fan_out_tests {
     //! partition's position.
 
     use super::*;
+    use crate::format::key::KeyValue;
     use crate::scan::cursor::Cursor;
     use crate::scan::memory::MemorySource;
     use crate::scan::trailer::{Trailer, split_body};
-    use crate::scan::{Item, KeyValue, QueryShape};
+    use crate::scan::{Item, QueryShape};
     use aws_sdk_dynamodb::types::AttributeValue;
     use futures::StreamExt;
 

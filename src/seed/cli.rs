@@ -3,13 +3,16 @@
 //! and the summary line on standard output. Only assembly lives here.
 
 use super::progress::Progress;
-use super::{Input, Summary, generate, table};
-use crate::config::CallSettings;
+use super::summary::Summary;
+use super::{Input, generate};
+use crate::dynamo::client::CallSettings;
+use crate::dynamo::table;
+use crate::dynamo::writer::{BatchWriter, WriteReport};
+use crate::format::backoff::Backoff;
+use crate::format::key::KeySchema;
 use crate::format::limits::MAX_ITEM_BYTES;
 use crate::load::input::Source;
-use crate::load::key::KeySchema;
 use crate::load::{LoadError, LoadOptions, Observer, Outcome};
-use crate::writer::{Backoff, BatchWriter, WriteReport};
 use anyhow::{Context, bail};
 use clap::Parser;
 use std::path::PathBuf;
@@ -95,7 +98,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Some(path) => Some(Source::of(path).with_context(|| format!("--from {}", path.display()))?),
         None => None,
     };
-    let client = crate::client::dynamodb(&CallSettings::default()).await;
+    let client = crate::dynamo::client::dynamodb(&CallSettings::default()).await;
     let writer = BatchWriter::new(client.clone(), &args.table, generate::KEY)
         .concurrency(usize::from(args.concurrency))
         .backoff(Backoff {

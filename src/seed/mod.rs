@@ -11,9 +11,6 @@ pub mod cli;
 pub mod generate;
 pub mod progress;
 pub mod summary;
-pub mod table;
-
-pub use summary::Summary;
 
 use crate::format::limits::MAX_BATCH_WRITE_ITEMS;
 use crate::scan::Item;

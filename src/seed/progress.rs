@@ -3,8 +3,8 @@
 //! when the total is not known, as for a stream), otherwise (logs, CI) a plain line every
 //! few seconds on standard error.
 
+use crate::dynamo::writer::WriteReport;
 use crate::pull::progress::{self as shown, Sample, Total, Window};
-use crate::writer::WriteReport;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::Instant;

@@ -11,9 +11,10 @@ pub mod stall;
 pub mod stub;
 
 use aws_sdk_dynamodb::Client;
+use scanstream::dynamo::table;
+use scanstream::dynamo::writer::BatchWriter;
 use scanstream::scan::Item;
-use scanstream::seed::{generate, generated_batches, table};
-use scanstream::writer::BatchWriter;
+use scanstream::seed::{generate, generated_batches};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The client for DynamoDB Local, as `scripts/test.sh` points it there.
@@ -24,7 +25,7 @@ pub async fn local_client() -> Client {
         "AWS_ENDPOINT_URL_DYNAMODB must point at DynamoDB Local (got {endpoint:?}); \
          run the tests with scripts/test.sh, which starts it"
     );
-    let client = scanstream::client::dynamodb(&Default::default()).await;
+    let client = scanstream::dynamo::client::dynamodb(&Default::default()).await;
     if let Err(err) = client.list_tables().limit(1).send().await {
         panic!("DynamoDB Local at {endpoint} does not answer: {err:?}");
     }

@@ -1,53 +1,14 @@
-//! Builds the DynamoDB client once, through the SDK's standard configuration chain.
-//!
-//! Credentials, region and endpoint all come from the usual places (environment, profile,
-//! instance role). `AWS_ENDPOINT_URL_DYNAMODB` or `AWS_ENDPOINT_URL` point the client at
-//! DynamoDB Local; nothing here is specific to this project.
-//!
-//! It is also where SDK errors are read ([`classify`]), so the rest of the crate deals in
-//! [`UpstreamError`] kinds and never in SDK types.
+//! SDK errors read once: each sorted into the [`ErrorKind`] a client can act on, with the
+//! SDK's error kept as the source, so the rest of the crate deals in [`UpstreamError`]
+//! kinds and never in SDK types.
 
-use crate::config::CallSettings;
 use crate::error::{ErrorKind, UpstreamError};
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use std::error::Error as StdError;
 use std::fmt;
-use std::time::Duration;
 use tracing::error;
-
-/// The SDK's own default connect timeout.
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
-
-/// Loads the shared AWS configuration and builds a DynamoDB client from it, with the
-/// SDK's standard retry mode (exponential backoff with jitter on throttling, transient
-/// errors and timed-out attempts) and a bound on every wait.
-///
-/// Without the timeouts the SDK waits for an answer as long as the connection stays
-/// open: a pooled connection that went half-open while Lambda froze the container, or a
-/// DynamoDB that stalls, would hold a request until Lambda kills the function, with no
-/// status and no trailer.
-///
-/// Call this once at cold start and share the client: it holds the connection pool.
-pub async fn dynamodb(settings: &CallSettings) -> aws_sdk_dynamodb::Client {
-    let retry = RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1));
-    // Setting a timeout config replaces the SDK's default one, connect timeout included.
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(settings.attempt_timeout.min(CONNECT_TIMEOUT))
-        .operation_attempt_timeout(settings.attempt_timeout)
-        .operation_timeout(settings.operation_timeout)
-        .build();
-    let shared = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(retry)
-        .timeout_config(timeouts)
-        .load()
-        .await;
-    aws_sdk_dynamodb::Client::new(&shared)
-}
 
 /// Sorts an SDK error into the kind a client can act on, keeping it as the source.
 ///
