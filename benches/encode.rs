@@ -5,8 +5,8 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use scanstream::compress::{Compression, Compressor};
-use scanstream::encode::write_line;
-use scanstream::load::item as ndjson;
+use scanstream::format::json::write_line;
+use scanstream::load::lines as ndjson;
 use scanstream::scan::Item;
 use scanstream::seed::generate;
 use std::hint::black_box;
@@ -35,7 +35,7 @@ fn encode(c: &mut Criterion) {
     let typical: Vec<Item> = (0..1000).map(|i| generate::record(42, i)).collect();
     let bytes: usize = typical
         .iter()
-        .map(|item| scanstream::encode::to_line(item).len())
+        .map(|item| scanstream::format::json::to_line(item).len())
         .sum();
     let mut group = c.benchmark_group("encode");
     group.throughput(Throughput::Elements(typical.len() as u64));

@@ -9,8 +9,8 @@
 //! - [`compress`]: gzip or zstd response bodies, flushed page by page.
 //! - [`scan`]: the parallel Scan: a page source per backend, the fan-out over segments,
 //!   the merge of their pages into one NDJSON stream, and the trailer.
-//! - [`encode`]: DynamoDB items to NDJSON lines.
-//! - [`format`]: values and wire formats, no SDK and no I/O; DynamoDB's limits.
+//! - [`format`]: values and wire formats, no SDK and no I/O: DynamoDB items to NDJSON
+//!   lines and typed JSON back, numbers, keys, backoff, DynamoDB's limits.
 //! - [`error`]: upstream failures sorted into the few kinds a client must tell apart.
 //! - [`load`]: files, streams and DynamoDB exports into a table, checked against its key
 //!   schema, with memory bounded by the batches in flight, and a checkpoint.
@@ -26,7 +26,6 @@
 pub mod compress;
 pub mod config;
 pub mod dynamo;
-pub mod encode;
 pub mod error;
 pub mod format;
 pub mod http;

@@ -528,7 +528,7 @@ async fn format_dynamodb_piped_into_the_seeder_copies_a_table() {
         "/seed-data/hard-cases.ndjson"
     ))
     .expect("hard cases");
-    let parsed = scanstream::load::item::parse(&hard, "id");
+    let parsed = scanstream::load::lines::parse(&hard, "id");
     assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
     let hard_items: Vec<scanstream::scan::Item> =
         parsed.items.into_iter().map(|(_, item)| item).collect();

@@ -127,7 +127,7 @@ async fn sdk_query(
         .expect("SDK query");
     items
         .iter()
-        .map(|item| serde_json::from_slice(&scanstream::encode::to_line(item)).expect("JSON"))
+        .map(|item| serde_json::from_slice(&scanstream::format::json::to_line(item)).expect("JSON"))
         .collect()
 }
 

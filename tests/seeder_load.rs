@@ -7,7 +7,7 @@ mod common;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
-use scanstream::encode::Format;
+use scanstream::format::json::Format;
 use scanstream::format::key::KeySchema;
 use scanstream::load::export::md5_base64;
 use scanstream::scan::Item;

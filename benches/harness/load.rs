@@ -18,7 +18,7 @@ use crate::cases::{local_client, seed, seeder_command, start_watch, streamer_url
 use crate::report::{Stat, machine};
 use crate::services::Service;
 use crate::{REPS, ROOT, Result};
-use scanstream::encode::Format;
+use scanstream::format::json::Format;
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 //! every other layer may use it, and it uses none of them.
 
 pub mod backoff;
+pub mod json;
 pub mod key;
 pub mod limits;
 pub mod number;

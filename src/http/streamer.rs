@@ -14,8 +14,8 @@ use super::{
 };
 use crate::compress::Compression;
 use crate::config::Config;
-use crate::encode::Format;
 use crate::error::{ErrorKind, UpstreamError};
+use crate::format::json::Format;
 use crate::format::key::{KeyAttribute, KeySchema, KeyType, KeyValue};
 use crate::format::limits;
 use crate::format::limits::MAX_TOTAL_SEGMENTS as DYNAMODB_MAX_TOTAL_SEGMENTS;
@@ -558,7 +558,7 @@ fn filter(params: &Params) -> Result<Option<Filter>, ApiError> {
     let mut values = std::collections::BTreeMap::new();
     for (placeholder, value) in object("values")? {
         placeholder_syntax("values", &placeholder, ':')?;
-        let typed = crate::encode::typed_value(&value).map_err(|why| {
+        let typed = crate::format::json::typed_value(&value).map_err(|why| {
             invalid(format!(
                 "values: {} is not a DynamoDB typed value ({}), e.g. {{\"S\":\"text\"}} or {{\"N\":\"1\"}}",
                 quoted(&placeholder),

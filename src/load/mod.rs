@@ -21,7 +21,7 @@ pub mod batch;
 pub mod checkpoint;
 pub mod export;
 pub mod input;
-pub mod item;
+pub mod lines;
 
 use crate::dynamo::writer::{BatchWriter, WriteReport};
 use crate::error::{ErrorKind, UpstreamError};
@@ -559,7 +559,7 @@ fn read_pass(
             let length = text.as_ref().map_or(0, |bytes| bytes.len());
             let parsed = text.and_then(|bytes| {
                 let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
-                let (item, key) = item::parse_line(text, &pass.schema)?;
+                let (item, key) = lines::parse_line(text, &pass.schema)?;
                 pass.indexes.check(&item)?;
                 Ok((item, key))
             });

@@ -346,7 +346,7 @@ fn read_options(args: &PullArgs) -> anyhow::Result<ReadOptions> {
     }
     if let Some(values) = &q.values {
         for (placeholder, value) in json_object("--values", values)? {
-            if let Err(why) = crate::encode::typed_value(&value) {
+            if let Err(why) = crate::format::json::typed_value(&value) {
                 bail!(
                     "--values: {placeholder:?} is not a DynamoDB typed value ({why}), e.g. \
                      {{\"S\":\"text\"}} or {{\"N\":\"1\"}}"

@@ -235,7 +235,7 @@ impl Cursor {
                 values: filter
                     .values
                     .iter()
-                    .map(|(name, value)| (name.clone(), crate::encode::typed_json(value)))
+                    .map(|(name, value)| (name.clone(), crate::format::json::typed_json(value)))
                     .collect(),
             }),
             count: self.shape.count,
@@ -323,7 +323,9 @@ impl Cursor {
                 values: filter
                     .values
                     .into_iter()
-                    .map(|(name, value)| Some((name, crate::encode::typed_value(&value).ok()?)))
+                    .map(|(name, value)| {
+                        Some((name, crate::format::json::typed_value(&value).ok()?))
+                    })
                     .collect::<Option<_>>()
                     .ok_or(CursorError::Malformed)?,
             }),

@@ -5,8 +5,8 @@
 //! a chosen call, or slow pages.
 
 use super::{Page, PageRequest, PageSource};
-use crate::encode::to_line;
 use crate::error::{ErrorKind, UpstreamError};
+use crate::format::json::to_line;
 use crate::format::key::{KeyAttribute, KeySchema, KeyType};
 use crate::scan::Item;
 use aws_sdk_dynamodb::types::AttributeValue;

@@ -119,7 +119,7 @@ fn print(args: &Args) -> anyhow::Result<()> {
     let mut line = Vec::new();
     for index in args.start..args.start.saturating_add(count) {
         line.clear();
-        crate::encode::write_line(&mut line, &generate::record(args.seed, index));
+        crate::format::json::write_line(&mut line, &generate::record(args.seed, index));
         out.write_all(&line).context("writing standard output")?;
     }
     out.flush().context("writing standard output")

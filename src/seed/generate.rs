@@ -173,7 +173,7 @@ fn random_bytes(rng: &mut ChaCha8Rng, len: std::ops::Range<usize>) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::to_line;
+    use crate::format::json::to_line;
 
     #[test]
     fn the_same_seed_and_index_give_the_same_bytes() {

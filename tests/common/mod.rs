@@ -241,7 +241,10 @@ pub async fn table_lines(client: &Client, table: &str) -> std::collections::BTre
         .into_iter()
         .collect::<Result<_, _>>()
         .unwrap_or_else(|err| panic!("scanning {table}: {err:?}"));
-    items.iter().map(scanstream::encode::to_line).collect()
+    items
+        .iter()
+        .map(scanstream::format::json::to_line)
+        .collect()
 }
 
 /// Runs the seeder binary with `args`, `stdin` as its standard input.

@@ -1,4 +1,5 @@
-//! DynamoDB items to NDJSON lines, in one of two [`Format`]s.
+//! DynamoDB items to NDJSON lines, in one of two [`Format`]s; [`read`] reads typed JSON
+//! back into items.
 //!
 //! `format=dynamodb` writes DynamoDB's typed JSON, `{"Item":{"id":{"S":"a"},...}}`: the
 //! line format of DynamoDB's export to S3, lossless (sets stay sets, binary stays binary,
@@ -19,6 +20,9 @@
 //! Object keys, and the members of sets (which DynamoDB returns in no particular order),
 //! are written sorted, so the same item always encodes to the same bytes: output can be
 //! diffed and hashed.
+
+mod fast;
+pub mod read;
 
 use crate::format::number::is_json_number;
 use crate::scan::Item;
@@ -89,15 +93,15 @@ pub fn typed_json(value: &AttributeValue) -> serde_json::Value {
 /// numbers as DynamoDB takes them, sets without repeats, base64, nesting depth): what
 /// a request's `values` are read with.
 pub fn typed_value(json: &serde_json::Value) -> Result<AttributeValue, String> {
-    // The item reader checks whole items: wrap the value as the one attribute of an
-    // item beside a key it requires.
+    // The item reader checks whole items: wrap the value as an attribute of an item,
+    // beside the key the loader used to require (kept, so sizes count as before).
     const KEY: &str = "@key";
     let mut object = serde_json::Map::new();
     object.insert(KEY.to_string(), serde_json::json!({"S": "k"}));
     object.insert("value".to_string(), json.clone());
     let line = serde_json::Value::Object(object).to_string();
-    let mut item = crate::load::item::parse_item(&line, KEY)
-        .map_err(|why| why.trim_start_matches("value: ").to_string())?;
+    let mut item =
+        read::item_of_line(&line).map_err(|why| why.trim_start_matches("value: ").to_string())?;
     item.remove("value")
         .ok_or_else(|| "a typed value like {\"S\": \"...\"}".to_string())
 }
@@ -389,7 +393,7 @@ mod tests {
             );
             assert_eq!(line.last(), Some(&b'\n'));
             let text = std::str::from_utf8(&line).expect("UTF-8");
-            let back = crate::load::item::parse_item(text.trim_end(), "id").expect("valid");
+            let back = read::item_of_line(text.trim_end()).expect("valid");
             assert_eq!(to_line(&back), to_line(&item), "record {index}");
         }
     }
