@@ -28,6 +28,7 @@ pub mod config;
 pub mod dynamo;
 pub mod error;
 pub mod format;
+pub mod generate;
 pub mod http;
 pub mod load;
 pub mod logging;

@@ -455,9 +455,9 @@ async fn a_cursor_over_64_segments_of_large_keys_resumes_in_a_post_body() {
             .collect()
     };
     let count = 640u32;
-    let items: Vec<scanstream::scan::Item> = (0..count)
+    let items: Vec<scanstream::format::item::Item> = (0..count)
         .map(|i| {
-            scanstream::scan::Item::from([
+            scanstream::format::item::Item::from([
                 ("id".to_string(), AttributeValue::S(key(i))),
                 ("n".to_string(), AttributeValue::N(i.to_string())),
             ])
@@ -530,13 +530,13 @@ async fn format_dynamodb_piped_into_the_seeder_copies_a_table() {
     .expect("hard cases");
     let parsed = scanstream::load::lines::parse(&hard, "id");
     assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
-    let hard_items: Vec<scanstream::scan::Item> =
+    let hard_items: Vec<scanstream::format::item::Item> =
         parsed.items.into_iter().map(|(_, item)| item).collect();
     write_batches(&ddb, &source, hard_items.chunks(25).map(<[_]>::to_vec)).await;
     write_batches(
         &ddb,
         &source,
-        scanstream::seed::generated_batches(31, 0, 5000),
+        scanstream::generate::generated_batches(31, 0, 5000),
     )
     .await;
     let expected = table_lines(&ddb, &source).await;

@@ -8,13 +8,15 @@ use futures::StreamExt;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use scanstream::config::Config;
+use scanstream::dynamo::memory::MemorySource;
+use scanstream::dynamo::source::DynamoSource;
+use scanstream::dynamo::source::PageSource;
+use scanstream::format::item::Item;
+use scanstream::format::shape::{Filter, ReadShape};
 use scanstream::http::{Invocation, parse_request};
 use scanstream::scan::cursor::Cursor;
-use scanstream::scan::dynamo::DynamoSource;
-use scanstream::scan::memory::MemorySource;
 use scanstream::scan::stream::{CursorSeal, ScanPlan, start};
 use scanstream::scan::trailer::Trailer;
-use scanstream::scan::{Filter, Item, PageSource, ReadShape};
 use std::sync::Arc;
 
 const SECRET: &[u8] = b"prop";

@@ -13,8 +13,8 @@ use common::emulator::Emulator;
 use common::stall::{Fault, StallProxy};
 use common::*;
 use md5::{Digest, Md5};
+use scanstream::format::item::Item;
 use scanstream::format::key::KeySchema;
-use scanstream::scan::Item;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -31,7 +31,7 @@ fn scratch(name: &str) -> PathBuf {
 fn keyed_items(seed: u64, count: u64) -> Vec<Item> {
     (0..count)
         .map(|i| {
-            let mut item = scanstream::seed::generate::record(seed, i);
+            let mut item = scanstream::generate::record::record(seed, i);
             item.remove("id");
             item.insert("pk".into(), AttributeValue::S(format!("p{}", i / 7)));
             item.insert("sk".into(), AttributeValue::N(format!("{}.5", i % 7)));

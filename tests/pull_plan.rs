@@ -12,9 +12,9 @@ use aws_sdk_dynamodb::types::{
 use common::emulator::Emulator;
 use common::*;
 use scanstream::config::Config;
+use scanstream::dynamo::source::DynamoSource;
 use scanstream::http::streamer::{APPROX_BYTES_HEADER, APPROX_ITEMS_HEADER};
 use scanstream::http::{Invocation, Streamer};
-use scanstream::scan::dynamo::DynamoSource;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
@@ -98,7 +98,7 @@ async fn the_streamer_sends_the_approximate_size_and_none_under_a_filter_or_a_qu
         "a filter: unknown total"
     );
     assert_eq!(header(&filtered, APPROX_BYTES_HEADER), None);
-    let id = scanstream::seed::generate::record_id(61, 3);
+    let id = scanstream::generate::record::record_id(61, 3);
     let query = get(&[("pk", id.as_str())]).await.expect("a query");
     assert_eq!(query.status(), 200);
     assert_eq!(

@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::types::{
 use common::emulator::Emulator;
 use common::faults::{Edit, FaultProxy, Faults};
 use common::*;
-use scanstream::scan::Item;
+use scanstream::format::item::Item;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType, Select};
 use common::emulator::Emulator;
 use common::*;
-use scanstream::scan::Item;
+use scanstream::format::item::Item;
 use scanstream::scan::trailer::{StopReason, Trailer};
 use serde_json::Value;
 use std::collections::HashMap;

@@ -12,8 +12,8 @@ use aws_sdk_dynamodb::types::{
 };
 use common::*;
 use scanstream::config::Config;
+use scanstream::dynamo::source::DynamoSource;
 use scanstream::http::Streamer;
-use scanstream::scan::dynamo::DynamoSource;
 use scanstream::scan::trailer::Trailer;
 use serde_json::Value;
 
@@ -255,7 +255,7 @@ async fn an_index_created_after_the_first_request_is_found() {
         .send()
         .await
         .expect("create the index");
-    let id = scanstream::seed::generate::record_id(5, 7);
+    let id = scanstream::generate::record::record_id(5, 7);
     let (status, items, trailer) = call(&streamer, &format!("index=late-index&pk={id}")).await;
     assert_eq!(status, 200, "{items:?}");
     assert_eq!(items.len(), 1);

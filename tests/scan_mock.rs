@@ -13,9 +13,9 @@ use aws_sdk_dynamodb::types::error::{InternalServerError, ProvisionedThroughputE
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use common::{assert_same_ids, split_body};
 use futures::StreamExt;
-use scanstream::scan::Item;
+use scanstream::dynamo::source::DynamoSource;
+use scanstream::format::item::Item;
 use scanstream::scan::cursor::Cursor;
-use scanstream::scan::dynamo::DynamoSource;
 use scanstream::scan::stream::{CursorSeal, ScanPlan, start};
 use scanstream::scan::trailer::StopReason;
 use std::sync::Arc;

@@ -7,13 +7,13 @@ mod common;
 use common::*;
 use lambda_http::http::Uri;
 use scanstream::config::Config;
+use scanstream::dynamo::source::DynamoSource;
 use scanstream::dynamo::writer::BatchWriter;
 use scanstream::format::json::to_line;
+use scanstream::generate::record;
 use scanstream::http::seeder::{Seeder, SeederConfig};
 use scanstream::http::{Invocation, Streamer};
 use scanstream::load::lines as ndjson;
-use scanstream::scan::dynamo::DynamoSource;
-use scanstream::seed::generate;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -59,7 +59,7 @@ async fn the_hard_cases_load_and_stream_back_unchanged() {
     );
 
     let text = std::fs::read_to_string(HARD_CASES).expect("seed data");
-    let parsed = ndjson::parse(&text, generate::KEY);
+    let parsed = ndjson::parse(&text, record::KEY);
     assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
     assert!(parsed.items.len() >= 9);
     assert!(
@@ -125,7 +125,7 @@ async fn the_seeder_function_stops_before_its_deadline_and_says_where_to_go_on()
     };
     let seeder = Seeder::new(
         config,
-        BatchWriter::new(client.clone(), &table, generate::KEY),
+        BatchWriter::new(client.clone(), &table, record::KEY),
     );
     let run = |query: String, deadline: Option<SystemTime>| {
         let seeder = &seeder;

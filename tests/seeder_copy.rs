@@ -8,8 +8,8 @@ mod common;
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::emulator::Emulator;
 use common::*;
+use scanstream::format::item::Item;
 use scanstream::format::key::KeySchema;
-use scanstream::scan::Item;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -18,7 +18,7 @@ use std::time::Duration;
 fn keyed_items(count: u64, range: bool) -> Vec<Item> {
     (0..count)
         .map(|i| {
-            let mut item = scanstream::seed::generate::record(21, i);
+            let mut item = scanstream::generate::record::record(21, i);
             item.remove("id");
             if range {
                 item.insert("pk".into(), AttributeValue::S(format!("p{}", i / 7)));

@@ -7,10 +7,10 @@ mod common;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
+use scanstream::format::export::md5_base64;
+use scanstream::format::item::Item;
 use scanstream::format::json::Format;
 use scanstream::format::key::KeySchema;
-use scanstream::load::export::md5_base64;
-use scanstream::scan::Item;
 use scanstream::scan::trailer::Trailer;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -38,7 +38,7 @@ fn text(out: &std::process::Output) -> String {
 fn keyed_items(count: u64, range: bool) -> Vec<Item> {
     (0..count)
         .map(|i| {
-            let mut item = scanstream::seed::generate::record(9, i);
+            let mut item = scanstream::generate::record::record(9, i);
             item.remove("id");
             if range {
                 item.insert("pk".into(), AttributeValue::S(format!("p{}", i / 10)));

@@ -87,7 +87,10 @@ fn records_file(seed: u64, count: u64) -> Result<PathBuf> {
     let mut line = Vec::new();
     for index in 0..count {
         line.clear();
-        Format::Dynamodb.write_line(&mut line, &scanstream::seed::generate::record(seed, index));
+        Format::Dynamodb.write_line(
+            &mut line,
+            &scanstream::generate::record::record(seed, index),
+        );
         out.write_all(&line)?;
     }
     out.flush()?;

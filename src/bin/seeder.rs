@@ -4,9 +4,9 @@
 use clap::Parser;
 use scanstream::config::SeederConfig;
 use scanstream::dynamo::writer::BatchWriter;
+use scanstream::generate::record;
 use scanstream::http::seeder::Seeder;
 use scanstream::seed::cli::{self, Args};
-use scanstream::seed::generate;
 
 fn main() -> std::process::ExitCode {
     scanstream::logging::exit(run())
@@ -20,7 +20,7 @@ async fn run() -> anyhow::Result<()> {
     }
     let config = SeederConfig::from_env()?;
     let client = scanstream::dynamo::client::dynamodb(&config.calls).await;
-    let writer = BatchWriter::new(client, &config.table_name, generate::KEY);
+    let writer = BatchWriter::new(client, &config.table_name, record::KEY);
     scanstream::http::lambda::run(Seeder::new(config, writer))
         .await
         .map_err(|err| anyhow::anyhow!(err))

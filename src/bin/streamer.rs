@@ -6,8 +6,8 @@
 //! parameter bounds, so the template cannot offer values the function refuses.
 
 use scanstream::config::Config;
+use scanstream::dynamo::source::DynamoSource;
 use scanstream::http::Streamer;
-use scanstream::scan::dynamo::DynamoSource;
 
 fn main() -> std::process::ExitCode {
     scanstream::logging::exit(run().map_err(|err| anyhow::anyhow!(err)))

@@ -168,8 +168,8 @@ fn internal(err: KeySpecError) -> UpstreamError {
 mod tests {
     use super::*;
     use crate::dynamo::table::definitions;
+    use crate::format::item::Item;
     use crate::format::limits::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES};
-    use crate::scan::Item;
     use aws_sdk_dynamodb::primitives::Blob;
     use aws_sdk_dynamodb::types::{AttributeDefinition, AttributeValue};
 

@@ -176,7 +176,7 @@ mod tests {
         assert_eq!(definition.key_schema.len(), 1);
         assert_eq!(
             definition.key_schema[0].attribute_name,
-            crate::seed::generate::KEY
+            crate::generate::record::KEY
         );
         assert_eq!(definition.key_schema[0].key_type, "HASH");
         assert_eq!(definition.attribute_definitions[0].attribute_type, "S");

@@ -10,7 +10,7 @@
 
 use crate::error::ErrorKind;
 use crate::format::backoff::Backoff;
-use crate::scan::Item;
+use crate::format::item::Item;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use futures::{Stream, StreamExt, stream};

@@ -11,9 +11,9 @@
 //! has another type, is empty or is too long, so a file that passed the check would be
 //! written only in part.
 
+use crate::format::item::Item;
 use crate::format::limits::{MAX_KEY_NAME_BYTES, MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES};
 use crate::format::number::Number;
-use crate::scan::Item;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::fmt;
 

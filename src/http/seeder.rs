@@ -9,8 +9,8 @@ use super::{
     ApiError, ErrorCode, Invocation, Params, ResponseBody, error_response, response, time_budget,
 };
 use crate::dynamo::writer::BatchWriter;
-use crate::seed::Input;
-use crate::seed::summary::Summary;
+use crate::generate::Input;
+use crate::generate::summary::Summary;
 use bytes::Bytes;
 use futures::StreamExt;
 use http_body::Frame;

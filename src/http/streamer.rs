@@ -14,16 +14,17 @@ use super::{
 };
 use crate::compress::Compression;
 use crate::config::Config;
+use crate::dynamo::source::PageSource;
 use crate::error::{ErrorKind, UpstreamError};
 use crate::format::json::Format;
 use crate::format::key::{KeyAttribute, KeySchema, KeyType, KeyValue};
 use crate::format::limits;
 use crate::format::limits::MAX_TOTAL_SEGMENTS as DYNAMODB_MAX_TOTAL_SEGMENTS;
 use crate::format::number::{Number, is_json_number};
+use crate::format::shape::{Filter, QueryShape, ReadShape, SortCondition, SortOp};
 use crate::scan::cursor::{Cursor, Position};
 use crate::scan::filtered;
 use crate::scan::stream::{self, CursorSeal, ScanPlan};
-use crate::scan::{Filter, PageSource, QueryShape, ReadShape, SortCondition, SortOp};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use futures::StreamExt;
@@ -573,7 +574,7 @@ fn filter(params: &Params) -> Result<Option<Filter>, ApiError> {
             return Err(invalid(format!(
                 "filter uses {}: placeholders beginning with {} are reserved for the projection and key condition",
                 quoted(used),
-                crate::scan::RESERVED_PLACEHOLDER_PREFIX
+                crate::format::shape::RESERVED_PLACEHOLDER_PREFIX
             )));
         }
     }
@@ -619,7 +620,7 @@ fn placeholder_syntax(parameter: &str, placeholder: &str, sigil: char) -> Result
         return Err(invalid(format!(
             "{parameter}: {}: placeholders beginning with {} are reserved for the projection and key condition",
             quoted(placeholder),
-            crate::scan::RESERVED_PLACEHOLDER_PREFIX
+            crate::format::shape::RESERVED_PLACEHOLDER_PREFIX
         )));
     }
     Ok(())
@@ -632,7 +633,7 @@ fn placeholder_byte(b: u8) -> bool {
 /// Whether a placeholder is one scanstream generates (compared without case, so that
 /// none can even look like one).
 fn reserved(placeholder: &str) -> bool {
-    let prefix = crate::scan::RESERVED_PLACEHOLDER_PREFIX;
+    let prefix = crate::format::shape::RESERVED_PLACEHOLDER_PREFIX;
     placeholder
         .get(1..1 + prefix.len())
         .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
@@ -1219,7 +1220,10 @@ fn lock_ignoring_poison<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn size_headers(headers: &mut lambda_http::http::HeaderMap, size: crate::scan::ApproximateSize) {
+fn size_headers(
+    headers: &mut lambda_http::http::HeaderMap,
+    size: crate::dynamo::source::ApproximateSize,
+) {
     for (name, value) in [
         (APPROX_ITEMS_HEADER, size.items),
         (APPROX_BYTES_HEADER, size.bytes),
@@ -1802,7 +1806,7 @@ mod tests {
     /// A memory table whose size lookup takes `delay` the first time (a slow or
     /// throttled `DescribeTable`) and is then cached, as DynamoDB's source caches it.
     struct SlowSize {
-        inner: crate::scan::memory::MemorySource,
+        inner: crate::dynamo::memory::MemorySource,
         delay: Duration,
         cached: std::sync::atomic::AtomicBool,
     }
@@ -1810,8 +1814,8 @@ mod tests {
     impl PageSource for SlowSize {
         async fn page(
             &self,
-            request: crate::scan::PageRequest,
-        ) -> Result<crate::scan::Page, UpstreamError> {
+            request: crate::dynamo::source::PageRequest,
+        ) -> Result<crate::dynamo::source::Page, UpstreamError> {
             self.inner.page(request).await
         }
 
@@ -1822,13 +1826,16 @@ mod tests {
             self.inner.partition_key(index).await
         }
 
-        async fn approximate_size(&self, _: Option<&str>) -> Option<crate::scan::ApproximateSize> {
+        async fn approximate_size(
+            &self,
+            _: Option<&str>,
+        ) -> Option<crate::dynamo::source::ApproximateSize> {
             use std::sync::atomic::Ordering::SeqCst;
             if !self.cached.load(SeqCst) {
                 tokio::time::sleep(self.delay).await;
                 self.cached.store(true, SeqCst);
             }
-            Some(crate::scan::ApproximateSize {
+            Some(crate::dynamo::source::ApproximateSize {
                 items: 7,
                 bytes: 700,
             })
@@ -1840,7 +1847,7 @@ mod tests {
         use std::sync::atomic::Ordering::SeqCst;
         let items = (0..5)
             .map(|i| {
-                crate::scan::Item::from([(
+                crate::format::item::Item::from([(
                     "id".to_string(),
                     aws_sdk_dynamodb::types::AttributeValue::S(format!("item-{i}")),
                 )])
@@ -1849,7 +1856,7 @@ mod tests {
         let streamer = Streamer::new(
             config(),
             SlowSize {
-                inner: crate::scan::memory::MemorySource::new(items, "id"),
+                inner: crate::dynamo::memory::MemorySource::new(items, "id"),
                 delay: Duration::from_secs(5),
                 cached: false.into(),
             },
@@ -1889,7 +1896,7 @@ mod tests {
     /// A memory table whose key-schema lookup (a `DescribeTable`) takes `delay`, or
     /// fails when `denied`; it counts the lookups.
     struct SlowKeys {
-        inner: crate::scan::memory::MemorySource,
+        inner: crate::dynamo::memory::MemorySource,
         delay: Duration,
         denied: bool,
         lookups: std::sync::atomic::AtomicUsize,
@@ -1898,8 +1905,8 @@ mod tests {
     impl PageSource for SlowKeys {
         async fn page(
             &self,
-            request: crate::scan::PageRequest,
-        ) -> Result<crate::scan::Page, UpstreamError> {
+            request: crate::dynamo::source::PageRequest,
+        ) -> Result<crate::dynamo::source::Page, UpstreamError> {
             self.inner.page(request).await
         }
 
@@ -1922,13 +1929,13 @@ mod tests {
         let table = || {
             let items = (0..50)
                 .map(|i| {
-                    crate::scan::Item::from([(
+                    crate::format::item::Item::from([(
                         "id".to_string(),
                         aws_sdk_dynamodb::types::AttributeValue::S(format!("item-{i}")),
                     )])
                 })
                 .collect();
-            crate::scan::memory::MemorySource::new(items, "id").with_filter(|_| true)
+            crate::dynamo::memory::MemorySource::new(items, "id").with_filter(|_| true)
         };
         let uri: Uri = "/?max_items=3&filter=attribute_exists(id)"
             .parse()

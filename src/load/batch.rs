@@ -7,9 +7,9 @@
 //! first; memory stays bounded by the batch, so repeats further apart are not looked for
 //! (both are written, and which one stays is not defined).
 
+use crate::format::item::Item;
 use crate::format::key::ItemKey;
 use crate::format::limits::MAX_BATCH_WRITE_ITEMS;
-use crate::scan::Item;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;

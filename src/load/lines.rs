@@ -3,9 +3,9 @@
 //! line number kept, so a bad line is reported with its number before anything is written.
 
 use super::batch::{Batch, Batcher};
+use crate::format::item::Item;
 use crate::format::json::read::item_of_line;
 use crate::format::key::{ItemKey, KeySchema, KeyType};
-use crate::scan::Item;
 use crate::scan::trailer::Trailer;
 
 /// A line that is not a valid item.

@@ -1329,8 +1329,8 @@ mod tests {
     /// key, as the streamer mints it.
     fn query_cursor(slice: u64, keys: usize) -> String {
         use crate::format::key::KeyValue;
+        use crate::format::shape::{QueryShape, ReadShape};
         use crate::scan::cursor::{Cursor, Position};
-        use crate::scan::{QueryShape, ReadShape};
         use aws_sdk_dynamodb::types::AttributeValue;
         let key = |i: usize| {
             format!(

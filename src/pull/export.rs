@@ -1,5 +1,5 @@
 //! `scanstream pull --format dynamodb -o DIR --layout export`: the output laid out as
-//! DynamoDB's export to S3 lays out its own ([`crate::load::export`] names the files and
+//! DynamoDB's export to S3 lays out its own ([`crate::format::export`] names the files and
 //! fields, and reads them back):
 //!
 //! ```text
@@ -31,11 +31,11 @@
 use super::checkpoint::{self, CheckpointLock, Committer, Files, Sink};
 use super::paths;
 use super::state::{Checkpoint, CommitError};
-use crate::format::key::{KeySchema, type_name};
-use crate::load::export::{
+use crate::format::export::{
     DATA_DIR, DataFileEntry, EXPORTS_DIR, FILES, FILES_CHECKSUM, KEY_SCHEMA, ManifestSummary,
     OUTPUT_FORMAT, RecordedKeySchema, STARTED, SUMMARY, SUMMARY_CHECKSUM, VERSION, md5_base64,
 };
+use crate::format::key::{KeySchema, type_name};
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;

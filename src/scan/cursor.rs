@@ -22,9 +22,9 @@
 //! fan-out over `MAX_PARTITIONS` partitions is checked at cold start as segments are
 //! ([`worst_case_query_len`]).
 
-use super::{Filter, QueryShape, ReadShape, SortCondition, SortOp};
+use crate::format::item::Item;
 use crate::format::key::KeyValue;
-use crate::scan::Item;
+use crate::format::shape::{Filter, QueryShape, ReadShape, SortCondition, SortOp};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;

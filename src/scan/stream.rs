@@ -17,11 +17,12 @@ use super::cursor::Position;
 use super::filtered::{Fitted, FullPages};
 use super::rate::RateLimit;
 use super::trailer::{SentPage, StopReason, Tally, Trailer, TrailerError};
-use super::{PageRequest, PageSource, ReadShape};
 use crate::compress::{Compression, Compressor};
+use crate::dynamo::source::{PageRequest, PageSource};
 use crate::error::{ErrorKind, UpstreamError};
 use crate::format::json::Format;
 use crate::format::key::KeyValue;
+use crate::format::shape::ReadShape;
 use bytes::Bytes;
 use futures::Stream;
 use std::collections::{HashMap, VecDeque};
@@ -153,7 +154,7 @@ pub async fn start<S: PageSource>(
 ) -> Result<ScanStream, UpstreamError> {
     let started = Instant::now();
     // Where each unfinished position starts: segments of a Scan, partitions of a Query.
-    let pending: VecDeque<(usize, Option<crate::scan::Item>)> = plan
+    let pending: VecDeque<(usize, Option<crate::format::item::Item>)> = plan
         .positions
         .iter()
         .enumerate()
@@ -360,7 +361,7 @@ impl<S> Clone for Segment<S> {
 impl<S: PageSource> Segment<S> {
     /// Reads until the segment ends (`true`) or something stops it (`false`): the
     /// client went away, `max_items` was reached, or a page failed.
-    async fn run(self, mut start_key: Option<crate::scan::Item>) -> bool {
+    async fn run(self, mut start_key: Option<crate::format::item::Item>) -> bool {
         // Capacity and items of this segment's pages so far: what an item costs.
         let (mut units, mut items) = (0.0, 0u64);
         // The next page is sized by the budget, not read whole: one that had to be cut
@@ -654,8 +655,8 @@ impl Stream for ScanStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scan::Item;
-    use crate::scan::memory::MemorySource;
+    use crate::dynamo::memory::MemorySource;
+    use crate::format::item::Item;
     use crate::scan::trailer::{Trailer, split_body};
     use aws_sdk_dynamodb::types::AttributeValue;
     use futures::StreamExt;
@@ -753,9 +754,9 @@ mod budget_tests {
     //! delivers exactly the items not yet sent.
 
     use super::*;
-    use crate::scan::Item;
+    use crate::dynamo::memory::MemorySource;
+    use crate::format::item::Item;
     use crate::scan::cursor::Cursor;
-    use crate::scan::memory::MemorySource;
     use crate::scan::trailer::{Trailer, split_body};
     use aws_sdk_dynamodb::types::AttributeValue;
     use futures::StreamExt;
@@ -1102,7 +1103,10 @@ mod budget_tests {
     }
 
     impl PageSource for Recording {
-        async fn page(&self, request: PageRequest) -> Result<crate::scan::Page, UpstreamError> {
+        async fn page(
+            &self,
+            request: PageRequest,
+        ) -> Result<crate::dynamo::source::Page, UpstreamError> {
             let at = Instant::now();
             assert!(
                 request.report_capacity,
@@ -1179,11 +1183,12 @@ mod fan_out_tests {
     //! partition's position.
 
     use super::*;
+    use crate::dynamo::memory::MemorySource;
+    use crate::format::item::Item;
     use crate::format::key::KeyValue;
+    use crate::format::shape::QueryShape;
     use crate::scan::cursor::Cursor;
-    use crate::scan::memory::MemorySource;
     use crate::scan::trailer::{Trailer, split_body};
-    use crate::scan::{Item, QueryShape};
     use aws_sdk_dynamodb::types::AttributeValue;
     use futures::StreamExt;
 

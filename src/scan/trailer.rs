@@ -5,9 +5,9 @@
 //! numbers and positions as pages are sent and makes the trailer (and its cursor) from
 //! them; [`split_body`] reads a whole body back into items and its trailer.
 
-use super::ReadShape;
 use super::cursor::{Cursor, CursorSeal, Position};
 use crate::error::ErrorKind;
+use crate::format::shape::ReadShape;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -539,7 +539,7 @@ mod tests {
                 secret: Arc::from(&b"k"[..]),
             }),
         );
-        let key = crate::scan::Item::from([(
+        let key = crate::format::item::Item::from([(
             "id".to_string(),
             aws_sdk_dynamodb::types::AttributeValue::S("x".into()),
         )]);

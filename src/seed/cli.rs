@@ -3,14 +3,15 @@
 //! and the summary line on standard output. Only assembly lives here.
 
 use super::progress::Progress;
-use super::summary::Summary;
-use super::{Input, generate};
 use crate::dynamo::client::CallSettings;
 use crate::dynamo::table;
 use crate::dynamo::writer::{BatchWriter, WriteReport};
 use crate::format::backoff::Backoff;
 use crate::format::key::KeySchema;
 use crate::format::limits::MAX_ITEM_BYTES;
+use crate::generate::Input;
+use crate::generate::record as generate;
+use crate::generate::summary::Summary;
 use crate::load::input::Source;
 use crate::load::{LoadError, LoadOptions, Observer, Outcome};
 use anyhow::{Context, bail};

@@ -13,8 +13,9 @@ pub mod stub;
 use aws_sdk_dynamodb::Client;
 use scanstream::dynamo::table;
 use scanstream::dynamo::writer::BatchWriter;
-use scanstream::scan::Item;
-use scanstream::seed::{generate, generated_batches};
+use scanstream::format::item::Item;
+use scanstream::generate::generated_batches;
+use scanstream::generate::record;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The client for DynamoDB Local, as `scripts/test.sh` points it there.
@@ -141,7 +142,7 @@ pub async fn sized_table(
     table::ensure_table(client, &name)
         .await
         .expect("create table");
-    let batches = scanstream::seed::sized_batches(seed, 0, count, Some(size));
+    let batches = scanstream::generate::sized_batches(seed, 0, count, Some(size));
     write_batches(client, &name, batches).await;
     name
 }
@@ -152,7 +153,7 @@ pub async fn write_batches(
     table: &str,
     batches: impl IntoIterator<Item = Vec<Item>>,
 ) {
-    let report = BatchWriter::new(client.clone(), table, generate::KEY)
+    let report = BatchWriter::new(client.clone(), table, record::KEY)
         .concurrency(4)
         .write_all(batches, |_| {})
         .await;
@@ -179,7 +180,7 @@ pub fn ids(items: &[serde_json::Value]) -> Vec<String> {
 
 /// The ids `seed` generates for indexes `0..count`, sorted.
 pub fn expected_ids(seed: u64, count: u64) -> Vec<String> {
-    let mut ids: Vec<String> = (0..count).map(|i| generate::record_id(seed, i)).collect();
+    let mut ids: Vec<String> = (0..count).map(|i| record::record_id(seed, i)).collect();
     ids.sort();
     ids
 }
@@ -216,7 +217,7 @@ pub async fn body_of(
 }
 
 /// `GET /?query` through the streamer's own handler (no Lambda): status and body.
-pub async fn get_via_handler<S: scanstream::scan::PageSource>(
+pub async fn get_via_handler<S: scanstream::dynamo::source::PageSource>(
     streamer: &scanstream::http::Streamer<S>,
     query: &str,
 ) -> (u16, bytes::Bytes) {

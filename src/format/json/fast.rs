@@ -5,9 +5,9 @@
 //! `Item` wrapper with keys beside it) it gives up and `read::exact_item` decides, so every
 //! item it returns is the one `read::exact_item` returns, and every error is that path's.
 
+use crate::format::item::Item;
 use crate::format::limits::{MAX_ITEM_BYTES, MAX_NESTING_DEPTH};
 use crate::format::number::Number;
-use crate::scan::Item;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;

@@ -24,8 +24,8 @@
 mod fast;
 pub mod read;
 
+use crate::format::item::Item;
 use crate::format::number::is_json_number;
-use crate::scan::Item;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -383,7 +383,7 @@ mod tests {
     #[test]
     fn typed_lines_read_back_into_the_same_items() {
         for index in 0..300 {
-            let item = crate::seed::generate::record(7, index);
+            let item = crate::generate::record::record(7, index);
             let mut line = Vec::new();
             Format::Dynamodb.write_line(&mut line, &item);
             assert!(

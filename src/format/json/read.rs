@@ -7,9 +7,9 @@
 //! the loader's to check ([`crate::load::lines`]).
 
 use super::fast;
+use crate::format::item::Item;
 use crate::format::limits::{MAX_ITEM_BYTES, MAX_NESTING_DEPTH};
 use crate::format::number::Number;
-use crate::scan::Item;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
@@ -260,7 +260,7 @@ mod tests {
     fn the_fast_path_takes_every_generated_record_bare_or_wrapped_as_the_exact_path_does() {
         let mut line = Vec::new();
         for index in 0..300 {
-            let record = crate::seed::generate::record(11, index);
+            let record = crate::generate::record::record(11, index);
             line.clear();
             crate::format::json::Format::Dynamodb.write_line(&mut line, &record);
             let wrapped = std::str::from_utf8(&line).expect("utf-8").trim_end();
@@ -378,7 +378,7 @@ mod tests {
                 )
             };
             let base = exact_item(&line(0)).expect("the shape is valid");
-            let free = MAX_ITEM_BYTES - crate::seed::item_size(&base);
+            let free = MAX_ITEM_BYTES - crate::format::item::item_size(&base);
             let full = line(free);
             assert!(both_paths(&full).is_some(), "exactly at the limit: {shape}");
             let over = line(free + 1);
@@ -448,6 +448,6 @@ mod tests {
             panic!("not an object")
         };
         let item = attributes(object, &Path::Root, 0, &mut size).expect("item");
-        assert_eq!(size, crate::seed::item_size(&item));
+        assert_eq!(size, crate::format::item::item_size(&item));
     }
 }

@@ -4,11 +4,11 @@
 //! own tests it can also inject what DynamoDB Local never does: a failure or a panic at
 //! a chosen call, or slow pages.
 
-use super::{Page, PageRequest, PageSource};
+use super::source::{Page, PageRequest, PageSource};
 use crate::error::{ErrorKind, UpstreamError};
+use crate::format::item::Item;
 use crate::format::json::to_line;
 use crate::format::key::{KeyAttribute, KeySchema, KeyType};
-use crate::scan::Item;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::sync::atomic::{AtomicUsize, Ordering};
 #[cfg(test)]
