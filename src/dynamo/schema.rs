@@ -168,17 +168,10 @@ fn internal(err: KeySpecError) -> UpstreamError {
 mod tests {
     use super::*;
     use crate::dynamo::table::definitions;
-    use crate::format::item::Item;
+    use crate::format::item::testing::item;
     use crate::format::limits::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES};
     use aws_sdk_dynamodb::primitives::Blob;
     use aws_sdk_dynamodb::types::{AttributeDefinition, AttributeValue};
-
-    fn item(pairs: &[(&str, AttributeValue)]) -> Item {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect()
-    }
 
     #[test]
     fn index_keys_present_are_checked_by_type_emptiness_and_size() {

@@ -35,3 +35,18 @@ fn value_size(value: &AttributeValue) -> usize {
         _ => 0,
     }
 }
+
+/// Items for tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Item;
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    /// The item of `pairs`.
+    pub(crate) fn item(pairs: &[(&str, AttributeValue)]) -> Item {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+}

@@ -326,14 +326,8 @@ pub fn type_name(kind: KeyType) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::item::testing::item;
     use aws_sdk_dynamodb::primitives::Blob;
-
-    fn item(pairs: &[(&str, AttributeValue)]) -> Item {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect()
-    }
 
     #[test]
     fn key_specs_parse_and_print_back() {

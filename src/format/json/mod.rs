@@ -264,15 +264,9 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::item::testing::item;
     use aws_sdk_dynamodb::primitives::Blob;
     use serde_json::{Value, json};
-
-    fn item(pairs: &[(&str, AttributeValue)]) -> Item {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect()
-    }
 
     fn encode(pairs: &[(&str, AttributeValue)]) -> String {
         String::from_utf8(to_line(&item(pairs))).expect("utf-8")
