@@ -4,21 +4,21 @@
 //! as the streamer does) at the levels offered and their neighbours, with the ratio.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use scanstream::encode::write_line;
 use scanstream::format::compress::{Compression, Compressor};
-use scanstream::load::item as ndjson;
-use scanstream::scan::Item;
-use scanstream::seed::generate;
+use scanstream::format::item::Item;
+use scanstream::format::json::write_line;
+use scanstream::generate::record;
+use scanstream::load::lines as ndjson;
 use std::hint::black_box;
 
 fn hard_cases() -> Vec<(String, Item)> {
     let text = include_str!("../seed-data/hard-cases.ndjson");
-    ndjson::parse(text, generate::KEY)
+    ndjson::parse(text, record::KEY)
         .items
         .into_iter()
         .map(|(_, item)| {
             let name = item
-                .get(generate::KEY)
+                .get(record::KEY)
                 .and_then(|id| id.as_s().ok())
                 .map(|id| {
                     id.chars()
@@ -32,10 +32,10 @@ fn hard_cases() -> Vec<(String, Item)> {
 }
 
 fn encode(c: &mut Criterion) {
-    let typical: Vec<Item> = (0..1000).map(|i| generate::record(42, i)).collect();
+    let typical: Vec<Item> = (0..1000).map(|i| record::record(42, i)).collect();
     let bytes: usize = typical
         .iter()
-        .map(|item| scanstream::encode::to_line(item).len())
+        .map(|item| scanstream::format::json::to_line(item).len())
         .sum();
     let mut group = c.benchmark_group("encode");
     group.throughput(Throughput::Elements(typical.len() as u64));
@@ -71,7 +71,7 @@ fn compress(c: &mut Criterion) {
         .map(|p| {
             let mut page = Vec::new();
             for i in 0..100 {
-                write_line(&mut page, &generate::record(42, p * 100 + i));
+                write_line(&mut page, &record::record(42, p * 100 + i));
             }
             page
         })

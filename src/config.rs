@@ -4,12 +4,13 @@
 //! A bad setting stops the function before it serves anything, with a message naming the
 //! variable, rather than surfacing later as a confusing per-request error.
 
+use crate::dynamo::client::CallSettings;
+use crate::format::limits::{
+    LAMBDA_MAX_RESPONSE_BYTES, MAX_TOTAL_SEGMENTS, STREAMER_RESPONSE_BUDGET,
+};
 use std::env;
 use std::str::FromStr;
 use std::time::Duration;
-
-/// The hard ceiling DynamoDB puts on `TotalSegments`.
-pub const DYNAMODB_MAX_TOTAL_SEGMENTS: u32 = 1_000_000;
 
 /// `MAX_CURSOR_BYTES` when unset: room for the worst-case cursor of 64 segments and of a
 /// Query fan-out over 100 partitions (see [`crate::format::cursor::worst::worst_case_len`] and
@@ -101,54 +102,6 @@ const PAGES_SHARE_PERCENT: u64 = 75;
 /// The largest `MAX_CURSOR_BYTES`: a Function URL request carries at most 6 MB.
 const MAX_CURSOR_BYTES_CEILING: u64 = 4 << 20;
 
-/// How the DynamoDB client waits and retries; shared by both functions and the CLI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CallSettings {
-    /// Attempts per DynamoDB call, the first included (`MAX_ATTEMPTS`, default 5): the
-    /// SDK retries throttling, transient errors and timed-out attempts with backoff.
-    pub max_attempts: u32,
-    /// Longest wait for one attempt (`CALL_TIMEOUT_MS`, default 10,000): a connection
-    /// that went half-open while the container was frozen costs this, then a retry.
-    pub attempt_timeout: Duration,
-    /// Longest wait for a call, retries and backoff included (`OPERATION_TIMEOUT_MS`,
-    /// default 30,000), so a stalled DynamoDB becomes an error the client sees in time.
-    pub operation_timeout: Duration,
-}
-
-impl Default for CallSettings {
-    fn default() -> Self {
-        Self {
-            max_attempts: 5,
-            attempt_timeout: Duration::from_secs(10),
-            operation_timeout: Duration::from_secs(30),
-        }
-    }
-}
-
-impl CallSettings {
-    /// Reads the settings through `lookup`.
-    pub fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let defaults = Self::default();
-        Ok(Self {
-            max_attempts: setting(lookup, "MAX_ATTEMPTS", defaults.max_attempts, 1, 20)?,
-            attempt_timeout: millis(
-                lookup,
-                "CALL_TIMEOUT_MS",
-                defaults.attempt_timeout,
-                100,
-                60_000,
-            )?,
-            operation_timeout: millis(
-                lookup,
-                "OPERATION_TIMEOUT_MS",
-                defaults.operation_timeout,
-                100,
-                900_000,
-            )?,
-        })
-    }
-}
-
 /// Everything the streamer needs to know before its first request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -215,7 +168,7 @@ impl Config {
     /// Reads the settings through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let table_name = table_name(&lookup)?;
-        let max_segments = setting(&lookup, "MAX_SEGMENTS", 64, 1, DYNAMODB_MAX_TOTAL_SEGMENTS)?;
+        let max_segments = setting(&lookup, "MAX_SEGMENTS", 64, 1, MAX_TOTAL_SEGMENTS)?;
         // A Limit past 10,000 only makes DynamoDB's 1 MB page cap the real limit.
         let max_limit = setting(&lookup, "MAX_LIMIT", 1000, 1, 10_000)?;
         let default_segments =
@@ -225,9 +178,9 @@ impl Config {
         let max_response_bytes = setting(
             &lookup,
             "MAX_RESPONSE_BYTES",
-            150_000_000,
+            STREAMER_RESPONSE_BUDGET,
             4 << 20,
-            200_000_000,
+            LAMBDA_MAX_RESPONSE_BYTES,
         )?;
         let deadline_reserve_ms = setting(&lookup, "DEADLINE_RESERVE_MS", 2000, 0, 600_000)?;
         let max_cursor_bytes: u64 = setting(
@@ -268,7 +221,7 @@ impl Config {
             default_limit,
             max_response_bytes,
             deadline_reserve_ms,
-            calls: CallSettings::from_lookup(&lookup)?,
+            calls: call_settings(&lookup)?,
             max_cursor_bytes,
             cursor_secret: lookup("CURSOR_SECRET").unwrap_or_default().into_bytes(),
             max_rcu,
@@ -326,9 +279,33 @@ impl SeederConfig {
             max_count,
             concurrency: usize::try_from(concurrency).unwrap_or(4),
             deadline_reserve: reserve,
-            calls: CallSettings::from_lookup(&lookup)?,
+            calls: call_settings(&lookup)?,
         })
     }
+}
+
+/// Reads the DynamoDB client's settings through `lookup`.
+pub fn call_settings(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<CallSettings, ConfigError> {
+    let defaults = CallSettings::default();
+    Ok(CallSettings {
+        max_attempts: setting(lookup, "MAX_ATTEMPTS", defaults.max_attempts, 1, 20)?,
+        attempt_timeout: millis(
+            lookup,
+            "CALL_TIMEOUT_MS",
+            defaults.attempt_timeout,
+            100,
+            60_000,
+        )?,
+        operation_timeout: millis(
+            lookup,
+            "OPERATION_TIMEOUT_MS",
+            defaults.operation_timeout,
+            100,
+            900_000,
+        )?,
+    })
 }
 
 /// Refuses a `MAX_SEGMENTS` whose pages in flight, at their worst, would not fit the

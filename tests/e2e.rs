@@ -7,9 +7,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use common::emulator::Emulator;
 use common::stall::StallProxy;
 use common::*;
+use scanstream::dynamo::table::ensure_table;
 use scanstream::format::cursor::{Cursor, Position};
 use scanstream::format::trailer::StopReason;
-use scanstream::seed::table::ensure_table;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -450,9 +450,9 @@ async fn a_cursor_over_64_segments_of_large_keys_resumes_in_a_post_body() {
             .collect()
     };
     let count = 640u32;
-    let items: Vec<scanstream::scan::Item> = (0..count)
+    let items: Vec<scanstream::format::item::Item> = (0..count)
         .map(|i| {
-            scanstream::scan::Item::from([
+            scanstream::format::item::Item::from([
                 ("id".to_string(), AttributeValue::S(key(i))),
                 ("n".to_string(), AttributeValue::N(i.to_string())),
             ])
@@ -523,15 +523,15 @@ async fn format_dynamodb_piped_into_the_seeder_copies_a_table() {
         "/seed-data/hard-cases.ndjson"
     ))
     .expect("hard cases");
-    let parsed = scanstream::load::item::parse(&hard, "id");
+    let parsed = scanstream::load::lines::parse(&hard, "id");
     assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
-    let hard_items: Vec<scanstream::scan::Item> =
+    let hard_items: Vec<scanstream::format::item::Item> =
         parsed.items.into_iter().map(|(_, item)| item).collect();
     write_batches(&ddb, &source, hard_items.chunks(25).map(<[_]>::to_vec)).await;
     write_batches(
         &ddb,
         &source,
-        scanstream::seed::generated_batches(31, 0, 5000),
+        scanstream::generate::generated_batches(31, 0, 5000),
     )
     .await;
     let expected = table_lines(&ddb, &source).await;

@@ -10,11 +10,11 @@ use aws_sdk_dynamodb::types::{
     LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType,
 };
 use common::*;
+use scanstream::dynamo::writer::{BatchWriter, WriteReport};
 use scanstream::format::error::ErrorKind;
+use scanstream::format::key::KeySchema;
 use scanstream::load::input::Source;
-use scanstream::load::key::KeySchema;
 use scanstream::load::{LoadOptions, Observer};
-use scanstream::writer::{BatchWriter, WriteReport};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -80,7 +80,7 @@ async fn a_batch_dynamodb_refuses_is_reported_with_its_error_keys_and_count() {
     let client = local_client().await;
     let table = unique_table("refused");
     let keyed = |spec: &str| KeySchema::parse(spec).expect("key");
-    scanstream::seed::table::ensure_table_keyed(&client, &table, &keyed("pk:S"))
+    scanstream::dynamo::table::ensure_table_keyed(&client, &table, &keyed("pk:S"))
         .await
         .expect("table");
     let lines: Vec<String> = (0..400).map(|i| line(i, "")).collect();
@@ -98,7 +98,7 @@ async fn a_batch_dynamodb_refuses_is_reported_with_its_error_keys_and_count() {
                     .send()
                     .await
                     .expect("delete");
-                scanstream::seed::table::ensure_table_keyed(&client, &table, &keyed("other:S"))
+                scanstream::dynamo::table::ensure_table_keyed(&client, &table, &keyed("other:S"))
                     .await
                     .expect("table keyed otherwise");
             });
@@ -133,7 +133,7 @@ async fn a_file_that_grows_while_it_is_written_is_said_to_have_changed() {
     let client = local_client().await;
     let table = unique_table("grown");
     let schema = KeySchema::parse("pk:S").expect("key");
-    scanstream::seed::table::ensure_table_keyed(&client, &table, &schema)
+    scanstream::dynamo::table::ensure_table_keyed(&client, &table, &schema)
         .await
         .expect("table");
     let lines: Vec<String> = (0..400).map(|i| line(i, "")).collect();

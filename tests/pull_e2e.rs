@@ -212,7 +212,7 @@ async fn pull_matches_a_direct_scan_item_for_item() {
 async fn seed_over_four_invocations_writes_what_the_local_seeder_writes() {
     let ddb = local_client().await;
     let remote = unique_table("seed-remote");
-    scanstream::seed::table::ensure_table(&ddb, &remote)
+    scanstream::dynamo::table::ensure_table(&ddb, &remote)
         .await
         .expect("table");
     let emulator = Emulator::start("seed", &function_env(&remote));

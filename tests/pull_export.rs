@@ -13,8 +13,8 @@ use common::emulator::Emulator;
 use common::stall::{Fault, StallProxy};
 use common::*;
 use md5::{Digest, Md5};
-use scanstream::load::key::KeySchema;
-use scanstream::scan::Item;
+use scanstream::format::item::Item;
+use scanstream::format::key::KeySchema;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,7 +27,7 @@ const KEY: &str = "pk:S,sk:N";
 fn keyed_items(seed: u64, count: u64) -> Vec<Item> {
     (0..count)
         .map(|i| {
-            let mut item = scanstream::seed::generate::record(seed, i);
+            let mut item = scanstream::generate::record::record(seed, i);
             item.remove("id");
             item.insert("pk".into(), AttributeValue::S(format!("p{}", i / 7)));
             item.insert("sk".into(), AttributeValue::N(format!("{}.5", i % 7)));
@@ -45,7 +45,7 @@ async fn source_table(
 ) -> (String, std::collections::BTreeSet<Vec<u8>>) {
     let schema = KeySchema::parse(KEY).expect("schema");
     let table = unique_table(prefix);
-    scanstream::seed::table::ensure_table_keyed(ddb, &table, &schema)
+    scanstream::dynamo::table::ensure_table_keyed(ddb, &table, &schema)
         .await
         .expect("source table");
     let items = keyed_items(seed, count);
@@ -214,7 +214,9 @@ async fn our_export_restores_item_for_item_and_a_flipped_byte_is_refused() {
         table_lines(&ddb, &copy).await == expected,
         "the restored table differs from the source"
     );
-    let described = KeySchema::describe(&ddb, &copy).await.expect("describe");
+    let described = scanstream::dynamo::schema::describe_keys(&ddb, &copy)
+        .await
+        .expect("describe");
     assert_eq!(described, KeySchema::parse(KEY).expect("schema"));
 
     // One byte flipped in the middle of one data file of a copy of the export.
@@ -231,7 +233,7 @@ async fn our_export_restores_item_for_item_and_a_flipped_byte_is_refused() {
     bytes[middle] ^= 0x01;
     std::fs::write(&victim, &bytes).expect("write");
     let target = unique_table("export-flip");
-    scanstream::seed::table::ensure_table_keyed(&ddb, &target, &described)
+    scanstream::dynamo::table::ensure_table_keyed(&ddb, &target, &described)
         .await
         .expect("target table");
     let out = restore(&target, &flipped, &[]);

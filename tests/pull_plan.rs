@@ -8,10 +8,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, ProjectionType, ScalarAttributeTyp
 use common::emulator::Emulator;
 use common::*;
 use scanstream::config::Config;
+use scanstream::dynamo::source::DynamoSource;
 use scanstream::format::trailer::{APPROX_BYTES_HEADER, APPROX_ITEMS_HEADER};
 use scanstream::lambda::http::Invocation;
 use scanstream::lambda::streamer::Streamer;
-use scanstream::scan::dynamo::DynamoSource;
 use std::process::{Command, Output, Stdio};
 
 use common::run::scratch;
@@ -90,7 +90,7 @@ async fn the_streamer_sends_the_approximate_size_and_none_under_a_filter_or_a_qu
         "a filter: unknown total"
     );
     assert_eq!(header(&filtered, APPROX_BYTES_HEADER), None);
-    let id = scanstream::seed::generate::record_id(61, 3);
+    let id = scanstream::generate::record::record_id(61, 3);
     let query = get(&[("pk", id.as_str())]).await.expect("a query");
     assert_eq!(query.status(), 200);
     assert_eq!(
@@ -178,7 +178,7 @@ async fn plan_prints_a_plan_from_the_headers_and_one_sample_call() {
     let ddb = local_client().await;
     let table = seeded_table(&ddb, "plan", 63, 3000).await;
     let empty = unique_table("plan-empty");
-    scanstream::seed::table::ensure_table(&ddb, &empty)
+    scanstream::dynamo::table::ensure_table(&ddb, &empty)
         .await
         .expect("an empty table");
     let emulator = Emulator::start("plan", &function_env(&table));

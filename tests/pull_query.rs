@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType, Select};
 use common::emulator::Emulator;
 use common::faults::{Edit, FaultProxy, Faults};
 use common::*;
-use scanstream::scan::Item;
+use scanstream::format::item::Item;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -95,7 +95,7 @@ async fn sdk_query(
         .expect("SDK query");
     items
         .iter()
-        .map(|item| serde_json::from_slice(&scanstream::encode::to_line(item)).expect("JSON"))
+        .map(|item| serde_json::from_slice(&scanstream::format::json::to_line(item)).expect("JSON"))
         .collect()
 }
 

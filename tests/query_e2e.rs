@@ -11,8 +11,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType, Select};
 use common::emulator::Emulator;
 use common::*;
+use scanstream::format::item::Item;
 use scanstream::format::trailer::{StopReason, Trailer};
-use scanstream::scan::Item;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -84,7 +84,7 @@ async fn orders_table(client: &Client) -> String {
 /// An item as the streamer writes it, parsed: SDK items go through the same encoder,
 /// so both sides compare as the same JSON.
 fn as_json(item: &Item) -> Value {
-    serde_json::from_slice(&scanstream::encode::to_line(item)).expect("JSON")
+    serde_json::from_slice(&scanstream::format::json::to_line(item)).expect("JSON")
 }
 
 fn key_of(item: &Value) -> String {
@@ -136,7 +136,7 @@ impl Expr {
             let values: serde_json::Map<String, Value> = self
                 .values
                 .iter()
-                .map(|(k, v)| (k.clone(), scanstream::encode::typed_json(v)))
+                .map(|(k, v)| (k.clone(), scanstream::format::json::typed_json(v)))
                 .collect();
             out.push(("values".into(), Value::Object(values).to_string()));
         }

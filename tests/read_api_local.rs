@@ -8,9 +8,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ProjectionType, ScalarAttributeType};
 use common::*;
 use scanstream::config::Config;
+use scanstream::dynamo::source::DynamoSource;
 use scanstream::format::trailer::Trailer;
 use scanstream::lambda::streamer::Streamer;
-use scanstream::scan::dynamo::DynamoSource;
 use serde_json::Value;
 
 const TENANTS: usize = 5;
@@ -190,7 +190,7 @@ async fn an_index_created_after_the_first_request_is_found() {
         ProjectionType::All,
     )
     .await;
-    let id = scanstream::seed::generate::record_id(5, 7);
+    let id = scanstream::generate::record::record_id(5, 7);
     let (status, items, trailer) = call(&streamer, &format!("index=late-index&pk={id}")).await;
     assert_eq!(status, 200, "{items:?}");
     assert_eq!(items.len(), 1);

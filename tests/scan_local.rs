@@ -8,9 +8,9 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
 use futures::StreamExt;
+use scanstream::dynamo::source::DynamoSource;
+use scanstream::format::item::Item;
 use scanstream::read::stream::{ScanPlan, start};
-use scanstream::scan::Item;
-use scanstream::scan::dynamo::DynamoSource;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -59,7 +59,7 @@ async fn every_item_exactly_once_for_any_segments_and_limit() {
 async fn every_dynamodb_type_has_its_json() {
     let client = local_client().await;
     let table = unique_table("types");
-    scanstream::seed::table::ensure_table(&client, &table)
+    scanstream::dynamo::table::ensure_table(&client, &table)
         .await
         .expect("create table");
     let item: Item = [

@@ -13,11 +13,11 @@ use aws_sdk_dynamodb::types::error::{InternalServerError, ProvisionedThroughputE
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use common::{assert_same_ids, split_body};
 use futures::StreamExt;
+use scanstream::dynamo::source::DynamoSource;
 use scanstream::format::cursor::{Cursor, CursorSeal};
+use scanstream::format::item::Item;
 use scanstream::format::trailer::StopReason;
 use scanstream::read::stream::{ScanPlan, start};
-use scanstream::scan::Item;
-use scanstream::scan::dynamo::DynamoSource;
 use std::sync::Arc;
 
 const TABLE: &str = "mocked";

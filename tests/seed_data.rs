@@ -7,14 +7,14 @@ mod common;
 use common::*;
 use lambda_http::http::Uri;
 use scanstream::config::{Config, SeederConfig};
-use scanstream::encode::to_line;
+use scanstream::dynamo::source::DynamoSource;
+use scanstream::dynamo::writer::BatchWriter;
+use scanstream::format::json::to_line;
+use scanstream::generate::record;
 use scanstream::lambda::http::Invocation;
 use scanstream::lambda::seeder::Seeder;
 use scanstream::lambda::streamer::Streamer;
-use scanstream::load::item as ndjson;
-use scanstream::scan::dynamo::DynamoSource;
-use scanstream::seed::generate;
-use scanstream::writer::BatchWriter;
+use scanstream::load::lines as ndjson;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
@@ -52,7 +52,7 @@ async fn the_hard_cases_load_and_stream_back_unchanged() {
     );
 
     let text = std::fs::read_to_string(HARD_CASES).expect("seed data");
-    let parsed = ndjson::parse(&text, generate::KEY);
+    let parsed = ndjson::parse(&text, record::KEY);
     assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
     assert!(parsed.items.len() >= 9);
     assert!(
@@ -106,7 +106,7 @@ async fn a_bad_line_stops_the_load_before_any_write() {
 async fn the_seeder_function_stops_before_its_deadline_and_says_where_to_go_on() {
     let client = local_client().await;
     let table = unique_table("deadline");
-    scanstream::seed::table::ensure_table(&client, &table)
+    scanstream::dynamo::table::ensure_table(&client, &table)
         .await
         .expect("table");
     let config = SeederConfig {
@@ -118,7 +118,7 @@ async fn the_seeder_function_stops_before_its_deadline_and_says_where_to_go_on()
     };
     let seeder = Seeder::new(
         config,
-        BatchWriter::new(client.clone(), &table, generate::KEY),
+        BatchWriter::new(client.clone(), &table, record::KEY),
     );
     let run = |query: String, deadline: Option<SystemTime>| {
         let seeder = &seeder;

@@ -63,7 +63,7 @@ async fn a_missing_table_fails_with_a_nonzero_exit_and_the_keys() {
     assert!(!out.status.success(), "must fail: {stderr}");
     assert!(stderr.contains("30 items not written"), "{stderr}");
     assert!(
-        stderr.contains(&scanstream::seed::generate::record_id(42, 0)),
+        stderr.contains(&scanstream::generate::record::record_id(42, 0)),
         "{stderr}"
     );
 }

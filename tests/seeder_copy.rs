@@ -8,8 +8,8 @@ mod common;
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::emulator::Emulator;
 use common::*;
-use scanstream::load::key::KeySchema;
-use scanstream::scan::Item;
+use scanstream::format::item::Item;
+use scanstream::format::key::KeySchema;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -18,7 +18,7 @@ use std::time::Duration;
 fn keyed_items(count: u64, range: bool) -> Vec<Item> {
     (0..count)
         .map(|i| {
-            let mut item = scanstream::seed::generate::record(21, i);
+            let mut item = scanstream::generate::record::record(21, i);
             item.remove("id");
             if range {
                 item.insert("pk".into(), AttributeValue::S(format!("p{}", i / 7)));
@@ -60,7 +60,7 @@ async fn tables_keyed_pk_n_and_pk_s_sk_n_copy_through_the_emulator_item_for_item
     for (key, range) in [("pk:N", false), ("pk:S,sk:N", true)] {
         let schema = KeySchema::parse(key).expect("schema");
         let source = unique_table("copy-key-src");
-        scanstream::seed::table::ensure_table_keyed(&ddb, &source, &schema)
+        scanstream::dynamo::table::ensure_table_keyed(&ddb, &source, &schema)
             .await
             .expect("source table");
         let items = keyed_items(3000, range);
@@ -108,7 +108,9 @@ async fn tables_keyed_pk_n_and_pk_s_sk_n_copy_through_the_emulator_item_for_item
                 "{key} {compress}: the copy differs from the source"
             );
         }
-        let described = KeySchema::describe(&ddb, &copy).await.expect("describe");
+        let described = scanstream::dynamo::schema::describe_keys(&ddb, &copy)
+            .await
+            .expect("describe");
         assert_eq!(described, schema, "created with the key asked for");
 
         // A body cut short: what arrived is written, and the exit says the copy is not whole.

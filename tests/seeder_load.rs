@@ -7,11 +7,11 @@ mod common;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
-use scanstream::encode::Format;
+use scanstream::format::export::md5_base64;
+use scanstream::format::item::Item;
+use scanstream::format::json::Format;
+use scanstream::format::key::KeySchema;
 use scanstream::format::trailer::Trailer;
-use scanstream::load::export::md5_base64;
-use scanstream::load::key::KeySchema;
-use scanstream::scan::Item;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -30,7 +30,7 @@ fn text(out: &std::process::Output) -> String {
 fn keyed_items(count: u64, range: bool) -> Vec<Item> {
     (0..count)
         .map(|i| {
-            let mut item = scanstream::seed::generate::record(9, i);
+            let mut item = scanstream::generate::record::record(9, i);
             item.remove("id");
             if range {
                 item.insert("pk".into(), AttributeValue::S(format!("p{}", i / 10)));
@@ -62,7 +62,7 @@ async fn assert_table_holds(
 ) {
     let reference = unique_table("reference");
     let schema = KeySchema::parse(key).expect("key");
-    scanstream::seed::table::ensure_table_keyed(client, &reference, &schema)
+    scanstream::dynamo::table::ensure_table_keyed(client, &reference, &schema)
         .await
         .expect("reference table");
     write_batches(client, &reference, items.chunks(25).map(<[_]>::to_vec)).await;

@@ -9,9 +9,11 @@ use aws_sdk_dynamodb::operation::batch_write_item::{
 use aws_sdk_dynamodb::types::WriteRequest;
 use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use scanstream::dynamo::writer::BatchWriter;
+use scanstream::format::backoff::Backoff;
 use scanstream::format::error::ErrorKind;
-use scanstream::seed::{generate, generated_batches};
-use scanstream::writer::{Backoff, BatchWriter};
+use scanstream::generate::generated_batches;
+use scanstream::generate::record;
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -34,7 +36,7 @@ fn unprocessed(requests: Vec<WriteRequest>) -> BatchWriteItemOutput {
 }
 
 fn writer(client: Client, max_attempts: u32) -> BatchWriter {
-    BatchWriter::new(client, TABLE, generate::KEY)
+    BatchWriter::new(client, TABLE, record::KEY)
         .concurrency(3)
         .backoff(Backoff {
             base: Duration::from_millis(20),
@@ -87,7 +89,7 @@ async fn items_never_processed_are_reported_by_key() {
     assert_eq!(report.unprocessed_resent, 2 * 3 * 15);
     assert_eq!(report.first_unfinished, Some(0));
     let failed: HashSet<String> = report.failed_keys.iter().cloned().collect();
-    let asked: HashSet<String> = (100..130).map(|i| generate::record_id(3, i)).collect();
+    let asked: HashSet<String> = (100..130).map(|i| record::record_id(3, i)).collect();
     assert_eq!(failed, asked, "every unwritten item is named");
     assert_eq!(rule.num_calls(), 2 * 4, "two batches, four attempts each");
     // Full jitter never waits longer than the capped ceilings: 20 + 40 + 80 ms per batch.
@@ -186,7 +188,7 @@ async fn under_throttling_the_writer_stops_at_its_deadline_and_says_where_to_go_
     let rule =
         mock!(Client::batch_write_item).then_compute_output(|input| unprocessed(sent(input)));
     let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]);
-    let writer = BatchWriter::new(client, TABLE, generate::KEY)
+    let writer = BatchWriter::new(client, TABLE, record::KEY)
         .concurrency(4)
         .backoff(Backoff {
             base: Duration::from_millis(400),
@@ -211,7 +213,8 @@ async fn under_throttling_the_writer_stops_at_its_deadline_and_says_where_to_go_
     assert_eq!(report.failed_keys.len(), 100);
     assert!(report.batches >= 4, "{} batches", report.batches);
     assert_eq!(report.first_unfinished, Some(0));
-    let summary = scanstream::seed::Summary::new(&report, 500, 1000, std::time::Instant::now());
+    let summary =
+        scanstream::generate::summary::Summary::new(&report, 500, 1000, std::time::Instant::now());
     assert_eq!(summary.next_start, Some(1000));
     assert!(!summary.complete);
 }
@@ -224,9 +227,9 @@ async fn next_start_is_the_first_batch_not_known_written_whatever_order_batches_
             sent(input)
                 .first()
                 .and_then(|r| r.put_request())
-                .and_then(|p| p.item().get(generate::KEY))
+                .and_then(|p| p.item().get(record::KEY))
                 .and_then(|v| v.as_s().ok())
-                == Some(&generate::record_id(2, 25))
+                == Some(&record::record_id(2, 25))
         })
         .then_compute_output(|input| unprocessed(sent(input)));
     let ok = mock!(Client::batch_write_item).then_output(|| unprocessed(vec![]));
@@ -236,7 +239,8 @@ async fn next_start_is_the_first_batch_not_known_written_whatever_order_batches_
         .await;
     assert_eq!(report.written, 75);
     assert_eq!(report.first_unfinished, Some(1), "{report:?}");
-    let summary = scanstream::seed::Summary::new(&report, 100, 0, std::time::Instant::now());
+    let summary =
+        scanstream::generate::summary::Summary::new(&report, 100, 0, std::time::Instant::now());
     assert_eq!(summary.next_start, Some(25));
 }
 

@@ -7,11 +7,12 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use futures::StreamExt;
+use scanstream::dynamo::source::DynamoSource;
+use scanstream::dynamo::table;
+use scanstream::format::item::Item;
 use scanstream::format::trailer::Trailer;
+use scanstream::generate::record;
 use scanstream::read::stream::{ScanPlan, start};
-use scanstream::scan::Item;
-use scanstream::scan::dynamo::DynamoSource;
-use scanstream::seed::{generate, table};
 use serde::Serialize;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -587,9 +588,7 @@ pub async fn seeder_run(
 pub async fn bare_writes(client: &Client, concurrency: usize, rep: u64) -> Result<Sample> {
     let table = format!("bench-bare-{concurrency}-{rep}");
     table::ensure_table(client, &table).await?;
-    let items: Vec<Item> = (0..20_000)
-        .map(|i| generate::record(rep + 100, i))
-        .collect();
+    let items: Vec<Item> = (0..20_000).map(|i| record::record(rep + 100, i)).collect();
     let batches: Vec<Vec<WriteRequest>> = items
         .chunks(25)
         .map(|chunk| {

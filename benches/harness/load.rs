@@ -18,7 +18,7 @@ use crate::cases::{local_client, seed, seeder_command, start_watch, streamer_url
 use crate::report::{Stat, machine};
 use crate::services::Service;
 use crate::{REPS, ROOT, Result};
-use scanstream::encode::Format;
+use scanstream::format::json::Format;
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -87,7 +87,10 @@ fn records_file(seed: u64, count: u64) -> Result<PathBuf> {
     let mut line = Vec::new();
     for index in 0..count {
         line.clear();
-        Format::Dynamodb.write_line(&mut line, &scanstream::seed::generate::record(seed, index));
+        Format::Dynamodb.write_line(
+            &mut line,
+            &scanstream::generate::record::record(seed, index),
+        );
         out.write_all(&line)?;
     }
     out.flush()?;

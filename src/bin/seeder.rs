@@ -4,9 +4,9 @@
 use clap::Parser;
 use scanstream::cli::seeder::{self as cli, Args};
 use scanstream::config::SeederConfig;
+use scanstream::dynamo::writer::BatchWriter;
+use scanstream::generate::record;
 use scanstream::lambda::seeder::Seeder;
-use scanstream::seed::generate;
-use scanstream::writer::BatchWriter;
 
 fn main() -> std::process::ExitCode {
     scanstream::logging::exit(run())
@@ -19,8 +19,8 @@ async fn run() -> anyhow::Result<()> {
         return cli::run(Args::parse()).await;
     }
     let config = SeederConfig::from_env()?;
-    let client = scanstream::client::dynamodb(&config.calls).await;
-    let writer = BatchWriter::new(client, &config.table_name, generate::KEY);
+    let client = scanstream::dynamo::client::dynamodb(&config.calls).await;
+    let writer = BatchWriter::new(client, &config.table_name, record::KEY);
     scanstream::lambda::runtime::run(Seeder::new(config, writer))
         .await
         .map_err(|err| anyhow::anyhow!(err))

@@ -6,8 +6,8 @@
 //! parameter bounds, so the template cannot offer values the function refuses.
 
 use scanstream::config::Config;
+use scanstream::dynamo::source::DynamoSource;
 use scanstream::lambda::streamer::Streamer;
-use scanstream::scan::dynamo::DynamoSource;
 
 fn main() -> std::process::ExitCode {
     scanstream::logging::exit(run().map_err(|err| anyhow::anyhow!(err)))
@@ -34,7 +34,7 @@ async fn run() -> Result<(), lambda_http::Error> {
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
-    let client = scanstream::client::dynamodb(&config.calls).await;
+    let client = scanstream::dynamo::client::dynamodb(&config.calls).await;
     let source = DynamoSource::new(client, config.table_name.clone())
         .with_consumed_capacity(config.consumed_capacity);
     scanstream::lambda::runtime::run(Streamer::new(config, source)).await

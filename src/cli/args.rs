@@ -2,7 +2,7 @@
 //! layout of the output, and the retries of a call.
 
 use crate::cli::transport::sign::{SignMode, Signer};
-use crate::writer::Backoff;
+use crate::format::backoff::Backoff;
 use clap::ValueEnum;
 use std::sync::Arc;
 use std::time::Duration;

@@ -10,7 +10,7 @@ use crate::cli::args::{SigningArgs, backoff, signer};
 use crate::cli::progress::{self as shown, Sample, Total};
 use crate::cli::transport::sign::Signer;
 use crate::cli::transport::{Failure, Request, Transport};
-use crate::writer::Backoff;
+use crate::format::backoff::Backoff;
 use anyhow::bail;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

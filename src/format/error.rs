@@ -2,7 +2,7 @@
 //!
 //! The original error is kept as the `source` for logs; clients only ever see the kind's
 //! code and fixed message, never internal error text. Sorting SDK errors into kinds is the
-//! DynamoDB adapter's job ([`crate::client::classify`]): nothing here knows the SDK.
+//! DynamoDB adapter's job ([`crate::dynamo::error::classify`]): nothing here knows the SDK.
 
 use std::error::Error as StdError;
 use std::fmt;

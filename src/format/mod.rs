@@ -1,13 +1,30 @@
-//! Formats: values and wire formats, with no AWS call and no file or socket.
+//! Formats: values and wire formats, with no SDK call and no I/O. The lowest layer:
+//! every other layer may use it, and it uses none of them.
 //!
-//! - [`error`]: the kinds of upstream failure a client acts on.
-//! - [`compress`]: gzip / zstd bodies, flushed page by page, and bounded decoding.
-//! - [`time`]: ISO 8601 times as DynamoDB's export manifests write them.
+//! - [`item`]: an item, and its size as DynamoDB counts it.
+//! - [`number`]: DynamoDB's number, exact and ordered.
+//! - [`json`]: items to JSON lines, plain or typed, and ([`json::read`]) typed JSON back.
+//! - [`key`]: key schemas, key values, an item's key, index keys.
+//! - [`limits`]: DynamoDB's and Lambda's limits, written once.
+//! - [`shape`]: what a read returns: fields, index, Query, filter, count.
 //! - [`cursor`]: the resume token, its seal, and ([`cursor::worst`]) its worst-case size.
 //! - [`trailer`]: the last line of every stream, its stop reasons, and reading a body back.
+//! - [`compress`]: gzip / zstd bodies, flushed page by page, and bounded decoding.
+//! - [`error`]: the kinds of upstream failure a client acts on.
+//! - [`backoff`]: retry delays with jitter.
+//! - [`export`]: DynamoDB's export layout: manifests and the recorded key schema.
+//! - [`time`]: ISO 8601 times as DynamoDB's export manifests write them.
 
+pub mod backoff;
 pub mod compress;
 pub mod cursor;
 pub mod error;
+pub mod export;
+pub mod item;
+pub mod json;
+pub mod key;
+pub mod limits;
+pub mod number;
+pub mod shape;
 pub mod time;
 pub mod trailer;

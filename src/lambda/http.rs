@@ -148,7 +148,10 @@ impl From<&UpstreamError> for ApiError {
         };
         // DynamoDB's message about the user's own expression is theirs to read; any
         // other upstream text stays in the logs.
-        let message = match err.source.downcast_ref::<crate::scan::ExpressionRejected>() {
+        let message = match err
+            .source
+            .downcast_ref::<crate::dynamo::error::ExpressionRejected>()
+        {
             Some(rejected) if err.kind == ErrorKind::InvalidRequest => {
                 format!("{}: {}", err.kind.message(), rejected.message)
             }
@@ -239,7 +242,7 @@ mod tests {
     fn dynamodb_s_message_about_the_user_s_expression_is_passed_on() {
         let rejected = UpstreamError::new(
             ErrorKind::InvalidRequest,
-            crate::scan::ExpressionRejected {
+            crate::dynamo::error::ExpressionRejected {
                 message: "Invalid FilterExpression: Syntax error; token: \"AND\"".into(),
                 source: Box::from("sdk detail"),
             },
@@ -255,7 +258,7 @@ mod tests {
         // Only as an invalid request: anything else keeps its fixed message.
         let other = UpstreamError::new(
             ErrorKind::Internal,
-            crate::scan::ExpressionRejected {
+            crate::dynamo::error::ExpressionRejected {
                 message: "m".into(),
                 source: Box::from("s"),
             },

@@ -10,13 +10,14 @@
 use super::http::{ApiError, Invocation, ResponseBody, error_response, response, time_budget};
 use super::runtime::Handler;
 use crate::config::Config;
+use crate::dynamo::source::{ApproximateSize, PageSource};
 use crate::format::cursor::CursorSeal;
+use crate::format::limits;
 use crate::format::trailer::{APPROX_BYTES_HEADER, APPROX_ITEMS_HEADER};
 use crate::read::open::Reader;
 use crate::read::params::{ErrorCode, Params};
 use crate::read::request::query::MAX_PK_TEXT_BYTES;
 use crate::read::request::{Bounds, PARAMETERS, REPEATABLE, StreamRequest, parse_request};
-use crate::scan::{ApproximateSize, PageSource, limits};
 use futures::StreamExt;
 use http_body::Frame;
 use lambda_http::http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
@@ -238,7 +239,7 @@ mod tests {
     /// A memory table whose size lookup takes `delay` the first time (a slow or
     /// throttled `DescribeTable`) and is then cached, as DynamoDB's source caches it.
     struct SlowSize {
-        inner: crate::scan::memory::MemorySource,
+        inner: crate::dynamo::memory::MemorySource,
         delay: Duration,
         cached: std::sync::atomic::AtomicBool,
     }
@@ -246,25 +247,28 @@ mod tests {
     impl PageSource for SlowSize {
         async fn page(
             &self,
-            request: crate::scan::PageRequest,
-        ) -> Result<crate::scan::Page, UpstreamError> {
+            request: crate::dynamo::source::PageRequest,
+        ) -> Result<crate::dynamo::source::Page, UpstreamError> {
             self.inner.page(request).await
         }
 
         async fn partition_key(
             &self,
             index: Option<&str>,
-        ) -> Result<crate::scan::KeyAttribute, UpstreamError> {
+        ) -> Result<crate::format::key::KeyAttribute, UpstreamError> {
             self.inner.partition_key(index).await
         }
 
-        async fn approximate_size(&self, _: Option<&str>) -> Option<crate::scan::ApproximateSize> {
+        async fn approximate_size(
+            &self,
+            _: Option<&str>,
+        ) -> Option<crate::dynamo::source::ApproximateSize> {
             use std::sync::atomic::Ordering::SeqCst;
             if !self.cached.load(SeqCst) {
                 tokio::time::sleep(self.delay).await;
                 self.cached.store(true, SeqCst);
             }
-            Some(crate::scan::ApproximateSize {
+            Some(crate::dynamo::source::ApproximateSize {
                 items: 7,
                 bytes: 700,
             })
@@ -276,7 +280,7 @@ mod tests {
         use std::sync::atomic::Ordering::SeqCst;
         let items = (0..5)
             .map(|i| {
-                crate::scan::Item::from([(
+                crate::format::item::Item::from([(
                     "id".to_string(),
                     aws_sdk_dynamodb::types::AttributeValue::S(format!("item-{i}")),
                 )])
@@ -285,7 +289,7 @@ mod tests {
         let streamer = Streamer::new(
             config(),
             SlowSize {
-                inner: crate::scan::memory::MemorySource::new(items, "id"),
+                inner: crate::dynamo::memory::MemorySource::new(items, "id"),
                 delay: Duration::from_secs(5),
                 cached: false.into(),
             },
@@ -328,7 +332,7 @@ mod tests {
     /// A memory table whose key-schema lookup (a `DescribeTable`) takes `delay`, or
     /// fails when `denied`; it counts the lookups.
     struct SlowKeys {
-        inner: crate::scan::memory::MemorySource,
+        inner: crate::dynamo::memory::MemorySource,
         delay: Duration,
         denied: bool,
         lookups: std::sync::atomic::AtomicUsize,
@@ -337,15 +341,15 @@ mod tests {
     impl PageSource for SlowKeys {
         async fn page(
             &self,
-            request: crate::scan::PageRequest,
-        ) -> Result<crate::scan::Page, UpstreamError> {
+            request: crate::dynamo::source::PageRequest,
+        ) -> Result<crate::dynamo::source::Page, UpstreamError> {
             self.inner.page(request).await
         }
 
         async fn partition_key(
             &self,
             index: Option<&str>,
-        ) -> Result<crate::scan::KeyAttribute, UpstreamError> {
+        ) -> Result<crate::format::key::KeyAttribute, UpstreamError> {
             self.lookups
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             tokio::time::sleep(self.delay).await;
@@ -361,13 +365,13 @@ mod tests {
         let table = || {
             let items = (0..50)
                 .map(|i| {
-                    crate::scan::Item::from([(
+                    crate::format::item::Item::from([(
                         "id".to_string(),
                         aws_sdk_dynamodb::types::AttributeValue::S(format!("item-{i}")),
                     )])
                 })
                 .collect();
-            crate::scan::memory::MemorySource::new(items, "id").with_filter(|_| true)
+            crate::dynamo::memory::MemorySource::new(items, "id").with_filter(|_| true)
         };
         let uri: Uri = "/?max_items=3&filter=attribute_exists(id)"
             .parse()

@@ -7,15 +7,16 @@
 //! first; memory stays bounded by the batch, so repeats further apart are not looked for
 //! (both are written, and which one stays is not defined).
 
-use super::key::ItemKey;
-use crate::scan::Item;
-use crate::writer::MAX_BATCH;
+use crate::format::item::Item;
+use crate::format::key::ItemKey;
+use crate::format::limits::MAX_BATCH_WRITE_ITEMS;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
 
-/// A batch closes before its items' typed JSON would pass this: under the 16 MB request
-/// limit with room for the request's own wrapping.
+/// A batch closes before its items' typed JSON would pass this: under the request limit
+/// ([`crate::format::limits::MAX_BATCH_WRITE_BYTES`], 16 MB) with room for the request's
+/// own wrapping.
 pub const MAX_BATCH_BYTES: usize = 12 << 20;
 
 /// What a put adds to the request besides the item's JSON (`{"PutRequest":{"Item":..}},`).
@@ -97,7 +98,7 @@ impl Batcher {
             };
         if let Some(first) = self.keys.get(&key) {
             return Err(format!(
-                "the key is already on line {first}, in the same batch of {MAX_BATCH}: \
+                "the key is already on line {first}, in the same batch of {MAX_BATCH_WRITE_ITEMS}: \
                  DynamoDB refuses a batch with a key twice (keys compare by value)"
             ));
         }
@@ -105,7 +106,7 @@ impl Batcher {
         self.bytes += bytes;
         self.batch.items.push(item);
         self.batch.positions.push(position);
-        if self.batch.items.len() == MAX_BATCH {
+        if self.batch.items.len() == MAX_BATCH_WRITE_ITEMS {
             return Ok(self.finish());
         }
         Ok(closed)
@@ -123,7 +124,7 @@ impl Batcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::key::KeySchema;
+    use crate::format::key::KeySchema;
     use aws_sdk_dynamodb::types::AttributeValue;
 
     #[test]

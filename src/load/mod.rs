@@ -3,8 +3,9 @@
 //!
 //! - [`input`]: what `--from` names (standard input, a file, a stream, a directory) and
 //!   its bytes as lines, gzip or zstd decoded as they stream.
-//! - [`item`]: a line of typed JSON to an item, by DynamoDB's rules.
-//! - [`key`]: the target table's key schema and its indexes' keys, checked on every item.
+//! - [`lines`]: lines of typed JSON to items keyed by the table's key schema
+//!   ([`crate::format::json::read`] reads each line, by DynamoDB's rules).
+//! - `pass`: one pass over the input, checking (and on the second, writing) its lines.
 //! - [`batch`]: items into batches of 25 with no key twice.
 //! - [`export`]: DynamoDB's export layout, its manifests and checksums.
 //! - [`checkpoint`]: how far a file or export load has been written.
@@ -21,24 +22,18 @@ pub mod batch;
 pub mod checkpoint;
 pub mod export;
 pub mod input;
-pub mod item;
-pub mod key;
+pub mod lines;
+mod pass;
 
+use crate::dynamo::writer::{BatchWriter, WriteReport};
 use crate::format::error::{ErrorKind, UpstreamError};
-use crate::format::trailer::Trailer;
-use crate::writer::{BatchWriter, WriteReport};
+use crate::format::key::{IndexKeys, KeySchema};
 use aws_sdk_dynamodb::Client;
-use batch::{Batch, Batcher, Position};
 use checkpoint::Keeper;
 use export::{Export, ExportError};
-use futures::StreamExt;
-use input::{Line, MAX_LINE_BYTES, Source, read_line};
-use key::{IndexKeys, KeySchema};
-use std::collections::HashMap;
+use input::Source;
+use pass::{Pass, file_incomplete, read_pass, stream_incomplete, write_pass};
 use std::path::PathBuf;
-use std::sync::Mutex;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 
 /// Bad lines shown in full; the rest are counted.
 pub const SHOWN_ERRORS: usize = 20;
@@ -326,7 +321,7 @@ async fn resolve_schema(
     recorded: Option<KeySchema>,
 ) -> Result<(KeySchema, IndexKeys, bool), LoadError> {
     let table = &options.table;
-    match KeySchema::describe_with_indexes(client, table).await {
+    match crate::dynamo::schema::describe_with_indexes(client, table).await {
         Ok((schema, indexes)) => {
             if let Some(asked) = &options.key
                 && *asked != schema
@@ -346,7 +341,7 @@ async fn resolve_schema(
             }
             let schema = match options.key.clone().or(recorded) {
                 Some(schema) => schema,
-                None => crate::seed::table::default_key_schema()
+                None => crate::dynamo::table::default_key_schema()
                     .map_err(|e| LoadError::Table(e.to_string()))?,
             };
             Ok((schema, IndexKeys::default(), true))
@@ -367,294 +362,10 @@ async fn create_if_needed(
     if !create {
         return Ok(false);
     }
-    crate::seed::table::ensure_table_keyed(client, &options.table, schema)
+    crate::dynamo::table::ensure_table_keyed(client, &options.table, schema)
         .await
         .map_err(|source| LoadError::Upstream {
             table: options.table.clone(),
             source,
         })
-}
-
-/// Why a stream is not a whole copy: no trailer, a trailer that says so, or one that
-/// counts other items than arrived.
-fn stream_incomplete(tally: &Tally) -> Option<String> {
-    if let Some((line, why)) = &tally.cut_by {
-        return Some(format!(
-            "reading it failed after line {line} ({why}), without a trailer: the stream was \
-             cut off (a whole copy is `scanstream pull --trailer`)"
-        ));
-    }
-    if let Some(line) = tally.cut_mid_line {
-        return Some(format!(
-            "it ends inside line {line}, without a trailer: the stream was cut off"
-        ));
-    }
-    match &tally.trailer {
-        None => Some(
-            "it ends without a trailer: the stream was cut off, or was not written by the \
-             streamer or `scanstream pull --trailer`"
-                .to_string(),
-        ),
-        Some(trailer) => trailer_incomplete(trailer, tally.item_lines),
-    }
-}
-
-/// A file without a trailer is a data set; one with a trailer is checked like a stream.
-fn file_incomplete(tally: &Tally) -> Option<String> {
-    tally
-        .trailer
-        .as_ref()
-        .and_then(|t| trailer_incomplete(t, tally.item_lines))
-}
-
-fn trailer_incomplete(trailer: &Trailer, item_lines: u64) -> Option<String> {
-    if !trailer.complete {
-        return Some(format!(
-            "its trailer says complete:false (reason {}): it holds only part of the table; \
-             resume the read with the trailer's cursor",
-            trailer
-                .reason
-                .map_or("unknown".to_string(), |r| format!("{r:?}"))
-        ));
-    }
-    if trailer.items != item_lines {
-        return Some(format!(
-            "its trailer counts {} items but {item_lines} item lines came before it: lines \
-             were lost or added",
-            trailer.items
-        ));
-    }
-    None
-}
-
-/// How lines are read in a pass.
-#[derive(Debug, Clone)]
-struct Pass {
-    schema: KeySchema,
-    /// Checked on the items that carry them, so DynamoDB refuses no batch for them.
-    indexes: IndexKeys,
-    /// A stream stops at its first bad line.
-    stop_on_error: bool,
-    /// Whether a last line may be a trailer (not in an export's data files).
-    trailers: bool,
-    /// A last line that does not parse and has no `\n` was cut off (streams).
-    cut_off_tail: bool,
-}
-
-/// What a pass over the input found.
-#[derive(Debug, Default)]
-struct Tally {
-    /// Non-blank lines that are not the trailer.
-    item_lines: u64,
-    /// Item lines of each source.
-    per_file: Vec<u64>,
-    /// Valid items (after the resume position).
-    valid: u64,
-    /// Bad lines, all of them counted.
-    error_count: u64,
-    /// The first of them.
-    errors: Vec<String>,
-    /// The trailer, when the input ends with one.
-    trailer: Option<Trailer>,
-    /// The bad line a stream stopped at.
-    stopped: Option<String>,
-    /// The stream ended inside this line.
-    cut_mid_line: Option<u64>,
-    /// Reading the stream failed (its decoder, at a cut) after this many lines, and why.
-    cut_by: Option<(u64, String)>,
-    /// A failure to keep the checkpoint.
-    checkpoint_error: Option<String>,
-    /// The writer stopped taking batches (DynamoDB refused one), so reading stopped.
-    abandoned: bool,
-}
-
-impl Tally {
-    fn bad(&mut self, message: String) {
-        self.error_count += 1;
-        if self.errors.len() < SHOWN_ERRORS {
-            self.errors.push(message);
-        }
-    }
-}
-
-/// Reads every source in order: checks each line, and, given `send`, hands the valid
-/// items after `resume` to the writer in batches. Runs on a blocking thread.
-fn read_pass(
-    pass: &Pass,
-    sources: &[Source],
-    resume: Option<Position>,
-    send: Option<&mpsc::Sender<Batch>>,
-) -> Result<Tally, LoadError> {
-    let mut tally = Tally::default();
-    let mut batcher = Batcher::default();
-    let mut buf = Vec::new();
-    let several = sources.len() > 1;
-    'sources: for (index, source) in sources.iter().enumerate() {
-        let file = u32::try_from(index).unwrap_or(u32::MAX);
-        let io = |source_err| LoadError::Io {
-            name: source.name(),
-            source: source_err,
-        };
-        let mut reader = source.open().map_err(io)?;
-        let mut lines_here = 0u64;
-        let mut line = 0u64;
-        // A trailer seen, and its line: the input must end there.
-        let mut trailer: Option<(u64, Trailer)> = None;
-        loop {
-            let read = match read_line(&mut *reader, &mut buf, MAX_LINE_BYTES) {
-                Ok(read) => read,
-                // A cut-off gzip or zstd stream fails to decode at the cut: like a stream
-                // that ends inside a line, its whole lines so far are written, then the
-                // load is reported incomplete.
-                Err(err) if pass.cut_off_tail => {
-                    tally.cut_by = Some((line, err.to_string()));
-                    break 'sources;
-                }
-                Err(err) => return Err(io(err)),
-            };
-            let Some(read) = read else { break };
-            line += 1;
-            let at = |message: &str| {
-                if several {
-                    format!("{}: line {line}: {message}", source.name())
-                } else {
-                    format!("line {line}: {message}")
-                }
-            };
-            let unended = read == Line::Unended;
-            let text = match read {
-                Line::TooLong(bytes) => Err(format!(
-                    "a line of {bytes} bytes, over the {MAX_LINE_BYTES}-byte limit"
-                )),
-                Line::Read | Line::Unended => Ok(&buf),
-            };
-            if let Ok(bytes) = &text
-                && bytes.iter().all(u8::is_ascii_whitespace)
-            {
-                continue;
-            }
-            if let Some((trailer_line, _)) = trailer.take() {
-                let message = format!(
-                    "line {trailer_line}: a trailer before the last line: streams were joined"
-                );
-                tally.bad(message.clone());
-                if pass.stop_on_error {
-                    tally.stopped = Some(message);
-                    break 'sources;
-                }
-            }
-            if pass.trailers
-                && let Ok(bytes) = &text
-                && let Some(found) = Trailer::parse_line(bytes)
-            {
-                trailer = Some((line, found));
-                continue;
-            }
-            tally.item_lines += 1;
-            lines_here += 1;
-            let position = Position { file, line };
-            let resumed = resume.is_some_and(|r| position <= r);
-            if resumed && send.is_some() {
-                continue;
-            }
-            let length = text.as_ref().map_or(0, |bytes| bytes.len());
-            let parsed = text.and_then(|bytes| {
-                let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
-                let (item, key) = item::parse_line(text, &pass.schema)?;
-                pass.indexes.check(&item)?;
-                Ok((item, key))
-            });
-            let pushed = match parsed {
-                Ok(_) if resumed => Ok(None),
-                Ok((item, key)) => batcher
-                    .push_at(position, item, key, length)
-                    .inspect(|_| tally.valid += 1),
-                Err(message) => Err(message),
-            };
-            match pushed {
-                Ok(Some(batch)) => {
-                    if let Some(tx) = send
-                        && tx.blocking_send(batch).is_err()
-                    {
-                        tally.abandoned = true;
-                        break 'sources;
-                    }
-                }
-                Ok(None) => {}
-                Err(_) if unended && pass.cut_off_tail => {
-                    // The stream ended inside a line: cut off, not a bad line.
-                    tally.cut_mid_line = Some(line);
-                }
-                Err(message) => {
-                    let message = at(&message);
-                    tally.bad(message.clone());
-                    if pass.stop_on_error {
-                        tally.stopped = Some(message);
-                        break 'sources;
-                    }
-                }
-            }
-        }
-        tally.per_file.push(lines_here);
-        if let Some((_, found)) = trailer {
-            tally.trailer = Some(found);
-        }
-    }
-    // Before a stream's bad line, every item is valid: they are written.
-    if let Some(batch) = batcher.finish()
-        && let Some(tx) = send
-        && tx.blocking_send(batch).is_err()
-    {
-        tally.abandoned = true;
-    }
-    Ok(tally)
-}
-
-/// Reads `sources` on a blocking thread and writes what it hands over; keeps the
-/// checkpoint as batches finish.
-async fn write_pass(
-    writer: &BatchWriter,
-    pass: Pass,
-    sources: Vec<Source>,
-    resume: Option<Position>,
-    mut keeper: Option<Keeper>,
-    observer: &mut dyn Observer,
-) -> Result<(WriteReport, Tally), LoadError> {
-    // As deep as the writer's concurrency: the reader stays one round of batches ahead.
-    let (tx, rx) = mpsc::channel::<Batch>(writer.concurrency_level());
-    let reading =
-        tokio::task::spawn_blocking(move || read_pass(&pass, &sources, resume, Some(&tx)));
-    // Batch index (in the order handed over) to its last position and size.
-    let handed: Mutex<HashMap<u64, (Option<Position>, u64)>> = Mutex::new(HashMap::new());
-    let mut next_index = 0u64;
-    let batches = ReceiverStream::new(rx).map(|batch| {
-        if let Ok(mut handed) = handed.lock() {
-            handed.insert(next_index, (batch.last(), batch.items.len() as u64));
-        }
-        next_index += 1;
-        batch.items
-    });
-    let mut checkpoint_error = None;
-    let report = writer
-        .write_stream(batches, None, |done| {
-            observer.written(done.total);
-            let entry = handed.lock().ok().and_then(|mut h| h.remove(&done.index));
-            if let (Some(keeper), Some((last, items))) = (keeper.as_mut(), entry)
-                && let Err(err) = keeper.finished(done.index, done.complete, last, items)
-            {
-                checkpoint_error.get_or_insert(err);
-            }
-        })
-        .await;
-    let mut tally = reading
-        .await
-        .map_err(|e| LoadError::Usage(format!("the reading thread failed: {e}")))??;
-    if let Some(keeper) = keeper.as_mut()
-        && report.is_complete()
-        && let Err(err) = keeper.complete()
-    {
-        checkpoint_error.get_or_insert(err);
-    }
-    tally.checkpoint_error = checkpoint_error;
-    Ok((report, tally))
 }

@@ -15,8 +15,10 @@
 //! drops the page unsent and turns the stream back to pages sized by the budget.
 
 use super::budget::Reservation;
+use crate::dynamo::source::{Page, PageSource};
 use crate::format::error::UpstreamError;
-use crate::scan::{Item, Page, PageSource, ReadShape};
+use crate::format::item::Item;
+use crate::format::shape::ReadShape;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -197,7 +199,7 @@ impl FullPages {
     /// Learns from a page read without [`FullPages::fit`] (a budget-sized re-read): its
     /// `LastEvaluatedKey` confirms the described key, or shows it does not fit, as a
     /// fitted page's does. Without this a re-read could never unblock the next cut.
-    pub fn observe(&self, last_evaluated_key: Option<&crate::scan::Item>) {
+    pub fn observe(&self, last_evaluated_key: Option<&crate::format::item::Item>) {
         if let Some(last) = last_evaluated_key {
             if self.is_key(last) {
                 self.verified.store(true, Ordering::Relaxed);
@@ -259,11 +261,12 @@ pub enum Fitted {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dynamo::memory::MemorySource;
     use crate::format::cursor::{Cursor, CursorSeal, Position};
+    use crate::format::key::KeyValue;
+    use crate::format::shape::{Filter, QueryShape};
     use crate::format::trailer::{StopReason, split_body};
     use crate::read::stream::{ScanPlan, start};
-    use crate::scan::memory::MemorySource;
-    use crate::scan::{Filter, KeyValue, QueryShape};
     use aws_sdk_dynamodb::types::AttributeValue;
     use bytes::Bytes;
     use futures::StreamExt;
@@ -433,7 +436,7 @@ mod tests {
     async fn a_key_schema_that_does_not_fit_the_items_never_over_spends_or_loses_an_item() {
         // The items are keyed by `id`; the description says otherwise (a stale cache, a
         // table recreated): another attribute, or more attributes than the key has.
-        use crate::scan::{KeyAttribute, KeySchema, KeyType};
+        use crate::format::key::{KeyAttribute, KeySchema, KeyType};
         let attribute = |name: &str, key_type| KeyAttribute {
             name: name.into(),
             key_type,

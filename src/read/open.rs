@@ -6,12 +6,12 @@
 use super::params::{ErrorCode, RequestError};
 use super::request::StreamRequest;
 use super::request::query::{query_shape, resumed_query_fits};
+use crate::dynamo::source::{ApproximateSize, PageSource};
 use crate::format::cursor::CursorSeal;
 use crate::format::cursor::Position;
 use crate::format::error::{ErrorKind, UpstreamError};
 use crate::read::filtered;
 use crate::read::stream::{self, ScanPlan, ScanStream};
-use crate::scan::{ApproximateSize, PageSource};
 use futures::future::Either;
 use std::sync::Arc;
 use std::time::Duration;

@@ -6,10 +6,12 @@
 use super::budget::Budget;
 use super::filtered::{Fitted, FullPages};
 use super::rate::RateLimit;
-use crate::encode::Format;
+use crate::dynamo::source::{PageRequest, PageSource};
 use crate::format::cursor::Position;
 use crate::format::error::UpstreamError;
-use crate::scan::{KeyValue, PageRequest, PageSource, ReadShape};
+use crate::format::json::Format;
+use crate::format::key::KeyValue;
+use crate::format::shape::ReadShape;
 use bytes::Bytes;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -79,7 +81,7 @@ impl<S> Clone for Segment<S> {
 impl<S: PageSource> Segment<S> {
     /// Reads until the segment ends (`true`) or something stops it (`false`): the
     /// client went away, `max_items` was reached, or a page failed.
-    pub(super) async fn run(self, mut start_key: Option<crate::scan::Item>) -> bool {
+    pub(super) async fn run(self, mut start_key: Option<crate::format::item::Item>) -> bool {
         // Capacity and items of this segment's pages so far: what an item costs.
         let (mut units, mut items) = (0.0, 0u64);
         // The next page is sized by the budget, not read whole: one that had to be cut

@@ -15,13 +15,14 @@ use super::budget::Budget;
 use super::filtered::FullPages;
 use super::rate::RateLimit;
 use super::segment::{EncodedPage, Event, Segment};
-use crate::encode::Format;
+use crate::dynamo::source::PageSource;
 use crate::format::compress::{Compression, Compressor};
 use crate::format::cursor::{CursorSeal, Position};
 use crate::format::error::{ErrorKind, UpstreamError};
+use crate::format::json::Format;
+use crate::format::shape::ReadShape;
 use crate::format::trailer::{StopReason, Trailer, TrailerError};
 use crate::read::tally::{SentPage, Tally};
-use crate::scan::{PageSource, ReadShape};
 use bytes::Bytes;
 use futures::Stream;
 use std::collections::{HashMap, VecDeque};
@@ -133,7 +134,7 @@ pub async fn start<S: PageSource>(
 ) -> Result<ScanStream, UpstreamError> {
     let started = Instant::now();
     // Where each unfinished position starts: segments of a Scan, partitions of a Query.
-    let pending: VecDeque<(usize, Option<crate::scan::Item>)> = plan
+    let pending: VecDeque<(usize, Option<crate::format::item::Item>)> = plan
         .positions
         .iter()
         .enumerate()
@@ -455,9 +456,9 @@ impl Stream for ScanStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dynamo::memory::MemorySource;
+    use crate::format::item::Item;
     use crate::format::trailer::{Trailer, split_body};
-    use crate::scan::Item;
-    use crate::scan::memory::MemorySource;
     use aws_sdk_dynamodb::types::AttributeValue;
     use futures::StreamExt;
 
@@ -554,10 +555,11 @@ mod budget_tests {
     //! delivers exactly the items not yet sent.
 
     use super::*;
+    use crate::dynamo::memory::MemorySource;
+    use crate::dynamo::source::PageRequest;
     use crate::format::cursor::Cursor;
+    use crate::format::item::Item;
     use crate::format::trailer::{Trailer, split_body};
-    use crate::scan::memory::MemorySource;
-    use crate::scan::{Item, PageRequest};
     use aws_sdk_dynamodb::types::AttributeValue;
     use futures::StreamExt;
 
@@ -903,7 +905,10 @@ mod budget_tests {
     }
 
     impl PageSource for Recording {
-        async fn page(&self, request: PageRequest) -> Result<crate::scan::Page, UpstreamError> {
+        async fn page(
+            &self,
+            request: PageRequest,
+        ) -> Result<crate::dynamo::source::Page, UpstreamError> {
             let at = Instant::now();
             assert!(
                 request.report_capacity,
@@ -918,7 +923,7 @@ mod budget_tests {
         async fn partition_key(
             &self,
             index: Option<&str>,
-        ) -> Result<crate::scan::KeyAttribute, UpstreamError> {
+        ) -> Result<crate::format::key::KeyAttribute, UpstreamError> {
             self.inner.partition_key(index).await
         }
     }
@@ -980,10 +985,12 @@ mod fan_out_tests {
     //! partition's position.
 
     use super::*;
+    use crate::dynamo::memory::MemorySource;
     use crate::format::cursor::Cursor;
+    use crate::format::item::Item;
+    use crate::format::key::KeyValue;
+    use crate::format::shape::QueryShape;
     use crate::format::trailer::{Trailer, split_body};
-    use crate::scan::memory::MemorySource;
-    use crate::scan::{Item, KeyValue, QueryShape};
     use aws_sdk_dynamodb::types::AttributeValue;
     use futures::StreamExt;
 

@@ -3,8 +3,8 @@
 //! cursor that resumes exactly after the last item delivered.
 
 use crate::format::cursor::{Cursor, CursorSeal, Position};
+use crate::format::shape::ReadShape;
 use crate::format::trailer::{PartitionSummary, SegmentSummary, StopReason, Trailer, TrailerError};
-use crate::scan::ReadShape;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -203,7 +203,7 @@ mod tests {
                 secret: Arc::from(&b"k"[..]),
             }),
         );
-        let key = crate::scan::Item::from([(
+        let key = crate::format::item::Item::from([(
             "id".to_string(),
             aws_sdk_dynamodb::types::AttributeValue::S("x".into()),
         )]);

@@ -13,9 +13,11 @@ pub mod stall;
 pub mod stub;
 
 use aws_sdk_dynamodb::Client;
-use scanstream::scan::Item;
-use scanstream::seed::{generate, generated_batches, table};
-use scanstream::writer::BatchWriter;
+use scanstream::dynamo::table;
+use scanstream::dynamo::writer::BatchWriter;
+use scanstream::format::item::Item;
+use scanstream::generate::generated_batches;
+use scanstream::generate::record;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The client for DynamoDB Local, as `scripts/test.sh` points it there.
@@ -26,7 +28,7 @@ pub async fn local_client() -> Client {
         "AWS_ENDPOINT_URL_DYNAMODB must point at DynamoDB Local (got {endpoint:?}); \
          run the tests with scripts/test.sh, which starts it"
     );
-    let client = scanstream::client::dynamodb(&Default::default()).await;
+    let client = scanstream::dynamo::client::dynamodb(&Default::default()).await;
     if let Err(err) = client.list_tables().limit(1).send().await {
         panic!("DynamoDB Local at {endpoint} does not answer: {err:?}");
     }
@@ -187,7 +189,7 @@ pub async fn sized_table(
     table::ensure_table(client, &name)
         .await
         .expect("create table");
-    let batches = scanstream::seed::sized_batches(seed, 0, count, Some(size));
+    let batches = scanstream::generate::sized_batches(seed, 0, count, Some(size));
     write_batches(client, &name, batches).await;
     name
 }
@@ -198,7 +200,7 @@ pub async fn write_batches(
     table: &str,
     batches: impl IntoIterator<Item = Vec<Item>>,
 ) {
-    let report = BatchWriter::new(client.clone(), table, generate::KEY)
+    let report = BatchWriter::new(client.clone(), table, record::KEY)
         .concurrency(4)
         .write_all(batches, |_| {})
         .await;
@@ -254,7 +256,7 @@ pub fn ids(items: &[serde_json::Value]) -> Vec<String> {
 
 /// The ids `seed` generates for indexes `0..count`, sorted.
 pub fn expected_ids(seed: u64, count: u64) -> Vec<String> {
-    let mut ids: Vec<String> = (0..count).map(|i| generate::record_id(seed, i)).collect();
+    let mut ids: Vec<String> = (0..count).map(|i| record::record_id(seed, i)).collect();
     ids.sort();
     ids
 }
@@ -291,7 +293,7 @@ pub async fn body_of(
 }
 
 /// `GET /?query` through the streamer's own handler (no Lambda): status and body.
-pub async fn get_via_handler<S: scanstream::scan::PageSource>(
+pub async fn get_via_handler<S: scanstream::dynamo::source::PageSource>(
     streamer: &scanstream::lambda::streamer::Streamer<S>,
     query: &str,
 ) -> (u16, bytes::Bytes) {
@@ -314,7 +316,10 @@ pub async fn table_lines(client: &Client, table: &str) -> std::collections::BTre
         .try_collect()
         .await
         .unwrap_or_else(|err| panic!("scanning {table}: {err:?}"));
-    items.iter().map(scanstream::encode::to_line).collect()
+    items
+        .iter()
+        .map(scanstream::format::json::to_line)
+        .collect()
 }
 
 /// Runs the seeder binary with `args`, nothing on its standard input.

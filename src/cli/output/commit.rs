@@ -1051,7 +1051,8 @@ mod tests {
     /// key, as the streamer mints it.
     fn query_cursor(slice: u64, keys: usize) -> String {
         use crate::format::cursor::{Cursor, Position};
-        use crate::scan::{KeyValue, QueryShape, ReadShape};
+        use crate::format::key::KeyValue;
+        use crate::format::shape::{QueryShape, ReadShape};
         use aws_sdk_dynamodb::types::AttributeValue;
         let key = |i: usize| {
             format!(

@@ -3,7 +3,7 @@
 
 use crate::cli::args::{Compress, Format, Layout, SigningArgs};
 use crate::cli::pull::partitions::Partitions;
-use crate::load::key::KeySchema;
+use crate::format::key::KeySchema;
 use anyhow::bail;
 use clap::ValueEnum;
 use std::path::PathBuf;
@@ -251,7 +251,7 @@ pub(crate) fn read_options(args: &PullArgs) -> anyhow::Result<ReadOptions> {
     }
     if let Some(values) = &q.values {
         for (placeholder, value) in json_object("--values", values)? {
-            if let Err(why) = crate::encode::typed_value(&value) {
+            if let Err(why) = crate::format::json::typed_value(&value) {
                 bail!(
                     "--values: {placeholder:?} is not a DynamoDB typed value ({why}), e.g. \
                      {{\"S\":\"text\"}} or {{\"N\":\"1\"}}"

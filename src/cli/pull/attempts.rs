@@ -1,7 +1,7 @@
 //! When a slice's worker tries a call again, and when it gives up: failures in a row
 //! against `--max-attempts`, 429s against `--throttle-patience`.
 
-use crate::writer::Backoff;
+use crate::format::backoff::Backoff;
 use tokio::time::Instant;
 
 /// Failures in a row that count against `--max-attempts` (429s aside: those are counted

@@ -49,7 +49,7 @@ use crate::cli::output::commit::Committer;
 use crate::cli::output::export;
 use crate::cli::output::paths::Files;
 use crate::cli::progress;
-use crate::load::key::KeySchema;
+use crate::format::key::KeySchema;
 use anyhow::{Context, bail};
 use args::{PullArgs, export_key, read_options};
 use options::{Counters, PullOptions};

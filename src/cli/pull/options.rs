@@ -3,7 +3,7 @@
 
 use crate::cli::progress::{Estimate, Sample, Total};
 use crate::cli::pull::partitions::Partitions;
-use crate::writer::Backoff;
+use crate::format::backoff::Backoff;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

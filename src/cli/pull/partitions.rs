@@ -23,7 +23,7 @@
 //! many short lines is refused without holding them all. The slices are bounded too
 //! ([`MAX_SLICES`]): the checkpoint records every slice and is rewritten at every commit.
 
-use crate::load::item::dynamo_number;
+use crate::format::number::Number;
 use std::io::Read;
 use std::path::Path;
 
@@ -117,7 +117,7 @@ impl Partitions {
         }
         let mut numbers = std::collections::HashMap::new();
         for (i, (key, _)) in keys.iter().enumerate() {
-            let Ok(number) = dynamo_number(key) else {
+            let Ok(number) = Number::parse(key) else {
                 continue;
             };
             if let Some(first) = numbers.insert(number, i) {

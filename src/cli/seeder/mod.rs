@@ -5,12 +5,17 @@
 pub mod progress;
 
 use crate::cli::seeder::progress::Progress;
-use crate::config::CallSettings;
+use crate::dynamo::client::CallSettings;
+use crate::dynamo::table;
+use crate::dynamo::writer::{BatchWriter, WriteReport};
+use crate::format::backoff::Backoff;
+use crate::format::key::KeySchema;
+use crate::format::limits::MAX_ITEM_BYTES;
+use crate::generate::Input;
+use crate::generate::record as generate;
+use crate::generate::summary::Summary;
 use crate::load::input::Source;
-use crate::load::key::KeySchema;
 use crate::load::{LoadError, LoadOptions, Observer, Outcome};
-use crate::seed::{Input, MAX_ITEM_BYTES, Summary, generate, table};
-use crate::writer::{Backoff, BatchWriter, WriteReport};
 use anyhow::{Context, bail};
 use clap::Parser;
 use std::path::PathBuf;
@@ -96,7 +101,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Some(path) => Some(Source::of(path).with_context(|| format!("--from {}", path.display()))?),
         None => None,
     };
-    let client = crate::client::dynamodb(&CallSettings::default()).await;
+    let client = crate::dynamo::client::dynamodb(&CallSettings::default()).await;
     let writer = BatchWriter::new(client.clone(), &args.table, generate::KEY)
         .concurrency(usize::from(args.concurrency))
         .backoff(Backoff {
@@ -117,7 +122,7 @@ fn print(args: &Args) -> anyhow::Result<()> {
     let mut line = Vec::new();
     for index in args.start..args.start.saturating_add(count) {
         line.clear();
-        crate::encode::write_line(&mut line, &generate::record(args.seed, index));
+        crate::format::json::write_line(&mut line, &generate::record(args.seed, index));
         out.write_all(&line).context("writing standard output")?;
     }
     out.flush().context("writing standard output")

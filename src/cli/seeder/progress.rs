@@ -4,7 +4,7 @@
 //! few seconds on standard error.
 
 use crate::cli::progress::{self as shown, Sample, Total, Window};
-use crate::writer::WriteReport;
+use crate::dynamo::writer::WriteReport;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::Instant;

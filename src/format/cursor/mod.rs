@@ -22,7 +22,9 @@
 //! fan-out over `MAX_PARTITIONS` partitions is checked at cold start as segments are
 //! ([`worst::worst_case_query_len`]).
 
-use crate::scan::{Filter, Item, KeyValue, QueryShape, ReadShape, SortCondition, SortOp};
+use crate::format::item::Item;
+use crate::format::key::KeyValue;
+use crate::format::shape::{Filter, QueryShape, ReadShape, SortCondition, SortOp};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
@@ -229,7 +231,7 @@ impl Cursor {
                 values: filter
                     .values
                     .iter()
-                    .map(|(name, value)| (name.clone(), crate::encode::typed_json(value)))
+                    .map(|(name, value)| (name.clone(), crate::format::json::typed_json(value)))
                     .collect(),
             }),
             count: self.shape.count,
@@ -317,7 +319,9 @@ impl Cursor {
                 values: filter
                     .values
                     .into_iter()
-                    .map(|(name, value)| Some((name, crate::encode::typed_value(&value).ok()?)))
+                    .map(|(name, value)| {
+                        Some((name, crate::format::json::typed_value(&value).ok()?))
+                    })
                     .collect::<Option<_>>()
                     .ok_or(CursorError::Malformed)?,
             }),
@@ -380,8 +384,10 @@ const POSITION_ENTRIES: usize = 11;
 /// Entries of everything but the positions: 100 projected names, the filter's name and
 /// value placeholders, the values' own JSON (each entry is at least one byte of the
 /// bounded `values` text), the sort condition and the payload's fields.
-const SHAPE_ENTRIES: usize =
-    100 + 2 * crate::scan::limits::MAX_PLACEHOLDERS + crate::scan::limits::MAX_VALUES_BYTES + 64;
+const SHAPE_ENTRIES: usize = 100
+    + 2 * crate::format::limits::MAX_PLACEHOLDERS
+    + crate::format::limits::MAX_VALUES_BYTES
+    + 64;
 
 /// Inflates `compressed` once through a fixed buffer, keeping nothing, and returns its
 /// length: refused past `INFLATION` x `max_len` bytes, or past the entries a cursor of
@@ -530,7 +536,7 @@ fn attribute_of(value: KeyRepr) -> Option<AttributeValue> {
 mod tests {
     use super::worst::{worst_case_len, worst_case_query_len};
     use super::*;
-    use crate::scan::limits;
+    use crate::format::limits;
 
     fn sample() -> Cursor {
         Cursor {

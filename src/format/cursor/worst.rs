@@ -6,19 +6,13 @@
 //! is extended linearly from those two.
 
 use super::{Cursor, Position};
-use crate::scan::{Filter, KeyValue, QueryShape, ReadShape, SortCondition, SortOp};
+use crate::format::key::KeyValue;
+use crate::format::limits::{
+    self, MAX_KEY_NAME_BYTES, MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, MAX_TOTAL_SEGMENTS,
+};
+use crate::format::shape::{Filter, QueryShape, ReadShape, SortCondition, SortOp};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
-
-/// DynamoDB's largest partition key value, in bytes.
-const MAX_PARTITION_KEY_BYTES: usize = 2048; // merge: format::limits
-/// DynamoDB's largest sort key value, in bytes.
-const MAX_SORT_KEY_BYTES: usize = 1024; // merge: format::limits
-/// DynamoDB's longest attribute name in a key, in bytes.
-const MAX_KEY_NAME_BYTES: usize = 255; // merge: format::limits
-/// DynamoDB's most segments a Scan may be split into (`TotalSegments`).
-// merge: format::limits (today also config::DYNAMODB_MAX_TOTAL_SEGMENTS)
-const MAX_TOTAL_SEGMENTS: u32 = 1_000_000;
 
 /// The longest token a cursor of `segments` positions can be: each position after a key
 /// of four attributes (an index scan's key holds the index's partition and sort keys and
@@ -78,7 +72,6 @@ impl Noise {
 /// names, an index, a 4 KB filter with the most name and value placeholders of the
 /// longest sizes and values filling their bound.
 fn worst_case_shape(noise: &mut Noise) -> ReadShape {
-    use crate::scan::limits;
     let names = (0..limits::MAX_PLACEHOLDERS)
         .map(|_| {
             (

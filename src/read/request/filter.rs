@@ -2,8 +2,9 @@
 //! and its placeholders, checked before anything is read.
 
 use super::invalid;
+use crate::format::limits;
+use crate::format::shape::Filter;
 use crate::read::params::{Params, RequestError, quoted};
-use crate::scan::{Filter, limits};
 
 /// `filter`, `names` and `values`: DynamoDB's own filter expression with its
 /// placeholders, checked before anything is read (sizes, placeholders defined and used,
@@ -63,7 +64,7 @@ pub(super) fn filter(params: &Params) -> Result<Option<Filter>, RequestError> {
     let mut values = std::collections::BTreeMap::new();
     for (placeholder, value) in object("values")? {
         placeholder_syntax("values", &placeholder, ':')?;
-        let typed = crate::encode::typed_value(&value).map_err(|why| {
+        let typed = crate::format::json::typed_value(&value).map_err(|why| {
             invalid(format!(
                 "values: {} is not a DynamoDB typed value ({}), e.g. {{\"S\":\"text\"}} or {{\"N\":\"1\"}}",
                 quoted(&placeholder),
@@ -78,7 +79,7 @@ pub(super) fn filter(params: &Params) -> Result<Option<Filter>, RequestError> {
             return Err(invalid(format!(
                 "filter uses {}: placeholders beginning with {} are reserved for the projection and key condition",
                 quoted(used),
-                crate::scan::RESERVED_PLACEHOLDER_PREFIX
+                crate::format::shape::RESERVED_PLACEHOLDER_PREFIX
             )));
         }
     }
@@ -124,7 +125,7 @@ fn placeholder_syntax(parameter: &str, placeholder: &str, sigil: char) -> Result
         return Err(invalid(format!(
             "{parameter}: {}: placeholders beginning with {} are reserved for the projection and key condition",
             quoted(placeholder),
-            crate::scan::RESERVED_PLACEHOLDER_PREFIX
+            crate::format::shape::RESERVED_PLACEHOLDER_PREFIX
         )));
     }
     Ok(())
@@ -137,7 +138,7 @@ fn placeholder_byte(b: u8) -> bool {
 /// Whether a placeholder is one scanstream generates (compared without case, so that
 /// none can even look like one).
 fn reserved(placeholder: &str) -> bool {
-    let prefix = crate::scan::RESERVED_PLACEHOLDER_PREFIX;
+    let prefix = crate::format::shape::RESERVED_PLACEHOLDER_PREFIX;
     placeholder
         .get(1..1 + prefix.len())
         .is_some_and(|head| head.eq_ignore_ascii_case(prefix))

@@ -19,12 +19,12 @@ use self::filter::filter;
 use self::query::{MAX_PK_TEXT_BYTES, sort_request};
 use self::shape::{check_cursor_shape, fields, index};
 use crate::format::compress::Compression;
-// merge: format::limits (MAX_TOTAL_SEGMENTS)
-use crate::config::DYNAMODB_MAX_TOTAL_SEGMENTS;
-use crate::encode::Format;
 use crate::format::cursor::{Cursor, Position};
+use crate::format::json::Format;
+use crate::format::limits;
+use crate::format::limits::MAX_TOTAL_SEGMENTS;
+use crate::format::shape::{ReadShape, SortOp};
 use crate::read::params::{ErrorCode, Params, RequestError, quoted};
-use crate::scan::{ReadShape, SortOp, limits};
 
 /// Every parameter this endpoint understands, and whether a cursor fixes it: one list,
 /// so a new parameter cannot be known without saying whether a resumed read may give it.
@@ -356,7 +356,7 @@ fn fresh(params: &Params, bounds: &Bounds) -> Result<Read, RequestError> {
     let (total_segments, segment_offset) = if query {
         (partitions, 0)
     } else {
-        let total = params.integer("total_segments", segments, 1, DYNAMODB_MAX_TOTAL_SEGMENTS)?;
+        let total = params.integer("total_segments", segments, 1, MAX_TOTAL_SEGMENTS)?;
         let offset = params.integer("segment_offset", 0, 0, total - 1)?;
         if u64::from(offset) + u64::from(segments) > u64::from(total) {
             return Err(invalid(format!(

@@ -3,18 +3,15 @@
 //! resumed Query's keys held to that schema.
 
 use super::{SORT_CONDITIONS, SortRequest, StreamRequest, invalid};
-// merge: format::number (is_json_number, dynamo_number)
-use crate::encode::is_json_number;
-use crate::load::item::dynamo_number;
+use crate::format::key::{KeyAttribute, KeySchema, KeyType, KeyValue};
+use crate::format::limits;
+use crate::format::number::{Number, is_json_number};
+use crate::format::shape::{QueryShape, SortCondition, SortOp};
 use crate::read::params::{ErrorCode, Params, RequestError, quoted};
-use crate::scan::{
-    KeyAttribute, KeySchema, KeyType, KeyValue, QueryShape, SortCondition, SortOp, limits,
-};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 /// The longest `pk` text: the base64 of DynamoDB's largest partition key (2048 bytes).
-// merge: format::limits
 pub const MAX_PK_TEXT_BYTES: usize = limits::MAX_PARTITION_KEY_BYTES.div_ceil(3) * 4;
 
 /// The one sort-key condition a request may give: `sk_eq`, `sk_lt`, `sk_le`, `sk_gt`,
@@ -122,7 +119,7 @@ fn key_value(
     };
     let value = match key_type {
         KeyType::S => KeyValue::S(text.to_string()),
-        KeyType::N if is_json_number(text) && dynamo_number(text).is_ok() => {
+        KeyType::N if is_json_number(text) && Number::parse(text).is_ok() => {
             KeyValue::N(text.to_string())
         }
         KeyType::N => return Err(bad("a number")),
@@ -181,54 +178,16 @@ fn sort_condition(
     })
 }
 
-// merge: format::number (KeyValue::cmp_value)
 /// Orders two key values as DynamoDB does: strings and binary by their bytes, numbers
-/// by value. `None` for values of different types.
+/// by value. `None` for values of different types, or a number that does not parse.
 fn compare_keys(a: &KeyValue, b: &KeyValue) -> Option<std::cmp::Ordering> {
     match (a, b) {
         (KeyValue::S(a), KeyValue::S(b)) => Some(a.as_bytes().cmp(b.as_bytes())),
         (KeyValue::B(a), KeyValue::B(b)) => Some(a.cmp(b)),
-        (KeyValue::N(a), KeyValue::N(b)) => Some(compare_numbers(a, b)),
-        _ => None,
-    }
-}
-
-// merge: format::number (Number's Ord)
-/// Compares two numbers in JSON syntax exactly (38 digits do not fit a float): by sign,
-/// then by the exponent of the first significant digit, then digit by digit.
-fn compare_numbers(a: &str, b: &str) -> std::cmp::Ordering {
-    use std::cmp::Ordering;
-    /// Sign, significant digits (no leading or trailing zeros), exponent of the first.
-    fn parts(text: &str) -> (bool, Vec<u8>, i64) {
-        let negative = text.starts_with('-');
-        let text = text.trim_start_matches(['-', '+']);
-        let (mantissa, exponent) = match text.find(['e', 'E']) {
-            Some(at) => (&text[..at], text[at + 1..].parse::<i64>().unwrap_or(0)),
-            None => (text, 0),
-        };
-        let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-        let digits: Vec<u8> = whole.bytes().chain(fraction.bytes()).collect();
-        let leading = digits.iter().take_while(|&&d| d == b'0').count();
-        let mut significant = digits[leading..].to_vec();
-        while significant.last() == Some(&b'0') {
-            significant.pop();
+        (KeyValue::N(a), KeyValue::N(b)) => {
+            Some(Number::parse(a).ok()?.cmp(&Number::parse(b).ok()?))
         }
-        let first = whole.len() as i64 - leading as i64 - 1 + exponent;
-        (negative && !significant.is_empty(), significant, first)
-    }
-    let (an, ad, ae) = parts(a);
-    let (bn, bd, be) = parts(b);
-    let magnitude = match (ad.is_empty(), bd.is_empty()) {
-        (true, true) => Ordering::Equal,
-        (true, false) => Ordering::Less,
-        (false, true) => Ordering::Greater,
-        (false, false) => ae.cmp(&be).then_with(|| ad.cmp(&bd)),
-    };
-    match (an, bn) {
-        (false, false) => magnitude,
-        (true, true) => magnitude.reverse(),
-        (true, false) => Ordering::Less,
-        (false, true) => Ordering::Greater,
+        _ => None,
     }
 }
 
@@ -246,9 +205,9 @@ pub fn query_shape(
     // partition, which would otherwise be read (and sent) twice.
     for (i, pk) in partitions.iter().enumerate() {
         let same = |other: &KeyValue| match (pk, other) {
-            (KeyValue::N(a), KeyValue::N(b)) => dynamo_number(a)
+            (KeyValue::N(a), KeyValue::N(b)) => Number::parse(a)
                 .ok()
-                .is_some_and(|a| dynamo_number(b).ok() == Some(a)),
+                .is_some_and(|a| Number::parse(b).ok() == Some(a)),
             _ => pk == other,
         };
         if partitions[..i].iter().any(same) {
@@ -421,7 +380,7 @@ mod tests {
     }
 
     #[test]
-    fn numbers_compare_exactly() {
+    fn number_keys_compare_by_value() {
         use std::cmp::Ordering::*;
         for (a, b, want) in [
             ("1", "2", Less),
@@ -438,7 +397,8 @@ mod tests {
             ("0.001", "0.01", Less),
             ("-0.5", "0", Less),
         ] {
-            assert_eq!(compare_numbers(a, b), want, "{a} vs {b}");
+            let (a, b) = (KeyValue::N(a.into()), KeyValue::N(b.into()));
+            assert_eq!(compare_keys(&a, &b), Some(want), "{a:?} vs {b:?}");
         }
     }
 }

@@ -2,8 +2,9 @@
 //! the index of a request, and a cursor's whole shape, held to the same bounds.
 
 use super::invalid;
+use crate::format::limits;
+use crate::format::shape::ReadShape;
 use crate::read::params::{Params, RequestError, quoted};
-use crate::scan::{ReadShape, limits};
 
 /// Projections of more attributes than this are refused (DynamoDB caps expressions at 4 KB).
 const MAX_FIELDS: usize = 100;

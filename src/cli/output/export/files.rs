@@ -2,7 +2,7 @@
 //! the spans a resume keeps, and atomic, synced writes.
 
 use crate::cli::output::paths;
-use crate::load::export::DATA_DIR;
+use crate::format::export::DATA_DIR;
 use md5::{Digest, Md5};
 use std::fs::File;
 use std::io::{self, Write};

@@ -1,5 +1,5 @@
 //! `scanstream pull --format dynamodb -o DIR --layout export`: the output laid out as
-//! DynamoDB's export to S3 lays out its own ([`crate::load::export`] names the files and
+//! DynamoDB's export to S3 lays out its own ([`crate::format::export`] names the files and
 //! fields, and reads them back):
 //!
 //! ```text
@@ -36,8 +36,10 @@ use crate::cli::output::checkpoint::{Checkpoint, check_same_read};
 use crate::cli::output::commit::{self, Committer};
 use crate::cli::output::lock::CheckpointLock;
 use crate::cli::output::paths::{Files, Output};
-use crate::load::export::{DATA_DIR, EXPORTS_DIR, KEY_SCHEMA, RecordedKeySchema, STARTED, SUMMARY};
-use crate::load::key::KeySchema;
+use crate::format::export::{
+    DATA_DIR, EXPORTS_DIR, KEY_SCHEMA, RecordedKeySchema, STARTED, SUMMARY,
+};
+use crate::format::key::KeySchema;
 use files::*;
 use sink::*;
 use std::fs::File;
@@ -322,8 +324,8 @@ mod tests {
     use super::*;
     use crate::cli::output::checkpoint::{Committed, OutputShape, SliceState};
     use crate::cli::output::paths;
+    use crate::format::export::{FILES, FILES_CHECKSUM, OUTPUT_FORMAT};
     use crate::load::export::Export;
-    use crate::load::export::{FILES, FILES_CHECKSUM, OUTPUT_FORMAT};
     use flate2::read::GzDecoder;
     use std::io::Read;
 

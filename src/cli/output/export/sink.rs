@@ -5,11 +5,11 @@ use super::files::*;
 use crate::cli::output::checkpoint::Checkpoint;
 use crate::cli::output::lock::CheckpointLock;
 use crate::cli::output::sink::Sink;
-use crate::load::export::{
+use crate::format::export::{
     DATA_DIR, DataFileEntry, EXPORTS_DIR, FILES, FILES_CHECKSUM, ManifestSummary, OUTPUT_FORMAT,
     SUMMARY, SUMMARY_CHECKSUM, VERSION, md5_base64,
 };
-use crate::load::key::{KeySchema, type_name};
+use crate::format::key::{KeySchema, type_name};
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;

@@ -1,53 +1,16 @@
-//! Builds the DynamoDB client once, through the SDK's standard configuration chain.
-//!
-//! Credentials, region and endpoint all come from the usual places (environment, profile,
-//! instance role). `AWS_ENDPOINT_URL_DYNAMODB` or `AWS_ENDPOINT_URL` point the client at
-//! DynamoDB Local; nothing here is specific to this project.
-//!
-//! It is also where SDK errors are read ([`classify`]), so the rest of the crate deals in
-//! [`UpstreamError`] kinds and never in SDK types.
+//! SDK errors read once: each sorted into the [`ErrorKind`] a client can act on, with the
+//! SDK's error kept as the source, so the rest of the crate deals in [`UpstreamError`]
+//! kinds and never in SDK types. A read's own errors ([`classify_read`]) also tell a
+//! missing index and an expression the user wrote that DynamoDB refused.
 
-use crate::config::CallSettings;
 use crate::format::error::{ErrorKind, UpstreamError};
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
+use crate::format::shape::ReadShape;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use std::error::Error as StdError;
 use std::fmt;
-use std::time::Duration;
 use tracing::error;
-
-/// The SDK's own default connect timeout.
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
-
-/// Loads the shared AWS configuration and builds a DynamoDB client from it, with the
-/// SDK's standard retry mode (exponential backoff with jitter on throttling, transient
-/// errors and timed-out attempts) and a bound on every wait.
-///
-/// Without the timeouts the SDK waits for an answer as long as the connection stays
-/// open: a pooled connection that went half-open while Lambda froze the container, or a
-/// DynamoDB that stalls, would hold a request until Lambda kills the function, with no
-/// status and no trailer.
-///
-/// Call this once at cold start and share the client: it holds the connection pool.
-pub async fn dynamodb(settings: &CallSettings) -> aws_sdk_dynamodb::Client {
-    let retry = RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1));
-    // Setting a timeout config replaces the SDK's default one, connect timeout included.
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(settings.attempt_timeout.min(CONNECT_TIMEOUT))
-        .operation_attempt_timeout(settings.attempt_timeout)
-        .operation_timeout(settings.operation_timeout)
-        .build();
-    let shared = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(retry)
-        .timeout_config(timeouts)
-        .load()
-        .await;
-    aws_sdk_dynamodb::Client::new(&shared)
-}
 
 /// Sorts an SDK error into the kind a client can act on, keeping it as the source.
 ///
@@ -175,6 +138,91 @@ fn kind_of_status(status: u16) -> ErrorKind {
     }
 }
 
+/// DynamoDB refused an expression the user wrote (a filter, or a key condition built
+/// from the user's values): its message is about the user's own input and is passed on.
+#[derive(Debug, thiserror::Error)]
+#[error("DynamoDB rejected the expression: {message}")]
+pub struct ExpressionRejected {
+    /// DynamoDB's message, with anything internal (the table name, control
+    /// characters) taken out and cut short.
+    pub message: String,
+    /// The SDK error, for the logs.
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// Sorts an SDK error of a read of `table`. DynamoDB reports a missing index as a validation error, so
+/// that one is recognised by its message and named properly. A validation error of
+/// a read with the user's own expression (a filter, a sort-key condition) is about
+/// that expression: its message is kept, cleaned, for the client.
+pub fn classify_read<E, R>(err: SdkError<E, R>, shape: &ReadShape, table: &str) -> UpstreamError
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    R: HttpStatus + fmt::Debug + Send + Sync + 'static,
+{
+    let validation = err.code() == Some("ValidationException");
+    let index_missing = shape.index.is_some()
+        && validation
+        && err.message().is_some_and(|m| m.contains("specified index"));
+    let user_expression =
+        shape.filter.is_some() || shape.query.as_ref().is_some_and(|q| q.sort.is_some());
+    let message = (validation && user_expression && !index_missing)
+        .then(|| err.message().map(|m| clean_message(m, table)))
+        .flatten();
+    let mut err = classify(err);
+    if index_missing {
+        err.kind = ErrorKind::IndexNotFound;
+    }
+    if let Some(message) = message
+        && err.kind == ErrorKind::InvalidRequest
+    {
+        let source = std::mem::replace(&mut err.source, Box::from("moved"));
+        err.source = Box::new(ExpressionRejected { message, source });
+    }
+    err
+}
+
+/// `message` with the table's name replaced where DynamoDB writes a table: in an ARN
+/// (`table/NAME`) or after `Table: `. Nowhere else: a table called `name` must leave
+/// "Attribute name is a reserved keyword" readable.
+fn replace_word(message: &str, word: &str, with: &str) -> String {
+    let name_char = |c: char| c.is_ascii_alphanumeric() || "_.-".contains(c);
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(word) {
+        let head = &rest[..at];
+        let after = rest[at + word.len()..].chars().next();
+        let names_the_table = (head.ends_with("table/") || head.ends_with("Table: "))
+            && !after.is_some_and(name_char);
+        out.push_str(head);
+        out.push_str(if names_the_table { with } else { word });
+        rest = &rest[at + word.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// DynamoDB's message, safe to show: no table name, no control characters, at most 300
+/// characters.
+fn clean_message(message: &str, table: &str) -> String {
+    // Only the name as a whole word (or inside an ARN's `table/NAME`): a table called
+    // `name` must not turn "Attribute name is a reserved keyword" into nonsense.
+    let without_table = if table.is_empty() {
+        message.to_string()
+    } else {
+        replace_word(message, table, "<table>")
+    };
+    let mut clean: String = without_table
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(300)
+        .collect();
+    if without_table.chars().count() > 300 {
+        clean.push_str("...");
+    }
+    clean
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +317,20 @@ mod tests {
             err.source.to_string().contains("credentials"),
             "{}",
             err.source
+        );
+    }
+
+    #[test]
+    fn only_the_table_name_where_dynamodb_names_a_table_is_hidden() {
+        let reserved = "Attribute name is a reserved keyword; reserved keyword: name";
+        assert_eq!(clean_message(reserved, "name"), reserved);
+        assert_eq!(
+            clean_message("arn:aws:dynamodb:eu-west-1:1:table/name is bad", "name"),
+            "arn:aws:dynamodb:eu-west-1:1:table/<table> is bad"
+        );
+        assert_eq!(
+            clean_message("Table: name not found; Table: names", "name"),
+            "Table: <table> not found; Table: names"
         );
     }
 }

@@ -4,10 +4,11 @@
 //! own tests it can also inject what DynamoDB Local never does: a failure or a panic at
 //! a chosen call, or slow pages.
 
-use super::{KeyAttribute, KeySchema, KeyType, Page, PageRequest, PageSource};
-use crate::encode::to_line;
+use super::source::{Page, PageRequest, PageSource};
 use crate::format::error::{ErrorKind, UpstreamError};
-use crate::scan::Item;
+use crate::format::item::Item;
+use crate::format::json::to_line;
+use crate::format::key::{KeyAttribute, KeySchema, KeyType};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::sync::atomic::{AtomicUsize, Ordering};
 #[cfg(test)]

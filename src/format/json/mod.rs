@@ -1,4 +1,5 @@
-//! DynamoDB items to NDJSON lines, in one of two [`Format`]s.
+//! DynamoDB items to NDJSON lines, in one of two [`Format`]s; [`read`] reads typed JSON
+//! back into items.
 //!
 //! `format=dynamodb` writes DynamoDB's typed JSON, `{"Item":{"id":{"S":"a"},...}}`: the
 //! line format of DynamoDB's export to S3, lossless (sets stay sets, binary stays binary,
@@ -20,7 +21,11 @@
 //! are written sorted, so the same item always encodes to the same bytes: output can be
 //! diffed and hashed.
 
-use crate::scan::Item;
+mod fast;
+pub mod read;
+
+use crate::format::item::Item;
+use crate::format::number::is_json_number;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -88,15 +93,15 @@ pub fn typed_json(value: &AttributeValue) -> serde_json::Value {
 /// numbers as DynamoDB takes them, sets without repeats, base64, nesting depth): what
 /// a request's `values` are read with.
 pub fn typed_value(json: &serde_json::Value) -> Result<AttributeValue, String> {
-    // The item reader checks whole items: wrap the value as the one attribute of an
-    // item beside a key it requires.
+    // The item reader checks whole items: wrap the value as an attribute of an item,
+    // beside the key the loader used to require (kept, so sizes count as before).
     const KEY: &str = "@key";
     let mut object = serde_json::Map::new();
     object.insert(KEY.to_string(), serde_json::json!({"S": "k"}));
     object.insert("value".to_string(), json.clone());
     let line = serde_json::Value::Object(object).to_string();
-    let mut item = crate::load::item::parse_item(&line, KEY)
-        .map_err(|why| why.trim_start_matches("value: ").to_string())?;
+    let mut item =
+        read::item_of_line(&line).map_err(|why| why.trim_start_matches("value: ").to_string())?;
     item.remove("value")
         .ok_or_else(|| "a typed value like {\"S\": \"...\"}".to_string())
 }
@@ -225,45 +230,6 @@ fn write_number(out: &mut Vec<u8>, n: &str) {
     }
 }
 
-/// The number grammar of RFC 8259, section 6.
-pub fn is_json_number(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = 0;
-    let digits = |i: &mut usize| {
-        let start = *i;
-        while *i < b.len() && b[*i].is_ascii_digit() {
-            *i += 1;
-        }
-        *i - start
-    };
-    if b.get(i) == Some(&b'-') {
-        i += 1;
-    }
-    match b.get(i) {
-        Some(b'0') => i += 1,
-        Some(b'1'..=b'9') => {
-            digits(&mut i);
-        }
-        _ => return false,
-    }
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    }
-    if matches!(b.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(b.get(i), Some(b'+' | b'-')) {
-            i += 1;
-        }
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    }
-    i == b.len()
-}
-
 /// Writes `s` as a JSON string: quotes, backslashes and control characters escaped,
 /// everything else (all of Unicode) passed through as UTF-8.
 fn write_str(out: &mut Vec<u8>, s: &str) {
@@ -298,15 +264,9 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::item::testing::item;
     use aws_sdk_dynamodb::primitives::Blob;
     use serde_json::{Value, json};
-
-    fn item(pairs: &[(&str, AttributeValue)]) -> Item {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect()
-    }
 
     fn encode(pairs: &[(&str, AttributeValue)]) -> String {
         String::from_utf8(to_line(&item(pairs))).expect("utf-8")
@@ -417,7 +377,7 @@ mod tests {
     #[test]
     fn typed_lines_read_back_into_the_same_items() {
         for index in 0..300 {
-            let item = crate::seed::generate::record(7, index);
+            let item = crate::generate::record::record(7, index);
             let mut line = Vec::new();
             Format::Dynamodb.write_line(&mut line, &item);
             assert!(
@@ -427,7 +387,7 @@ mod tests {
             );
             assert_eq!(line.last(), Some(&b'\n'));
             let text = std::str::from_utf8(&line).expect("UTF-8");
-            let back = crate::load::item::parse_item(text.trim_end(), "id").expect("valid");
+            let back = read::item_of_line(text.trim_end()).expect("valid");
             assert_eq!(to_line(&back), to_line(&item), "record {index}");
         }
     }

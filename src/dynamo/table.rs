@@ -2,8 +2,9 @@
 //! that the seeder, the tests and, checked by `scripts/check_template.py`, `template.yml`
 //! share), or a table of any key schema for a load (`--create-table --key pk:S,sk:N`).
 
+use super::schema::{scalar_type, table_keys};
 use crate::format::error::{ErrorKind, UpstreamError};
-use crate::load::key::KeySchema;
+use crate::format::key::{KeySchema, KeySpecError};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -12,6 +13,7 @@ use aws_sdk_dynamodb::types::{
     TableDescription,
 };
 use serde::Deserialize;
+use std::fmt;
 use std::time::Duration;
 
 /// `seed-data/table.json`, compiled in.
@@ -83,7 +85,7 @@ pub fn default_key_schema() -> Result<KeySchema, UpstreamError> {
         .set_key_schema(Some(keys))
         .set_attribute_definitions(Some(attributes))
         .build();
-    KeySchema::of_table(&table).map_err(|e| internal(&e))
+    table_keys(&table).map_err(|e| internal(&e))
 }
 
 /// Creates `table` with the shared definition unless it exists, then waits until it is
@@ -101,8 +103,37 @@ pub async fn ensure_table_keyed(
     table: &str,
     schema: &KeySchema,
 ) -> Result<bool, UpstreamError> {
-    let (keys, attributes) = schema.definitions().map_err(|e| internal(&e))?;
+    let (keys, attributes) = definitions(schema).map_err(|e| internal(&e))?;
     create(client, table, keys, attributes, BillingMode::PayPerRequest).await
+}
+
+/// `CreateTable`'s key schema and attribute definitions for `schema`.
+pub fn definitions(
+    schema: &KeySchema,
+) -> Result<(Vec<KeySchemaElement>, Vec<AttributeDefinition>), KeySpecError> {
+    let internal = |e: &dyn fmt::Display| KeySpecError(e.to_string());
+    let mut keys = Vec::new();
+    let mut attributes = Vec::new();
+    for (attribute, role) in std::iter::once((&schema.partition, KeyType::Hash))
+        .chain(schema.sort.as_ref().map(|r| (r, KeyType::Range)))
+    {
+        keys.push(
+            KeySchemaElement::builder()
+                .attribute_name(&attribute.name)
+                .key_type(role)
+                .build()
+                .map_err(|e| internal(&e))?,
+        );
+        let kind = scalar_type(attribute.key_type);
+        attributes.push(
+            AttributeDefinition::builder()
+                .attribute_name(&attribute.name)
+                .attribute_type(kind)
+                .build()
+                .map_err(|e| internal(&e))?,
+        );
+    }
+    Ok((keys, attributes))
 }
 
 async fn create(
@@ -123,7 +154,7 @@ async fn create(
     let created = match created {
         Ok(_) => true,
         Err(err) if err.code() == Some("ResourceInUseException") => false,
-        Err(err) => return Err(crate::client::classify(err)),
+        Err(err) => return Err(crate::dynamo::error::classify(err)),
     };
     // DynamoDB Local is active at once; the real service takes seconds.
     client
@@ -145,11 +176,25 @@ mod tests {
         assert_eq!(definition.key_schema.len(), 1);
         assert_eq!(
             definition.key_schema[0].attribute_name,
-            crate::seed::generate::KEY
+            crate::generate::record::KEY
         );
         assert_eq!(definition.key_schema[0].key_type, "HASH");
         assert_eq!(definition.attribute_definitions[0].attribute_type, "S");
         assert_eq!(default_key_schema().expect("schema").to_string(), "id:S");
         assert_eq!(definition.billing_mode, "PAY_PER_REQUEST");
+    }
+
+    #[test]
+    fn create_table_definitions_follow_the_schema() {
+        let (keys, attributes) =
+            definitions(&KeySchema::parse("pk:S,sk:N").expect("schema")).expect("defs");
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[1].key_type(), &KeyType::Range);
+        assert_eq!(attributes[1].attribute_type(), &ScalarAttributeType::N);
+        let table = TableDescription::builder()
+            .set_key_schema(Some(keys))
+            .set_attribute_definitions(Some(attributes))
+            .build();
+        assert_eq!(table_keys(&table).expect("schema").to_string(), "pk:S,sk:N");
     }
 }

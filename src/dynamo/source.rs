@@ -1,28 +1,118 @@
-//! The DynamoDB page source: one `Scan` (or `Query`, for `pk`) call per page, with the
-//! key condition, filter and `Select` a read's shape asks for.
+//! Page sources: what the fan-out asks of a backend ([`PageSource`]: one page of one
+//! segment or partition, the key schema, the approximate size), and the DynamoDB source,
+//! one `Scan` (or `Query`, for `pk`) call per page, with the key condition, filter and
+//! `Select` a read's shape asks for.
 
-use super::{
-    ApproximateSize, ExpressionRejected, KeyAttribute, KeySchema, KeyType, KeyValue, Page,
-    PageRequest, PageSource, ReadShape, SortOp,
-};
+use crate::dynamo::error::classify_read;
+use crate::dynamo::schema::{describe, key_schema_of};
 use crate::format::error::{ErrorKind, UpstreamError};
-use crate::scan::Item;
+use crate::format::item::Item;
+use crate::format::key::{KeyAttribute, KeySchema, KeyValue};
+use crate::format::shape::{ReadShape, SortOp};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::Intercept;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConsumedCapacity, KeySchemaElement, KeyType as DynamoKeyType,
-    ReturnConsumedCapacity, ScalarAttributeType, Select, TableDescription,
+    AttributeValue, ConsumedCapacity, ReturnConsumedCapacity, Select, TableDescription,
 };
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
+
+/// Which page to fetch: a segment of a parallel Scan and where in it to continue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageRequest {
+    /// This segment's number, `0..total_segments`.
+    pub segment: u32,
+    /// How many segments the table is split into.
+    pub total_segments: u32,
+    /// At most this many items are read for the page (DynamoDB's `Limit`).
+    pub limit: u32,
+    /// Continue after this key (the previous page's `LastEvaluatedKey`); `None` starts
+    /// the segment from its beginning.
+    pub exclusive_start_key: Option<Item>,
+    /// Projection, consistency, index, query, filter: the same for every page of a read.
+    pub shape: Arc<ReadShape>,
+    /// The partition to Query (with `shape.query`); `None` for a Scan.
+    pub partition: Option<KeyValue>,
+    /// The page's consumed capacity must be reported (a read-rate cap is charged with it),
+    /// whatever the source does by default.
+    pub report_capacity: bool,
+}
+
+/// One page of one segment.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Page {
+    /// The items, in the order the source returned them.
+    pub items: Vec<Item>,
+    /// Where the next page starts; `None` when the segment is finished.
+    pub last_evaluated_key: Option<Item>,
+    /// Items the source read for this page (DynamoDB's `ScannedCount`).
+    pub scanned_count: u64,
+    /// Items that matched (DynamoDB's `Count`): the page's items, or with `Select=COUNT`
+    /// (no items returned) how many there were.
+    pub count: u64,
+    /// Read capacity units the page cost, when the source was asked to report it.
+    pub consumed_capacity: Option<f64>,
+    /// Attempts beyond the first that the page took (throttling, transient errors).
+    pub retries: u64,
+}
+
+/// A table's (or an index's) size as DynamoDB last counted it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApproximateSize {
+    /// `ItemCount`.
+    pub items: u64,
+    /// `TableSizeBytes` (`IndexSizeBytes` for an index).
+    pub bytes: u64,
+}
+
+/// Fetches pages of a segmented scan. Implemented for DynamoDB and for an in-memory table.
+pub trait PageSource: Send + Sync + 'static {
+    /// Fetches the page `request` names.
+    fn page(
+        &self,
+        request: PageRequest,
+    ) -> impl Future<Output = Result<Page, UpstreamError>> + Send;
+
+    /// The partition key of the table, or of `index`; also how a missing table or index
+    /// is found before any page is read.
+    fn partition_key(
+        &self,
+        index: Option<&str>,
+    ) -> impl Future<Output = Result<KeyAttribute, UpstreamError>> + Send;
+
+    /// DynamoDB's approximate size of the table, or of `index` (`ItemCount` and
+    /// `TableSizeBytes`, which DynamoDB refreshes about every six hours); `None` when
+    /// the source cannot say. Advisory: a failure to find out is `None`, not an error.
+    fn approximate_size(
+        &self,
+        index: Option<&str>,
+    ) -> impl Future<Output = Option<ApproximateSize>> + Send {
+        let _ = index;
+        async { None }
+    }
+
+    /// The partition and sort keys of the table, or of `index`. Sources without sort
+    /// keys need not implement it.
+    fn key_schema(
+        &self,
+        index: Option<&str>,
+    ) -> impl Future<Output = Result<KeySchema, UpstreamError>> + Send {
+        async move {
+            Ok(KeySchema {
+                partition: self.partition_key(index).await?,
+                sort: None,
+            })
+        }
+    }
+}
 
 /// Scans one table through the SDK client it is given.
 #[derive(Debug, Clone)]
@@ -115,16 +205,7 @@ impl DynamoSource {
 
     /// One `DescribeTable` of the table.
     async fn describe_table(&self) -> Result<Arc<TableDescription>, UpstreamError> {
-        let output = self
-            .client
-            .describe_table()
-            .table_name(&self.table)
-            .send()
-            .await
-            .map_err(crate::client::classify)?;
-        Ok(Arc::new(output.table.ok_or_else(|| {
-            UpstreamError::new(ErrorKind::Internal, "DescribeTable without a table")
-        })?))
+        Ok(Arc::new(describe(&self.client, &self.table).await?))
     }
 }
 
@@ -276,7 +357,7 @@ impl PageSource for DynamoSource {
                     })
                     .map_err(|err| UpstreamError {
                         retries: counter.retries(),
-                        ..self.classify(err, shape)
+                        ..classify_read(err, shape, &self.table)
                     })?
             };
         }
@@ -345,137 +426,6 @@ impl PageSource for DynamoSource {
     }
 }
 
-/// The partition and sort keys of `table`, or of its index `index`.
-fn key_schema_of(
-    table: &TableDescription,
-    index: Option<&str>,
-) -> Result<KeySchema, UpstreamError> {
-    let schema: &[KeySchemaElement] = match index {
-        None => table.key_schema(),
-        Some(index) => table
-            .global_secondary_indexes()
-            .iter()
-            .find(|gsi| gsi.index_name() == Some(index))
-            .map(|gsi| gsi.key_schema())
-            .or_else(|| {
-                table
-                    .local_secondary_indexes()
-                    .iter()
-                    .find(|lsi| lsi.index_name() == Some(index))
-                    .map(|lsi| lsi.key_schema())
-            })
-            .ok_or_else(|| {
-                UpstreamError::new(ErrorKind::IndexNotFound, format!("no index {index:?}"))
-            })?,
-    };
-    let attribute = |name: &str| -> Result<KeyAttribute, UpstreamError> {
-        let key_type = table
-            .attribute_definitions()
-            .iter()
-            .find(|def| def.attribute_name() == name)
-            .map(|def| match def.attribute_type() {
-                ScalarAttributeType::N => KeyType::N,
-                ScalarAttributeType::B => KeyType::B,
-                _ => KeyType::S,
-            })
-            .ok_or_else(|| {
-                UpstreamError::new(ErrorKind::Internal, "key attribute without a definition")
-            })?;
-        Ok(KeyAttribute {
-            name: name.to_string(),
-            key_type,
-        })
-    };
-    let named = |kind: DynamoKeyType| {
-        schema
-            .iter()
-            .find(|key| key.key_type() == &kind)
-            .map(|key| key.attribute_name().to_string())
-    };
-    let partition = named(DynamoKeyType::Hash)
-        .ok_or_else(|| UpstreamError::new(ErrorKind::Internal, "key schema without a HASH key"))?;
-    Ok(KeySchema {
-        partition: attribute(&partition)?,
-        sort: named(DynamoKeyType::Range)
-            .map(|name| attribute(&name))
-            .transpose()?,
-    })
-}
-
-impl DynamoSource {
-    /// Sorts an SDK error. DynamoDB reports a missing index as a validation error, so
-    /// that one is recognised by its message and named properly. A validation error of
-    /// a read with the user's own expression (a filter, a sort-key condition) is about
-    /// that expression: its message is kept, cleaned, for the client.
-    fn classify<E, R>(&self, err: SdkError<E, R>, shape: &ReadShape) -> UpstreamError
-    where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: crate::client::HttpStatus + std::fmt::Debug + Send + Sync + 'static,
-    {
-        let validation = err.code() == Some("ValidationException");
-        let index_missing = shape.index.is_some()
-            && validation
-            && err.message().is_some_and(|m| m.contains("specified index"));
-        let user_expression =
-            shape.filter.is_some() || shape.query.as_ref().is_some_and(|q| q.sort.is_some());
-        let message = (validation && user_expression && !index_missing)
-            .then(|| err.message().map(|m| clean_message(m, &self.table)))
-            .flatten();
-        let mut err = crate::client::classify(err);
-        if index_missing {
-            err.kind = ErrorKind::IndexNotFound;
-        }
-        if let Some(message) = message
-            && err.kind == ErrorKind::InvalidRequest
-        {
-            let source = std::mem::replace(&mut err.source, Box::from("moved"));
-            err.source = Box::new(ExpressionRejected { message, source });
-        }
-        err
-    }
-}
-
-/// `message` with the table's name replaced where DynamoDB writes a table: in an ARN
-/// (`table/NAME`) or after `Table: `. Nowhere else: a table called `name` must leave
-/// "Attribute name is a reserved keyword" readable.
-fn replace_word(message: &str, word: &str, with: &str) -> String {
-    let name_char = |c: char| c.is_ascii_alphanumeric() || "_.-".contains(c);
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message;
-    while let Some(at) = rest.find(word) {
-        let head = &rest[..at];
-        let after = rest[at + word.len()..].chars().next();
-        let names_the_table = (head.ends_with("table/") || head.ends_with("Table: "))
-            && !after.is_some_and(name_char);
-        out.push_str(head);
-        out.push_str(if names_the_table { with } else { word });
-        rest = &rest[at + word.len()..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// DynamoDB's message, safe to show: no table name, no control characters, at most 300
-/// characters.
-fn clean_message(message: &str, table: &str) -> String {
-    // Only the name as a whole word (or inside an ARN's `table/NAME`): a table called
-    // `name` must not turn "Attribute name is a reserved keyword" into nonsense.
-    let without_table = if table.is_empty() {
-        message.to_string()
-    } else {
-        replace_word(message, table, "<table>")
-    };
-    let mut clean: String = without_table
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(300)
-        .collect();
-    if without_table.chars().count() > 300 {
-        clean.push_str("...");
-    }
-    clean
-}
-
 /// A page from the parts `Scan` and `Query` outputs share.
 fn page_of(
     items: Option<Vec<Item>>,
@@ -497,23 +447,4 @@ fn page_of(
 /// Segment numbers and limits are validated far below `i32::MAX` before they get here.
 fn to_i32(value: u32) -> i32 {
     i32::try_from(value).unwrap_or(i32::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_the_table_name_where_dynamodb_names_a_table_is_hidden() {
-        let reserved = "Attribute name is a reserved keyword; reserved keyword: name";
-        assert_eq!(clean_message(reserved, "name"), reserved);
-        assert_eq!(
-            clean_message("arn:aws:dynamodb:eu-west-1:1:table/name is bad", "name"),
-            "arn:aws:dynamodb:eu-west-1:1:table/<table> is bad"
-        );
-        assert_eq!(
-            clean_message("Table: name not found; Table: names", "name"),
-            "Table: <table> not found; Table: names"
-        );
-    }
 }

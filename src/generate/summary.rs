@@ -1,7 +1,7 @@
 //! The summary of a seeding run: one type for the command line's last line and for the
 //! seeder function's last NDJSON line, so both say the same things.
 
-use crate::writer::{WriteReport, rate};
+use crate::dynamo::writer::WriteReport;
 use serde::Serialize;
 use std::fmt;
 use std::time::Instant;
@@ -44,9 +44,9 @@ pub struct SummaryError {
 
 impl Summary {
     /// The summary of `report`, for `requested` items starting at index `start` (each
-    /// batch holds [`crate::writer::MAX_BATCH`] consecutive indexes).
+    /// batch holds [`crate::format::limits::MAX_BATCH_WRITE_ITEMS`] consecutive indexes).
     pub fn new(report: &WriteReport, requested: u64, start: u64, started: Instant) -> Self {
-        let batch = crate::writer::MAX_BATCH as u64;
+        let batch = crate::format::limits::MAX_BATCH_WRITE_ITEMS as u64;
         Self {
             complete: report.is_complete(),
             requested,
@@ -87,4 +87,10 @@ impl fmt::Display for Summary {
         }
         Ok(())
     }
+}
+
+/// Items per second, for summaries.
+pub fn rate(items: u64, since: std::time::Instant) -> f64 {
+    let secs = since.elapsed().as_secs_f64();
+    if secs > 0.0 { items as f64 / secs } else { 0.0 }
 }

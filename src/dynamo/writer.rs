@@ -8,56 +8,14 @@
 //! `0..=min(cap, base * 2^attempt)`, which spreads retrying writers apart). After the last
 //! attempt the items still unwritten are reported by key: nothing is dropped silently.
 
+use crate::format::backoff::Backoff;
 use crate::format::error::ErrorKind;
-use crate::scan::Item;
+use crate::format::item::Item;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use futures::{Stream, StreamExt, stream};
-use rand::RngExt;
-use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{debug, warn};
-
-/// DynamoDB's limit of requests in one `BatchWriteItem` call.
-pub const MAX_BATCH: usize = 25;
-
-/// When and how often to re-send what a batch did not write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    /// The delay bound before the first re-send; doubled for each one after.
-    pub base: Duration,
-    /// No delay bound grows past this.
-    pub cap: Duration,
-    /// Calls per batch, the first included, before its remaining items count as failed.
-    pub max_attempts: u32,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self {
-            base: Duration::from_millis(50),
-            cap: Duration::from_secs(5),
-            max_attempts: 10,
-        }
-    }
-}
-
-impl Backoff {
-    /// The bound of the delay before re-send number `retry` (from 1): `min(cap, base * 2^(retry-1))`.
-    pub fn ceiling(&self, retry: u32) -> Duration {
-        let factor = 1u32
-            .checked_shl(retry.saturating_sub(1))
-            .unwrap_or(u32::MAX);
-        self.base.saturating_mul(factor).min(self.cap)
-    }
-
-    /// A delay drawn uniformly from `0..=ceiling(retry)` (full jitter).
-    pub fn delay(&self, retry: u32) -> Duration {
-        let ceiling = self.ceiling(retry);
-        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-        Duration::from_nanos(rand::rng().random_range(0..=nanos))
-    }
-}
 
 /// Keys of unwritten items a report keeps (the seeder shows the first 20).
 pub const SHOWN_FAILED_KEYS: usize = 100;
@@ -173,7 +131,7 @@ impl BatchWriter {
         self
     }
 
-    /// Writes every batch (each at most [`MAX_BATCH`] items with distinct keys), calling
+    /// Writes every batch (each at most [`crate::format::limits::MAX_BATCH_WRITE_ITEMS`] items with distinct keys), calling
     /// `progress` with the running totals after each batch.
     pub async fn write_all(
         &self,
@@ -300,7 +258,7 @@ impl BatchWriter {
                     last_detail = None;
                 }
                 Err(err) => {
-                    let err = crate::client::classify(err);
+                    let err = crate::dynamo::error::classify(err);
                     last_error = err.kind;
                     last_detail = Some(format!("{}: {}", err.kind.message(), err.source));
                     if !err.kind.is_transient() {
@@ -374,12 +332,6 @@ pub struct BatchDone<'a> {
     pub complete: bool,
     /// The running totals, this batch included.
     pub total: &'a WriteReport,
-}
-
-/// Items per second, for summaries.
-pub fn rate(items: u64, since: std::time::Instant) -> f64 {
-    let secs = since.elapsed().as_secs_f64();
-    if secs > 0.0 { items as f64 / secs } else { 0.0 }
 }
 
 #[cfg(test)]

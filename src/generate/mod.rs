@@ -1,52 +1,14 @@
-//! Seeding: deterministic fake records (the seeder's command line, which also loads
-//! files, streams and exports, is [`crate::cli::seeder`]).
+//! Generating: deterministic fake records, in batches of 25 generated lazily, and the
+//! summary of a seeding run. Items of files, streams and exports are [`crate::load`]'s.
 //!
-//! - [`generate`]: the record for (seed, index), the same bytes on every run and machine.
-//! - [`table`]: creates the table (the shared definition, or any key schema), idempotently.
+//! - [`record`]: the record for (seed, index), the same bytes on every run and machine.
 //! - [`summary`]: what a run wrote, one type for the CLI and the function.
 
-pub mod generate;
+pub mod record;
 pub mod summary;
-pub mod table;
 
-pub use summary::Summary;
-
-use crate::scan::Item;
-use crate::writer::MAX_BATCH;
-use aws_sdk_dynamodb::types::AttributeValue;
-
-/// DynamoDB's item size limit.
-pub const MAX_ITEM_BYTES: usize = 400 * 1024;
-
-/// An item's size as DynamoDB counts it (close enough to check the 400 KB limit): names
-/// and string/binary values by their bytes, numbers by about half their digits, one byte
-/// for booleans and nulls, three bytes of overhead per list or map.
-pub fn item_size(item: &Item) -> usize {
-    item.iter()
-        .map(|(name, value)| name.len() + value_size(value))
-        .sum()
-}
-
-fn value_size(value: &AttributeValue) -> usize {
-    let number = |n: &String| n.trim_start_matches('-').len().div_ceil(2) + 1;
-    match value {
-        AttributeValue::S(s) => s.len(),
-        AttributeValue::N(n) => number(n),
-        AttributeValue::B(b) => b.as_ref().len(),
-        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
-        AttributeValue::L(list) => 3 + list.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
-        AttributeValue::M(map) => {
-            3 + map
-                .iter()
-                .map(|(k, v)| 1 + k.len() + value_size(v))
-                .sum::<usize>()
-        }
-        AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
-        AttributeValue::Ns(set) => set.iter().map(number).sum(),
-        AttributeValue::Bs(set) => set.iter().map(|b| b.as_ref().len()).sum(),
-        _ => 0,
-    }
-}
+use crate::format::item::Item;
+use crate::format::limits::MAX_BATCH_WRITE_ITEMS;
 
 /// What a seeding run writes: generated records (items of files, streams and exports go
 /// through [`crate::load`], which streams them).
@@ -85,7 +47,7 @@ impl Input {
         }
     }
 
-    /// The items in batches of at most [`MAX_BATCH`], generated lazily.
+    /// The items in batches of at most [`MAX_BATCH_WRITE_ITEMS`], generated lazily.
     pub fn batches(self) -> Box<dyn Iterator<Item = Vec<Item>> + Send> {
         match self {
             Self::Generated {
@@ -112,11 +74,13 @@ pub fn sized_batches(
     size: Option<usize>,
 ) -> impl Iterator<Item = Vec<Item>> {
     let end = start.saturating_add(count);
-    (start..end).step_by(MAX_BATCH).map(move |first| {
-        (first..end.min(first + MAX_BATCH as u64))
-            .map(|i| generate::record_sized(seed, i, size))
-            .collect()
-    })
+    (start..end)
+        .step_by(MAX_BATCH_WRITE_ITEMS)
+        .map(move |first| {
+            (first..end.min(first + MAX_BATCH_WRITE_ITEMS as u64))
+                .map(|i| record::record_sized(seed, i, size))
+                .collect()
+        })
 }
 
 #[cfg(test)]
@@ -133,11 +97,9 @@ mod tests {
         let ids: std::collections::HashSet<String> = batches
             .iter()
             .flatten()
-            .filter_map(|item| item.get(generate::KEY)?.as_s().ok().cloned())
+            .filter_map(|item| item.get(record::KEY)?.as_s().ok().cloned())
             .collect();
         assert_eq!(ids.len(), 60);
-        assert!(
-            ids.contains(&generate::record_id(1, 10)) && ids.contains(&generate::record_id(1, 69))
-        );
+        assert!(ids.contains(&record::record_id(1, 10)) && ids.contains(&record::record_id(1, 69)));
     }
 }

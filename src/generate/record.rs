@@ -8,7 +8,7 @@
 //! Every record exercises every DynamoDB type: S, N (integers, decimals, 38-digit values),
 //! B, BOOL, NULL, L, M (three levels deep), SS, NS and BS.
 
-use crate::scan::Item;
+use crate::format::item::Item;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use fake::Fake;
@@ -37,7 +37,7 @@ pub fn record_id(seed: u64, index: u64) -> String {
 pub fn record_sized(seed: u64, index: u64, size: Option<usize>) -> Item {
     let mut item = record(seed, index);
     if let Some(target) = size {
-        let have = super::item_size(&item) + "pad".len();
+        let have = crate::format::item::item_size(&item) + "pad".len();
         if target > have {
             // Its own stream of the generator, so padding never shifts the other fields.
             let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5061_6464_696e_6721);
@@ -173,7 +173,7 @@ fn random_bytes(rng: &mut ChaCha8Rng, len: std::ops::Range<usize>) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::to_line;
+    use crate::format::json::to_line;
 
     #[test]
     fn the_same_seed_and_index_give_the_same_bytes() {
@@ -207,7 +207,7 @@ mod tests {
         assert!(!small.contains_key("pad"));
         for target in [2_000, 100_000, 390_000] {
             let item = record_sized(1, 2, Some(target));
-            let size = crate::seed::item_size(&item);
+            let size = crate::format::item::item_size(&item);
             assert!(size.abs_diff(target) < 64, "{size} for {target}");
             assert_eq!(to_line(&item), to_line(&record_sized(1, 2, Some(target))));
         }

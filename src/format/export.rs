@@ -1,0 +1,235 @@
+//! DynamoDB's export layout, as the page "DynamoDB table export output format" documents
+//! it: one module that knows the file names and manifest fields, for the reader
+//! ([`crate::load::export`]) and for a writer of the same layout.
+//!
+//! ```text
+//! <prefix>/AWSDynamoDB/<ExportId>/manifest-summary.json     version, itemCount, outputFormat, ...
+//! <prefix>/AWSDynamoDB/<ExportId>/manifest-summary.checksum
+//! <prefix>/AWSDynamoDB/<ExportId>/manifest-files.json       a JSON object a line per data file:
+//!                                                           itemCount, md5Checksum, etag, dataFileS3Key
+//! <prefix>/AWSDynamoDB/<ExportId>/manifest-files.checksum
+//! <prefix>/AWSDynamoDB/<ExportId>/_started                  empty
+//! <prefix>/AWSDynamoDB/<ExportId>/data/<name>.json.gz       gzip of {"Item":{...}} lines
+//! ```
+//!
+//! `md5Checksum` is the base64 MD5 of the data file's bytes as stored (compressed).
+//! DynamoDB's manifests do not record the key schema; an export scanstream writes may add
+//! [`KEY_SCHEMA`] beside them, in `DescribeTable`'s shape.
+
+use crate::format::key::KeySchema;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
+use std::io::Read;
+
+/// The folder every export sits in, under the export prefix.
+pub const EXPORTS_DIR: &str = "AWSDynamoDB";
+/// The summary manifest.
+pub const SUMMARY: &str = "manifest-summary.json";
+/// The summary manifest's checksum file.
+pub const SUMMARY_CHECKSUM: &str = "manifest-summary.checksum";
+/// The files manifest (JSON lines).
+pub const FILES: &str = "manifest-files.json";
+/// The files manifest's checksum file.
+pub const FILES_CHECKSUM: &str = "manifest-files.checksum";
+/// The empty marker written when the export starts.
+pub const STARTED: &str = "_started";
+/// The folder of the data files.
+pub const DATA_DIR: &str = "data";
+/// The key schema scanstream records beside the manifests (not DynamoDB's).
+pub const KEY_SCHEMA: &str = "scanstream-key-schema.json";
+/// The summary's `version` as documented.
+pub const VERSION: &str = "2020-06-30";
+/// The one `outputFormat` read here (the other, `ION`, is not).
+pub const OUTPUT_FORMAT: &str = "DYNAMODB_JSON";
+
+/// `manifest-summary.json`. Fields DynamoDB may add later are ignored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestSummary {
+    /// [`VERSION`].
+    pub version: String,
+    /// The export's ARN.
+    #[serde(default)]
+    pub export_arn: Option<String>,
+    /// When the export started (ISO 8601).
+    #[serde(default)]
+    pub start_time: Option<String>,
+    /// When it ended.
+    #[serde(default)]
+    pub end_time: Option<String>,
+    /// The exported table's ARN.
+    #[serde(default)]
+    pub table_arn: Option<String>,
+    /// The exported table's id.
+    #[serde(default)]
+    pub table_id: Option<String>,
+    /// The point in time exported.
+    #[serde(default)]
+    pub export_time: Option<String>,
+    /// The bucket written to.
+    #[serde(default)]
+    pub s3_bucket: Option<String>,
+    /// The export prefix.
+    #[serde(default)]
+    pub s3_prefix: Option<String>,
+    /// Server-side encryption.
+    #[serde(default)]
+    pub s3_sse_algorithm: Option<String>,
+    /// Its KMS key, if any.
+    #[serde(default)]
+    pub s3_sse_kms_key_id: Option<String>,
+    /// The key of `manifest-files.json`.
+    pub manifest_files_s3_key: String,
+    /// Bytes billed.
+    #[serde(default)]
+    pub billed_size_bytes: Option<u64>,
+    /// Items over all data files.
+    pub item_count: u64,
+    /// [`OUTPUT_FORMAT`] or `ION`.
+    pub output_format: String,
+    /// `FULL_EXPORT` or `INCREMENTAL_EXPORT`, when given (incremental exports hold
+    /// changes, not items, and are not read here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_type: Option<String>,
+}
+
+/// One line of `manifest-files.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataFileEntry {
+    /// Items in the file.
+    pub item_count: u64,
+    /// Base64 MD5 of the file's bytes.
+    pub md5_checksum: String,
+    /// S3's ETag of the object (not checked: it depends on how it was uploaded).
+    #[serde(default)]
+    pub etag: Option<String>,
+    /// The file's S3 key, `<prefix>/AWSDynamoDB/<ExportId>/data/<name>.json.gz`.
+    pub data_file_s3_key: String,
+}
+
+/// The key schema file scanstream writes beside the manifests: `DescribeTable`'s shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RecordedKeySchema {
+    /// `{"AttributeName", "KeyType": "HASH" | "RANGE"}`.
+    pub key_schema: Vec<RecordedKey>,
+    /// `{"AttributeName", "AttributeType": "S" | "N" | "B"}`.
+    pub attribute_definitions: Vec<RecordedAttribute>,
+}
+
+/// One key of [`RecordedKeySchema`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RecordedKey {
+    /// The attribute.
+    pub attribute_name: String,
+    /// `HASH` or `RANGE`.
+    pub key_type: String,
+}
+
+/// One attribute definition of [`RecordedKeySchema`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RecordedAttribute {
+    /// The attribute.
+    pub attribute_name: String,
+    /// `S`, `N` or `B`.
+    pub attribute_type: String,
+}
+
+impl RecordedKeySchema {
+    /// The record of `schema`.
+    pub fn of(schema: &KeySchema) -> Self {
+        let mut key_schema = Vec::new();
+        let mut attribute_definitions = Vec::new();
+        for (attribute, role) in std::iter::once((&schema.partition, "HASH"))
+            .chain(schema.sort.as_ref().map(|r| (r, "RANGE")))
+        {
+            key_schema.push(RecordedKey {
+                attribute_name: attribute.name.clone(),
+                key_type: role.into(),
+            });
+            attribute_definitions.push(RecordedAttribute {
+                attribute_name: attribute.name.clone(),
+                attribute_type: crate::format::key::type_name(attribute.key_type).into(),
+            });
+        }
+        Self {
+            key_schema,
+            attribute_definitions,
+        }
+    }
+
+    /// The key schema recorded.
+    pub fn schema(&self) -> Result<KeySchema, String> {
+        let spec_of = |role: &str| -> Result<Option<String>, String> {
+            let Some(key) = self.key_schema.iter().find(|k| k.key_type == role) else {
+                return Ok(None);
+            };
+            let kind = self
+                .attribute_definitions
+                .iter()
+                .find(|a| a.attribute_name == key.attribute_name)
+                .ok_or_else(|| {
+                    format!("key {:?} has no attribute definition", key.attribute_name)
+                })?;
+            Ok(Some(format!(
+                "{}:{}",
+                key.attribute_name, kind.attribute_type
+            )))
+        };
+        let hash = spec_of("HASH")?.ok_or("no HASH key")?;
+        let spec = match spec_of("RANGE")? {
+            Some(range) => format!("{hash},{range}"),
+            None => hash,
+        };
+        KeySchema::parse(&spec).map_err(|e| e.to_string())
+    }
+}
+
+/// The base64 MD5 of everything `reader` yields, as `md5Checksum` writes it.
+pub fn md5_base64(mut reader: impl Read) -> std::io::Result<String> {
+    let mut hasher = Md5::new();
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        hasher.update(&buf[..n]);
+    }
+    Ok(STANDARD.encode(hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn md5_is_base64_of_the_digest() {
+        // RFC 1321's test vectors, base64 of the hex digests given there.
+        assert_eq!(
+            md5_base64(&b""[..]).expect("md5"),
+            "1B2M2Y8AsgTpgAmY7PhCfg=="
+        );
+        assert_eq!(
+            md5_base64(&b"abc"[..]).expect("md5"),
+            "kAFQmDzST7DWlj99KOF/cg=="
+        );
+    }
+
+    #[test]
+    fn a_recorded_key_schema_reads_back() {
+        let schema = KeySchema::parse("pk:S,sk:N").expect("schema");
+        let recorded = RecordedKeySchema::of(&schema);
+        let json = serde_json::to_string(&recorded).expect("json");
+        assert!(json.contains("\"KeyType\":\"RANGE\""), "{json}");
+        let back: RecordedKeySchema = serde_json::from_str(&json).expect("parse");
+        assert_eq!(back.schema(), Ok(schema));
+    }
+}
