@@ -16,7 +16,6 @@
 //! these parts and hand them to the Lambda runtime or the command line.
 
 pub mod cli;
-pub mod config;
 pub mod dynamo;
 pub mod format;
 pub mod generate;

@@ -72,7 +72,7 @@ fn forged(json: &[u8]) -> String {
     format!("2.{body}.{tag}")
 }
 
-const CAP: usize = scanstream::config::DEFAULT_MAX_CURSOR_BYTES;
+const CAP: usize = scanstream::lambda::config::DEFAULT_MAX_CURSOR_BYTES;
 
 #[test]
 fn a_cursor_that_inflates_past_the_cap_is_refused_without_allocating_it() {

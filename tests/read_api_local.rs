@@ -7,9 +7,9 @@ mod common;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ProjectionType, ScalarAttributeType};
 use common::*;
-use scanstream::config::Config;
 use scanstream::dynamo::source::DynamoSource;
 use scanstream::format::trailer::Trailer;
+use scanstream::lambda::config::Config;
 use scanstream::lambda::streamer::Streamer;
 use serde_json::Value;
 

@@ -247,7 +247,7 @@ async fn filtered_reads_under_max_items_read_whole_pages_on_a_table_and_an_index
     const COUNT: usize = 3000;
     let client = local_client().await;
     let table = filter_table(&client, COUNT).await;
-    let config = scanstream::config::Config::from_lookup(|name| {
+    let config = scanstream::lambda::config::Config::from_lookup(|name| {
         (name == "TABLE_NAME").then(|| table.to_string())
     })
     .expect("config");

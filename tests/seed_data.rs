@@ -6,11 +6,11 @@ mod common;
 
 use common::*;
 use lambda_http::http::Uri;
-use scanstream::config::{Config, SeederConfig};
 use scanstream::dynamo::source::DynamoSource;
 use scanstream::dynamo::writer::BatchWriter;
 use scanstream::format::json::to_line;
 use scanstream::generate::record;
+use scanstream::lambda::config::{Config, SeederConfig};
 use scanstream::lambda::http::Invocation;
 use scanstream::lambda::seeder::Seeder;
 use scanstream::lambda::streamer::Streamer;

@@ -3,9 +3,9 @@
 
 use clap::Parser;
 use scanstream::cli::seeder::{self as cli, Args};
-use scanstream::config::SeederConfig;
 use scanstream::dynamo::writer::BatchWriter;
 use scanstream::generate::record;
+use scanstream::lambda::config::SeederConfig;
 use scanstream::lambda::seeder::Seeder;
 
 fn main() -> std::process::ExitCode {

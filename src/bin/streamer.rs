@@ -5,8 +5,8 @@
 //! cold start would, and exits: `scripts/check_template.py` runs it on the template's
 //! parameter bounds, so the template cannot offer values the function refuses.
 
-use scanstream::config::Config;
 use scanstream::dynamo::source::DynamoSource;
+use scanstream::lambda::config::Config;
 use scanstream::lambda::streamer::Streamer;
 
 fn main() -> std::process::ExitCode {

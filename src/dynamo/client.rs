@@ -5,7 +5,7 @@
 //! DynamoDB Local; nothing here is specific to this project.
 //!
 //! How it waits and retries ([`CallSettings`]) is given to it: the functions read it from
-//! their environment (`crate::config`), the command line takes the defaults.
+//! their environment (`crate::lambda::config`), the command line takes the defaults.
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;

@@ -5,9 +5,11 @@
 //! - [`seeder`]: `GET /?count=&seed=&start=` seeds the table, streaming progress.
 //! - [`http`]: the invocation, its time budget, responses and error bodies.
 //! - [`runtime`]: the Lambda runtime loop both functions run in.
+//! - [`config`]: both functions' settings, read from the environment once, at cold start.
 //!
 //! Nothing runs until every parameter is valid.
 
+pub mod config;
 pub mod http;
 pub mod runtime;
 pub mod seeder;

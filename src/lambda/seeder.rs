@@ -6,10 +6,10 @@
 
 use super::http::{ApiError, Invocation, ResponseBody, error_response, response, time_budget};
 use super::runtime::Handler;
-use crate::config::SeederConfig;
 use crate::dynamo::writer::BatchWriter;
 use crate::generate::Input;
 use crate::generate::summary::Summary;
+use crate::lambda::config::SeederConfig;
 use crate::read::params::{ErrorCode, Params};
 use bytes::Bytes;
 use futures::StreamExt;

@@ -9,11 +9,11 @@
 
 use super::http::{ApiError, Invocation, ResponseBody, error_response, response, time_budget};
 use super::runtime::Handler;
-use crate::config::Config;
 use crate::dynamo::source::{ApproximateSize, PageSource};
 use crate::format::cursor::CursorSeal;
 use crate::format::limits;
 use crate::format::trailer::{APPROX_BYTES_HEADER, APPROX_ITEMS_HEADER};
+use crate::lambda::config::Config;
 use crate::read::open::Reader;
 use crate::read::params::{ErrorCode, Params};
 use crate::read::request::query::MAX_PK_TEXT_BYTES;

@@ -488,7 +488,7 @@ mod tests {
 
     #[test]
     fn the_limits_are_aws_s_and_the_streamer_stops_under_them() {
-        let config = crate::config::Config::from_lookup(|name| {
+        let config = crate::lambda::config::Config::from_lookup(|name| {
             (name == "TABLE_NAME").then(|| "t".to_string())
         })
         .expect("config");

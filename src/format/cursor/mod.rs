@@ -753,7 +753,7 @@ mod tests {
             shape: ReadShape::default(),
         };
         let token = cursor.encode(b"s");
-        let cap = crate::config::DEFAULT_MAX_CURSOR_BYTES;
+        let cap = crate::lambda::config::DEFAULT_MAX_CURSOR_BYTES;
         assert!(token.len() <= cap, "{} > {cap}", token.len());
         assert_eq!(Cursor::decode(&token, b"s", cap), Ok(cursor));
     }
