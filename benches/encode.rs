@@ -19,7 +19,10 @@ fn hard_cases() -> Vec<(String, Item)> {
         .map(|(_, item)| {
             let name = item
                 .get(record::KEY)
-                .and_then(|id| id.as_s().ok())
+                .and_then(|id| match id {
+                    scanstream::format::item::Value::S(id) => Some(id),
+                    _ => None,
+                })
                 .map(|id| {
                     id.chars()
                         .filter(|c| c.is_ascii_alphanumeric() || *c == ' ')

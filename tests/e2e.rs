@@ -3,12 +3,12 @@
 
 mod common;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use common::emulator::Emulator;
 use common::stall::StallProxy;
 use common::*;
 use scanstream::dynamo::table::ensure_table;
 use scanstream::format::cursor::{Cursor, Position};
+use scanstream::format::item::Value as ItemValue;
 use scanstream::format::trailer::StopReason;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -453,8 +453,8 @@ async fn a_cursor_over_64_segments_of_large_keys_resumes_in_a_post_body() {
     let items: Vec<scanstream::format::item::Item> = (0..count)
         .map(|i| {
             scanstream::format::item::Item::from([
-                ("id".to_string(), AttributeValue::S(key(i))),
-                ("n".to_string(), AttributeValue::N(i.to_string())),
+                ("id".to_string(), ItemValue::S(key(i))),
+                ("n".to_string(), ItemValue::N(i.to_string())),
             ])
         })
         .collect();

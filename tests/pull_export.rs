@@ -7,13 +7,13 @@
 
 mod common;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
 use common::emulator::Emulator;
 use common::stall::{Fault, StallProxy};
 use common::*;
 use md5::{Digest, Md5};
 use scanstream::format::item::Item;
+use scanstream::format::item::Value;
 use scanstream::format::key::KeySchema;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -29,8 +29,8 @@ fn keyed_items(seed: u64, count: u64) -> Vec<Item> {
         .map(|i| {
             let mut item = scanstream::generate::record::record(seed, i);
             item.remove("id");
-            item.insert("pk".into(), AttributeValue::S(format!("p{}", i / 7)));
-            item.insert("sk".into(), AttributeValue::N(format!("{}.5", i % 7)));
+            item.insert("pk".into(), Value::S(format!("p{}", i / 7)));
+            item.insert("sk".into(), Value::N(format!("{}.5", i % 7)));
             item
         })
         .collect()

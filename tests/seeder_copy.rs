@@ -5,10 +5,10 @@
 
 mod common;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use common::emulator::Emulator;
 use common::*;
 use scanstream::format::item::Item;
+use scanstream::format::item::Value;
 use scanstream::format::key::KeySchema;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -21,10 +21,10 @@ fn keyed_items(count: u64, range: bool) -> Vec<Item> {
             let mut item = scanstream::generate::record::record(21, i);
             item.remove("id");
             if range {
-                item.insert("pk".into(), AttributeValue::S(format!("p{}", i / 7)));
-                item.insert("sk".into(), AttributeValue::N(format!("{}.5", i % 7)));
+                item.insert("pk".into(), Value::S(format!("p{}", i / 7)));
+                item.insert("sk".into(), Value::N(format!("{}.5", i % 7)));
             } else {
-                item.insert("pk".into(), AttributeValue::N(format!("{i}e3")));
+                item.insert("pk".into(), Value::N(format!("{i}e3")));
             }
             item
         })

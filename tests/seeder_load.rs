@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
 use scanstream::format::export::md5_base64;
 use scanstream::format::item::Item;
+use scanstream::format::item::Value;
 use scanstream::format::json::Format;
 use scanstream::format::key::KeySchema;
 use scanstream::format::trailer::Trailer;
@@ -33,10 +34,10 @@ fn keyed_items(count: u64, range: bool) -> Vec<Item> {
             let mut item = scanstream::generate::record::record(9, i);
             item.remove("id");
             if range {
-                item.insert("pk".into(), AttributeValue::S(format!("p{}", i / 10)));
-                item.insert("sk".into(), AttributeValue::N((i % 10).to_string()));
+                item.insert("pk".into(), Value::S(format!("p{}", i / 10)));
+                item.insert("sk".into(), Value::N((i % 10).to_string()));
             } else {
-                item.insert("pk".into(), AttributeValue::N(i.to_string()));
+                item.insert("pk".into(), Value::N(i.to_string()));
             }
             item
         })

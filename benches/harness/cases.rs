@@ -596,7 +596,10 @@ pub async fn bare_writes(client: &Client, concurrency: usize, rep: u64) -> Resul
                 .iter()
                 .map(|item| {
                     let put = PutRequest::builder()
-                        .set_item(Some(item.clone()))
+                        .set_item(Some(
+                            scanstream::dynamo::convert::attributes(item.clone())
+                                .expect("sendable"),
+                        ))
                         .build()
                         .expect("item");
                     WriteRequest::builder().put_request(put).build()

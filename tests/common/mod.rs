@@ -217,7 +217,9 @@ pub async fn put_items(client: &Client, table: &str, items: Vec<Item>) {
             .iter()
             .map(|item| {
                 let put = PutRequest::builder()
-                    .set_item(Some(item.clone()))
+                    .set_item(Some(
+                        scanstream::dynamo::convert::attributes(item.clone()).expect("sendable"),
+                    ))
                     .build()
                     .expect("put");
                 WriteRequest::builder().put_request(put).build()
@@ -307,7 +309,7 @@ pub async fn get_via_handler<S: scanstream::dynamo::source::PageSource>(
 /// Every item of `table`, read with the SDK's own paginated Scan, each as its canonical
 /// line (keys and set members sorted): equal sets mean equal tables, item for item.
 pub async fn table_lines(client: &Client, table: &str) -> std::collections::BTreeSet<Vec<u8>> {
-    let items: Vec<Item> = client
+    let items: Vec<_> = client
         .scan()
         .table_name(table)
         .into_paginator()
@@ -317,8 +319,8 @@ pub async fn table_lines(client: &Client, table: &str) -> std::collections::BTre
         .await
         .unwrap_or_else(|err| panic!("scanning {table}: {err:?}"));
     items
-        .iter()
-        .map(scanstream::format::json::to_line)
+        .into_iter()
+        .map(|item| scanstream::format::json::to_line(&scanstream::dynamo::convert::item(item)))
         .collect()
 }
 
