@@ -212,7 +212,10 @@ async fn following_cursors_yields_every_item_once_on_dynamodb_local() {
     }
     for (count, segments, limit, max_items) in tried {
         let table = common::seeded_table(&client, "prop", 5, count).await;
-        let source = Arc::new(DynamoSource::new(client.clone(), &table));
+        let source = Arc::new(DynamoSource::new(
+            scanstream::dynamo::client::Dynamo::from(client.clone()),
+            &table,
+        ));
         let (got, rounds) = read_all(source, &table, segments, limit, max_items, false).await;
         common::assert_same_ids(
             &got,

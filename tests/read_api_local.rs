@@ -52,7 +52,13 @@ async fn orders_table(client: &Client) -> String {
 async fn streamer(client: &Client, table: &str) -> Streamer<DynamoSource> {
     let config = Config::from_lookup(|name| (name == "TABLE_NAME").then(|| table.to_string()))
         .expect("config");
-    Streamer::new(config, DynamoSource::new(client.clone(), table))
+    Streamer::new(
+        config,
+        DynamoSource::new(
+            scanstream::dynamo::client::Dynamo::from(client.clone()),
+            table,
+        ),
+    )
 }
 
 async fn call(

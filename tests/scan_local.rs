@@ -29,7 +29,10 @@ async fn every_item_exactly_once_for_any_segments_and_limit() {
     let client = local_client().await;
     for count in [0u64, 1, 1000] {
         let table = seeded_table(&client, "once", 7, count).await;
-        let source = Arc::new(DynamoSource::new(client.clone(), &table));
+        let source = Arc::new(DynamoSource::new(
+            scanstream::dynamo::client::Dynamo::from(client.clone()),
+            &table,
+        ));
         let expected = expected_ids(7, count);
         for segments in [1u32, 2, 4, 7, 16] {
             for limit in [1u32, 10, 100] {
@@ -58,9 +61,12 @@ async fn every_item_exactly_once_for_any_segments_and_limit() {
 async fn every_dynamodb_type_has_its_json() {
     let client = local_client().await;
     let table = unique_table("types");
-    scanstream::dynamo::table::ensure_table(&client, &table)
-        .await
-        .expect("create table");
+    scanstream::dynamo::table::ensure_table(
+        &scanstream::dynamo::client::Dynamo::from(client.clone()),
+        &table,
+    )
+    .await
+    .expect("create table");
     let item: Item = [
         ("id", ItemValue::S("all-types ☃".into())),
         ("s", ItemValue::S("line\nbreak \"quoted\" 😀".into())),
@@ -113,7 +119,10 @@ async fn every_dynamodb_type_has_its_json() {
         .await
         .expect("put item");
 
-    let source = Arc::new(DynamoSource::new(client.clone(), &table));
+    let source = Arc::new(DynamoSource::new(
+        scanstream::dynamo::client::Dynamo::from(client.clone()),
+        &table,
+    ));
     let body = scan_all(source, 1, 10).await;
     let (items, trailer) = split_body(&body);
     assert!(trailer.complete);
@@ -251,7 +260,10 @@ async fn filtered_reads_under_max_items_read_whole_pages_on_a_table_and_an_index
     .expect("config");
     let streamer = scanstream::lambda::streamer::Streamer::new(
         config,
-        DynamoSource::new(client.clone(), &table),
+        DynamoSource::new(
+            scanstream::dynamo::client::Dynamo::from(client.clone()),
+            &table,
+        ),
     );
     let rare = filter_params("#k = :k", r##"{"#k":"kind"}"##, r#"{":k":{"S":"rare"}}"#);
     let want = |keep: fn(usize) -> bool| -> Vec<String> {

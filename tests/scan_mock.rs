@@ -124,7 +124,10 @@ async fn read(
     client: Client,
     plan: ScanPlan,
 ) -> (Vec<String>, scanstream::format::trailer::Trailer) {
-    let source = Arc::new(DynamoSource::new(client, TABLE));
+    let source = Arc::new(DynamoSource::new(
+        scanstream::dynamo::client::Dynamo::from(client),
+        TABLE,
+    ));
     let stream = start(source, plan).await.expect("starts");
     let body: Vec<u8> = stream.collect::<Vec<_>>().await.concat();
     let (items, trailer) = split_body(&body);

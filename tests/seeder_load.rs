@@ -63,9 +63,13 @@ async fn assert_table_holds(
 ) {
     let reference = unique_table("reference");
     let schema = KeySchema::parse(key).expect("key");
-    scanstream::dynamo::table::ensure_table_keyed(client, &reference, &schema)
-        .await
-        .expect("reference table");
+    scanstream::dynamo::table::ensure_table_keyed(
+        &scanstream::dynamo::client::Dynamo::from(client.clone()),
+        &reference,
+        &schema,
+    )
+    .await
+    .expect("reference table");
     write_batches(client, &reference, items.chunks(25).map(<[_]>::to_vec)).await;
     let want = table_lines(client, &reference).await;
     assert_eq!(want.len(), items.len(), "the reference holds every item");

@@ -5,6 +5,7 @@
 //! A key attribute of a type other than S, N or B (an SDK newer than this build) is an
 //! error, never read as a string.
 
+use crate::dynamo::client::Dynamo;
 use crate::format::error::{ErrorKind, UpstreamError};
 use crate::format::key::{IndexKey, IndexKeys, KeyAttribute, KeySchema, KeySpecError, KeyType};
 use aws_sdk_dynamodb::Client;
@@ -26,16 +27,16 @@ pub async fn describe(client: &Client, table: &str) -> Result<TableDescription, 
 }
 
 /// The key schema of `table`, by `DescribeTable`.
-pub async fn describe_keys(client: &Client, table: &str) -> Result<KeySchema, UpstreamError> {
+pub async fn describe_keys(client: &Dynamo, table: &str) -> Result<KeySchema, UpstreamError> {
     Ok(describe_with_indexes(client, table).await?.0)
 }
 
 /// The key schema of `table` and the keys of its secondary indexes, by `DescribeTable`.
 pub async fn describe_with_indexes(
-    client: &Client,
+    client: &Dynamo,
     table: &str,
 ) -> Result<(KeySchema, IndexKeys), UpstreamError> {
-    let described = describe(client, table).await?;
+    let described = describe(client.sdk(), table).await?;
     let schema = table_keys(&described).map_err(internal)?;
     Ok((schema, index_keys(&described).map_err(internal)?))
 }

@@ -3,6 +3,7 @@
 //! one `Scan` (or `Query`, for `pk`) call per page, with the key condition, filter and
 //! `Select` a read's shape asks for.
 
+use crate::dynamo::client::Dynamo;
 use crate::dynamo::convert;
 use crate::dynamo::error::classify_read;
 use crate::dynamo::schema::{describe, key_schema_of};
@@ -143,9 +144,9 @@ const DESCRIPTION_TTL: Duration = Duration::from_secs(60);
 
 impl DynamoSource {
     /// A source scanning `table` through `client`.
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+    pub fn new(client: Dynamo, table: impl Into<String>) -> Self {
         Self {
-            client,
+            client: client.sdk().clone(),
             table: table.into(),
             capacity: ReturnConsumedCapacity::Total,
             description: Arc::default(),

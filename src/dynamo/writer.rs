@@ -8,6 +8,7 @@
 //! `0..=min(cap, base * 2^attempt)`, which spreads retrying writers apart). After the last
 //! attempt the items still unwritten are reported by key: nothing is dropped silently.
 
+use crate::dynamo::client::Dynamo;
 use crate::dynamo::convert;
 use crate::format::backoff::Backoff;
 use crate::format::error::ErrorKind;
@@ -97,9 +98,9 @@ pub struct BatchWriter {
 
 impl BatchWriter {
     /// A writer into `table`, whose items are keyed by the attribute `key`.
-    pub fn new(client: Client, table: impl Into<String>, key: impl Into<String>) -> Self {
+    pub fn new(client: Dynamo, table: impl Into<String>, key: impl Into<String>) -> Self {
         Self {
-            client,
+            client: client.sdk().clone(),
             table: table.into(),
             keys: vec![key.into()],
             concurrency: 4,

@@ -169,9 +169,12 @@ pub fn unique_table(prefix: &str) -> String {
 /// Creates a fresh table and seeds it with `count` generated records of `seed`.
 pub async fn seeded_table(client: &Client, prefix: &str, seed: u64, count: u64) -> String {
     let name = unique_table(prefix);
-    table::ensure_table(client, &name)
-        .await
-        .expect("create table");
+    table::ensure_table(
+        &scanstream::dynamo::client::Dynamo::from(client.clone()),
+        &name,
+    )
+    .await
+    .expect("create table");
     write_batches(client, &name, generated_batches(seed, 0, count)).await;
     name
 }
@@ -186,9 +189,12 @@ pub async fn sized_table(
     size: usize,
 ) -> String {
     let name = unique_table(prefix);
-    table::ensure_table(client, &name)
-        .await
-        .expect("create table");
+    table::ensure_table(
+        &scanstream::dynamo::client::Dynamo::from(client.clone()),
+        &name,
+    )
+    .await
+    .expect("create table");
     let batches = scanstream::generate::sized_batches(seed, 0, count, Some(size));
     write_batches(client, &name, batches).await;
     name
@@ -200,10 +206,14 @@ pub async fn write_batches(
     table: &str,
     batches: impl IntoIterator<Item = Vec<Item>>,
 ) {
-    let report = BatchWriter::new(client.clone(), table, record::KEY)
-        .concurrency(4)
-        .write_all(batches, |_| {})
-        .await;
+    let report = BatchWriter::new(
+        scanstream::dynamo::client::Dynamo::from(client.clone()),
+        table,
+        record::KEY,
+    )
+    .concurrency(4)
+    .write_all(batches, |_| {})
+    .await;
     assert!(report.is_complete(), "seeding {table} failed: {report:?}");
 }
 
