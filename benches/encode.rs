@@ -1,9 +1,11 @@
-//! Encoding cost per item (AttributeValue to an NDJSON line), with criterion: on the
-//! seed-data hard cases one by one, and on typical generated records; and the cost per
-//! item of compressing those records page by page (100 items a page, flushed after each,
-//! as the streamer does) at the levels offered and their neighbours, with the ratio.
+//! Encoding cost per item (an item to an NDJSON line), with criterion: on the seed-data
+//! hard cases one by one, and on typical generated records; a page of the SDK's items to
+//! lines, their move into the crate's values included; and the cost per item of
+//! compressing those records page by page (100 items a page, flushed after each, as the
+//! streamer does) at the levels offered and their neighbours, with the ratio.
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use scanstream::dynamo::convert;
 use scanstream::format::compress::{Compression, Compressor};
 use scanstream::format::item::Item;
 use scanstream::format::json::write_line;
@@ -19,7 +21,10 @@ fn hard_cases() -> Vec<(String, Item)> {
         .map(|(_, item)| {
             let name = item
                 .get(record::KEY)
-                .and_then(|id| id.as_s().ok())
+                .and_then(|id| match id {
+                    scanstream::format::item::Value::S(id) => Some(id),
+                    _ => None,
+                })
                 .map(|id| {
                     id.chars()
                         .filter(|c| c.is_ascii_alphanumeric() || *c == ' ')
@@ -102,5 +107,33 @@ fn compress(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, encode, compress);
+/// One page as the SDK hands it over (100 typical records) to lines: what a segment does
+/// with each page, the move into the crate's own values (`dynamo::convert`) included.
+fn page(c: &mut Criterion) {
+    let page: Vec<_> = (0..100)
+        .map(|i| convert::attributes(record::record(42, i)).expect("sendable"))
+        .collect();
+    let mut group = c.benchmark_group("page");
+    group.throughput(Throughput::Elements(page.len() as u64));
+    group.bench_function("sdk-page-to-lines 100 typical records", |b| {
+        let mut out = Vec::with_capacity(128 * 1024);
+        b.iter_batched(
+            || page.clone(),
+            |page| {
+                out.clear();
+                let items: Vec<Item> = page.into_iter().map(convert::item).collect();
+                for item in &items {
+                    write_line(&mut out, black_box(item));
+                }
+                black_box(out.len());
+                // The page is dropped once encoded, as a segment drops it.
+                drop(items);
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, encode, page, compress);
 criterion_main!(benches);

@@ -3,12 +3,12 @@
 
 mod common;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use common::emulator::Emulator;
 use common::stall::StallProxy;
 use common::*;
 use scanstream::dynamo::table::ensure_table;
 use scanstream::format::cursor::{Cursor, Position};
+use scanstream::format::item::Value as ItemValue;
 use scanstream::format::trailer::StopReason;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -49,7 +49,12 @@ async fn seed_via_function(client: &reqwest::Client, emulator: &Emulator, query:
 async fn a_seeded_table_streams_through_the_emulator() {
     let ddb = local_client().await;
     let table = unique_table("e2e");
-    ensure_table(&ddb, &table).await.expect("create table");
+    ensure_table(
+        &scanstream::dynamo::client::Dynamo::from(ddb.clone()),
+        &table,
+    )
+    .await
+    .expect("create table");
     let emulator = Emulator::start("seeded", &function_env(&table));
     let client = http();
 
@@ -435,7 +440,12 @@ async fn a_stalled_dynamodb_is_an_error_in_time_and_the_cursor_resumes_exactly()
 async fn a_cursor_over_64_segments_of_large_keys_resumes_in_a_post_body() {
     let ddb = local_client().await;
     let table = unique_table("bigkeys");
-    ensure_table(&ddb, &table).await.expect("create table");
+    ensure_table(
+        &scanstream::dynamo::client::Dynamo::from(ddb.clone()),
+        &table,
+    )
+    .await
+    .expect("create table");
     // Distinct keys of 2,048 one-byte control characters (U+0001..U+001F).
     let key = |i: u32| -> String {
         let mut prefix = Vec::new();
@@ -453,8 +463,8 @@ async fn a_cursor_over_64_segments_of_large_keys_resumes_in_a_post_body() {
     let items: Vec<scanstream::format::item::Item> = (0..count)
         .map(|i| {
             scanstream::format::item::Item::from([
-                ("id".to_string(), AttributeValue::S(key(i))),
-                ("n".to_string(), AttributeValue::N(i.to_string())),
+                ("id".to_string(), ItemValue::S(key(i))),
+                ("n".to_string(), ItemValue::N(i.to_string())),
             ])
         })
         .collect();
@@ -517,7 +527,12 @@ async fn a_cursor_over_64_segments_of_large_keys_resumes_in_a_post_body() {
 async fn format_dynamodb_piped_into_the_seeder_copies_a_table() {
     let ddb = local_client().await;
     let source = unique_table("copy-src");
-    ensure_table(&ddb, &source).await.expect("create table");
+    ensure_table(
+        &scanstream::dynamo::client::Dynamo::from(ddb.clone()),
+        &source,
+    )
+    .await
+    .expect("create table");
     let hard = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/seed-data/hard-cases.ndjson"

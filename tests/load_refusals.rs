@@ -80,9 +80,13 @@ async fn a_batch_dynamodb_refuses_is_reported_with_its_error_keys_and_count() {
     let client = local_client().await;
     let table = unique_table("refused");
     let keyed = |spec: &str| KeySchema::parse(spec).expect("key");
-    scanstream::dynamo::table::ensure_table_keyed(&client, &table, &keyed("pk:S"))
-        .await
-        .expect("table");
+    scanstream::dynamo::table::ensure_table_keyed(
+        &scanstream::dynamo::client::Dynamo::from(client.clone()),
+        &table,
+        &keyed("pk:S"),
+    )
+    .await
+    .expect("table");
     let lines: Vec<String> = (0..400).map(|i| line(i, "")).collect();
     let path = temp(&format!("{table}.ndjson"), &lines);
     // After the first batch the table is made anew, keyed by another attribute: DynamoDB
@@ -98,15 +102,24 @@ async fn a_batch_dynamodb_refuses_is_reported_with_its_error_keys_and_count() {
                     .send()
                     .await
                     .expect("delete");
-                scanstream::dynamo::table::ensure_table_keyed(&client, &table, &keyed("other:S"))
-                    .await
-                    .expect("table keyed otherwise");
+                scanstream::dynamo::table::ensure_table_keyed(
+                    &scanstream::dynamo::client::Dynamo::from(client.clone()),
+                    &table,
+                    &keyed("other:S"),
+                )
+                .await
+                .expect("table keyed otherwise");
             });
         });
     };
-    let writer = BatchWriter::new(client.clone(), &table, "pk").concurrency(1);
+    let writer = BatchWriter::new(
+        scanstream::dynamo::client::Dynamo::from(client.clone()),
+        &table,
+        "pk",
+    )
+    .concurrency(1);
     let outcome = scanstream::load::run(
-        &client,
+        &scanstream::dynamo::client::Dynamo::from(client.clone()),
         writer,
         &options(&table, path),
         &mut AfterFirstBatch(Some(rekey)),
@@ -133,9 +146,13 @@ async fn a_file_that_grows_while_it_is_written_is_said_to_have_changed() {
     let client = local_client().await;
     let table = unique_table("grown");
     let schema = KeySchema::parse("pk:S").expect("key");
-    scanstream::dynamo::table::ensure_table_keyed(&client, &table, &schema)
-        .await
-        .expect("table");
+    scanstream::dynamo::table::ensure_table_keyed(
+        &scanstream::dynamo::client::Dynamo::from(client.clone()),
+        &table,
+        &schema,
+    )
+    .await
+    .expect("table");
     let lines: Vec<String> = (0..400).map(|i| line(i, "")).collect();
     let path = temp(&format!("{table}.ndjson"), &lines);
     let appended = path.clone();
@@ -147,9 +164,14 @@ async fn a_file_that_grows_while_it_is_written_is_said_to_have_changed() {
             .expect("open to append");
         file.write_all(line(400, "").as_bytes()).expect("append");
     };
-    let writer = BatchWriter::new(client.clone(), &table, "pk").concurrency(1);
+    let writer = BatchWriter::new(
+        scanstream::dynamo::client::Dynamo::from(client.clone()),
+        &table,
+        "pk",
+    )
+    .concurrency(1);
     let err = scanstream::load::run(
-        &client,
+        &scanstream::dynamo::client::Dynamo::from(client.clone()),
         writer,
         &options(&table, path),
         &mut AfterFirstBatch(Some(grow)),

@@ -3,7 +3,6 @@
 //! resumed after 2 KB keys cost 64 x 64 x 2 KB = 8 MB before the first page); and a
 //! forged cursor is refused before what it would inflate to is allocated.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use flate2::Compression;
@@ -13,6 +12,7 @@ use scanstream::dynamo::memory::MemorySource;
 use scanstream::format::cursor::Position;
 use scanstream::format::cursor::{Cursor, CursorError};
 use scanstream::format::item::Item;
+use scanstream::format::item::Value;
 use scanstream::read::stream::{ScanPlan, start};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;
@@ -127,7 +127,7 @@ fn a_resumed_read_of_64_segments_allocates_per_segment_not_per_segment_squared()
     let positions: Vec<Position> = (0..segments)
         .map(|i| {
             let key = format!("{i:04}{}", "k".repeat(2044));
-            Position::After(Item::from([("id".to_string(), AttributeValue::S(key))]))
+            Position::After(Item::from([("id".to_string(), Value::S(key))]))
         })
         .collect();
     let plan = ScanPlan {

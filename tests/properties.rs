@@ -3,7 +3,6 @@
 
 mod common;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use futures::StreamExt;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -12,6 +11,7 @@ use scanstream::dynamo::source::DynamoSource;
 use scanstream::dynamo::source::PageSource;
 use scanstream::format::cursor::{Cursor, CursorSeal};
 use scanstream::format::item::Item;
+use scanstream::format::item::Value;
 use scanstream::format::shape::{Filter, ReadShape};
 use scanstream::format::trailer::Trailer;
 use scanstream::lambda::config::Config;
@@ -98,7 +98,7 @@ async fn read_all<S: PageSource>(
 
 fn table(count: usize) -> Vec<Item> {
     (0..count)
-        .map(|i| Item::from([("id".to_string(), AttributeValue::S(format!("k{i:05}")))]))
+        .map(|i| Item::from([("id".to_string(), Value::S(format!("k{i:05}")))]))
         .collect()
 }
 
@@ -118,7 +118,7 @@ const FILTERS: [fn(&Item) -> bool; 3] = [
 
 fn number(item: &Item) -> usize {
     match item.get("id") {
-        Some(AttributeValue::S(id)) => id[1..].parse().unwrap_or(usize::MAX),
+        Some(Value::S(id)) => id[1..].parse().unwrap_or(usize::MAX),
         _ => usize::MAX,
     }
 }
@@ -166,7 +166,7 @@ proptest! {
             true,
         ));
         let mut want: Vec<String> = table(count).iter().filter(|i| keep(i)).map(|i| match &i["id"] {
-            AttributeValue::S(id) => id.clone(),
+            Value::S(id) => id.clone(),
             _ => String::new(),
         }).collect();
         want.sort();
@@ -212,7 +212,10 @@ async fn following_cursors_yields_every_item_once_on_dynamodb_local() {
     }
     for (count, segments, limit, max_items) in tried {
         let table = common::seeded_table(&client, "prop", 5, count).await;
-        let source = Arc::new(DynamoSource::new(client.clone(), &table));
+        let source = Arc::new(DynamoSource::new(
+            scanstream::dynamo::client::Dynamo::from(client.clone()),
+            &table,
+        ));
         let (got, rounds) = read_all(source, &table, segments, limit, max_items, false).await;
         common::assert_same_ids(
             &got,

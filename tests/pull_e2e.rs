@@ -212,9 +212,12 @@ async fn pull_matches_a_direct_scan_item_for_item() {
 async fn seed_over_four_invocations_writes_what_the_local_seeder_writes() {
     let ddb = local_client().await;
     let remote = unique_table("seed-remote");
-    scanstream::dynamo::table::ensure_table(&ddb, &remote)
-        .await
-        .expect("table");
+    scanstream::dynamo::table::ensure_table(
+        &scanstream::dynamo::client::Dynamo::from(ddb.clone()),
+        &remote,
+    )
+    .await
+    .expect("table");
     let emulator = Emulator::start("seed", &function_env(&remote));
     let url = emulator.url("seeder", "");
     let url = url.trim_end_matches('?');

@@ -7,13 +7,13 @@
 
 mod common;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
 use common::emulator::Emulator;
 use common::stall::{Fault, StallProxy};
 use common::*;
 use md5::{Digest, Md5};
 use scanstream::format::item::Item;
+use scanstream::format::item::Value;
 use scanstream::format::key::KeySchema;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -29,8 +29,8 @@ fn keyed_items(seed: u64, count: u64) -> Vec<Item> {
         .map(|i| {
             let mut item = scanstream::generate::record::record(seed, i);
             item.remove("id");
-            item.insert("pk".into(), AttributeValue::S(format!("p{}", i / 7)));
-            item.insert("sk".into(), AttributeValue::N(format!("{}.5", i % 7)));
+            item.insert("pk".into(), Value::S(format!("p{}", i / 7)));
+            item.insert("sk".into(), Value::N(format!("{}.5", i % 7)));
             item
         })
         .collect()
@@ -45,9 +45,13 @@ async fn source_table(
 ) -> (String, std::collections::BTreeSet<Vec<u8>>) {
     let schema = KeySchema::parse(KEY).expect("schema");
     let table = unique_table(prefix);
-    scanstream::dynamo::table::ensure_table_keyed(ddb, &table, &schema)
-        .await
-        .expect("source table");
+    scanstream::dynamo::table::ensure_table_keyed(
+        &scanstream::dynamo::client::Dynamo::from(ddb.clone()),
+        &table,
+        &schema,
+    )
+    .await
+    .expect("source table");
     let items = keyed_items(seed, count);
     write_batches(ddb, &table, items.chunks(25).map(<[_]>::to_vec)).await;
     let lines = table_lines(ddb, &table).await;
@@ -214,9 +218,12 @@ async fn our_export_restores_item_for_item_and_a_flipped_byte_is_refused() {
         table_lines(&ddb, &copy).await == expected,
         "the restored table differs from the source"
     );
-    let described = scanstream::dynamo::schema::describe_keys(&ddb, &copy)
-        .await
-        .expect("describe");
+    let described = scanstream::dynamo::schema::describe_keys(
+        &scanstream::dynamo::client::Dynamo::from(ddb.clone()),
+        &copy,
+    )
+    .await
+    .expect("describe");
     assert_eq!(described, KeySchema::parse(KEY).expect("schema"));
 
     // One byte flipped in the middle of one data file of a copy of the export.
@@ -233,9 +240,13 @@ async fn our_export_restores_item_for_item_and_a_flipped_byte_is_refused() {
     bytes[middle] ^= 0x01;
     std::fs::write(&victim, &bytes).expect("write");
     let target = unique_table("export-flip");
-    scanstream::dynamo::table::ensure_table_keyed(&ddb, &target, &described)
-        .await
-        .expect("target table");
+    scanstream::dynamo::table::ensure_table_keyed(
+        &scanstream::dynamo::client::Dynamo::from(ddb.clone()),
+        &target,
+        &described,
+    )
+    .await
+    .expect("target table");
     let out = restore(&target, &flipped, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");

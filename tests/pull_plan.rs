@@ -149,7 +149,13 @@ async fn an_index_reports_its_own_size() {
     assert_eq!((table_items, index.item_count), (350, Some(50)));
     let config =
         Config::from_lookup(|name| (name == "TABLE_NAME").then(|| table.clone())).expect("config");
-    let streamer = Streamer::new(config, DynamoSource::new(ddb.clone(), &table));
+    let streamer = Streamer::new(
+        config,
+        DynamoSource::new(
+            scanstream::dynamo::client::Dynamo::from(ddb.clone()),
+            &table,
+        ),
+    );
     let headers = |query: &str| {
         let uri: lambda_http::http::Uri = format!("/?{query}").parse().expect("uri");
         let streamer = &streamer;
@@ -178,9 +184,12 @@ async fn plan_prints_a_plan_from_the_headers_and_one_sample_call() {
     let ddb = local_client().await;
     let table = seeded_table(&ddb, "plan", 63, 3000).await;
     let empty = unique_table("plan-empty");
-    scanstream::dynamo::table::ensure_table(&ddb, &empty)
-        .await
-        .expect("an empty table");
+    scanstream::dynamo::table::ensure_table(
+        &scanstream::dynamo::client::Dynamo::from(ddb.clone()),
+        &empty,
+    )
+    .await
+    .expect("an empty table");
     let emulator = Emulator::start("plan", &function_env(&table));
     let url = emulator.url("streamer", "");
     let url = url.trim_end_matches('?');

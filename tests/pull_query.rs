@@ -14,6 +14,7 @@ use common::emulator::Emulator;
 use common::faults::{Edit, FaultProxy, Faults};
 use common::*;
 use scanstream::format::item::Item;
+use scanstream::format::item::Value as ItemValue;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -49,10 +50,10 @@ async fn tenants_table(client: &Client) -> String {
                 format!("{}.5", j as i64 * 7 - 100)
             };
             [
-                ("tenant", AttributeValue::S(tenant(t))),
-                ("n", AttributeValue::N(n)),
-                ("amount", AttributeValue::N(((i * 13) % 100).to_string())),
-                ("name", AttributeValue::S(format!("order {i}"))),
+                ("tenant", ItemValue::S(tenant(t))),
+                ("n", ItemValue::N(n)),
+                ("amount", ItemValue::N(((i * 13) % 100).to_string())),
+                ("name", ItemValue::S(format!("order {i}"))),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
@@ -92,7 +93,10 @@ async fn sdk_query(
         .send()
         .try_collect()
         .await
-        .expect("SDK query");
+        .expect("SDK query")
+        .into_iter()
+        .map(scanstream::dynamo::convert::item)
+        .collect();
     items
         .iter()
         .map(|item| serde_json::from_slice(&scanstream::format::json::to_line(item)).expect("JSON"))

@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType, Select};
 use common::emulator::Emulator;
 use common::*;
 use scanstream::format::item::Item;
+use scanstream::format::item::Value as ItemValue;
 use scanstream::format::trailer::{StopReason, Trailer};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -53,24 +54,24 @@ async fn orders_table(client: &Client) -> String {
         .map(|i| {
             let (t, j) = (i / PER_TENANT, i % PER_TENANT);
             [
-                ("tenant", AttributeValue::S(tenant(t))),
-                ("n", AttributeValue::N(n_text(j))),
+                ("tenant", ItemValue::S(tenant(t))),
+                ("n", ItemValue::N(n_text(j))),
                 (
                     "status",
-                    AttributeValue::S(["open", "closed", "pending"][(i * 7) % 3].into()),
+                    ItemValue::S(["open", "closed", "pending"][(i * 7) % 3].into()),
                 ),
                 (
                     "created",
-                    AttributeValue::S(format!(
+                    ItemValue::S(format!(
                         "2026-{:02}-{:02}T{:04}",
                         1 + j % 12,
                         1 + (i * 3) % 28,
                         i
                     )),
                 ),
-                ("amount", AttributeValue::N(((i * 13) % 100).to_string())),
+                ("amount", ItemValue::N(((i * 13) % 100).to_string())),
                 // `name` is a reserved word: filters must reach it through a placeholder.
-                ("name", AttributeValue::S(format!("order {i}"))),
+                ("name", ItemValue::S(format!("order {i}"))),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
@@ -136,7 +137,10 @@ impl Expr {
             let values: serde_json::Map<String, Value> = self
                 .values
                 .iter()
-                .map(|(k, v)| (k.clone(), scanstream::format::json::typed_json(v)))
+                .map(|(k, v)| {
+                    let v = scanstream::dynamo::convert::value(v.clone());
+                    (k.clone(), scanstream::format::json::typed_json(&v))
+                })
                 .collect();
             out.push(("values".into(), Value::Object(values).to_string()));
         }
@@ -177,7 +181,10 @@ async fn sdk_query(
         .send()
         .try_collect()
         .await
-        .expect("SDK query");
+        .expect("SDK query")
+        .into_iter()
+        .map(scanstream::dynamo::convert::item)
+        .collect();
     items.iter().map(as_json).collect()
 }
 
@@ -195,7 +202,10 @@ async fn sdk_scan(client: &Client, table: &str, index: Option<&str>, filter: &Ex
         .send()
         .try_collect()
         .await
-        .expect("SDK scan");
+        .expect("SDK scan")
+        .into_iter()
+        .map(scanstream::dynamo::convert::item)
+        .collect();
     items.iter().map(as_json).collect()
 }
 

@@ -5,9 +5,10 @@
 mod common;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, ProjectionType, ScalarAttributeType};
+use aws_sdk_dynamodb::types::{ProjectionType, ScalarAttributeType};
 use common::*;
 use scanstream::dynamo::source::DynamoSource;
+use scanstream::format::item::Value as ItemValue;
 use scanstream::format::trailer::Trailer;
 use scanstream::lambda::config::Config;
 use scanstream::lambda::streamer::Streamer;
@@ -30,14 +31,14 @@ async fn orders_table(client: &Client) -> String {
     let items = (0..TENANTS * PER_TENANT)
         .map(|i| {
             [
-                ("tenant", AttributeValue::S(format!("t{}", i % TENANTS))),
-                ("n", AttributeValue::N((i / TENANTS).to_string())),
+                ("tenant", ItemValue::S(format!("t{}", i % TENANTS))),
+                ("n", ItemValue::N((i / TENANTS).to_string())),
                 (
                     "status",
-                    AttributeValue::S(if i % 3 == 0 { "open" } else { "closed" }.into()),
+                    ItemValue::S(if i % 3 == 0 { "open" } else { "closed" }.into()),
                 ),
-                ("name", AttributeValue::S(format!("order {i}"))),
-                ("data", AttributeValue::N(i.to_string())),
+                ("name", ItemValue::S(format!("order {i}"))),
+                ("data", ItemValue::N(i.to_string())),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
@@ -51,7 +52,13 @@ async fn orders_table(client: &Client) -> String {
 async fn streamer(client: &Client, table: &str) -> Streamer<DynamoSource> {
     let config = Config::from_lookup(|name| (name == "TABLE_NAME").then(|| table.to_string()))
         .expect("config");
-    Streamer::new(config, DynamoSource::new(client.clone(), table))
+    Streamer::new(
+        config,
+        DynamoSource::new(
+            scanstream::dynamo::client::Dynamo::from(client.clone()),
+            table,
+        ),
+    )
 }
 
 async fn call(

@@ -4,12 +4,11 @@
 
 mod common;
 
-use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
 use futures::StreamExt;
 use scanstream::dynamo::source::DynamoSource;
-use scanstream::format::item::Item;
+use scanstream::format::item::{Item, Value as ItemValue};
 use scanstream::read::stream::{ScanPlan, start};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -30,7 +29,10 @@ async fn every_item_exactly_once_for_any_segments_and_limit() {
     let client = local_client().await;
     for count in [0u64, 1, 1000] {
         let table = seeded_table(&client, "once", 7, count).await;
-        let source = Arc::new(DynamoSource::new(client.clone(), &table));
+        let source = Arc::new(DynamoSource::new(
+            scanstream::dynamo::client::Dynamo::from(client.clone()),
+            &table,
+        ));
         let expected = expected_ids(7, count);
         for segments in [1u32, 2, 4, 7, 16] {
             for limit in [1u32, 10, 100] {
@@ -59,50 +61,50 @@ async fn every_item_exactly_once_for_any_segments_and_limit() {
 async fn every_dynamodb_type_has_its_json() {
     let client = local_client().await;
     let table = unique_table("types");
-    scanstream::dynamo::table::ensure_table(&client, &table)
-        .await
-        .expect("create table");
+    scanstream::dynamo::table::ensure_table(
+        &scanstream::dynamo::client::Dynamo::from(client.clone()),
+        &table,
+    )
+    .await
+    .expect("create table");
     let item: Item = [
-        ("id", AttributeValue::S("all-types ☃".into())),
-        ("s", AttributeValue::S("line\nbreak \"quoted\" 😀".into())),
-        ("n_int", AttributeValue::N("-42".into())),
-        ("n_dec", AttributeValue::N("2.71".into())),
+        ("id", ItemValue::S("all-types ☃".into())),
+        ("s", ItemValue::S("line\nbreak \"quoted\" 😀".into())),
+        ("n_int", ItemValue::N("-42".into())),
+        ("n_dec", ItemValue::N("2.71".into())),
         (
             "n_big",
-            AttributeValue::N("12345678901234567890123456789012345678".into()),
+            ItemValue::N("12345678901234567890123456789012345678".into()),
         ),
         (
             "n_tiny",
-            AttributeValue::N("0.000000000000000000000000000000000000001".into()),
+            ItemValue::N("0.000000000000000000000000000000000000001".into()),
         ),
-        (
-            "b",
-            AttributeValue::B(Blob::new(vec![0u8, 159, 146, 150, 255])),
-        ),
-        ("t", AttributeValue::Bool(true)),
-        ("f", AttributeValue::Bool(false)),
-        ("z", AttributeValue::Null(true)),
+        ("b", ItemValue::B(vec![0u8, 159, 146, 150, 255])),
+        ("t", ItemValue::Bool(true)),
+        ("f", ItemValue::Bool(false)),
+        ("z", ItemValue::Null(true)),
         (
             "l",
-            AttributeValue::L(vec![
-                AttributeValue::S("a".into()),
-                AttributeValue::N("1".into()),
-                AttributeValue::L(vec![]),
+            ItemValue::L(vec![
+                ItemValue::S("a".into()),
+                ItemValue::N("1".into()),
+                ItemValue::L(vec![]),
             ]),
         ),
         (
             "m",
-            AttributeValue::M(
+            ItemValue::M(
                 [(
                     "deeper".to_string(),
-                    AttributeValue::M([("deepest".to_string(), AttributeValue::Bool(true))].into()),
+                    ItemValue::M([("deepest".to_string(), ItemValue::Bool(true))].into()),
                 )]
                 .into(),
             ),
         ),
-        ("ss", AttributeValue::Ss(vec!["x".into(), "y".into()])),
-        ("ns", AttributeValue::Ns(vec!["1".into(), "2.5".into()])),
-        ("bs", AttributeValue::Bs(vec![Blob::new(b"hi".to_vec())])),
+        ("ss", ItemValue::Ss(vec!["x".into(), "y".into()])),
+        ("ns", ItemValue::Ns(vec!["1".into(), "2.5".into()])),
+        ("bs", ItemValue::Bs(vec![b"hi".to_vec()])),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -110,12 +112,17 @@ async fn every_dynamodb_type_has_its_json() {
     client
         .put_item()
         .table_name(&table)
-        .set_item(Some(item))
+        .set_item(Some(
+            scanstream::dynamo::convert::attributes(item.clone()).expect("sendable"),
+        ))
         .send()
         .await
         .expect("put item");
 
-    let source = Arc::new(DynamoSource::new(client.clone(), &table));
+    let source = Arc::new(DynamoSource::new(
+        scanstream::dynamo::client::Dynamo::from(client.clone()),
+        &table,
+    ));
     let body = scan_all(source, 1, 10).await;
     let (items, trailer) = split_body(&body);
     assert!(trailer.complete);
@@ -171,14 +178,14 @@ async fn filter_table(client: &aws_sdk_dynamodb::Client, count: usize) -> String
     .await;
     let items = (0..count).map(|i| -> Item {
         [
-            ("tenant", AttributeValue::S(format!("t{}", i % 7))),
-            ("n", AttributeValue::N(i.to_string())),
-            ("day", AttributeValue::S(format!("d{}", i % 3))),
-            ("slot", AttributeValue::N((i % 5).to_string())),
-            ("id", AttributeValue::S(format!("i{i:05}"))),
+            ("tenant", ItemValue::S(format!("t{}", i % 7))),
+            ("n", ItemValue::N(i.to_string())),
+            ("day", ItemValue::S(format!("d{}", i % 3))),
+            ("slot", ItemValue::N((i % 5).to_string())),
+            ("id", ItemValue::S(format!("i{i:05}"))),
             (
                 "kind",
-                AttributeValue::S(
+                ItemValue::S(
                     if i.is_multiple_of(100) {
                         "rare"
                     } else {
@@ -187,7 +194,7 @@ async fn filter_table(client: &aws_sdk_dynamodb::Client, count: usize) -> String
                     .into(),
                 ),
             ),
-            ("amount", AttributeValue::N((i % 10).to_string())),
+            ("amount", ItemValue::N((i % 10).to_string())),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -253,7 +260,10 @@ async fn filtered_reads_under_max_items_read_whole_pages_on_a_table_and_an_index
     .expect("config");
     let streamer = scanstream::lambda::streamer::Streamer::new(
         config,
-        DynamoSource::new(client.clone(), &table),
+        DynamoSource::new(
+            scanstream::dynamo::client::Dynamo::from(client.clone()),
+            &table,
+        ),
     );
     let rare = filter_params("#k = :k", r##"{"#k":"kind"}"##, r#"{":k":{"S":"rare"}}"#);
     let want = |keep: fn(usize) -> bool| -> Vec<String> {
@@ -357,9 +367,15 @@ async fn sdk_query_ids(
         .send()
         .try_collect()
         .await
-        .expect("SDK query");
+        .expect("SDK query")
+        .into_iter()
+        .map(scanstream::dynamo::convert::item)
+        .collect();
     items
         .iter()
-        .map(|i| i["id"].as_s().expect("id").clone())
+        .map(|i| match &i["id"] {
+            ItemValue::S(id) => id.clone(),
+            other => panic!("id {other:?}"),
+        })
         .collect()
 }

@@ -15,7 +15,6 @@ use common::{assert_same_ids, split_body};
 use futures::StreamExt;
 use scanstream::dynamo::source::DynamoSource;
 use scanstream::format::cursor::{Cursor, CursorSeal};
-use scanstream::format::item::Item;
 use scanstream::format::trailer::StopReason;
 use scanstream::read::stream::{ScanPlan, start};
 use std::sync::Arc;
@@ -40,7 +39,7 @@ fn pages(total: usize, limit: usize) -> Vec<(i32, Option<String>, ScanOutput)> {
         };
         let mut start: Option<String> = None;
         for (n, chunk) in chunks.iter().enumerate() {
-            let items: Vec<Item> = chunk.iter().map(|id| key(id)).collect();
+            let items: Vec<_> = chunk.iter().map(|id| key(id)).collect();
             let last = (n + 1 < chunks.len()).then(|| key(&chunk[chunk.len() - 1]));
             let output = ScanOutput::builder()
                 .set_items(Some(items))
@@ -55,8 +54,8 @@ fn pages(total: usize, limit: usize) -> Vec<(i32, Option<String>, ScanOutput)> {
     pages
 }
 
-fn key(id: &str) -> Item {
-    Item::from([("id".to_string(), AttributeValue::S(id.to_string()))])
+fn key(id: &str) -> std::collections::HashMap<String, AttributeValue> {
+    std::collections::HashMap::from([("id".to_string(), AttributeValue::S(id.to_string()))])
 }
 
 /// A rule answering exactly one page request; `first` responses come before the page.
@@ -125,7 +124,10 @@ async fn read(
     client: Client,
     plan: ScanPlan,
 ) -> (Vec<String>, scanstream::format::trailer::Trailer) {
-    let source = Arc::new(DynamoSource::new(client, TABLE));
+    let source = Arc::new(DynamoSource::new(
+        scanstream::dynamo::client::Dynamo::from(client),
+        TABLE,
+    ));
     let stream = start(source, plan).await.expect("starts");
     let body: Vec<u8> = stream.collect::<Vec<_>>().await.concat();
     let (items, trailer) = split_body(&body);

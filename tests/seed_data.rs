@@ -27,7 +27,13 @@ async fn stream_lines(
 ) -> (BTreeSet<Vec<u8>>, scanstream::format::trailer::Trailer) {
     let config = Config::from_lookup(|name| (name == "TABLE_NAME").then(|| table.to_string()))
         .expect("config");
-    let streamer = Streamer::new(config, DynamoSource::new(client.clone(), table));
+    let streamer = Streamer::new(
+        config,
+        DynamoSource::new(
+            scanstream::dynamo::client::Dynamo::from(client.clone()),
+            table,
+        ),
+    );
     let (status, body) = get_via_handler(&streamer, "segments=3&limit=2").await;
     assert_eq!(status, 200);
     let (items, trailer) = split_body(&body);
@@ -106,9 +112,12 @@ async fn a_bad_line_stops_the_load_before_any_write() {
 async fn the_seeder_function_stops_before_its_deadline_and_says_where_to_go_on() {
     let client = local_client().await;
     let table = unique_table("deadline");
-    scanstream::dynamo::table::ensure_table(&client, &table)
-        .await
-        .expect("table");
+    scanstream::dynamo::table::ensure_table(
+        &scanstream::dynamo::client::Dynamo::from(client.clone()),
+        &table,
+    )
+    .await
+    .expect("table");
     let config = SeederConfig {
         table_name: table.clone(),
         max_count: 100_000,
@@ -118,7 +127,11 @@ async fn the_seeder_function_stops_before_its_deadline_and_says_where_to_go_on()
     };
     let seeder = Seeder::new(
         config,
-        BatchWriter::new(client.clone(), &table, record::KEY),
+        BatchWriter::new(
+            scanstream::dynamo::client::Dynamo::from(client.clone()),
+            &table,
+            record::KEY,
+        ),
     );
     let run = |query: String, deadline: Option<SystemTime>| {
         let seeder = &seeder;

@@ -5,10 +5,10 @@
 
 mod common;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use common::emulator::Emulator;
 use common::*;
 use scanstream::format::item::Item;
+use scanstream::format::item::Value;
 use scanstream::format::key::KeySchema;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -21,10 +21,10 @@ fn keyed_items(count: u64, range: bool) -> Vec<Item> {
             let mut item = scanstream::generate::record::record(21, i);
             item.remove("id");
             if range {
-                item.insert("pk".into(), AttributeValue::S(format!("p{}", i / 7)));
-                item.insert("sk".into(), AttributeValue::N(format!("{}.5", i % 7)));
+                item.insert("pk".into(), Value::S(format!("p{}", i / 7)));
+                item.insert("sk".into(), Value::N(format!("{}.5", i % 7)));
             } else {
-                item.insert("pk".into(), AttributeValue::N(format!("{i}e3")));
+                item.insert("pk".into(), Value::N(format!("{i}e3")));
             }
             item
         })
@@ -60,9 +60,13 @@ async fn tables_keyed_pk_n_and_pk_s_sk_n_copy_through_the_emulator_item_for_item
     for (key, range) in [("pk:N", false), ("pk:S,sk:N", true)] {
         let schema = KeySchema::parse(key).expect("schema");
         let source = unique_table("copy-key-src");
-        scanstream::dynamo::table::ensure_table_keyed(&ddb, &source, &schema)
-            .await
-            .expect("source table");
+        scanstream::dynamo::table::ensure_table_keyed(
+            &scanstream::dynamo::client::Dynamo::from(ddb.clone()),
+            &source,
+            &schema,
+        )
+        .await
+        .expect("source table");
         let items = keyed_items(3000, range);
         write_batches(&ddb, &source, items.chunks(25).map(<[_]>::to_vec)).await;
         let expected = table_lines(&ddb, &source).await;
@@ -108,9 +112,12 @@ async fn tables_keyed_pk_n_and_pk_s_sk_n_copy_through_the_emulator_item_for_item
                 "{key} {compress}: the copy differs from the source"
             );
         }
-        let described = scanstream::dynamo::schema::describe_keys(&ddb, &copy)
-            .await
-            .expect("describe");
+        let described = scanstream::dynamo::schema::describe_keys(
+            &scanstream::dynamo::client::Dynamo::from(ddb.clone()),
+            &copy,
+        )
+        .await
+        .expect("describe");
         assert_eq!(described, schema, "created with the key asked for");
 
         // A body cut short: what arrived is written, and the exit says the copy is not whole.

@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
 use scanstream::format::export::md5_base64;
 use scanstream::format::item::Item;
+use scanstream::format::item::Value;
 use scanstream::format::json::Format;
 use scanstream::format::key::KeySchema;
 use scanstream::format::trailer::Trailer;
@@ -33,10 +34,10 @@ fn keyed_items(count: u64, range: bool) -> Vec<Item> {
             let mut item = scanstream::generate::record::record(9, i);
             item.remove("id");
             if range {
-                item.insert("pk".into(), AttributeValue::S(format!("p{}", i / 10)));
-                item.insert("sk".into(), AttributeValue::N((i % 10).to_string()));
+                item.insert("pk".into(), Value::S(format!("p{}", i / 10)));
+                item.insert("sk".into(), Value::N((i % 10).to_string()));
             } else {
-                item.insert("pk".into(), AttributeValue::N(i.to_string()));
+                item.insert("pk".into(), Value::N(i.to_string()));
             }
             item
         })
@@ -62,9 +63,13 @@ async fn assert_table_holds(
 ) {
     let reference = unique_table("reference");
     let schema = KeySchema::parse(key).expect("key");
-    scanstream::dynamo::table::ensure_table_keyed(client, &reference, &schema)
-        .await
-        .expect("reference table");
+    scanstream::dynamo::table::ensure_table_keyed(
+        &scanstream::dynamo::client::Dynamo::from(client.clone()),
+        &reference,
+        &schema,
+    )
+    .await
+    .expect("reference table");
     write_batches(client, &reference, items.chunks(25).map(<[_]>::to_vec)).await;
     let want = table_lines(client, &reference).await;
     assert_eq!(want.len(), items.len(), "the reference holds every item");

@@ -36,13 +36,17 @@ fn unprocessed(requests: Vec<WriteRequest>) -> BatchWriteItemOutput {
 }
 
 fn writer(client: Client, max_attempts: u32) -> BatchWriter {
-    BatchWriter::new(client, TABLE, record::KEY)
-        .concurrency(3)
-        .backoff(Backoff {
-            base: Duration::from_millis(20),
-            cap: Duration::from_millis(500),
-            max_attempts,
-        })
+    BatchWriter::new(
+        scanstream::dynamo::client::Dynamo::from(client),
+        TABLE,
+        record::KEY,
+    )
+    .concurrency(3)
+    .backoff(Backoff {
+        base: Duration::from_millis(20),
+        cap: Duration::from_millis(500),
+        max_attempts,
+    })
 }
 
 #[tokio::test(start_paused = true)]
@@ -188,13 +192,17 @@ async fn under_throttling_the_writer_stops_at_its_deadline_and_says_where_to_go_
     let rule =
         mock!(Client::batch_write_item).then_compute_output(|input| unprocessed(sent(input)));
     let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]);
-    let writer = BatchWriter::new(client, TABLE, record::KEY)
-        .concurrency(4)
-        .backoff(Backoff {
-            base: Duration::from_millis(400),
-            cap: Duration::from_secs(5),
-            max_attempts: 20,
-        });
+    let writer = BatchWriter::new(
+        scanstream::dynamo::client::Dynamo::from(client),
+        TABLE,
+        record::KEY,
+    )
+    .concurrency(4)
+    .backoff(Backoff {
+        base: Duration::from_millis(400),
+        cap: Duration::from_secs(5),
+        max_attempts: 20,
+    });
     let started = tokio::time::Instant::now();
     let deadline = started + Duration::from_secs(3);
     let report = writer

@@ -465,7 +465,10 @@ pub async fn library_scan(
     limit: u32,
 ) -> Result<Sample> {
     let started = Instant::now();
-    let source = Arc::new(DynamoSource::new(client, table));
+    let source = Arc::new(DynamoSource::new(
+        scanstream::dynamo::client::Dynamo::from(client),
+        table,
+    ));
     let source = Arc::new(Arc::unwrap_or_clone(source).with_consumed_capacity(false));
     let mut stream = start(source, ScanPlan::segments(segments, limit)).await?;
     let ttfb = started.elapsed().as_secs_f64() * 1000.0;
@@ -493,7 +496,10 @@ impl BufferedServer {
     pub async fn start(client: Client, table: String) -> Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
-        let source = Arc::new(DynamoSource::new(client, table));
+        let source = Arc::new(DynamoSource::new(
+            scanstream::dynamo::client::Dynamo::from(client),
+            table,
+        ));
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let source = source.clone();
@@ -563,7 +569,11 @@ pub async fn seeder_run(
     rep: u64,
 ) -> Result<Sample> {
     let table = format!("bench-seed-{concurrency}-{rep}");
-    table::ensure_table(client, &table).await?;
+    table::ensure_table(
+        &scanstream::dynamo::client::Dynamo::from(client.clone()),
+        &table,
+    )
+    .await?;
     let started = Instant::now();
     let out = seeder_command(ddb)
         .args([
@@ -587,7 +597,11 @@ pub async fn seeder_run(
 /// Bare concurrent `BatchWriteItem` calls of pre-generated items (generation not timed).
 pub async fn bare_writes(client: &Client, concurrency: usize, rep: u64) -> Result<Sample> {
     let table = format!("bench-bare-{concurrency}-{rep}");
-    table::ensure_table(client, &table).await?;
+    table::ensure_table(
+        &scanstream::dynamo::client::Dynamo::from(client.clone()),
+        &table,
+    )
+    .await?;
     let items: Vec<Item> = (0..20_000).map(|i| record::record(rep + 100, i)).collect();
     let batches: Vec<Vec<WriteRequest>> = items
         .chunks(25)
@@ -596,7 +610,10 @@ pub async fn bare_writes(client: &Client, concurrency: usize, rep: u64) -> Resul
                 .iter()
                 .map(|item| {
                     let put = PutRequest::builder()
-                        .set_item(Some(item.clone()))
+                        .set_item(Some(
+                            scanstream::dynamo::convert::attributes(item.clone())
+                                .expect("sendable"),
+                        ))
                         .build()
                         .expect("item");
                     WriteRequest::builder().put_request(put).build()

@@ -19,7 +19,7 @@ async fn run() -> anyhow::Result<()> {
         return cli::run(Args::parse()).await;
     }
     let config = SeederConfig::from_env()?;
-    let client = scanstream::dynamo::client::dynamodb(&config.calls).await;
+    let client = scanstream::dynamo::client::Dynamo::connect(&config.calls).await;
     let writer = BatchWriter::new(client, &config.table_name, record::KEY);
     scanstream::lambda::runtime::run(Seeder::new(config, writer))
         .await

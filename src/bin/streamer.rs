@@ -34,7 +34,7 @@ async fn run() -> Result<(), lambda_http::Error> {
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
-    let client = scanstream::dynamo::client::dynamodb(&config.calls).await;
+    let client = scanstream::dynamo::client::Dynamo::connect(&config.calls).await;
     let source = DynamoSource::new(client, config.table_name.clone())
         .with_consumed_capacity(config.consumed_capacity);
     scanstream::lambda::runtime::run(Streamer::new(config, source)).await

@@ -36,6 +36,31 @@ impl Default for CallSettings {
     }
 }
 
+/// The adapter's handle on DynamoDB: what the jobs, the edges and the binaries hold and
+/// hand to [`crate::dynamo`]'s sources, writer and table calls, so that none of them
+/// holds an SDK value. Cloning it is cheap (the SDK client inside shares its pool).
+#[derive(Debug, Clone)]
+pub struct Dynamo(aws_sdk_dynamodb::Client);
+
+impl Dynamo {
+    /// The handle of a client built by [`dynamodb`], with its timeouts and retries.
+    pub async fn connect(settings: &CallSettings) -> Self {
+        Self(dynamodb(settings).await)
+    }
+
+    /// The SDK client, for the adapter's own calls.
+    pub(in crate::dynamo) fn sdk(&self) -> &aws_sdk_dynamodb::Client {
+        &self.0
+    }
+}
+
+impl From<aws_sdk_dynamodb::Client> for Dynamo {
+    /// The handle of a client built elsewhere (tests, with their own endpoint or mocks).
+    fn from(client: aws_sdk_dynamodb::Client) -> Self {
+        Self(client)
+    }
+}
+
 /// The SDK's own default connect timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 
@@ -48,7 +73,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 /// DynamoDB that stalls, would hold a request until Lambda kills the function, with no
 /// status and no trailer.
 ///
-/// Call this once at cold start and share the client: it holds the connection pool.
+/// Call this once at cold start and share the client: it holds the connection pool. The
+/// binaries take it as a [`Dynamo`] ([`Dynamo::connect`]); tests take the SDK client itself
+/// to set tables up.
 pub async fn dynamodb(settings: &CallSettings) -> aws_sdk_dynamodb::Client {
     let retry = RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1));
     // Setting a timeout config replaces the SDK's default one, connect timeout included.

@@ -6,10 +6,9 @@
 
 use super::source::{Page, PageRequest, PageSource};
 use crate::format::error::{ErrorKind, UpstreamError};
-use crate::format::item::Item;
+use crate::format::item::{Item, Value};
 use crate::format::json::to_line;
 use crate::format::key::{KeyAttribute, KeySchema, KeyType};
-use aws_sdk_dynamodb::types::AttributeValue;
 use std::sync::atomic::{AtomicUsize, Ordering};
 #[cfg(test)]
 use std::time::Duration;
@@ -157,11 +156,11 @@ impl PageSource for MemorySource {
         let partition = query.zip(request.partition.as_ref());
         let mut segment = self.items.iter().filter(|item| match partition {
             // A Query reads one partition, unsegmented.
-            Some((query, value)) => item.get(&query.key) == Some(&value.to_attribute()),
+            Some((query, value)) => item.get(&query.key) == Some(&value.to_value()),
             None => self.segment_of(item, request.total_segments) == request.segment,
         });
         if let Some(start) = &request.exclusive_start_key {
-            let start_key: Option<&AttributeValue> = start.get(&self.key);
+            let start_key: Option<&Value> = start.get(&self.key);
             // Skip up to and including the start key, as DynamoDB does.
             if segment
                 .by_ref()

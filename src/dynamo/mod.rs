@@ -1,8 +1,9 @@
 //! The DynamoDB adapter: the only layer meant to name the AWS SDK. The client and how its
-//! errors are sorted, key schemas read by one `DescribeTable`, tables created, the page
+//! errors are sorted, items moved between the SDK's values and the crate's own, key schemas read by one `DescribeTable`, tables created, the page
 //! sources (DynamoDB's and one in memory) and the batch writer.
 
 pub mod client;
+pub mod convert;
 pub mod error;
 pub mod memory;
 pub mod schema;

@@ -5,6 +5,7 @@
 //! A key attribute of a type other than S, N or B (an SDK newer than this build) is an
 //! error, never read as a string.
 
+use crate::dynamo::client::Dynamo;
 use crate::format::error::{ErrorKind, UpstreamError};
 use crate::format::key::{IndexKey, IndexKeys, KeyAttribute, KeySchema, KeySpecError, KeyType};
 use aws_sdk_dynamodb::Client;
@@ -26,16 +27,16 @@ pub async fn describe(client: &Client, table: &str) -> Result<TableDescription, 
 }
 
 /// The key schema of `table`, by `DescribeTable`.
-pub async fn describe_keys(client: &Client, table: &str) -> Result<KeySchema, UpstreamError> {
+pub async fn describe_keys(client: &Dynamo, table: &str) -> Result<KeySchema, UpstreamError> {
     Ok(describe_with_indexes(client, table).await?.0)
 }
 
 /// The key schema of `table` and the keys of its secondary indexes, by `DescribeTable`.
 pub async fn describe_with_indexes(
-    client: &Client,
+    client: &Dynamo,
     table: &str,
 ) -> Result<(KeySchema, IndexKeys), UpstreamError> {
-    let described = describe(client, table).await?;
+    let described = describe(client.sdk(), table).await?;
     let schema = table_keys(&described).map_err(internal)?;
     Ok((schema, index_keys(&described).map_err(internal)?))
 }
@@ -168,10 +169,10 @@ fn internal(err: KeySpecError) -> UpstreamError {
 mod tests {
     use super::*;
     use crate::dynamo::table::definitions;
+    use crate::format::item::Value;
     use crate::format::item::testing::item;
     use crate::format::limits::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES};
-    use aws_sdk_dynamodb::primitives::Blob;
-    use aws_sdk_dynamodb::types::{AttributeDefinition, AttributeValue};
+    use aws_sdk_dynamodb::types::AttributeDefinition;
 
     #[test]
     fn index_keys_present_are_checked_by_type_emptiness_and_size() {
@@ -211,38 +212,29 @@ mod tests {
             )
             .build();
         let indexes = index_keys(&table).expect("indexes");
-        let base = [
-            ("pk", AttributeValue::S("p".into())),
-            ("sk", AttributeValue::N("1".into())),
-        ];
-        let with = |extra: (&str, AttributeValue)| {
+        let base = [("pk", Value::S("p".into())), ("sk", Value::N("1".into()))];
+        let with = |extra: (&str, Value)| {
             let mut pairs = base.to_vec();
             pairs.push(extra);
             indexes.check(&item(&pairs))
         };
         assert_eq!(indexes.check(&item(&base)), Ok(()), "a sparse item");
-        assert_eq!(with(("email", AttributeValue::S("a@b".into()))), Ok(()));
+        assert_eq!(with(("email", Value::S("a@b".into()))), Ok(()));
         for (extra, says) in [
             (
-                ("email", AttributeValue::S(String::new())),
+                ("email", Value::S(String::new())),
                 "hash key attribute \"email\" of index \"by_email\" must not be empty",
             ),
             (
-                ("email", AttributeValue::N("5".into())),
+                ("email", Value::N("5".into())),
                 "hash key attribute \"email\" of index \"by_email\" must be of type S",
             ),
             (
-                (
-                    "email",
-                    AttributeValue::S("e".repeat(MAX_PARTITION_KEY_BYTES + 1)),
-                ),
+                ("email", Value::S("e".repeat(MAX_PARTITION_KEY_BYTES + 1))),
                 "hash key attribute \"email\" of index \"by_email\" is over 2048 bytes",
             ),
             (
-                (
-                    "rank",
-                    AttributeValue::B(Blob::new(vec![1; MAX_SORT_KEY_BYTES + 1])),
-                ),
+                ("rank", Value::B(vec![1; MAX_SORT_KEY_BYTES + 1])),
                 "range key attribute \"rank\" of index \"by_rank\" is over 1024 bytes",
             ),
         ] {

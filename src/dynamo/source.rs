@@ -3,6 +3,8 @@
 //! one `Scan` (or `Query`, for `pk`) call per page, with the key condition, filter and
 //! `Select` a read's shape asks for.
 
+use crate::dynamo::client::Dynamo;
+use crate::dynamo::convert;
 use crate::dynamo::error::classify_read;
 use crate::dynamo::schema::{describe, key_schema_of};
 use crate::format::error::{ErrorKind, UpstreamError};
@@ -142,9 +144,9 @@ const DESCRIPTION_TTL: Duration = Duration::from_secs(60);
 
 impl DynamoSource {
     /// A source scanning `table` through `client`.
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+    pub fn new(client: Dynamo, table: impl Into<String>) -> Self {
         Self {
-            client,
+            client: client.sdk().clone(),
             table: table.into(),
             capacity: ReturnConsumedCapacity::Total,
             description: Arc::default(),
@@ -250,7 +252,10 @@ struct Expressions {
     filter: Option<String>,
 }
 
-fn expressions(shape: &ReadShape, partition: Option<&KeyValue>) -> Expressions {
+fn expressions(
+    shape: &ReadShape,
+    partition: Option<&KeyValue>,
+) -> Result<Expressions, convert::Unsupported> {
     let mut out = Expressions::default();
     let names = &mut out.names;
     out.projection = (!shape.fields.is_empty()).then(|| {
@@ -270,13 +275,13 @@ fn expressions(shape: &ReadShape, partition: Option<&KeyValue>) -> Expressions {
         out.names
             .insert("#scanstreamPk".to_string(), query.key.clone());
         out.values
-            .insert(":scanstreamPk".to_string(), value.to_attribute());
+            .insert(":scanstreamPk".to_string(), convert::key(value));
         let mut condition = "#scanstreamPk = :scanstreamPk".to_string();
         if let Some(sort) = &query.sort {
             out.names
                 .insert("#scanstreamSk".to_string(), sort.key.clone());
             out.values
-                .insert(":scanstreamSk".to_string(), sort.value.to_attribute());
+                .insert(":scanstreamSk".to_string(), convert::key(&sort.value));
             let (k, v) = ("#scanstreamSk", ":scanstreamSk");
             let clause = match sort.op {
                 SortOp::Eq => format!("{k} = {v}"),
@@ -288,7 +293,7 @@ fn expressions(shape: &ReadShape, partition: Option<&KeyValue>) -> Expressions {
                 SortOp::Between => {
                     if let Some(to) = &sort.to {
                         out.values
-                            .insert(":scanstreamSkTo".to_string(), to.to_attribute());
+                            .insert(":scanstreamSkTo".to_string(), convert::key(to));
                     }
                     format!("{k} BETWEEN {v} AND :scanstreamSkTo")
                 }
@@ -299,10 +304,13 @@ fn expressions(shape: &ReadShape, partition: Option<&KeyValue>) -> Expressions {
     }
     if let Some(filter) = &shape.filter {
         out.names.extend(filter.names.clone());
-        out.values.extend(filter.values.clone());
+        for (placeholder, value) in &filter.values {
+            out.values
+                .insert(placeholder.clone(), convert::attribute(value.clone())?);
+        }
         out.filter = Some(filter.expression.clone());
     }
-    out
+    Ok(out)
 }
 
 impl PageSource for DynamoSource {
@@ -317,7 +325,12 @@ impl PageSource for DynamoSource {
             projection,
             key_condition,
             filter,
-        } = expressions(shape, request.partition.as_ref());
+        } = expressions(shape, request.partition.as_ref()).map_err(unsupported)?;
+        let start = request
+            .exclusive_start_key
+            .map(convert::attributes)
+            .transpose()
+            .map_err(unsupported)?;
         // DynamoDB refuses empty maps: absent, not empty.
         let names = (!names.is_empty()).then_some(names);
         let values = (!values.is_empty()).then_some(values);
@@ -336,7 +349,7 @@ impl PageSource for DynamoSource {
                     .set_select(select)
                     .consistent_read(shape.consistent)
                     .limit(to_i32(request.limit))
-                    .set_exclusive_start_key(request.exclusive_start_key)
+                    .set_exclusive_start_key(start)
                     .return_consumed_capacity(if request.report_capacity {
                         ReturnConsumedCapacity::Total
                     } else {
@@ -426,18 +439,30 @@ impl PageSource for DynamoSource {
     }
 }
 
-/// A page from the parts `Scan` and `Query` outputs share.
+/// A value this build cannot send, as the error of the page that would have sent it.
+fn unsupported(err: convert::Unsupported) -> UpstreamError {
+    UpstreamError::new(ErrorKind::Internal, err.to_string())
+}
+
+/// A page from the parts `Scan` and `Query` outputs share; its items and key are moved
+/// into the crate's own values here, once per page.
 fn page_of(
-    items: Option<Vec<Item>>,
-    last_evaluated_key: Option<Item>,
+    items: Option<Vec<HashMap<String, AttributeValue>>>,
+    last_evaluated_key: Option<HashMap<String, AttributeValue>>,
     scanned_count: i32,
     count: i32,
     consumed_capacity: Option<ConsumedCapacity>,
 ) -> Page {
     Page {
         count: u64::try_from(count).unwrap_or(0),
-        items: items.unwrap_or_default(),
-        last_evaluated_key: last_evaluated_key.filter(|key| !key.is_empty()),
+        items: items
+            .unwrap_or_default()
+            .into_iter()
+            .map(convert::item)
+            .collect(),
+        last_evaluated_key: last_evaluated_key
+            .filter(|key| !key.is_empty())
+            .map(convert::item),
         scanned_count: u64::try_from(scanned_count).unwrap_or(0),
         consumed_capacity: consumed_capacity.and_then(|c| c.capacity_units),
         retries: 0,

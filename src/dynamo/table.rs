@@ -3,6 +3,7 @@
 //! share), or a table of any key schema for a load (`--create-table --key pk:S,sk:N`).
 
 use super::schema::{scalar_type, table_keys};
+use crate::dynamo::client::Dynamo;
 use crate::format::error::{ErrorKind, UpstreamError};
 use crate::format::key::{KeySchema, KeySpecError};
 use aws_sdk_dynamodb::Client;
@@ -90,21 +91,28 @@ pub fn default_key_schema() -> Result<KeySchema, UpstreamError> {
 
 /// Creates `table` with the shared definition unless it exists, then waits until it is
 /// active. Returns whether this call created it.
-pub async fn ensure_table(client: &Client, table: &str) -> Result<bool, UpstreamError> {
+pub async fn ensure_table(client: &Dynamo, table: &str) -> Result<bool, UpstreamError> {
     let (keys, attributes) = shared_definition()?;
     let billing = BillingMode::from(definition()?.billing_mode.as_str());
-    create(client, table, keys, attributes, billing).await
+    create(client.sdk(), table, keys, attributes, billing).await
 }
 
 /// Creates `table` keyed by `schema`, on demand, unless it exists; waits until it is
 /// active. Returns whether this call created it.
 pub async fn ensure_table_keyed(
-    client: &Client,
+    client: &Dynamo,
     table: &str,
     schema: &KeySchema,
 ) -> Result<bool, UpstreamError> {
     let (keys, attributes) = definitions(schema).map_err(|e| internal(&e))?;
-    create(client, table, keys, attributes, BillingMode::PayPerRequest).await
+    create(
+        client.sdk(),
+        table,
+        keys,
+        attributes,
+        BillingMode::PayPerRequest,
+    )
+    .await
 }
 
 /// `CreateTable`'s key schema and attribute definitions for `schema`.

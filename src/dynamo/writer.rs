@@ -8,6 +8,8 @@
 //! `0..=min(cap, base * 2^attempt)`, which spreads retrying writers apart). After the last
 //! attempt the items still unwritten are reported by key: nothing is dropped silently.
 
+use crate::dynamo::client::Dynamo;
+use crate::dynamo::convert;
 use crate::format::backoff::Backoff;
 use crate::format::error::ErrorKind;
 use crate::format::item::Item;
@@ -96,9 +98,9 @@ pub struct BatchWriter {
 
 impl BatchWriter {
     /// A writer into `table`, whose items are keyed by the attribute `key`.
-    pub fn new(client: Client, table: impl Into<String>, key: impl Into<String>) -> Self {
+    pub fn new(client: Dynamo, table: impl Into<String>, key: impl Into<String>) -> Self {
         Self {
-            client,
+            client: client.sdk().clone(),
             table: table.into(),
             keys: vec![key.into()],
             concurrency: 4,
@@ -218,9 +220,14 @@ impl BatchWriter {
         };
         let mut pending: Vec<WriteRequest> = Vec::with_capacity(items.len());
         for item in items {
-            match PutRequest::builder().set_item(Some(item)).build() {
-                Ok(put) => pending.push(WriteRequest::builder().put_request(put).build()),
-                Err(_) => report.error = Some(ErrorKind::Internal),
+            // An item holding a type this build cannot send is refused like one the SDK
+            // cannot build: neither comes from typed JSON or the generator.
+            let put = convert::attributes(item)
+                .ok()
+                .and_then(|item| PutRequest::builder().set_item(Some(item)).build().ok());
+            match put {
+                Some(put) => pending.push(WriteRequest::builder().put_request(put).build()),
+                None => report.error = Some(ErrorKind::Internal),
             }
         }
         let mut attempt = 1;

@@ -11,10 +11,9 @@
 //! has another type, is empty or is too long, so a file that passed the check would be
 //! written only in part.
 
-use crate::format::item::Item;
+use crate::format::item::{Item, Value};
 use crate::format::limits::{MAX_KEY_NAME_BYTES, MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES};
 use crate::format::number::Number;
-use aws_sdk_dynamodb::types::AttributeValue;
 use std::fmt;
 
 /// A key attribute's value: keys are only ever strings, numbers or binary. Outside the
@@ -30,21 +29,21 @@ pub enum KeyValue {
 }
 
 impl KeyValue {
-    /// The SDK's value for this key.
-    pub fn to_attribute(&self) -> AttributeValue {
+    /// The item value of this key.
+    pub fn to_value(&self) -> Value {
         match self {
-            Self::S(s) => AttributeValue::S(s.clone()),
-            Self::N(n) => AttributeValue::N(n.clone()),
-            Self::B(b) => AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(b.clone())),
+            Self::S(s) => Value::S(s.clone()),
+            Self::N(n) => Value::N(n.clone()),
+            Self::B(b) => Value::B(b.clone()),
         }
     }
 
-    /// The key value of an SDK value; `None` for types no key can have.
-    pub fn of_attribute(value: &AttributeValue) -> Option<Self> {
+    /// The key value of an item value; `None` for types no key can have.
+    pub fn of_value(value: &Value) -> Option<Self> {
         match value {
-            AttributeValue::S(s) => Some(Self::S(s.clone())),
-            AttributeValue::N(n) => Some(Self::N(n.clone())),
-            AttributeValue::B(b) => Some(Self::B(b.as_ref().to_vec())),
+            Value::S(s) => Some(Self::S(s.clone())),
+            Value::N(n) => Some(Self::N(n.clone())),
+            Value::B(b) => Some(Self::B(b.clone())),
             _ => None,
         }
     }
@@ -203,11 +202,11 @@ impl KeySchema {
                 .ok_or_else(|| format!("{named} ({}) is missing", type_name(attribute.key_type)))?;
             named.check(value)?;
             values.push(match value {
-                AttributeValue::S(s) => KeyPart::S(s.clone()),
-                AttributeValue::N(n) => KeyPart::N(
+                Value::S(s) => KeyPart::S(s.clone()),
+                Value::N(n) => KeyPart::N(
                     Number::parse(n).map_err(|why| format!("{}: N {why}", attribute.name))?,
                 ),
-                AttributeValue::B(b) => KeyPart::B(b.as_ref().to_vec()),
+                Value::B(b) => KeyPart::B(b.clone()),
                 // `check` took only the key's own type.
                 _ => return Err(format!("{named} is not a key type")),
             });
@@ -269,12 +268,12 @@ impl Named<'_> {
     /// Checks `value` has the key's type, and, for S and B, is not empty and within the
     /// size limit (the same for a table's key and an index's). N values were checked as
     /// numbers when the line was read.
-    fn check(&self, value: &AttributeValue) -> Result<(), String> {
+    fn check(&self, value: &Value) -> Result<(), String> {
         let kind = self.attribute.key_type;
         let bytes = match (kind, value) {
-            (KeyType::N, AttributeValue::N(_)) => return Ok(()),
-            (KeyType::S, AttributeValue::S(s)) => s.len(),
-            (KeyType::B, AttributeValue::B(b)) => b.as_ref().len(),
+            (KeyType::N, Value::N(_)) => return Ok(()),
+            (KeyType::S, Value::S(s)) => s.len(),
+            (KeyType::B, Value::B(b)) => b.len(),
             _ => return Err(format!("{self} must be of type {}", type_name(kind))),
         };
         let limit = if self.range {
@@ -327,7 +326,6 @@ pub fn type_name(kind: KeyType) -> &'static str {
 mod tests {
     use super::*;
     use crate::format::item::testing::item;
-    use aws_sdk_dynamodb::primitives::Blob;
 
     #[test]
     fn key_specs_parse_and_print_back() {
@@ -351,35 +349,23 @@ mod tests {
     #[test]
     fn keys_are_checked_by_type_and_compared_by_value() {
         let schema = KeySchema::parse("pk:N,sk:S").expect("schema");
-        let a = item(&[
-            ("pk", AttributeValue::N("1".into())),
-            ("sk", AttributeValue::S("x".into())),
-        ]);
-        let b = item(&[
-            ("pk", AttributeValue::N("1.0".into())),
-            ("sk", AttributeValue::S("x".into())),
-        ]);
-        let c = item(&[
-            ("pk", AttributeValue::N("1".into())),
-            ("sk", AttributeValue::S("y".into())),
-        ]);
+        let a = item(&[("pk", Value::N("1".into())), ("sk", Value::S("x".into()))]);
+        let b = item(&[("pk", Value::N("1.0".into())), ("sk", Value::S("x".into()))]);
+        let c = item(&[("pk", Value::N("1".into())), ("sk", Value::S("y".into()))]);
         assert_eq!(
             schema.key_of(&a),
             schema.key_of(&b),
             "1 and 1.0 are one key"
         );
         assert_ne!(schema.key_of(&a), schema.key_of(&c));
-        let missing = item(&[("pk", AttributeValue::N("1".into()))]);
+        let missing = item(&[("pk", Value::N("1".into()))]);
         assert!(
             schema
                 .key_of(&missing)
                 .unwrap_err()
                 .contains("range key attribute \"sk\"")
         );
-        let wrong = item(&[
-            ("pk", AttributeValue::S("1".into())),
-            ("sk", AttributeValue::S("x".into())),
-        ]);
+        let wrong = item(&[("pk", Value::S("1".into())), ("sk", Value::S("x".into()))]);
         assert!(
             schema
                 .key_of(&wrong)
@@ -387,17 +373,14 @@ mod tests {
                 .contains("must be of type N")
         );
         let binary = KeySchema::parse("b:B").expect("schema");
-        let empty = item(&[("b", AttributeValue::B(Blob::new(Vec::<u8>::new())))]);
+        let empty = item(&[("b", Value::B(Vec::<u8>::new()))]);
         assert!(
             binary
                 .key_of(&empty)
                 .unwrap_err()
                 .contains("must not be empty")
         );
-        let long = item(&[(
-            "b",
-            AttributeValue::B(Blob::new(vec![1; MAX_PARTITION_KEY_BYTES + 1])),
-        )]);
+        let long = item(&[("b", Value::B(vec![1; MAX_PARTITION_KEY_BYTES + 1]))]);
         assert!(
             binary
                 .key_of(&long)

@@ -1,8 +1,8 @@
 //! The shape of a read: projection, consistency, index, Query, filter and count. A cursor
 //! carries it, so a resumed read returns the same kind of items.
 
+use crate::format::item::Value;
 use crate::format::key::KeyValue;
-use aws_sdk_dynamodb::types::AttributeValue;
 
 /// What a read returns, beyond "every item of the table": the parameters that shape the
 /// result. A cursor carries them, so a resumed read returns the same kind of items.
@@ -109,7 +109,7 @@ pub struct Filter {
     /// Name placeholders (`#s`) to attribute names.
     pub names: std::collections::BTreeMap<String, String>,
     /// Value placeholders (`:v`) to typed values.
-    pub values: std::collections::BTreeMap<String, AttributeValue>,
+    pub values: std::collections::BTreeMap<String, Value>,
 }
 
 /// Every placeholder scanstream generates (for the projection and the key condition)

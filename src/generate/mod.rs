@@ -97,7 +97,10 @@ mod tests {
         let ids: std::collections::HashSet<String> = batches
             .iter()
             .flatten()
-            .filter_map(|item| item.get(record::KEY)?.as_s().ok().cloned())
+            .filter_map(|item| match item.get(record::KEY)? {
+                crate::format::item::Value::S(id) => Some(id.clone()),
+                _ => None,
+            })
             .collect();
         assert_eq!(ids.len(), 60);
         assert!(ids.contains(&record::record_id(1, 10)) && ids.contains(&record::record_id(1, 69)));

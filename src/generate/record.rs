@@ -8,9 +8,7 @@
 //! Every record exercises every DynamoDB type: S, N (integers, decimals, 38-digit values),
 //! B, BOOL, NULL, L, M (three levels deep), SS, NS and BS.
 
-use crate::format::item::Item;
-use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::AttributeValue;
+use crate::format::item::{Item, Value};
 use fake::Fake;
 use fake::faker::address::en::{CityName, CountryName, Latitude, Longitude, StreetName, ZipCode};
 use fake::faker::company::en::{Buzzword, CatchPhrase, CompanyName};
@@ -47,7 +45,7 @@ pub fn record_sized(seed: u64, index: u64, size: Option<usize>) -> Item {
                 .take(target - have)
                 .map(char::from)
                 .collect();
-            item.insert("pad".to_string(), AttributeValue::S(pad));
+            item.insert("pad".to_string(), Value::S(pad));
         }
     }
     item
@@ -95,7 +93,7 @@ pub fn record(seed: u64, index: u64) -> Item {
         ),
     ]);
     let nickname = if rng.random_bool(0.3) {
-        AttributeValue::Null(true)
+        Value::Null(true)
     } else {
         s(Word().fake_with_rng::<String, _>(rng))
     };
@@ -130,39 +128,30 @@ pub fn record(seed: u64, index: u64) -> Item {
         ("age".into(), n(rng.random_range(18..100u32))),
         ("balance".into(), n(balance)),
         ("big".into(), n(big)),
-        ("active".into(), AttributeValue::Bool(rng.random_bool(0.5))),
+        ("active".into(), Value::Bool(rng.random_bool(0.5))),
         ("nickname".into(), nickname),
-        (
-            "avatar".into(),
-            AttributeValue::B(Blob::new(random_bytes(rng, 16..64))),
-        ),
-        (
-            "tags".into(),
-            AttributeValue::Ss(tags.into_iter().collect()),
-        ),
+        ("avatar".into(), Value::B(random_bytes(rng, 16..64))),
+        ("tags".into(), Value::Ss(tags.into_iter().collect())),
         (
             "scores".into(),
-            AttributeValue::Ns(scores.into_iter().map(|v| v.to_string()).collect()),
+            Value::Ns(scores.into_iter().map(|v| v.to_string()).collect()),
         ),
-        (
-            "keys".into(),
-            AttributeValue::Bs(keys.into_iter().map(Blob::new).collect()),
-        ),
-        ("history".into(), AttributeValue::L(history)),
+        ("keys".into(), Value::Bs(keys.into_iter().collect())),
+        ("history".into(), Value::L(history)),
         ("profile".into(), profile),
     ])
 }
 
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
+fn s(value: impl Into<String>) -> Value {
+    Value::S(value.into())
 }
 
-fn n(value: impl ToString) -> AttributeValue {
-    AttributeValue::N(value.to_string())
+fn n(value: impl ToString) -> Value {
+    Value::N(value.to_string())
 }
 
-fn map<const N: usize>(pairs: [(&str, AttributeValue); N]) -> AttributeValue {
-    AttributeValue::M(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+fn map<const N: usize>(pairs: [(&str, Value); N]) -> Value {
+    Value::M(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
 }
 
 fn random_bytes(rng: &mut ChaCha8Rng, len: std::ops::Range<usize>) -> Vec<u8> {
@@ -216,14 +205,18 @@ mod tests {
     #[test]
     fn records_carry_every_type_and_their_id() {
         let item = record(42, 0);
-        assert_eq!(item.get(KEY), Some(&AttributeValue::S(record_id(42, 0))));
-        let has = |f: fn(&AttributeValue) -> bool| item.values().any(f);
-        assert!(has(|v| v.is_s()) && has(|v| v.is_n()) && has(|v| v.is_b()));
-        assert!(has(|v| v.is_bool()) && has(|v| v.is_l()) && has(|v| v.is_m()));
-        assert!(has(|v| v.is_ss()) && has(|v| v.is_ns()) && has(|v| v.is_bs()));
+        assert_eq!(item.get(KEY), Some(&Value::S(record_id(42, 0))));
+        let has = |f: fn(&Value) -> bool| item.values().any(f);
+        assert!(has(|v| matches!(v, Value::S(_))) && has(|v| matches!(v, Value::N(_))));
+        assert!(has(|v| matches!(v, Value::B(_))) && has(|v| matches!(v, Value::Bool(_))));
+        assert!(has(|v| matches!(v, Value::L(_))) && has(|v| matches!(v, Value::M(_))));
+        assert!(has(|v| matches!(v, Value::Ss(_))) && has(|v| matches!(v, Value::Ns(_))));
+        assert!(has(|v| matches!(v, Value::Bs(_))));
         let line = to_line(&item);
         serde_json::from_slice::<serde_json::Value>(&line).expect("valid JSON");
-        let big = item.get("big").and_then(|v| v.as_n().ok()).expect("big");
+        let Some(Value::N(big)) = item.get("big") else {
+            panic!("big is a number")
+        };
         assert_eq!(big.len(), 38, "{big}");
     }
 }

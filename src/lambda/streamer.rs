@@ -282,7 +282,7 @@ mod tests {
             .map(|i| {
                 crate::format::item::Item::from([(
                     "id".to_string(),
-                    aws_sdk_dynamodb::types::AttributeValue::S(format!("item-{i}")),
+                    crate::format::item::Value::S(format!("item-{i}")),
                 )])
             })
             .collect();
@@ -367,7 +367,7 @@ mod tests {
                 .map(|i| {
                     crate::format::item::Item::from([(
                         "id".to_string(),
-                        aws_sdk_dynamodb::types::AttributeValue::S(format!("item-{i}")),
+                        crate::format::item::Value::S(format!("item-{i}")),
                     )])
                 })
                 .collect();

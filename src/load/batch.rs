@@ -124,13 +124,13 @@ impl Batcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::item::Value;
     use crate::format::key::KeySchema;
-    use aws_sdk_dynamodb::types::AttributeValue;
 
     #[test]
     fn batches_hold_25_and_refuse_a_key_twice_by_value() {
         let schema = KeySchema::parse("pk:N").expect("schema");
-        let item = |n: &str| Item::from([("pk".to_string(), AttributeValue::N(n.into()))]);
+        let item = |n: &str| Item::from([("pk".to_string(), Value::N(n.into()))]);
         let mut batcher = Batcher::default();
         let mut full = Vec::new();
         for i in 0..30u64 {
@@ -157,7 +157,7 @@ mod tests {
     #[test]
     fn a_batch_closes_before_its_json_passes_the_byte_bound() {
         let schema = KeySchema::parse("pk:N").expect("schema");
-        let item = |n: u64| Item::from([("pk".to_string(), AttributeValue::N(n.to_string()))]);
+        let item = |n: u64| Item::from([("pk".to_string(), Value::N(n.to_string()))]);
         let mut batcher = Batcher::default();
         let mut full = Vec::new();
         // Lines of 3 MB: four with their overhead pass 12 MB, so three per batch.

@@ -98,9 +98,8 @@ pub fn parse_line(line: &str, schema: &KeySchema) -> Result<(Item, ItemKey), Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::item::Value;
     use crate::format::limits::MAX_ITEM_BYTES;
-    use aws_sdk_dynamodb::primitives::Blob;
-    use aws_sdk_dynamodb::types::AttributeValue;
 
     #[test]
     fn typed_lines_parse_into_items() {
@@ -109,7 +108,7 @@ mod tests {
             .replace('\n', "");
         let item = parse_item(&line, "id").expect("valid");
         assert_eq!(item.len(), 9);
-        assert_eq!(item["b"], AttributeValue::B(Blob::new(vec![0, 1])));
+        assert_eq!(item["b"], Value::B(vec![0, 1]));
         let wrapped = format!(r#"{{"Item":{line}}}"#);
         assert_eq!(parse_item(&wrapped, "id"), Ok(item));
     }

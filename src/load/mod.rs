@@ -25,10 +25,10 @@ pub mod input;
 pub mod lines;
 mod pass;
 
+use crate::dynamo::client::Dynamo;
 use crate::dynamo::writer::{BatchWriter, WriteReport};
 use crate::format::error::{ErrorKind, UpstreamError};
 use crate::format::key::{IndexKeys, KeySchema};
-use aws_sdk_dynamodb::Client;
 use checkpoint::Keeper;
 use export::{Export, ExportError};
 use input::Source;
@@ -153,7 +153,7 @@ pub trait Observer {
 
 /// Loads `options.source` into `options.table` through `writer`.
 pub async fn run(
-    client: &Client,
+    client: &Dynamo,
     writer: BatchWriter,
     options: &LoadOptions,
     observer: &mut dyn Observer,
@@ -316,7 +316,7 @@ pub async fn run(
 /// The key schema and index keys to check items against, and whether the table must be
 /// created (without indexes).
 async fn resolve_schema(
-    client: &Client,
+    client: &Dynamo,
     options: &LoadOptions,
     recorded: Option<KeySchema>,
 ) -> Result<(KeySchema, IndexKeys, bool), LoadError> {
@@ -354,7 +354,7 @@ async fn resolve_schema(
 }
 
 async fn create_if_needed(
-    client: &Client,
+    client: &Dynamo,
     options: &LoadOptions,
     schema: &KeySchema,
     create: bool,

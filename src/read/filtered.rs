@@ -17,9 +17,8 @@
 use super::budget::Reservation;
 use crate::dynamo::source::{Page, PageSource};
 use crate::format::error::UpstreamError;
-use crate::format::item::Item;
+use crate::format::item::{Item, Value};
 use crate::format::shape::ReadShape;
-use aws_sdk_dynamodb::types::AttributeValue;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tracing::warn;
@@ -238,11 +237,8 @@ impl FullPages {
 }
 
 /// Key attributes are strings, numbers or binary.
-fn is_key_value(value: &AttributeValue) -> bool {
-    matches!(
-        value,
-        AttributeValue::S(_) | AttributeValue::N(_) | AttributeValue::B(_)
-    )
+fn is_key_value(value: &Value) -> bool {
+    matches!(value, Value::S(_) | Value::N(_) | Value::B(_))
 }
 
 /// What [`FullPages::fit`] made of a page.
@@ -263,11 +259,11 @@ mod tests {
     use super::*;
     use crate::dynamo::memory::MemorySource;
     use crate::format::cursor::{Cursor, CursorSeal, Position};
+    use crate::format::item::Value;
     use crate::format::key::KeyValue;
     use crate::format::shape::{Filter, QueryShape};
     use crate::format::trailer::{StopReason, split_body};
     use crate::read::stream::{ScanPlan, start};
-    use aws_sdk_dynamodb::types::AttributeValue;
     use bytes::Bytes;
     use futures::StreamExt;
 
@@ -278,12 +274,9 @@ mod tests {
         (0..count)
             .map(|i| {
                 Item::from([
-                    ("id".to_string(), AttributeValue::S(format!("k{i:05}"))),
-                    ("n".to_string(), AttributeValue::N(i.to_string())),
-                    (
-                        "tenant".to_string(),
-                        AttributeValue::S(format!("t{}", i % 4)),
-                    ),
+                    ("id".to_string(), Value::S(format!("k{i:05}"))),
+                    ("n".to_string(), Value::N(i.to_string())),
+                    ("tenant".to_string(), Value::S(format!("t{}", i % 4))),
                 ])
             })
             .collect()
@@ -291,7 +284,7 @@ mod tests {
 
     fn n_of(item: &Item) -> u64 {
         match item.get("n") {
-            Some(AttributeValue::N(n)) => n.parse().unwrap_or(u64::MAX),
+            Some(Value::N(n)) => n.parse().unwrap_or(u64::MAX),
             _ => u64::MAX,
         }
     }
@@ -579,8 +572,8 @@ mod tests {
 
     fn key(id: &str, tenant: &str) -> Item {
         Item::from([
-            ("id".to_string(), AttributeValue::S(id.into())),
-            ("tenant".to_string(), AttributeValue::S(tenant.into())),
+            ("id".to_string(), Value::S(id.into())),
+            ("tenant".to_string(), Value::S(tenant.into())),
         ])
     }
 
@@ -630,7 +623,7 @@ mod tests {
         // An item without a key attribute, or with one of a type no key has: never sent.
         for spoil in [
             |item: &mut Item| drop(item.remove("tenant")),
-            |item: &mut Item| drop(item.insert("tenant".into(), AttributeValue::Bool(true))),
+            |item: &mut Item| drop(item.insert("tenant".into(), Value::Bool(true))),
         ] {
             let full =
                 FullPages::new(&shape, vec!["id".into(), "tenant".into()]).expect("filtered");
@@ -657,11 +650,11 @@ mod tests {
         }
         // A LastEvaluatedKey whose names differ from the described key.
         for last in [
-            Item::from([("id".to_string(), AttributeValue::S("k1".into()))]),
+            Item::from([("id".to_string(), Value::S("k1".into()))]),
             Item::from([
-                ("id".to_string(), AttributeValue::S("k1".into())),
-                ("tenant".to_string(), AttributeValue::S("t1".into())),
-                ("n".to_string(), AttributeValue::N("1".into())),
+                ("id".to_string(), Value::S("k1".into())),
+                ("tenant".to_string(), Value::S("t1".into())),
+                ("n".to_string(), Value::N("1".into())),
             ]),
         ] {
             let full =
@@ -699,7 +692,7 @@ mod tests {
         let other = FullPages::new(&shape, vec!["id".into(), "tenant".into()]).expect("filtered");
         other.observe(Some(&Item::from([(
             "id".to_string(),
-            AttributeValue::S("k1".into()),
+            Value::S("k1".into()),
         )])));
         assert!(!other.active());
         assert!(FullPages::new(&Arc::new(ReadShape::default()), vec!["id".into()]).is_none());

@@ -458,13 +458,13 @@ mod tests {
     use super::*;
     use crate::dynamo::memory::MemorySource;
     use crate::format::item::Item;
+    use crate::format::item::Value;
     use crate::format::trailer::{Trailer, split_body};
-    use aws_sdk_dynamodb::types::AttributeValue;
     use futures::StreamExt;
 
     fn table(count: usize) -> Vec<Item> {
         (0..count)
-            .map(|i| Item::from([("id".to_string(), AttributeValue::S(format!("item-{i:05}")))]))
+            .map(|i| Item::from([("id".to_string(), Value::S(format!("item-{i:05}")))]))
             .collect()
     }
 
@@ -559,8 +559,8 @@ mod budget_tests {
     use crate::dynamo::source::PageRequest;
     use crate::format::cursor::Cursor;
     use crate::format::item::Item;
+    use crate::format::item::Value;
     use crate::format::trailer::{Trailer, split_body};
-    use aws_sdk_dynamodb::types::AttributeValue;
     use futures::StreamExt;
 
     const SECRET: &[u8] = b"test";
@@ -569,8 +569,8 @@ mod budget_tests {
         (0..count)
             .map(|i| {
                 Item::from([
-                    ("id".to_string(), AttributeValue::S(format!("item-{i:05}"))),
-                    ("n".to_string(), AttributeValue::N(i.to_string())),
+                    ("id".to_string(), Value::S(format!("item-{i:05}"))),
+                    ("n".to_string(), Value::N(i.to_string())),
                 ])
             })
             .collect()
@@ -641,7 +641,7 @@ mod budget_tests {
         let mut ids: Vec<String> = table(count)
             .iter()
             .map(|item| match &item["id"] {
-                AttributeValue::S(s) => format!("{s:?}"),
+                Value::S(s) => format!("{s:?}"),
                 _ => unreachable!(),
             })
             .collect();
@@ -988,10 +988,10 @@ mod fan_out_tests {
     use crate::dynamo::memory::MemorySource;
     use crate::format::cursor::Cursor;
     use crate::format::item::Item;
+    use crate::format::item::Value;
     use crate::format::key::KeyValue;
     use crate::format::shape::QueryShape;
     use crate::format::trailer::{Trailer, split_body};
-    use aws_sdk_dynamodb::types::AttributeValue;
     use futures::StreamExt;
 
     const SECRET: &[u8] = b"fan";
@@ -1001,11 +1001,8 @@ mod fan_out_tests {
         (0..tenants * per)
             .map(|i| {
                 Item::from([
-                    ("id".to_string(), AttributeValue::S(format!("i{i:05}"))),
-                    (
-                        "tenant".to_string(),
-                        AttributeValue::S(format!("t{:02}", i / per)),
-                    ),
+                    ("id".to_string(), Value::S(format!("i{i:05}"))),
+                    ("tenant".to_string(), Value::S(format!("t{:02}", i / per))),
                 ])
             })
             .collect()
@@ -1102,8 +1099,10 @@ mod fan_out_tests {
         let mut expected: Vec<(String, String)> = table(60, 23)
             .iter()
             .filter_map(|item| {
-                let tenant = item["tenant"].as_s().ok()?.clone();
-                let id = item["id"].as_s().ok()?.clone();
+                let (Value::S(tenant), Value::S(id)) = (&item["tenant"], &item["id"]) else {
+                    return None;
+                };
+                let (tenant, id) = (tenant.clone(), id.clone());
                 tenants
                     .contains(&tenant[1..].parse().ok()?)
                     .then_some((tenant, id))

@@ -205,7 +205,7 @@ mod tests {
         );
         let key = crate::format::item::Item::from([(
             "id".to_string(),
-            aws_sdk_dynamodb::types::AttributeValue::S("x".into()),
+            crate::format::item::Value::S("x".into()),
         )]);
         tally.record(
             1,

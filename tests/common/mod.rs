@@ -169,9 +169,12 @@ pub fn unique_table(prefix: &str) -> String {
 /// Creates a fresh table and seeds it with `count` generated records of `seed`.
 pub async fn seeded_table(client: &Client, prefix: &str, seed: u64, count: u64) -> String {
     let name = unique_table(prefix);
-    table::ensure_table(client, &name)
-        .await
-        .expect("create table");
+    table::ensure_table(
+        &scanstream::dynamo::client::Dynamo::from(client.clone()),
+        &name,
+    )
+    .await
+    .expect("create table");
     write_batches(client, &name, generated_batches(seed, 0, count)).await;
     name
 }
@@ -186,9 +189,12 @@ pub async fn sized_table(
     size: usize,
 ) -> String {
     let name = unique_table(prefix);
-    table::ensure_table(client, &name)
-        .await
-        .expect("create table");
+    table::ensure_table(
+        &scanstream::dynamo::client::Dynamo::from(client.clone()),
+        &name,
+    )
+    .await
+    .expect("create table");
     let batches = scanstream::generate::sized_batches(seed, 0, count, Some(size));
     write_batches(client, &name, batches).await;
     name
@@ -200,10 +206,14 @@ pub async fn write_batches(
     table: &str,
     batches: impl IntoIterator<Item = Vec<Item>>,
 ) {
-    let report = BatchWriter::new(client.clone(), table, record::KEY)
-        .concurrency(4)
-        .write_all(batches, |_| {})
-        .await;
+    let report = BatchWriter::new(
+        scanstream::dynamo::client::Dynamo::from(client.clone()),
+        table,
+        record::KEY,
+    )
+    .concurrency(4)
+    .write_all(batches, |_| {})
+    .await;
     assert!(report.is_complete(), "seeding {table} failed: {report:?}");
 }
 
@@ -217,7 +227,9 @@ pub async fn put_items(client: &Client, table: &str, items: Vec<Item>) {
             .iter()
             .map(|item| {
                 let put = PutRequest::builder()
-                    .set_item(Some(item.clone()))
+                    .set_item(Some(
+                        scanstream::dynamo::convert::attributes(item.clone()).expect("sendable"),
+                    ))
                     .build()
                     .expect("put");
                 WriteRequest::builder().put_request(put).build()
@@ -307,7 +319,7 @@ pub async fn get_via_handler<S: scanstream::dynamo::source::PageSource>(
 /// Every item of `table`, read with the SDK's own paginated Scan, each as its canonical
 /// line (keys and set members sorted): equal sets mean equal tables, item for item.
 pub async fn table_lines(client: &Client, table: &str) -> std::collections::BTreeSet<Vec<u8>> {
-    let items: Vec<Item> = client
+    let items: Vec<_> = client
         .scan()
         .table_name(table)
         .into_paginator()
@@ -317,8 +329,8 @@ pub async fn table_lines(client: &Client, table: &str) -> std::collections::BTre
         .await
         .unwrap_or_else(|err| panic!("scanning {table}: {err:?}"));
     items
-        .iter()
-        .map(scanstream::format::json::to_line)
+        .into_iter()
+        .map(|item| scanstream::format::json::to_line(&scanstream::dynamo::convert::item(item)))
         .collect()
 }
 

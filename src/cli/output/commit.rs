@@ -1051,9 +1051,9 @@ mod tests {
     /// key, as the streamer mints it.
     fn query_cursor(slice: u64, keys: usize) -> String {
         use crate::format::cursor::{Cursor, Position};
+        use crate::format::item::Value;
         use crate::format::key::KeyValue;
         use crate::format::shape::{QueryShape, ReadShape};
-        use aws_sdk_dynamodb::types::AttributeValue;
         let key = |i: usize| {
             format!(
                 "tenant-{slice:04}-{i:03}-{}",
@@ -1063,10 +1063,10 @@ mod tests {
         let positions = (0..keys)
             .map(|i| {
                 Position::After(std::collections::HashMap::from([
-                    ("pk".to_string(), AttributeValue::S(key(i))),
+                    ("pk".to_string(), Value::S(key(i))),
                     (
                         "sk".to_string(),
-                        AttributeValue::S(noise(slice ^ (i as u64) << 20, 36)),
+                        Value::S(noise(slice ^ (i as u64) << 20, 36)),
                     ),
                 ]))
             })

@@ -5,7 +5,7 @@
 pub mod progress;
 
 use crate::cli::seeder::progress::Progress;
-use crate::dynamo::client::CallSettings;
+use crate::dynamo::client::{CallSettings, Dynamo};
 use crate::dynamo::table;
 use crate::dynamo::writer::{BatchWriter, WriteReport};
 use crate::format::backoff::Backoff;
@@ -101,7 +101,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Some(path) => Some(Source::of(path).with_context(|| format!("--from {}", path.display()))?),
         None => None,
     };
-    let client = crate::dynamo::client::dynamodb(&CallSettings::default()).await;
+    let client = Dynamo::connect(&CallSettings::default()).await;
     let writer = BatchWriter::new(client.clone(), &args.table, generate::KEY)
         .concurrency(usize::from(args.concurrency))
         .backoff(Backoff {
@@ -129,11 +129,7 @@ fn print(args: &Args) -> anyhow::Result<()> {
 }
 
 /// Generated records.
-async fn seed(
-    args: &Args,
-    client: &aws_sdk_dynamodb::Client,
-    writer: BatchWriter,
-) -> anyhow::Result<()> {
+async fn seed(args: &Args, client: &Dynamo, writer: BatchWriter) -> anyhow::Result<()> {
     let input = Input::Generated {
         seed: args.seed,
         start: args.start,
@@ -214,7 +210,7 @@ impl Observer for Shown {
 /// Items of a file, a stream or an export.
 async fn load(
     args: &Args,
-    client: &aws_sdk_dynamodb::Client,
+    client: &Dynamo,
     writer: BatchWriter,
     source: Source,
 ) -> anyhow::Result<()> {

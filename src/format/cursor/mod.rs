@@ -22,11 +22,9 @@
 //! fan-out over `MAX_PARTITIONS` partitions is checked at cold start as segments are
 //! ([`worst::worst_case_query_len`]).
 
-use crate::format::item::Item;
+use crate::format::item::{Item, Value};
 use crate::format::key::KeyValue;
 use crate::format::shape::{Filter, QueryShape, ReadShape, SortCondition, SortOp};
-use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use flate2::Compression;
@@ -473,11 +471,11 @@ fn position_of(repr: PositionRepr) -> Option<Position> {
 }
 
 /// Keys are only ever S, N or B; anything else is not a key and is left out.
-fn key_value(value: &AttributeValue) -> Option<KeyRepr> {
+fn key_value(value: &Value) -> Option<KeyRepr> {
     match value {
-        AttributeValue::S(s) => Some(KeyRepr::S(s.clone())),
-        AttributeValue::N(n) => Some(KeyRepr::N(n.clone())),
-        AttributeValue::B(b) => Some(KeyRepr::B(STANDARD.encode(b.as_ref()))),
+        Value::S(s) => Some(KeyRepr::S(s.clone())),
+        Value::N(n) => Some(KeyRepr::N(n.clone())),
+        Value::B(b) => Some(KeyRepr::B(STANDARD.encode(b))),
         _ => None,
     }
 }
@@ -524,11 +522,11 @@ fn query_of(query: QueryRepr) -> Option<QueryShape> {
     })
 }
 
-fn attribute_of(value: KeyRepr) -> Option<AttributeValue> {
+fn attribute_of(value: KeyRepr) -> Option<Value> {
     Some(match value {
-        KeyRepr::S(s) => AttributeValue::S(s),
-        KeyRepr::N(n) => AttributeValue::N(n),
-        KeyRepr::B(b) => AttributeValue::B(Blob::new(STANDARD.decode(b).ok()?)),
+        KeyRepr::S(s) => Value::S(s),
+        KeyRepr::N(n) => Value::N(n),
+        KeyRepr::B(b) => Value::B(STANDARD.decode(b).ok()?),
     })
 }
 
@@ -546,9 +544,9 @@ mod tests {
             positions: vec![
                 Position::Start,
                 Position::After(Item::from([
-                    ("id".to_string(), AttributeValue::S("a/b+c ☃".into())),
-                    ("n".to_string(), AttributeValue::N("12.50".into())),
-                    ("b".to_string(), AttributeValue::B(Blob::new(vec![0, 255]))),
+                    ("id".to_string(), Value::S("a/b+c ☃".into())),
+                    ("n".to_string(), Value::N("12.50".into())),
+                    ("b".to_string(), Value::B(vec![0, 255])),
                 ])),
                 Position::Done,
                 Position::Start,
@@ -562,11 +560,8 @@ mod tests {
                     expression: "#a > :n AND contains(#b, :s)".into(),
                     names: [("#a".into(), "age".into()), ("#b".into(), "tags".into())].into(),
                     values: [
-                        (":n".into(), AttributeValue::N("12.50".into())),
-                        (
-                            ":s".into(),
-                            AttributeValue::L(vec![AttributeValue::Bool(true)]),
-                        ),
+                        (":n".into(), Value::N("12.50".into())),
+                        (":s".into(), Value::L(vec![Value::Bool(true)])),
                     ]
                     .into(),
                 }),
@@ -618,8 +613,8 @@ mod tests {
     #[test]
     fn a_query_cursor_keeps_partitions_condition_order_and_positions() {
         let after = Item::from([
-            ("tenant".to_string(), AttributeValue::S("b".into())),
-            ("n".to_string(), AttributeValue::N("-3.5".into())),
+            ("tenant".to_string(), Value::S("b".into())),
+            ("n".to_string(), Value::N("-3.5".into())),
         ]);
         let cursor = Cursor {
             table: "orders".into(),
@@ -746,9 +741,7 @@ mod tests {
             total_segments: 64,
             segment_offset: 0,
             positions: (0..64)
-                .map(|i| {
-                    Position::After(Item::from([("id".to_string(), AttributeValue::S(key(i)))]))
-                })
+                .map(|i| Position::After(Item::from([("id".to_string(), Value::S(key(i)))])))
                 .collect(),
             shape: ReadShape::default(),
         };
@@ -771,7 +764,7 @@ mod tests {
             [2048, 1024, 2048, 1024]
                 .iter()
                 .enumerate()
-                .map(|(k, &len)| (text(255, i + k), AttributeValue::S(text(len, i))))
+                .map(|(k, &len)| (text(255, i + k), Value::S(text(len, i))))
                 .collect()
         };
         let shape = ReadShape {
@@ -779,7 +772,7 @@ mod tests {
             filter: Some(Filter {
                 expression: text(limits::MAX_EXPRESSION_BYTES, 0),
                 names: (0..100).map(|i| (format!("#n{i}"), text(255, i))).collect(),
-                values: [(":v".into(), AttributeValue::S(text(2700, 0)))].into(),
+                values: [(":v".into(), Value::S(text(2700, 0)))].into(),
             }),
             ..ReadShape::default()
         };

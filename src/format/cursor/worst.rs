@@ -6,13 +6,12 @@
 //! is extended linearly from those two.
 
 use super::{Cursor, Position};
+use crate::format::item::Value;
 use crate::format::key::KeyValue;
 use crate::format::limits::{
     self, MAX_KEY_NAME_BYTES, MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, MAX_TOTAL_SEGMENTS,
 };
 use crate::format::shape::{Filter, QueryShape, ReadShape, SortCondition, SortOp};
-use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::AttributeValue;
 
 /// The longest token a cursor of `segments` positions can be: each position after a key
 /// of four attributes (an index scan's key holds the index's partition and sort keys and
@@ -81,7 +80,7 @@ fn worst_case_shape(noise: &mut Noise) -> ReadShape {
         })
         .collect();
     // One value filling the `values` bound: base64 in a B, the costliest encoding.
-    let value = AttributeValue::B(Blob::new(noise.bytes(limits::MAX_VALUES_BYTES * 3 / 4)));
+    let value = Value::B(noise.bytes(limits::MAX_VALUES_BYTES * 3 / 4));
     ReadShape {
         fields: (0..100).map(|_| noise.name(255)).collect(),
         consistent: true,
@@ -114,7 +113,7 @@ fn worst_case_token(positions: u32, query: bool) -> String {
                     .iter()
                     .map(|&size| {
                         let name = noise.name(MAX_KEY_NAME_BYTES);
-                        (name, AttributeValue::B(Blob::new(noise.bytes(size))))
+                        (name, Value::B(noise.bytes(size)))
                     })
                     .collect(),
             )

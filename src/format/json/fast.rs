@@ -5,11 +5,9 @@
 //! `Item` wrapper with keys beside it) it gives up and `read::exact_item` decides, so every
 //! item it returns is the one `read::exact_item` returns, and every error is that path's.
 
-use crate::format::item::Item;
+use crate::format::item::{Item, Value};
 use crate::format::limits::{MAX_ITEM_BYTES, MAX_NESTING_DEPTH};
 use crate::format::number::Number;
-use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess};
@@ -83,7 +81,7 @@ impl<'de> de::Visitor<'de> for Line<'_> {
 fn add<E: de::Error>(
     item: &mut Item,
     name: String,
-    value: AttributeValue,
+    value: Value,
     depth: usize,
     size: &mut usize,
 ) -> Result<(), E> {
@@ -143,8 +141,8 @@ struct Attribute<'s> {
 }
 
 impl<'de> DeserializeSeed<'de> for Attribute<'_> {
-    type Value = AttributeValue;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<AttributeValue, D::Error> {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
         if self.depth > MAX_NESTING_DEPTH {
             return Err(give_up());
         }
@@ -153,11 +151,11 @@ impl<'de> DeserializeSeed<'de> for Attribute<'_> {
 }
 
 impl<'de> de::Visitor<'de> for Attribute<'_> {
-    type Value = AttributeValue;
+    type Value = Value;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a typed value")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AttributeValue, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let size = self.size;
         // Borrowed from the line: a type key written with an escape gives up.
         let kind = map.next_key::<&'de str>()?.ok_or_else(give_up)?;
@@ -166,45 +164,45 @@ impl<'de> de::Visitor<'de> for Attribute<'_> {
             Ok(_) => Ok(n),
             Err(_) => Err(give_up()),
         };
-        let binary = |text: String| STANDARD.decode(text).map(Blob::new).map_err(|_| give_up());
+        let binary = |text: String| STANDARD.decode(text).map_err(|_| give_up());
         let value = match kind {
             "S" => {
                 let s: String = map.next_value()?;
                 count(size, s.len())?;
-                AttributeValue::S(s)
+                Value::S(s)
             }
             "N" => {
                 let n = number(map.next_value()?)?;
                 count(size, number_size(&n))?;
-                AttributeValue::N(n)
+                Value::N(n)
             }
             "B" => {
                 let b = binary(map.next_value()?)?;
-                count(size, b.as_ref().len())?;
-                AttributeValue::B(b)
+                count(size, b.len())?;
+                Value::B(b)
             }
             "BOOL" => {
                 let b: bool = map.next_value()?;
                 count(size, 1)?;
-                AttributeValue::Bool(b)
+                Value::Bool(b)
             }
             "NULL" => {
                 if !map.next_value::<bool>()? {
                     return Err(give_up());
                 }
                 count(size, 1)?;
-                AttributeValue::Null(true)
+                Value::Null(true)
             }
             "L" => {
                 count(size, 3)?;
-                AttributeValue::L(map.next_value_seed(List {
+                Value::L(map.next_value_seed(List {
                     depth: self.depth + 1,
                     size: &mut *size,
                 })?)
             }
             "M" => {
                 count(size, 3)?;
-                AttributeValue::M(map.next_value_seed(Attributes {
+                Value::M(map.next_value_seed(Attributes {
                     depth: self.depth + 1,
                     size: &mut *size,
                 })?)
@@ -215,7 +213,7 @@ impl<'de> de::Visitor<'de> for Attribute<'_> {
                     count(size, s.len())?;
                 }
                 distinct(members.iter())?;
-                AttributeValue::Ss(members)
+                Value::Ss(members)
             }
             "NS" => {
                 let mut members = Vec::new();
@@ -228,17 +226,17 @@ impl<'de> de::Visitor<'de> for Attribute<'_> {
                     count(size, number_size(&n))?;
                     members.push(n);
                 }
-                AttributeValue::Ns(members)
+                Value::Ns(members)
             }
             "BS" => {
                 let mut members = Vec::new();
                 for text in set(map.next_value()?)? {
                     let b = binary(text)?;
-                    count(size, b.as_ref().len())?;
+                    count(size, b.len())?;
                     members.push(b);
                 }
-                distinct(members.iter().map(Blob::as_ref))?;
-                AttributeValue::Bs(members)
+                distinct(members.iter())?;
+                Value::Bs(members)
             }
             _ => return Err(give_up()),
         };
@@ -275,14 +273,14 @@ struct List<'s> {
 }
 
 impl<'de> DeserializeSeed<'de> for List<'_> {
-    type Value = Vec<AttributeValue>;
+    type Value = Vec<Value>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_seq(self)
     }
 }
 
 impl<'de> de::Visitor<'de> for List<'_> {
-    type Value = Vec<AttributeValue>;
+    type Value = Vec<Value>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a list")
     }

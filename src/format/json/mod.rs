@@ -24,12 +24,10 @@
 mod fast;
 pub mod read;
 
-use crate::format::item::Item;
+use crate::format::item::{Item, Value};
 use crate::format::number::is_json_number;
-use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use std::collections::HashMap;
 
 /// The line format of a stream.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -82,7 +80,7 @@ pub fn to_line(item: &Item) -> Vec<u8> {
 
 /// One value in DynamoDB's typed JSON (`{"S":"a"}`, `{"N":"1.50"}`), as a JSON value:
 /// how a cursor carries a filter's values.
-pub fn typed_json(value: &AttributeValue) -> serde_json::Value {
+pub fn typed_json(value: &Value) -> serde_json::Value {
     let mut out = Vec::new();
     write_typed(&mut out, value);
     // Our own writer makes valid JSON; `null` only if that ever failed.
@@ -92,7 +90,7 @@ pub fn typed_json(value: &AttributeValue) -> serde_json::Value {
 /// A value from DynamoDB's typed JSON, checked as `seeder --from` checks items (types,
 /// numbers as DynamoDB takes them, sets without repeats, base64, nesting depth): what
 /// a request's `values` are read with.
-pub fn typed_value(json: &serde_json::Value) -> Result<AttributeValue, String> {
+pub fn typed_value(json: &serde_json::Value) -> Result<Value, String> {
     // The item reader checks whole items: wrap the value as an attribute of an item,
     // beside the key the loader used to require (kept, so sizes count as before).
     const KEY: &str = "@key";
@@ -106,11 +104,7 @@ pub fn typed_value(json: &serde_json::Value) -> Result<AttributeValue, String> {
         .ok_or_else(|| "a typed value like {\"S\": \"...\"}".to_string())
 }
 
-fn write_map(
-    out: &mut Vec<u8>,
-    map: &HashMap<String, AttributeValue>,
-    write_value: fn(&mut Vec<u8>, &AttributeValue),
-) {
+fn write_map(out: &mut Vec<u8>, map: &Item, write_value: fn(&mut Vec<u8>, &Value)) {
     let mut keys: Vec<&String> = map.keys().collect();
     keys.sort_unstable();
     out.push(b'{');
@@ -125,33 +119,33 @@ fn write_map(
     out.push(b'}');
 }
 
-fn write_value(out: &mut Vec<u8>, value: &AttributeValue) {
+fn write_value(out: &mut Vec<u8>, value: &Value) {
     match value {
-        AttributeValue::S(s) => write_str(out, s),
-        AttributeValue::N(n) => write_number(out, n),
-        AttributeValue::B(b) => write_base64(out, b.as_ref()),
-        AttributeValue::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        AttributeValue::Null(_) => out.extend_from_slice(b"null"),
-        AttributeValue::L(list) => write_array(out, list, write_value),
-        AttributeValue::M(map) => write_map(out, map, write_value),
+        Value::S(s) => write_str(out, s),
+        Value::N(n) => write_number(out, n),
+        Value::B(b) => write_base64(out, b),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Null(_) => out.extend_from_slice(b"null"),
+        Value::L(list) => write_array(out, list, write_value),
+        Value::M(map) => write_map(out, map, write_value),
         // Sets have no order in DynamoDB (it returns them in any order): members are
         // written sorted, by their text or bytes, so equal items encode equally.
-        AttributeValue::Ss(set) => write_array(out, &sorted(set, String::as_str), |out, s| {
+        Value::Ss(set) => write_array(out, &sorted(set, String::as_str), |out, s| {
             write_str(out, s)
         }),
-        AttributeValue::Ns(set) => write_array(out, &sorted(set, String::as_str), |out, n| {
+        Value::Ns(set) => write_array(out, &sorted(set, String::as_str), |out, n| {
             write_number(out, n)
         }),
-        AttributeValue::Bs(set) => write_array(out, &sorted(set, |b| b.as_ref()), |out, b| {
-            write_base64(out, b.as_ref())
+        Value::Bs(set) => write_array(out, &sorted(set, Vec::as_slice), |out, b| {
+            write_base64(out, b)
         }),
-        // A type newer than this SDK: `null` keeps the line valid JSON; the key still shows.
-        _ => out.extend_from_slice(b"null"),
+        // A type newer than the SDK: `null` keeps the line valid JSON; the key still shows.
+        Value::Unsupported => out.extend_from_slice(b"null"),
     }
 }
 
 /// A value in DynamoDB's typed JSON: `{"<type>":<value>}`, numbers as strings.
-fn write_typed(out: &mut Vec<u8>, value: &AttributeValue) {
+fn write_typed(out: &mut Vec<u8>, value: &Value) {
     let tagged = |out: &mut Vec<u8>, tag: &[u8], body: &dyn Fn(&mut Vec<u8>)| {
         out.extend_from_slice(b"{\"");
         out.extend_from_slice(tag);
@@ -160,33 +154,33 @@ fn write_typed(out: &mut Vec<u8>, value: &AttributeValue) {
         out.push(b'}');
     };
     match value {
-        AttributeValue::S(s) => tagged(out, b"S", &|out| write_str(out, s)),
-        AttributeValue::N(n) => tagged(out, b"N", &|out| write_str(out, n)),
-        AttributeValue::B(b) => tagged(out, b"B", &|out| write_base64(out, b.as_ref())),
-        AttributeValue::Bool(b) => tagged(out, b"BOOL", &|out| {
+        Value::S(s) => tagged(out, b"S", &|out| write_str(out, s)),
+        Value::N(n) => tagged(out, b"N", &|out| write_str(out, n)),
+        Value::B(b) => tagged(out, b"B", &|out| write_base64(out, b)),
+        Value::Bool(b) => tagged(out, b"BOOL", &|out| {
             out.extend_from_slice(if *b { b"true" } else { b"false" })
         }),
-        AttributeValue::Null(_) => tagged(out, b"NULL", &|out| out.extend_from_slice(b"true")),
-        AttributeValue::L(list) => tagged(out, b"L", &|out| write_array(out, list, write_typed)),
-        AttributeValue::M(map) => tagged(out, b"M", &|out| write_map(out, map, write_typed)),
-        AttributeValue::Ss(set) => tagged(out, b"SS", &|out| {
+        Value::Null(_) => tagged(out, b"NULL", &|out| out.extend_from_slice(b"true")),
+        Value::L(list) => tagged(out, b"L", &|out| write_array(out, list, write_typed)),
+        Value::M(map) => tagged(out, b"M", &|out| write_map(out, map, write_typed)),
+        Value::Ss(set) => tagged(out, b"SS", &|out| {
             write_array(out, &sorted(set, String::as_str), |out, s| {
                 write_str(out, s)
             })
         }),
-        AttributeValue::Ns(set) => tagged(out, b"NS", &|out| {
+        Value::Ns(set) => tagged(out, b"NS", &|out| {
             write_array(out, &sorted(set, String::as_str), |out, n| {
                 write_str(out, n)
             })
         }),
-        AttributeValue::Bs(set) => tagged(out, b"BS", &|out| {
-            write_array(out, &sorted(set, |b| b.as_ref()), |out, b| {
-                write_base64(out, b.as_ref())
+        Value::Bs(set) => tagged(out, b"BS", &|out| {
+            write_array(out, &sorted(set, Vec::as_slice), |out, b| {
+                write_base64(out, b)
             })
         }),
-        // A type newer than this SDK cannot be written typed: a bare `null` makes the
+        // A type newer than the SDK cannot be written typed: a bare `null` makes the
         // line invalid for `seeder --from`, which then names it, rather than losing it.
-        _ => out.extend_from_slice(b"null"),
+        Value::Unsupported => out.extend_from_slice(b"null"),
     }
 }
 
@@ -265,38 +259,31 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
 mod tests {
     use super::*;
     use crate::format::item::testing::item;
-    use aws_sdk_dynamodb::primitives::Blob;
-    use serde_json::{Value, json};
+    use serde_json::{Value as Json, json};
 
-    fn encode(pairs: &[(&str, AttributeValue)]) -> String {
+    fn encode(pairs: &[(&str, Value)]) -> String {
         String::from_utf8(to_line(&item(pairs))).expect("utf-8")
     }
 
     #[test]
     fn every_type_maps_to_plain_json() {
         let line = encode(&[
-            ("s", AttributeValue::S("hé \"x\"\n".into())),
-            ("n", AttributeValue::N("-12.5E+3".into())),
-            ("b", AttributeValue::B(Blob::new(vec![0, 1, 2, 255]))),
-            ("t", AttributeValue::Bool(true)),
-            ("z", AttributeValue::Null(true)),
+            ("s", Value::S("hé \"x\"\n".into())),
+            ("n", Value::N("-12.5E+3".into())),
+            ("b", Value::B(vec![0, 1, 2, 255])),
+            ("t", Value::Bool(true)),
+            ("z", Value::Null(true)),
             (
                 "l",
-                AttributeValue::L(vec![
-                    AttributeValue::N("1".into()),
-                    AttributeValue::S("a".into()),
-                ]),
+                Value::L(vec![Value::N("1".into()), Value::S("a".into())]),
             ),
-            (
-                "m",
-                AttributeValue::M(item(&[("inner", AttributeValue::Bool(false))])),
-            ),
-            ("ss", AttributeValue::Ss(vec!["a".into(), "b".into()])),
-            ("ns", AttributeValue::Ns(vec!["1".into(), "2.5".into()])),
-            ("bs", AttributeValue::Bs(vec![Blob::new(b"hi".to_vec())])),
+            ("m", Value::M(item(&[("inner", Value::Bool(false))]))),
+            ("ss", Value::Ss(vec!["a".into(), "b".into()])),
+            ("ns", Value::Ns(vec!["1".into(), "2.5".into()])),
+            ("bs", Value::Bs(vec![b"hi".to_vec()])),
         ]);
         assert!(line.ends_with('\n') && !line[..line.len() - 1].contains('\n'));
-        let parsed: Value = serde_json::from_str(&line).expect("valid JSON");
+        let parsed: Json = serde_json::from_str(&line).expect("valid JSON");
         assert_eq!(
             parsed,
             json!({
@@ -310,11 +297,11 @@ mod tests {
     #[test]
     fn numbers_keep_every_digit() {
         let big = "12345678901234567890123456789012345678";
-        let line = encode(&[("n", AttributeValue::N(big.into()))]);
+        let line = encode(&[("n", Value::N(big.into()))]);
         assert_eq!(line, format!("{{\"n\":{big}}}\n"));
         let tiny = "-0.00000000000000000000000000000000000001";
         assert_eq!(
-            encode(&[("n", AttributeValue::N(tiny.into()))]),
+            encode(&[("n", Value::N(tiny.into()))]),
             format!("{{\"n\":{tiny}}}\n")
         );
     }
@@ -323,8 +310,8 @@ mod tests {
     fn a_number_that_is_not_json_becomes_a_string() {
         for bad in ["", "-", "01", "1.", ".5", "1e", "+1", "NaN", "1 "] {
             assert!(!is_json_number(bad), "{bad:?}");
-            let line = encode(&[("n", AttributeValue::N(bad.into()))]);
-            serde_json::from_str::<Value>(&line).expect("still valid JSON");
+            let line = encode(&[("n", Value::N(bad.into()))]);
+            serde_json::from_str::<Json>(&line).expect("still valid JSON");
         }
         for good in ["0", "-0", "10", "1.25", "1e5", "1E+5", "-2.5e-3"] {
             assert!(is_json_number(good), "{good:?}");
@@ -334,41 +321,29 @@ mod tests {
     #[test]
     fn control_characters_and_unicode_round_trip() {
         let s: String = (0u8..0x20).map(char::from).collect::<String>() + "\\\"😀 ü \u{2028}";
-        let line = encode(&[("s", AttributeValue::S(s.clone()))]);
-        let parsed: Value = serde_json::from_str(&line).expect("valid JSON");
-        assert_eq!(parsed["s"], Value::String(s));
+        let line = encode(&[("s", Value::S(s.clone()))]);
+        let parsed: Json = serde_json::from_str(&line).expect("valid JSON");
+        assert_eq!(parsed["s"], Json::String(s));
     }
 
     #[test]
     fn set_members_are_sorted_so_equal_sets_encode_equally() {
-        let a = encode(&[(
-            "ns",
-            AttributeValue::Ns(vec!["2".into(), "-1".into(), "10".into()]),
-        )]);
-        let b = encode(&[(
-            "ns",
-            AttributeValue::Ns(vec!["10".into(), "2".into(), "-1".into()]),
-        )]);
+        let a = encode(&[("ns", Value::Ns(vec!["2".into(), "-1".into(), "10".into()]))]);
+        let b = encode(&[("ns", Value::Ns(vec!["10".into(), "2".into(), "-1".into()]))]);
         assert_eq!(a, b);
         assert_eq!(a, "{\"ns\":[-1,10,2]}\n");
-        let a = encode(&[(
-            "bs",
-            AttributeValue::Bs(vec![Blob::new(vec![2]), Blob::new(vec![1])]),
-        )]);
+        let a = encode(&[("bs", Value::Bs(vec![vec![2], vec![1]]))]);
         assert_eq!(a, "{\"bs\":[\"AQ==\",\"Ag==\"]}\n");
     }
 
     #[test]
     fn keys_are_sorted_so_equal_items_encode_equally() {
         let line = encode(&[
-            ("b", AttributeValue::N("2".into())),
-            ("a", AttributeValue::N("1".into())),
+            ("b", Value::N("2".into())),
+            ("a", Value::N("1".into())),
             (
                 "c",
-                AttributeValue::M(item(&[
-                    ("y", AttributeValue::Null(true)),
-                    ("x", AttributeValue::Null(true)),
-                ])),
+                Value::M(item(&[("y", Value::Null(true)), ("x", Value::Null(true))])),
             ),
         ]);
         assert_eq!(line, "{\"a\":1,\"b\":2,\"c\":{\"x\":null,\"y\":null}}\n");
@@ -395,12 +370,9 @@ mod tests {
     #[test]
     fn typed_values_keep_their_types() {
         let item = Item::from([
-            ("n".to_string(), AttributeValue::N("12.50".into())),
-            (
-                "ns".to_string(),
-                AttributeValue::Ns(vec!["3".into(), "1".into()]),
-            ),
-            ("z".to_string(), AttributeValue::Null(true)),
+            ("n".to_string(), Value::N("12.50".into())),
+            ("ns".to_string(), Value::Ns(vec!["3".into(), "1".into()])),
+            ("z".to_string(), Value::Null(true)),
         ]);
         let mut line = Vec::new();
         Format::Dynamodb.write_line(&mut line, &item);

@@ -7,14 +7,12 @@
 //! the loader's to check ([`crate::load::lines`]).
 
 use super::fast;
-use crate::format::item::Item;
+use crate::format::item::{Item, Value};
 use crate::format::limits::{MAX_ITEM_BYTES, MAX_NESTING_DEPTH};
 use crate::format::number::Number;
-use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value as Json};
 use std::collections::HashSet;
 use std::fmt;
 
@@ -29,15 +27,15 @@ pub fn item_of_line(line: &str) -> Result<Item, String> {
 /// The reference conversion, through `serde_json::Value`: it gives every line its exact
 /// error, and takes the lines the fast path gives up on.
 fn exact_item(line: &str) -> Result<Item, String> {
-    let value: Value = serde_json::from_str(line).map_err(|err| format!("not JSON: {err}"))?;
-    let Value::Object(mut object) = value else {
+    let value: Json = serde_json::from_str(line).map_err(|err| format!("not JSON: {err}"))?;
+    let Json::Object(mut object) = value else {
         return Err("not a JSON object".into());
     };
     // Only an object is the wrapper: `{"Item":5}` is an attribute `Item` with a bad value,
     // and says so, rather than an empty item.
     if object.len() == 1
-        && matches!(object.get("Item"), Some(Value::Object(_)))
-        && let Some(Value::Object(inner)) = object.remove("Item")
+        && matches!(object.get("Item"), Some(Json::Object(_)))
+        && let Some(Json::Object(inner)) = object.remove("Item")
     {
         object = inner;
     }
@@ -79,7 +77,7 @@ fn count(size: &mut usize, bytes: usize, path: &Path) -> Result<(), String> {
 
 /// The parsed line is taken apart, not copied: its strings become the item's.
 fn attributes(
-    object: Map<String, Value>,
+    object: Map<String, Json>,
     path: &Path,
     depth: usize,
     size: &mut usize,
@@ -99,18 +97,13 @@ fn attributes(
     Ok(item)
 }
 
-fn attribute(
-    value: Value,
-    path: &Path,
-    depth: usize,
-    size: &mut usize,
-) -> Result<AttributeValue, String> {
+fn attribute(value: Json, path: &Path, depth: usize, size: &mut usize) -> Result<Value, String> {
     if depth > MAX_NESTING_DEPTH {
         return Err(format!(
             "{path}: nested deeper than {MAX_NESTING_DEPTH} levels"
         ));
     }
-    let Value::Object(typed) = value else {
+    let Json::Object(typed) = value else {
         return Err(format!(
             "{path}: expected a typed value like {{\"S\": \"...\"}}"
         ));
@@ -120,27 +113,24 @@ fn attribute(
         return Err(format!("{path}: a typed value has exactly one type key"));
     };
     let bad = |what: &str| format!("{path}: {kind} {what}");
-    let string = |v: Value| match v {
-        Value::String(s) => Ok(s),
+    let string = |v: Json| match v {
+        Json::String(s) => Ok(s),
         _ => Err(bad("must be a string")),
     };
-    let number = |v: Value| {
+    let number = |v: Json| {
         let n = string(v)?;
         Number::parse(&n).map_err(|why| bad(&why))?;
         Ok::<_, String>(n)
     };
-    let binary = |v: Value| {
+    let binary = |v: Json| {
         let text = string(v)?;
-        STANDARD
-            .decode(text)
-            .map(Blob::new)
-            .map_err(|_| bad("must be base64"))
+        STANDARD.decode(text).map_err(|_| bad("must be base64"))
     };
-    let array = |v: Value| match v {
-        Value::Array(values) => Ok(values),
+    let array = |v: Json| match v {
+        Json::Array(values) => Ok(values),
         _ => Err(bad("must be an array")),
     };
-    let set = |v: Value| {
+    let set = |v: Json| {
         let values = array(v)?;
         if values.is_empty() {
             return Err(bad("must not be empty"));
@@ -166,28 +156,28 @@ fn attribute(
         "S" => {
             let s = string(inner)?;
             count(size, s.len(), path)?;
-            AttributeValue::S(s)
+            Value::S(s)
         }
         "N" => {
             let n = number(inner)?;
             count(size, number_size(&n), path)?;
-            AttributeValue::N(n)
+            Value::N(n)
         }
         "B" => {
             let b = binary(inner)?;
-            count(size, b.as_ref().len(), path)?;
-            AttributeValue::B(b)
+            count(size, b.len(), path)?;
+            Value::B(b)
         }
         "BOOL" => {
             let b = inner
                 .as_bool()
                 .ok_or_else(|| bad("must be true or false"))?;
             count(size, 1, path)?;
-            AttributeValue::Bool(b)
+            Value::Bool(b)
         }
-        "NULL" if inner == Value::Bool(true) => {
+        "NULL" if inner == Json::Bool(true) => {
             count(size, 1, path)?;
-            AttributeValue::Null(true)
+            Value::Null(true)
         }
         "NULL" => return Err(bad("must be true")),
         "L" => {
@@ -199,14 +189,14 @@ fn attribute(
                 count(size, 1, &here)?;
                 list.push(attribute(v, &here, depth + 1, size)?);
             }
-            AttributeValue::L(list)
+            Value::L(list)
         }
         "M" => {
-            let Value::Object(map) = inner else {
+            let Json::Object(map) = inner else {
                 return Err(bad("must be an object"));
             };
             count(size, 3, path)?;
-            AttributeValue::M(attributes(map, path, depth + 1, size)?)
+            Value::M(attributes(map, path, depth + 1, size)?)
         }
         "SS" => {
             let mut members = Vec::new();
@@ -216,7 +206,7 @@ fn attribute(
                 members.push(s);
             }
             distinct(members.iter(), bad)?;
-            AttributeValue::Ss(members)
+            Value::Ss(members)
         }
         "NS" => {
             let mut members = Vec::new();
@@ -226,17 +216,17 @@ fn attribute(
                 members.push(n);
             }
             distinct(members.iter().filter_map(|n| Number::parse(n).ok()), bad)?;
-            AttributeValue::Ns(members)
+            Value::Ns(members)
         }
         "BS" => {
             let mut members = Vec::new();
             for v in set(inner)? {
                 let b = binary(v)?;
-                count(size, b.as_ref().len(), path)?;
+                count(size, b.len(), path)?;
                 members.push(b);
             }
-            distinct(members.iter().map(Blob::as_ref), bad)?;
-            AttributeValue::Bs(members)
+            distinct(members.iter(), bad)?;
+            Value::Bs(members)
         }
         other => return Err(format!("{path}: unknown type {other:?}")),
     })
@@ -274,22 +264,22 @@ mod tests {
 
     /// `item` with its sets' members in one order: a set has none, and the encoder sorts.
     fn sets_sorted(item: Item) -> Item {
-        fn sorted(value: AttributeValue) -> AttributeValue {
+        fn sorted(value: Value) -> Value {
             match value {
-                AttributeValue::Ss(mut v) => {
+                Value::Ss(mut v) => {
                     v.sort();
-                    AttributeValue::Ss(v)
+                    Value::Ss(v)
                 }
-                AttributeValue::Ns(mut v) => {
+                Value::Ns(mut v) => {
                     v.sort();
-                    AttributeValue::Ns(v)
+                    Value::Ns(v)
                 }
-                AttributeValue::Bs(mut v) => {
-                    v.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
-                    AttributeValue::Bs(v)
+                Value::Bs(mut v) => {
+                    v.sort();
+                    Value::Bs(v)
                 }
-                AttributeValue::L(v) => AttributeValue::L(v.into_iter().map(sorted).collect()),
-                AttributeValue::M(m) => AttributeValue::M(sets_sorted(m)),
+                Value::L(v) => Value::L(v.into_iter().map(sorted).collect()),
+                Value::M(m) => Value::M(sets_sorted(m)),
                 other => other,
             }
         }
@@ -328,9 +318,9 @@ mod tests {
             assert_eq!(fast::item(line), None, "{line}");
         }
         let twice = exact_item(r#"{"id":{"S":"a"},"id":{"S":"b"}}"#).expect("the last one");
-        assert_eq!(twice["id"], AttributeValue::S("b".into()));
+        assert_eq!(twice["id"], Value::S("b".into()));
         let sibling = exact_item(r#"{"Item":{"S":"x"},"id":{"S":"a"}}"#).expect("an attribute");
-        assert_eq!(sibling["Item"], AttributeValue::S("x".into()));
+        assert_eq!(sibling["Item"], Value::S("x".into()));
         for line in [r#"{"Item":5}"#, r#"{"Item":[]}"#, r#"{"Item":null}"#] {
             assert_eq!(
                 exact_item(line),
@@ -389,13 +379,13 @@ mod tests {
 
     /// Typed values, mostly valid, from small alphabets so that sets repeat members and
     /// numbers are written two ways.
-    fn typed() -> impl Strategy<Value = Value> {
+    fn typed() -> impl Strategy<Value = Json> {
         let text = prop::sample::select(vec!["", "a", "b", "AAE=", "AA==", "1", "1.0", "x y"]);
         let number = prop::sample::select(vec!["1", "1.0", "-0", "10E-1", "1e400", "x", "-7.5"]);
-        let one = |kind: &str, value: Value| {
-            Value::Object([(kind.to_string(), value)].into_iter().collect())
+        let one = |kind: &str, value: Json| {
+            Json::Object([(kind.to_string(), value)].into_iter().collect())
         };
-        let strings = |s: &[&str]| Value::Array(s.iter().map(|s| Value::from(*s)).collect());
+        let strings = |s: &[&str]| Json::Array(s.iter().map(|s| Json::from(*s)).collect());
         let leaf = prop_oneof![
             text.clone().prop_map(move |s| one("S", s.into())),
             number.clone().prop_map(move |n| one("N", n.into())),
@@ -405,21 +395,21 @@ mod tests {
             prop::collection::vec(text.clone(), 0..3).prop_map(move |s| one("SS", strings(&s))),
             prop::collection::vec(number, 0..3).prop_map(move |s| one("NS", strings(&s))),
             prop::collection::vec(text, 0..3).prop_map(move |s| one("BS", strings(&s))),
-            Just(Value::from(1)),
+            Just(Json::from(1)),
         ];
         leaf.prop_recursive(4, 32, 3, move |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..3)
-                    .prop_map(move |l| one("L", Value::Array(l))),
+                    .prop_map(move |l| one("L", Json::Array(l))),
                 typed_map(inner).prop_map(move |m| one("M", m)),
             ]
         })
     }
 
-    fn typed_map(values: impl Strategy<Value = Value>) -> impl Strategy<Value = Value> {
+    fn typed_map(values: impl Strategy<Value = Json>) -> impl Strategy<Value = Json> {
         let name = prop::sample::select(vec!["id", "a", "Item", "S", ""]);
         prop::collection::vec((name, values), 0..4).prop_map(|pairs| {
-            Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+            Json::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
         })
     }
 
@@ -442,9 +432,9 @@ mod tests {
     #[test]
     fn the_running_size_matches_item_size() {
         let line = r#"{"id":{"S":"a"},"n":{"N":"-1.5E3"},"b":{"B":"AAE="},"t":{"BOOL":true},"z":{"NULL":true},"l":{"L":[{"S":"x"},{"M":{"k":{"N":"1"}}}]},"ss":{"SS":["a","b"]},"ns":{"NS":["1","22"]},"bs":{"BS":["AA=="]}}"#;
-        let value: Value = serde_json::from_str(line).expect("json");
+        let value: Json = serde_json::from_str(line).expect("json");
         let mut size = 0;
-        let Value::Object(object) = value else {
+        let Json::Object(object) = value else {
             panic!("not an object")
         };
         let item = attributes(object, &Path::Root, 0, &mut size).expect("item");

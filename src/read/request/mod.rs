@@ -579,7 +579,7 @@ mod tests {
         assert_eq!(filter.names["#s"], "status");
         assert_eq!(
             filter.values[":v2"],
-            aws_sdk_dynamodb::types::AttributeValue::N("1".into())
+            crate::format::item::Value::N("1".into())
         );
         assert!(r.shape.count);
         let enc = |s: &str| -> String { form_urlencoded::byte_serialize(s.as_bytes()).collect() };
