@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every test, on a fresh machine: installs the pinned tools, checks formatting, validates
+# Every test, on a fresh machine: installs the pinned tools, checks formatting and the
+# code's shape (layers, sizes, cycles, SDK types, links: docs/architecture.md), validates
 # template.yml (and its parameter bounds against the built streamer), starts DynamoDB
 # Local, runs the unit, mocked, DynamoDB Local and end-to-end (cargo lambda watch) tests
 # and the AWS smoke script's local mode, runs clippy, and builds the deploy artifact with
@@ -19,9 +20,13 @@ trap stop_all EXIT
 log "cargo fmt --check"
 cargo fmt --check
 
+python3=("$VENV/bin/python")
+log "the code's shape (docs/architecture.md), and the checker failing on broken trees"
+"${python3[@]}" scripts/check_shape_test.py
+"${python3[@]}" scripts/check_shape.py
+
 log "template.yml: cfn-lint and invoke-mode check"
 cfn-lint template.yml
-python3=("$VENV/bin/python")
 "${python3[@]}" scripts/check_template.py template.yml
 
 # The deploy artifact, as `sam build` makes it. Its cold release build is minutes of CPU,

@@ -50,6 +50,13 @@ pub const MAX_NAME_BYTES: usize = 255;
 /// carries them, so they are bounded far below).
 pub const MAX_VALUES_BYTES: usize = 16 * 1024;
 
+/// Lambda: the first bytes of a streamed response sent at full speed ("Bandwidth limits
+/// for response streaming", AWS Lambda Developer Guide,
+/// <https://docs.aws.amazon.com/lambda/latest/dg/configuration-response-streaming.html>).
+pub const BURST_BYTES: u64 = 6_000_000;
+/// Lambda: the rate of a streamed response after the burst (same page: "at a maximum rate
+/// of 2 MBps").
+pub const CAPPED_BYTES_PER_S: f64 = 2_000_000.0;
 /// Lambda: the largest streamed response ("Bandwidth limits for response streaming",
 /// AWS Lambda Developer Guide: "payloads up to 200 MB").
 pub const LAMBDA_MAX_RESPONSE_BYTES: u64 = 200_000_000;

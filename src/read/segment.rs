@@ -174,9 +174,11 @@ impl<S: PageSource> Segment<S> {
                     if let Some(rate) = &self.rate {
                         // Without a report, half a unit per 4 KB read: an eventually
                         // consistent read's price, on the plain lines' size.
-                        let cost = page
-                            .consumed_capacity
-                            .unwrap_or_else(|| (lines.len() as f64 / 4096.0).ceil() * 0.5);
+                        let cost = page.consumed_capacity.unwrap_or_else(|| {
+                            (lines.len() as f64 / crate::format::limits::READ_UNIT_BYTES as f64)
+                                .ceil()
+                                * 0.5
+                        });
                         rate.charge(cost);
                         units += cost;
                         // Per item *read*: `Limit` counts what DynamoDB reads, before a

@@ -12,31 +12,11 @@
 //! itself and the client's link can make a read slower.
 
 use crate::cli::progress::{duration, thousands};
+use crate::format::limits::{
+    BURST_BYTES, CAPPED_BYTES_PER_S, READ_UNIT_BYTES, STREAMER_RESPONSE_BUDGET,
+};
 use std::fmt::Write as _;
 use std::time::Duration;
-
-/// The first bytes of a streamed response that Lambda sends at full speed ("Bandwidth
-/// limits for response streaming", AWS Lambda Developer Guide,
-/// <https://docs.aws.amazon.com/lambda/latest/dg/configuration-response-streaming.html>).
-pub const BURST_BYTES: u64 = 6_000_000;
-
-/// The rate after the burst, a response (same page: "at a maximum rate of 2 MBps").
-pub const CAPPED_BYTES_PER_S: f64 = 2_000_000.0;
-
-/// The largest streamed response (same page: "payloads up to 200 MB").
-pub const LAMBDA_MAX_RESPONSE_BYTES: u64 = 200_000_000;
-
-/// Where the streamer ends a response with a cursor: its default `MAX_RESPONSE_BYTES`
-/// (src/config.rs), under [`LAMBDA_MAX_RESPONSE_BYTES`] so the trailer always fits. A
-/// call is at most this much on the wire.
-pub const STREAMER_RESPONSE_BUDGET: u64 = 150_000_000;
-
-/// The size of one read unit's item ("Capacity unit consumption for read operations",
-/// Amazon DynamoDB Developer Guide,
-/// <https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html>):
-/// a Scan sums the sizes of the items it reads and rounds up to 4 KB; a strongly
-/// consistent read costs one unit per 4 KB, an eventually consistent one half.
-pub const READ_UNIT_BYTES: u64 = 4096;
 
 /// The table size per parallel Scan segment AWS suggests (one segment per 2 GB, "Parallel
 /// scan", Amazon DynamoDB Developer Guide).
@@ -496,7 +476,7 @@ mod tests {
             config.max_response_bytes, STREAMER_RESPONSE_BUDGET,
             "the plan counts calls as the streamer cuts them"
         );
-        const { assert!(STREAMER_RESPONSE_BUDGET <= LAMBDA_MAX_RESPONSE_BYTES) };
+        const { assert!(STREAMER_RESPONSE_BUDGET <= crate::format::limits::LAMBDA_MAX_RESPONSE_BYTES) };
         const { assert!(BURST_BYTES < STREAMER_RESPONSE_BUDGET) };
     }
 

@@ -47,7 +47,7 @@ pub(super) fn index(params: &Params) -> Result<Option<String>, RequestError> {
 
 /// DynamoDB's rule for index names, wherever the name comes from: a request or a cursor.
 fn check_index(name: &str) -> Result<(), String> {
-    let valid = (3..=255).contains(&name.len())
+    let valid = (limits::MIN_INDEX_NAME_BYTES..=limits::MAX_INDEX_NAME_BYTES).contains(&name.len())
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
