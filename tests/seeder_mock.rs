@@ -279,3 +279,38 @@ async fn a_non_transient_error_stops_the_load_at_that_batch_with_its_keys() {
     assert_eq!(report.first_unfinished, Some(0));
     assert!(!report.is_complete());
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_item_that_cannot_be_sent_is_counted_failed_by_its_key_and_the_rest_written() {
+    use scanstream::format::item::{Item, Value};
+    let rule = mock!(Client::batch_write_item).then_compute_output(|_| unprocessed(vec![]));
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]);
+    let item = |id: &str, inner: Value| {
+        Item::from([
+            (record::KEY.to_string(), Value::S(id.into())),
+            (
+                "m".to_string(),
+                Value::M([("deep".to_string(), inner)].into()),
+            ),
+        ])
+    };
+    let writer = writer(client, 3);
+    let batch = vec![
+        item("k1", Value::Bool(true)),
+        item("k2", Value::L(vec![Value::Unsupported])),
+        item("k3", Value::Null(true)),
+    ];
+    let report = writer.write_batch(batch).await;
+    assert_eq!((report.written, report.failed), (2, 1), "{report:?}");
+    assert_eq!(report.failed_keys, ["k2"]);
+    assert_eq!(report.error, Some(ErrorKind::Internal));
+    assert!(!report.is_complete());
+    assert_eq!(rule.num_calls(), 1);
+    // A batch of nothing sendable makes no call at all.
+    let report = writer
+        .write_batch(vec![item("k4", Value::Unsupported)])
+        .await;
+    assert_eq!((report.written, report.failed), (0, 1), "{report:?}");
+    assert_eq!(report.failed_keys, ["k4"]);
+    assert_eq!(rule.num_calls(), 1);
+}

@@ -44,6 +44,20 @@ pub fn value(attribute: AttributeValue) -> Value {
     }
 }
 
+/// Whether every value of `item` can be sent: none is [`Value::Unsupported`], however
+/// deep in a list or map.
+pub fn sendable(item: &Item) -> bool {
+    fn sendable_value(value: &Value) -> bool {
+        match value {
+            Value::Unsupported => false,
+            Value::L(list) => list.iter().all(sendable_value),
+            Value::M(map) => map.values().all(sendable_value),
+            _ => true,
+        }
+    }
+    item.values().all(sendable_value)
+}
+
 /// The SDK attribute map of an item, by move: what `PutRequest`, `ExclusiveStartKey` and
 /// `ExpressionAttributeValues` take.
 pub fn attributes(item: Item) -> Result<HashMap<String, AttributeValue>, Unsupported> {

@@ -12,7 +12,7 @@ use crate::dynamo::client::Dynamo;
 use crate::dynamo::convert;
 use crate::format::backoff::Backoff;
 use crate::format::error::ErrorKind;
-use crate::format::item::Item;
+use crate::format::item::{Item, Value};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use futures::{Stream, StreamExt, stream};
@@ -220,15 +220,29 @@ impl BatchWriter {
         };
         let mut pending: Vec<WriteRequest> = Vec::with_capacity(items.len());
         for item in items {
-            // An item holding a type this build cannot send is refused like one the SDK
-            // cannot build: neither comes from typed JSON or the generator.
+            // An item holding a type this build cannot send (only a page read from
+            // DynamoDB can hold one) is not written: it is counted and named by its key,
+            // which converting would consume, so it is checked first.
+            if !convert::sendable(&item) {
+                report.failed += 1;
+                report.failed_keys.push(self.key_of_item(&item));
+                report.error = Some(ErrorKind::Internal);
+                continue;
+            }
             let put = convert::attributes(item)
                 .ok()
                 .and_then(|item| PutRequest::builder().set_item(Some(item)).build().ok());
             match put {
                 Some(put) => pending.push(WriteRequest::builder().put_request(put).build()),
-                None => report.error = Some(ErrorKind::Internal),
+                None => {
+                    report.failed += 1;
+                    report.failed_keys.push("<no key>".to_string());
+                    report.error = Some(ErrorKind::Internal);
+                }
             }
+        }
+        if pending.is_empty() {
+            return report;
         }
         let mut attempt = 1;
         // What the last attempt ran into, reported if the batch gives up.
@@ -291,11 +305,16 @@ impl BatchWriter {
             attempt += 1;
             report.retries += 1;
         }
-        report.error = Some(last_error);
-        report.error_detail = last_detail;
+        // An item refused before sending keeps its error: it is the one no retry cures.
+        if report.error.is_none() {
+            report.error = Some(last_error);
+            report.error_detail = last_detail;
+        }
         // The loop only breaks with items unwritten: name them.
-        report.failed_keys = pending.iter().map(|request| self.key_of(request)).collect();
-        report.failed = pending.len() as u64;
+        report
+            .failed_keys
+            .extend(pending.iter().map(|request| self.key_of(request)));
+        report.failed += pending.len() as u64;
         warn!(
             unwritten = report.failed,
             attempts = attempt,
@@ -309,7 +328,7 @@ impl BatchWriter {
     /// there is a range key too.
     fn key_of(&self, request: &WriteRequest) -> String {
         let item = request.put_request().map(|put| put.item());
-        let value = |name: &String| match item.and_then(|item| item.get(name)) {
+        self.key_text(|name| match item.and_then(|item| item.get(name)) {
             Some(AttributeValue::S(s)) => s.clone(),
             Some(AttributeValue::N(n)) => n.clone(),
             Some(AttributeValue::B(b)) => {
@@ -318,7 +337,23 @@ impl BatchWriter {
             }
             Some(other) => format!("{other:?}"),
             None => "<no key>".to_string(),
-        };
+        })
+    }
+
+    /// As [`Self::key_of`], for an item not (yet) in the SDK's type.
+    fn key_of_item(&self, item: &Item) -> String {
+        self.key_text(|name| match item.get(name) {
+            Some(Value::S(s) | Value::N(s)) => s.clone(),
+            Some(Value::B(b)) => {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD.encode(b)
+            }
+            Some(other) => format!("{other:?}"),
+            None => "<no key>".to_string(),
+        })
+    }
+
+    fn key_text(&self, value: impl Fn(&String) -> String) -> String {
         match self.keys.as_slice() {
             [only] => value(only),
             keys => keys

@@ -105,16 +105,17 @@ pub fn typed_value(json: &serde_json::Value) -> Result<Value, String> {
 }
 
 fn write_map(out: &mut Vec<u8>, map: &Item, write_value: fn(&mut Vec<u8>, &Value)) {
-    let mut keys: Vec<&String> = map.keys().collect();
-    keys.sort_unstable();
+    // Sorted with their values: looking each key up again would hash it a second time.
+    let mut members: Vec<(&String, &Value)> = map.iter().collect();
+    members.sort_unstable_by(|a, b| a.0.cmp(b.0));
     out.push(b'{');
-    for (i, key) in keys.into_iter().enumerate() {
+    for (i, (key, value)) in members.into_iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         write_str(out, key);
         out.push(b':');
-        write_value(out, &map[key]);
+        write_value(out, value);
     }
     out.push(b'}');
 }
@@ -263,6 +264,28 @@ mod tests {
 
     fn encode(pairs: &[(&str, Value)]) -> String {
         String::from_utf8(to_line(&item(pairs))).expect("utf-8")
+    }
+
+    #[test]
+    fn a_type_newer_than_this_build_is_written_as_null_in_both_formats() {
+        let item = item(&[
+            ("id", Value::S("a".into())),
+            ("new", Value::Unsupported),
+            ("in", Value::L(vec![Value::Unsupported])),
+        ]);
+        let line = |format: Format| {
+            let mut out = Vec::new();
+            format.write_line(&mut out, &item);
+            String::from_utf8(out).expect("utf-8")
+        };
+        assert_eq!(
+            line(Format::Json),
+            "{\"id\":\"a\",\"in\":[null],\"new\":null}\n"
+        );
+        assert_eq!(
+            line(Format::Dynamodb),
+            "{\"Item\":{\"id\":{\"S\":\"a\"},\"in\":{\"L\":[null]},\"new\":null}}\n"
+        );
     }
 
     #[test]
