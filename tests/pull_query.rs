@@ -86,17 +86,7 @@ async fn sdk_query(
             .expression_attribute_names("#n", "n")
             .expression_attribute_values(":n", value);
     }
-    let items: Vec<Item> = request
-        .key_condition_expression(condition)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .expect("SDK query")
-        .into_iter()
-        .map(scanstream::dynamo::convert::item)
-        .collect();
+    let items: Vec<Item> = common::query_items(request.key_condition_expression(condition)).await;
     items
         .iter()
         .map(|item| serde_json::from_slice(&scanstream::format::json::to_line(item)).expect("JSON"))

@@ -167,24 +167,18 @@ async fn sdk_query(
 ) -> Vec<Value> {
     let empty = Expr::default();
     let (names, values) = key_condition.merged(filter.unwrap_or(&empty));
-    let items: Vec<Item> = client
-        .query()
-        .table_name(table)
-        .set_index_name(index.map(str::to_string))
-        .key_condition_expression(&key_condition.text)
-        .set_filter_expression(filter.map(|f| f.text.clone()))
-        .set_expression_attribute_names(Some(names))
-        .set_expression_attribute_values(Some(values))
-        .scan_index_forward(forward)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .expect("SDK query")
-        .into_iter()
-        .map(scanstream::dynamo::convert::item)
-        .collect();
+    let items: Vec<Item> = common::query_items(
+        client
+            .query()
+            .table_name(table)
+            .set_index_name(index.map(str::to_string))
+            .key_condition_expression(&key_condition.text)
+            .set_filter_expression(filter.map(|f| f.text.clone()))
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .scan_index_forward(forward),
+    )
+    .await;
     items.iter().map(as_json).collect()
 }
 

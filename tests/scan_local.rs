@@ -352,25 +352,19 @@ async fn sdk_query_ids(
     index: Option<&str>,
     (name, value): (&str, &str),
 ) -> Vec<String> {
-    let items: Vec<Item> = client
-        .query()
-        .table_name(table)
-        .set_index_name(index.map(str::to_string))
-        .key_condition_expression("#k = :k")
-        .filter_expression("#a < :a")
-        .expression_attribute_names("#k", name)
-        .expression_attribute_names("#a", "amount")
-        .expression_attribute_values(":k", AttributeValue::S(value.into()))
-        .expression_attribute_values(":a", AttributeValue::N("7".into()))
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .expect("SDK query")
-        .into_iter()
-        .map(scanstream::dynamo::convert::item)
-        .collect();
+    let items: Vec<Item> = common::query_items(
+        client
+            .query()
+            .table_name(table)
+            .set_index_name(index.map(str::to_string))
+            .key_condition_expression("#k = :k")
+            .filter_expression("#a < :a")
+            .expression_attribute_names("#k", name)
+            .expression_attribute_names("#a", "amount")
+            .expression_attribute_values(":k", AttributeValue::S(value.into()))
+            .expression_attribute_values(":a", AttributeValue::N("7".into())),
+    )
+    .await;
     items
         .iter()
         .map(|i| match &i["id"] {

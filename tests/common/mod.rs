@@ -334,6 +334,24 @@ pub async fn table_lines(client: &Client, table: &str) -> std::collections::BTre
         .collect()
 }
 
+/// Every item a Query returns, read with the SDK's own paginator and moved into the
+/// library's items: what the streamer's Query is compared with.
+pub async fn query_items(
+    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+) -> Vec<Item> {
+    let items: Vec<_> = query
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .expect("SDK query");
+    items
+        .into_iter()
+        .map(scanstream::dynamo::convert::item)
+        .collect()
+}
+
 /// Runs the seeder binary with `args`, nothing on its standard input.
 pub fn seeder(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_seeder"))
