@@ -22,22 +22,22 @@
 //! fan-out over `MAX_PARTITIONS` partitions is checked at cold start as segments are
 //! ([`worst::worst_case_query_len`]).
 
-use crate::format::item::{Item, Value};
-use crate::format::key::KeyValue;
-use crate::format::shape::{Filter, QueryShape, ReadShape, SortCondition, SortOp};
+use crate::format::item::Item;
+use crate::format::shape::{Filter, QueryShape, ReadShape};
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use flate2::Compression;
 use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
 use hmac::{Hmac, KeyInit, Mac};
-use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::sync::Arc;
 
+mod repr;
 pub mod worst;
+
+use repr::*;
 
 /// The only version this code writes and reads.
 const VERSION: &str = "2";
@@ -111,92 +111,6 @@ pub enum CursorError {
     /// A cursor, but not as it was issued.
     #[error("cursor failed its integrity check (edited, truncated, or from another deployment)")]
     Tampered,
-}
-
-/// A key value with its DynamoDB type, as serialised in the payload.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-enum KeyRepr {
-    S(String),
-    N(String),
-    /// Base64 (standard alphabet).
-    B(String),
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Payload {
-    #[serde(rename = "t")]
-    table: String,
-    #[serde(rename = "n")]
-    total_segments: u32,
-    #[serde(rename = "o")]
-    segment_offset: u32,
-    /// `"s"` not started, `"d"` done, or the key to continue after.
-    #[serde(rename = "p")]
-    positions: Vec<PositionRepr>,
-    #[serde(rename = "f", default, skip_serializing_if = "Vec::is_empty")]
-    fields: Vec<String>,
-    #[serde(rename = "c", default, skip_serializing_if = "std::ops::Not::not")]
-    consistent: bool,
-    #[serde(rename = "i", default, skip_serializing_if = "Option::is_none")]
-    index: Option<String>,
-    /// One partition, as cursors before the Query fan-out wrote it; read, never written.
-    #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
-    partition: Option<(String, KeyRepr)>,
-    #[serde(rename = "q", default, skip_serializing_if = "Option::is_none")]
-    query: Option<QueryRepr>,
-    #[serde(rename = "x", default, skip_serializing_if = "Option::is_none")]
-    filter: Option<FilterRepr>,
-    #[serde(rename = "z", default, skip_serializing_if = "std::ops::Not::not")]
-    count: bool,
-}
-
-/// A Query's shape: key attribute, partitions (one per position), sort condition, order.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct QueryRepr {
-    #[serde(rename = "k")]
-    key: String,
-    #[serde(rename = "v")]
-    partitions: Vec<KeyRepr>,
-    #[serde(rename = "w")]
-    concurrency: u32,
-    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
-    sort: Option<SortRepr>,
-    #[serde(rename = "d", default, skip_serializing_if = "std::ops::Not::not")]
-    descending: bool,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SortRepr {
-    #[serde(rename = "k")]
-    key: String,
-    #[serde(rename = "o")]
-    op: String,
-    #[serde(rename = "v")]
-    value: KeyRepr,
-    #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
-    to: Option<KeyRepr>,
-}
-
-/// A filter: the expression, its names, and its values in DynamoDB's typed JSON.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FilterRepr {
-    #[serde(rename = "e")]
-    expression: String,
-    #[serde(rename = "n", default)]
-    names: BTreeMap<String, String>,
-    #[serde(rename = "v", default)]
-    values: BTreeMap<String, serde_json::Value>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(untagged)]
-enum PositionRepr {
-    Mark(String),
-    After(BTreeMap<String, KeyRepr>),
 }
 
 impl Cursor {
@@ -444,97 +358,14 @@ fn verify(secret: &[u8], body: &str, tag: &[u8]) -> bool {
     mac(secret, body).verify_truncated_left(tag).is_ok()
 }
 
-fn position_repr(position: &Position) -> PositionRepr {
-    match position {
-        Position::Start => PositionRepr::Mark("s".into()),
-        Position::Done => PositionRepr::Mark("d".into()),
-        Position::After(key) => PositionRepr::After(
-            key.iter()
-                .filter_map(|(name, value)| Some((name.clone(), key_value(value)?)))
-                .collect(),
-        ),
-    }
-}
-
-fn position_of(repr: PositionRepr) -> Option<Position> {
-    match repr {
-        PositionRepr::Mark(mark) if mark == "s" => Some(Position::Start),
-        PositionRepr::Mark(mark) if mark == "d" => Some(Position::Done),
-        PositionRepr::Mark(_) => None,
-        PositionRepr::After(key) if key.is_empty() => None,
-        PositionRepr::After(key) => key
-            .into_iter()
-            .map(|(name, value)| Some((name, attribute_of(value)?)))
-            .collect::<Option<Item>>()
-            .map(Position::After),
-    }
-}
-
-/// Keys are only ever S, N or B; anything else is not a key and is left out.
-fn key_value(value: &Value) -> Option<KeyRepr> {
-    match value {
-        Value::S(s) => Some(KeyRepr::S(s.clone())),
-        Value::N(n) => Some(KeyRepr::N(n.clone())),
-        Value::B(b) => Some(KeyRepr::B(STANDARD.encode(b))),
-        _ => None,
-    }
-}
-
-fn repr_of_key(value: &KeyValue) -> KeyRepr {
-    match value {
-        KeyValue::S(s) => KeyRepr::S(s.clone()),
-        KeyValue::N(n) => KeyRepr::N(n.clone()),
-        KeyValue::B(b) => KeyRepr::B(STANDARD.encode(b)),
-    }
-}
-
-fn key_of_repr(value: KeyRepr) -> Option<KeyValue> {
-    Some(match value {
-        KeyRepr::S(s) => KeyValue::S(s),
-        KeyRepr::N(n) => KeyValue::N(n),
-        KeyRepr::B(b) => KeyValue::B(STANDARD.decode(b).ok()?),
-    })
-}
-
-fn query_of(query: QueryRepr) -> Option<QueryShape> {
-    let sort = match query.sort {
-        None => None,
-        Some(sort) => Some(SortCondition {
-            key: sort.key,
-            op: SortOp::from_name(&sort.op)?,
-            value: key_of_repr(sort.value)?,
-            to: match sort.to {
-                None => None,
-                Some(to) => Some(key_of_repr(to)?),
-            },
-        }),
-    };
-    Some(QueryShape {
-        key: query.key,
-        partitions: query
-            .partitions
-            .into_iter()
-            .map(key_of_repr)
-            .collect::<Option<_>>()?,
-        concurrency: query.concurrency,
-        sort,
-        descending: query.descending,
-    })
-}
-
-fn attribute_of(value: KeyRepr) -> Option<Value> {
-    Some(match value {
-        KeyRepr::S(s) => Value::S(s),
-        KeyRepr::N(n) => Value::N(n),
-        KeyRepr::B(b) => Value::B(STANDARD.decode(b).ok()?),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::worst::{worst_case_len, worst_case_query_len};
     use super::*;
+    use crate::format::item::Value;
+    use crate::format::key::KeyValue;
     use crate::format::limits;
+    use crate::format::shape::{SortCondition, SortOp};
 
     fn sample() -> Cursor {
         Cursor {
