@@ -647,10 +647,16 @@ pub async fn bare_writes(client: &Client, concurrency: usize, rep: u64) -> Resul
     Ok(Sample::of_writes(total))
 }
 
-/// The `scanstream` client (release build) pulling everything from `url` with K
-/// invocations of S segments, timed from outside; items from its summary.
-pub fn client_pull(url: &str, k: u32, segments: u32, compress: &str) -> Result<Sample> {
-    let (total, summary) = run_client(url, k, segments, &["--compress", compress])?;
+/// The `scanstream` client (release build) of the package at `root` pulling everything
+/// from `url` with K invocations of S segments, timed from outside; items from its summary.
+pub fn client_pull(
+    root: &Path,
+    url: &str,
+    k: u32,
+    segments: u32,
+    compress: &str,
+) -> Result<Sample> {
+    let (total, summary) = run_client(root, url, k, segments, &["--compress", compress])?;
     Ok(Sample {
         ttfb_ms: 0.0,
         total_ms: total.as_secs_f64() * 1000.0,
@@ -662,16 +668,18 @@ pub fn client_pull(url: &str, k: u32, segments: u32, compress: &str) -> Result<S
 /// The client with K invocations of 2 segments under `--max-rcu asked`: the capacity its
 /// summary reported and the wall clock, in seconds.
 pub fn client_rate_read(url: &str, k: u32, asked: f64) -> Result<(f64, f64)> {
-    let (total, summary) = run_client(url, k, 2, &["--max-rcu", &asked.to_string()])?;
+    let max_rcu = asked.to_string();
+    let (total, summary) = run_client(Path::new(ROOT), url, k, 2, &["--max-rcu", &max_rcu])?;
     let units = summary["consumed_capacity"]
         .as_f64()
         .ok_or("no consumed_capacity in the summary")?;
     Ok((units, total.as_secs_f64()))
 }
 
-/// Runs `scanstream pull url` (release build, limit 100) to the end; its wall clock from
-/// outside and its summary.
+/// Runs `scanstream pull url` (the release build of the package at `root`, limit 100) to
+/// the end; its wall clock from outside and its summary.
 fn run_client(
+    root: &Path,
     url: &str,
     k: u32,
     segments: u32,
@@ -680,7 +688,7 @@ fn run_client(
     let dir = Path::new(ROOT).join("target");
     let (out, summary) = (dir.join("bench-pull.ndjson"), dir.join("bench-pull.json"));
     let started = Instant::now();
-    let status = Command::new(Path::new(ROOT).join("target/release/scanstream"))
+    let status = Command::new(root.join("target/release/scanstream"))
         .args(["pull", url, "--limit", "100"])
         .args([
             "--invocations",
@@ -737,4 +745,13 @@ pub async fn manual_resumes(url: &str) -> Result<Sample> {
         items,
         wire_bytes: wire,
     })
+}
+
+/// The short commit `root` is at.
+pub fn head(root: &Path) -> Result<String> {
+    let out = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(root)
+        .output()?;
+    Ok(String::from_utf8(out.stdout)?.trim().to_string())
 }

@@ -6,7 +6,7 @@
 //! commit, built for release, its streamer and client run the same reads first: the
 //! "before". Results in `bench-results/filter.md` and `filter.json`.
 
-use crate::cases::{local_client, seed, start_watch_in, streamer_url};
+use crate::cases::{head, local_client, seed, start_watch_in, streamer_url};
 use crate::report::{Stat, machine};
 use crate::services::Service;
 use crate::{REPS, ROOT, Result};
@@ -185,13 +185,4 @@ fn pull(root: &Path, url: &str) -> Result<Run> {
         calls: summary["calls"].as_u64().ok_or("no calls in the summary")?,
         seconds,
     })
-}
-
-/// The short commit `root` is at.
-fn head(root: &Path) -> Result<String> {
-    let out = Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .current_dir(root)
-        .output()?;
-    Ok(String::from_utf8(out.stdout)?.trim().to_string())
 }

@@ -26,12 +26,14 @@
 //! `bench-results/` as JSON and CSV, with `plot.svg`.
 //!
 //! Modules: `services` (DynamoDB Local and the emulator, shared with the tests), `cases`
-//! (what is measured), `report` (tables), `plot` (the SVG).
+//! (what is measured), `client` (case 7, beside a baseline build), `report` (tables),
+//! `plot` (the SVG).
 
 #[path = "../../tests/common/services.rs"]
 mod services;
 
 mod cases;
+mod client;
 mod filter;
 mod load;
 mod plot;
@@ -40,8 +42,7 @@ mod report;
 
 use cases::{
     BufferedServer, CappedProxy, bare_scan, bare_writes, fetch, library_scan, local_client,
-    manual_resumes, memory_case, rate_read, repeat, seed, seeder_run, start_watch, streamer_url,
-    warm_up,
+    memory_case, rate_read, repeat, seed, seeder_run, start_watch, streamer_url, warm_up,
 };
 use report::{
     CompressionRow, MemoryRow, RateRow, Report, SeedRow, Stat, ThroughputRow, TtfbRow, machine,
@@ -49,116 +50,6 @@ use report::{
 use services::Service;
 use std::path::Path;
 use std::time::Duration;
-
-/// Case 7 alone (`BENCH_CASES=client scripts/bench.sh`): the `scanstream` client with
-/// K = 1, 2, 4, 8 invocations, `none` and `zstd`, through the Function URL limit proxy
-/// (here 256 KB at full speed, then 1 MB/s a response), beside one invocation followed by
-/// manual resumes; and without the proxy K = 4, S = 1 against a bare SDK scan of 4
-/// segments on 100k items, with the streamer asking for consumed capacity (as deployed)
-/// and not, `UNCAPPED_REPS` runs. One repetition for each capped row: those reads are
-/// paced by the proxy, not the machine.
-/// Results in `bench-results/client.md` and `client.json`.
-async fn client_only(out_dir: &Path) -> Result<()> {
-    const BURST: u64 = 256_000;
-    const RATE: u64 = 1_000_000;
-    let ddb = Service::dynamodb_local(Path::new(ROOT).join("target/bench-dynamodb-local.log"))?;
-    let client = local_client(&ddb.endpoint()).await;
-    let table = seed(&ddb, "bench-client-30k", 30_000)?;
-    let watch = start_watch(&ddb, &table, &[])?;
-    warm_up(&watch).await?;
-    let proxy = CappedProxy::start(watch.port, BURST, RATE).await?;
-    let url = proxy.wrap(&streamer_url(&watch, ""));
-    let url = url.trim_end_matches('?').to_string();
-    let mut rows = Vec::new();
-    let manual = manual_resumes(&url).await?;
-    eprintln!("manual resumes: {:.0} items/s", manual.items_per_s());
-    rows.push(("manual resumes (curl-like), none".to_string(), manual));
-    for compress in ["none", "zstd"] {
-        for k in [1u32, 2, 4, 8] {
-            let sample = cases::client_pull(&url, k, 2, compress)?;
-            eprintln!("K={k} {compress}: {:.0} items/s", sample.items_per_s());
-            rows.push((format!("scanstream K={k} S=2, {compress}"), sample));
-        }
-    }
-    // Uncapped, on a table large enough (100k) that a run lasts seconds, not one: the
-    // client against the streamer as deployed (asking for consumed capacity) and, like
-    // for like with the bare scan, which does not ask, against a streamer that does not.
-    drop(proxy);
-    drop(watch);
-    let big = seed(&ddb, "bench-client-100k", 100_000)?;
-    let mut urls = Vec::new();
-    let mut watches = Vec::new();
-    for env in [&[][..], &[("RETURN_CONSUMED_CAPACITY", "NONE")][..]] {
-        let watch = start_watch(&ddb, &big, env)?;
-        warm_up(&watch).await?;
-        urls.push(streamer_url(&watch, "").trim_end_matches('?').to_string());
-        watches.push(watch);
-    }
-    let mut uncapped = Vec::new();
-    for _ in 0..UNCAPPED_REPS {
-        let pulled = cases::client_pull(&urls[0], 4, 1, "none")?;
-        let pulled_none = cases::client_pull(&urls[1], 4, 1, "none")?;
-        // The same streamer path without the client: one invocation of 4 segments.
-        let one_call = fetch(format!("{}?limit=100&segments=4", urls[1]), Duration::ZERO).await?;
-        let bare = bare_scan(client.clone(), big.clone(), 4, 100).await?;
-        uncapped.push(Uncapped {
-            total: pulled.items_per_s(),
-            none: pulled_none.items_per_s(),
-            one_call: one_call.items_per_s(),
-            bare: bare.items_per_s(),
-        });
-    }
-    drop(watches);
-    let mut text = format!(
-        "Machine: {}\n\n### scanstream client through the Function URL limit proxy ({} KB, then {} MB/s a response), 30k items\n\n| reader | items | bytes on the wire | seconds | items/s | vs manual |\n|---|---|---|---|---|---|\n",
-        machine(),
-        BURST / 1000,
-        RATE / 1_000_000
-    );
-    let base = rows[0].1.items_per_s();
-    for (name, s) in &rows {
-        text += &format!(
-            "| {name} | {} | {} | {:.1} | {:.0} | {:.2}x |\n",
-            s.items,
-            s.wire_bytes,
-            s.total_ms / 1000.0,
-            s.items_per_s(),
-            s.items_per_s() / base
-        );
-    }
-    text += "\n### Without the proxy, 100k items: scanstream K=4 S=1 (none) against a bare SDK scan of 4 segments, items/s\n\nThe streamer as deployed asks DynamoDB for consumed capacity (`TOTAL`); the bare scan does not, so the `NONE` columns are like for like. `one call` is a single invocation with `segments=4` read by a plain HTTP client: the streamer path without `scanstream`.\n\n| run | scanstream (TOTAL) | scanstream (NONE) | one call (NONE) | bare | TOTAL / bare | NONE / bare | NONE / one call |\n|---|---|---|---|---|---|---|---|\n";
-    for (i, run) in uncapped.iter().enumerate() {
-        text += &format!(
-            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} |\n",
-            i + 1,
-            run.total,
-            run.none,
-            run.one_call,
-            run.bare,
-            run.total / run.bare,
-            run.none / run.bare,
-            run.none / run.one_call
-        );
-    }
-    let median = |ratio: fn(&Uncapped) -> f64| Stat::of(uncapped.iter().map(ratio)).median;
-    text += &format!(
-        "| median of ratios | | | | | {:.2} | {:.2} | {:.2} |\n",
-        median(|run| run.total / run.bare),
-        median(|run| run.none / run.bare),
-        median(|run| run.none / run.one_call)
-    );
-    println!("{text}");
-    std::fs::write(out_dir.join("client.md"), &text)?;
-    let json: Vec<serde_json::Value> = rows
-        .iter()
-        .map(|(name, s)| serde_json::json!({"reader": name, "items": s.items, "wire_bytes": s.wire_bytes, "ms": s.total_ms, "items_per_s": s.items_per_s()}))
-        .collect();
-    std::fs::write(
-        out_dir.join("client.json"),
-        serde_json::to_string_pretty(&serde_json::json!({"capped": json, "uncapped": uncapped}))?,
-    )?;
-    Ok(())
-}
 
 /// Case 6: achieved against asked read capacity, one invocation (`max_rcu`, segments 4)
 /// and the `scanstream` client's K invocations (`--max-rcu`, S = 2), on `table`. The
@@ -213,25 +104,10 @@ async fn rate_only(out_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// One uncapped run of the client comparison, items/s.
-#[derive(Debug, serde::Serialize)]
-struct Uncapped {
-    /// `scanstream` K = 4, S = 1, the streamer asking for consumed capacity.
-    total: f64,
-    /// The same, the streamer not asking.
-    none: f64,
-    /// One invocation of 4 segments (not asking), read by a plain HTTP client.
-    one_call: f64,
-    /// A bare SDK scan of 4 segments.
-    bare: f64,
-}
-
 /// Errors end the run with a message.
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 const REPS: usize = 3;
-/// Runs of the uncapped client comparison: short runs on a shared machine, so more of them.
-const UNCAPPED_REPS: usize = 5;
 /// The imitated Function URL's full-speed bytes per response (Lambda: 6 MB).
 const CAP_BURST: u64 = 1_000_000;
 /// The imitated Function URL's rate after the burst, bytes/s (Lambda: 2 MB/s).
@@ -243,7 +119,7 @@ async fn main() -> Result<()> {
     let out_dir = Path::new(ROOT).join("bench-results");
     std::fs::create_dir_all(&out_dir)?;
     match std::env::var("BENCH_CASES").as_deref() {
-        Ok("client") => return client_only(&out_dir).await,
+        Ok("client") => return client::run(&out_dir).await,
         Ok("rate") => return rate_only(&out_dir).await,
         Ok("query") => return query::run(&out_dir).await,
         Ok("load") => return load::run(&out_dir).await,
