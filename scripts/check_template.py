@@ -66,7 +66,9 @@ for name, binary, policy in [
     expect(f"{name} auth", url["AuthType"], "AWS_IAM")
     expect(f"{name} invoke mode", url["InvokeMode"], "RESPONSE_STREAM")
     policies = [next(iter(p)) for p in fn["Properties"]["Policies"]]
-    expect(f"{name} policies", policies, [policy])
+    # The streamer's second policy is its export statement, checked in 5.
+    wanted = [policy, "Statement"] if name == "StreamerFunction" else [policy]
+    expect(f"{name} policies", policies, wanted)
 
 
 # 1. Cursors are sealed by a key the stack generates: no default, nothing to type.
@@ -166,6 +168,63 @@ for kind, entries in (("resource", resources), ("output", template.get("Outputs"
             )
 
 
+# 5. Exports: the bucket the stack creates is private, encrypted and aborts what killed
+# functions leave; the streamer may put objects under the prefix and nothing more.
+params = template["Parameters"]
+bucket_ref = {"Fn::If": ["CreateExportBucket", {"Ref": "ExportBucketResource"}, {"Ref": "ExportBucket"}]}
+expect("ExportBucket default (the stack creates one)", params.get("ExportBucket", {}).get("Default"), "")
+expect(
+    "CreateExportBucket condition",
+    template.get("Conditions", {}).get("CreateExportBucket"),
+    {"Fn::Equals": [{"Ref": "ExportBucket"}, ""]},
+)
+bucket = resources.get("ExportBucketResource", {})
+expect("export bucket type", bucket.get("Type"), "AWS::S3::Bucket")
+expect("export bucket condition", bucket.get("Condition"), "CreateExportBucket")
+expect("export bucket deletion policy (it holds data)", bucket.get("DeletionPolicy"), "Retain")
+bucket_props = bucket.get("Properties", {})
+sse = bucket_props.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", [{}])
+if sse[0].get("ServerSideEncryptionByDefault", {}).get("SSEAlgorithm") not in ("AES256", "aws:kms"):
+    problems.append("the export bucket must be encrypted by default")
+expect(
+    "export bucket public access block",
+    bucket_props.get("PublicAccessBlockConfiguration"),
+    {name: True for name in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")},
+)
+aborts = [
+    rule for rule in bucket_props.get("LifecycleConfiguration", {}).get("Rules", [])
+    if rule.get("Status") == "Enabled"
+    and rule.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation") == 1
+    and not rule.get("Prefix") and not rule.get("Filter")
+]
+if not aborts:
+    problems.append("the export bucket needs an enabled rule aborting incomplete uploads after a day")
+expect("streamer EXPORT_BUCKET", streamer_env.get("EXPORT_BUCKET"), bucket_ref)
+expect("streamer EXPORT_PREFIX", streamer_env.get("EXPORT_PREFIX"), {"Ref": "ExportPrefix"})
+expect(
+    "streamer EXPORT_BUCKET_OWNER",
+    streamer_env.get("EXPORT_BUCKET_OWNER"),
+    {"Fn::If": ["CreateExportBucket", {"Ref": "AWS::AccountId"}, {"Ref": "ExportBucketOwner"}]},
+)
+statements = [
+    st for p in resources["StreamerFunction"]["Properties"]["Policies"] if "Statement" in p
+    for st in p["Statement"]
+]
+expect(
+    "streamer export statement",
+    [(st.get("Effect"), sorted(st.get("Action", [])), st.get("Resource")) for st in statements],
+    [("Allow", ["s3:AbortMultipartUpload", "s3:PutObject"],
+      {"Fn::Sub": ["arn:${AWS::Partition}:s3:::${Bucket}/${ExportPrefix}/*", {"Bucket": bucket_ref}]})],
+)
+prefix_pattern = params.get("ExportPrefix", {}).get("AllowedPattern", "")
+for bad in ["", ".", "..", "a/../b", "a//b", "/a", "a/", "a b", "./a"]:
+    if re.fullmatch(prefix_pattern, bad):
+        problems.append(f"ExportPrefix admits {bad!r}: the policy's scope must be one folder")
+for good in ["scanstream-exports", "team/exports", "a.b/c_d"]:
+    if not re.fullmatch(prefix_pattern, good):
+        problems.append(f"ExportPrefix refuses {good!r}")
+
+
 # 2. Every value the template admits is one the streamer accepts, and no more than that.
 def check_config(env):
     """Runs the streamer's own cold-start check; None when it accepts, else its message."""
@@ -220,6 +279,10 @@ if args.streamer:
             fixed[var] = "k" * 64  # the generated secret (checked above)
         elif var == "CURSOR_SECRET_GENERATION":
             fixed[var] = "1"  # a counter that forces an update; the function never reads it
+        elif var in ("EXPORT_BUCKET", "EXPORT_PREFIX", "EXPORT_BUCKET_OWNER"):
+            # Names, not numbers: checked against the streamer one by one below.
+            fixed[var] = {"EXPORT_BUCKET": "check-bucket", "EXPORT_PREFIX": "scanstream-exports",
+                          "EXPORT_BUCKET_OWNER": "123456789012"}[var]
         elif ref in params and params[ref].get("Type") == "Number":
             problems.append(
                 f"parameter {ref} ({var}) is a Number, which CloudFormation lets be a fraction "
@@ -258,11 +321,23 @@ if args.streamer:
         for odd in odd_spellings(low, high):
             if re.fullmatch(pattern, odd) and check_config({**fixed, var: odd}):
                 problems.append(f"{ref}: the template admits {odd!r}, which the streamer refuses")
+    # Names: what a pattern admits, the streamer must take.
+    for var, ref, samples in [
+        ("EXPORT_BUCKET", "ExportBucket", ["abc", "my-bucket.v2", "a" * 63, "a" * 64, "ab", "-ab", "ab-", "a..b", "Ab1"]),
+        ("EXPORT_PREFIX", "ExportPrefix", ["x", "team/exports", "a.b/c_d", "(1)/x'y!*", "a" * 800, "a" * 801]),
+        ("EXPORT_BUCKET_OWNER", "ExportBucketOwner", ["123456789012", "12345678901", "12345678901a"]),
+    ]:
+        pattern = params[ref]["AllowedPattern"]
+        longest = int(params[ref].get("MaxLength", 10**6))
+        for sample in samples:
+            admitted = re.fullmatch(pattern, sample) and 0 < len(sample) <= longest
+            if admitted and check_config({**fixed, var: sample}):
+                problems.append(f"{ref}: the template admits {sample!r}, which the streamer refuses")
 
 if problems:
     sys.exit("template.yml:\n  " + "\n  ".join(problems))
 print(
     "template.yml: function URLs, build settings, table, policies (reader and seeder apart, "
-    "the seeder off by default), cursor secret, reserved concurrency" + (" and parameter bounds (run by the streamer)" if args.streamer else "")
+    "the seeder off by default), cursor secret, reserved concurrency, export bucket and policy" + (" and parameter bounds (run by the streamer)" if args.streamer else "")
     + " as expected"
 )

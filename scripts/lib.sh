@@ -1,5 +1,5 @@
 # Shared shell functions for the project's scripts: install the pinned tools, start and
-# stop DynamoDB Local. Sourced, not run.
+# stop DynamoDB Local and the local S3 server. Sourced, not run.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$ROOT/.tools"
@@ -19,8 +19,8 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Installs what the project needs, each pinned in this repository's files:
 # Java 17 (apt, only if no Java 17+ is present), DynamoDB Local (tools/package.json and
-# its lock), cargo-lambda, cfn-lint and aws-sam-cli (tools/requirements.txt, in a
-# virtualenv).
+# its lock), cargo-lambda, cfn-lint, aws-sam-cli and the local S3 server, moto
+# (tools/requirements.txt, in a virtualenv).
 ensure_tools() {
   mkdir -p "$TOOLS" "$RUN_DIR"
   if ! java_ok; then
@@ -42,13 +42,13 @@ ensure_tools() {
   ensure_python_tools
 }
 
-# cargo-lambda, cfn-lint and aws-sam-cli alone (tools/requirements.txt, in a virtualenv):
+# cargo-lambda, cfn-lint, aws-sam-cli and moto alone (tools/requirements.txt, in a virtualenv):
 # what a deploy needs, without Java or DynamoDB Local.
 ensure_python_tools() {
   mkdir -p "$TOOLS" "$RUN_DIR"
   local req="$ROOT/tools/requirements.txt" pstamp="$TOOLS/pip.stamp"
   if [ ! -x "$VENV/bin/cargo-lambda" ] || ! cmp -s "$req" "$pstamp"; then
-    log "installing cargo-lambda, cfn-lint and aws-sam-cli (PyPI, pinned)"
+    log "installing cargo-lambda, cfn-lint, aws-sam-cli and moto (PyPI, pinned)"
     python3 -m venv "$VENV" >&2 || die "python3 -m venv failed (apt-get install python3-venv?)"
     "$VENV/bin/pip" install -q --disable-pip-version-check -r "$req" >&2 || die "pip install failed"
     cp "$req" "$pstamp"
@@ -96,6 +96,28 @@ start_dynamodb_local() {
   export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-local}"
   export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-local}"
   export AWS_REGION="${AWS_REGION:-us-east-1}"
+}
+
+# Starts the local S3 server (moto, pinned in tools/requirements.txt) on a free port and
+# points the AWS SDK's S3 clients at it through the standard AWS_ENDPOINT_URL_S3 (the
+# crate then addresses buckets path-style).
+start_s3_local() {
+  local port
+  port="$(free_port)"
+  log "starting the local S3 server (moto) on port $port"
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$RUN_DIR/s3-local.log" 2>&1 &
+  S3_PID=$!
+  echo "$S3_PID" >"$RUN_DIR/s3-local.pid"
+  wait_for_port "$port" 60 "the local S3 server"
+  export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$port"
+}
+
+stop_s3_local() {
+  if [ -n "${S3_PID:-}" ]; then
+    kill "$S3_PID" 2>/dev/null || true
+    wait "$S3_PID" 2>/dev/null || true
+    S3_PID=
+  fi
 }
 
 stop_dynamodb_local() {

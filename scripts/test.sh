@@ -2,7 +2,7 @@
 # Every test, on a fresh machine: installs the pinned tools, checks formatting and the
 # code's shape (layers, sizes, cycles, SDK types, links: docs/architecture.md), validates
 # template.yml (and its parameter bounds against the built streamer), starts DynamoDB
-# Local, runs the unit, mocked, DynamoDB Local and end-to-end (cargo lambda watch) tests
+# Local and the local S3 server, runs the unit, mocked, DynamoDB Local and end-to-end (cargo lambda watch) tests
 # and the AWS smoke script's local mode, runs clippy, and builds the deploy artifact with
 # `sam build` (x86_64, in the background meanwhile) and runs its seeder. Stops what it
 # started.
@@ -13,6 +13,7 @@ cd "$ROOT"
 SAM_PID=
 stop_all() {
   stop_dynamodb_local
+  stop_s3_local
   if [ -n "$SAM_PID" ]; then kill -- "-$SAM_PID" 2>/dev/null || true; fi
 }
 trap stop_all EXIT
@@ -50,6 +51,7 @@ log "template.yml: every parameter bound is one the streamer accepts (its own --
 "${python3[@]}" scripts/check_template.py template.yml --streamer target/debug/streamer
 
 start_dynamodb_local
+start_s3_local
 log "cargo test (unit, mocked SDK, DynamoDB Local, end to end)"
 # Not --all-targets: the benches are harness = false programs that would run in full.
 # --no-fail-fast: every test file runs, so one failure does not hide the others.

@@ -1,5 +1,6 @@
-//! The streamer Lambda: builds the configuration and the DynamoDB client once, then hands
-//! every Function URL request to [`Streamer::handle`] in response-streaming mode.
+//! The streamer Lambda: builds the configuration and the DynamoDB client (and with
+//! `EXPORT_BUCKET` the S3 one) once, then hands every Function URL request to
+//! [`Streamer::handle`] in response-streaming mode.
 //!
 //! `streamer --check-config` only reads and checks the settings from the environment, as a
 //! cold start would, and exits: `scripts/check_template.py` runs it on the template's
@@ -37,5 +38,11 @@ async fn run() -> Result<(), lambda_http::Error> {
     let client = scanstream::dynamo::client::Dynamo::connect(&config.calls).await;
     let source = DynamoSource::new(client, config.table_name.clone())
         .with_consumed_capacity(config.consumed_capacity);
-    scanstream::lambda::runtime::run(Streamer::new(config, source)).await
+    let mut streamer = Streamer::new(config.clone(), source);
+    if let Some(export) = &config.export {
+        let s3 = scanstream::dynamo::s3::S3::connect(&config.calls).await;
+        let bucket = s3.bucket(&export.location.bucket, export.expected_owner.as_deref());
+        streamer = streamer.with_bucket(bucket);
+    }
+    scanstream::lambda::runtime::run(streamer).await
 }

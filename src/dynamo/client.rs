@@ -77,6 +77,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 /// binaries take it as a [`Dynamo`] ([`Dynamo::connect`]); tests take the SDK client itself
 /// to set tables up.
 pub async fn dynamodb(settings: &CallSettings) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&shared(settings).await)
+}
+
+/// The configuration every client of the crate is built from: the standard chain, with
+/// `settings`' retries and timeouts.
+pub(in crate::dynamo) async fn shared(settings: &CallSettings) -> aws_config::SdkConfig {
     let retry = RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1));
     // Setting a timeout config replaces the SDK's default one, connect timeout included.
     let timeouts = TimeoutConfig::builder()
@@ -84,10 +90,9 @@ pub async fn dynamodb(settings: &CallSettings) -> aws_sdk_dynamodb::Client {
         .operation_attempt_timeout(settings.attempt_timeout)
         .operation_timeout(settings.operation_timeout)
         .build();
-    let shared = aws_config::defaults(BehaviorVersion::latest())
+    aws_config::defaults(BehaviorVersion::latest())
         .retry_config(retry)
         .timeout_config(timeouts)
         .load()
-        .await;
-    aws_sdk_dynamodb::Client::new(&shared)
+        .await
 }

@@ -24,6 +24,8 @@ pub enum ErrorKind {
     TimedOut,
     /// DynamoDB rejected the request as invalid.
     InvalidRequest,
+    /// S3 failed or refused a call writing an export (its retries made).
+    Storage,
     /// Anything else, including bugs of ours.
     Internal,
 }
@@ -39,6 +41,7 @@ impl ErrorKind {
             Self::Unavailable => "Unavailable",
             Self::TimedOut => "TimedOut",
             Self::InvalidRequest => "InvalidRequest",
+            Self::Storage => "S3Error",
             Self::Internal => "Internal",
         }
     }
@@ -53,6 +56,7 @@ impl ErrorKind {
             Self::Unavailable => "DynamoDB is unavailable",
             Self::TimedOut => "DynamoDB did not answer in time",
             Self::InvalidRequest => "DynamoDB rejected the request",
+            Self::Storage => "S3 failed or refused a write of the export",
             Self::Internal => "internal error",
         }
     }

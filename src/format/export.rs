@@ -110,6 +110,42 @@ pub struct DataFileEntry {
     pub data_file_s3_key: String,
 }
 
+/// A data file an export call completed in S3, as its response announces it: the
+/// manifest's line for it, and its size. One line `{"file":{...}}` per file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportedFile {
+    /// The line `manifest-files.json` gets for it.
+    #[serde(flatten)]
+    pub entry: DataFileEntry,
+    /// The object's size in bytes.
+    pub bytes: u64,
+}
+
+/// [`ExportedFile`] wrapped as it is on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedFileLine {
+    /// The file.
+    pub file: ExportedFile,
+}
+
+impl ExportedFile {
+    /// The file as one NDJSON line.
+    pub fn to_line(&self) -> Vec<u8> {
+        let mut line =
+            serde_json::to_vec(&ExportedFileLine { file: self.clone() }).unwrap_or_default();
+        line.push(b'\n');
+        line
+    }
+
+    /// The file a line announces, if it is such a line.
+    pub fn of_line(line: &[u8]) -> Option<Self> {
+        serde_json::from_slice::<ExportedFileLine>(line)
+            .ok()
+            .map(|line| line.file)
+    }
+}
+
 /// The key schema file scanstream writes beside the manifests: `DescribeTable`'s shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -221,6 +257,25 @@ mod tests {
             md5_base64(&b"abc"[..]).expect("md5"),
             "kAFQmDzST7DWlj99KOF/cg=="
         );
+    }
+
+    #[test]
+    fn a_file_line_reads_back_and_an_item_is_not_one() {
+        let file = ExportedFile {
+            entry: DataFileEntry {
+                item_count: 3,
+                md5_checksum: "kAFQmDzST7DWlj99KOF/cg==".into(),
+                etag: Some("\"abc-1\"".into()),
+                data_file_s3_key: "p/AWSDynamoDB/x/data/a.json.gz".into(),
+            },
+            bytes: 42,
+        };
+        let line = file.to_line();
+        assert!(line.ends_with(b"\n"));
+        let text = String::from_utf8(line.clone()).expect("utf-8");
+        assert!(text.starts_with("{\"file\":{\"itemCount\":3,"), "{text}");
+        assert_eq!(ExportedFile::of_line(line.trim_ascii_end()), Some(file));
+        assert_eq!(ExportedFile::of_line(br#"{"Item":{"id":{"S":"a"}}}"#), None);
     }
 
     #[test]

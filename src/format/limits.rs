@@ -1,4 +1,4 @@
-//! DynamoDB's and Lambda's limits, written once, and the few bounds of our own that
+//! DynamoDB's, Lambda's and S3's limits, written once, and the few bounds of our own that
 //! depend on them (each marked "Ours").
 //!
 //! Where DynamoDB has a quota the constant says so; where it has none, the bound is ours
@@ -63,3 +63,21 @@ pub const LAMBDA_MAX_RESPONSE_BYTES: u64 = 200_000_000;
 /// Ours: where the streamer ends a response with a cursor when `MAX_RESPONSE_BYTES` is
 /// not set, under [`LAMBDA_MAX_RESPONSE_BYTES`] so the trailer always fits.
 pub const STREAMER_RESPONSE_BUDGET: u64 = 150_000_000;
+
+/// S3: a general purpose bucket's name has 3 to 63 characters ("General purpose bucket
+/// naming rules", Amazon S3 User Guide).
+pub const MIN_BUCKET_NAME_BYTES: usize = 3;
+/// S3: see [`MIN_BUCKET_NAME_BYTES`].
+pub const MAX_BUCKET_NAME_BYTES: usize = 63;
+/// S3: an object key is at most 1,024 bytes.
+pub const MAX_S3_KEY_BYTES: usize = 1024;
+/// Ours: an export's prefix, leaving room under [`MAX_S3_KEY_BYTES`] for the
+/// `AWSDynamoDB/<ExportId>/data/<file>` a prefix is followed by.
+pub const MAX_S3_PREFIX_BYTES: usize = 800;
+/// S3: every part of a multipart upload but the last is at least 5 MiB ("Amazon S3
+/// multipart upload limits").
+pub const MIN_PART_BYTES: usize = 5 << 20;
+/// S3: a part is at most 5 GiB.
+pub const MAX_PART_BYTES: usize = 5 << 30;
+/// S3: a multipart upload has at most 10,000 parts.
+pub const MAX_PARTS: u32 = 10_000;

@@ -5,11 +5,13 @@
 //! - [`number`]: DynamoDB's number, exact and ordered.
 //! - [`json`]: items to JSON lines, plain or typed, and ([`json::read`]) typed JSON back.
 //! - [`key`]: key schemas, key values, an item's key, index keys.
-//! - [`limits`]: DynamoDB's and Lambda's limits, written once.
+//! - [`limits`]: DynamoDB's, Lambda's and S3's limits, written once.
+//! - [`location`]: an `s3://BUCKET/PREFIX` location, checked, and whether it is within another.
 //! - [`shape`]: what a read returns: fields, index, Query, filter, count.
 //! - [`cursor`]: the resume token, its seal, and ([`cursor::worst`]) its worst-case size.
 //! - [`trailer`]: the last line of every stream, its stop reasons, and reading a body back.
 //! - [`compress`]: gzip / zstd bodies, flushed page by page, and bounded decoding.
+//! - [`datafile`]: one data file of an export, compressed in memory and handed out in parts.
 //! - [`error`]: the kinds of upstream failure a client acts on.
 //! - [`backoff`]: retry delays with jitter.
 //! - [`export`]: DynamoDB's export layout: manifests and the recorded key schema.
@@ -18,12 +20,14 @@
 pub mod backoff;
 pub mod compress;
 pub mod cursor;
+pub mod datafile;
 pub mod error;
 pub mod export;
 pub mod item;
 pub mod json;
 pub mod key;
 pub mod limits;
+pub mod location;
 pub mod number;
 pub mod shape;
 pub mod time;

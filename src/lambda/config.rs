@@ -6,8 +6,9 @@
 
 use crate::dynamo::client::CallSettings;
 use crate::format::limits::{
-    LAMBDA_MAX_RESPONSE_BYTES, MAX_TOTAL_SEGMENTS, STREAMER_RESPONSE_BUDGET,
+    LAMBDA_MAX_RESPONSE_BYTES, MAX_TOTAL_SEGMENTS, MIN_PART_BYTES, STREAMER_RESPONSE_BUDGET,
 };
+use crate::format::location::S3Location;
 use std::env;
 use std::str::FromStr;
 use std::time::Duration;
@@ -45,6 +46,8 @@ pub enum ConfigError {
         max_name: &'static str,
         max: u64,
     },
+    #[error("{name}: {why}")]
+    Invalid { name: &'static str, why: String },
     #[error("{name} must be a decimal number of capacity units in (0, {max}], got {value:?}")]
     NotARate {
         name: &'static str,
@@ -144,6 +147,76 @@ pub struct Config {
     /// a position in the cursor, so it is checked against `MAX_CURSOR_BYTES` at cold
     /// start as `MAX_SEGMENTS` is.
     pub max_partitions: u32,
+    /// Where `to=` may write, and how; `None` (no `EXPORT_BUCKET`) turns `to=` off.
+    pub export: Option<ExportSettings>,
+}
+
+/// The streamer's exports to S3 (`to=`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportSettings {
+    /// The one folder exports may be written under: `EXPORT_BUCKET`, and `EXPORT_PREFIX`
+    /// (default the bucket's root).
+    pub location: S3Location,
+    /// The account that must own the bucket (`EXPORT_BUCKET_OWNER`, 12 digits): S3
+    /// refuses every call otherwise, so a bucket re-created by another account after a
+    /// deletion is never written to.
+    pub expected_owner: Option<String>,
+    /// A file is completed once it holds this many bytes (`EXPORT_FILE_BYTES`, default
+    /// 64 MiB, 64 KiB to 5 GiB).
+    pub file_bytes: u64,
+    /// A part is uploaded once this many bytes are ready (`EXPORT_PART_BYTES`, default
+    /// 8 MiB, S3's 5 MiB to 64 MiB): about what a call holds of its file in memory.
+    pub part_bytes: usize,
+    /// Time kept free before the deadline, beyond `DEADLINE_RESERVE_MS`, to upload the
+    /// open file's last part and complete it (`EXPORT_RESERVE_MS`, default 5000).
+    pub reserve: Duration,
+}
+
+impl ExportSettings {
+    /// Reads the export settings; `None` when `EXPORT_BUCKET` is unset or empty.
+    pub fn from_lookup(
+        lookup: &impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Self>, ConfigError> {
+        let Some(bucket) = lookup("EXPORT_BUCKET").filter(|b| !b.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let prefix = lookup("EXPORT_PREFIX").unwrap_or_default();
+        let location = S3Location::parse(&format!("s3://{}/{}", bucket.trim(), prefix.trim()))
+            .map_err(|why| ConfigError::Invalid {
+                name: "EXPORT_BUCKET/EXPORT_PREFIX",
+                why,
+            })?;
+        let expected_owner = lookup("EXPORT_BUCKET_OWNER").filter(|o| !o.trim().is_empty());
+        if let Some(owner) = &expected_owner
+            && !(owner.len() == 12 && owner.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(ConfigError::Invalid {
+                name: "EXPORT_BUCKET_OWNER",
+                why: format!("an account id is 12 digits, got {owner:?}"),
+            });
+        }
+        let file_bytes = setting(lookup, "EXPORT_FILE_BYTES", 64 << 20, 64 << 10, 5 << 30)?;
+        let part_bytes: u64 = setting(
+            lookup,
+            "EXPORT_PART_BYTES",
+            8 << 20,
+            MIN_PART_BYTES as u64,
+            64 << 20,
+        )?;
+        Ok(Some(Self {
+            location,
+            expected_owner,
+            file_bytes,
+            part_bytes: usize::try_from(part_bytes).unwrap_or(MIN_PART_BYTES),
+            reserve: millis(
+                lookup,
+                "EXPORT_RESERVE_MS",
+                Duration::from_secs(5),
+                0,
+                600_000,
+            )?,
+        }))
+    }
 }
 
 impl Config {
@@ -238,6 +311,7 @@ impl Config {
                     });
                 }
             },
+            export: ExportSettings::from_lookup(&lookup)?,
         })
     }
 }
@@ -430,6 +504,59 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn exports_are_off_without_a_bucket_and_bounded_with_one() {
+        assert_eq!(config(&[("TABLE_NAME", "t")]).expect("valid").export, None);
+        assert_eq!(
+            config(&[("TABLE_NAME", "t"), ("EXPORT_BUCKET", " ")])
+                .expect("valid")
+                .export,
+            None
+        );
+        let export = config(&[("TABLE_NAME", "t"), ("EXPORT_BUCKET", "my-bucket")])
+            .expect("valid")
+            .export
+            .expect("on");
+        assert_eq!(export.location.to_string(), "s3://my-bucket");
+        assert_eq!(
+            (
+                export.file_bytes,
+                export.part_bytes,
+                export.reserve,
+                export.expected_owner
+            ),
+            (64 << 20, 8 << 20, Duration::from_secs(5), None)
+        );
+        let export = config(&[
+            ("TABLE_NAME", "t"),
+            ("EXPORT_BUCKET", "my-bucket"),
+            ("EXPORT_PREFIX", "team/exports"),
+            ("EXPORT_BUCKET_OWNER", "123456789012"),
+            ("EXPORT_FILE_BYTES", "65536"),
+            ("EXPORT_PART_BYTES", "67108864"),
+        ])
+        .expect("valid")
+        .export
+        .expect("on");
+        assert_eq!(export.location.to_string(), "s3://my-bucket/team/exports");
+        assert_eq!(export.expected_owner.as_deref(), Some("123456789012"));
+        assert_eq!((export.file_bytes, export.part_bytes), (65536, 64 << 20));
+        for (name, value, named) in [
+            ("EXPORT_BUCKET", "My_Bucket", "EXPORT_BUCKET/EXPORT_PREFIX"),
+            ("EXPORT_PREFIX", "a/../b", "EXPORT_BUCKET/EXPORT_PREFIX"),
+            ("EXPORT_BUCKET_OWNER", "12345", "EXPORT_BUCKET_OWNER"),
+            ("EXPORT_FILE_BYTES", "65535", "EXPORT_FILE_BYTES"),
+            ("EXPORT_PART_BYTES", "5242879", "EXPORT_PART_BYTES"),
+            ("EXPORT_PART_BYTES", "67108865", "EXPORT_PART_BYTES"),
+        ] {
+            let mut vars = vec![("TABLE_NAME", "t"), ("EXPORT_BUCKET", "my-bucket")];
+            vars.retain(|(k, _)| *k != name);
+            vars.push((name, value));
+            let err = config(&vars).expect_err(value).to_string();
+            assert!(err.starts_with(named), "{name}={value}: {err}");
+        }
     }
 
     #[test]

@@ -120,7 +120,10 @@ impl ApiError {
 /// A request refused for its parameters: a `400` with the request's code and message.
 impl From<RequestError> for ApiError {
     fn from(err: RequestError) -> Self {
-        Self::bad_request(err.code, err.message)
+        match err.code {
+            ErrorCode::DestinationNotAllowed => Self::new(403, err.code, err.message),
+            _ => Self::bad_request(err.code, err.message),
+        }
     }
 }
 
@@ -145,6 +148,7 @@ impl From<&UpstreamError> for ApiError {
             ErrorKind::TimedOut => 504,
             ErrorKind::InvalidRequest => 400,
             ErrorKind::Internal => 500,
+            ErrorKind::Storage => 502,
         };
         // DynamoDB's message about the user's own expression is theirs to read; any
         // other upstream text stays in the logs.

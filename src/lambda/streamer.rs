@@ -9,11 +9,15 @@
 
 use super::http::{ApiError, Invocation, ResponseBody, error_response, response, time_budget};
 use super::runtime::Handler;
+use crate::dynamo::s3::Bucket;
 use crate::dynamo::source::{ApproximateSize, PageSource};
+use crate::format::compress::Compression;
 use crate::format::cursor::CursorSeal;
+use crate::format::error::ErrorKind;
 use crate::format::limits;
 use crate::format::trailer::{APPROX_BYTES_HEADER, APPROX_ITEMS_HEADER};
 use crate::lambda::config::Config;
+use crate::read::export::{ExportTarget, export as export_files};
 use crate::read::open::Reader;
 use crate::read::params::{ErrorCode, Params};
 use crate::read::request::query::MAX_PK_TEXT_BYTES;
@@ -103,6 +107,7 @@ pub fn bounds(config: &Config) -> Bounds {
         max_partitions: config.max_partitions,
         max_rcu: config.max_rcu,
         default_max_rcu: config.default_max_rcu,
+        export: config.export.as_ref().map(|export| export.location.clone()),
     }
 }
 
@@ -116,6 +121,8 @@ pub struct Streamer<S> {
     bounds: Bounds,
     /// Reads the table.
     reader: Reader<S>,
+    /// The bucket of `to=` (`EXPORT_BUCKET`), when the function has one.
+    bucket: Option<Arc<Bucket>>,
 }
 
 impl<S: PageSource> Streamer<S> {
@@ -129,7 +136,14 @@ impl<S: PageSource> Streamer<S> {
             bounds: bounds(&config),
             reader: Reader::new(source, seal, config.max_response_bytes),
             config,
+            bucket: None,
         }
+    }
+
+    /// The streamer writing `to=` exports into `bucket` (the one `EXPORT_BUCKET` names).
+    pub fn with_bucket(mut self, bucket: Bucket) -> Self {
+        self.bucket = Some(Arc::new(bucket));
+        self
     }
 
     /// Answers one request. Never fails: every failure is a response.
@@ -138,13 +152,43 @@ impl<S: PageSource> Streamer<S> {
             Ok(request) => request,
             Err(err) => return error_response(&err),
         };
-        let deadline = time_budget(
-            invocation.deadline,
-            Duration::from_millis(self.config.deadline_reserve_ms),
-        );
+        let mut reserve = Duration::from_millis(self.config.deadline_reserve_ms);
+        let export = match (&request.to, &self.config.export, &self.bucket) {
+            (None, ..) => None,
+            (Some(to), Some(settings), Some(bucket)) => {
+                // The read stops early enough to complete the open file after it.
+                reserve += settings.reserve;
+                Some((
+                    ExportTarget {
+                        folder: to.clone(),
+                        compression: request.compression,
+                        file_bytes: settings.file_bytes,
+                        part_bytes: settings.part_bytes,
+                        call: format!("{:016x}", rand::random::<u64>()),
+                    },
+                    bucket.clone(),
+                ))
+            }
+            // The bounds refuse `to=` without EXPORT_BUCKET, and the binary connects the
+            // bucket whenever it is set.
+            (Some(_), ..) => {
+                return error_response(&ApiError::new(
+                    500,
+                    ErrorCode::Upstream(ErrorKind::Internal),
+                    "the export bucket is configured but not connected".into(),
+                ));
+            }
+        };
+        let deadline = time_budget(invocation.deadline, reserve);
         let compression = request.compression;
-        match self.reader.open(request, deadline).await {
-            Ok(opened) => {
+        match (self.reader.open(request, deadline).await, export) {
+            (Ok(opened), Some((target, bucket))) => {
+                let body = export_files(opened.stream, bucket, target)
+                    .map(|bytes| Ok(Frame::data(bytes)))
+                    .boxed();
+                response(StatusCode::OK, Compression::None.content_type(), body)
+            }
+            (Ok(opened), None) => {
                 let body = opened.stream.map(|bytes| Ok(Frame::data(bytes))).boxed();
                 let mut response = response(StatusCode::OK, compression.content_type(), body);
                 if let Some(size) = opened.size {
@@ -152,7 +196,7 @@ impl<S: PageSource> Streamer<S> {
                 }
                 response
             }
-            Err(err) => error_response(&ApiError::from(err)),
+            (Err(err), _) => error_response(&ApiError::from(err)),
         }
     }
 }

@@ -12,8 +12,10 @@
 //! - [`budget`]: the `max_items` budget the segments share.
 //! - [`filtered`]: filtered reads under `max_items`: whole pages, cut to the budget.
 //! - [`rate`]: the read-rate cap (`max_rcu`).
+//! - [`export`]: the read's pages written to S3 as data files (`to=`), a line per file.
 
 pub mod budget;
+pub mod export;
 pub mod filtered;
 pub mod open;
 pub mod params;

@@ -7,6 +7,7 @@ use super::params::{ErrorCode, RequestError};
 use super::request::StreamRequest;
 use super::request::query::{query_shape, resumed_query_fits};
 use crate::dynamo::source::{ApproximateSize, PageSource};
+use crate::format::compress::Compression;
 use crate::format::cursor::CursorSeal;
 use crate::format::cursor::Position;
 use crate::format::error::{ErrorKind, UpstreamError};
@@ -214,11 +215,16 @@ impl<S: PageSource> Reader<S> {
             limit: request.limit,
             shape: Arc::new(request.shape),
             max_items: request.max_items,
-            max_bytes: Some(self.max_response_bytes),
+            // An export's items go to S3, not into the response: it has no byte budget,
+            // and its files, not the stream, are compressed.
+            max_bytes: request.to.is_none().then_some(self.max_response_bytes),
             deadline,
             seal: Some(self.seal.clone()),
             format: request.format,
-            compression: request.compression,
+            compression: match request.to {
+                None => request.compression,
+                Some(_) => Compression::None,
+            },
             max_rcu: request.max_rcu,
             position_key,
         };

@@ -27,6 +27,8 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// A method other than the ones allowed.
     MethodNotAllowed,
+    /// A destination (`to=`) outside the one the function may write.
+    DestinationNotAllowed,
     /// An upstream failure, by its kind.
     Upstream(ErrorKind),
 }
@@ -42,6 +44,7 @@ impl ErrorCode {
             Self::BodyTooLarge => "BodyTooLarge",
             Self::UnsupportedMediaType => "UnsupportedMediaType",
             Self::MethodNotAllowed => "MethodNotAllowed",
+            Self::DestinationNotAllowed => "DestinationNotAllowed",
             Self::Upstream(kind) => kind.code(),
         }
     }

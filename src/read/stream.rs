@@ -92,6 +92,22 @@ impl ScanPlan {
     }
 }
 
+/// What a [`ScanStream`] hands out, read as [`ScanStream::poll_chunk`] gives it: pages of
+/// lines, then the trailer.
+#[derive(Debug)]
+pub enum Chunk {
+    /// A page's lines (never compressed here), counted as sent.
+    Page {
+        /// Whole lines.
+        lines: Bytes,
+        /// Items in them.
+        items: u64,
+    },
+    /// The end: the trailer of everything handed out (boxed: a trailer is large, and
+    /// pages are most of what passes).
+    End(Box<Trailer>),
+}
+
 /// The merged stream: NDJSON buffers in arrival order, then exactly one trailer line.
 #[derive(Debug)]
 pub struct ScanStream {
@@ -118,8 +134,9 @@ pub struct ScanStream {
     deadline: Option<Pin<Box<Sleep>>>,
     reason: Option<StopReason>,
     error: Option<TrailerError>,
-    /// The first page, awaited by [`start`] and sent first.
-    first: Option<Bytes>,
+    /// The first page, awaited by [`start`] and sent first: recorded only when it is
+    /// handed out, so until then the tally is the read's start.
+    first: Option<EncodedPage>,
     finished: bool,
 }
 
@@ -283,8 +300,7 @@ pub async fn start<S: PageSource>(
     match first {
         Some(Event::Page(page)) => {
             stream.ttfb = started.elapsed();
-            let lines = stream.record(page);
-            stream.first = Some(stream.emit(lines));
+            stream.first = Some(page);
             Ok(stream)
         }
         Some(Event::Failed { error, .. }) => Err(error),
@@ -313,6 +329,30 @@ impl ScanStream {
         page.lines
     }
 
+    /// The tally of what has been handed out so far.
+    pub fn tally(&self) -> &Tally {
+        &self.tally
+    }
+
+    /// The trailer of `tally` (this stream's, as of some page) stopped for `reason`, with
+    /// this stream's times and rate waits.
+    pub fn trailer_of(
+        &self,
+        tally: &Tally,
+        reason: StopReason,
+        error: Option<TrailerError>,
+    ) -> Trailer {
+        let mut trailer = tally.trailer(Some(reason), error, self.started.elapsed(), self.ttfb);
+        trailer.rcu_wait_ms = self.rcu_wait_ms();
+        trailer
+    }
+
+    fn rcu_wait_ms(&self) -> Option<u64> {
+        self.rate
+            .as_ref()
+            .map(|rate| u64::try_from(rate.waited().as_millis()).unwrap_or(u64::MAX))
+    }
+
     /// The trailer for what has been sent so far.
     pub fn trailer(&self) -> Trailer {
         let mut reason = self.reason;
@@ -332,14 +372,11 @@ impl ScanStream {
         let mut trailer = self
             .tally
             .trailer(reason, error, self.started.elapsed(), self.ttfb);
-        trailer.rcu_wait_ms = self
-            .rate
-            .as_ref()
-            .map(|rate| u64::try_from(rate.waited().as_millis()).unwrap_or(u64::MAX));
+        trailer.rcu_wait_ms = self.rcu_wait_ms();
         trailer
     }
 
-    fn finish(&mut self) -> Bytes {
+    fn finish(&mut self) -> Trailer {
         self.finished = true;
         self.tasks.abort_all();
         self.rx.close();
@@ -353,6 +390,11 @@ impl ScanStream {
             reason = ?trailer.reason,
             "scan finished"
         );
+        trailer
+    }
+
+    /// The trailer's line, compressed (ending the body's stream) if the body is.
+    fn end(&mut self, trailer: &Trailer) -> Bytes {
         let line = trailer.to_line();
         match self.compressor.take() {
             Some(compressor) => compressor.finish(&line),
@@ -370,7 +412,7 @@ impl ScanStream {
         wire
     }
 
-    fn stop(&mut self, reason: StopReason) -> Bytes {
+    fn stop(&mut self, reason: StopReason) -> Trailer {
         self.reason = Some(reason);
         self.finish()
     }
@@ -402,54 +444,76 @@ impl ScanStream {
     }
 }
 
-impl Stream for ScanStream {
-    type Item = Bytes;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
-        let this = self.get_mut();
-        if let Some(first) = this.first.take()
-            && !first.is_empty()
-        {
-            return Poll::Ready(Some(first));
+impl ScanStream {
+    /// The next page, counted as sent, or the end. A page with no items (a filter that
+    /// matched nothing) is counted and skipped.
+    pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Chunk>> {
+        if let Some(first) = self.first.take() {
+            let items = first.items;
+            let lines = self.record(first);
+            if !lines.is_empty() {
+                return Poll::Ready(Some(Chunk::Page { lines, items }));
+            }
         }
-        while !this.finished {
-            if let Some(deadline) = this.deadline.as_mut()
+        while !self.finished {
+            if let Some(deadline) = self.deadline.as_mut()
                 && deadline.as_mut().poll(cx).is_ready()
             {
-                return Poll::Ready(Some(this.stop(StopReason::TimeBudget)));
+                return Poll::Ready(Some(Chunk::End(Box::new(
+                    self.stop(StopReason::TimeBudget),
+                ))));
             }
-            if let Some(slot) = this.poll_panicked(cx) {
+            if let Some(slot) = self.poll_panicked(cx) {
                 // A bug of ours: its pages sent so far stand, and the cursor resumes the
                 // segment after them.
-                this.error = Some(TrailerError::of(
+                self.error = Some(TrailerError::of(
                     ErrorKind::Internal,
-                    slot.and_then(|slot| this.tally.error_segment(slot)),
+                    slot.and_then(|slot| self.tally.error_segment(slot)),
                 ));
-                return Poll::Ready(Some(this.stop(StopReason::Error)));
+                return Poll::Ready(Some(Chunk::End(Box::new(self.stop(StopReason::Error)))));
             }
-            let event = match this.rx.poll_recv(cx) {
+            let event = match self.rx.poll_recv(cx) {
                 Poll::Ready(event) => event,
                 Poll::Pending => return Poll::Pending,
             };
             match event {
                 Some(Event::Page(page)) => {
-                    if this.over_byte_budget(&page) {
-                        return Poll::Ready(Some(this.stop(StopReason::ByteBudget)));
+                    if self.over_byte_budget(&page) {
+                        return Poll::Ready(Some(Chunk::End(Box::new(
+                            self.stop(StopReason::ByteBudget),
+                        ))));
                     }
-                    let lines = this.record(page);
+                    let items = page.items;
+                    let lines = self.record(page);
                     if !lines.is_empty() {
-                        return Poll::Ready(Some(this.emit(lines)));
+                        return Poll::Ready(Some(Chunk::Page { lines, items }));
                     }
                 }
                 Some(Event::Failed { slot, error }) => {
-                    this.tally.add_retries(error.retries);
-                    this.error = Some(TrailerError::of(error.kind, this.tally.error_segment(slot)));
-                    return Poll::Ready(Some(this.stop(StopReason::Error)));
+                    self.tally.add_retries(error.retries);
+                    self.error = Some(TrailerError::of(error.kind, self.tally.error_segment(slot)));
+                    return Poll::Ready(Some(Chunk::End(Box::new(self.stop(StopReason::Error)))));
                 }
-                None => return Poll::Ready(Some(this.finish())),
+                None => return Poll::Ready(Some(Chunk::End(Box::new(self.finish())))),
             }
         }
         Poll::Ready(None)
+    }
+}
+
+impl Stream for ScanStream {
+    type Item = Bytes;
+
+    /// The body: each page's lines (compressed, and counted against the byte budget, as
+    /// they go), then the trailer's line.
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let this = self.get_mut();
+        match this.poll_chunk(cx) {
+            Poll::Ready(Some(Chunk::Page { lines, .. })) => Poll::Ready(Some(this.emit(lines))),
+            Poll::Ready(Some(Chunk::End(trailer))) => Poll::Ready(Some(this.end(&trailer))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 

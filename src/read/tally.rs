@@ -25,7 +25,7 @@ pub struct SentPage {
 
 /// The running counts of one stream and each segment's position as of the pages *sent*,
 /// so the cursor resumes exactly after the last item delivered.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Tally {
     total_segments: u32,
     segment_offset: u32,

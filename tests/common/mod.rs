@@ -8,6 +8,7 @@ pub mod emulator;
 pub mod faults;
 pub mod relay;
 pub mod run;
+pub mod s3;
 pub mod services;
 pub mod stall;
 pub mod stub;

@@ -7,10 +7,12 @@
 //! [`Bounds`]; a refusal is a [`RequestError`]. What needs the table's key schema (the
 //! `pk` values' and sort-key condition's types) is typed by [`query`] once it is read.
 //!
+//! - [`export`]: `to=`, an export's destination, and what an export cannot be.
 //! - [`filter`]: the filter expression and its placeholders.
 //! - [`query`]: the sort-key condition, and the Query typed by the key schema.
 //! - [`shape`]: the projection and index, and a cursor's shape held to the same bounds.
 
+pub mod export;
 pub mod filter;
 pub mod query;
 pub mod shape;
@@ -23,6 +25,7 @@ use crate::format::cursor::{Cursor, Position};
 use crate::format::json::Format;
 use crate::format::limits;
 use crate::format::limits::MAX_TOTAL_SEGMENTS;
+use crate::format::location::S3Location;
 use crate::format::shape::{ReadShape, SortOp};
 use crate::read::params::{ErrorCode, Params, RequestError, quoted};
 
@@ -57,6 +60,7 @@ const PARAMETER_TABLE: &[(&str, Resume)] = &[
     ("format", Resume::Free),
     ("compress", Resume::Free),
     ("max_rcu", Resume::Free),
+    ("to", Resume::Free),
 ];
 
 /// Whether a resumed read may give a parameter.
@@ -172,6 +176,9 @@ pub struct StreamRequest {
     /// Read capacity units a second for the invocation (`max_rcu=`, or
     /// `DEFAULT_MAX_RCU`); a resumed read may change it.
     pub max_rcu: Option<f64>,
+    /// Where the items go instead of the response (`to=`): an export's files, in
+    /// DynamoDB JSON, compressed as `compression` says (gzip unless told).
+    pub to: Option<S3Location>,
 }
 
 /// What the deployment allows a request, read once from its settings: the defaults and
@@ -198,6 +205,9 @@ pub struct Bounds {
     pub max_rcu: f64,
     /// `max_rcu` when the request does not say.
     pub default_max_rcu: Option<f64>,
+    /// The one location exports may be written under (`EXPORT_BUCKET`, `EXPORT_PREFIX`);
+    /// without it `to=` is refused.
+    pub export: Option<S3Location>,
 }
 
 /// Checks every parameter of a request (whose names [`Params`] already checked against
@@ -209,6 +219,14 @@ pub fn parse_request(params: &Params, bounds: &Bounds) -> Result<StreamRequest, 
         None => fresh(params, bounds)?,
     };
     let count = read.shape.count;
+    let to = export::destination(params, bounds.export.as_ref())?;
+    if to.is_some() {
+        export::check_whole_table(params, &read.shape, !read.pks.is_empty())?;
+    }
+    let (format, compression) = match to {
+        None => (Format::Json, Compression::None),
+        Some(_) => (Format::Dynamodb, Compression::Gzip),
+    };
     Ok(StreamRequest {
         segments: read.segments,
         total_segments: read.total_segments,
@@ -233,16 +251,17 @@ pub fn parse_request(params: &Params, bounds: &Bounds) -> Result<StreamRequest, 
             }
             max_items => max_items,
         },
-        format: params.choice("format", Format::Json, Format::NAMES, Format::from_name)?,
+        format: params.choice("format", format, Format::NAMES, Format::from_name)?,
         compression: params.choice(
             "compress",
-            Compression::None,
+            compression,
             Compression::NAMES,
             Compression::from_name,
         )?,
         max_rcu: params
             .positive_decimal("max_rcu", bounds.max_rcu)?
             .or(bounds.default_max_rcu),
+        to,
     })
 }
 
@@ -423,6 +442,7 @@ mod tests {
             max_partitions: 100,
             max_rcu: 40_000.0,
             default_max_rcu: None,
+            export: None,
         }
     }
 
@@ -759,7 +779,8 @@ mod tests {
                 "max_items",
                 "format",
                 "compress",
-                "max_rcu"
+                "max_rcu",
+                "to"
             ]
         );
     }
