@@ -217,7 +217,7 @@ expect(
       {"Fn::Sub": ["arn:${AWS::Partition}:s3:::${Bucket}/${ExportPrefix}/*", {"Bucket": bucket_ref}]})],
 )
 prefix_pattern = params.get("ExportPrefix", {}).get("AllowedPattern", "")
-for bad in ["", ".", "..", "a/../b", "a//b", "/a", "a/", "a b", "./a"]:
+for bad in ["", ".", "..", "a/../b", "a//b", "/a", "a/", "a b", "./a", "exports*", "*", "a?b"]:
     if re.fullmatch(prefix_pattern, bad):
         problems.append(f"ExportPrefix admits {bad!r}: the policy's scope must be one folder")
 for good in ["scanstream-exports", "team/exports", "a.b/c_d"]:
@@ -323,8 +323,9 @@ if args.streamer:
                 problems.append(f"{ref}: the template admits {odd!r}, which the streamer refuses")
     # Names: what a pattern admits, the streamer must take.
     for var, ref, samples in [
-        ("EXPORT_BUCKET", "ExportBucket", ["abc", "my-bucket.v2", "a" * 63, "a" * 64, "ab", "-ab", "ab-", "a..b", "Ab1"]),
-        ("EXPORT_PREFIX", "ExportPrefix", ["x", "team/exports", "a.b/c_d", "(1)/x'y!*", "a" * 800, "a" * 801]),
+        ("EXPORT_BUCKET", "ExportBucket", ["abc", "my-bucket.v2", "a.b.c", "a" * 63, "a" * 64, "ab",
+                                           "-ab", "ab-", "a..b", "Ab1", "192.168.1.1", "1.2.3", "a.-b"]),
+        ("EXPORT_PREFIX", "ExportPrefix", ["x", "team/exports", "a.b/c_d", "(1)/x'y!", "a" * 800, "a" * 801]),
         ("EXPORT_BUCKET_OWNER", "ExportBucketOwner", ["123456789012", "12345678901", "12345678901a"]),
     ]:
         pattern = params[ref]["AllowedPattern"]

@@ -111,7 +111,7 @@ pub struct DataFileEntry {
 }
 
 /// A data file an export call completed in S3, as its response announces it: the
-/// manifest's line for it, and its size. One line `{"file":{...}}` per file.
+/// manifest's line for it, and its size.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportedFile {
     /// The line `manifest-files.json` gets for it.
@@ -121,28 +121,31 @@ pub struct ExportedFile {
     pub bytes: u64,
 }
 
-/// [`ExportedFile`] wrapped as it is on the wire.
+/// One line of an export call's response, `{"file":{...},"cursor":"..."}`: a file
+/// completed, and the cursor that resumes the read after the items of every file
+/// announced so far (none once the read is complete). A call cut after this line loses
+/// none of the files announced: resuming from this cursor reads only what comes after.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportedFileLine {
     /// The file.
     pub file: ExportedFile,
+    /// Where the read resumes after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
 }
 
-impl ExportedFile {
-    /// The file as one NDJSON line.
+impl ExportedFileLine {
+    /// The line, with its newline.
     pub fn to_line(&self) -> Vec<u8> {
-        let mut line =
-            serde_json::to_vec(&ExportedFileLine { file: self.clone() }).unwrap_or_default();
+        let mut line = serde_json::to_vec(self).unwrap_or_default();
         line.push(b'\n');
         line
     }
 
-    /// The file a line announces, if it is such a line.
+    /// The file line `line` is, if it is one.
     pub fn of_line(line: &[u8]) -> Option<Self> {
-        serde_json::from_slice::<ExportedFileLine>(line)
-            .ok()
-            .map(|line| line.file)
+        serde_json::from_slice(line).ok()
     }
 }
 
@@ -261,21 +264,39 @@ mod tests {
 
     #[test]
     fn a_file_line_reads_back_and_an_item_is_not_one() {
-        let file = ExportedFile {
-            entry: DataFileEntry {
-                item_count: 3,
-                md5_checksum: "kAFQmDzST7DWlj99KOF/cg==".into(),
-                etag: Some("\"abc-1\"".into()),
-                data_file_s3_key: "p/AWSDynamoDB/x/data/a.json.gz".into(),
+        let line = ExportedFileLine {
+            file: ExportedFile {
+                entry: DataFileEntry {
+                    item_count: 3,
+                    md5_checksum: "kAFQmDzST7DWlj99KOF/cg==".into(),
+                    etag: Some("\"abc-1\"".into()),
+                    data_file_s3_key: "p/AWSDynamoDB/x/data/a.json.gz".into(),
+                },
+                bytes: 42,
             },
-            bytes: 42,
+            cursor: Some("2.abc.def".into()),
         };
-        let line = file.to_line();
-        assert!(line.ends_with(b"\n"));
-        let text = String::from_utf8(line.clone()).expect("utf-8");
+        let bytes = line.to_line();
+        assert!(bytes.ends_with(b"\n"));
+        let text = String::from_utf8(bytes.clone()).expect("utf-8");
         assert!(text.starts_with("{\"file\":{\"itemCount\":3,"), "{text}");
-        assert_eq!(ExportedFile::of_line(line.trim_ascii_end()), Some(file));
-        assert_eq!(ExportedFile::of_line(br#"{"Item":{"id":{"S":"a"}}}"#), None);
+        assert_eq!(
+            ExportedFileLine::of_line(bytes.trim_ascii_end()),
+            Some(line.clone())
+        );
+        let last = ExportedFileLine {
+            cursor: None,
+            ..line
+        };
+        assert!(
+            !String::from_utf8(last.to_line())
+                .expect("utf-8")
+                .contains("cursor")
+        );
+        assert_eq!(
+            ExportedFileLine::of_line(br#"{"Item":{"id":{"S":"a"}}}"#),
+            None
+        );
     }
 
     #[test]

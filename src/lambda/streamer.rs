@@ -17,7 +17,7 @@ use crate::format::error::ErrorKind;
 use crate::format::limits;
 use crate::format::trailer::{APPROX_BYTES_HEADER, APPROX_ITEMS_HEADER};
 use crate::lambda::config::Config;
-use crate::read::export::{ExportTarget, export as export_files};
+use crate::read::export::{ExportTarget, export as export_files, open_first_file};
 use crate::read::open::Reader;
 use crate::read::params::{ErrorCode, Params};
 use crate::read::request::query::MAX_PK_TEXT_BYTES;
@@ -152,22 +152,27 @@ impl<S: PageSource> Streamer<S> {
             Ok(request) => request,
             Err(err) => return error_response(&err),
         };
-        let mut reserve = Duration::from_millis(self.config.deadline_reserve_ms);
+        let reserve = Duration::from_millis(self.config.deadline_reserve_ms);
+        // The read stops this long before the deadline less the reserve; an export's read
+        // earlier still, so its last file can be completed in what is left.
+        let mut read_reserve = reserve;
         let export = match (&request.to, &self.config.export, &self.bucket) {
             (None, ..) => None,
             (Some(to), Some(settings), Some(bucket)) => {
-                // The read stops early enough to complete the open file after it.
-                reserve += settings.reserve;
-                Some((
-                    ExportTarget {
-                        folder: to.clone(),
-                        compression: request.compression,
-                        file_bytes: settings.file_bytes,
-                        part_bytes: settings.part_bytes,
-                        call: format!("{:016x}", rand::random::<u64>()),
-                    },
-                    bucket.clone(),
-                ))
+                read_reserve += settings.reserve;
+                let target = ExportTarget {
+                    folder: to.clone(),
+                    compression: request.compression,
+                    file_bytes: settings.file_bytes,
+                    part_bytes: settings.part_bytes,
+                    call: format!("{:016x}", rand::random::<u64>()),
+                    deadline: time_budget(invocation.deadline, reserve),
+                };
+                // Before anything is read: a bucket it may not write is a 502 now.
+                match open_first_file(&**bucket, &target).await {
+                    Ok(first) => Some((target, bucket.clone(), first)),
+                    Err(err) => return error_response(&ApiError::from(&err)),
+                }
             }
             // The bounds refuse `to=` without EXPORT_BUCKET, and the binary connects the
             // bucket whenever it is set.
@@ -179,11 +184,11 @@ impl<S: PageSource> Streamer<S> {
                 ));
             }
         };
-        let deadline = time_budget(invocation.deadline, reserve);
+        let deadline = time_budget(invocation.deadline, read_reserve);
         let compression = request.compression;
         match (self.reader.open(request, deadline).await, export) {
-            (Ok(opened), Some((target, bucket))) => {
-                let body = export_files(opened.stream, bucket, target)
+            (Ok(opened), Some((target, bucket, first))) => {
+                let body = export_files(opened.stream, bucket, target, first)
                     .map(|bytes| Ok(Frame::data(bytes)))
                     .boxed();
                 response(StatusCode::OK, Compression::None.content_type(), body)
@@ -196,7 +201,12 @@ impl<S: PageSource> Streamer<S> {
                 }
                 response
             }
-            (Err(err), _) => error_response(&ApiError::from(err)),
+            (Err(err), export) => {
+                if let Some((_, bucket, first)) = export {
+                    first.abandon(bucket);
+                }
+                error_response(&ApiError::from(err))
+            }
         }
     }
 }

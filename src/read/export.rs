@@ -6,13 +6,16 @@
 //! whenever a part's worth is ready, so memory holds about one part, never a file. A
 //! file is completed once it reaches its size, and when the read ends.
 //!
-//! The trailer's counts and cursor cover only items in completed files. Pages are
-//! counted as they are written into the file, so when a file completes, the read's tally
-//! is exactly what the completed files hold; that tally is kept. If S3 then fails, the
-//! open upload is aborted and the trailer is the kept tally's, with an `S3Error`: a
-//! resumed call reads again what the lost file held. A file that completed but whose
-//! line never reached the caller (the call was cut) is not in the caller's manifest; the
-//! client deletes such files when it ends.
+//! Pages are counted as they are written into the file, so when a file completes, the
+//! read's tally is exactly what the completed files hold: that tally is kept, and the
+//! file's line carries its cursor. A call cut after a file line loses none of the files
+//! announced: resuming from the line's cursor reads only what came after. If S3 fails,
+//! the open upload is aborted and the trailer is the kept tally's, with an `S3Error`.
+//!
+//! The first file's upload is started before anything is read ([`open_first_file`]), so
+//! a bucket the function may not write is refused before the first page is paid for. Every
+//! S3 call is bounded by the call's deadline: a throttled S3 cannot keep the function past
+//! it, with no trailer.
 
 use super::stream::{Chunk, ScanStream};
 use super::tally::Tally;
@@ -20,12 +23,14 @@ use crate::dynamo::s3::ObjectStore;
 use crate::format::compress::Compression;
 use crate::format::datafile::DataFile;
 use crate::format::error::{ErrorKind, UpstreamError};
-use crate::format::export::{DataFileEntry, ExportedFile};
+use crate::format::export::{DataFileEntry, ExportedFile, ExportedFileLine};
 use crate::format::location::S3Location;
 use crate::format::trailer::{StopReason, Trailer, TrailerError};
 use bytes::Bytes;
 use futures::Stream;
+use std::future::Future;
 use std::sync::Arc;
+use tokio::time::Instant;
 use tracing::{info, warn};
 
 /// Where and how one call writes its files.
@@ -42,6 +47,47 @@ pub struct ExportTarget {
     /// Names this call's files, `<call>-<n>.json.gz`: unique per call, so calls never
     /// write the same key.
     pub call: String,
+    /// Every S3 call ends by then, done or not (the invocation's deadline less the time
+    /// to send the trailer); the read itself stops earlier, to leave time for the last
+    /// file.
+    pub deadline: Option<Instant>,
+}
+
+impl ExportTarget {
+    /// The key of this call's file number `n`.
+    fn key(&self, n: u32) -> String {
+        let suffix = DataFile::suffix(self.compression);
+        self.folder.key(&format!("{}-{n:05}{suffix}", self.call))
+    }
+}
+
+/// The first file's upload, started before the read.
+#[derive(Debug)]
+pub struct FirstFile {
+    key: String,
+    upload_id: String,
+}
+
+impl FirstFile {
+    /// Gives the upload up (the read did not start): aborted in the background.
+    pub fn abandon<U: ObjectStore>(self, store: Arc<U>) {
+        abort_later(store, self.key, self.upload_id);
+    }
+}
+
+/// Starts the upload of the call's first file: a bucket the function may not write, or
+/// does not exist, is refused here, before anything is read.
+pub async fn open_first_file<U: ObjectStore>(
+    store: &U,
+    target: &ExportTarget,
+) -> Result<FirstFile, UpstreamError> {
+    let key = target.key(0);
+    let upload_id = bounded(target.deadline, store.create_upload(&key))
+        .await
+        .inspect_err(|err| {
+            warn!(key, cause = %err, source = ?err.source, "starting the export's first upload failed");
+        })?;
+    Ok(FirstFile { key, upload_id })
 }
 
 /// The response of an export: a line per file completed, then the trailer's line.
@@ -49,13 +95,20 @@ pub fn export<U: ObjectStore>(
     stream: ScanStream,
     store: Arc<U>,
     target: ExportTarget,
+    first: FirstFile,
 ) -> impl Stream<Item = Bytes> + Send + Unpin + 'static {
     let committed = stream.tally().clone();
+    let open = OpenFile {
+        key: first.key,
+        data: None,
+        upload_id: Some(first.upload_id),
+        parts: Vec::new(),
+    };
     let exporter = Exporter {
         stream: Some(stream),
         store,
         target,
-        open: None,
+        open: Some(open),
         files: 0,
         committed,
         last: None,
@@ -69,13 +122,48 @@ pub fn export<U: ObjectStore>(
     ))
 }
 
+/// Runs one S3 call, ended as a failure at `deadline`.
+async fn bounded<T>(
+    deadline: Option<Instant>,
+    call: impl Future<Output = Result<T, UpstreamError>>,
+) -> Result<T, UpstreamError> {
+    match deadline {
+        None => call.await,
+        Some(at) => tokio::time::timeout_at(at, call).await.unwrap_or_else(|_| {
+            Err(UpstreamError::new(
+                ErrorKind::Storage,
+                "S3 did not answer before the invocation's deadline",
+            ))
+        }),
+    }
+}
+
+/// Aborts an upload on the runtime, without waiting for it (the bucket's rule for
+/// incomplete uploads removes what this misses).
+fn abort_later<U: ObjectStore>(store: Arc<U>, key: String, upload_id: String) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            if let Err(err) = store.abort_upload(&key, &upload_id).await {
+                warn!(key, cause = %err, "aborting an upload failed");
+            }
+        });
+    }
+}
+
 /// A file being uploaded.
 struct OpenFile {
     key: String,
-    data: DataFile,
-    /// Created with the first part, so a call that writes nothing starts no upload.
+    /// Its bytes not yet uploaded; made with the first page written.
+    data: Option<DataFile>,
+    /// Created with the first part (before the read, for the first file).
     upload_id: Option<String>,
     parts: Vec<(u32, String)>,
+}
+
+impl OpenFile {
+    fn items(&self) -> u64 {
+        self.data.as_ref().map_or(0, DataFile::items)
+    }
 }
 
 struct Exporter<U: ObjectStore> {
@@ -105,28 +193,29 @@ impl<U: ObjectStore> Exporter<U> {
                     if let Err(err) = self.write(&lines, items).await {
                         return Some(self.fail(err).await);
                     }
-                    let full = self
-                        .open
-                        .as_ref()
-                        .is_some_and(|file| file.data.bytes() >= self.target.file_bytes);
+                    let full = self.open.as_ref().is_some_and(|file| {
+                        file.data
+                            .as_ref()
+                            .is_some_and(|data| data.bytes() >= self.target.file_bytes)
+                    });
                     if full {
                         match self.complete().await {
-                            Ok(file) => return Some(Bytes::from(file.to_line())),
+                            Ok(line) => return Some(Bytes::from(line.to_line())),
                             Err(err) => return Some(self.fail(err).await),
                         }
                     }
                 }
                 Some(Chunk::End(trailer)) => {
-                    let has_items = self.open.as_ref().is_some_and(|f| f.data.items() > 0);
-                    if !has_items {
+                    if self.open.as_ref().is_none_or(|file| file.items() == 0) {
+                        self.abort_open().await;
                         self.end();
                         return Some(Bytes::from(trailer.to_line()));
                     }
                     return match self.complete().await {
-                        Ok(file) => {
+                        Ok(line) => {
                             self.end();
                             self.last = Some(*trailer);
-                            Some(Bytes::from(file.to_line()))
+                            Some(Bytes::from(line.to_line()))
                         }
                         Err(err) => Some(self.fail(err).await),
                     };
@@ -141,27 +230,25 @@ impl<U: ObjectStore> Exporter<U> {
 
     /// Writes a page into the open file (opening one), uploading a part when one is ready.
     async fn write(&mut self, lines: &[u8], items: u64) -> Result<(), UpstreamError> {
-        if self.open.is_none() {
-            let name = format!(
-                "{}-{:05}{}",
-                self.target.call,
-                self.files,
-                DataFile::suffix(self.target.compression)
-            );
-            let data = DataFile::new(self.target.compression)
-                .map_err(|err| UpstreamError::new(ErrorKind::Internal, err))?;
-            self.open = Some(OpenFile {
-                key: self.target.folder.key(&name),
-                data,
+        let file = match &mut self.open {
+            Some(file) => file,
+            None => self.open.insert(OpenFile {
+                key: self.target.key(self.files),
+                data: None,
                 upload_id: None,
                 parts: Vec::new(),
-            });
-        }
-        let part_bytes = self.target.part_bytes;
-        let file = self.open.as_mut().ok_or_else(no_file)?;
-        file.data.write(lines, items);
-        if file.data.ready() >= part_bytes {
-            let part = file.data.take();
+            }),
+        };
+        let data = match &mut file.data {
+            Some(data) => data,
+            None => file.data.insert(
+                DataFile::new(self.target.compression)
+                    .map_err(|err| UpstreamError::new(ErrorKind::Internal, err))?,
+            ),
+        };
+        data.write(lines, items);
+        if data.ready() >= self.target.part_bytes {
+            let part = data.take();
             self.upload(part).await?;
         }
         Ok(())
@@ -169,47 +256,45 @@ impl<U: ObjectStore> Exporter<U> {
 
     /// Uploads the open file's next part, starting its upload first if need be.
     async fn upload(&mut self, part: Vec<u8>) -> Result<(), UpstreamError> {
-        let store = self.store.clone();
+        let (store, deadline) = (self.store.clone(), self.target.deadline);
         let file = self.open.as_mut().ok_or_else(no_file)?;
         let upload_id = match &file.upload_id {
             Some(id) => id.clone(),
             None => {
-                let id = store.create_upload(&file.key).await?;
+                let id = bounded(deadline, store.create_upload(&file.key)).await?;
                 file.upload_id = Some(id.clone());
                 id
             }
         };
         let number = u32::try_from(file.parts.len() + 1).unwrap_or(u32::MAX);
-        let etag = store
-            .upload_part(&file.key, &upload_id, number, part)
-            .await?;
+        let etag = bounded(
+            deadline,
+            store.upload_part(&file.key, &upload_id, number, part),
+        )
+        .await?;
         file.parts.push((number, etag));
         Ok(())
     }
 
-    /// Uploads the open file's last part and completes it; the kept tally becomes the
-    /// read's.
-    async fn complete(&mut self) -> Result<ExportedFile, UpstreamError> {
+    /// Uploads the open file's last part and completes it: the kept tally becomes the
+    /// read's, and the file's line carries its cursor.
+    async fn complete(&mut self) -> Result<ExportedFileLine, UpstreamError> {
         let file = self.open.as_mut().ok_or_else(no_file)?;
-        let data = std::mem::replace(
-            &mut file.data,
-            DataFile::new(Compression::None)
-                .map_err(|err| UpstreamError::new(ErrorKind::Internal, err))?,
-        );
+        let data = file.data.take().ok_or_else(no_file)?;
         let finished = data
             .finish()
             .map_err(|err| UpstreamError::new(ErrorKind::Internal, err))?;
-        let needs_tail = !finished.tail.is_empty()
-            || self.open.as_ref().is_some_and(|file| file.parts.is_empty());
-        if needs_tail {
+        if !finished.tail.is_empty() || file.parts.is_empty() {
             self.upload(finished.tail).await?;
         }
         let file = self.open.as_mut().ok_or_else(no_file)?;
         let upload_id = file.upload_id.clone().ok_or_else(no_file)?;
-        let etag = self
-            .store
-            .complete_upload(&file.key, &upload_id, std::mem::take(&mut file.parts))
-            .await?;
+        let parts = std::mem::take(&mut file.parts);
+        let etag = bounded(
+            self.target.deadline,
+            self.store.complete_upload(&file.key, &upload_id, parts),
+        )
+        .await?;
         let key = file.key.clone();
         self.open = None;
         self.files += 1;
@@ -222,27 +307,30 @@ impl<U: ObjectStore> Exporter<U> {
             bytes = finished.bytes,
             "export file completed"
         );
-        Ok(ExportedFile {
-            entry: DataFileEntry {
-                item_count: finished.items,
-                md5_checksum: finished.md5,
-                etag: Some(etag),
-                data_file_s3_key: key,
+        Ok(ExportedFileLine {
+            file: ExportedFile {
+                entry: DataFileEntry {
+                    item_count: finished.items,
+                    md5_checksum: finished.md5,
+                    etag: Some(etag),
+                    data_file_s3_key: key,
+                },
+                bytes: finished.bytes,
             },
-            bytes: finished.bytes,
+            cursor: self.committed.cursor(),
         })
     }
 
     /// After an S3 failure: aborts the open upload, stops the read, and gives the
-    /// trailer of what the completed files hold.
+    /// trailer of what the completed files hold (with what reading cost, all of it).
     async fn fail(&mut self, err: UpstreamError) -> Bytes {
         warn!(cause = %err, source = ?err.source, "writing the export failed");
         self.abort_open().await;
         let error = TrailerError::of(err.kind, None);
         let trailer = match &self.stream {
             Some(stream) => {
-                let mut trailer =
-                    stream.trailer_of(&self.committed, StopReason::Error, Some(error));
+                let delivered = self.committed.clone().with_costs_of(stream.tally());
+                let mut trailer = stream.trailer_of(&delivered, StopReason::Error, Some(error));
                 trailer.retries += err.retries;
                 trailer
             }
@@ -258,14 +346,18 @@ impl<U: ObjectStore> Exporter<U> {
         Bytes::from(trailer.to_line())
     }
 
+    /// Aborts the open upload: waited for while the deadline allows, else left running.
     async fn abort_open(&mut self) {
-        if let Some(OpenFile {
+        let Some(OpenFile {
             key,
             upload_id: Some(upload_id),
             ..
         }) = self.open.take()
-            && let Err(err) = self.store.abort_upload(&key, &upload_id).await
-        {
+        else {
+            return;
+        };
+        let abort = self.store.abort_upload(&key, &upload_id);
+        if let Err(err) = bounded(self.target.deadline, abort).await {
             // The bucket's rule for incomplete uploads removes it later.
             warn!(key, cause = %err, "aborting an upload failed");
         }
@@ -279,21 +371,16 @@ impl<U: ObjectStore> Exporter<U> {
 
 impl<U: ObjectStore> Drop for Exporter<U> {
     /// A response dropped mid-file (the caller went away) leaves an upload open: abort
-    /// it on the runtime, if there still is one.
+    /// it on the runtime, if there still is one (Lambda may freeze the function before
+    /// it runs; the bucket's rule then removes it).
     fn drop(&mut self) {
         if let Some(OpenFile {
             key,
             upload_id: Some(upload_id),
             ..
         }) = self.open.take()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
-            let store = self.store.clone();
-            runtime.spawn(async move {
-                if let Err(err) = store.abort_upload(&key, &upload_id).await {
-                    warn!(key, cause = %err, "aborting an upload failed");
-                }
-            });
+            abort_later(self.store.clone(), key, upload_id);
         }
     }
 }
@@ -365,7 +452,25 @@ mod tests {
             file_bytes,
             part_bytes: 1024,
             call: call.to_string(),
+            deadline: None,
         }
+    }
+
+    /// The lines of a response body: the file lines, and the trailer if it arrived.
+    fn parse(body: &[u8]) -> (Vec<ExportedFileLine>, Option<Trailer>) {
+        let mut lines: Vec<&[u8]> = body
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        let trailer = lines.last().and_then(|line| Trailer::parse_line(line));
+        if trailer.is_some() {
+            lines.pop();
+        }
+        let files = lines
+            .iter()
+            .map(|line| ExportedFileLine::of_line(line).expect("only file lines before it"))
+            .collect();
+        (files, trailer)
     }
 
     /// One call: the files its response announced, and its trailer.
@@ -374,26 +479,22 @@ mod tests {
         bucket: Arc<MemoryBucket>,
         plan: ScanPlan,
         target: ExportTarget,
-    ) -> (Vec<ExportedFile>, Trailer) {
+    ) -> (Vec<ExportedFileLine>, Trailer) {
+        let first = open_first_file(&*bucket, &target)
+            .await
+            .expect("the first upload");
         let stream = start(source, plan).await.expect("starts");
-        let body: Vec<u8> = export(stream, bucket, target)
+        let body: Vec<u8> = export(stream, bucket, target, first)
             .collect::<Vec<Bytes>>()
             .await
             .concat();
-        let mut lines: Vec<&[u8]> = body
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .collect();
-        let trailer = Trailer::parse_line(lines.pop().expect("a trailer")).expect("the trailer");
-        let files = lines
-            .iter()
-            .map(|line| ExportedFile::of_line(line).expect("only file lines before it"))
-            .collect();
-        (files, trailer)
+        let (files, trailer) = parse(&body);
+        (files, trailer.expect("a trailer last"))
     }
 
     /// The ids a file holds, checked against what its line says.
-    fn ids_of(bucket: &MemoryBucket, file: &ExportedFile, compression: Compression) -> Vec<String> {
+    fn ids_of(bucket: &MemoryBucket, line: &ExportedFileLine) -> Vec<String> {
+        let file = &line.file;
         let stored = bucket
             .objects()
             .remove(&file.entry.data_file_s3_key)
@@ -404,13 +505,12 @@ mod tests {
             file.entry.md5_checksum
         );
         let mut plain = Vec::new();
-        match compression {
-            Compression::Gzip => {
-                flate2::read::GzDecoder::new(&stored[..])
-                    .read_to_end(&mut plain)
-                    .expect("gzip");
-            }
-            _ => plain = stored,
+        if file.entry.data_file_s3_key.ends_with(".gz") {
+            flate2::read::GzDecoder::new(&stored[..])
+                .read_to_end(&mut plain)
+                .expect("gzip");
+        } else {
+            plain = stored;
         }
         let ids: Vec<String> = plain
             .split(|b| *b == b'\n')
@@ -430,25 +530,33 @@ mod tests {
         ids
     }
 
+    /// Every id over `lines`, each once.
+    fn all_ids(bucket: &MemoryBucket, lines: &[ExportedFileLine]) -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        for line in lines {
+            for id in ids_of(bucket, line) {
+                assert!(seen.insert(id.clone()), "{id} twice");
+            }
+        }
+        seen
+    }
+
     #[tokio::test]
     async fn every_item_lands_in_exactly_one_announced_file() {
         for compression in [Compression::None, Compression::Gzip] {
             let source = Arc::new(MemorySource::new(table(5000), "id"));
             let bucket = Arc::new(MemoryBucket::with_min_part(1024));
+            // gzip holds a deflate block back before writing it: smaller files.
+            let file_bytes = if compression == Compression::None {
+                8192
+            } else {
+                512
+            };
             let (files, trailer) = call(
                 source,
                 bucket.clone(),
                 plan(4, 50),
-                // gzip holds a deflate block back before writing it: smaller files.
-                target(
-                    "c1",
-                    compression,
-                    if compression == Compression::None {
-                        8192
-                    } else {
-                        512
-                    },
-                ),
+                target("c1", compression, file_bytes),
             )
             .await;
             assert!(trailer.complete, "{trailer:?}");
@@ -456,19 +564,56 @@ mod tests {
             // gzip holds up to 32 KiB back, so its files are at least that.
             assert!(files.len() >= 2, "small files: {}", files.len());
             assert_eq!(bucket.objects().len(), files.len(), "no other object");
-            let mut seen = BTreeSet::new();
-            for file in &files {
-                assert!(file.entry.data_file_s3_key.starts_with("exports/data/c1-"));
-                for id in ids_of(&bucket, file, compression) {
-                    assert!(seen.insert(id.clone()), "{id} twice");
-                }
-            }
-            assert_eq!(seen.len(), 5000);
+            assert!(files.iter().all(|f| {
+                f.file
+                    .entry
+                    .data_file_s3_key
+                    .starts_with("exports/data/c1-")
+            }));
+            assert_eq!(all_ids(&bucket, &files).len(), 5000);
+            assert!(
+                files.last().is_some_and(|f| f.cursor.is_none()),
+                "the last file ends the read"
+            );
+            assert!(files[..files.len() - 1].iter().all(|f| f.cursor.is_some()));
             if compression == Compression::None {
                 assert!(bucket.calls("part") > files.len() as u64, "multipart files");
             }
             assert_eq!(bucket.open_uploads(), 0);
         }
+    }
+
+    #[tokio::test]
+    async fn a_response_cut_after_a_file_line_resumes_from_that_lines_cursor() {
+        let source = Arc::new(MemorySource::new(table(3000), "id"));
+        let bucket = Arc::new(MemoryBucket::with_min_part(1024));
+        let t = target("cut", Compression::None, 8192);
+        let first = open_first_file(&*bucket, &t).await.expect("upload");
+        let stream = start(source.clone(), plan(4, 40)).await.expect("starts");
+        let mut body = export(stream, bucket.clone(), t, first);
+        // The caller keeps three lines, then the response is cut.
+        let mut kept = Vec::new();
+        for _ in 0..3 {
+            kept.extend_from_slice(&body.next().await.expect("a line"));
+        }
+        drop(body);
+        let (mut files, trailer) = parse(&kept);
+        assert!(trailer.is_none() && files.len() == 3);
+        let cursor = files[2].cursor.clone().expect("a cursor on each line");
+        let (rest, done) = call(
+            source,
+            bucket.clone(),
+            resumed(&cursor),
+            target("more", Compression::None, 8192),
+        )
+        .await;
+        assert!(done.complete);
+        files.extend(rest);
+        assert_eq!(
+            all_ids(&bucket, &files).len(),
+            3000,
+            "none lost, none twice"
+        );
     }
 
     #[tokio::test]
@@ -479,7 +624,7 @@ mod tests {
         let mut plan_now = plan(4, 40);
         let mut rounds = 0;
         // Fails a part, then a completion, then a start: each call ends early.
-        for (operation, nth) in [("part", 9), ("complete", 4), ("create", 7)] {
+        for (operation, nth) in [("part", 9), ("complete", 4), ("create", 9)] {
             bucket.fail(operation, nth);
         }
         loop {
@@ -493,7 +638,7 @@ mod tests {
             .await;
             assert_eq!(
                 trailer.items,
-                files.iter().map(|f| f.entry.item_count).sum::<u64>(),
+                files.iter().map(|f| f.file.entry.item_count).sum::<u64>(),
                 "the trailer counts what the files hold"
             );
             announced.extend(files);
@@ -505,17 +650,111 @@ mod tests {
                 trailer.error.as_ref().map(|e| e.code.as_str()),
                 Some("S3Error")
             );
+            assert!(trailer.scanned >= trailer.items, "what was read is counted");
             plan_now = resumed(trailer.cursor.as_deref().expect("a cursor"));
             assert!(rounds < 10, "resuming ends");
         }
         assert_eq!(rounds, 4, "three failures, three resumes");
-        let mut seen = BTreeSet::new();
-        for file in &announced {
-            for id in ids_of(&bucket, file, Compression::None) {
-                assert!(seen.insert(id.clone()), "{id} twice");
-            }
-        }
-        assert_eq!(seen.len(), 3000, "every item once");
+        assert_eq!(all_ids(&bucket, &announced).len(), 3000, "every item once");
+    }
+
+    #[tokio::test]
+    async fn the_last_files_completion_failing_leaves_it_to_the_next_call() {
+        let source = Arc::new(MemorySource::new(table(300), "id"));
+        let bucket = Arc::new(MemoryBucket::with_min_part(1024));
+        bucket.fail("complete", 1);
+        // One file, completed when the read ends: its completion fails.
+        let (files, trailer) = call(
+            source.clone(),
+            bucket.clone(),
+            plan(2, 50),
+            target("a", Compression::Gzip, 1 << 30),
+        )
+        .await;
+        assert!(files.is_empty());
+        assert!(!trailer.complete);
+        assert_eq!(
+            (
+                trailer.items,
+                trailer.error.as_ref().map(|e| e.code.as_str())
+            ),
+            (0, Some("S3Error"))
+        );
+        assert_eq!(trailer.scanned, 300, "the read it paid for is counted");
+        assert_eq!(bucket.open_uploads(), 0);
+        let (files, done) = call(
+            source,
+            bucket.clone(),
+            resumed(trailer.cursor.as_deref().expect("cursor")),
+            target("b", Compression::Gzip, 1 << 30),
+        )
+        .await;
+        assert!(done.complete);
+        assert_eq!(all_ids(&bucket, &files).len(), 300);
+    }
+
+    #[tokio::test]
+    async fn a_dynamodb_failure_completes_the_open_file_and_resumes_after_it() {
+        let source =
+            Arc::new(MemorySource::new(table(600), "id").failing_at(5, ErrorKind::Unavailable));
+        let bucket = Arc::new(MemoryBucket::with_min_part(1024));
+        let (mut files, trailer) = call(
+            source.clone(),
+            bucket.clone(),
+            plan(2, 50),
+            target("a", Compression::None, 1 << 30),
+        )
+        .await;
+        assert_eq!(
+            trailer.error.as_ref().map(|e| e.code.as_str()),
+            Some("Unavailable")
+        );
+        assert_eq!(
+            files.len(),
+            1,
+            "the pages read before the failure are kept in a file"
+        );
+        assert_eq!(trailer.items, files[0].file.entry.item_count);
+        let (rest, done) = call(
+            source,
+            bucket.clone(),
+            resumed(trailer.cursor.as_deref().expect("cursor")),
+            target("b", Compression::None, 1 << 30),
+        )
+        .await;
+        assert!(done.complete);
+        files.extend(rest);
+        assert_eq!(all_ids(&bucket, &files).len(), 600);
+    }
+
+    #[tokio::test]
+    async fn a_bucket_that_refuses_the_first_upload_is_refused_before_the_read() {
+        let bucket = MemoryBucket::with_min_part(1024);
+        bucket.fail("create", 1);
+        let err = open_first_file(&bucket, &target("x", Compression::Gzip, 1 << 20))
+            .await
+            .expect_err("refused");
+        assert_eq!(err.kind, ErrorKind::Storage);
+    }
+
+    #[tokio::test]
+    async fn an_empty_table_writes_no_file_and_leaves_no_upload() {
+        let source = Arc::new(MemorySource::new(Vec::new(), "id"));
+        let bucket = Arc::new(MemoryBucket::with_min_part(1024));
+        let (files, trailer) = call(
+            source,
+            bucket.clone(),
+            plan(2, 50),
+            target("e", Compression::Gzip, 1 << 20),
+        )
+        .await;
+        assert!(trailer.complete && files.is_empty());
+        assert!(bucket.objects().is_empty());
+        assert_eq!(
+            bucket.open_uploads(),
+            0,
+            "the first file's upload is aborted"
+        );
     }
 
     #[tokio::test]
@@ -536,7 +775,11 @@ mod tests {
         .await;
         assert!(!trailer.complete);
         assert_eq!(files.len(), 1, "the one open file was completed");
-        assert_eq!(trailer.items, files[0].entry.item_count);
+        assert_eq!(trailer.items, files[0].file.entry.item_count);
+        assert_eq!(
+            files[0].cursor, trailer.cursor,
+            "the line's cursor is the trailer's"
+        );
         let (rest, done) = call(
             source,
             bucket.clone(),
@@ -545,11 +788,9 @@ mod tests {
         )
         .await;
         assert!(done.complete);
-        let mut ids = ids_of(&bucket, &files[0], Compression::Gzip);
-        ids.extend(ids_of(&bucket, &rest[0], Compression::Gzip));
-        ids.sort();
-        ids.dedup();
-        assert_eq!(ids.len(), 400);
+        let mut all = files;
+        all.extend(rest);
+        assert_eq!(all_ids(&bucket, &all).len(), 400);
     }
 
     #[tokio::test]
@@ -557,16 +798,15 @@ mod tests {
         let source =
             Arc::new(MemorySource::new(table(3000), "id").with_delay(Duration::from_millis(5)));
         let bucket = Arc::new(MemoryBucket::with_min_part(1024));
+        let t = target("x", Compression::None, 1 << 30);
+        let first = open_first_file(&*bucket, &t).await.expect("upload");
         let stream = start(source, plan(2, 50)).await.expect("starts");
-        let mut body = export(
-            stream,
-            bucket.clone(),
-            target("x", Compression::None, 1 << 30),
-        );
+        let mut body = export(stream, bucket.clone(), t, first);
         // One file, never full: the body has nothing to say while parts go up.
         let waited = tokio::time::timeout(Duration::from_millis(60), body.next()).await;
         assert!(waited.is_err(), "no line before the read ends");
-        assert_eq!(bucket.open_uploads(), 1, "parts went up");
+        assert!(bucket.calls("part") > 0, "parts went up");
+        assert_eq!(bucket.open_uploads(), 1);
         drop(body);
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert_eq!(bucket.open_uploads(), 0, "aborted");

@@ -119,6 +119,32 @@ impl Tally {
         self.shape.query.is_none().then(|| self.segment_of(slot))
     }
 
+    /// The sealed cursor that resumes after what was sent; `None` when every segment is
+    /// done, or without a seal.
+    pub fn cursor(&self) -> Option<String> {
+        let seal = self.seal.as_ref()?;
+        (!self.all_done()).then(|| {
+            Cursor {
+                table: seal.table.clone(),
+                total_segments: self.total_segments,
+                segment_offset: self.segment_offset,
+                positions: self.positions.clone(),
+                shape: (*self.shape).clone(),
+            }
+            .encode(&seal.secret)
+        })
+    }
+
+    /// This tally's deliveries (items, positions) with `current`'s costs (items read,
+    /// capacity, retries): what an export reports when the pages after its last file
+    /// were read, and paid for, but lost.
+    pub fn with_costs_of(mut self, current: &Tally) -> Self {
+        self.scanned = current.scanned;
+        self.consumed_capacity = current.consumed_capacity;
+        self.retries = current.retries;
+        self
+    }
+
     /// The trailer: `reason` and `error` apply only when some segment is unfinished, and
     /// then (with a seal) a cursor says where each segment stands.
     pub fn trailer(
@@ -129,19 +155,7 @@ impl Tally {
         ttfb: Duration,
     ) -> Trailer {
         let complete = self.all_done();
-        let cursor = match (&self.seal, complete) {
-            (Some(seal), false) => Some(
-                Cursor {
-                    table: seal.table.clone(),
-                    total_segments: self.total_segments,
-                    segment_offset: self.segment_offset,
-                    positions: self.positions.clone(),
-                    shape: (*self.shape).clone(),
-                }
-                .encode(&seal.secret),
-            ),
-            _ => None,
-        };
+        let cursor = self.cursor();
         let partitions = match &self.shape.query {
             Some(query) => query
                 .partitions

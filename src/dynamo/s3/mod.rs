@@ -13,6 +13,7 @@ use crate::format::error::{ErrorKind, UpstreamError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use std::future::Future;
+use std::time::Duration;
 
 /// What the export job asks of a bucket: a multipart upload, part by part.
 pub trait ObjectStore: Send + Sync + 'static {
@@ -47,14 +48,27 @@ pub trait ObjectStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), UpstreamError>> + Send;
 }
 
+/// The shortest wait for one S3 attempt: a 64 MiB part at a slow 5 MB/s.
+pub const MIN_ATTEMPT_WAIT: Duration = Duration::from_secs(15);
+/// The shortest wait for one S3 call, retries included.
+pub const MIN_OPERATION_WAIT: Duration = Duration::from_secs(60);
+
 /// The S3 client, built once at cold start from the standard chain with `settings`.
 #[derive(Debug, Clone)]
 pub struct S3(aws_sdk_s3::Client);
 
 impl S3 {
-    /// The client, path-style when an endpoint is configured.
+    /// The client, path-style when an endpoint is configured. It retries as `settings`
+    /// say, but waits at least [`MIN_ATTEMPT_WAIT`] for an attempt and
+    /// [`MIN_OPERATION_WAIT`] for a call: a part is megabytes, where a DynamoDB call is
+    /// kilobytes (and the export bounds every call by its deadline anyway).
     pub async fn connect(settings: &CallSettings) -> Self {
-        let shared = shared(settings).await;
+        let settings = CallSettings {
+            attempt_timeout: settings.attempt_timeout.max(MIN_ATTEMPT_WAIT),
+            operation_timeout: settings.operation_timeout.max(MIN_OPERATION_WAIT),
+            ..*settings
+        };
+        let shared = shared(&settings).await;
         let custom_endpoint = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
             .iter()
             .any(|name| std::env::var(name).is_ok_and(|v| !v.is_empty()));
