@@ -59,7 +59,11 @@ async fn the_streamer_sends_the_approximate_size_and_none_under_a_filter_or_a_qu
         "DynamoDB Local describes 2000 seeded items as ItemCount {items}, TableSizeBytes {bytes}"
     );
     let emulator = Emulator::start("sizehdr", &function_env(&table));
-    let http = reqwest::Client::new();
+    // Bounded: a call that never answers fails the test instead of hanging the run.
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(300))
+        .build()
+        .expect("http client");
     let base = emulator.url("streamer", "");
     let base = base.trim_end_matches('?');
     let get = |query: &[(&str, &str)]| http.get(base).query(query).send();

@@ -77,7 +77,3 @@ pub const MAX_S3_PREFIX_BYTES: usize = 800;
 /// S3: every part of a multipart upload but the last is at least 5 MiB ("Amazon S3
 /// multipart upload limits").
 pub const MIN_PART_BYTES: usize = 5 << 20;
-/// S3: a part is at most 5 GiB.
-pub const MAX_PART_BYTES: usize = 5 << 30;
-/// S3: a multipart upload has at most 10,000 parts.
-pub const MAX_PARTS: u32 = 10_000;

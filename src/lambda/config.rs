@@ -168,7 +168,8 @@ pub struct ExportSettings {
     /// 8 MiB, S3's 5 MiB to 64 MiB): about what a call holds of its file in memory.
     pub part_bytes: usize,
     /// Time kept free before the deadline, beyond `DEADLINE_RESERVE_MS`, to upload the
-    /// open file's last part and complete it (`EXPORT_RESERVE_MS`, default 5000).
+    /// open file's last part and complete it (`EXPORT_RESERVE_MS`, default 5000, at least
+    /// 1000).
     pub reserve: Duration,
 }
 
@@ -208,11 +209,13 @@ impl ExportSettings {
             expected_owner,
             file_bytes,
             part_bytes: usize::try_from(part_bytes).unwrap_or(MIN_PART_BYTES),
+            // At least a second: with none, a read stopped by its deadline leaves no time
+            // to complete its file, and a call that fills no file makes no progress.
             reserve: millis(
                 lookup,
                 "EXPORT_RESERVE_MS",
                 Duration::from_secs(5),
-                0,
+                1000,
                 600_000,
             )?,
         }))
@@ -550,6 +553,7 @@ mod tests {
             ("EXPORT_FILE_BYTES", "65535", "EXPORT_FILE_BYTES"),
             ("EXPORT_PART_BYTES", "5242879", "EXPORT_PART_BYTES"),
             ("EXPORT_PART_BYTES", "67108865", "EXPORT_PART_BYTES"),
+            ("EXPORT_RESERVE_MS", "999", "EXPORT_RESERVE_MS"),
         ] {
             let mut vars = vec![("TABLE_NAME", "t"), ("EXPORT_BUCKET", "my-bucket")];
             vars.retain(|(k, _)| *k != name);

@@ -203,7 +203,7 @@ impl<S: PageSource> Streamer<S> {
             }
             (Err(err), export) => {
                 if let Some((_, bucket, first)) = export {
-                    first.abandon(bucket);
+                    first.abandon(bucket).await;
                 }
                 error_response(&ApiError::from(err))
             }

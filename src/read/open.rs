@@ -200,8 +200,11 @@ impl<S: PageSource> Reader<S> {
             .positions
             .iter()
             .all(|position| matches!(position, Position::Start));
-        let sized = (fresh && request.shape.filter.is_none() && request.shape.query.is_none())
-            .then(|| request.shape.index.clone());
+        let sized = (fresh
+            && request.to.is_none()
+            && request.shape.filter.is_none()
+            && request.shape.query.is_none())
+        .then(|| request.shape.index.clone());
         let position_key = if request.shape.filter.is_some() && request.max_items.is_some() {
             self.position_key(request.shape.index.as_deref(), deadline)
                 .await

@@ -22,6 +22,8 @@ pub struct MemoryBucket {
     fail: Mutex<Vec<(&'static str, u64)>>,
     /// The smallest part but the last (S3's, or less for small tests).
     min_part: usize,
+    /// How long each part takes to go up.
+    part_delay: std::time::Duration,
 }
 
 impl MemoryBucket {
@@ -39,6 +41,12 @@ impl MemoryBucket {
             min_part,
             ..Self::default()
         }
+    }
+
+    /// The bucket, each part taking `delay` to go up (a slow or throttling S3).
+    pub fn with_part_delay(mut self, delay: std::time::Duration) -> Self {
+        self.part_delay = delay;
+        self
     }
 
     /// Makes the `nth` call (from 1) of `operation` (`create`, `part`, `complete`,
@@ -115,6 +123,7 @@ impl ObjectStore for MemoryBucket {
         body: Vec<u8>,
     ) -> Result<String, UpstreamError> {
         self.call("part")?;
+        tokio::time::sleep(self.part_delay).await;
         let mut uploads = lock(&self.uploads);
         let (upload_key, parts) = uploads
             .get_mut(upload_id)
