@@ -4,7 +4,8 @@
 # criterion encoding benchmark. Takes 15-30 minutes on 2 cores, most of it building.
 # BENCH_CASES=client runs only the scanstream client rows (a few minutes after building),
 # BENCH_CASES=rate only the max_rcu rows (bench-results/rate.md), BENCH_CASES=filter only
-# the filtered pull under --max-items-per-call (bench-results/filter.md). For client and
+# the filtered pull under --max-items-per-call (bench-results/filter.md), BENCH_CASES=export
+# the exports straight to S3 (bench-results/export.md). For client and
 # filter, BENCH_BASELINE_ROOT=<a worktree of an earlier commit, built with cargo build
 # --release --bins> runs that build's streamer and client on the same reads in the same
 # run, as "before".

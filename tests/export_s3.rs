@@ -354,3 +354,53 @@ async fn a_bucket_that_does_not_exist_is_a_502_before_anything_is_read() {
         "S3's own error is in the log"
     );
 }
+
+#[tokio::test]
+async fn s3_shedding_load_on_parts_and_completions_is_retried_and_the_export_is_exact() {
+    use common::faults::{FaultProxy, Faults};
+    let client = local_client().await;
+    let s3 = local_s3().await;
+    let table = seeded_table(&client, "export-faults", 34, 3000).await;
+    let bucket = fresh_bucket(&s3, "export-faults").await;
+    let upstream = std::env::var("AWS_ENDPOINT_URL_S3").unwrap_or_default();
+    // A fifth of the parts and completions fail, the SDK's retries (5 attempts) get
+    // through: a call fails only when one part fails five times in a row (1 in 3,125).
+    let proxy = FaultProxy::start(
+        &upstream,
+        Faults {
+            s3_fail: Some(0.2),
+            seed: 27,
+            ..Faults::default()
+        },
+    )
+    .await;
+    let mut env = export_env(
+        &table,
+        &bucket,
+        "exports",
+        &[("EXPORT_FILE_BYTES", "65536")],
+    );
+    for (name, value) in &mut env {
+        if *name == "AWS_ENDPOINT_URL_S3" {
+            *value = proxy.url.clone();
+        }
+    }
+    let emulator = Emulator::start_warm("export-faults", &env).await;
+    let http = reqwest::Client::new();
+    let to = format!("s3://{bucket}/exports/faults");
+    let (files, calls) = follow(
+        &http,
+        &emulator,
+        &format!("segments=4&max_items=700&compress=zstd&to={to}"),
+        &to,
+    )
+    .await;
+    let failed = proxy
+        .counts
+        .s3_failed
+        .load(std::sync::atomic::Ordering::SeqCst);
+    eprintln!("{calls} calls; proxy: {}", proxy.counts.line());
+    assert!(failed > 0, "some parts or completions failed");
+    let expected = table_lines(&client, &table).await;
+    assert_export_is_the_table(&s3, &bucket, "exports/faults/", &files, &expected).await;
+}

@@ -67,7 +67,7 @@ pub fn streamer_url(watch: &Service, query: &str) -> String {
 
 /// The release streamer `watch` started: `cargo lambda watch` runs each function in a
 /// process group of its own, so it is found by its parent chain.
-fn streamer_pid(watch: &Service) -> Option<u32> {
+pub fn streamer_pid(watch: &Service) -> Option<u32> {
     let watch = watch.pid();
     let parent = |pid: u32| -> Option<u32> {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

@@ -20,7 +20,10 @@
 //! 9. the loader (`BENCH_CASES=load`, module `load`): file against generated, peak RSS at
 //!    20k and 200k items, and the whole copy through the streamer;
 //! 10. a filtered pull under `--max-items-per-call` (`BENCH_CASES=filter`, module `filter`,
-//!     run alone): Scan calls and seconds, against a baseline worktree when one is named.
+//!     run alone): Scan calls and seconds, against a baseline worktree when one is named;
+//! 11. exports straight to S3 (`BENCH_CASES=export`, module `export`, run alone): against
+//!     the streamed pull under the Function URL's cap, without the cap, against a bare
+//!     scan; bytes through the URL; the function's peak RSS at 20k and 200k items.
 //!
 //! Each case runs `REPS` times; tables show medians with min-max. Results go to
 //! `bench-results/` as JSON and CSV, with `plot.svg`.
@@ -34,6 +37,7 @@ mod services;
 
 mod cases;
 mod client;
+mod export;
 mod filter;
 mod load;
 mod plot;
@@ -124,10 +128,11 @@ async fn main() -> Result<()> {
         Ok("query") => return query::run(&out_dir).await,
         Ok("load") => return load::run(&out_dir).await,
         Ok("filter") => return filter::run(&out_dir).await,
+        Ok("export") => return export::run(&out_dir).await,
         Ok("all") | Err(_) => {}
         Ok(other) => {
             return Err(format!(
-                "BENCH_CASES={other}: expected all, client, rate, query, load or filter"
+                "BENCH_CASES={other}: expected all, client, rate, query, load, filter or export"
             )
             .into());
         }

@@ -21,6 +21,9 @@ pub struct DataFile {
     taken: u64,
     /// Items written.
     items: u64,
+    /// The capacity each buffer of output starts with: a part and some, so a part's
+    /// buffer is allocated once instead of doubled past the part's size.
+    capacity: usize,
 }
 
 enum Encoder {
@@ -53,16 +56,20 @@ impl std::fmt::Debug for DataFile {
 }
 
 impl DataFile {
-    /// An empty file compressed as `compression` says.
-    pub fn new(compression: Compression) -> std::io::Result<Self> {
+    /// An empty file compressed as `compression` says, handed out in parts of about
+    /// `part_bytes` (a page more at most).
+    pub fn new(compression: Compression, part_bytes: usize) -> std::io::Result<Self> {
+        // A page compresses to well under a quarter of a part (5 MiB at least).
+        let capacity = part_bytes.saturating_add(part_bytes / 4);
+        let buffer = || Vec::with_capacity(capacity);
         let encoder = match compression {
-            Compression::None => Encoder::Plain(Vec::new()),
+            Compression::None => Encoder::Plain(buffer()),
             Compression::Gzip => Encoder::Gzip(GzEncoder::new(
-                Vec::new(),
+                buffer(),
                 flate2::Compression::new(GZIP_LEVEL),
             )),
             Compression::Zstd => {
-                Encoder::Zstd(zstd::stream::write::Encoder::new(Vec::new(), ZSTD_LEVEL)?)
+                Encoder::Zstd(zstd::stream::write::Encoder::new(buffer(), ZSTD_LEVEL)?)
             }
         };
         Ok(Self {
@@ -70,6 +77,7 @@ impl DataFile {
             md5: Md5::new(),
             taken: 0,
             items: 0,
+            capacity,
         })
     }
 
@@ -117,10 +125,11 @@ impl DataFile {
 
     /// Hands out the bytes ready (a part), counted into the MD5.
     pub fn take(&mut self) -> Vec<u8> {
+        let fresh = Vec::with_capacity(self.capacity);
         let out = match &mut self.encoder {
-            Encoder::Plain(out) => std::mem::take(out),
-            Encoder::Gzip(encoder) => std::mem::take(encoder.get_mut()),
-            Encoder::Zstd(encoder) => std::mem::take(encoder.get_mut()),
+            Encoder::Plain(out) => std::mem::replace(out, fresh),
+            Encoder::Gzip(encoder) => std::mem::replace(encoder.get_mut(), fresh),
+            Encoder::Zstd(encoder) => std::mem::replace(encoder.get_mut(), fresh),
         };
         self.md5.update(&out);
         self.taken += out.len() as u64;
@@ -174,7 +183,7 @@ mod tests {
     #[test]
     fn parts_taken_along_the_way_and_the_tail_make_the_file_and_its_md5() {
         for compression in [Compression::None, Compression::Gzip, Compression::Zstd] {
-            let mut file = DataFile::new(compression).expect("encoder");
+            let mut file = DataFile::new(compression, 4096).expect("encoder");
             let mut stored = Vec::new();
             let mut plain = Vec::new();
             for page in 0..50 {
@@ -200,7 +209,7 @@ mod tests {
 
     #[test]
     fn an_empty_file_is_still_a_valid_stream() {
-        let finished = DataFile::new(Compression::Gzip)
+        let finished = DataFile::new(Compression::Gzip, 4096)
             .expect("encoder")
             .finish()
             .expect("finish");

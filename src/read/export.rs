@@ -251,7 +251,7 @@ impl<U: ObjectStore> Exporter<U> {
         let data = match &mut file.data {
             Some(data) => data,
             None => file.data.insert(
-                DataFile::new(self.target.compression)
+                DataFile::new(self.target.compression, self.target.part_bytes)
                     .map_err(|err| UpstreamError::new(ErrorKind::Internal, err))?,
             ),
         };

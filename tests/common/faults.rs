@@ -38,6 +38,9 @@ pub struct Faults {
     pub random: Option<RandomFaults>,
     /// In front of DynamoDB: this share of Scan and Query calls is throttled.
     pub dynamodb_throttle: Option<f64>,
+    /// In front of S3: this share of `UploadPart` and `CompleteMultipartUpload` calls is
+    /// answered `503 SlowDown`, or `500 InternalError` for every other one of them.
+    pub s3_fail: Option<f64>,
     /// The seed of every random choice.
     pub seed: u64,
     /// Rewrites whole bodies (numbered from 0 by call): a trailer or lines that differ.
@@ -87,6 +90,8 @@ pub struct Counts {
     pub broken_after_end: AtomicU64,
     /// DynamoDB calls answered with ProvisionedThroughputExceededException.
     pub dynamodb_throttled: AtomicU64,
+    /// S3 part uploads and completions answered 503 SlowDown or 500 InternalError.
+    pub s3_failed: AtomicU64,
     /// The most calls whose bodies streamed at once.
     pub most_at_once: AtomicU64,
     /// Calls that went silent (`Faults::stall`).
@@ -99,13 +104,14 @@ impl Counts {
         let get = |n: &AtomicU64| n.load(Ordering::SeqCst);
         format!(
             "{} calls, {} 429s, {} 503s, {} bodies cut, {} broken after their end, \
-             {} DynamoDB calls throttled, at most {} at once, {} stalled",
+             {} DynamoDB calls throttled, {} S3 calls failed, at most {} at once, {} stalled",
             get(&self.calls),
             get(&self.status_429),
             get(&self.status_503),
             get(&self.cut),
             get(&self.broken_after_end),
             get(&self.dynamodb_throttled),
+            get(&self.s3_failed),
             get(&self.most_at_once),
             get(&self.stalled),
         )
@@ -197,6 +203,10 @@ fn answer(status: u16, content_type: &str, body: &'static [u8]) -> Response<Body
         .unwrap_or_default()
 }
 
+/// What S3 answers when it sheds load, and when it fails.
+const SLOW_DOWN: &[u8] = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+const INTERNAL_ERROR: &[u8] = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>";
+
 /// What DynamoDB answers a throttled call with.
 const THROTTLED: &[u8] = br#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provision throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API."}"#;
 
@@ -247,6 +257,20 @@ async fn relay(
                     .dynamodb_throttled
                     .fetch_add(1, Ordering::SeqCst);
                 return Ok(answer(400, "application/x-amz-json-1.0", THROTTLED));
+            }
+        }
+        if let Some(share) = faults.s3_fail {
+            let query = request.uri().query().unwrap_or_default();
+            // `PUT ?partNumber=..&uploadId=..` is a part; `POST ?uploadId=..` completes.
+            let part = request.method() == hyper::Method::PUT && query.contains("partNumber=");
+            let complete = request.method() == hyper::Method::POST && query.contains("uploadId=");
+            if (part || complete) && rng.random_range(0.0..1.0) < share {
+                let n = state.counts.s3_failed.fetch_add(1, Ordering::SeqCst);
+                return Ok(if n % 2 == 0 {
+                    answer(503, "application/xml", SLOW_DOWN)
+                } else {
+                    answer(500, "application/xml", INTERNAL_ERROR)
+                });
             }
         }
         (status, cut_at)

@@ -1,4 +1,5 @@
-//! Starting and stopping the real services: DynamoDB Local and `cargo lambda watch`.
+//! Starting and stopping the real services: DynamoDB Local, the local S3 server and
+//! `cargo lambda watch`.
 //!
 //! Shared by the tests (which get DynamoDB Local from `scripts/test.sh` and start the
 //! emulator here) and the benchmark harness (which starts both here), so both run them
@@ -55,6 +56,21 @@ impl Service {
             .arg(&jar)
             .args(["-inMemory", "-sharedDb", "-disableTelemetry", "-port"])
             .arg(port.to_string());
+        Self::spawn(command, port, log, Duration::from_secs(60))
+    }
+
+    /// The local S3 server (moto, from the project's pinned virtualenv), on a free port.
+    pub fn s3_local(log: PathBuf) -> Result<Self> {
+        let moto = Path::new(ROOT).join(".tools/venv/bin/moto_server");
+        if !moto.exists() {
+            return Err(format!(
+                "{} not found (run scripts/setup.sh)",
+                moto.display()
+            ));
+        }
+        let port = free_port()?;
+        let mut command = Command::new(moto);
+        command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
         Self::spawn(command, port, log, Duration::from_secs(60))
     }
 
