@@ -266,7 +266,7 @@ async fn relay(
             let complete = request.method() == hyper::Method::POST && query.contains("uploadId=");
             if (part || complete) && rng.random_range(0.0..1.0) < share {
                 let n = state.counts.s3_failed.fetch_add(1, Ordering::SeqCst);
-                return Ok(if n % 2 == 0 {
+                return Ok(if n.is_multiple_of(2) {
                     answer(503, "application/xml", SLOW_DOWN)
                 } else {
                     answer(500, "application/xml", INTERNAL_ERROR)
