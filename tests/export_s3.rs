@@ -93,13 +93,14 @@ async fn file_lines(s3: &aws_sdk_s3::Client, bucket: &str, file: &ExportedFile) 
     lines
 }
 
-/// Follows an export from `query` to its end, sending `to` again with each cursor; every
-/// file announced, and how many calls it took.
+/// Follows an export from `query` to its end, sending `to` and `resume` again with each
+/// cursor; every file announced, and how many calls it took.
 async fn follow(
     http: &reqwest::Client,
     emulator: &Emulator,
     query: &str,
     to: &str,
+    resume: &str,
 ) -> (Vec<ExportedFile>, usize) {
     let (mut files, mut trailer) = call(http, &emulator.url("streamer", query), None).await;
     let mut calls = 1;
@@ -109,7 +110,7 @@ async fn follow(
             .cursor
             .clone()
             .expect("an incomplete trailer has a cursor");
-        let form = format!("cursor={cursor}&to={to}&max_items=700&compress=zstd");
+        let form = format!("cursor={cursor}&to={to}&{resume}");
         let (more, next) = call(http, &emulator.url("streamer", ""), Some(form)).await;
         assert_eq!(
             next.items,
@@ -204,6 +205,7 @@ async fn an_export_writes_the_table_into_the_files_it_announces_and_resumes_exac
         &emulator,
         &format!("segments=2&max_items=700&compress=zstd&to={to}"),
         &to,
+        "max_items=700&compress=zstd",
     )
     .await;
     assert!(calls >= 5, "3000 items, 700 a call: {calls} calls");
@@ -360,7 +362,9 @@ async fn s3_shedding_load_on_parts_and_completions_is_retried_and_the_export_is_
     use common::faults::{FaultProxy, Faults};
     let client = local_client().await;
     let s3 = local_s3().await;
-    let table = seeded_table(&client, "export-faults", 34, 3000).await;
+    // About 8 MB of plain lines: the first call's file goes up as a 5 MiB part mid-file
+    // and a tail, so both kinds of upload meet the faults.
+    let table = seeded_table(&client, "export-faults", 34, 10_000).await;
     let bucket = fresh_bucket(&s3, "export-faults").await;
     let upstream = std::env::var("AWS_ENDPOINT_URL_S3").unwrap_or_default();
     // A fifth of the parts and completions fail, the SDK's retries (5 attempts) get
@@ -378,7 +382,7 @@ async fn s3_shedding_load_on_parts_and_completions_is_retried_and_the_export_is_
         &table,
         &bucket,
         "exports",
-        &[("EXPORT_FILE_BYTES", "65536")],
+        &[("EXPORT_PART_BYTES", "5242880")],
     );
     for (name, value) in &mut env {
         if *name == "AWS_ENDPOINT_URL_S3" {
@@ -391,8 +395,9 @@ async fn s3_shedding_load_on_parts_and_completions_is_retried_and_the_export_is_
     let (files, calls) = follow(
         &http,
         &emulator,
-        &format!("segments=4&max_items=700&compress=zstd&to={to}"),
+        &format!("segments=4&limit=1000&max_items=7000&compress=none&to={to}"),
         &to,
+        "max_items=7000&compress=none",
     )
     .await;
     let failed = proxy

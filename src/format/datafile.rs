@@ -56,10 +56,11 @@ impl std::fmt::Debug for DataFile {
 }
 
 impl DataFile {
-    /// An empty file compressed as `compression` says, handed out in parts of about
-    /// `part_bytes` (a page more at most).
+    /// An empty file compressed as `compression` says, handed out in parts of
+    /// `part_bytes` and up to a page more.
     pub fn new(compression: Compression, part_bytes: usize) -> std::io::Result<Self> {
-        // A page compresses to well under a quarter of a part (5 MiB at least).
+        // Compressed, a page is well under a quarter of a part (5 MiB at least), so the
+        // buffer is allocated once; plain, a large page can still grow it past that.
         let capacity = part_bytes.saturating_add(part_bytes / 4);
         let buffer = || Vec::with_capacity(capacity);
         let encoder = match compression {
