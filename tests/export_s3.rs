@@ -367,12 +367,12 @@ async fn s3_shedding_load_on_parts_and_completions_is_retried_and_the_export_is_
     let table = seeded_table(&client, "export-faults", 34, 10_000).await;
     let bucket = fresh_bucket(&s3, "export-faults").await;
     let upstream = std::env::var("AWS_ENDPOINT_URL_S3").unwrap_or_default();
-    // A fifth of the parts and completions fail, the SDK's retries (5 attempts) get
-    // through: a call fails only when one part fails five times in a row (1 in 3,125).
+    // Every part's and completion's first attempt fails (503 SlowDown, 500 InternalError
+    // in turn) and the SDK's retry gets through.
     let proxy = FaultProxy::start(
         &upstream,
         Faults {
-            s3_fail: Some(0.2),
+            s3_fail_every: Some(2),
             seed: 27,
             ..Faults::default()
         },
@@ -405,7 +405,10 @@ async fn s3_shedding_load_on_parts_and_completions_is_retried_and_the_export_is_
         .s3_failed
         .load(std::sync::atomic::Ordering::SeqCst);
     eprintln!("{calls} calls; proxy: {}", proxy.counts.line());
-    assert!(failed > 0, "some parts or completions failed");
+    assert!(
+        failed >= 4,
+        "parts and completions failed, both ways: {failed}"
+    );
     let expected = table_lines(&client, &table).await;
     assert_export_is_the_table(&s3, &bucket, "exports/faults/", &files, &expected).await;
 }

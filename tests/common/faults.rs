@@ -38,9 +38,11 @@ pub struct Faults {
     pub random: Option<RandomFaults>,
     /// In front of DynamoDB: this share of Scan and Query calls is throttled.
     pub dynamodb_throttle: Option<f64>,
-    /// In front of S3: this share of `UploadPart` and `CompleteMultipartUpload` calls is
-    /// answered `503 SlowDown`, or `500 InternalError` for every other one of them.
-    pub s3_fail: Option<f64>,
+    /// In front of S3: every `n`th `UploadPart` or `CompleteMultipartUpload` call, the
+    /// first included, is answered `503 SlowDown`, or `500 InternalError` for every other
+    /// one of those. With 2, every part's and completion's first attempt fails and its
+    /// retry gets through.
+    pub s3_fail_every: Option<u64>,
     /// The seed of every random choice.
     pub seed: u64,
     /// Rewrites whole bodies (numbered from 0 by call): a trailer or lines that differ.
@@ -92,6 +94,8 @@ pub struct Counts {
     pub dynamodb_throttled: AtomicU64,
     /// S3 part uploads and completions answered 503 SlowDown or 500 InternalError.
     pub s3_failed: AtomicU64,
+    /// S3 part uploads and completions seen.
+    pub s3_eligible: AtomicU64,
     /// The most calls whose bodies streamed at once.
     pub most_at_once: AtomicU64,
     /// Calls that went silent (`Faults::stall`).
@@ -259,12 +263,14 @@ async fn relay(
                 return Ok(answer(400, "application/x-amz-json-1.0", THROTTLED));
             }
         }
-        if let Some(share) = faults.s3_fail {
+        if let Some(every) = faults.s3_fail_every {
             let query = request.uri().query().unwrap_or_default();
             // `PUT ?partNumber=..&uploadId=..` is a part; `POST ?uploadId=..` completes.
             let part = request.method() == hyper::Method::PUT && query.contains("partNumber=");
             let complete = request.method() == hyper::Method::POST && query.contains("uploadId=");
-            if (part || complete) && rng.random_range(0.0..1.0) < share {
+            let nth =
+                (part || complete).then(|| state.counts.s3_eligible.fetch_add(1, Ordering::SeqCst));
+            if nth.is_some_and(|nth| nth.is_multiple_of(every.max(1))) {
                 let n = state.counts.s3_failed.fetch_add(1, Ordering::SeqCst);
                 return Ok(if n.is_multiple_of(2) {
                     answer(503, "application/xml", SLOW_DOWN)
