@@ -67,7 +67,7 @@ pub fn streamer_url(watch: &Service, query: &str) -> String {
 
 /// The release streamer `watch` started: `cargo lambda watch` runs each function in a
 /// process group of its own, so it is found by its parent chain.
-pub fn streamer_pid(watch: &Service) -> Option<u32> {
+fn streamer_pid(watch: &Service) -> Option<u32> {
     let watch = watch.pid();
     let parent = |pid: u32| -> Option<u32> {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -404,6 +404,11 @@ pub async fn memory_case(watch: &Service, items: u64) -> Result<u64> {
     if sample.items != items {
         return Err(format!("read {} of {items} items", sample.items).into());
     }
+    streamer_peak_rss(watch)
+}
+
+/// The peak RSS (`VmHWM`) of the streamer process `watch` started, in bytes.
+pub fn streamer_peak_rss(watch: &Service) -> Result<u64> {
     let pid = streamer_pid(watch).ok_or("streamer process not found")?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kib: u64 = status

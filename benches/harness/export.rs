@@ -12,7 +12,7 @@
 //! Results in `bench-results/export.md` and `export.json`.
 
 use crate::cases::{
-    CappedProxy, bare_scan, client_pull, local_client, seed, start_watch_in, streamer_pid,
+    CappedProxy, bare_scan, client_pull, local_client, seed, start_watch_in, streamer_peak_rss,
     streamer_url, warm_up,
 };
 use crate::report::{Stat, machine};
@@ -159,15 +159,9 @@ pub async fn run(out_dir: &Path) -> Result<()> {
             items,
         )
         .await?;
-        let pid = streamer_pid(&watch).ok_or("streamer process not found")?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-        let kib: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .ok_or("no VmHWM")?;
-        eprintln!("export {items}: peak RSS {:.1} MB", kib as f64 / 1024.0);
-        memory.push((items, kib * 1024, run));
+        let rss = streamer_peak_rss(&watch)?;
+        eprintln!("export {items}: peak RSS {:.1} MB", rss as f64 / 1e6);
+        memory.push((items, rss, run));
         drop(watch);
         dynamo.delete_table().table_name(&table).send().await?;
     }
