@@ -409,16 +409,14 @@ mod tests {
     use super::*;
     use crate::dynamo::memory::MemorySource;
     use crate::dynamo::s3::memory::MemoryBucket;
-    use crate::format::cursor::{Cursor, CursorSeal};
     use crate::format::item::{Item, Value};
     use crate::format::json::Format;
+    use crate::read::stream::testing::{self, sealed};
     use crate::read::stream::{ScanPlan, start};
     use futures::StreamExt;
     use std::collections::BTreeSet;
     use std::io::Read;
     use std::time::Duration;
-
-    const SECRET: &[u8] = b"test";
 
     fn table(count: usize) -> Vec<Item> {
         (0..count)
@@ -438,25 +436,18 @@ mod tests {
             .collect()
     }
 
+    /// A sealed plan writing DynamoDB JSON, as the streamer plans an export.
     fn plan(segments: u32, limit: u32) -> ScanPlan {
         ScanPlan {
-            seal: Some(CursorSeal {
-                table: "mem".into(),
-                secret: Arc::from(SECRET),
-            }),
             format: Format::Dynamodb,
-            ..ScanPlan::segments(segments, limit)
+            ..sealed(segments, limit)
         }
     }
 
     fn resumed(token: &str) -> ScanPlan {
-        let cursor = Cursor::decode(token, SECRET, 1 << 20).expect("our own cursor");
         ScanPlan {
-            total_segments: cursor.total_segments,
-            segment_offset: cursor.segment_offset,
-            positions: cursor.positions,
-            shape: Arc::new(cursor.shape),
-            ..plan(1, 10)
+            format: Format::Dynamodb,
+            ..testing::resumed(token, 10)
         }
     }
 

@@ -613,21 +613,54 @@ mod tests {
     }
 }
 
+/// Plans for tests that stop a read and resume it: sealed with a fixed secret, and
+/// resumed from such a cursor.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::ScanPlan;
+    use crate::format::cursor::{Cursor, CursorSeal};
+    use std::sync::Arc;
+
+    /// The secret the plans seal with.
+    pub(crate) const SECRET: &[u8] = b"test";
+
+    /// Segments `0..segments` from their start, sealed.
+    pub(crate) fn sealed(segments: u32, limit: u32) -> ScanPlan {
+        ScanPlan {
+            seal: Some(CursorSeal {
+                table: "mem".into(),
+                secret: Arc::from(SECRET),
+            }),
+            ..ScanPlan::segments(segments, limit)
+        }
+    }
+
+    /// The read a cursor of [`sealed`]'s resumes, `limit` a page.
+    pub(crate) fn resumed(token: &str, limit: u32) -> ScanPlan {
+        let cursor = Cursor::decode(token, SECRET, 1 << 20).expect("our own cursor decodes");
+        ScanPlan {
+            total_segments: cursor.total_segments,
+            segment_offset: cursor.segment_offset,
+            positions: cursor.positions,
+            shape: Arc::new(cursor.shape),
+            ..sealed(1, limit)
+        }
+    }
+}
+
 #[cfg(test)]
 mod budget_tests {
     //! Stopping early and resuming: whatever stops a stream, following its cursor
     //! delivers exactly the items not yet sent.
 
+    use super::testing::{resumed, sealed};
     use super::*;
     use crate::dynamo::memory::MemorySource;
     use crate::dynamo::source::PageRequest;
-    use crate::format::cursor::Cursor;
     use crate::format::item::Item;
     use crate::format::item::Value;
     use crate::format::trailer::{Trailer, split_body};
     use futures::StreamExt;
-
-    const SECRET: &[u8] = b"test";
 
     fn table(count: usize) -> Vec<Item> {
         (0..count)
@@ -638,27 +671,6 @@ mod budget_tests {
                 ])
             })
             .collect()
-    }
-
-    fn sealed(segments: u32, limit: u32) -> ScanPlan {
-        ScanPlan {
-            seal: Some(CursorSeal {
-                table: "mem".into(),
-                secret: Arc::from(SECRET),
-            }),
-            ..ScanPlan::segments(segments, limit)
-        }
-    }
-
-    fn resumed(token: &str, limit: u32) -> ScanPlan {
-        let cursor = Cursor::decode(token, SECRET, 1 << 20).expect("our own cursor decodes");
-        ScanPlan {
-            total_segments: cursor.total_segments,
-            segment_offset: cursor.segment_offset,
-            positions: cursor.positions,
-            shape: Arc::new(cursor.shape),
-            ..sealed(1, limit)
-        }
     }
 
     async fn run(source: Arc<MemorySource>, plan: ScanPlan) -> (Vec<String>, Trailer) {
