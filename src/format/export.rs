@@ -229,6 +229,15 @@ impl RecordedKeySchema {
     }
 }
 
+/// The hex MD5 of `bytes`: what the `.checksum` files hold, and S3's ETag of an object
+/// uploaded whole (between quotes).
+pub fn hex_md5(bytes: &[u8]) -> String {
+    Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// The base64 MD5 of everything `reader` yields, as `md5Checksum` writes it.
 pub fn md5_base64(mut reader: impl Read) -> std::io::Result<String> {
     let mut hasher = Md5::new();

@@ -65,9 +65,19 @@ pub async fn run(args: PlanArgs) -> anyhow::Result<()> {
     if let Some(index) = &args.index {
         params.push(("index".into(), index.clone()));
     }
-    let sampled = sample(&args.url, &signer, params)
+    let mut sampled = sample(&args.url, &signer, params.clone())
         .await
         .map_err(anyhow::Error::msg)?;
+    if sampled.size.is_none() {
+        // A cold function answers before its table-size lookup is back, lets the lookup
+        // finish after the response and caches it: the next call has it.
+        let again = sample(&args.url, &signer, params)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        if again.size.is_some() {
+            sampled = again;
+        }
+    }
     let goal = forecast::Goal {
         target: args.target,
         capacity: args

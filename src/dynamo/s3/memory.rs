@@ -4,6 +4,7 @@
 
 use super::ObjectStore;
 use crate::format::error::{ErrorKind, UpstreamError};
+use crate::format::export::hex_md5;
 use crate::format::limits::MIN_PART_BYTES;
 use md5::{Digest, Md5};
 use std::collections::{BTreeMap, HashMap};
@@ -98,13 +99,6 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn refused(why: &str) -> UpstreamError {
     UpstreamError::new(ErrorKind::Storage, why.to_string())
-}
-
-fn hex_md5(bytes: &[u8]) -> String {
-    Md5::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 impl ObjectStore for MemoryBucket {

@@ -324,7 +324,7 @@ mod tests {
     use super::*;
     use crate::cli::output::checkpoint::{Committed, OutputShape, SliceState};
     use crate::cli::output::paths;
-    use crate::format::export::{FILES, FILES_CHECKSUM, OUTPUT_FORMAT};
+    use crate::format::export::{FILES, FILES_CHECKSUM, OUTPUT_FORMAT, hex_md5};
     use crate::load::export::Export;
     use flate2::read::GzDecoder;
     use std::io::Read;

@@ -7,7 +7,7 @@ use crate::cli::output::lock::CheckpointLock;
 use crate::cli::output::sink::Sink;
 use crate::format::export::{
     DATA_DIR, DataFileEntry, EXPORTS_DIR, FILES, FILES_CHECKSUM, ManifestSummary, OUTPUT_FORMAT,
-    SUMMARY, SUMMARY_CHECKSUM, VERSION, md5_base64,
+    SUMMARY, SUMMARY_CHECKSUM, VERSION, hex_md5, md5_base64,
 };
 use crate::format::key::{KeySchema, type_name};
 use flate2::Compression;
@@ -75,13 +75,6 @@ impl ExportSink {
             export_type: None,
         }
     }
-}
-
-pub(crate) fn hex_md5(bytes: &[u8]) -> String {
-    Md5::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Checks that an item line (`{"Item":{...}}`) carries every key attribute of `schema`
