@@ -216,6 +216,27 @@ expect(
     [("Allow", ["s3:AbortMultipartUpload", "s3:PutObject"],
       {"Fn::Sub": ["arn:${AWS::Partition}:s3:::${Bucket}/${ExportPrefix}/*", {"Bucket": bucket_ref}]})],
 )
+# The client of an export to S3 lists, reads, writes and deletes under the prefix only.
+exporter = resources.get("ExporterPolicy", {})
+expect("ExporterPolicy type", exporter.get("Type"), "AWS::IAM::ManagedPolicy")
+expect(
+    "ExporterPolicy statements",
+    [(st.get("Effect"), st.get("Action"), st.get("Resource"), st.get("Condition"))
+     for st in exporter.get("Properties", {}).get("PolicyDocument", {}).get("Statement", [])],
+    [
+        ("Allow", "s3:ListBucket",
+         {"Fn::Sub": ["arn:${AWS::Partition}:s3:::${Bucket}", {"Bucket": bucket_ref}]},
+         {"StringLike": {"s3:prefix": {"Fn::Sub": "${ExportPrefix}/*"}}}),
+        ("Allow", ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+         {"Fn::Sub": ["arn:${AWS::Partition}:s3:::${Bucket}/${ExportPrefix}/*", {"Bucket": bucket_ref}]},
+         None),
+    ],
+)
+expect(
+    "ExporterPolicyArn output",
+    template.get("Outputs", {}).get("ExporterPolicyArn", {}).get("Value"),
+    {"Ref": "ExporterPolicy"},
+)
 prefix_pattern = params.get("ExportPrefix", {}).get("AllowedPattern", "")
 for bad in ["", ".", "..", "a/../b", "a//b", "/a", "a/", "a b", "./a", "exports*", "*", "a?b"]:
     if re.fullmatch(prefix_pattern, bad):

@@ -12,8 +12,6 @@ use common::emulator::Emulator;
 use common::stall::{Fault, StallProxy};
 use common::*;
 use md5::{Digest, Md5};
-use scanstream::format::item::Item;
-use scanstream::format::item::Value;
 use scanstream::format::key::KeySchema;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -21,43 +19,7 @@ use std::time::{Duration, Instant};
 
 use common::run::{scratch, wait_until_committed};
 
-const KEY: &str = "pk:S,sk:N";
-
-/// Seeder records keyed `pk` (S) + `sk` (N), seven to a partition.
-fn keyed_items(seed: u64, count: u64) -> Vec<Item> {
-    (0..count)
-        .map(|i| {
-            let mut item = scanstream::generate::record::record(seed, i);
-            item.remove("id");
-            item.insert("pk".into(), Value::S(format!("p{}", i / 7)));
-            item.insert("sk".into(), Value::N(format!("{}.5", i % 7)));
-            item
-        })
-        .collect()
-}
-
-/// A new table keyed `KEY` holding `count` items; its canonical lines.
-async fn source_table(
-    ddb: &aws_sdk_dynamodb::Client,
-    prefix: &str,
-    seed: u64,
-    count: u64,
-) -> (String, std::collections::BTreeSet<Vec<u8>>) {
-    let schema = KeySchema::parse(KEY).expect("schema");
-    let table = unique_table(prefix);
-    scanstream::dynamo::table::ensure_table_keyed(
-        &scanstream::dynamo::client::Dynamo::from(ddb.clone()),
-        &table,
-        &schema,
-    )
-    .await
-    .expect("source table");
-    let items = keyed_items(seed, count);
-    write_batches(ddb, &table, items.chunks(25).map(<[_]>::to_vec)).await;
-    let lines = table_lines(ddb, &table).await;
-    assert_eq!(lines.len() as u64, count);
-    (table, lines)
-}
+use common::keyed::{KEY, source_table};
 
 /// `scanstream pull URL --layout export -o DIR` with the test's usual slicing.
 fn pull_export(url: &str, dir: &Path, extra: &[&str]) -> Command {

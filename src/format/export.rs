@@ -149,6 +149,10 @@ impl ExportedFileLine {
     }
 }
 
+/// The response header that says the table's key schema: [`RecordedKeySchema`] as JSON,
+/// every character past ASCII escaped (`\uXXXX`), so any attribute name fits a header.
+pub const KEY_SCHEMA_HEADER: &str = "x-scanstream-key-schema";
+
 /// The key schema file scanstream writes beside the manifests: `DescribeTable`'s shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -200,6 +204,30 @@ impl RecordedKeySchema {
             key_schema,
             attribute_definitions,
         }
+    }
+
+    /// The value of [`KEY_SCHEMA_HEADER`]: this record's JSON, in ASCII.
+    pub fn to_header(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        let mut ascii = String::with_capacity(json.len());
+        for c in json.chars() {
+            if c.is_ascii() {
+                ascii.push(c);
+            } else {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    ascii.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+        }
+        ascii
+    }
+
+    /// The key schema a [`KEY_SCHEMA_HEADER`] value says.
+    pub fn from_header(value: &str) -> Result<KeySchema, String> {
+        serde_json::from_str::<Self>(value)
+            .map_err(|e| format!("not a key schema: {e}"))?
+            .schema()
     }
 
     /// The key schema recorded.
@@ -316,5 +344,19 @@ mod tests {
         assert!(json.contains("\"KeyType\":\"RANGE\""), "{json}");
         let back: RecordedKeySchema = serde_json::from_str(&json).expect("parse");
         assert_eq!(back.schema(), Ok(schema));
+    }
+
+    #[test]
+    fn a_key_schema_header_is_ascii_and_reads_back() {
+        let schema = KeySchema::parse("clé:S,🔑:B").expect("schema");
+        let header = RecordedKeySchema::of(&schema).to_header();
+        assert!(header.is_ascii(), "{header}");
+        assert!(
+            header.contains("cl\\u00e9") && header.contains("\\ud83d\\udd11"),
+            "{header}"
+        );
+        assert!(http::HeaderValue::from_str(&header).is_ok());
+        assert_eq!(RecordedKeySchema::from_header(&header), Ok(schema));
+        assert!(RecordedKeySchema::from_header("pk:S").is_err());
     }
 }

@@ -14,6 +14,8 @@ use crate::dynamo::source::{ApproximateSize, PageSource};
 use crate::format::compress::Compression;
 use crate::format::cursor::CursorSeal;
 use crate::format::error::ErrorKind;
+use crate::format::export::{KEY_SCHEMA_HEADER, RecordedKeySchema};
+use crate::format::key::KeySchema;
 use crate::format::limits;
 use crate::format::trailer::{APPROX_BYTES_HEADER, APPROX_ITEMS_HEADER};
 use crate::lambda::config::Config;
@@ -191,7 +193,9 @@ impl<S: PageSource> Streamer<S> {
                 let body = export_files(opened.stream, bucket, target, first)
                     .map(|bytes| Ok(Frame::data(bytes)))
                     .boxed();
-                response(StatusCode::OK, Compression::None.content_type(), body)
+                let mut response = response(StatusCode::OK, Compression::None.content_type(), body);
+                key_header(response.headers_mut(), opened.key.as_ref());
+                response
             }
             (Ok(opened), None) => {
                 let body = opened.stream.map(|bytes| Ok(Frame::data(bytes))).boxed();
@@ -199,6 +203,7 @@ impl<S: PageSource> Streamer<S> {
                 if let Some(size) = opened.size {
                     size_headers(response.headers_mut(), size);
                 }
+                key_header(response.headers_mut(), opened.key.as_ref());
                 response
             }
             (Err(err), export) => {
@@ -208,6 +213,14 @@ impl<S: PageSource> Streamer<S> {
                 error_response(&ApiError::from(err))
             }
         }
+    }
+}
+
+/// The table's key schema, for a client that records it in an export.
+fn key_header(headers: &mut HeaderMap, key: Option<&KeySchema>) {
+    let value = key.map(|key| RecordedKeySchema::of(key).to_header());
+    if let Some(value) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        headers.insert(KEY_SCHEMA_HEADER, value);
     }
 }
 

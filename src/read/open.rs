@@ -11,6 +11,7 @@ use crate::format::compress::Compression;
 use crate::format::cursor::CursorSeal;
 use crate::format::cursor::Position;
 use crate::format::error::{ErrorKind, UpstreamError};
+use crate::format::key::KeySchema;
 use crate::read::filtered;
 use crate::read::stream::{self, ScanPlan, ScanStream};
 use futures::future::Either;
@@ -55,6 +56,9 @@ pub struct Opened {
     pub stream: ScanStream,
     /// The table's (or index's) approximate size.
     pub size: Option<ApproximateSize>,
+    /// The table's key schema, when it was looked up with the size, or for an export, and
+    /// back in time: the client records it in an export.
+    pub key: Option<KeySchema>,
 }
 
 /// Why a read did not start.
@@ -239,30 +243,45 @@ impl<S: PageSource> Reader<S> {
         // request whatever it takes (the SDK's operation timeout bounds it).
         let lookup = sized.map(|index| {
             let source = self.source.clone();
-            Box::pin(async move { source.approximate_size(index.as_deref()).await })
+            Box::pin(async move {
+                let size = source.approximate_size(index.as_deref()).await;
+                // The same cached description: no second `DescribeTable`.
+                (size, source.key_schema(None).await.ok())
+            })
         });
+        // An export records the key schema, so each of its calls says it; the
+        // description is cached, and an export call writes megabytes to S3 after it.
+        let key = match (&request.to, deadline) {
+            (Some(_), Some(at)) => tokio::time::timeout_at(at, self.source.key_schema(None))
+                .await
+                .ok()
+                .and_then(Result::ok),
+            (Some(_), None) => self.source.key_schema(None).await.ok(),
+            (None, _) => None,
+        };
         let first = Box::pin(stream::start(self.source.clone(), plan));
-        let (started, size) = match lookup {
-            None => (first.await, None),
+        let (started, (size, described_key)) = match lookup {
+            None => (first.await, (None, None)),
             Some(lookup) => match futures::future::select(lookup, first).await {
-                Either::Left((size, first)) => (first.await, size),
+                Either::Left((facts, first)) => (first.await, facts),
                 Either::Right((started, mut lookup)) => {
-                    let size = match &started {
+                    let facts = match &started {
                         Ok(_) => match tokio::time::timeout(SIZE_LOOKUP_GRACE, &mut lookup).await {
-                            Ok(size) => size,
+                            Ok(facts) => facts,
                             Err(_) => {
                                 tokio::spawn(lookup);
-                                None
+                                (None, None)
                             }
                         },
-                        Err(_) => None,
+                        Err(_) => (None, None),
                     };
-                    (started, size)
+                    (started, facts)
                 }
             },
         };
+        let key = key.or(described_key);
         match started {
-            Ok(stream) => Ok(Opened { stream, size }),
+            Ok(stream) => Ok(Opened { stream, size, key }),
             Err(err) => {
                 warn!(cause = %err, source = ?err.source, "scan failed before the first page");
                 Err(OpenError::Upstream(err))

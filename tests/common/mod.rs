@@ -6,6 +6,7 @@
 
 pub mod emulator;
 pub mod faults;
+pub mod keyed;
 pub mod relay;
 pub mod run;
 pub mod s3;

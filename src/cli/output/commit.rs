@@ -188,6 +188,15 @@ impl Committer {
         Ok(self)
     }
 
+    /// This committer, its sink wrapped by `wrap` (an export to S3 keeps its records in
+    /// the file [`Committer::open`] opened, and its objects in S3).
+    pub(crate) fn map_sink(mut self, wrap: impl FnOnce(Box<dyn Sink>) -> Box<dyn Sink>) -> Self {
+        let placeholder: Box<dyn Sink> = Box::new(StdoutSink(std::io::stdout()));
+        let sink = std::mem::replace(&mut self.sink, placeholder);
+        self.sink = wrap(sink);
+        self
+    }
+
     /// How long after the start the first call was committed, if one was.
     pub fn first_commit(&self) -> Option<Duration> {
         self.first_commit

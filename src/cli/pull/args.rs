@@ -4,6 +4,7 @@
 use crate::cli::args::{Compress, Format, Layout, SigningArgs};
 use crate::cli::pull::partitions::Partitions;
 use crate::format::key::KeySchema;
+use crate::format::location::S3Location;
 use anyhow::bail;
 use clap::ValueEnum;
 use std::path::PathBuf;
@@ -48,6 +49,8 @@ pub struct PullArgs {
     pub max_rcu: Option<f64>,
     /// Write items here (default: standard output). A checkpoint is kept beside it
     /// (FILE.ckpt), so the same command run again resumes; a finished pull removes it.
+    /// With --layout export, `s3://BUCKET/PREFIX`: the functions write the data files
+    /// there themselves, and the checkpoint is `scanstream-s3-BUCKET-PREFIX.ckpt` here.
     #[arg(short = 'o', long)]
     pub output: Option<PathBuf>,
     /// Record progress here instead of FILE.ckpt, and resume from it when it exists
@@ -70,14 +73,18 @@ pub struct PullArgs {
     pub summary_json: Option<PathBuf>,
     /// How -o is laid out: `file`, one file of lines; `export`, a directory in DynamoDB's
     /// export-to-S3 layout (`AWSDynamoDB/<id>/data/*.json.gz` and manifests), which
-    /// `seeder --from DIR` restores; needs --format dynamodb and --key.
+    /// `seeder --from DIR` restores; needs --format dynamodb, and --key for a directory.
     #[arg(long, value_enum, default_value_t = Layout::File)]
     pub layout: Layout,
     /// With --layout export: the table's key schema (`pk:S` or `pk:S,sk:N`), recorded in
-    /// the export and checked on every item. The streamer does not tell the client the
-    /// table's key, so it is asked for here.
+    /// the export and checked on every item of a directory. An export to S3 records what
+    /// the functions say, unless this is given.
     #[arg(long, value_parser = parse_key)]
     pub key: Option<Box<KeySchema>>,
+    /// With -o s3://...: the account (12 digits) that must own the bucket; S3 refuses
+    /// every call of this client otherwise.
+    #[arg(long, value_parser = parse_account)]
+    pub expected_bucket_owner: Option<String>,
     #[command(flatten)]
     pub signing: SigningArgs,
     /// Attempts per call before its slice counts as failed.
@@ -306,6 +313,14 @@ pub(crate) fn json_object(
     }
 }
 
+fn parse_account(text: &str) -> Result<String, String> {
+    if text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(text.to_string())
+    } else {
+        Err("an AWS account id is 12 digits".into())
+    }
+}
+
 // Boxed: `pull`'s arguments would otherwise dwarf `seed`'s (clippy's large_enum_variant).
 pub(crate) fn parse_key(spec: &str) -> Result<Box<KeySchema>, String> {
     KeySchema::parse(spec)
@@ -313,10 +328,37 @@ pub(crate) fn parse_key(spec: &str) -> Result<Box<KeySchema>, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The S3 location `-o s3://BUCKET/PREFIX` names, if it names one; an error when it is
+/// not a valid one.
+pub(crate) fn export_destination(args: &PullArgs) -> anyhow::Result<Option<S3Location>> {
+    let Some(output) = args.output.as_deref().and_then(std::path::Path::to_str) else {
+        return Ok(None);
+    };
+    if !output.starts_with("s3://") {
+        return Ok(None);
+    }
+    if args.no_checkpoint {
+        bail!(
+            "an export to S3 keeps the records of its files in its checkpoint: it cannot run \
+             with --no-checkpoint"
+        );
+    }
+    S3Location::parse(output)
+        .map(Some)
+        .map_err(|err| anyhow::anyhow!("-o {output}: {err}"))
+}
+
 /// The key schema an export records, or why these flags cannot make one; checked before
 /// anything else, so a bad combination makes no call and touches no file.
 pub(crate) fn export_key(args: &PullArgs) -> anyhow::Result<Option<KeySchema>> {
+    let to_s3 = export_destination(args)?.is_some();
     if args.layout != Layout::Export {
+        if to_s3 {
+            bail!(
+                "-o s3://... is an export to S3: it needs --layout export (the functions write \
+                 its data files, this client its manifests)"
+            );
+        }
         if args.key.is_some() {
             bail!("--key is recorded in an export: it needs --layout export");
         }
@@ -390,6 +432,8 @@ pub(crate) fn export_key(args: &PullArgs) -> anyhow::Result<Option<KeySchema>> {
     }
     match &args.key {
         Some(key) => Ok(Some(KeySchema::clone(key))),
+        // The functions say the table's key schema with every export call.
+        None if to_s3 => Ok(None),
         None => bail!(
             "--layout export needs --key NAME:TYPE[,NAME:TYPE] (the table's key schema, as \
              DescribeTable gives it): the streamer does not say it, and the export records it \

@@ -47,11 +47,15 @@ use crate::cli::args::{Layout, backoff, signer};
 use crate::cli::output::checkpoint::{Checkpoint, OutputShape};
 use crate::cli::output::commit::Committer;
 use crate::cli::output::export;
+use crate::cli::output::export::s3;
 use crate::cli::output::paths::Files;
 use crate::cli::progress;
+use crate::dynamo::client::CallSettings;
+use crate::dynamo::s3::S3;
 use crate::format::key::KeySchema;
+use crate::format::location::S3Location;
 use anyhow::{Context, bail};
-use args::{PullArgs, export_key, read_options};
+use args::{PullArgs, export_destination, export_key, read_options};
 use options::{Counters, PullOptions};
 use partitions::Partitions;
 use slices::PullSummary;
@@ -69,6 +73,8 @@ pub struct Pull {
     pub files: Files,
     /// `--layout export`'s key schema.
     pub export_key: Option<KeySchema>,
+    /// `-o s3://BUCKET/PREFIX`: an export to S3.
+    pub export_to: Option<S3Location>,
 }
 
 impl PullArgs {
@@ -77,6 +83,7 @@ impl PullArgs {
     pub fn resolve(&self) -> anyhow::Result<Pull> {
         let args = self;
         let export_key = export_key(args)?;
+        let export_to = export_destination(args)?;
         if export_key.is_some() && args.query.count {
             bail!(
                 "--count writes one trailer line, not items: it cannot be an export (--layout export)"
@@ -89,6 +96,9 @@ impl PullArgs {
         // A count's output is its trailer line.
         options.trailer |= args.query.count;
         let mut shape = shape(args);
+        if let Some(to) = &export_to {
+            shape = shape.with("-o", to.to_string());
+        }
         for (flag, value) in read.shape {
             shape = shape.with(flag, value);
         }
@@ -99,22 +109,37 @@ impl PullArgs {
             None => slices::plan(&args.url, args.invocations, args.segments, shape),
         };
         options.partitions = read.partitions.map(Arc::new);
-        let files = Files {
-            output: args.output.clone(),
-            checkpoint: match (&args.output, &args.checkpoint) {
-                (_, Some(path)) => Some(path.clone()),
-                (Some(output), None) if !args.no_checkpoint => {
-                    Some(Files::default_checkpoint(output))
+        let files = match &export_to {
+            // The records of the files, and the checkpoint, are local.
+            Some(to) => {
+                let checkpoint = args
+                    .checkpoint
+                    .clone()
+                    .unwrap_or_else(|| s3::default_checkpoint(to));
+                Files {
+                    output: Some(s3::records_path(&checkpoint)),
+                    checkpoint: Some(checkpoint),
+                    force: args.force,
                 }
-                _ => None,
+            }
+            None => Files {
+                output: args.output.clone(),
+                checkpoint: match (&args.output, &args.checkpoint) {
+                    (_, Some(path)) => Some(path.clone()),
+                    (Some(output), None) if !args.no_checkpoint => {
+                        Some(Files::default_checkpoint(output))
+                    }
+                    _ => None,
+                },
+                force: args.force,
             },
-            force: args.force,
         };
         Ok(Pull {
             options,
             fresh,
             files,
             export_key,
+            export_to,
         })
     }
 }
@@ -123,18 +148,28 @@ impl PullArgs {
 /// then every slice read into the output.
 pub async fn run(args: PullArgs) -> anyhow::Result<()> {
     let Pull {
-        options,
+        mut options,
         fresh,
         files,
         export_key,
+        export_to,
     } = args.resolve()?;
     let partitions = options.partitions.clone();
-    let options = Arc::new(options);
     let signer = signer(&args.url, &args.signing).await?;
-    let committer = match &export_key {
-        Some(key) => export::open(&files, fresh, key)?,
-        None => Committer::open(&files, fresh)?,
+    let committer = match (&export_to, &export_key) {
+        (Some(to), key) => {
+            let bucket = S3::connect(&CallSettings::default())
+                .await
+                .bucket(&to.bucket, args.expected_bucket_owner.as_deref());
+            let (committer, export) = s3::open(&files, fresh, to, key.clone(), bucket).await?;
+            options.export = Some(export);
+            committer
+        }
+        (None, Some(key)) => export::open(&files, fresh, key)?,
+        (None, None) => Committer::open(&files, fresh)?,
     };
+    let export = options.export.clone();
+    let options = Arc::new(options);
     let already = committer.checkpoint().committed_items;
     if already > 0 {
         eprintln!("resuming: {already} items already in the output");
@@ -151,6 +186,15 @@ pub async fn run(args: PullArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     report(&summary, args.summary_json.as_deref())?;
+    if let Some(export) = &export
+        && summary.complete
+    {
+        // The checkpoint is gone: so go the records it committed.
+        if let Some(records) = &files.output {
+            let _ = std::fs::remove_file(records);
+        }
+        println!("{}", export.url());
+    }
     if let Some(error) = &summary.output_error {
         bail!("the output failed, every slice stopped: {error}");
     }
@@ -238,6 +282,7 @@ pub(crate) fn options(args: &PullArgs) -> anyhow::Result<PullOptions> {
         trailer: args.trailer,
         partitions: None,
         count: false,
+        export: None,
     })
 }
 
@@ -260,7 +305,15 @@ pub(crate) fn shape(args: &PullArgs) -> OutputShape {
     if args.layout == Layout::Export {
         shape = shape.with("--layout", "export");
     }
-    if let Some(key) = &args.key {
+    // An export to S3 only records --key (its items are the functions' to write): it
+    // may be given or changed on a resume.
+    if let Some(key) = &args.key
+        && !args
+            .output
+            .as_deref()
+            .and_then(std::path::Path::to_str)
+            .is_some_and(|o| o.starts_with("s3://"))
+    {
         shape = shape.with("--key", key.to_string());
     }
     shape

@@ -1,6 +1,7 @@
 //! What a pull's workers share: the options of the read, and its running totals, which
 //! the progress bar samples.
 
+use crate::cli::output::export::s3::S3Export;
 use crate::cli::progress::{Estimate, Sample, Total};
 use crate::cli::pull::partitions::Partitions;
 use crate::format::backoff::Backoff;
@@ -41,6 +42,8 @@ pub struct PullOptions {
     pub partitions: Option<Arc<Partitions>>,
     /// `--count` (`select=count`): calls send no items, their trailers the counts.
     pub count: bool,
+    /// `-o s3://...`: the export every call writes into (`to=`).
+    pub export: Option<S3Export>,
 }
 
 /// Running totals, shared by the workers.

@@ -182,20 +182,32 @@ pub async fn run(
     for path in &spool_paths {
         let _ = std::fs::remove_file(path);
     }
-    let mut committer = committer.lock().unwrap_or_else(PoisonError::into_inner);
-    let mut output_error = committer.failure().map(str::to_string);
-    let mut broken_pipe = committer.broken_pipe();
-    if failed.is_empty() && output_error.is_none() {
-        let line = options.trailer.then(|| {
-            let first = committer.first_commit().unwrap_or_default();
-            trailer(committer.checkpoint(), &counters, first, started.elapsed()).to_line()
-        });
-        if let Err(err) = committer.finish(line.as_deref()) {
-            broken_pipe = err.is_broken_pipe();
-            output_error = Some(err.to_string());
-        }
-    }
-    drop(committer);
+    // Blocking file work, and an export to S3 makes its S3 calls from here: off the
+    // runtime's threads.
+    let (output_error, broken_pipe) = {
+        let (committer, counters, trailer_wanted) =
+            (committer.clone(), counters.clone(), options.trailer);
+        let no_failed_slice = failed.is_empty();
+        let elapsed = started.elapsed();
+        tokio::task::spawn_blocking(move || {
+            let mut committer = committer.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut output_error = committer.failure().map(str::to_string);
+            let mut broken_pipe = committer.broken_pipe();
+            if no_failed_slice && output_error.is_none() {
+                let line = trailer_wanted.then(|| {
+                    let first = committer.first_commit().unwrap_or_default();
+                    trailer(committer.checkpoint(), &counters, first, elapsed).to_line()
+                });
+                if let Err(err) = committer.finish(line.as_deref()) {
+                    broken_pipe = err.is_broken_pipe();
+                    output_error = Some(err.to_string());
+                }
+            }
+            (output_error, broken_pipe)
+        })
+        .await
+        .unwrap_or_else(|err| (Some(format!("finishing the output: {err}")), false))
+    };
     let items = counters.items.load(Ordering::SeqCst);
     let elapsed = started.elapsed();
     // What the committed calls' trailers reported, whenever they reported any.

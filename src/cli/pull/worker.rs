@@ -4,6 +4,7 @@
 
 use crate::cli::output::checkpoint::{Committed, SliceState};
 use crate::cli::output::commit::Committer;
+use crate::cli::output::export::s3::file_line_items;
 use crate::cli::output::spool::Spool;
 use crate::cli::pace::Pace;
 use crate::cli::pace::concurrency::Concurrency;
@@ -14,6 +15,7 @@ use crate::cli::transport::lines::Lines;
 use crate::cli::transport::{Failure, Request, Transport, approximate_size};
 use crate::format::compress::Decompressor;
 use crate::format::error::ErrorKind;
+use crate::format::export::{KEY_SCHEMA_HEADER, RecordedKeySchema};
 use crate::format::trailer::{StopReason, Trailer};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -338,6 +340,13 @@ impl Worker {
         if let Some(max_items) = max_items {
             form.push(("max_items".into(), max_items.to_string()));
         }
+        // An export to S3: every call writes into the export's `data/`, gzip as
+        // DynamoDB's own exports are (ImportTable reads them).
+        if let Some(export) = &options.export {
+            form.retain(|(name, _)| name != "compress");
+            form.push(("compress".into(), "gzip".into()));
+            form.push(("to".into(), export.to_param()));
+        }
         match &slice.cursor {
             Some(cursor) => form.push(("cursor".into(), cursor.clone())),
             None => {
@@ -382,6 +391,18 @@ impl Worker {
         if let Some((items, bytes)) = approximate_size(response.headers()) {
             self.counters.estimate.set(items, bytes);
         }
+        if let Some(export) = &options.export
+            && let Some(key) = response
+                .headers()
+                .get(KEY_SCHEMA_HEADER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| RecordedKeySchema::from_header(value).ok())
+        {
+            export.learned.set(key);
+        }
+        let data_prefix = options.export.as_ref().map(|e| e.data_prefix());
+        // An export call's lines are files: its items are theirs.
+        let mut file_items = 0u64;
         let mut decoder = match Decompressor::for_headers(response.headers()) {
             Ok(decoder) => decoder,
             Err(err) => return Outcome::Fatal(format!("decoder: {err}")),
@@ -417,7 +438,16 @@ impl Worker {
                 Ok(ready) => ready,
                 Err(err) => return Outcome::Fatal(format!("reading the body: {err}")),
             };
-            arriving.add(lines.items - before);
+            match &data_prefix {
+                Some(prefix) => match file_line_items(&ready, prefix) {
+                    Ok(items) => {
+                        file_items += items;
+                        arriving.add(items);
+                    }
+                    Err(err) => return Outcome::Fatal(err),
+                },
+                None => arriving.add(lines.items - before),
+            }
             // A spool that cannot be written (a full disk) fails this call, not the slice.
             if let Err(err) = spool.write(ready).await {
                 return Outcome::Retry(format!("spool: {err}"));
@@ -426,12 +456,23 @@ impl Worker {
         if let Err(err) = spool.finish().await {
             return Outcome::Retry(format!("spool: {err}"));
         }
-        // A count (`select=count`) sends no lines: its trailer's items are the count.
+        // A count (`select=count`) sends no lines: its trailer's items are the count. An
+        // export's lines are files, whose items must add up to the trailer's.
         let expected = |trailer: &Trailer| if options.count { 0 } else { trailer.items };
+        let arrived = if data_prefix.is_some() {
+            file_items
+        } else {
+            lines.items
+        };
         match lines.finish() {
-            Some(trailer) if expected(&trailer) != lines.items => Outcome::Retry(format!(
-                "the trailer says {} items but {} lines arrived",
-                trailer.items, lines.items
+            Some(trailer) if expected(&trailer) != arrived => Outcome::Retry(format!(
+                "the trailer says {} items but {arrived} {} arrived",
+                trailer.items,
+                if data_prefix.is_some() {
+                    "in the files announced"
+                } else {
+                    "lines"
+                }
             )),
             Some(trailer) => {
                 debug!(
@@ -444,14 +485,14 @@ impl Worker {
                     items: if options.count {
                         trailer.items
                     } else {
-                        lines.items
+                        arrived
                     },
                     trailer: Box::new(trailer),
                 }
             }
             None => Outcome::Cut {
                 why: broke.unwrap_or_else(|| "body ended without a trailer (cut off)".into()),
-                delivered: lines.items,
+                delivered: arrived,
             },
         }
     }

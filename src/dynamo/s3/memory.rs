@@ -51,7 +51,7 @@ impl MemoryBucket {
     }
 
     /// Makes the `nth` call (from 1) of `operation` (`create`, `part`, `complete`,
-    /// `abort`) fail.
+    /// `abort`, `put`, `get`, `list`, `delete`) fail.
     pub fn fail(&self, operation: &'static str, nth: u64) {
         lock(&self.fail).push((operation, nth));
     }
@@ -71,7 +71,18 @@ impl MemoryBucket {
         lock(&self.calls).get(operation).copied().unwrap_or(0)
     }
 
-    fn call(&self, operation: &'static str) -> Result<(), UpstreamError> {
+    /// Puts `body` at `key`, as a completed upload or a PutObject would (tests use it to
+    /// change an object behind a reader's back).
+    pub fn insert(&self, key: &str, body: Vec<u8>) {
+        lock(&self.objects).insert(key.to_string(), body);
+    }
+
+    /// Removes the object at `key`, if there is one.
+    pub fn remove(&self, key: &str) {
+        lock(&self.objects).remove(key);
+    }
+
+    pub(super) fn call(&self, operation: &'static str) -> Result<(), UpstreamError> {
         let n = {
             let mut calls = lock(&self.calls);
             let n = calls.entry(operation).or_insert(0);

@@ -6,6 +6,7 @@
 //! server) addressing is path-style: a local server has no DNS name per bucket.
 
 pub mod memory;
+pub mod objects;
 
 use super::client::{CallSettings, shared};
 use super::error::classify;
@@ -92,9 +93,9 @@ impl S3 {
 /// One bucket, and the account expected to own it.
 #[derive(Debug, Clone)]
 pub struct Bucket {
-    client: aws_sdk_s3::Client,
-    name: String,
-    owner: Option<String>,
+    pub(super) client: aws_sdk_s3::Client,
+    pub(super) name: String,
+    pub(super) owner: Option<String>,
 }
 
 impl Bucket {
@@ -107,7 +108,7 @@ impl Bucket {
 /// An S3 failure as the crate's error: always [`ErrorKind::Storage`] (S3's own codes, kept
 /// in the source for the log, say more than DynamoDB's kinds would), and the SDK's
 /// retries (throttling, 5xx) have already been made.
-fn storage(err: UpstreamError) -> UpstreamError {
+pub(super) fn storage(err: UpstreamError) -> UpstreamError {
     UpstreamError {
         kind: ErrorKind::Storage,
         ..err

@@ -29,6 +29,7 @@
 //! hex MD5 of the manifest beside it there, and the loader does not read them.
 
 pub mod files;
+pub mod s3;
 pub mod sink;
 
 use crate::cli::output::CommitError;
@@ -48,7 +49,7 @@ use std::path::{Path, PathBuf};
 /// The checkpoint's [`OutputShape`](crate::cli::output::checkpoint::OutputShape) key naming
 /// the export folder it was saved for: another export's checkpoint, even one whose length
 /// fits, does not resume this one.
-const EXPORT_ID: &str = "ExportId";
+pub(crate) const EXPORT_ID: &str = "ExportId";
 
 /// Opens `-o DIR` for an export of `fresh`'s read keyed `schema`, or resumes the export
 /// there from its checkpoint. Refused, before any call: a DIR that is a file, or holds
@@ -291,12 +292,9 @@ fn settle(
     create(&exports_dir)
 }
 
-/// A new export folder: `<ExportId>` is the start in milliseconds (14 digits, as
-/// DynamoDB's ids are) and 8 random hex digits.
+/// A new export folder, named by a [`new_id`].
 fn create(exports_dir: &Path) -> Result<PathBuf, CommitError> {
-    use rand::RngExt;
-    let id = format!("{:014}-{:08x}", now_millis(), rand::rng().random::<u32>());
-    let folder = exports_dir.join(&id);
+    let folder = exports_dir.join(new_id());
     // `_started` before `data/`: a folder is never left with data and no mark.
     std::fs::create_dir_all(&folder).map_err(CommitError::io("creating", &folder))?;
     File::create(folder.join(STARTED))
@@ -308,7 +306,14 @@ fn create(exports_dir: &Path) -> Result<PathBuf, CommitError> {
     Ok(folder)
 }
 
-/// Whether `name` has the shape [`create`] gives an `<ExportId>`: 14 digits, `-`, 8
+/// A new `<ExportId>`: the start in milliseconds (14 digits, as DynamoDB's ids are) and 8
+/// random hex digits.
+pub(crate) fn new_id() -> String {
+    use rand::RngExt;
+    format!("{:014}-{:08x}", now_millis(), rand::rng().random::<u32>())
+}
+
+/// Whether `name` has the shape [`new_id`] gives an `<ExportId>`: 14 digits, `-`, 8
 /// lowercase hex digits.
 fn is_export_id(name: &str) -> bool {
     name.split_once('-').is_some_and(|(ms, tag)| {

@@ -48,32 +48,38 @@ impl ExportSink {
             .unwrap_or_default()
     }
 
-    /// The summary manifest of `files` data files holding `items`.
+    /// The summary manifest of the data files, holding `items`.
     fn summary(&self, items: u64) -> ManifestSummary {
         let id = self.id();
-        let started = id
-            .split_once('-')
-            .and_then(|(ms, _)| ms.parse::<u64>().ok())
-            .unwrap_or_else(now_millis);
-        ManifestSummary {
-            version: VERSION.into(),
-            export_arn: None,
-            start_time: Some(crate::format::time::iso8601(started)),
-            end_time: Some(crate::format::time::iso8601(now_millis())),
-            table_arn: None,
-            table_id: None,
-            // A scan over minutes is not one point in time: left out, not made up.
-            export_time: None,
-            s3_bucket: None,
-            s3_prefix: None,
-            s3_sse_algorithm: None,
-            s3_sse_kms_key_id: None,
-            manifest_files_s3_key: format!("{EXPORTS_DIR}/{id}/{FILES}"),
-            billed_size_bytes: None,
-            item_count: items,
-            output_format: OUTPUT_FORMAT.into(),
-            export_type: None,
-        }
+        manifest_summary(&id, items, &format!("{EXPORTS_DIR}/{id}"))
+    }
+}
+
+/// The summary manifest of export `id` (whose folder's key is `root`) holding `items`,
+/// ended now.
+pub(crate) fn manifest_summary(id: &str, items: u64, root: &str) -> ManifestSummary {
+    let started = id
+        .split_once('-')
+        .and_then(|(ms, _)| ms.parse::<u64>().ok())
+        .unwrap_or_else(now_millis);
+    ManifestSummary {
+        version: VERSION.into(),
+        export_arn: None,
+        start_time: Some(crate::format::time::iso8601(started)),
+        end_time: Some(crate::format::time::iso8601(now_millis())),
+        table_arn: None,
+        table_id: None,
+        // A scan over minutes is not one point in time: left out, not made up.
+        export_time: None,
+        s3_bucket: None,
+        s3_prefix: None,
+        s3_sse_algorithm: None,
+        s3_sse_kms_key_id: None,
+        manifest_files_s3_key: format!("{root}/{FILES}"),
+        billed_size_bytes: None,
+        item_count: items,
+        output_format: OUTPUT_FORMAT.into(),
+        export_type: None,
     }
 }
 

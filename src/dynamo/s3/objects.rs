@@ -1,0 +1,176 @@
+//! Whole objects: what the client asks of a bucket to finish an export (its manifests
+//! put, its `data/` listed, the files no manifest names deleted) and what a loader reads.
+//! The streamer needs none of it, and its role is granted none of it.
+
+use super::memory::MemoryBucket;
+use super::{Bucket, storage};
+use crate::dynamo::error::classify;
+use crate::format::error::{ErrorKind, UpstreamError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use std::future::Future;
+
+/// DeleteObjects takes at most this many keys a call.
+const DELETE_BATCH: usize = 1000;
+
+/// An object a listing found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// Its key.
+    pub key: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// Whole-object calls on a bucket.
+pub trait Objects: Send + Sync + 'static {
+    /// Puts `body` at `key` (small objects: manifests, markers).
+    fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<(), UpstreamError>> + Send;
+
+    /// The object at `key`, whole; `None` when there is none (small objects only).
+    fn get(&self, key: &str)
+    -> impl Future<Output = Result<Option<Vec<u8>>, UpstreamError>> + Send;
+
+    /// Every object whose key starts with `prefix`, in key order, page after page.
+    fn list(&self, prefix: &str)
+    -> impl Future<Output = Result<Vec<Listed>, UpstreamError>> + Send;
+
+    /// Deletes `keys` (a missing key is not an error, as in S3); an error names the first
+    /// key S3 would not delete.
+    fn delete(&self, keys: Vec<String>) -> impl Future<Output = Result<(), UpstreamError>> + Send;
+}
+
+impl Objects for Bucket {
+    async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), UpstreamError> {
+        self.client
+            .put_object()
+            .bucket(&self.name)
+            .key(key)
+            .body(ByteStream::from(body))
+            .set_expected_bucket_owner(self.owner.clone())
+            .send()
+            .await
+            .map_err(|err| storage(classify(err)))?;
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, UpstreamError> {
+        let sent = self
+            .client
+            .get_object()
+            .bucket(&self.name)
+            .key(key)
+            .set_expected_bucket_owner(self.owner.clone())
+            .send()
+            .await;
+        let out = match sent {
+            Ok(out) => out,
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                return Ok(None);
+            }
+            Err(err) => return Err(storage(classify(err))),
+        };
+        let body = out.body.collect().await.map_err(|err| {
+            UpstreamError::new(
+                ErrorKind::Storage,
+                format!("reading s3 object {key}: {err}"),
+            )
+        })?;
+        Ok(Some(body.into_bytes().to_vec()))
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<Listed>, UpstreamError> {
+        let mut found = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.name)
+            .prefix(prefix)
+            .set_expected_bucket_owner(self.owner.clone())
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|err| storage(classify(err)))?;
+            for object in page.contents.unwrap_or_default() {
+                let Some(key) = object.key else { continue };
+                let size = object.size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
+                found.push(Listed { key, size });
+            }
+        }
+        Ok(found)
+    }
+
+    async fn delete(&self, keys: Vec<String>) -> Result<(), UpstreamError> {
+        for batch in keys.chunks(DELETE_BATCH) {
+            let objects = batch
+                .iter()
+                .map(|key| ObjectIdentifier::builder().key(key).build())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|err| UpstreamError::new(ErrorKind::Internal, err.to_string()))?;
+            let delete = Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+                .map_err(|err| UpstreamError::new(ErrorKind::Internal, err.to_string()))?;
+            let out = self
+                .client
+                .delete_objects()
+                .bucket(&self.name)
+                .delete(delete)
+                .set_expected_bucket_owner(self.owner.clone())
+                .send()
+                .await
+                .map_err(|err| storage(classify(err)))?;
+            if let Some(failed) = out.errors.unwrap_or_default().into_iter().next() {
+                return Err(UpstreamError::new(
+                    ErrorKind::Storage,
+                    format!(
+                        "S3 did not delete {}: {} {}",
+                        failed.key.unwrap_or_default(),
+                        failed.code.unwrap_or_default(),
+                        failed.message.unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Objects for MemoryBucket {
+    async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), UpstreamError> {
+        self.call("put")?;
+        self.insert(key, body);
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, UpstreamError> {
+        self.call("get")?;
+        Ok(self.objects().remove(key))
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<Listed>, UpstreamError> {
+        self.call("list")?;
+        Ok(self
+            .objects()
+            .into_iter()
+            .filter(|(key, _)| key.starts_with(prefix))
+            .map(|(key, body)| Listed {
+                key,
+                size: body.len() as u64,
+            })
+            .collect())
+    }
+
+    async fn delete(&self, keys: Vec<String>) -> Result<(), UpstreamError> {
+        self.call("delete")?;
+        for key in keys {
+            self.remove(&key);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,262 @@
+//! `scanstream pull --layout export -o s3://BUCKET/PREFIX` end to end: the real client
+//! drives the real streamer under `cargo lambda watch`, whose invocations write the data
+//! files into the local S3 server (moto); the client commits their records, and at the
+//! end writes the manifests and deletes every file no committed call announced. Killed
+//! with SIGKILL half way and run again, the export is the same as one never killed: its
+//! `data/` listing is exactly the manifest's, each file's MD5 and count are what the
+//! manifest says, and together they hold the table's items once each.
+
+mod common;
+
+use common::emulator::Emulator;
+use common::keyed::{KEY, source_table};
+use common::run::{scratch, wait_until_committed};
+use common::s3::{export_env, fresh_bucket, keys, local_s3, object};
+use common::*;
+use scanstream::format::export::{DataFileEntry, ManifestSummary, RecordedKeySchema, md5_base64};
+use scanstream::format::key::KeySchema;
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// `scanstream pull URL --layout export -o s3://BUCKET/PREFIX`, run in `dir` (where its
+/// checkpoint goes by default).
+fn pull_s3(url: &str, to: &str, dir: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_scanstream"));
+    command
+        .args(["pull", url, "--invocations", "3", "--segments", "2"])
+        .args([
+            "--limit", "100", "--format", "dynamodb", "--layout", "export", "-o", to,
+        ])
+        .args(extra)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .env("RUST_LOG", "warn");
+    command
+}
+
+/// The export's id, from the checkpoint a run left.
+fn export_id(checkpoint: &Path) -> String {
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(checkpoint).expect("checkpoint")).expect("json");
+    saved["shape"]["ExportId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no ExportId in {saved}"))
+        .to_string()
+}
+
+/// Checks the finished export at `root` in `bucket` against `expected`, by our own
+/// reading of the objects: the summary, `data/` holding exactly the manifest's files, each
+/// file's MD5 and count, every item once, and the key schema recorded.
+async fn check_export(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    root: &str,
+    expected: &BTreeSet<Vec<u8>>,
+) {
+    let summary: ManifestSummary =
+        serde_json::from_slice(&object(s3, bucket, &format!("{root}/manifest-summary.json")).await)
+            .expect("summary");
+    assert_eq!(summary.item_count, expected.len() as u64);
+    assert_eq!(
+        summary.manifest_files_s3_key,
+        format!("{root}/manifest-files.json")
+    );
+    assert_eq!(summary.s3_bucket.as_deref(), Some(bucket));
+    let manifest = object(s3, bucket, &format!("{root}/manifest-files.json")).await;
+    let checksum = object(s3, bucket, &format!("{root}/manifest-files.checksum")).await;
+    assert_eq!(
+        String::from_utf8(checksum).expect("hex"),
+        scanstream::format::export::hex_md5(&manifest)
+    );
+    let entries: Vec<DataFileEntry> = manifest
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("a manifest line"))
+        .collect();
+    let listed: BTreeSet<String> = keys(s3, bucket, &format!("{root}/data/"))
+        .await
+        .into_iter()
+        .collect();
+    let named: BTreeSet<String> = entries.iter().map(|e| e.data_file_s3_key.clone()).collect();
+    assert_eq!(
+        listed, named,
+        "data/ holds exactly the files the manifest lists"
+    );
+    assert_eq!(named.len(), entries.len(), "no file listed twice");
+    let mut items = Vec::new();
+    for entry in &entries {
+        let stored = object(s3, bucket, &entry.data_file_s3_key).await;
+        assert_eq!(md5_base64(&stored[..]).expect("md5"), entry.md5_checksum);
+        let mut plain = String::new();
+        flate2::read::GzDecoder::new(&stored[..])
+            .read_to_string(&mut plain)
+            .expect("gzip");
+        let lines: Vec<&str> = plain.lines().filter(|l| !l.is_empty()).collect();
+        assert_eq!(
+            lines.len() as u64,
+            entry.item_count,
+            "{}",
+            entry.data_file_s3_key
+        );
+        for line in lines {
+            let item = scanstream::format::json::read::item_of_line(line).expect("DynamoDB JSON");
+            items.push(scanstream::format::json::to_line(&item));
+        }
+    }
+    assert_eq!(items.len(), expected.len(), "every item once");
+    let items: BTreeSet<Vec<u8>> = items.into_iter().collect();
+    assert!(
+        &items == expected,
+        "the export's items differ from the table's"
+    );
+    let recorded: RecordedKeySchema = serde_json::from_slice(
+        &object(s3, bucket, &format!("{root}/scanstream-key-schema.json")).await,
+    )
+    .expect("key schema");
+    assert_eq!(
+        recorded.schema(),
+        Ok(KeySchema::parse(KEY).expect("schema")),
+        "the key schema the functions said, with no --key given"
+    );
+}
+
+/// GIVEN a table keyed `pk:S,sk:N` and a pull to S3 killed (SIGKILL) half way, and a
+/// stray file in its `data/` WHEN the same command runs again THEN it resumes the same
+/// export, deletes what no committed call announced, prints the export's URL, and the
+/// export holds the table's items once each, with the key schema the functions said.
+#[tokio::test]
+async fn a_killed_pull_to_s3_resumes_into_one_exact_export() {
+    let ddb = local_client().await;
+    let s3 = local_s3().await;
+    let (table, expected) = source_table(&ddb, "s3-pull-src", 71, 4000).await;
+    let bucket = fresh_bucket(&s3, "s3-pull").await;
+    // Small files, so every call completes several.
+    let env = export_env(
+        &table,
+        &bucket,
+        "exports",
+        &[("EXPORT_FILE_BYTES", "65536")],
+    );
+    let emulator = Emulator::start_warm("s3-pull", &env).await;
+    let url = emulator.url("streamer", "");
+    let url = url.trim_end_matches('?');
+    let dir = scratch("s3-pull");
+    let to = format!("s3://{bucket}/exports/run");
+    let checkpoint = dir.join(format!("scanstream-s3-{bucket}-exports-run.ckpt"));
+    // Slowly (a read-rate cap), so it can be killed half way.
+    let mut child = pull_s3(
+        url,
+        &to,
+        &dir,
+        &["--max-items-per-call", "300", "--max-rcu", "40"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("scanstream runs");
+    wait_until_committed(&mut child, &checkpoint, 900, Duration::from_secs(180));
+    child.kill().expect("kill -9");
+    child.wait().expect("reaped");
+    let id = export_id(&checkpoint);
+    let root = format!("exports/run/AWSDynamoDB/{id}");
+    assert!(
+        keys(&s3, &bucket, &format!("{root}/manifest-summary.json"))
+            .await
+            .is_empty(),
+        "not finished yet"
+    );
+    // A file no committed call announced (as a cut call's would be).
+    s3.put_object()
+        .bucket(&bucket)
+        .key(format!("{root}/data/stray.json.gz"))
+        .body(b"stray".to_vec().into())
+        .send()
+        .await
+        .expect("stray");
+
+    let output = pull_s3(url, &to, &dir, &[]).output().expect("runs again");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("resuming"), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        format!("s3://{bucket}/{root}/"),
+        "the export's URL, on standard output"
+    );
+    assert!(
+        !checkpoint.exists(),
+        "a finished export removes its checkpoint"
+    );
+    assert!(
+        std::fs::read_dir(&dir).expect("dir").next().is_none(),
+        "and its records: nothing is left in the working directory"
+    );
+    check_export(&s3, &bucket, &root, &expected).await;
+    let exports = keys(&s3, &bucket, "exports/run/AWSDynamoDB/").await;
+    assert!(
+        exports.iter().all(|k| k.starts_with(&format!("{root}/"))),
+        "one export: {exports:?}"
+    );
+}
+
+/// Flags an export to S3 cannot run with, and a bucket this client cannot write, are
+/// refused before any call (the URL is one nothing listens on).
+#[tokio::test]
+async fn an_export_to_s3_is_refused_before_any_call() {
+    let s3 = local_s3().await;
+    let dir = scratch("s3-refuse");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_scanstream"))
+            .args(["pull", "http://127.0.0.1:9/", "--max-attempts", "1"])
+            .args(args)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .output()
+            .expect("scanstream runs");
+        assert!(!out.status.success(), "{args:?} was accepted");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let export = ["--format", "dynamodb", "--layout", "export"];
+    let err = run(&["--format", "dynamodb", "-o", "s3://bucket/p"]);
+    assert!(err.contains("needs --layout export"), "{err}");
+    let err = run(&[&export[..], &["-o", "s3://bucket/p", "--no-checkpoint"]].concat());
+    assert!(err.contains("--no-checkpoint"), "{err}");
+    let err = run(&[&export[..], &["-o", "s3://Not_A_Bucket/p"]].concat());
+    assert!(err.contains("Not_A_Bucket"), "{err}");
+    let err = run(&[&export[..], &["-o", "s3://bucket/a/../b"]].concat());
+    assert!(err.contains("a/../b"), "{err}");
+    let err = run(&[
+        "--format",
+        "json",
+        "--layout",
+        "export",
+        "-o",
+        "s3://bucket/p",
+    ]);
+    assert!(err.contains("--format dynamodb"), "{err}");
+    let err = run(&[
+        &export[..],
+        &["-o", "s3://bucket/p", "--filter", "attribute_exists(a)"],
+    ]
+    .concat());
+    assert!(err.contains("--filter"), "{err}");
+    let err = run(&[
+        &export[..],
+        &["-o", "s3://bucket/p", "--expected-bucket-owner", "12"],
+    ]
+    .concat());
+    assert!(err.contains("12 digits"), "{err}");
+    let missing = format!("{}-missing", fresh_bucket(&s3, "s3-refuse").await);
+    let err = run(&[&export[..], &["-o", &format!("s3://{missing}/p")]].concat());
+    assert!(
+        err.contains(&format!("s3://{missing}/p/AWSDynamoDB/")) && err.contains("_started"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("call will be made again"),
+        "no call was made: {err}"
+    );
+}
