@@ -9,7 +9,7 @@
 mod common;
 
 use common::emulator::Emulator;
-use common::keyed::{KEY, source_table};
+use common::keyed::{KEY, keyed_items, source_table};
 use common::run::{scratch, wait_until_committed};
 use common::s3::{export_env, fresh_bucket, keys, local_s3, object};
 use common::*;
@@ -123,6 +123,33 @@ async fn check_export(
     );
 }
 
+/// Waits until no upload is open under `prefix` and its listing stays the same for 3 s.
+async fn settle(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let mut last = keys(s3, bucket, prefix).await;
+    loop {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let open = s3
+            .list_multipart_uploads()
+            .bucket(bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .expect("uploads")
+            .uploads()
+            .len();
+        let now = keys(s3, bucket, prefix).await;
+        if open == 0 && now == last {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the killed run's invocations never ended"
+        );
+        last = now;
+    }
+}
+
 /// GIVEN a table keyed `pk:S,sk:N` and a pull to S3 killed (SIGKILL) half way, and a
 /// stray file in its `data/` WHEN the same command runs again THEN it resumes the same
 /// export, deletes what no committed call announced, prints the export's URL, and the
@@ -162,6 +189,10 @@ async fn a_killed_pull_to_s3_resumes_into_one_exact_export() {
     child.wait().expect("reaped");
     let id = export_id(&checkpoint);
     let root = format!("exports/run/AWSDynamoDB/{id}");
+    // KNOWN LIMIT (docs/export.md): an invocation whose client was killed runs on, and may
+    // complete a file after the next run's finish has cleaned `data/`. Its calls here end
+    // after 300 items: the test lets them end before it resumes.
+    settle(&s3, &bucket, &format!("{root}/data/")).await;
     assert!(
         keys(&s3, &bucket, &format!("{root}/manifest-summary.json"))
             .await
@@ -199,6 +230,146 @@ async fn a_killed_pull_to_s3_resumes_into_one_exact_export() {
     assert!(
         exports.iter().all(|k| k.starts_with(&format!("{root}/"))),
         "one export: {exports:?}"
+    );
+
+    // The loader reads it from S3, the key schema recorded there creating the table.
+    let copy = unique_table("s3-pull-copy");
+    let out = seeder(&[
+        "--table",
+        &copy,
+        "--from",
+        &format!("s3://{bucket}/exports/run"),
+        "--create-table",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        table_lines(&ddb, &copy).await == expected,
+        "the table loaded from S3 differs from the source"
+    );
+
+    // One data file changed in S3 after the export: refused, naming it, nothing written.
+    let manifest = object(&s3, &bucket, &format!("{root}/manifest-files.json")).await;
+    let first: DataFileEntry =
+        serde_json::from_slice(manifest.split(|&b| b == b'\n').next().expect("a line"))
+            .expect("entry");
+    let mut bytes = object(&s3, &bucket, &first.data_file_s3_key).await;
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    s3.put_object()
+        .bucket(&bucket)
+        .key(&first.data_file_s3_key)
+        .body(bytes.into())
+        .send()
+        .await
+        .expect("corrupt");
+    let target = unique_table("s3-pull-corrupt");
+    let out = seeder(&[
+        "--table",
+        &target,
+        "--from",
+        &format!("s3://{bucket}/{root}"),
+        "--create-table",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a corrupt file is refused");
+    assert!(
+        stderr.contains(&first.data_file_s3_key) && stderr.contains("MD5"),
+        "{stderr}"
+    );
+    assert!(
+        !ddb.list_tables()
+            .send()
+            .await
+            .expect("tables")
+            .table_names()
+            .contains(&target),
+        "nothing written: not even the table created"
+    );
+}
+
+/// GIVEN an export laid out as DynamoDB's own ExportTable writes it (its manifests' full
+/// fields, keys under the prefix, random data file names, no key schema file) WHEN
+/// `seeder --from s3://...` loads it into an existing table THEN the table holds its items.
+#[tokio::test]
+async fn a_native_export_in_s3_loads_into_an_existing_table() {
+    let ddb = local_client().await;
+    let s3 = local_s3().await;
+    let bucket = fresh_bucket(&s3, "s3-native").await;
+    let (table, expected) = source_table(&ddb, "s3-native-src", 73, 300).await;
+    let lines: Vec<String> = keyed_items(73, 300)
+        .iter()
+        .map(|item| {
+            let mut typed = Vec::new();
+            scanstream::format::json::Format::Dynamodb.write_line(&mut typed, item);
+            String::from_utf8(typed).expect("utf-8")
+        })
+        .collect();
+    let id = "01764979200000-1a2b3c4d";
+    let root = format!("native/AWSDynamoDB/{id}");
+    let mut entries = String::new();
+    for (n, chunk) in lines.chunks(120).enumerate() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, chunk.concat().as_bytes()).expect("gzip");
+        let body = gz.finish().expect("gzip");
+        let key = format!("{root}/data/x{n}abcdefghijklmnop.json.gz");
+        entries.push_str(&format!(
+            "{{\"itemCount\":{},\"md5Checksum\":\"{}\",\"etag\":\"{}\",\"dataFileS3Key\":\"{key}\"}}\n",
+            chunk.len(),
+            md5_base64(&body[..]).expect("md5"),
+            scanstream::format::export::hex_md5(&body),
+        ));
+        s3.put_object()
+            .bucket(&bucket)
+            .key(&key)
+            .body(body.into())
+            .send()
+            .await
+            .expect("put");
+    }
+    let summary = format!(
+        "{{\"version\":\"2020-06-30\",\"exportArn\":\"arn:aws:dynamodb:us-east-1:123456789012:table/{table}/export/{id}\",\"startTime\":\"2026-12-06T00:00:00.000Z\",\"endTime\":\"2026-12-06T00:05:00.000Z\",\"tableArn\":\"arn:aws:dynamodb:us-east-1:123456789012:table/{table}\",\"tableId\":\"0a1b2c3d-0000-0000-0000-000000000000\",\"exportTime\":\"2026-12-06T00:00:00.000Z\",\"s3Bucket\":\"{bucket}\",\"s3Prefix\":\"native\",\"s3SseAlgorithm\":\"AES256\",\"s3SseKmsKeyId\":null,\"manifestFilesS3Key\":\"{root}/manifest-files.json\",\"billedSizeBytes\":12345,\"itemCount\":{},\"outputFormat\":\"DYNAMODB_JSON\",\"exportType\":\"FULL_EXPORT\"}}",
+        lines.len()
+    );
+    for (name, body) in [
+        ("_started", String::new()),
+        ("manifest-files.json", entries),
+        ("manifest-summary.json", summary),
+    ] {
+        s3.put_object()
+            .bucket(&bucket)
+            .key(format!("{root}/{name}"))
+            .body(body.into_bytes().into())
+            .send()
+            .await
+            .expect("put");
+    }
+    // An existing, empty table of the same key schema: ImportTable cannot load into one.
+    let target = unique_table("s3-native-copy");
+    scanstream::dynamo::table::ensure_table_keyed(
+        &scanstream::dynamo::client::Dynamo::from(ddb.clone()),
+        &target,
+        &KeySchema::parse(KEY).expect("schema"),
+    )
+    .await
+    .expect("target table");
+    let out = seeder(&[
+        "--table",
+        &target,
+        "--from",
+        &format!("s3://{bucket}/native"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        table_lines(&ddb, &target).await == expected,
+        "the table loaded from a native export differs from the source"
     );
 }
 

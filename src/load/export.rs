@@ -1,4 +1,4 @@
-//! Reading a DynamoDB export from disk: the export folder found under a prefix, its
+//! Reading a DynamoDB export from disk or from S3: the export folder found under a prefix, its
 //! manifests checked against each other and against the files present, and the data
 //! files' bytes against their checksums. The layout itself is [`crate::format::export`].
 
@@ -7,7 +7,9 @@ use crate::format::export::{
     RecordedKeySchema, SUMMARY, md5_base64,
 };
 use crate::format::key::KeySchema;
+use crate::load::input::{Remote, Source};
 use std::collections::{BTreeMap, BTreeSet};
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// What is wrong with an export, naming the file.
@@ -64,8 +66,10 @@ pub enum ExportError {
 /// One data file of an export.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataFile {
-    /// Where it is.
+    /// Where it is, for messages (`s3://...` for an object).
     pub path: PathBuf,
+    /// How it is read.
+    pub source: Source,
     /// Its manifest entry.
     pub entry: DataFileEntry,
 }
@@ -132,11 +136,159 @@ fn local_part(key: &str) -> Option<&str> {
     rest.split_once('/').map(|(_, rest)| rest)
 }
 
+/// Where an export's files are read from: a folder on disk, or one in S3.
+trait Folder {
+    /// How messages name `name` in it.
+    fn path(&self, name: &str) -> PathBuf;
+    /// A small file's bytes (a manifest), or `None` when it is not there.
+    fn read(&self, name: &str) -> io::Result<Option<Vec<u8>>>;
+    /// The names of the files in `data/`, sorted.
+    fn data_names(&self) -> io::Result<Vec<String>>;
+    /// How `data/<name>` is read.
+    fn data(&self, name: &str) -> Source;
+}
+
+/// An export folder on disk.
+struct Disk(PathBuf);
+
+impl Folder for Disk {
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    fn read(&self, name: &str) -> io::Result<Option<Vec<u8>>> {
+        match std::fs::read(self.0.join(name)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    fn data_names(&self) -> io::Result<Vec<String>> {
+        let data_dir = self.0.join(DATA_DIR);
+        if !data_dir.is_dir() {
+            return Ok(Vec::new());
+        }
+        let mut names: Vec<String> = std::fs::read_dir(&data_dir)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    fn data(&self, name: &str) -> Source {
+        Source::File(self.0.join(DATA_DIR).join(name))
+    }
+}
+
+/// An export folder in S3: `location.prefix` is its key.
+struct InS3(Remote);
+
+impl InS3 {
+    fn key(&self, name: &str) -> String {
+        self.0.location.key(name)
+    }
+}
+
+impl Folder for InS3 {
+    fn path(&self, name: &str) -> PathBuf {
+        PathBuf::from(format!(
+            "s3://{}/{}",
+            self.0.location.bucket,
+            self.key(name)
+        ))
+    }
+
+    fn read(&self, name: &str) -> io::Result<Option<Vec<u8>>> {
+        self.0
+            .bucket
+            .get_blocking(&self.key(name), &self.0.handle)
+            .map_err(|err| io::Error::other(err.to_string()))
+    }
+
+    fn data_names(&self) -> io::Result<Vec<String>> {
+        let prefix = format!("{}/", self.key(DATA_DIR));
+        let listed = self
+            .0
+            .bucket
+            .list_blocking(&prefix, &self.0.handle)
+            .map_err(|err| io::Error::other(err.to_string()))?;
+        Ok(listed
+            .into_iter()
+            .filter_map(|o| o.key.strip_prefix(&prefix).map(str::to_string))
+            .collect())
+    }
+
+    fn data(&self, name: &str) -> Source {
+        Source::Object(self.0.at(&self.key(&format!("{DATA_DIR}/{name}"))))
+    }
+}
+
+/// The export folder `remote` names: itself when it holds `manifest-summary.json`, else
+/// the one `AWSDynamoDB/<ExportId>/` under it. From a blocking thread.
+fn locate_s3(remote: &Remote) -> Result<Remote, ExportError> {
+    let io = |file: String| {
+        move |source| ExportError::Io {
+            file: PathBuf::from(file),
+            source,
+        }
+    };
+    let here = InS3(remote.clone());
+    if here
+        .read(SUMMARY)
+        .map_err(io(remote.location.to_string()))?
+        .is_some()
+    {
+        return Ok(remote.clone());
+    }
+    let exports = remote.location.key(EXPORTS_DIR);
+    let listed = remote
+        .bucket
+        .list_blocking(&format!("{exports}/"), &remote.handle)
+        .map_err(|err| ExportError::Io {
+            file: PathBuf::from(format!("s3://{}/{exports}/", remote.location.bucket)),
+            source: io::Error::other(err.to_string()),
+        })?;
+    let found: BTreeSet<String> = listed
+        .iter()
+        .filter_map(|o| {
+            let rest = o.key.strip_prefix(&format!("{exports}/"))?;
+            let (id, name) = rest.split_once('/')?;
+            (name == SUMMARY).then(|| format!("{exports}/{id}"))
+        })
+        .collect();
+    let mut found = found.into_iter();
+    match (found.next(), found.next()) {
+        (Some(one), None) => Ok(remote.at(&one)),
+        (None, _) => Err(ExportError::NotAnExport(format!(
+            "{}: neither an export (no {SUMMARY}) nor a prefix holding {EXPORTS_DIR}/<ExportId>/{SUMMARY}",
+            remote.location
+        ))),
+        (Some(a), Some(b)) => Err(ExportError::NotAnExport(format!(
+            "s3://{}/{exports} holds more than one export ({a}, {b}, ...): name the one to load",
+            remote.location.bucket
+        ))),
+    }
+}
+
 impl Export {
     /// Reads the export `dir` names (see [`locate`]): its manifests, every data file
     /// they list present, no other file in `data/`, the items adding up.
     pub fn open(dir: &Path) -> Result<Self, ExportError> {
         let dir = locate(dir)?;
+        Self::open_in(&Disk(dir.clone()), dir)
+    }
+
+    /// [`Export::open`] of an export in S3 (`s3://BUCKET/PREFIX`, the folder or a prefix
+    /// holding one), from a blocking thread: its objects are read as they stream.
+    pub fn open_s3(remote: &Remote) -> Result<Self, ExportError> {
+        let folder = locate_s3(remote)?;
+        let dir = PathBuf::from(folder.location.to_string());
+        Self::open_in(&InS3(folder), dir)
+    }
+
+    fn open_in(folder: &dyn Folder, dir: PathBuf) -> Result<Self, ExportError> {
         let io = |file: &Path| {
             let file = file.to_path_buf();
             move |source| ExportError::Io { file, source }
@@ -145,8 +297,19 @@ impl Export {
             file: file.to_path_buf(),
             message,
         };
-        let summary_path = dir.join(SUMMARY);
-        let text = std::fs::read_to_string(&summary_path).map_err(io(&summary_path))?;
+        let read = |name: &str| -> Result<Vec<u8>, ExportError> {
+            let path = folder.path(name);
+            folder
+                .read(name)
+                .map_err(io(&path))?
+                .ok_or_else(|| ExportError::Io {
+                    file: path,
+                    source: io::Error::new(io::ErrorKind::NotFound, "not there"),
+                })
+        };
+        let summary_path = folder.path(SUMMARY);
+        let text = String::from_utf8(read(SUMMARY)?)
+            .map_err(|_| bad(&summary_path, "not UTF-8".into()))?;
         let summary: ManifestSummary =
             serde_json::from_str(&text).map_err(|e| bad(&summary_path, e.to_string()))?;
         if summary.output_format != OUTPUT_FORMAT {
@@ -175,8 +338,8 @@ impl Export {
                 ),
             ));
         }
-        let files_path = dir.join(FILES);
-        let raw = std::fs::read(&files_path).map_err(io(&files_path))?;
+        let files_path = folder.path(FILES);
+        let raw = read(FILES)?;
         let manifest_md5 = md5_base64(raw.as_slice()).map_err(io(&files_path))?;
         let text = String::from_utf8(raw).map_err(|_| bad(&files_path, "not UTF-8".into()))?;
         let mut files = Vec::new();
@@ -203,7 +366,8 @@ impl Export {
                 return Err(at(format!("{name} is listed twice")));
             }
             files.push(DataFile {
-                path: dir.join(DATA_DIR).join(&name),
+                path: folder.path(&format!("{DATA_DIR}/{name}")),
+                source: folder.data(&name),
                 entry,
             });
         }
@@ -217,32 +381,37 @@ impl Export {
                 ),
             ));
         }
+        let data_path = folder.path(DATA_DIR);
+        let present: BTreeSet<String> = folder
+            .data_names()
+            .map_err(io(&data_path))?
+            .into_iter()
+            .collect();
         for file in &files {
-            if !file.path.is_file() {
+            let name = file
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if !present.contains(&name) {
                 return Err(ExportError::Missing(file.path.clone()));
             }
         }
-        let data_dir = dir.join(DATA_DIR);
-        if data_dir.is_dir() {
-            let entries = std::fs::read_dir(&data_dir).map_err(io(&data_dir))?;
-            let mut present: Vec<PathBuf> =
-                entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-            present.sort();
-            for path in present {
-                let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-                if !name.is_some_and(|n| listed.contains_key(&n)) {
-                    return Err(ExportError::Extra(path));
-                }
+        for name in &present {
+            if !listed.contains_key(name) {
+                return Err(ExportError::Extra(
+                    folder.path(&format!("{DATA_DIR}/{name}")),
+                ));
             }
         }
-        let schema_path = dir.join(KEY_SCHEMA);
-        let key_schema = if schema_path.is_file() {
-            let text = std::fs::read_to_string(&schema_path).map_err(io(&schema_path))?;
-            let recorded: RecordedKeySchema =
-                serde_json::from_str(&text).map_err(|e| bad(&schema_path, e.to_string()))?;
-            Some(recorded.schema().map_err(|e| bad(&schema_path, e))?)
-        } else {
-            None
+        let schema_path = folder.path(KEY_SCHEMA);
+        let key_schema = match folder.read(KEY_SCHEMA).map_err(io(&schema_path))? {
+            Some(text) => {
+                let recorded: RecordedKeySchema =
+                    serde_json::from_slice(&text).map_err(|e| bad(&schema_path, e.to_string()))?;
+                Some(recorded.schema().map_err(|e| bad(&schema_path, e))?)
+            }
+            None => None,
         };
         Ok(Self {
             dir,
@@ -256,7 +425,7 @@ impl Export {
     /// Checks every data file's bytes against its `md5Checksum`, in manifest order.
     pub fn verify_checksums(&self) -> Result<(), ExportError> {
         for file in &self.files {
-            let opened = std::fs::File::open(&file.path).map_err(|source| ExportError::Io {
+            let opened = file.source.open_raw().map_err(|source| ExportError::Io {
                 file: file.path.clone(),
                 source,
             })?;

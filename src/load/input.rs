@@ -6,6 +6,8 @@
 //! as it arrives. gzip and zstd are recognised by their first bytes and decoded as the
 //! bytes stream, so memory never holds more than a buffer and one line.
 
+use crate::dynamo::s3::Bucket;
+use crate::format::location::S3Location;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
@@ -28,7 +30,43 @@ pub enum Source {
     Directory(PathBuf),
     /// Anything else that can be read once: written as it streams.
     Stream(PathBuf),
+    /// `s3://BUCKET/PREFIX`: an export in S3 (the folder, or a prefix holding one).
+    S3(Remote),
+    /// One object of an export in S3: read as it streams, and again for the second pass.
+    Object(Remote),
 }
+
+/// A location in S3 and the bucket handle that reads it, from a blocking thread.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// The bucket.
+    pub bucket: Bucket,
+    /// The location: `prefix` is the folder's, or the object's key.
+    pub location: S3Location,
+    /// The runtime the S3 calls wait on.
+    pub handle: tokio::runtime::Handle,
+}
+
+impl Remote {
+    /// The same bucket at `key`.
+    pub fn at(&self, key: &str) -> Self {
+        Self {
+            location: S3Location {
+                bucket: self.location.bucket.clone(),
+                prefix: key.to_string(),
+            },
+            ..self.clone()
+        }
+    }
+}
+
+impl PartialEq for Remote {
+    fn eq(&self, other: &Self) -> bool {
+        self.location == other.location
+    }
+}
+
+impl Eq for Remote {}
 
 impl Source {
     /// Classifies `path` by what it is once opened (so `/dev/stdin` redirected from a
@@ -52,6 +90,7 @@ impl Source {
         match self {
             Self::Stdin => "standard input".to_string(),
             Self::File(p) | Self::Directory(p) | Self::Stream(p) => p.display().to_string(),
+            Self::S3(remote) | Self::Object(remote) => remote.location.to_string(),
         }
     }
 
@@ -74,9 +113,24 @@ impl Source {
         match self {
             Self::Stdin => decoded(io::stdin()),
             Self::File(p) | Self::Stream(p) => decoded(File::open(p)?),
-            Self::Directory(p) => Err(io::Error::other(format!(
-                "{} is a directory, read as an export",
-                p.display()
+            Self::Object(_) => decoded(self.open_raw()?),
+            Self::Directory(_) | Self::S3(_) => Err(io::Error::other(format!(
+                "{} is a folder, read as an export",
+                self.name()
+            ))),
+        }
+    }
+
+    /// A file's or an object's bytes as they are, not decoded (for their MD5).
+    pub fn open_raw(&self) -> io::Result<Box<dyn Read + Send>> {
+        match self {
+            Self::File(p) => Ok(Box::new(File::open(p)?)),
+            Self::Object(remote) => remote
+                .bucket
+                .open_blocking(&remote.location.prefix, &remote.handle),
+            _ => Err(io::Error::other(format!(
+                "{} is not a file or an object",
+                self.name()
             ))),
         }
     }

@@ -167,6 +167,15 @@ pub async fn run(
     }
     let export = match &options.source {
         Source::Directory(dir) => Some(Export::open(dir)?),
+        // S3 calls made from a blocking thread, as the passes read.
+        Source::S3(remote) => {
+            let remote = remote.clone();
+            Some(
+                tokio::task::spawn_blocking(move || Export::open_s3(&remote))
+                    .await
+                    .map_err(|e| LoadError::Usage(format!("reading the export failed: {e}")))??,
+            )
+        }
         _ => None,
     };
     let (schema, indexes, create) = resolve_schema(
@@ -184,11 +193,7 @@ pub async fn run(
         cut_off_tail: options.source.is_stream(),
     };
     let sources: Vec<Source> = match &export {
-        Some(export) => export
-            .files
-            .iter()
-            .map(|f| Source::File(f.path.clone()))
-            .collect(),
+        Some(export) => export.files.iter().map(|f| f.source.clone()).collect(),
         None => vec![options.source.clone()],
     };
     if options.source.is_stream() {
@@ -217,7 +222,10 @@ pub async fn run(
     // A file or an export: everything is checked before anything is written.
     let fingerprint = match &export {
         Some(export) => {
-            export.verify_checksums()?;
+            let verified = export.clone();
+            tokio::task::spawn_blocking(move || verified.verify_checksums())
+                .await
+                .map_err(|e| LoadError::Usage(format!("checking the export failed: {e}")))??;
             format!("export manifest md5 {}", export.manifest_md5)
         }
         None => match &options.source {

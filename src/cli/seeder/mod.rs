@@ -6,14 +6,17 @@ pub mod progress;
 
 use crate::cli::seeder::progress::Progress;
 use crate::dynamo::client::{CallSettings, Dynamo};
+use crate::dynamo::s3::S3;
 use crate::dynamo::table;
 use crate::dynamo::writer::{BatchWriter, WriteReport};
 use crate::format::backoff::Backoff;
 use crate::format::key::KeySchema;
 use crate::format::limits::MAX_ITEM_BYTES;
+use crate::format::location::S3Location;
 use crate::generate::Input;
 use crate::generate::record as generate;
 use crate::generate::summary::Summary;
+use crate::load::input::Remote;
 use crate::load::input::Source;
 use crate::load::{LoadError, LoadOptions, Observer, Outcome};
 use anyhow::{Context, bail};
@@ -48,9 +51,11 @@ pub struct Args {
     /// Load items instead of generating them: an NDJSON file of DynamoDB typed JSON (one
     /// item a line, bare or as `{"Item":{...}}`, plain, gzip or zstd), a DynamoDB export
     /// directory, or a stream (`-` for standard input, a FIFO, `/dev/stdin`, `<(...)`),
-    /// such as the streamer's `format=dynamodb` output. A file or export is checked
-    /// whole before anything is written; a stream is written as it arrives and must end
-    /// with a complete trailer.
+    /// such as the streamer's `format=dynamodb` output, or an export in S3
+    /// (`s3://BUCKET/PREFIX/AWSDynamoDB/<ExportId>`, ours or DynamoDB's own). A file or
+    /// export is checked whole (every file's MD5 and item count against its manifest)
+    /// before anything is written; a stream is written as it arrives and must end with a
+    /// complete trailer.
     #[arg(long)]
     pub from: Option<PathBuf>,
     /// With --from: write the valid lines even if some are invalid (still exits non-zero).
@@ -98,7 +103,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         bail!("--table (or TABLE_NAME) is required: the table to write into");
     }
     let source = match &args.from {
-        Some(path) => Some(Source::of(path).with_context(|| format!("--from {}", path.display()))?),
+        Some(path) => match path.to_str().filter(|p| p.starts_with("s3://")) {
+            // An export in S3: read as it streams, through the standard credential chain.
+            Some(url) => {
+                let location = S3Location::parse(url).map_err(|e| anyhow::anyhow!("--from {e}"))?;
+                let bucket = S3::connect(&CallSettings::default())
+                    .await
+                    .bucket(&location.bucket, None);
+                Some(Source::S3(Remote {
+                    bucket,
+                    location,
+                    handle: tokio::runtime::Handle::current(),
+                }))
+            }
+            None => Some(Source::of(path).with_context(|| format!("--from {}", path.display()))?),
+        },
         None => None,
     };
     let client = Dynamo::connect(&CallSettings::default()).await;

@@ -174,3 +174,99 @@ impl Objects for MemoryBucket {
         Ok(())
     }
 }
+
+/// The longest a reader waits for the next chunk of an object's body: a connection that
+/// goes silent is an error, not a hang.
+pub const CHUNK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Bucket {
+    /// The object at `key` as a reader of its bytes as they stream, for a blocking thread
+    /// (a loader's reading thread): each call waits on `handle`'s runtime, and never
+    /// from one of its own threads.
+    pub fn open_blocking(
+        &self,
+        key: &str,
+        handle: &tokio::runtime::Handle,
+    ) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+        let sent = handle.block_on(
+            self.client
+                .get_object()
+                .bucket(&self.name)
+                .key(key)
+                .set_expected_bucket_owner(self.owner.clone())
+                .send(),
+        );
+        let out = sent.map_err(|err| {
+            std::io::Error::other(format!(
+                "s3://{}/{key}: {}",
+                self.name,
+                storage(classify(err))
+            ))
+        })?;
+        Ok(Box::new(ObjectReader {
+            body: out.body,
+            handle: handle.clone(),
+            chunk: Vec::new(),
+            at: 0,
+            name: format!("s3://{}/{key}", self.name),
+        }))
+    }
+
+    /// [`Objects::get`] from a blocking thread.
+    pub fn get_blocking(
+        &self,
+        key: &str,
+        handle: &tokio::runtime::Handle,
+    ) -> Result<Option<Vec<u8>>, UpstreamError> {
+        handle.block_on(self.get(key))
+    }
+
+    /// [`Objects::list`] from a blocking thread.
+    pub fn list_blocking(
+        &self,
+        prefix: &str,
+        handle: &tokio::runtime::Handle,
+    ) -> Result<Vec<Listed>, UpstreamError> {
+        handle.block_on(self.list(prefix))
+    }
+}
+
+/// An object's body read chunk by chunk: memory holds one chunk.
+struct ObjectReader {
+    body: ByteStream,
+    handle: tokio::runtime::Handle,
+    chunk: Vec<u8>,
+    at: usize,
+    name: String,
+}
+
+impl std::io::Read for ObjectReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.chunk.len() {
+            let next = self
+                .handle
+                .block_on(tokio::time::timeout(CHUNK_WAIT, self.body.next()));
+            match next {
+                Err(_) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("{}: no bytes for {} s", self.name, CHUNK_WAIT.as_secs()),
+                    ));
+                }
+                Ok(None) => return Ok(0),
+                Ok(Some(Err(err))) => {
+                    return Err(std::io::Error::other(format!("{}: {err}", self.name)));
+                }
+                Ok(Some(Ok(bytes))) => {
+                    self.chunk.clear();
+                    self.chunk.extend_from_slice(&bytes);
+                    self.at = 0;
+                }
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
