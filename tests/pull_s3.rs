@@ -426,8 +426,26 @@ async fn an_export_to_s3_is_refused_before_any_call() {
         err.contains(&format!("s3://{missing}/p/AWSDynamoDB/")) && err.contains("_started"),
         "{err}"
     );
+    // A call to port 9 would fail, and with one attempt the slice would give up saying so.
+    assert!(!err.contains("gave up"), "no call was made: {err}");
+    let err = run(&[
+        "--format",
+        "dynamodb",
+        "-o",
+        "out",
+        "--expected-bucket-owner",
+        "123456789012",
+    ]);
+    assert!(err.contains("export to S3"), "{err}");
+    let err = run(&[&export[..], &["-o", "s3://bucket/p", "--count"]].concat());
+    assert!(err.contains("--count"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     assert!(
-        !err.contains("call will be made again"),
-        "no call was made: {err}"
+        left.is_empty(),
+        "a refused run leaves no file behind: {left:?}"
     );
 }

@@ -245,8 +245,14 @@ impl<S: PageSource> Reader<S> {
             let source = self.source.clone();
             Box::pin(async move {
                 let size = source.approximate_size(index.as_deref()).await;
-                // The same cached description: no second `DescribeTable`.
-                (size, source.key_schema(None).await.ok())
+                // Only once the size came back is the description cached: then the key
+                // schema costs no second `DescribeTable` (and never waits on the lock
+                // behind one, which a Query's key lookup would then wait behind).
+                let key = match size {
+                    Some(_) => source.key_schema(None).await.ok(),
+                    None => None,
+                };
+                (size, key)
             })
         });
         // An export records the key schema, so each of its calls says it; the

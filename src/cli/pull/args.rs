@@ -352,6 +352,9 @@ pub(crate) fn export_destination(args: &PullArgs) -> anyhow::Result<Option<S3Loc
 /// anything else, so a bad combination makes no call and touches no file.
 pub(crate) fn export_key(args: &PullArgs) -> anyhow::Result<Option<KeySchema>> {
     let to_s3 = export_destination(args)?.is_some();
+    if args.expected_bucket_owner.is_some() && !to_s3 {
+        bail!("--expected-bucket-owner is for an export to S3 (-o s3://...)");
+    }
     if args.layout != Layout::Export {
         if to_s3 {
             bail!(

@@ -84,7 +84,7 @@ impl PullArgs {
         let args = self;
         let export_key = export_key(args)?;
         let export_to = export_destination(args)?;
-        if export_key.is_some() && args.query.count {
+        if (export_key.is_some() || export_to.is_some()) && args.query.count {
             bail!(
                 "--count writes one trailer line, not items: it cannot be an export (--layout export)"
             );

@@ -370,7 +370,10 @@ impl Worker {
         // A streamer that accepts the connection and never answers would hold this call,
         // and its place among the calls at once, for good.
         let filtered = options.shape.iter().any(|(name, _)| name == "filter");
-        let idle = idle_timeout(options.count || filtered, options.idle_timeout);
+        // An export call sends nothing until it completes a file, which under a read-rate
+        // cap may take most of the invocation: it is waited for as a count is.
+        let silent = options.count || filtered || options.export.is_some();
+        let idle = idle_timeout(silent, options.idle_timeout);
         let request = Request {
             url: &options.url,
             form,

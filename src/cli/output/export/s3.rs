@@ -151,16 +151,18 @@ pub async fn open(
     };
     let id = saved.unwrap_or_else(new_id);
     fresh.shape = fresh.shape.with(EXPORT_ID, id.clone());
-    let committer = Committer::open(files, fresh)?;
     let export = S3Export {
         location: location.clone(),
         id,
         learned: LearnedKey::default(),
     };
+    // First, before any local file is made: a bucket this client cannot write leaves
+    // nothing behind (the object is empty, and putting it again is harmless).
     let started = format!("{}/{STARTED}", export.root());
     bucket.put(&started, Vec::new()).await.map_err(|err| {
         CommitError::Refused(format!("writing s3://{}/{started}: {err}", location.bucket))
     })?;
+    let committer = Committer::open(files, fresh)?;
     let sink = S3Sink {
         records: PathBuf::new(),
         inner: None,
@@ -332,6 +334,15 @@ impl S3Sink {
                 .await
                 .map_err(|err| format!("deleting uncommitted files: {err}"))?;
         }
+        if let (Some(given), Some(said)) = (&self.key, self.export.learned.get())
+            && *given != said
+        {
+            return Err(format!(
+                "--key {given} is not the table's key schema, {said}, as the functions say it: \
+                 an export recording it would restore into a table keyed otherwise; run \
+                 again with --key {said}, or without --key"
+            ));
+        }
         match self.key() {
             Some(key) => self.put_key(&key).await?,
             None => {
@@ -393,10 +404,15 @@ impl Sink for S3Sink {
         let copied = self.inner()?.put(at, spool)?;
         // Recorded as soon as it is known, once a run: a run that resumes with every slice
         // done makes no call to hear it from. Best effort: the finish writes it again.
+        // Tried once a run: it is made under the committer's lock, so a failing S3 must
+        // not cost every commit a wait.
         if !self.key_written
             && let Some(key) = self.key()
         {
-            self.key_written = self.handle.block_on(self.put_key(&key)).is_ok();
+            self.key_written = true;
+            if let Err(err) = self.handle.block_on(self.put_key(&key)) {
+                tracing::warn!(cause = %err, "the key schema is written again at the end");
+            }
         }
         Ok(copied)
     }
