@@ -403,7 +403,7 @@ impl Worker {
         {
             export.learned.set(key);
         }
-        let data_prefix = options.export.as_ref().map(|e| e.data_prefix());
+        let file_prefix = options.export.as_ref().map(|e| e.staging_prefix());
         // An export call's lines are files: its items are theirs.
         let mut file_items = 0u64;
         let mut decoder = match Decompressor::for_headers(response.headers()) {
@@ -441,7 +441,7 @@ impl Worker {
                 Ok(ready) => ready,
                 Err(err) => return Outcome::Fatal(format!("reading the body: {err}")),
             };
-            match &data_prefix {
+            match &file_prefix {
                 Some(prefix) => match file_line_items(&ready, prefix) {
                     Ok(items) => {
                         file_items += items;
@@ -462,7 +462,7 @@ impl Worker {
         // A count (`select=count`) sends no lines: its trailer's items are the count. An
         // export's lines are files, whose items must add up to the trailer's.
         let expected = |trailer: &Trailer| if options.count { 0 } else { trailer.items };
-        let arrived = if data_prefix.is_some() {
+        let arrived = if file_prefix.is_some() {
             file_items
         } else {
             lines.items
@@ -471,7 +471,7 @@ impl Worker {
             Some(trailer) if expected(&trailer) != arrived => Outcome::Retry(format!(
                 "the trailer says {} items but {arrived} {} arrived",
                 trailer.items,
-                if data_prefix.is_some() {
+                if file_prefix.is_some() {
                     "in the files announced"
                 } else {
                     "lines"

@@ -42,6 +42,24 @@ pub trait Objects: Send + Sync + 'static {
     /// Deletes `keys` (a missing key is not an error, as in S3); an error names the first
     /// key S3 would not delete.
     fn delete(&self, keys: Vec<String>) -> impl Future<Output = Result<(), UpstreamError>> + Send;
+
+    /// Copies the object at `from` to `to` in the same bucket, inside S3 (CopyObject: up to
+    /// 5 GiB, the largest data file the streamer makes).
+    fn copy(&self, from: &str, to: &str) -> impl Future<Output = Result<(), UpstreamError>> + Send;
+}
+
+/// A key as CopyObject's `x-amz-copy-source` takes it: percent-encoded but for `/`.
+fn copy_source(bucket: &str, key: &str) -> String {
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'/')
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    format!(
+        "{bucket}/{}",
+        percent_encoding::utf8_percent_encode(key, KEEP)
+    )
 }
 
 impl Objects for Bucket {
@@ -104,6 +122,20 @@ impl Objects for Bucket {
         Ok(found)
     }
 
+    async fn copy(&self, from: &str, to: &str) -> Result<(), UpstreamError> {
+        self.client
+            .copy_object()
+            .bucket(&self.name)
+            .copy_source(copy_source(&self.name, from))
+            .key(to)
+            .set_expected_bucket_owner(self.owner.clone())
+            .set_expected_source_bucket_owner(self.owner.clone())
+            .send()
+            .await
+            .map_err(|err| storage(classify(err)))?;
+        Ok(())
+    }
+
     async fn delete(&self, keys: Vec<String>) -> Result<(), UpstreamError> {
         for batch in keys.chunks(DELETE_BATCH) {
             let objects = batch
@@ -142,6 +174,16 @@ impl Objects for Bucket {
 }
 
 impl Objects for MemoryBucket {
+    async fn copy(&self, from: &str, to: &str) -> Result<(), UpstreamError> {
+        self.call("copy")?;
+        let body = self
+            .objects()
+            .remove(from)
+            .ok_or_else(|| UpstreamError::new(ErrorKind::Storage, format!("NoSuchKey: {from}")))?;
+        self.insert(to, body);
+        Ok(())
+    }
+
     async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), UpstreamError> {
         self.call("put")?;
         self.insert(key, body);

@@ -4,26 +4,28 @@
 //!
 //! ```text
 //! PREFIX/AWSDynamoDB/<ExportId>/_started                    written first, empty
-//! PREFIX/AWSDynamoDB/<ExportId>/data/<call>-<n>.json.gz     written by the functions
-//! PREFIX/AWSDynamoDB/<ExportId>/scanstream-key-schema.json  what the streamer says (or --key)
+//! PREFIX/AWSDynamoDB/<ExportId>/staging/<call>-<n>.json.gz  written by the functions
+//! PREFIX/AWSDynamoDB/<ExportId>/data/<call>-<n>.json.gz     copied there by the finish
+//! PREFIX/AWSDynamoDB/<ExportId>/scanstream-key-schema.json  what the streamer says
 //! PREFIX/AWSDynamoDB/<ExportId>/manifest-files.json (+ .checksum)
 //! PREFIX/AWSDynamoDB/<ExportId>/manifest-summary.json (+ .checksum)   written last
 //! ```
 //!
 //! A call's response is its file lines (`{"file":{...},"cursor":...}`) and its trailer.
-//! The worker checks that the lines are files in this export's `data/` whose items add up
-//! to the trailer's, and the call is committed as a pull to `-o FILE` commits one: its
+//! The worker checks that the lines are files in this export's `staging/` whose items add
+//! up to the trailer's, and the call is committed as a pull to `-o FILE` commits one: its
 //! lines appended to a local records file beside the checkpoint, and the checkpoint saved,
 //! in one step ([`crate::cli::output::commit`]). So a file is this export's exactly when a
-//! committed call announced it. Files of calls that were cut, failed, given up on or
-//! killed are in `data/` too, and listed nowhere: when every slice is done, [`S3Sink`]
-//! deletes them, then writes the manifests from the records, the summary last. A run
-//! killed at any point resumes from the checkpoint, under the same `<ExportId>`, and
-//! finishing again is harmless.
+//! committed call announced it.
 //!
-//! The one file a finish can miss: a call the client gave up on (cut by
-//! `--idle-timeout`) whose invocation still runs, and completes a file after the listing.
-//! The streamer aborts its upload when its response is dropped, which ends most of them.
+//! The functions never write `data/`: only the finish does, once every slice is done. It
+//! copies each committed file from `staging/` to `data/` inside S3, deletes anything else
+//! in `data/`, writes the manifests (the summary last), and then empties `staging/`. So
+//! `data/` holds exactly the manifest's files whatever the calls did: a call cut off,
+//! failed, given up on or killed with the client may have an invocation that runs on and
+//! completes a file later, but only ever into `staging/`. A run killed at any point
+//! resumes from the checkpoint under the same `<ExportId>`, and finishing again is
+//! harmless (a file already in `data/` at its size is not copied again).
 
 use crate::cli::output::CommitError;
 use crate::cli::output::checkpoint::Checkpoint;
@@ -46,6 +48,12 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
+
+/// Where the functions write an export's files; only the finish copies them to `data/`.
+pub const STAGING_DIR: &str = "staging";
+
+/// Copies made at once by the finish.
+const COPIES_AT_ONCE: usize = 16;
 
 /// The table's key schema as the streamer says it (a response header), shared by the
 /// workers, which read it, and the sink, which records it.
@@ -89,9 +97,18 @@ impl S3Export {
         format!("{}/{DATA_DIR}/", self.root())
     }
 
-    /// The `to=` each call sends: the export's `data/` folder.
+    /// The start of every key the functions write, `.../staging/`.
+    pub fn staging_prefix(&self) -> String {
+        format!("{}/{STAGING_DIR}/", self.root())
+    }
+
+    /// The `to=` each call sends: the export's `staging/` folder.
     pub fn to_param(&self) -> String {
-        format!("s3://{}/{}/{DATA_DIR}", self.location.bucket, self.root())
+        format!(
+            "s3://{}/{}/{STAGING_DIR}",
+            self.location.bucket,
+            self.root()
+        )
     }
 
     /// The export's URL, as the summary prints it.
@@ -182,8 +199,8 @@ pub async fn open(
 }
 
 /// The items of an export call's file lines `ready` (whole lines), each checked to be a
-/// file in `data_prefix`; why not, naming the line.
-pub fn file_line_items(ready: &[u8], data_prefix: &str) -> Result<u64, String> {
+/// file in `prefix` (the export's `staging/`); why not, naming the line.
+pub fn file_line_items(ready: &[u8], prefix: &str) -> Result<u64, String> {
     let mut items = 0u64;
     for line in ready.split(|&b| b == b'\n') {
         if line.iter().all(u8::is_ascii_whitespace) {
@@ -196,10 +213,10 @@ pub fn file_line_items(ready: &[u8], data_prefix: &str) -> Result<u64, String> {
             )
         })?;
         let key = &file.file.entry.data_file_s3_key;
-        let name = key.strip_prefix(data_prefix).unwrap_or_default();
+        let name = key.strip_prefix(prefix).unwrap_or_default();
         if name.is_empty() || name.contains('/') {
             return Err(format!(
-                "an export call announced {key:?}, which is not in this export's {data_prefix}"
+                "an export call announced {key:?}, which is not in this export's {prefix}"
             ));
         }
         items = items.saturating_add(file.file.entry.item_count);
@@ -207,14 +224,15 @@ pub fn file_line_items(ready: &[u8], data_prefix: &str) -> Result<u64, String> {
     Ok(items)
 }
 
-/// The committed records in a local file, and the export's objects in S3.
+/// The committed records in a local file, and the export's objects in S3 (`B`: the SDK's
+/// bucket, or one in memory for tests).
 #[derive(Debug)]
-pub struct S3Sink {
+pub struct S3Sink<B = Bucket> {
     /// The records file.
     records: PathBuf,
     /// Writes the records file.
     inner: Option<Box<dyn Sink>>,
-    bucket: Bucket,
+    bucket: B,
     export: S3Export,
     /// `--key`: recorded instead of what the streamer says.
     key: Option<KeySchema>,
@@ -228,7 +246,7 @@ fn other(text: String) -> io::Error {
     io::Error::other(text)
 }
 
-impl S3Sink {
+impl<B: Objects + std::fmt::Debug> S3Sink<B> {
     fn inner(&mut self) -> io::Result<&mut Box<dyn Sink>> {
         self.inner
             .as_mut()
@@ -256,7 +274,7 @@ impl S3Sink {
             )));
         }
         bytes.truncate(length);
-        let prefix = self.export.data_prefix();
+        let prefix = self.export.staging_prefix();
         let mut files = Vec::new();
         let mut seen = BTreeSet::new();
         for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
@@ -283,56 +301,90 @@ impl S3Sink {
         Ok(files)
     }
 
-    /// Deletes what no record names, checks every record's object is there, and writes the
-    /// key schema and the manifests, the summary last.
+    /// Copies every recorded file from `staging/` to `data/`, deletes whatever else is in
+    /// `data/`, writes the key schema and the manifests (the summary last), and empties
+    /// `staging/`. Each step can be made again after a kill.
     async fn publish(&self, files: Vec<ExportedFile>, items: u64) -> Result<(), String> {
+        use futures::StreamExt;
         let bucket = &self.export.location.bucket;
         let root = self.export.root();
         let named = |key: &str| format!("s3://{bucket}/{key}");
-        let listed = self
-            .bucket
-            .list(&self.export.data_prefix())
-            .await
-            .map_err(|err| format!("listing {}: {err}", named(&self.export.data_prefix())))?;
-        let sizes: HashMap<&str, u64> = listed.iter().map(|o| (o.key.as_str(), o.size)).collect();
+        let (staging, data) = (self.export.staging_prefix(), self.export.data_prefix());
+        let listed = |prefix: String| async move {
+            self.bucket
+                .list(&prefix)
+                .await
+                .map(|objects| {
+                    objects
+                        .into_iter()
+                        .map(|o| (o.key, o.size))
+                        .collect::<HashMap<String, u64>>()
+                })
+                .map_err(|err| format!("listing {}: {err}", named(&prefix)))
+        };
+        let staged = listed(staging.clone()).await?;
+        let copied = listed(data.clone()).await?;
+        // Each file's key in `data/`, and whether it is there yet.
+        let mut entries = Vec::with_capacity(files.len());
+        let mut copies = Vec::new();
         for file in &files {
-            let key = &file.entry.data_file_s3_key;
-            match sizes.get(key.as_str()) {
-                None => {
-                    return Err(format!(
-                        "{} was committed but is not in S3 (deleted since?): the export \
-                         cannot be whole; --force makes a new one",
-                        named(key)
-                    ));
+            let from = &file.entry.data_file_s3_key;
+            let name = from.strip_prefix(&staging).unwrap_or_default();
+            let to = format!("{data}{name}");
+            if copied.get(&to) != Some(&file.bytes) {
+                match staged.get(from) {
+                    Some(&size) if size == file.bytes => copies.push((from.clone(), to.clone())),
+                    Some(&size) => {
+                        return Err(format!(
+                            "{} holds {size} bytes, its call announced {}: changed since",
+                            named(from),
+                            file.bytes
+                        ));
+                    }
+                    None => {
+                        return Err(format!(
+                            "{} was committed but is in neither staging/ nor data/ (deleted \
+                             since?): the export cannot be whole; --force makes a new one",
+                            named(from)
+                        ));
+                    }
                 }
-                Some(&size) if size != file.bytes => {
-                    return Err(format!(
-                        "{} holds {size} bytes, its call announced {}: changed since",
-                        named(key),
-                        file.bytes
-                    ));
-                }
-                Some(_) => {}
             }
+            entries.push(DataFileEntry {
+                data_file_s3_key: to,
+                // The copy's ETag is S3's to give; the MD5 is the file's.
+                etag: None,
+                ..file.entry.clone()
+            });
         }
-        let recorded: BTreeSet<&str> = files
+        let mut running = futures::stream::iter(copies.into_iter().map(|(from, to)| async move {
+            self.bucket
+                .copy(&from, &to)
+                .await
+                .map_err(|err| format!("copying {} to {}: {err}", named(&from), named(&to)))
+        }))
+        .buffer_unordered(COPIES_AT_ONCE);
+        while let Some(copy) = running.next().await {
+            copy?;
+        }
+        let kept: BTreeSet<&str> = entries
             .iter()
-            .map(|f| f.entry.data_file_s3_key.as_str())
+            .map(|e| e.data_file_s3_key.as_str())
             .collect();
-        let strays: Vec<String> = listed
-            .iter()
-            .filter(|o| !recorded.contains(o.key.as_str()))
-            .map(|o| o.key.clone())
+        let strays: Vec<String> = copied
+            .keys()
+            .filter(|key| !kept.contains(key.as_str()))
+            .cloned()
             .collect();
         if !strays.is_empty() {
             tracing::info!(
                 files = strays.len(),
-                "deleting the data files of calls that were not committed"
+                "deleting files in data/ no manifest lists"
             );
             self.bucket
                 .delete(strays)
                 .await
-                .map_err(|err| format!("deleting uncommitted files: {err}"))?;
+                .map_err(|err| format!("deleting from {}: {err}", named(&data)))?;
         }
         if let (Some(given), Some(said)) = (&self.key, self.export.learned.get())
             && *given != said
@@ -361,8 +413,7 @@ impl S3Sink {
             }
         }
         let mut manifest = Vec::new();
-        for file in &files {
-            let entry: &DataFileEntry = &file.entry;
+        for entry in &entries {
             serde_json::to_writer(&mut manifest, entry).map_err(|e| e.to_string())?;
             manifest.push(b'\n');
         }
@@ -385,6 +436,15 @@ impl S3Sink {
                 .await
                 .map_err(|err| format!("writing {}: {err}", named(&key)))?;
         }
+        // What the functions left; a late file of a call not committed may land here
+        // still, outside `data/`.
+        let left: Vec<String> = listed(staging.clone()).await?.into_keys().collect();
+        if !left.is_empty() {
+            self.bucket
+                .delete(left)
+                .await
+                .map_err(|err| format!("emptying {}: {err}", named(&staging)))?;
+        }
         Ok(())
     }
 
@@ -399,7 +459,7 @@ impl S3Sink {
     }
 }
 
-impl Sink for S3Sink {
+impl<B: Objects + std::fmt::Debug> Sink for S3Sink<B> {
     fn put(&mut self, at: u64, spool: &mut File) -> io::Result<u64> {
         let copied = self.inner()?.put(at, spool)?;
         // Recorded as soon as it is known, once a run: a run that resumes with every slice
@@ -456,5 +516,195 @@ impl Sink for S3Sink {
         self.handle
             .block_on(self.publish(files, items))
             .map_err(other)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::output::checkpoint::OutputShape;
+    use crate::dynamo::s3::memory::MemoryBucket;
+    use crate::format::export::{DataFileEntry, ManifestSummary};
+
+    const ROOT: &str = "p/AWSDynamoDB/01700000000000-0a1b2c3d";
+
+    /// A runtime whose handle the sink blocks on, from this (non-runtime) thread.
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
+    fn export() -> S3Export {
+        S3Export {
+            location: S3Location::parse("s3://bkt/p").expect("location"),
+            id: "01700000000000-0a1b2c3d".into(),
+            learned: LearnedKey::default(),
+        }
+    }
+
+    /// A file the functions wrote to `staging/`, and the line its call announced.
+    fn staged(bucket: &MemoryBucket, name: &str, items: u64) -> ExportedFileLine {
+        let body = format!("{name}-{items}").into_bytes();
+        let key = format!("{ROOT}/staging/{name}");
+        bucket.insert(&key, body.clone());
+        ExportedFileLine {
+            file: ExportedFile {
+                entry: DataFileEntry {
+                    item_count: items,
+                    md5_checksum: crate::format::export::md5_base64(&body[..]).expect("md5"),
+                    etag: None,
+                    data_file_s3_key: key,
+                },
+                bytes: body.len() as u64,
+            },
+            cursor: None,
+        }
+    }
+
+    /// A sink over `bucket` whose records file holds `lines`, and the checkpoint that
+    /// committed them.
+    fn sink_over(
+        bucket: MemoryBucket,
+        lines: &[ExportedFileLine],
+        key: Option<&str>,
+        handle: &tokio::runtime::Handle,
+        name: &str,
+    ) -> (S3Sink<MemoryBucket>, Checkpoint) {
+        let records = std::env::temp_dir().join(format!(
+            "scanstream-s3-sink-{name}-{}.files",
+            std::process::id()
+        ));
+        let bytes: Vec<u8> = lines.iter().flat_map(ExportedFileLine::to_line).collect();
+        std::fs::write(&records, &bytes).expect("records");
+        let mut checkpoint =
+            crate::cli::pull::slices::plan("http://x/", 1, 1, OutputShape::default());
+        checkpoint.committed_bytes = bytes.len() as u64;
+        checkpoint.committed_items = lines.iter().map(|l| l.file.entry.item_count).sum();
+        let sink = S3Sink {
+            records,
+            inner: None,
+            bucket,
+            export: export(),
+            key: key.map(|k| KeySchema::parse(k).expect("key")),
+            key_written: false,
+            handle: handle.clone(),
+        };
+        (sink, checkpoint)
+    }
+
+    /// GIVEN two committed files in `staging/`, one file there no call committed, and a
+    /// stray in `data/` WHEN the export finishes THEN `data/` holds exactly the two, the
+    /// manifest lists them with their counts and MD5s, the summary says their items, and
+    /// `staging/` is empty; a second finish (a run killed after the first) changes nothing.
+    #[test]
+    fn the_finish_puts_exactly_the_committed_files_in_data() {
+        let runtime = runtime();
+        let bucket = MemoryBucket::new();
+        let lines = [
+            staged(&bucket, "a-0.json.gz", 3),
+            staged(&bucket, "b-0.json.gz", 4),
+        ];
+        staged(&bucket, "cut-0.json.gz", 9);
+        bucket.insert(&format!("{ROOT}/data/stray.json.gz"), b"x".to_vec());
+        let (mut sink, checkpoint) =
+            sink_over(bucket, &lines, Some("pk:S"), runtime.handle(), "ok");
+        sink.finish(&checkpoint).expect("finish");
+        let objects = sink.bucket.objects();
+        let data: Vec<&String> = objects.keys().filter(|k| k.contains("/data/")).collect();
+        assert_eq!(
+            data,
+            [
+                &format!("{ROOT}/data/a-0.json.gz"),
+                &format!("{ROOT}/data/b-0.json.gz")
+            ]
+        );
+        assert!(
+            !objects.keys().any(|k| k.contains("/staging/")),
+            "{objects:?}"
+        );
+        let manifest =
+            String::from_utf8(objects[&format!("{ROOT}/{FILES}")].clone()).expect("utf-8");
+        let entries: Vec<DataFileEntry> = manifest
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("entry"))
+            .collect();
+        assert_eq!(entries.len(), 2);
+        for (entry, line) in entries.iter().zip(&lines) {
+            assert_eq!(entry.item_count, line.file.entry.item_count);
+            assert_eq!(entry.md5_checksum, line.file.entry.md5_checksum);
+            assert!(objects.contains_key(&entry.data_file_s3_key));
+        }
+        let summary: ManifestSummary =
+            serde_json::from_slice(&objects[&format!("{ROOT}/{SUMMARY}")]).expect("summary");
+        assert_eq!(summary.item_count, 7);
+        assert_eq!(summary.s3_bucket.as_deref(), Some("bkt"));
+        assert!(objects.contains_key(&format!("{ROOT}/{KEY_SCHEMA}")));
+        let copies = sink.bucket.calls("copy");
+        sink.finish(&checkpoint).expect("a second finish");
+        assert_eq!(sink.bucket.calls("copy"), copies, "nothing copied twice");
+        assert_eq!(sink.bucket.objects().len(), objects.len());
+        let _ = std::fs::remove_file(&sink.records);
+    }
+
+    /// GIVEN a committed file that is in neither `staging/` nor `data/` THEN the finish
+    /// fails naming it, and writes no summary; GIVEN a --key other than the functions'
+    /// THEN it fails before the manifests.
+    #[test]
+    fn a_lost_file_or_a_wrong_key_fails_the_finish_before_the_summary() {
+        let runtime = runtime();
+        let bucket = MemoryBucket::new();
+        let lines = [staged(&bucket, "a-0.json.gz", 3)];
+        bucket.remove(&lines[0].file.entry.data_file_s3_key);
+        let (mut sink, checkpoint) =
+            sink_over(bucket, &lines, Some("pk:S"), runtime.handle(), "lost");
+        let err = sink.finish(&checkpoint).expect_err("lost").to_string();
+        assert!(
+            err.contains("a-0.json.gz") && err.contains("neither"),
+            "{err}"
+        );
+        assert!(
+            !sink
+                .bucket
+                .objects()
+                .contains_key(&format!("{ROOT}/{SUMMARY}"))
+        );
+        let _ = std::fs::remove_file(&sink.records);
+
+        let bucket = MemoryBucket::new();
+        let lines = [staged(&bucket, "a-0.json.gz", 3)];
+        let (mut sink, checkpoint) =
+            sink_over(bucket, &lines, Some("pk:S"), runtime.handle(), "key");
+        sink.export
+            .learned
+            .set(KeySchema::parse("pk:S,sk:N").expect("key"));
+        let err = sink.finish(&checkpoint).expect_err("wrong key").to_string();
+        assert!(
+            err.contains("--key pk:S") && err.contains("pk:S,sk:N"),
+            "{err}"
+        );
+        assert!(
+            !sink
+                .bucket
+                .objects()
+                .contains_key(&format!("{ROOT}/{FILES}"))
+        );
+        let _ = std::fs::remove_file(&sink.records);
+    }
+
+    #[test]
+    fn file_lines_must_be_files_in_staging() {
+        let bucket = MemoryBucket::new();
+        let line = staged(&bucket, "a-0.json.gz", 3).to_line();
+        let prefix = export().staging_prefix();
+        assert_eq!(file_line_items(&line, &prefix), Ok(3));
+        let mut other = staged(&bucket, "b-0.json.gz", 1);
+        other.file.entry.data_file_s3_key = format!("{ROOT}/data/b-0.json.gz");
+        let err = file_line_items(&other.to_line(), &prefix).expect_err("not staging");
+        assert!(err.contains("not in this export's"), "{err}");
+        let err = file_line_items(b"{\"Item\":{}}\n", &prefix).expect_err("an item");
+        assert!(err.contains("not a file line"), "{err}");
     }
 }
