@@ -7,6 +7,8 @@ use crate::cli::args::{Compress, Sign, SigningArgs, positive, signer};
 use crate::cli::transport::lines::Lines;
 use crate::cli::transport::sign::Signer;
 use crate::cli::transport::{Failure, Request, Transport, approximate_size};
+use crate::format::export::{KEY_SCHEMA_HEADER, RecordedKeySchema};
+use crate::format::key::KeySchema;
 use anyhow::bail;
 use forecast::SampleCall;
 use std::sync::Arc;
@@ -143,12 +145,14 @@ pub(crate) fn pull_options(args: &PlanArgs) -> Vec<String> {
 const SAMPLE_SILENCE: Duration = Duration::from_secs(120);
 
 /// What the sample call found.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Sampled {
     /// The table's approximate `(items, bytes)`, from the headers.
     pub size: Option<(u64, u64)>,
     /// The sample.
     pub call: SampleCall,
+    /// The table's key schema, from the headers.
+    pub key: Option<KeySchema>,
 }
 
 /// Makes the sample call: a GET of `url` with `params` (sorted and encoded as a pull's
@@ -179,6 +183,11 @@ pub async fn sample(
         why => format!("the sample call: {why}"),
     })?;
     let size = approximate_size(response.headers());
+    let key = response
+        .headers()
+        .get(KEY_SCHEMA_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| RecordedKeySchema::from_header(value).ok());
     let mut decoder = crate::format::compress::Decompressor::for_headers(response.headers())
         .map_err(|e| format!("decoder: {e}"))?;
     let mut lines = Lines::default();
@@ -204,5 +213,5 @@ pub async fn sample(
     call.items = lines.items;
     call.consumed = trailer.consumed_capacity;
     call.complete = trailer.complete;
-    Ok(Sampled { size, call })
+    Ok(Sampled { size, call, key })
 }

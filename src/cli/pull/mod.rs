@@ -149,13 +149,20 @@ impl PullArgs {
 pub async fn run(args: PullArgs) -> anyhow::Result<()> {
     let Pull {
         mut options,
-        fresh,
+        mut fresh,
         files,
-        export_key,
+        mut export_key,
         export_to,
     } = args.resolve()?;
     let partitions = options.partitions.clone();
     let signer = signer(&args.url, &args.signing).await?;
+    if args.layout == Layout::Export && export_to.is_none() && export_key.is_none() {
+        // A directory's items are checked against the key before each commit: it is asked
+        // for before the first call, and a checkpoint resumes only under the same key.
+        let key = table_key(&args.url, &signer).await?;
+        fresh.shape = fresh.shape.with("--key", key.to_string());
+        export_key = Some(key);
+    }
     let committer = match (&export_to, &export_key) {
         (Some(to), key) => {
             let bucket = S3::connect(&CallSettings::default())
@@ -207,6 +214,34 @@ pub async fn run(args: PullArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The table's key schema, as the function says it in a one-item sample call's headers
+/// (`x-scanstream-key-schema`). A cold function may answer before its `DescribeTable` is
+/// back, and has it cached for the next call: asked up to three times.
+async fn table_key(
+    url: &str,
+    signer: &Arc<crate::cli::transport::sign::Signer>,
+) -> anyhow::Result<KeySchema> {
+    let params = vec![
+        ("max_items".to_string(), "1".to_string()),
+        ("compress".to_string(), "none".to_string()),
+    ];
+    for attempt in 0..3 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let sampled = crate::cli::plan::sample(url, signer, params.clone())
+            .await
+            .map_err(anyhow::Error::msg)?;
+        if let Some(key) = sampled.key {
+            return Ok(key);
+        }
+    }
+    bail!(
+        "the function did not say the table's key schema (a streamer older than this client, \
+         or one whose DescribeTable fails): give --key NAME:TYPE[,NAME:TYPE]"
+    )
 }
 
 /// A slice as a user knows it: a Scan's by its segments, a Query's by its keys (its
