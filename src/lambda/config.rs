@@ -162,7 +162,8 @@ pub struct ExportSettings {
     /// deletion is never written to.
     pub expected_owner: Option<String>,
     /// A file is completed once it holds this many bytes (`EXPORT_FILE_BYTES`, default
-    /// 64 MiB, 64 KiB to 5 GiB).
+    /// 64 MiB, 64 KiB to 4 GiB: it overshoots by at most a page, and the client copies
+    /// it with CopyObject, which takes 5 GiB at most).
     pub file_bytes: u64,
     /// A part is uploaded once this many bytes are ready (`EXPORT_PART_BYTES`, default
     /// 8 MiB, S3's 5 MiB to 64 MiB): about what a call holds of its file in memory.
@@ -196,7 +197,7 @@ impl ExportSettings {
                 why: format!("an account id is 12 digits, got {owner:?}"),
             });
         }
-        let file_bytes = setting(lookup, "EXPORT_FILE_BYTES", 64 << 20, 64 << 10, 5 << 30)?;
+        let file_bytes = setting(lookup, "EXPORT_FILE_BYTES", 64 << 20, 64 << 10, 4 << 30)?;
         let part_bytes: u64 = setting(
             lookup,
             "EXPORT_PART_BYTES",
@@ -551,6 +552,7 @@ mod tests {
             ("EXPORT_PREFIX", "a/../b", "EXPORT_BUCKET/EXPORT_PREFIX"),
             ("EXPORT_BUCKET_OWNER", "12345", "EXPORT_BUCKET_OWNER"),
             ("EXPORT_FILE_BYTES", "65535", "EXPORT_FILE_BYTES"),
+            ("EXPORT_FILE_BYTES", "4294967297", "EXPORT_FILE_BYTES"),
             ("EXPORT_PART_BYTES", "5242879", "EXPORT_PART_BYTES"),
             ("EXPORT_PART_BYTES", "67108865", "EXPORT_PART_BYTES"),
             ("EXPORT_RESERVE_MS", "999", "EXPORT_RESERVE_MS"),

@@ -146,6 +146,11 @@ trait Folder {
     fn data_names(&self) -> io::Result<Vec<String>>;
     /// How `data/<name>` is read.
     fn data(&self, name: &str) -> Source;
+
+    /// Whether `data/<name>`, listed, is a file that can be read.
+    fn is_data_file(&self, _name: &str) -> bool {
+        true
+    }
 }
 
 /// An export folder on disk.
@@ -157,6 +162,11 @@ impl Folder for Disk {
     }
 
     fn read(&self, name: &str) -> io::Result<Option<Vec<u8>>> {
+        // As before: only a regular file counts (a directory named like a manifest is not
+        // one).
+        if !self.0.join(name).is_file() {
+            return Ok(None);
+        }
         match std::fs::read(self.0.join(name)) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -180,12 +190,21 @@ impl Folder for Disk {
     fn data(&self, name: &str) -> Source {
         Source::File(self.0.join(DATA_DIR).join(name))
     }
+
+    fn is_data_file(&self, name: &str) -> bool {
+        self.0.join(DATA_DIR).join(name).is_file()
+    }
 }
 
-/// An export folder in S3: `location.prefix` is its key.
-struct InS3(Remote);
+/// An export folder in S3: `location.prefix` is its key. Its data files' ETags, as
+/// [`Folder::data_names`] listed them, pin every later read to those versions.
+struct InS3(Remote, std::sync::Mutex<BTreeMap<String, Option<String>>>);
 
 impl InS3 {
+    fn new(remote: Remote) -> Self {
+        Self(remote, std::sync::Mutex::default())
+    }
+
     fn key(&self, name: &str) -> String {
         self.0.location.key(name)
     }
@@ -214,14 +233,30 @@ impl Folder for InS3 {
             .bucket
             .list_blocking(&prefix, &self.0.handle)
             .map_err(|err| io::Error::other(err.to_string()))?;
+        let mut etags = self
+            .1
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Ok(listed
             .into_iter()
-            .filter_map(|o| o.key.strip_prefix(&prefix).map(str::to_string))
+            .filter_map(|o| {
+                let name = o.key.strip_prefix(&prefix)?.to_string();
+                etags.insert(name.clone(), o.etag);
+                Some(name)
+            })
             .collect())
     }
 
     fn data(&self, name: &str) -> Source {
-        Source::Object(self.0.at(&self.key(&format!("{DATA_DIR}/{name}"))))
+        let mut remote = self.0.at(&self.key(&format!("{DATA_DIR}/{name}")));
+        remote.etag = self
+            .1
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .cloned()
+            .flatten();
+        Source::Object(remote)
     }
 }
 
@@ -234,7 +269,7 @@ fn locate_s3(remote: &Remote) -> Result<Remote, ExportError> {
             source,
         }
     };
-    let here = InS3(remote.clone());
+    let here = InS3::new(remote.clone());
     if here
         .read(SUMMARY)
         .map_err(io(remote.location.to_string()))?
@@ -285,7 +320,7 @@ impl Export {
     pub fn open_s3(remote: &Remote) -> Result<Self, ExportError> {
         let folder = locate_s3(remote)?;
         let dir = PathBuf::from(folder.location.to_string());
-        Self::open_in(&InS3(folder), dir)
+        Self::open_in(&InS3::new(folder), dir)
     }
 
     fn open_in(folder: &dyn Folder, dir: PathBuf) -> Result<Self, ExportError> {
@@ -307,6 +342,13 @@ impl Export {
                     source: io::Error::new(io::ErrorKind::NotFound, "not there"),
                 })
         };
+        // Listed first: in S3 the listing pins the version of every file read later.
+        let data_path = folder.path(DATA_DIR);
+        let present: BTreeSet<String> = folder
+            .data_names()
+            .map_err(io(&data_path))?
+            .into_iter()
+            .collect();
         let summary_path = folder.path(SUMMARY);
         let text = String::from_utf8(read(SUMMARY)?)
             .map_err(|_| bad(&summary_path, "not UTF-8".into()))?;
@@ -381,19 +423,13 @@ impl Export {
                 ),
             ));
         }
-        let data_path = folder.path(DATA_DIR);
-        let present: BTreeSet<String> = folder
-            .data_names()
-            .map_err(io(&data_path))?
-            .into_iter()
-            .collect();
         for file in &files {
             let name = file
                 .path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            if !present.contains(&name) {
+            if !present.contains(&name) || !folder.is_data_file(&name) {
                 return Err(ExportError::Missing(file.path.clone()));
             }
         }

@@ -45,6 +45,8 @@ pub struct Remote {
     pub location: S3Location,
     /// The runtime the S3 calls wait on.
     pub handle: tokio::runtime::Handle,
+    /// An object's ETag when it was listed: every read asks for that version.
+    pub etag: Option<String>,
 }
 
 impl Remote {
@@ -55,6 +57,7 @@ impl Remote {
                 bucket: self.location.bucket.clone(),
                 prefix: key.to_string(),
             },
+            etag: None,
             ..self.clone()
         }
     }
@@ -94,11 +97,13 @@ impl Source {
         }
     }
 
-    /// A regular file's size and modification time, to tell whether it changed; `None`
+    /// A regular file's size and modification time, or an object's ETag as listed, to
+    /// tell whether it changed; `None`
     /// for anything else (or a file that cannot be read).
     pub fn stamp(&self) -> Option<String> {
         match self {
             Self::File(path) => super::checkpoint::file_fingerprint(path).ok(),
+            Self::Object(remote) => remote.etag.clone(),
             _ => None,
         }
     }
@@ -125,9 +130,11 @@ impl Source {
     pub fn open_raw(&self) -> io::Result<Box<dyn Read + Send>> {
         match self {
             Self::File(p) => Ok(Box::new(File::open(p)?)),
-            Self::Object(remote) => remote
-                .bucket
-                .open_blocking(&remote.location.prefix, &remote.handle),
+            Self::Object(remote) => remote.bucket.open_blocking(
+                &remote.location.prefix,
+                remote.etag.as_deref(),
+                &remote.handle,
+            ),
             _ => Err(io::Error::other(format!(
                 "{} is not a file or an object",
                 self.name()

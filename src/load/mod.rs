@@ -298,8 +298,8 @@ pub async fn run(
         let how = if changed {
             "changed while it was loaded"
         } else {
-            "read otherwise when written than when checked (its size and modification time \
-             are the same)"
+            "read otherwise when written than when checked (its stamp is the same: a file's \
+             size and modification time, an object's ETag)"
         };
         return Err(LoadError::Usage(format!(
             "{name} {how}: {} valid and {} bad lines when checked, {} and {} when written",

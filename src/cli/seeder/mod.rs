@@ -114,6 +114,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     bucket,
                     location,
                     handle: tokio::runtime::Handle::current(),
+                    etag: None,
                 }))
             }
             None => Some(Source::of(path).with_context(|| format!("--from {}", path.display()))?),

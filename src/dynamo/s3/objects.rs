@@ -20,6 +20,8 @@ pub struct Listed {
     pub key: String,
     /// Its size in bytes.
     pub size: u64,
+    /// Its ETag, quotes and all (for a reader to ask for that version, and no other).
+    pub etag: Option<String>,
 }
 
 /// Whole-object calls on a bucket.
@@ -116,7 +118,11 @@ impl Objects for Bucket {
             for object in page.contents.unwrap_or_default() {
                 let Some(key) = object.key else { continue };
                 let size = object.size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
-                found.push(Listed { key, size });
+                found.push(Listed {
+                    key,
+                    size,
+                    etag: object.e_tag,
+                });
             }
         }
         Ok(found)
@@ -204,6 +210,7 @@ impl Objects for MemoryBucket {
             .map(|(key, body)| Listed {
                 key,
                 size: body.len() as u64,
+                etag: Some(format!("\"{}\"", crate::format::export::hex_md5(&body))),
             })
             .collect())
     }
@@ -224,10 +231,12 @@ pub const CHUNK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 impl Bucket {
     /// The object at `key` as a reader of its bytes as they stream, for a blocking thread
     /// (a loader's reading thread): each call waits on `handle`'s runtime, and never
-    /// from one of its own threads.
+    /// from one of its own threads. With `etag`, only that version is read: an object
+    /// replaced since it was listed fails (412) instead of reading other bytes.
     pub fn open_blocking(
         &self,
         key: &str,
+        etag: Option<&str>,
         handle: &tokio::runtime::Handle,
     ) -> std::io::Result<Box<dyn std::io::Read + Send>> {
         let sent = handle.block_on(
@@ -235,6 +244,7 @@ impl Bucket {
                 .get_object()
                 .bucket(&self.name)
                 .key(key)
+                .set_if_match(etag.map(str::to_string))
                 .set_expected_bucket_owner(self.owner.clone())
                 .send(),
         );

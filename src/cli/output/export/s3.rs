@@ -117,6 +117,17 @@ impl S3Export {
     }
 }
 
+/// Whether `etag` is S3's ETag of an object whose base64 MD5 is `md5` (a single-part
+/// object's, not encrypted with KMS, is the hex MD5 between quotes).
+fn etag_is_md5(etag: Option<&str>, md5: &str) -> bool {
+    use base64::Engine as _;
+    let Ok(digest) = base64::engine::general_purpose::STANDARD.decode(md5) else {
+        return false;
+    };
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    etag.is_some_and(|etag| etag.trim_matches('"') == hex)
+}
+
 /// The checkpoint of an export to `location` in the working directory when none is named:
 /// `scanstream-s3-BUCKET-PREFIX.ckpt`, the prefix's `/` and anything unusual as `-`.
 pub fn default_checkpoint(location: &S3Location) -> PathBuf {
@@ -166,6 +177,21 @@ pub async fn open(
     } else {
         None
     };
+    if let Some(records) = files.output.as_deref()
+        && saved.is_none()
+        && !files.force
+        && std::fs::metadata(records).is_ok_and(|m| m.len() > 0)
+    {
+        // A run that finished, killed between removing its checkpoint and its records:
+        // its export is whole (its summary was written before the checkpoint went).
+        return Err(CommitError::Refused(format!(
+            "{} holds the records of an export to {location} whose checkpoint is gone: it \
+             finished (its manifest-summary.json is under {location}/{EXPORTS_DIR}/), and \
+             its run stopped before it removed them. Remove that file to make another \
+             export, or run with --force",
+            records.display()
+        )));
+    }
     let id = saved.unwrap_or_else(new_id);
     fresh.shape = fresh.shape.with(EXPORT_ID, id.clone());
     let export = S3Export {
@@ -253,11 +279,6 @@ impl<B: Objects + std::fmt::Debug> S3Sink<B> {
             .ok_or_else(|| other("the records file is not open".into()))
     }
 
-    /// The key schema to record: `--key`, or what the streamer said.
-    fn key(&self) -> Option<KeySchema> {
-        self.key.clone().or_else(|| self.export.learned.get())
-    }
-
     fn key_object(&self) -> String {
         format!("{}/{KEY_SCHEMA}", self.export.root())
     }
@@ -317,8 +338,8 @@ impl<B: Objects + std::fmt::Debug> S3Sink<B> {
                 .map(|objects| {
                     objects
                         .into_iter()
-                        .map(|o| (o.key, o.size))
-                        .collect::<HashMap<String, u64>>()
+                        .map(|o| (o.key, (o.size, o.etag)))
+                        .collect::<HashMap<String, (u64, Option<String>)>>()
                 })
                 .map_err(|err| format!("listing {}: {err}", named(&prefix)))
         };
@@ -326,15 +347,24 @@ impl<B: Objects + std::fmt::Debug> S3Sink<B> {
         let copied = listed(data.clone()).await?;
         // Each file's key in `data/`, and whether it is there yet.
         let mut entries = Vec::with_capacity(files.len());
+        let mut sizes = HashMap::with_capacity(files.len());
         let mut copies = Vec::new();
         for file in &files {
             let from = &file.entry.data_file_s3_key;
             let name = from.strip_prefix(&staging).unwrap_or_default();
             let to = format!("{data}{name}");
-            if copied.get(&to) != Some(&file.bytes) {
+            // There already, from a finish killed after its copies: the same size and, where
+            // S3's ETag is the MD5 (a copy's is, but under SSE-KMS), the same bytes. Else
+            // copied (again): a copy of the same bytes is harmless.
+            let there = copied.get(&to).is_some_and(|(size, etag)| {
+                *size == file.bytes && etag_is_md5(etag.as_deref(), &file.entry.md5_checksum)
+            });
+            if !there {
                 match staged.get(from) {
-                    Some(&size) if size == file.bytes => copies.push((from.clone(), to.clone())),
-                    Some(&size) => {
+                    Some((size, _)) if *size == file.bytes => {
+                        copies.push((from.clone(), to.clone()));
+                    }
+                    Some((size, _)) => {
                         return Err(format!(
                             "{} holds {size} bytes, its call announced {}: changed since",
                             named(from),
@@ -350,9 +380,10 @@ impl<B: Objects + std::fmt::Debug> S3Sink<B> {
                     }
                 }
             }
+            sizes.insert(to.clone(), file.bytes);
             entries.push(DataFileEntry {
                 data_file_s3_key: to,
-                // The copy's ETag is S3's to give; the MD5 is the file's.
+                // S3's, read back once the copies are made.
                 etag: None,
                 ..file.entry.clone()
             });
@@ -366,6 +397,23 @@ impl<B: Objects + std::fmt::Debug> S3Sink<B> {
         .buffer_unordered(COPIES_AT_ONCE);
         while let Some(copy) = running.next().await {
             copy?;
+        }
+        // What the copies made, checked before any manifest names it.
+        let copied = listed(data.clone()).await?;
+        for entry in &mut entries {
+            match copied.get(&entry.data_file_s3_key) {
+                Some((size, etag))
+                    if Some(*size) == sizes.get(&entry.data_file_s3_key).copied() =>
+                {
+                    entry.etag = etag.clone();
+                }
+                _ => {
+                    return Err(format!(
+                        "{} is not in S3 at its size after its copy",
+                        named(&entry.data_file_s3_key)
+                    ));
+                }
+            }
         }
         let kept: BTreeSet<&str> = entries
             .iter()
@@ -386,7 +434,13 @@ impl<B: Objects + std::fmt::Debug> S3Sink<B> {
                 .await
                 .map_err(|err| format!("deleting from {}: {err}", named(&data)))?;
         }
-        if let (Some(given), Some(said)) = (&self.key, self.export.learned.get())
+        // What the functions said: this run's calls, or an earlier run's, as its first
+        // commit recorded it (a resumed run whose slices are all done makes no call).
+        let said = match self.export.learned.get() {
+            Some(said) => Some(said),
+            None => self.recorded_key().await?,
+        };
+        if let (Some(given), Some(said)) = (&self.key, said.clone())
             && *given != said
         {
             return Err(format!(
@@ -395,21 +449,14 @@ impl<B: Objects + std::fmt::Debug> S3Sink<B> {
                  again with --key {said}, or without --key"
             ));
         }
-        match self.key() {
+        match self.key.clone().or(said) {
             Some(key) => self.put_key(&key).await?,
             None => {
-                let found = self
-                    .bucket
-                    .get(&self.key_object())
-                    .await
-                    .map_err(|err| format!("reading {}: {err}", named(&self.key_object())))?;
-                if found.is_none() {
-                    return Err(
-                        "the function never said the table's key schema (a streamer older \
-                         than this client?): give --key NAME:TYPE[,NAME:TYPE]"
-                            .into(),
-                    );
-                }
+                return Err(
+                    "the function never said the table's key schema (a streamer older than \
+                     this client?): give --key NAME:TYPE[,NAME:TYPE]"
+                        .into(),
+                );
             }
         }
         let mut manifest = Vec::new();
@@ -448,6 +495,24 @@ impl<B: Objects + std::fmt::Debug> S3Sink<B> {
         Ok(())
     }
 
+    /// The key schema an earlier commit recorded, if one did.
+    async fn recorded_key(&self) -> Result<Option<KeySchema>, String> {
+        let found = self
+            .bucket
+            .get(&self.key_object())
+            .await
+            .map_err(|err| format!("reading {}: {err}", self.key_object()))?;
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        let recorded: RecordedKeySchema =
+            serde_json::from_slice(&found).map_err(|e| format!("{}: {e}", self.key_object()))?;
+        recorded
+            .schema()
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", self.key_object()))
+    }
+
     async fn put_key(&self, key: &KeySchema) -> Result<(), String> {
         let mut body =
             serde_json::to_vec_pretty(&RecordedKeySchema::of(key)).map_err(|e| e.to_string())?;
@@ -464,10 +529,12 @@ impl<B: Objects + std::fmt::Debug> Sink for S3Sink<B> {
         let copied = self.inner()?.put(at, spool)?;
         // Recorded as soon as it is known, once a run: a run that resumes with every slice
         // done makes no call to hear it from. Best effort: the finish writes it again.
-        // Tried once a run: it is made under the committer's lock, so a failing S3 must
-        // not cost every commit a wait.
+        // What the functions said, recorded as soon as it is known, for a run that
+        // resumes with every slice done (it makes no call to hear it from). Tried once a
+        // run: it is made under the committer's lock, so a failing S3 must not cost every
+        // commit a wait. Never --key: the finish checks --key against it.
         if !self.key_written
-            && let Some(key) = self.key()
+            && let Some(key) = self.export.learned.get()
         {
             self.key_written = true;
             if let Err(err) = self.handle.block_on(self.put_key(&key)) {
@@ -691,6 +758,27 @@ mod tests {
                 .objects()
                 .contains_key(&format!("{ROOT}/{FILES}"))
         );
+        let _ = std::fs::remove_file(&sink.records);
+
+        // Resumed with every slice done, no call hears the key again: what a first commit
+        // recorded is what --key is held to, and what is recorded without --key.
+        let bucket = MemoryBucket::new();
+        let lines = [staged(&bucket, "a-0.json.gz", 3)];
+        let said = RecordedKeySchema::of(&KeySchema::parse("pk:S,sk:N").expect("key"));
+        bucket.insert(
+            &format!("{ROOT}/{KEY_SCHEMA}"),
+            serde_json::to_vec(&said).expect("json"),
+        );
+        let (mut sink, checkpoint) =
+            sink_over(bucket, &lines, Some("pk:S"), runtime.handle(), "resumed");
+        let err = sink.finish(&checkpoint).expect_err("wrong key").to_string();
+        assert!(err.contains("pk:S,sk:N"), "{err}");
+        sink.key = None;
+        sink.finish(&checkpoint).expect("without --key");
+        let recorded: RecordedKeySchema =
+            serde_json::from_slice(&sink.bucket.objects()[&format!("{ROOT}/{KEY_SCHEMA}")])
+                .expect("recorded");
+        assert_eq!(recorded, said);
         let _ = std::fs::remove_file(&sink.records);
     }
 
