@@ -12,6 +12,7 @@ use common::emulator::Emulator;
 use common::keyed::{KEY, keyed_items, source_table};
 use common::run::{scratch, wait_until_committed};
 use common::s3::{export_env, fresh_bucket, keys, local_s3, object};
+use common::stall::{Fault, StallProxy};
 use common::*;
 use scanstream::format::export::{DataFileEntry, ManifestSummary, RecordedKeySchema, md5_base64};
 use scanstream::format::key::KeySchema;
@@ -380,6 +381,54 @@ async fn a_native_export_in_s3_loads_into_an_existing_table() {
         table_lines(&ddb, &target).await == expected,
         "the table loaded from a native export differs from the source"
     );
+}
+
+/// GIVEN calls cut off after some of their files were announced, and a call that fails
+/// (503) WHEN the pull to S3 runs through them THEN they are made again, and `data/` holds
+/// exactly the committed calls' files: those the cut calls announced stay out of it.
+// Multi-threaded: the proxy's tasks run while this thread waits for the client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_cut_after_their_first_files_leave_nothing_in_data() {
+    let ddb = local_client().await;
+    let s3 = local_s3().await;
+    let (table, expected) = source_table(&ddb, "s3-cut-src", 72, 3000).await;
+    let bucket = fresh_bucket(&s3, "s3-cut").await;
+    let env = export_env(
+        &table,
+        &bucket,
+        "exports",
+        &[("EXPORT_FILE_BYTES", "65536")],
+    );
+    let emulator = Emulator::start_warm("s3-cut", &env).await;
+    let base = emulator.url("streamer", "");
+    let proxy = StallProxy::start(base.trim_end_matches("/lambda-url/streamer/?")).await;
+    let url = format!("{}/lambda-url/streamer/", proxy.url);
+    // The first file line of a call is a few hundred bytes: cut inside the second, and
+    // inside the third.
+    proxy.fail_call(1, Fault::Cut(700));
+    proxy.fail_call(2, Fault::Cut(1500));
+    proxy.fail_call(4, Fault::Status(503));
+    let dir = scratch("s3-cut");
+    let to = format!("s3://{bucket}/exports/cut");
+    let output = pull_s3(
+        &url,
+        &to,
+        &dir,
+        &["--max-items-per-call", "2000", "--summary-json", "s.json"],
+    )
+    .output()
+    .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}\n{}", emulator.log_text());
+    let summary = common::run::read_summary(&dir.join("s.json"));
+    assert!(summary["retries"].as_u64() >= Some(3), "{summary}");
+    let url_printed = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    let root = url_printed
+        .strip_prefix(&format!("s3://{bucket}/"))
+        .and_then(|r| r.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("the export's URL: {url_printed}"))
+        .to_string();
+    check_export(&s3, &bucket, &root, &expected).await;
 }
 
 /// Flags an export to S3 cannot run with, and a bucket this client cannot write, are

@@ -165,9 +165,15 @@ pub async fn run(args: PullArgs) -> anyhow::Result<()> {
     }
     let committer = match (&export_to, &export_key) {
         (Some(to), key) => {
-            let bucket = S3::connect(&CallSettings::default())
-                .await
-                .bucket(&to.bucket, args.expected_bucket_owner.as_deref());
+            // A finish copies files of up to 4 GiB inside S3: minutes, not the functions'
+            // seconds.
+            let bucket = S3::connect(&CallSettings {
+                attempt_timeout: Duration::from_secs(600),
+                operation_timeout: Duration::from_secs(1800),
+                ..CallSettings::default()
+            })
+            .await
+            .bucket(&to.bucket, args.expected_bucket_owner.as_deref());
             let (committer, export) = s3::open(&files, fresh, to, key.clone(), bucket).await?;
             options.export = Some(export);
             committer
