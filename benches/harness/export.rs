@@ -86,6 +86,7 @@ pub async fn run(out_dir: &Path) -> Result<()> {
     .await?;
     let (mut export_capped, mut pull_capped, mut export_direct, mut fan_out, mut bare) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut client_s3, mut client_file) = (Vec::new(), Vec::new());
     let mut decoded_bytes = 0u64;
     for rep in 0..REPS {
         let to = |name: &str| format!("s3://{bucket}/{PREFIX}/{name}-{rep}");
@@ -129,6 +130,15 @@ pub async fn run(out_dir: &Path) -> Result<()> {
         let run = export(&direct, &queries, &s3_client, bucket, ITEMS).await?;
         eprintln!("export K=4: {:.0} items/s", run.items_per_s());
         fan_out.push(run);
+        let seconds = client_export(&capped, &s3_endpoint, &s3_client, bucket, rep).await?;
+        eprintln!("client export K=4: {:.0} items/s", ITEMS as f64 / seconds);
+        client_s3.push(ITEMS as f64 / seconds);
+        let pulled = client_pull(root, &capped, 4, 1, "zstd")?;
+        if pulled.items != ITEMS {
+            return Err(format!("the pull read {} items of {ITEMS}", pulled.items).into());
+        }
+        eprintln!("client pull K=4: {:.0} items/s", pulled.items_per_s());
+        client_file.push(pulled.items_per_s());
         let scanned = bare_scan(dynamo.clone(), table.clone(), 4, 100).await?;
         eprintln!("bare: {:.0} items/s", scanned.items_per_s());
         bare.push(scanned);
@@ -203,8 +213,17 @@ pub async fn run(out_dir: &Path) -> Result<()> {
         ratio(&e_fan, &s_bare)
     );
     text += &format!(
-        "| bare SDK parallel scan of 4 segments (items counted, nothing encoded) | {} | 1.00x | |\n\n",
+        "| bare SDK parallel scan of 4 segments (items counted, nothing encoded) | {} | 1.00x | |\n",
         show(median(s_bare))
+    );
+    text += &format!(
+        "| the client's export to S3, `scanstream pull --invocations 4 --segments 1 --layout export -o s3://...`, through the proxy, its finish (copies, manifests) included | {} | {:.2}x the streamed pull below | |\n",
+        show(median(client_s3.clone())),
+        ratio(&client_s3, &client_file)
+    );
+    text += &format!(
+        "| streamed zstd pull to a file, `scanstream pull --invocations 4 --segments 1`, through the proxy | {} | 1.00x | |\n\n",
+        show(median(client_file.clone()))
     );
     text += &format!(
         "Bytes through the Function URL: {wire} for {decoded_bytes} bytes of DynamoDB JSON written ({} files, {} bytes stored): **{:.4}%** of the data (goal <= 1%).\n\n",
@@ -227,6 +246,8 @@ pub async fn run(out_dir: &Path) -> Result<()> {
         "export_capped": export_capped,
         "pull_capped_items_per_s": p_capped,
         "export_direct": export_direct,
+        "client_export_items_per_s": client_s3,
+        "client_pull_items_per_s": client_file,
         "export_fan_out": fan_out,
         "bare_items_per_s": bare.iter().map(|s| s.items_per_s()).collect::<Vec<_>>(),
         "wire_bytes": wire,
@@ -238,6 +259,69 @@ pub async fn run(out_dir: &Path) -> Result<()> {
         serde_json::to_string_pretty(&json)?,
     )?;
     Ok(())
+}
+
+/// `scanstream pull URL --invocations 4 --segments 1 --layout export -o s3://...` (the
+/// release build) to its end, its checkpoint in a folder of its own; the wall clock, in
+/// seconds, once the export's summary says it holds every item.
+async fn client_export(
+    url: &str,
+    s3_endpoint: &str,
+    s3_client: &aws_sdk_s3::Client,
+    bucket: &str,
+    rep: usize,
+) -> Result<f64> {
+    let dir = Path::new(ROOT).join(format!("target/bench-client-export-{rep}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let to = format!("s3://{bucket}/{PREFIX}/client-{rep}");
+    let started = Instant::now();
+    let output = std::process::Command::new(Path::new(ROOT).join("target/release/scanstream"))
+        .args([
+            "pull",
+            url,
+            "--limit",
+            "100",
+            "--invocations",
+            "4",
+            "--segments",
+            "1",
+        ])
+        .args(["--format", "dynamodb", "--layout", "export", "-o", &to])
+        .env("AWS_ENDPOINT_URL_S3", s3_endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "local")
+        .env("AWS_SECRET_ACCESS_KEY", "local")
+        .current_dir(&dir)
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    let seconds = started.elapsed().as_secs_f64();
+    if !output.status.success() {
+        return Err(format!(
+            "scanstream pull -o {to} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    let printed = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    let root = printed
+        .strip_prefix(&format!("s3://{bucket}/"))
+        .ok_or_else(|| format!("the export's URL: {printed}"))?;
+    let summary = s3_client
+        .get_object()
+        .bucket(bucket)
+        .key(format!("{root}manifest-summary.json"))
+        .send()
+        .await?
+        .body
+        .collect()
+        .await?
+        .into_bytes();
+    let summary: serde_json::Value = serde_json::from_slice(&summary)?;
+    if summary["itemCount"].as_u64() != Some(ITEMS) {
+        return Err(format!("the client's export holds {summary}").into());
+    }
+    Ok(seconds)
 }
 
 /// Makes `queries` against `url` at once, each an export call to its end; their files and
