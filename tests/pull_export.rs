@@ -335,6 +335,12 @@ fn bad_layout_combinations_are_refused_before_any_call() {
     // Without --key the function is asked for the key first, in a sample call: to a URL
     // nothing listens on, that call fails, and says so.
     assert!(text.contains("the sample call"), "{text}");
+    let text = run([
+        "--layout", "export", "--format", "dynamodb", "-o", "out", "--count",
+    ]
+    .map(String::from)
+    .to_vec());
+    assert!(text.contains("--count writes one trailer line"), "{text}");
     let text = run(vec!["--key".into(), "pk:S".into(), "-o".into(), "x".into()]);
     assert!(text.contains("needs --layout export"), "{text}");
     let text = run([

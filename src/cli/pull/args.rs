@@ -73,12 +73,13 @@ pub struct PullArgs {
     pub summary_json: Option<PathBuf>,
     /// How -o is laid out: `file`, one file of lines; `export`, a directory in DynamoDB's
     /// export-to-S3 layout (`AWSDynamoDB/<id>/data/*.json.gz` and manifests), which
-    /// `seeder --from DIR` restores; needs --format dynamodb, and --key for a directory.
+    /// `seeder --from DIR` restores; needs --format dynamodb.
     #[arg(long, value_enum, default_value_t = Layout::File)]
     pub layout: Layout,
     /// With --layout export: the table's key schema (`pk:S` or `pk:S,sk:N`), recorded in
-    /// the export and checked on every item of a directory. An export to S3 records what
-    /// the functions say, unless this is given.
+    /// the export and checked on every item of a directory. Without it the function says
+    /// it (a sample call before a directory's first; every call to S3), and an export to
+    /// S3 holds --key to what the functions say.
     #[arg(long, value_parser = parse_key)]
     pub key: Option<Box<KeySchema>>,
     /// With -o s3://...: the account (12 digits) that must own the bucket; S3 refuses

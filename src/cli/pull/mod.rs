@@ -84,7 +84,7 @@ impl PullArgs {
         let args = self;
         let export_key = export_key(args)?;
         let export_to = export_destination(args)?;
-        if (export_key.is_some() || export_to.is_some()) && args.query.count {
+        if args.layout == Layout::Export && args.query.count {
             bail!(
                 "--count writes one trailer line, not items: it cannot be an export (--layout export)"
             );
@@ -165,15 +165,9 @@ pub async fn run(args: PullArgs) -> anyhow::Result<()> {
     }
     let committer = match (&export_to, &export_key) {
         (Some(to), key) => {
-            // A finish copies files of up to 4 GiB inside S3: minutes, not the functions'
-            // seconds.
-            let bucket = S3::connect(&CallSettings {
-                attempt_timeout: Duration::from_secs(600),
-                operation_timeout: Duration::from_secs(1800),
-                ..CallSettings::default()
-            })
-            .await
-            .bucket(&to.bucket, args.expected_bucket_owner.as_deref());
+            let bucket = S3::connect(&CallSettings::default())
+                .await
+                .bucket(&to.bucket, args.expected_bucket_owner.as_deref());
             let (committer, export) = s3::open(&files, fresh, to, key.clone(), bucket).await?;
             options.export = Some(export);
             committer
@@ -202,8 +196,9 @@ pub async fn run(args: PullArgs) -> anyhow::Result<()> {
     if let Some(export) = &export
         && summary.complete
     {
-        // The checkpoint is gone: so go the records it committed.
+        // The checkpoint is gone: so go the records it committed, and the key kept.
         if let Some(records) = &files.output {
+            let _ = std::fs::remove_file(s3::said_key_path(records));
             let _ = std::fs::remove_file(records);
         }
         println!("{}", export.url());
@@ -233,16 +228,23 @@ async fn table_key(
         ("max_items".to_string(), "1".to_string()),
         ("compress".to_string(), "none".to_string()),
     ];
-    for attempt in 0..3 {
+    let mut last = None;
+    for attempt in 0..4u32 {
         if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
         }
-        let sampled = crate::cli::plan::sample(url, signer, params.clone())
-            .await
-            .map_err(anyhow::Error::msg)?;
-        if let Some(key) = sampled.key {
-            return Ok(key);
+        // A throttled (429) or failing (5xx) function is asked again, as a pull's calls
+        // are; so is one that answered before its DescribeTable was back.
+        match crate::cli::plan::sample(url, signer, params.clone()).await {
+            Ok(sampled) => match sampled.key {
+                Some(key) => return Ok(key),
+                None => last = None,
+            },
+            Err(err) => last = Some(err),
         }
+    }
+    if let Some(err) = last {
+        bail!("asking the function for the table's key schema: {err}");
     }
     bail!(
         "the function did not say the table's key schema (a streamer older than this client, \

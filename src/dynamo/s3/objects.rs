@@ -10,6 +10,9 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use std::future::Future;
 
+/// The longest wait for one attempt of a copy (4 GiB inside S3 at a slow 20 MB/s).
+const COPY_ATTEMPT_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// DeleteObjects takes at most this many keys a call.
 const DELETE_BATCH: usize = 1000;
 
@@ -46,7 +49,7 @@ pub trait Objects: Send + Sync + 'static {
     fn delete(&self, keys: Vec<String>) -> impl Future<Output = Result<(), UpstreamError>> + Send;
 
     /// Copies the object at `from` to `to` in the same bucket, inside S3 (CopyObject: up to
-    /// 5 GiB, the largest data file the streamer makes).
+    /// 5 GiB; the streamer's files stay under 4 GiB and a page).
     fn copy(&self, from: &str, to: &str) -> impl Future<Output = Result<(), UpstreamError>> + Send;
 }
 
@@ -136,6 +139,16 @@ impl Objects for Bucket {
             .key(to)
             .set_expected_bucket_owner(self.owner.clone())
             .set_expected_source_bucket_owner(self.owner.clone())
+            .customize()
+            // A copy of gigabytes takes S3 minutes: this call alone waits that long.
+            .config_override(
+                aws_sdk_s3::config::Builder::default().timeout_config(
+                    aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+                        .operation_attempt_timeout(COPY_ATTEMPT_WAIT)
+                        .operation_timeout(COPY_ATTEMPT_WAIT * 3)
+                        .build(),
+                ),
+            )
             .send()
             .await
             .map_err(|err| storage(classify(err)))?;

@@ -98,7 +98,9 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     file.write_all(bytes)?;
     file.sync_all()?;
     std::fs::rename(&tmp, path)?;
+    // A bare name's parent is "": the working directory.
     match path.parent() {
+        Some(dir) if dir.as_os_str().is_empty() => sync_dir(Path::new(".")),
         Some(dir) => sync_dir(dir),
         None => Ok(()),
     }

@@ -52,6 +52,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// Where the functions write an export's files; only the finish copies them to `data/`.
 pub const STAGING_DIR: &str = "staging";
 
+/// The largest object CopyObject copies.
+const MAX_COPY_BYTES: u64 = 5 << 30;
+
 /// Copies made at once by the finish.
 const COPIES_AT_ONCE: usize = 16;
 
@@ -149,6 +152,11 @@ pub fn records_path(checkpoint: &Path) -> PathBuf {
     crate::cli::output::paths::sibling(checkpoint, "", ".files")
 }
 
+/// The key schema the functions said, kept beside the records file `records`.
+pub fn said_key_path(records: &Path) -> PathBuf {
+    crate::cli::output::paths::sibling(records, "", ".key")
+}
+
 /// Opens the export of `fresh`'s read to `location`, or resumes the one its checkpoint
 /// names (`files.output` is the records file, `files.checkpoint` the checkpoint). The
 /// export's `_started` is put first: a bucket this client cannot write fails here, before
@@ -185,10 +193,10 @@ pub async fn open(
         // A run that finished, killed between removing its checkpoint and its records:
         // its export is whole (its summary was written before the checkpoint went).
         return Err(CommitError::Refused(format!(
-            "{} holds the records of an export to {location} whose checkpoint is gone: it \
-             finished (its manifest-summary.json is under {location}/{EXPORTS_DIR}/), and \
-             its run stopped before it removed them. Remove that file to make another \
-             export, or run with --force",
+            "{} holds the records of an export to {location} whose checkpoint is gone: a \
+             finished run removes its checkpoint, then these (its manifest-summary.json is \
+             then under {location}/{EXPORTS_DIR}/), or the checkpoint was removed by hand. \
+             Remove that file to make another export, or run with --force",
             records.display()
         )));
     }
@@ -356,11 +364,22 @@ impl<B: Objects + std::fmt::Debug> S3Sink<B> {
             // There already, from a finish killed after its copies: the same size and, where
             // S3's ETag is the MD5 (a copy's is, but under SSE-KMS), the same bytes. Else
             // copied (again): a copy of the same bytes is harmless.
+            // Where the ETag is not the MD5 (SSE-KMS) and `staging/` is already emptied
+            // (a finish killed after its summary), the size is all there is to go on.
             let there = copied.get(&to).is_some_and(|(size, etag)| {
-                *size == file.bytes && etag_is_md5(etag.as_deref(), &file.entry.md5_checksum)
+                *size == file.bytes
+                    && (etag_is_md5(etag.as_deref(), &file.entry.md5_checksum)
+                        || !staged.contains_key(from))
             });
             if !there {
                 match staged.get(from) {
+                    Some((size, _)) if *size == file.bytes && *size > MAX_COPY_BYTES => {
+                        return Err(format!(
+                            "{} is {size} bytes, more than CopyObject takes ({MAX_COPY_BYTES}): \
+                             its function's EXPORT_FILE_BYTES is above 4 GiB",
+                            named(from)
+                        ));
+                    }
                     Some((size, _)) if *size == file.bytes => {
                         copies.push((from.clone(), to.clone()));
                     }
@@ -438,7 +457,7 @@ impl<B: Objects + std::fmt::Debug> S3Sink<B> {
         // commit recorded it (a resumed run whose slices are all done makes no call).
         let said = match self.export.learned.get() {
             Some(said) => Some(said),
-            None => self.recorded_key().await?,
+            None => self.recorded_key()?,
         };
         if let (Some(given), Some(said)) = (&self.key, said.clone())
             && *given != said
@@ -495,22 +514,27 @@ impl<B: Objects + std::fmt::Debug> S3Sink<B> {
         Ok(())
     }
 
-    /// The key schema an earlier commit recorded, if one did.
-    async fn recorded_key(&self) -> Result<Option<KeySchema>, String> {
-        let found = self
-            .bucket
-            .get(&self.key_object())
-            .await
-            .map_err(|err| format!("reading {}: {err}", self.key_object()))?;
-        let Some(found) = found else {
-            return Ok(None);
+    /// Where the key schema the functions said is kept beside the records: local, so a
+    /// commit records it without an S3 call under the committer's lock, and never
+    /// written from --key.
+    fn said_path(&self) -> PathBuf {
+        said_key_path(&self.records)
+    }
+
+    /// The key schema an earlier run's functions said, as its first commit kept it.
+    fn recorded_key(&self) -> Result<Option<KeySchema>, String> {
+        let path = self.said_path();
+        let found = match std::fs::read(&path) {
+            Ok(found) => found,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(format!("reading {}: {err}", path.display())),
         };
         let recorded: RecordedKeySchema =
-            serde_json::from_slice(&found).map_err(|e| format!("{}: {e}", self.key_object()))?;
+            serde_json::from_slice(&found).map_err(|e| format!("{}: {e}", path.display()))?;
         recorded
             .schema()
             .map(Some)
-            .map_err(|e| format!("{}: {e}", self.key_object()))
+            .map_err(|e| format!("{}: {e}", path.display()))
     }
 
     async fn put_key(&self, key: &KeySchema) -> Result<(), String> {
@@ -527,19 +551,16 @@ impl<B: Objects + std::fmt::Debug> S3Sink<B> {
 impl<B: Objects + std::fmt::Debug> Sink for S3Sink<B> {
     fn put(&mut self, at: u64, spool: &mut File) -> io::Result<u64> {
         let copied = self.inner()?.put(at, spool)?;
-        // Recorded as soon as it is known, once a run: a run that resumes with every slice
-        // done makes no call to hear it from. Best effort: the finish writes it again.
-        // What the functions said, recorded as soon as it is known, for a run that
-        // resumes with every slice done (it makes no call to hear it from). Tried once a
-        // run: it is made under the committer's lock, so a failing S3 must not cost every
-        // commit a wait. Never --key: the finish checks --key against it.
+        // What the functions said, kept as soon as it is known, for a run that resumes
+        // with every slice done (it makes no call to hear it from); before the checkpoint
+        // names this call, so a checkpoint past a call that said it never lacks it. Never
+        // --key: the finish holds --key to it.
         if !self.key_written
             && let Some(key) = self.export.learned.get()
         {
+            let body = serde_json::to_vec(&RecordedKeySchema::of(&key))?;
+            super::files::write_atomic(&self.said_path(), &body)?;
             self.key_written = true;
-            if let Err(err) = self.handle.block_on(self.put_key(&key)) {
-                tracing::warn!(cause = %err, "the key schema is written again at the end");
-            }
         }
         Ok(copied)
     }
@@ -765,12 +786,13 @@ mod tests {
         let bucket = MemoryBucket::new();
         let lines = [staged(&bucket, "a-0.json.gz", 3)];
         let said = RecordedKeySchema::of(&KeySchema::parse("pk:S,sk:N").expect("key"));
-        bucket.insert(
-            &format!("{ROOT}/{KEY_SCHEMA}"),
-            serde_json::to_vec(&said).expect("json"),
-        );
         let (mut sink, checkpoint) =
             sink_over(bucket, &lines, Some("pk:S"), runtime.handle(), "resumed");
+        std::fs::write(
+            said_key_path(&sink.records),
+            serde_json::to_vec(&said).expect("json"),
+        )
+        .expect("kept by an earlier run's first commit");
         let err = sink.finish(&checkpoint).expect_err("wrong key").to_string();
         assert!(err.contains("pk:S,sk:N"), "{err}");
         sink.key = None;
@@ -780,6 +802,7 @@ mod tests {
                 .expect("recorded");
         assert_eq!(recorded, said);
         let _ = std::fs::remove_file(&sink.records);
+        let _ = std::fs::remove_file(said_key_path(&sink.records));
     }
 
     #[test]
