@@ -90,6 +90,14 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// What an export's sink answers a trailer line: it has none.
+pub(crate) fn no_trailer_line() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "an export has no trailer line: its manifest-summary.json says it is whole",
+    )
+}
+
 /// Writes `bytes` to `path` through a synced temporary file and a rename: a reader sees
 /// the old file or the whole new one.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {

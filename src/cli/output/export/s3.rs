@@ -30,6 +30,7 @@
 use crate::cli::output::CommitError;
 use crate::cli::output::checkpoint::Checkpoint;
 use crate::cli::output::commit::Committer;
+use crate::cli::output::export::files::no_trailer_line;
 use crate::cli::output::export::sink::manifest_summary;
 use crate::cli::output::export::{EXPORT_ID, new_id};
 use crate::cli::output::paths::Files;
@@ -566,10 +567,7 @@ impl<B: Objects + std::fmt::Debug> Sink for S3Sink<B> {
     }
 
     fn put_bytes(&mut self, _at: u64, _bytes: &[u8]) -> io::Result<()> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "an export has no trailer line: its manifest-summary.json says it is whole",
-        ))
+        Err(no_trailer_line())
     }
 
     fn sync(&mut self) -> io::Result<()> {

@@ -174,10 +174,7 @@ impl Sink for ExportSink {
     }
 
     fn put_bytes(&mut self, _at: u64, _bytes: &[u8]) -> io::Result<()> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "an export has no trailer line: its manifest-summary.json says it is whole",
-        ))
+        Err(no_trailer_line())
     }
 
     fn sync(&mut self) -> io::Result<()> {
