@@ -115,9 +115,9 @@ impl PullArgs {
                 let checkpoint = args
                     .checkpoint
                     .clone()
-                    .unwrap_or_else(|| s3::default_checkpoint(to));
+                    .unwrap_or_else(|| s3::layout::default_checkpoint(to));
                 Files {
-                    output: Some(s3::records_path(&checkpoint)),
+                    output: Some(s3::layout::records_path(&checkpoint)),
                     checkpoint: Some(checkpoint),
                     force: args.force,
                 }
@@ -198,7 +198,7 @@ pub async fn run(args: PullArgs) -> anyhow::Result<()> {
     {
         // The checkpoint is gone: so go the records it committed, and the key kept.
         if let Some(records) = &files.output {
-            let _ = std::fs::remove_file(s3::said_key_path(records));
+            let _ = std::fs::remove_file(s3::layout::said_key_path(records));
             let _ = std::fs::remove_file(records);
         }
         println!("{}", export.url());

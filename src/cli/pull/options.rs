@@ -1,7 +1,7 @@
 //! What a pull's workers share: the options of the read, and its running totals, which
 //! the progress bar samples.
 
-use crate::cli::output::export::s3::S3Export;
+use crate::cli::output::export::s3::layout::S3Export;
 use crate::cli::progress::{Estimate, Sample, Total};
 use crate::cli::pull::partitions::Partitions;
 use crate::format::backoff::Backoff;

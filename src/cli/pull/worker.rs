@@ -4,7 +4,7 @@
 
 use crate::cli::output::checkpoint::{Committed, SliceState};
 use crate::cli::output::commit::Committer;
-use crate::cli::output::export::s3::file_line_items;
+use crate::cli::output::export::s3::layout::file_line_items;
 use crate::cli::output::spool::Spool;
 use crate::cli::pace::Pace;
 use crate::cli::pace::concurrency::Concurrency;

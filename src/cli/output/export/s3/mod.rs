@@ -27,6 +27,8 @@
 //! resumes from the checkpoint under the same `<ExportId>`, and finishing again is
 //! harmless (a file already in `data/` at its size is not copied again).
 
+pub mod layout;
+
 use crate::cli::output::CommitError;
 use crate::cli::output::checkpoint::Checkpoint;
 use crate::cli::output::commit::Committer;
@@ -39,87 +41,22 @@ use crate::cli::output::stored;
 use crate::dynamo::s3::Bucket;
 use crate::dynamo::s3::objects::Objects;
 use crate::format::export::{
-    DATA_DIR, DataFileEntry, EXPORTS_DIR, ExportedFile, ExportedFileLine, FILES, FILES_CHECKSUM,
-    KEY_SCHEMA, RecordedKeySchema, STARTED, SUMMARY, SUMMARY_CHECKSUM, hex_md5,
+    DataFileEntry, EXPORTS_DIR, ExportedFile, ExportedFileLine, FILES, FILES_CHECKSUM, KEY_SCHEMA,
+    RecordedKeySchema, STARTED, SUMMARY, SUMMARY_CHECKSUM, hex_md5,
 };
 use crate::format::key::KeySchema;
 use crate::format::location::S3Location;
+use layout::{LearnedKey, S3Export, said_key_path};
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::io;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
-
-/// Where the functions write an export's files; only the finish copies them to `data/`.
-pub const STAGING_DIR: &str = "staging";
+use std::path::PathBuf;
 
 /// The largest object CopyObject copies.
 const MAX_COPY_BYTES: u64 = 5 << 30;
 
 /// Copies made at once by the finish.
 const COPIES_AT_ONCE: usize = 16;
-
-/// The table's key schema as the streamer says it (a response header), shared by the
-/// workers, which read it, and the sink, which records it.
-#[derive(Debug, Default, Clone)]
-pub struct LearnedKey(Arc<Mutex<Option<KeySchema>>>);
-
-impl LearnedKey {
-    /// Records what a response said.
-    pub fn set(&self, key: KeySchema) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(key);
-    }
-
-    /// What the responses said, if one did.
-    pub fn get(&self) -> Option<KeySchema> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-}
-
-/// An export to S3 under way: where it goes and under which id.
-#[derive(Debug, Clone)]
-pub struct S3Export {
-    /// `s3://BUCKET/PREFIX`, as given.
-    pub location: S3Location,
-    /// `<ExportId>`: the checkpoint's when it resumes one.
-    pub id: String,
-    /// The key schema the responses said.
-    pub learned: LearnedKey,
-}
-
-impl S3Export {
-    /// The key of the export's folder, `PREFIX/AWSDynamoDB/<ExportId>`.
-    pub fn root(&self) -> String {
-        self.location.key(&format!("{EXPORTS_DIR}/{}", self.id))
-    }
-
-    /// The start of every data file's key, `.../data/`.
-    pub fn data_prefix(&self) -> String {
-        format!("{}/{DATA_DIR}/", self.root())
-    }
-
-    /// The start of every key the functions write, `.../staging/`.
-    pub fn staging_prefix(&self) -> String {
-        format!("{}/{STAGING_DIR}/", self.root())
-    }
-
-    /// The `to=` each call sends: the export's `staging/` folder.
-    pub fn to_param(&self) -> String {
-        format!(
-            "s3://{}/{}/{STAGING_DIR}",
-            self.location.bucket,
-            self.root()
-        )
-    }
-
-    /// The export's URL, as the summary prints it.
-    pub fn url(&self) -> String {
-        format!("s3://{}/{}/", self.location.bucket, self.root())
-    }
-}
 
 /// Whether `etag` is S3's ETag of an object whose base64 MD5 is `md5` (a single-part
 /// object's, not encrypted with KMS, is the hex MD5 between quotes).
@@ -130,32 +67,6 @@ fn etag_is_md5(etag: Option<&str>, md5: &str) -> bool {
     };
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     etag.is_some_and(|etag| etag.trim_matches('"') == hex)
-}
-
-/// The checkpoint of an export to `location` in the working directory when none is named:
-/// `scanstream-s3-BUCKET-PREFIX.ckpt`, the prefix's `/` and anything unusual as `-`.
-pub fn default_checkpoint(location: &S3Location) -> PathBuf {
-    let name: String = format!("scanstream-s3-{}-{}", location.bucket, location.prefix)
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    Files::default_checkpoint(Path::new(name.trim_end_matches('-')))
-}
-
-/// The records file kept beside `checkpoint`: the committed calls' file lines.
-pub fn records_path(checkpoint: &Path) -> PathBuf {
-    crate::cli::output::paths::sibling(checkpoint, "", ".files")
-}
-
-/// The key schema the functions said, kept beside the records file `records`.
-pub fn said_key_path(records: &Path) -> PathBuf {
-    crate::cli::output::paths::sibling(records, "", ".key")
 }
 
 /// Opens the export of `fresh`'s read to `location`, or resumes the one its checkpoint
@@ -231,32 +142,6 @@ pub async fn open(
         Box::new(sink)
     });
     Ok((committer, export))
-}
-
-/// The items of an export call's file lines `ready` (whole lines), each checked to be a
-/// file in `prefix` (the export's `staging/`); why not, naming the line.
-pub fn file_line_items(ready: &[u8], prefix: &str) -> Result<u64, String> {
-    let mut items = 0u64;
-    for line in ready.split(|&b| b == b'\n') {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let file = ExportedFileLine::of_line(line).ok_or_else(|| {
-            format!(
-                "an export call sent a line that is not a file line: {}",
-                String::from_utf8_lossy(&line[..line.len().min(200)])
-            )
-        })?;
-        let key = &file.file.entry.data_file_s3_key;
-        let name = key.strip_prefix(prefix).unwrap_or_default();
-        if name.is_empty() || name.contains('/') {
-            return Err(format!(
-                "an export call announced {key:?}, which is not in this export's {prefix}"
-            ));
-        }
-        items = items.saturating_add(file.file.entry.item_count);
-    }
-    Ok(items)
 }
 
 /// The committed records in a local file, and the export's objects in S3 (`B`: the SDK's
@@ -607,6 +492,7 @@ impl<B: Objects + std::fmt::Debug> Sink for S3Sink<B> {
 
 #[cfg(test)]
 mod tests {
+    use super::layout::file_line_items;
     use super::*;
     use crate::cli::output::checkpoint::OutputShape;
     use crate::dynamo::s3::memory::MemoryBucket;
