@@ -342,11 +342,15 @@ async fn a_bucket_that_does_not_exist_is_a_502_before_anything_is_read() {
         &export_env(&table, &missing, "exports", &[]),
     )
     .await;
-    let response = reqwest::Client::new()
+    // Bounded: an emulator that stops answering fails the test instead of holding it.
+    let response = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(300))
+        .build()
+        .expect("client")
         .get(emulator.url("streamer", &format!("to=s3://{missing}/exports/x")))
         .send()
         .await
-        .expect("the emulator answers");
+        .unwrap_or_else(|err| panic!("the emulator answers: {err}\n{}", emulator.log_text()));
     assert_eq!(response.status(), 502);
     let body: serde_json::Value =
         serde_json::from_slice(&response.bytes().await.expect("body")).expect("a JSON error");

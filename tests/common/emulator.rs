@@ -38,7 +38,13 @@ impl Emulator {
             .get(self.url("streamer", "max_items=1"))
             .send()
             .await;
-        assert!(warm.is_ok_and(|r| r.status() == 200), "{}", self.log_text());
+        let status = warm.as_ref().map(reqwest::Response::status).ok();
+        // Read to its end: a body dropped half read makes the emulator log "response
+        // channel closed" for the function's next chunk.
+        if let Ok(response) = warm {
+            let _ = response.bytes().await;
+        }
+        assert_eq!(status, Some(reqwest::StatusCode::OK), "{}", self.log_text());
     }
 
     /// What the emulator and functions logged so far.
