@@ -103,10 +103,7 @@ pub async fn run(out_dir: &Path) -> Result<()> {
         }
         eprintln!("export capped: {:.0} items/s", run.items_per_s());
         export_capped.push(run);
-        let pulled = client_pull(root, &capped, 1, 4, "zstd")?;
-        if pulled.items != ITEMS {
-            return Err(format!("the pull read {} items of {ITEMS}", pulled.items).into());
-        }
+        let pulled = whole_pull(root, &capped, 1, 4)?;
         eprintln!("pull capped: {:.0} items/s", pulled.items_per_s());
         pull_capped.push(pulled);
         let run = export(
@@ -133,10 +130,7 @@ pub async fn run(out_dir: &Path) -> Result<()> {
         let seconds = client_export(&capped, &s3_endpoint, &s3_client, bucket, rep).await?;
         eprintln!("client export K=4: {:.0} items/s", ITEMS as f64 / seconds);
         client_s3.push(ITEMS as f64 / seconds);
-        let pulled = client_pull(root, &capped, 4, 1, "zstd")?;
-        if pulled.items != ITEMS {
-            return Err(format!("the pull read {} items of {ITEMS}", pulled.items).into());
-        }
+        let pulled = whole_pull(root, &capped, 4, 1)?;
         eprintln!("client pull K=4: {:.0} items/s", pulled.items_per_s());
         client_file.push(pulled.items_per_s());
         let scanned = bare_scan(dynamo.clone(), table.clone(), 4, 100).await?;
@@ -259,6 +253,15 @@ pub async fn run(out_dir: &Path) -> Result<()> {
         serde_json::to_string_pretty(&json)?,
     )?;
     Ok(())
+}
+
+/// A zstd pull of `k` invocations of `segments` to a file, which must read every item.
+fn whole_pull(root: &Path, url: &str, k: u32, segments: u32) -> Result<crate::cases::Sample> {
+    let pulled = client_pull(root, url, k, segments, "zstd")?;
+    if pulled.items != ITEMS {
+        return Err(format!("the pull read {} items of {ITEMS}", pulled.items).into());
+    }
+    Ok(pulled)
 }
 
 /// `scanstream pull URL --invocations 4 --segments 1 --layout export -o s3://...` (the
