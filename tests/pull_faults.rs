@@ -461,6 +461,12 @@ async fn random_faults_over_many_runs_lose_nothing() {
                 // finish in 180 s) is given up well within the run's deadline; how many
                 // were is counted below.
                 .args(["--idle-timeout", &SILENT_AFTER.as_secs().to_string()])
+                // A run on this machine once gave up after eight calls in a row failed
+                // to reach the emulator (the proxy's 502s, over about 18 s), and a CI run
+                // failed a run early without saying why: more attempts ride out an
+                // emulator that stops answering for a while. The faults this test makes
+                // are retried within the default eight; a failure now prints its reason.
+                .args(["--max-attempts", "20"])
                 .arg("--checkpoint")
                 .arg(&checkpoint)
                 .stderr(stderr);
@@ -481,7 +487,14 @@ async fn random_faults_over_many_runs_lose_nothing() {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             if let Some(status) = child.try_wait().expect("wait") {
-                assert!(status.success(), "{run}: a run before its kill failed");
+                assert!(
+                    status.success(),
+                    "{run}: a run before its kill failed ({status}); client side: {}; \
+                     its standard error ends:\n{}\nthe emulator's log ends:\n{}",
+                    proxy.counts.line(),
+                    tail(&dir.join(format!("start-{starts}.stderr")), 40),
+                    last_lines(&emulator.log_text(), 60),
+                );
                 finished = true;
                 break;
             }
@@ -498,20 +511,24 @@ async fn random_faults_over_many_runs_lose_nothing() {
                 }
                 if Instant::now() > deadline {
                     let _ = child.kill();
-                    let last = std::fs::read_to_string(dir.join(format!("start-{starts}.stderr")))
-                        .unwrap_or_default();
-                    let tail: Vec<&str> = last.lines().rev().take(40).collect();
                     panic!(
                         "{run}: did not finish in 180 s; client side: {}; DynamoDB side: {}; \
                          the last start's standard error ends:\n{}",
                         proxy.counts.line(),
                         throttling.counts.line(),
-                        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                        tail(&dir.join(format!("start-{starts}.stderr")), 40),
                     );
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             };
-            assert!(status.success(), "{run}: the last start failed");
+            assert!(
+                status.success(),
+                "{run}: the last start failed ({status}); client side: {}; its standard error \
+                 ends:\n{}\nthe emulator's log ends:\n{}",
+                proxy.counts.line(),
+                tail(&dir.join(format!("start-{starts}.stderr")), 40),
+                last_lines(&emulator.log_text(), 60),
+            );
         }
         let lines = output_lines(&out);
         let distinct: std::collections::BTreeSet<Vec<u8>> = lines.iter().cloned().collect();
@@ -548,6 +565,17 @@ async fn random_faults_over_many_runs_lose_nothing() {
         "DynamoDB throttled"
     );
     assert!(get(&kills) > 0, "clients were killed");
+}
+
+/// The last `n` lines of `text`.
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The last `n` lines of a file, or nothing when it cannot be read.
+fn tail(path: &std::path::Path, n: usize) -> String {
+    last_lines(&std::fs::read_to_string(path).unwrap_or_default(), n)
 }
 
 /// A container credentials endpoint (`AWS_CONTAINER_CREDENTIALS_FULL_URI`) that counts

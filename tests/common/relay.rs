@@ -31,7 +31,13 @@ pub async fn forward(
             forward = forward.header(name.as_str(), value.as_bytes());
         }
     }
-    forward.send().await.ok()
+    // Why a relay failed is the first thing a failed fault test needs: it goes to the
+    // test's captured output.
+    forward
+        .send()
+        .await
+        .inspect_err(|err| eprintln!("relay to {upstream}{path} failed: {err:?}"))
+        .ok()
 }
 
 /// A response with `upstream`'s status and headers, but for `content-length` and
