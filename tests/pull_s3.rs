@@ -11,7 +11,7 @@ mod common;
 use common::emulator::Emulator;
 use common::keyed::{KEY, keyed_items, source_table};
 use common::run::{scratch, wait_until_committed};
-use common::s3::{export_env, fresh_bucket, keys, local_s3, object};
+use common::s3::{export_env, fresh_bucket, keys, local_s3, object, put_native_export};
 use common::stall::{Fault, StallProxy};
 use common::*;
 use scanstream::format::export::{DataFileEntry, ManifestSummary, RecordedKeySchema, md5_base64};
@@ -310,53 +310,7 @@ async fn a_native_export_in_s3_loads_into_an_existing_table() {
     let s3 = local_s3().await;
     let bucket = fresh_bucket(&s3, "s3-native").await;
     let (table, expected) = source_table(&ddb, "s3-native-src", 73, 300).await;
-    let lines: Vec<String> = keyed_items(73, 300)
-        .iter()
-        .map(|item| {
-            let mut typed = Vec::new();
-            scanstream::format::json::Format::Dynamodb.write_line(&mut typed, item);
-            String::from_utf8(typed).expect("utf-8")
-        })
-        .collect();
-    let id = "01764979200000-1a2b3c4d";
-    let root = format!("native/AWSDynamoDB/{id}");
-    let mut entries = String::new();
-    for (n, chunk) in lines.chunks(120).enumerate() {
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        std::io::Write::write_all(&mut gz, chunk.concat().as_bytes()).expect("gzip");
-        let body = gz.finish().expect("gzip");
-        let key = format!("{root}/data/x{n}abcdefghijklmnop.json.gz");
-        entries.push_str(&format!(
-            "{{\"itemCount\":{},\"md5Checksum\":\"{}\",\"etag\":\"{}\",\"dataFileS3Key\":\"{key}\"}}\n",
-            chunk.len(),
-            md5_base64(&body[..]).expect("md5"),
-            scanstream::format::export::hex_md5(&body),
-        ));
-        s3.put_object()
-            .bucket(&bucket)
-            .key(&key)
-            .body(body.into())
-            .send()
-            .await
-            .expect("put");
-    }
-    let summary = format!(
-        "{{\"version\":\"2020-06-30\",\"exportArn\":\"arn:aws:dynamodb:us-east-1:123456789012:table/{table}/export/{id}\",\"startTime\":\"2026-12-06T00:00:00.000Z\",\"endTime\":\"2026-12-06T00:05:00.000Z\",\"tableArn\":\"arn:aws:dynamodb:us-east-1:123456789012:table/{table}\",\"tableId\":\"0a1b2c3d-0000-0000-0000-000000000000\",\"exportTime\":\"2026-12-06T00:00:00.000Z\",\"s3Bucket\":\"{bucket}\",\"s3Prefix\":\"native\",\"s3SseAlgorithm\":\"AES256\",\"s3SseKmsKeyId\":null,\"manifestFilesS3Key\":\"{root}/manifest-files.json\",\"billedSizeBytes\":12345,\"itemCount\":{},\"outputFormat\":\"DYNAMODB_JSON\",\"exportType\":\"FULL_EXPORT\"}}",
-        lines.len()
-    );
-    for (name, body) in [
-        ("_started", String::new()),
-        ("manifest-files.json", entries),
-        ("manifest-summary.json", summary),
-    ] {
-        s3.put_object()
-            .bucket(&bucket)
-            .key(format!("{root}/{name}"))
-            .body(body.into_bytes().into())
-            .send()
-            .await
-            .expect("put");
-    }
+    put_native_export(&s3, &bucket, "native", &table, &keyed_items(73, 300), 120).await;
     // An existing, empty table of the same key schema: ImportTable cannot load into one.
     let target = unique_table("s3-native-copy");
     scanstream::dynamo::table::ensure_table_keyed(

@@ -7,7 +7,6 @@ mod common;
 use common::*;
 use lambda_http::http::Uri;
 use scanstream::dynamo::source::DynamoSource;
-use scanstream::dynamo::writer::BatchWriter;
 use scanstream::format::json::to_line;
 use scanstream::generate::record;
 use scanstream::lambda::config::{Config, SeederConfig};
@@ -124,14 +123,12 @@ async fn the_seeder_function_stops_before_its_deadline_and_says_where_to_go_on()
         concurrency: 2,
         deadline_reserve: Duration::from_millis(1000),
         calls: Default::default(),
+        import: None,
+        max_wcu: 40_000.0,
     };
     let seeder = Seeder::new(
         config,
-        BatchWriter::new(
-            scanstream::dynamo::client::Dynamo::from(client.clone()),
-            &table,
-            record::KEY,
-        ),
+        scanstream::dynamo::client::Dynamo::from(client.clone()),
     );
     let run = |query: String, deadline: Option<SystemTime>| {
         let seeder = &seeder;

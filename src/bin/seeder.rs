@@ -3,8 +3,6 @@
 
 use clap::Parser;
 use scanstream::cli::seeder::{self as cli, Args};
-use scanstream::dynamo::writer::BatchWriter;
-use scanstream::generate::record;
 use scanstream::lambda::config::SeederConfig;
 use scanstream::lambda::seeder::Seeder;
 
@@ -20,8 +18,13 @@ async fn run() -> anyhow::Result<()> {
     }
     let config = SeederConfig::from_env()?;
     let client = scanstream::dynamo::client::Dynamo::connect(&config.calls).await;
-    let writer = BatchWriter::new(client, &config.table_name, record::KEY);
-    scanstream::lambda::runtime::run(Seeder::new(config, writer))
+    let mut seeder = Seeder::new(config.clone(), client);
+    if let Some(import) = &config.import {
+        let s3 = scanstream::dynamo::s3::S3::connect(&config.calls).await;
+        seeder = seeder
+            .with_bucket(s3.bucket(&import.location.bucket, import.expected_owner.as_deref()));
+    }
+    scanstream::lambda::runtime::run(seeder)
         .await
         .map_err(|err| anyhow::anyhow!(err))
 }

@@ -7,15 +7,22 @@
 //! exponential backoff with full jitter (AWS's recommended scheme: a uniform delay in
 //! `0..=min(cap, base * 2^attempt)`, which spreads retrying writers apart). After the last
 //! attempt the items still unwritten are reported by key: nothing is dropped silently.
+//!
+//! Every call asks for the capacity it consumed. Under a write cap (`max_wcu`) each call
+//! waits until the shared [`RateLimit`] is out of debt, and is charged what DynamoDB says
+//! it consumed (or, where nothing is reported, a unit per started KB of each item sent,
+//! DynamoDB's own rule for a standard put).
 
 use crate::dynamo::client::Dynamo;
 use crate::dynamo::convert;
 use crate::format::backoff::Backoff;
 use crate::format::error::ErrorKind;
-use crate::format::item::{Item, Value};
+use crate::format::item::{Item, Value, item_size};
+use crate::format::rate::RateLimit;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnConsumedCapacity, WriteRequest};
 use futures::{Stream, StreamExt, stream};
+use std::sync::Arc;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
@@ -23,7 +30,7 @@ use tracing::{debug, warn};
 pub const SHOWN_FAILED_KEYS: usize = 100;
 
 /// What a run (or one batch) achieved.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct WriteReport {
     /// Items DynamoDB accepted.
     pub written: u64,
@@ -49,6 +56,9 @@ pub struct WriteReport {
     /// full: resuming there is safe, since writes are idempotent. `None` when every
     /// batch given was written.
     pub first_unfinished: Option<u64>,
+    /// Write capacity units DynamoDB reported consumed; `None` when no answer reported
+    /// any (DynamoDB Local does; a mock may not).
+    pub capacity: Option<f64>,
 }
 
 impl WriteReport {
@@ -63,6 +73,9 @@ impl WriteReport {
         self.retries += other.retries;
         self.unprocessed_resent += other.unprocessed_resent;
         self.failed += other.failed;
+        if let Some(units) = other.capacity {
+            *self.capacity.get_or_insert(0.0) += units;
+        }
         let room = SHOWN_FAILED_KEYS.saturating_sub(self.failed_keys.len());
         self.failed_keys
             .extend(other.failed_keys.into_iter().take(room));
@@ -94,6 +107,8 @@ pub struct BatchWriter {
     concurrency: usize,
     /// Re-send policy for `UnprocessedItems` and retryable errors.
     backoff: Backoff,
+    /// The write cap every call waits on and is charged to.
+    rate: Option<Arc<RateLimit>>,
 }
 
 impl BatchWriter {
@@ -105,6 +120,7 @@ impl BatchWriter {
             keys: vec![key.into()],
             concurrency: 4,
             backoff: Backoff::default(),
+            rate: None,
         }
     }
 
@@ -130,6 +146,12 @@ impl BatchWriter {
     /// Sets the re-send policy.
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
+        self
+    }
+
+    /// Caps the write rate: every call waits on `rate` and is charged what it consumed.
+    pub fn rate(mut self, rate: Option<Arc<RateLimit>>) -> Self {
+        self.rate = rate;
         self
     }
 
@@ -171,25 +193,47 @@ impl BatchWriter {
         // Set at the first batch that failed with an error retrying cannot cure
         // (AccessDenied, ResourceNotFound, ValidationException): no batch starts after it.
         let refused = std::sync::atomic::AtomicBool::new(false);
+        // Set when the write cap could not admit a batch before the deadline: no batch
+        // starts after it.
+        let deferred = std::sync::atomic::AtomicBool::new(false);
         // Batches finish out of order: the first unfinished one is the lowest index not
         // written in full, whatever finished after it.
         let mut unfinished = std::collections::BTreeSet::new();
-        let started =
-            batches
-                .zip(stream::iter(0u64..))
-                .take_while(|(_, index)| {
-                    let open = deadline.is_none_or(|at| Instant::now() < at)
-                        && !refused.load(std::sync::atomic::Ordering::Relaxed);
-                    if !open {
-                        let _ = turned_away.set(*index);
+        let started = batches
+            .zip(stream::iter(0u64..))
+            .take_while(|(_, index)| {
+                let open = deadline.is_none_or(|at| Instant::now() < at)
+                    && !refused.load(std::sync::atomic::Ordering::Relaxed)
+                    && !deferred.load(std::sync::atomic::Ordering::Relaxed);
+                if !open {
+                    let _ = turned_away.set(*index);
+                }
+                std::future::ready(open)
+            })
+            .map(|(batch, index)| {
+                let deferred = &deferred;
+                async move {
+                    if let Some(rate) = &self.rate
+                        && !rate.admit_before(deadline).await
+                    {
+                        deferred.store(true, std::sync::atomic::Ordering::Relaxed);
+                        return (index, None);
                     }
-                    std::future::ready(open)
-                })
-                .map(|(batch, index)| async move {
-                    (index, self.write_batch_until(batch, deadline).await)
-                });
+                    (index, Some(self.write_batch_until(batch, deadline).await))
+                }
+            });
         let mut done = std::pin::pin!(started.buffer_unordered(self.concurrency));
         while let Some((index, report)) = done.next().await {
+            // Not started, for the cap: unwritten, but not failed; resuming writes it.
+            let Some(report) = report else {
+                unfinished.insert(index);
+                on_batch(BatchDone {
+                    index,
+                    complete: false,
+                    total: &total,
+                });
+                continue;
+            };
             let complete = report.is_complete();
             if !complete {
                 unfinished.insert(index);
@@ -210,6 +254,9 @@ impl BatchWriter {
 
     /// Writes one batch, re-sending what comes back unprocessed until the attempts run out.
     pub async fn write_batch(&self, items: Vec<Item>) -> WriteReport {
+        if let Some(rate) = &self.rate {
+            rate.admit().await;
+        }
         self.write_batch_until(items, None).await
     }
 
@@ -219,6 +266,9 @@ impl BatchWriter {
             ..WriteReport::default()
         };
         let mut pending: Vec<WriteRequest> = Vec::with_capacity(items.len());
+        // What each request costs by DynamoDB's rule for a put, charged to the cap when
+        // DynamoDB reports nothing, in the order of `pending`.
+        let mut units: Vec<f64> = Vec::with_capacity(items.len());
         for item in items {
             // An item holding a type this build cannot send (only a page read from
             // DynamoDB can hold one) is not written: it is counted and named by its key,
@@ -229,11 +279,15 @@ impl BatchWriter {
                 report.error = Some(ErrorKind::Internal);
                 continue;
             }
+            let cost = item_size(&item).div_ceil(1024).max(1) as f64;
             let put = convert::attributes(item)
                 .ok()
                 .and_then(|item| PutRequest::builder().set_item(Some(item)).build().ok());
             match put {
-                Some(put) => pending.push(WriteRequest::builder().put_request(put).build()),
+                Some(put) => {
+                    pending.push(WriteRequest::builder().put_request(put).build());
+                    units.push(cost);
+                }
                 None => {
                     report.failed += 1;
                     report.failed_keys.push("<no key>".to_string());
@@ -244,6 +298,9 @@ impl BatchWriter {
         if pending.is_empty() {
             return report;
         }
+        // Which items come back unprocessed is not known by cost: each is charged the
+        // batch's average when DynamoDB reports nothing.
+        let per_item = units.iter().sum::<f64>() / units.len().max(1) as f64;
         let mut attempt = 1;
         // What the last attempt ran into, reported if the batch gives up.
         let mut last_error;
@@ -257,14 +314,26 @@ impl BatchWriter {
                 .client
                 .batch_write_item()
                 .request_items(&self.table, pending.clone())
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await;
             match sent {
                 Ok(output) => {
+                    let reported: Option<f64> = output
+                        .consumed_capacity
+                        .as_ref()
+                        .map(|all| all.iter().filter_map(|c| c.capacity_units).sum::<f64>());
                     let unprocessed = output
                         .unprocessed_items
                         .and_then(|mut tables| tables.remove(&self.table))
                         .unwrap_or_default();
+                    if let Some(rate) = &self.rate {
+                        let accepted = pending.len().saturating_sub(unprocessed.len());
+                        rate.charge(reported.unwrap_or(per_item * accepted as f64));
+                    }
+                    if let Some(units) = reported {
+                        *report.capacity.get_or_insert(0.0) += units;
+                    }
                     report.written += (pending.len() - unprocessed.len().min(pending.len())) as u64;
                     if unprocessed.is_empty() {
                         return report;
@@ -302,6 +371,12 @@ impl BatchWriter {
                 break;
             }
             tokio::time::sleep(delay).await;
+            if let Some(rate) = &self.rate
+                && !rate.admit_before(deadline).await
+            {
+                debug!(attempt, "the write cap's wait passes the deadline");
+                break;
+            }
             attempt += 1;
             report.retries += 1;
         }

@@ -14,6 +14,8 @@
 //! - [`datafile`]: one data file of an export, compressed in memory and handed out in parts.
 //! - [`error`]: the kinds of upstream failure a client acts on.
 //! - [`backoff`]: retry delays with jitter.
+//! - [`rate`]: the capacity caps (`max_rcu`, `max_wcu`): a token bucket charged with what
+//!   DynamoDB reports consumed.
 //! - [`export`]: DynamoDB's export layout: manifests and the recorded key schema.
 //! - [`time`]: ISO 8601 times as DynamoDB's export manifests write them.
 
@@ -29,6 +31,7 @@ pub mod key;
 pub mod limits;
 pub mod location;
 pub mod number;
+pub mod rate;
 pub mod shape;
 pub mod time;
 pub mod trailer;

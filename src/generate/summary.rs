@@ -27,8 +27,16 @@ pub struct Summary {
     pub items_per_s: f64,
     /// The index to continue from (`start=` / `--start`), when the run did not finish.
     pub next_start: Option<u64>,
+    /// A file's load: every line up to this one (from 1, blank lines too) is written;
+    /// the `after` of the call that goes on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub written_through: Option<u64>,
+    /// Items never written, all of them counted.
+    pub failed: u64,
     /// Keys of the items not written.
     pub failed_keys: Vec<String>,
+    /// Write capacity units DynamoDB reported consumed (`null` when it reported none).
+    pub capacity: Option<f64>,
     /// Why items were not written.
     pub error: Option<SummaryError>,
 }
@@ -59,11 +67,31 @@ impl Summary {
             next_start: report
                 .first_unfinished
                 .map(|index| start + (index * batch).min(requested)),
+            written_through: None,
+            failed: report.failed,
             failed_keys: report.failed_keys.clone(),
+            capacity: report.capacity,
             error: report.error.map(|kind| SummaryError {
                 code: kind.code(),
                 message: kind.message(),
             }),
+        }
+    }
+
+    /// The summary of loading one file of `items` item lines: `complete` when all of it
+    /// is written, else written up to line `written_through`.
+    pub fn of_file(
+        report: &WriteReport,
+        items: u64,
+        complete: bool,
+        written_through: Option<u64>,
+        started: Instant,
+    ) -> Self {
+        Self {
+            complete,
+            next_start: None,
+            written_through,
+            ..Self::new(report, items, 0, started)
         }
     }
 }

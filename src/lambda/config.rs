@@ -179,24 +179,13 @@ impl ExportSettings {
     pub fn from_lookup(
         lookup: &impl Fn(&str) -> Option<String>,
     ) -> Result<Option<Self>, ConfigError> {
-        let Some(bucket) = lookup("EXPORT_BUCKET").filter(|b| !b.trim().is_empty()) else {
+        let Some(BucketPlace {
+            location,
+            expected_owner,
+        }) = BucketPlace::from_lookup(lookup, BucketNames::EXPORT)?
+        else {
             return Ok(None);
         };
-        let prefix = lookup("EXPORT_PREFIX").unwrap_or_default();
-        let location = S3Location::parse(&format!("s3://{}/{}", bucket.trim(), prefix.trim()))
-            .map_err(|why| ConfigError::Invalid {
-                name: "EXPORT_BUCKET/EXPORT_PREFIX",
-                why,
-            })?;
-        let expected_owner = lookup("EXPORT_BUCKET_OWNER").filter(|o| !o.trim().is_empty());
-        if let Some(owner) = &expected_owner
-            && !(owner.len() == 12 && owner.bytes().all(|b| b.is_ascii_digit()))
-        {
-            return Err(ConfigError::Invalid {
-                name: "EXPORT_BUCKET_OWNER",
-                why: format!("an account id is 12 digits, got {owner:?}"),
-            });
-        }
         let file_bytes = setting(lookup, "EXPORT_FILE_BYTES", 64 << 20, 64 << 10, 4 << 30)?;
         let part_bytes: u64 = setting(
             lookup,
@@ -219,6 +208,73 @@ impl ExportSettings {
                 1000,
                 600_000,
             )?,
+        }))
+    }
+}
+
+/// The names of a bucket's three settings.
+#[derive(Debug, Clone, Copy)]
+pub struct BucketNames {
+    bucket: &'static str,
+    prefix: &'static str,
+    both: &'static str,
+    owner: &'static str,
+}
+
+impl BucketNames {
+    /// The streamer's `to=`.
+    pub const EXPORT: Self = Self {
+        bucket: "EXPORT_BUCKET",
+        prefix: "EXPORT_PREFIX",
+        both: "EXPORT_BUCKET/EXPORT_PREFIX",
+        owner: "EXPORT_BUCKET_OWNER",
+    };
+    /// The seeder's `from=`.
+    pub const IMPORT: Self = Self {
+        bucket: "IMPORT_BUCKET",
+        prefix: "IMPORT_PREFIX",
+        both: "IMPORT_BUCKET/IMPORT_PREFIX",
+        owner: "IMPORT_BUCKET_OWNER",
+    };
+}
+
+/// The one folder a function may use in S3, and the account that must own its bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketPlace {
+    /// The bucket and its prefix (default the bucket's root).
+    pub location: S3Location,
+    /// The account that must own the bucket (12 digits): S3 refuses every call otherwise,
+    /// so a bucket re-created by another account after a deletion is never used.
+    pub expected_owner: Option<String>,
+}
+
+impl BucketPlace {
+    /// Reads a bucket's settings; `None` when its bucket is unset or empty.
+    pub fn from_lookup(
+        lookup: &impl Fn(&str) -> Option<String>,
+        names: BucketNames,
+    ) -> Result<Option<Self>, ConfigError> {
+        let Some(bucket) = lookup(names.bucket).filter(|b| !b.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let prefix = lookup(names.prefix).unwrap_or_default();
+        let location = S3Location::parse(&format!("s3://{}/{}", bucket.trim(), prefix.trim()))
+            .map_err(|why| ConfigError::Invalid {
+                name: names.both,
+                why,
+            })?;
+        let expected_owner = lookup(names.owner).filter(|o| !o.trim().is_empty());
+        if let Some(owner) = &expected_owner
+            && !(owner.len() == 12 && owner.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(ConfigError::Invalid {
+                name: names.owner,
+                why: format!("an account id is 12 digits, got {owner:?}"),
+            });
+        }
+        Ok(Some(Self {
+            location,
+            expected_owner,
         }))
     }
 }
@@ -321,7 +377,7 @@ impl Config {
 }
 
 /// Seeder function settings, read once at cold start.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SeederConfig {
     /// The table written to (`TABLE_NAME`).
     pub table_name: String,
@@ -333,6 +389,12 @@ pub struct SeederConfig {
     pub deadline_reserve: Duration,
     /// Attempts and timeouts of every DynamoDB call.
     pub calls: CallSettings,
+    /// Where `from=` may read (`IMPORT_BUCKET`, `IMPORT_PREFIX`, `IMPORT_BUCKET_OWNER`);
+    /// `None` turns `from=` off.
+    pub import: Option<BucketPlace>,
+    /// Upper bound of `?max_wcu=` (`MAX_WCU`, default 40,000: DynamoDB's default table
+    /// write quota for on-demand tables).
+    pub max_wcu: f64,
 }
 
 impl SeederConfig {
@@ -358,6 +420,8 @@ impl SeederConfig {
             concurrency: usize::try_from(concurrency).unwrap_or(4),
             deadline_reserve: reserve,
             calls: call_settings(&lookup)?,
+            import: BucketPlace::from_lookup(&lookup, BucketNames::IMPORT)?,
+            max_wcu: rcu(&lookup, "MAX_WCU", 1_000_000.0)?.unwrap_or(40_000.0),
         })
     }
 }

@@ -40,7 +40,9 @@ pub struct Record {
 /// A checkpoint being kept while a load runs.
 #[derive(Debug)]
 pub struct Keeper {
-    path: PathBuf,
+    /// Where the record is saved; `None` keeps it in memory only (one function call's
+    /// load, whose caller keeps its own checkpoint).
+    path: Option<PathBuf>,
     record: Record,
     /// Batch index of the first batch not yet known written.
     next: u64,
@@ -97,11 +99,30 @@ impl Keeper {
             Err(err) => return Err(format!("checkpoint {}: {err}", path.display())),
         };
         Ok(Self {
-            path: path.to_path_buf(),
+            path: Some(path.to_path_buf()),
             record,
             next: 0,
             finished: BTreeMap::new(),
         })
+    }
+
+    /// A record kept in memory, never saved: how far this run has written, from
+    /// `resume` on.
+    pub fn in_memory(table: &str, input: &str, resume: Option<Position>) -> Self {
+        Self {
+            path: None,
+            record: Record {
+                version: VERSION,
+                table: table.to_string(),
+                input: input.to_string(),
+                fingerprint: String::new(),
+                written_through: resume,
+                items: 0,
+                complete: false,
+            },
+            next: 0,
+            finished: BTreeMap::new(),
+        }
     }
 
     /// Where the load stands.
@@ -137,13 +158,16 @@ impl Keeper {
     }
 
     fn save(&self) -> Result<(), String> {
-        let fail = |e: std::io::Error| format!("checkpoint {}: {e}", self.path.display());
-        let mut temporary = self.path.clone().into_os_string();
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let fail = |e: std::io::Error| format!("checkpoint {}: {e}", path.display());
+        let mut temporary = path.clone().into_os_string();
         temporary.push(".tmp");
         let temporary = PathBuf::from(temporary);
         let bytes = serde_json::to_vec(&self.record).map_err(|e| e.to_string())?;
         std::fs::write(&temporary, bytes).map_err(fail)?;
-        std::fs::rename(&temporary, &self.path).map_err(fail)
+        std::fs::rename(&temporary, path).map_err(fail)
     }
 }
 

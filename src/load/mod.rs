@@ -9,6 +9,8 @@
 //! - [`batch`]: items into batches of 25 with no key twice.
 //! - [`export`]: DynamoDB's export layout, its manifests and checksums.
 //! - [`checkpoint`]: how far a file or export load has been written.
+//! - [`object`]: one data file of an export in S3, checked against what the caller says
+//!   it is, then written until a deadline (the seeder function's `from=`).
 //!
 //! A file or an export is read twice: first every line is checked (and an export's files
 //! against their manifest), and nothing is written if anything is wrong; then it is read
@@ -23,6 +25,7 @@ pub mod checkpoint;
 pub mod export;
 pub mod input;
 pub mod lines;
+pub mod object;
 mod pass;
 
 use crate::dynamo::client::Dynamo;
@@ -199,7 +202,8 @@ pub async fn run(
     if options.source.is_stream() {
         let created = create_if_needed(client, options, &schema, create).await?;
         observer.start(None, 0);
-        let (report, tally) = write_pass(&writer, pass, sources, None, None, observer).await?;
+        let (report, tally, _) =
+            write_pass(&writer, pass, sources, None, None, None, observer).await?;
         let incomplete = if tally.stopped.is_some() {
             None
         } else {
@@ -289,8 +293,16 @@ pub async fn run(
     }
     let created = create_if_needed(client, options, &schema, create).await?;
     observer.start(Some(checked.valid), resumed);
-    let (report, written) =
-        write_pass(&writer, pass, sources.clone(), resume, keeper, observer).await?;
+    let (report, written, _) = write_pass(
+        &writer,
+        pass,
+        sources.clone(),
+        resume,
+        keeper,
+        None,
+        observer,
+    )
+    .await?;
     // A write DynamoDB refused stops the writer, and so the reading: the report says why.
     let refused = written.abandoned && !report.is_complete();
     if !refused && (written.valid != checked.valid || written.error_count != checked.error_count) {

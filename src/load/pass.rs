@@ -251,16 +251,17 @@ pub(super) fn read_pass(
     Ok(tally)
 }
 
-/// Reads `sources` on a blocking thread and writes what it hands over; keeps the
-/// checkpoint as batches finish.
-pub(super) async fn write_pass(
+/// Reads `sources` on a blocking thread and writes what it hands over, starting no batch
+/// past `deadline`; keeps the checkpoint as batches finish, and hands it back.
+pub(super) async fn write_pass<O: Observer + ?Sized>(
     writer: &BatchWriter,
     pass: Pass,
     sources: Vec<Source>,
     resume: Option<Position>,
     mut keeper: Option<Keeper>,
-    observer: &mut dyn Observer,
-) -> Result<(WriteReport, Tally), LoadError> {
+    deadline: Option<tokio::time::Instant>,
+    observer: &mut O,
+) -> Result<(WriteReport, Tally, Option<Keeper>), LoadError> {
     // As deep as the writer's concurrency: the reader stays one round of batches ahead.
     let (tx, rx) = mpsc::channel::<Batch>(writer.concurrency_level());
     let reading =
@@ -277,7 +278,7 @@ pub(super) async fn write_pass(
     });
     let mut checkpoint_error = None;
     let report = writer
-        .write_stream(batches, None, |done| {
+        .write_stream(batches, deadline, |done| {
             observer.written(done.total);
             let entry = handed.lock().ok().and_then(|mut h| h.remove(&done.index));
             if let (Some(keeper), Some((last, items))) = (keeper.as_mut(), entry)
@@ -297,5 +298,5 @@ pub(super) async fn write_pass(
         checkpoint_error.get_or_insert(err);
     }
     tally.checkpoint_error = checkpoint_error;
-    Ok((report, tally))
+    Ok((report, tally, keeper))
 }

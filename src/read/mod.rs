@@ -11,7 +11,6 @@
 //! - [`tally`]: the counts and positions of what was sent, which make the trailer.
 //! - [`budget`]: the `max_items` budget the segments share.
 //! - [`filtered`]: filtered reads under `max_items`: whole pages, cut to the budget.
-//! - [`rate`]: the read-rate cap (`max_rcu`).
 //! - [`export`]: the read's pages written to S3 as data files (`to=`), a line per file.
 
 pub mod budget;
@@ -19,7 +18,6 @@ pub mod export;
 pub mod filtered;
 pub mod open;
 pub mod params;
-pub mod rate;
 pub mod request;
 pub mod segment;
 pub mod stream;

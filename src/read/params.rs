@@ -29,6 +29,11 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// A destination (`to=`) outside the one the function may write.
     DestinationNotAllowed,
+    /// The object a request names does not exist.
+    ObjectNotFound,
+    /// A file is not what the request says (size, MD5, item count) or holds lines the
+    /// table cannot take: nothing of it was written.
+    FileRefused,
     /// An upstream failure, by its kind.
     Upstream(ErrorKind),
 }
@@ -45,6 +50,8 @@ impl ErrorCode {
             Self::UnsupportedMediaType => "UnsupportedMediaType",
             Self::MethodNotAllowed => "MethodNotAllowed",
             Self::DestinationNotAllowed => "DestinationNotAllowed",
+            Self::ObjectNotFound => "ObjectNotFound",
+            Self::FileRefused => "FileRefused",
             Self::Upstream(kind) => kind.code(),
         }
     }

@@ -5,12 +5,12 @@
 
 use super::budget::Budget;
 use super::filtered::{Fitted, FullPages};
-use super::rate::RateLimit;
 use crate::dynamo::source::{PageRequest, PageSource};
 use crate::format::cursor::Position;
 use crate::format::error::UpstreamError;
 use crate::format::json::Format;
 use crate::format::key::KeyValue;
+use crate::format::rate::RateLimit;
 use crate::format::shape::ReadShape;
 use bytes::Bytes;
 use std::sync::Arc;

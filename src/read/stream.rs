@@ -13,13 +13,13 @@
 
 use super::budget::Budget;
 use super::filtered::FullPages;
-use super::rate::RateLimit;
 use super::segment::{EncodedPage, Event, Segment};
 use crate::dynamo::source::PageSource;
 use crate::format::compress::{Compression, Compressor};
 use crate::format::cursor::{CursorSeal, Position};
 use crate::format::error::{ErrorKind, UpstreamError};
 use crate::format::json::Format;
+use crate::format::rate::RateLimit;
 use crate::format::shape::ReadShape;
 use crate::format::trailer::{StopReason, Trailer, TrailerError};
 use crate::read::tally::{SentPage, Tally};

@@ -36,7 +36,8 @@ pub struct Faults {
     pub cut_at: Option<usize>,
     /// Random faults between the client and the streamer.
     pub random: Option<RandomFaults>,
-    /// In front of DynamoDB: this share of Scan and Query calls is throttled.
+    /// In front of DynamoDB: this share of Scan, Query and BatchWriteItem calls is
+    /// throttled.
     pub dynamodb_throttle: Option<f64>,
     /// In front of S3: every `n`th `UploadPart` or `CompleteMultipartUpload` call, the
     /// first included, is answered `503 SlowDown`, or `500 InternalError` for every other
@@ -253,7 +254,9 @@ async fn relay(
                 .get("x-amz-target")
                 .and_then(|t| t.to_str().ok())
                 .unwrap_or_default();
-            if (target.ends_with(".Scan") || target.ends_with(".Query"))
+            if [".Scan", ".Query", ".BatchWriteItem"]
+                .iter()
+                .any(|call| target.ends_with(call))
                 && rng.random_range(0.0..1.0) < share
             {
                 state

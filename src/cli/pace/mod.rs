@@ -7,7 +7,7 @@
 //! waits until that is paid off at the share since the slice started. A call whose cost
 //! is unknown (no trailer) is charged what the function's bucket lets through while it
 //! runs: the share for the time it ran, plus a quarter second saved up and a quarter
-//! second of pages in flight ([`crate::read::rate`]; the pages in flight are sized from
+//! second of pages in flight ([`crate::format::rate`]; the pages in flight are sized from
 //! what items cost so far, so a page of dearer items than those before it can cost more).
 //! Retries and cut-offs then cost time, not capacity: over the run a slice reads its
 //! share plus one call's burst, within that estimate (a unit test below plays it out).

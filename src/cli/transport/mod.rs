@@ -229,7 +229,8 @@ async fn refusal_text(response: &mut reqwest::Response, idle: Duration) -> Strin
 /// The message for a status that trying again cannot cure. A 403 from a Function URL
 /// with `AWS_IAM` is nearly always a caller without the two permissions such URLs need.
 fn refused(status: u16, text: &str) -> String {
-    if status == 403 {
+    // The functions' own refusals (`{"error":{"code":...}}`) say why themselves.
+    if status == 403 && !text.contains("{\"error\":{\"code\":") {
         format!(
             "403 Forbidden: the caller needs lambda:InvokeFunctionUrl and lambda:InvokeFunction \
              on the function (Function URLs created since October 2025 need both; the stack's \

@@ -1,21 +1,24 @@
-//! The read-rate cap (`max_rcu`): a token bucket shared by one invocation's segments,
-//! charged with the read capacity DynamoDB reports for each page.
+//! The capacity caps, `max_rcu` for reads and `max_wcu` for writes: a token bucket
+//! charged with the capacity DynamoDB reports for each page read or batch written.
 //!
 //! The bucket saves up at most a quarter second of the rate and may go into debt: a
-//! segment fetches a page only when the bucket is out of debt, and the page's reported
-//! capacity is charged when it arrives. So over any window of length `t` the pages started
-//! in it cost at most `rate x t`, plus what was saved up (a quarter second), plus the pages
-//! in flight (one per segment). Pages are kept to about a quarter second of a segment's
-//! share of the rate (see [`RateLimit::page_limit`]), so the whole burst is about one page
-//! per segment and a quarter second, as the EMR DynamoDB connector derives its `Limit`
-//! from its tokens and the average item size. (A bucket that saved nothing lost the time
-//! when every segment was busy fetching: measured, 84% of the asked rate.)
+//! segment fetches a page (a writer sends a batch) only when the bucket is out of debt,
+//! and what DynamoDB reports consumed is charged when the answer arrives. So over any
+//! window of length `t` the requests started in it cost at most `rate x t`, plus what was
+//! saved up (a quarter second), plus the requests in flight (one per segment, or per batch
+//! the writer has in flight). For reads, pages are kept to about a quarter second of a
+//! segment's share of the rate (see [`RateLimit::page_limit`]), so the whole burst is
+//! about one page per segment and a quarter second, as the EMR DynamoDB connector derives
+//! its `Limit` from its tokens and the average item size. (A bucket that saved nothing
+//! lost the time when every segment was busy fetching: measured, 84% of the asked rate.)
+//! A write batch holds at most 25 items, so its burst is bounded by the batch.
 //!
-//! A bucket lives for one invocation and forgets what its last pages owe. The
-//! `scanstream` client carries a slice's rate from call to call ([`crate::cli::pace`]).
+//! A bucket lives for one invocation and forgets what its last requests owe. The
+//! `scanstream` client carries a slice's read rate from call to call
+//! ([`crate::cli::pace`]), and splits a write rate between its invocations.
 //!
-//! Waiting for tokens is a sleep inside one segment's task: it holds up no other segment,
-//! and dropping the stream (a client that went away) aborts it like any other wait.
+//! Waiting for tokens is a sleep inside one task: it holds up no other, and dropping the
+//! stream (a client that went away) aborts it like any other wait.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -88,6 +91,32 @@ impl RateLimit {
             tokio::time::sleep(wait).await;
             self.lock().waited += wait;
         }
+    }
+
+    /// As [`Self::admit`], but gives up (`false`) rather than wait until `deadline` or
+    /// past it: a request that can start only after it is not started.
+    pub async fn admit_before(&self, deadline: Option<Instant>) -> bool {
+        loop {
+            let owed = {
+                let mut state = self.lock();
+                self.refill(&mut state);
+                if state.tokens >= 0.0 {
+                    return true;
+                }
+                -state.tokens
+            };
+            let wait = Duration::from_secs_f64(owed / self.rate);
+            if deadline.is_some_and(|at| Instant::now() + wait >= at) {
+                return false;
+            }
+            tokio::time::sleep(wait).await;
+            self.lock().waited += wait;
+        }
+    }
+
+    /// Capacity charged so far.
+    pub fn charged(&self) -> f64 {
+        self.lock().charged
     }
 
     /// Charges what a page cost.
@@ -169,6 +198,26 @@ mod tests {
             waited >= Duration::from_millis(999) && waited <= Duration::from_millis(1001),
             "{waited:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_past_the_deadline_is_refused_without_waiting() {
+        let limit = RateLimit::new(10.0, 1);
+        limit.charge(20.0); // two seconds owed
+        let start = Instant::now();
+        let at = start + Duration::from_secs(1);
+        assert!(
+            !limit.admit_before(Some(at)).await,
+            "the wait would pass it"
+        );
+        assert_eq!(start.elapsed(), Duration::ZERO, "and it did not wait");
+        assert!(
+            limit
+                .admit_before(Some(start + Duration::from_secs(3)))
+                .await
+        );
+        assert!(start.elapsed() >= Duration::from_millis(1999));
+        assert_eq!(limit.charged(), 20.0);
     }
 
     #[test]

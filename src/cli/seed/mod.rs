@@ -1,10 +1,15 @@
-//! `scanstream seed URL --count N`: seeding through the seeder function, in parallel.
+//! `scanstream seed URL`: seeding through the seeder function, in parallel. Two jobs:
 //!
-//! `[0, N)` is split into K ranges, one worker each; a worker calls the function with
-//! `count`, `seed` and `start` (at most `per_call` records a call) and follows the
-//! summary's `next_start` when an invocation stops early. Records are a function of
-//! (seed, index) and writes are idempotent, so a range written twice is written once: the
-//! table ends up holding exactly what `seeder --count N --seed S` writes.
+//! - `--count N`: generated records. `[0, N)` is split into K ranges, one worker each; a
+//!   worker calls the function with `count`, `seed` and `start` (at most `per_call`
+//!   records a call) and follows the summary's `next_start` when an invocation stops
+//!   early. Records are a function of (seed, index) and writes are idempotent, so a range
+//!   written twice is written once: the table ends up holding exactly what
+//!   `seeder --count N --seed S` writes.
+//! - `--from s3://BUCKET/PREFIX`: an export in S3 restored into the function's table,
+//!   one data file a call ([`restore`]).
+
+pub mod restore;
 
 use crate::cli::args::{SigningArgs, backoff, signer};
 use crate::cli::progress::{self as shown, Sample, Total};
@@ -12,6 +17,7 @@ use crate::cli::transport::sign::Signer;
 use crate::cli::transport::{Failure, Request, Transport};
 use crate::format::backoff::Backoff;
 use anyhow::bail;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -23,20 +29,39 @@ pub struct SeedArgs {
     /// The seeder's Function URL.
     pub url: String,
     /// Records to write, indexes `0..count`.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-    pub count: u64,
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..),
+          required_unless_present = "from", conflicts_with = "from")]
+    pub count: Option<u64>,
     /// The data set.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = 42, conflicts_with = "from")]
     pub seed: u64,
-    /// Invocations at once, each writing one range of indexes.
+    /// An export in S3 to restore into the function's table: the export's folder
+    /// (`s3://BUCKET/PREFIX/AWSDynamoDB/<ExportId>`) or a prefix holding one. Ours or
+    /// DynamoDB's own.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Invocations at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub invocations: u64,
     /// Records asked of one call (the function's SEED_MAX_COUNT caps it).
-    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..),
+          conflicts_with = "from")]
     pub per_call: u64,
+    /// Write capacity units a second for the whole run, split evenly between the
+    /// invocations (each gets R / K).
+    #[arg(long, value_parser = restore::parse_wcu)]
+    pub max_wcu: Option<f64>,
+    /// With --from: the files restored so far (default: `scanstream-restore-<ExportId>.ckpt`
+    /// in the working directory). The same command again skips them.
+    #[arg(long, requires = "from", conflicts_with = "no_checkpoint")]
+    pub checkpoint: Option<PathBuf>,
+    /// With --from: keep no checkpoint (a second run restores every file again, which
+    /// is harmless: puts are idempotent).
+    #[arg(long, requires = "from")]
+    pub no_checkpoint: bool,
     #[command(flatten)]
     pub signing: SigningArgs,
-    /// Attempts per call before its range counts as failed.
+    /// Attempts per call before its range (or file) counts as failed.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
     /// No progress bar or progress lines.
@@ -47,18 +72,24 @@ pub struct SeedArgs {
 /// Runs `scanstream seed`.
 pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     let signer = signer(&args.url, &args.signing).await?;
+    let Some(count) = args.count else {
+        return restore::run(args, signer).await;
+    };
     let options = Arc::new(SeedOptions {
         url: args.url,
-        count: args.count,
+        count,
         seed: args.seed,
         invocations: args.invocations,
         per_call: args.per_call,
+        max_wcu: args
+            .max_wcu
+            .map(|wcu| wcu / args.invocations.min(count) as f64),
         backoff: backoff(args.max_attempts),
     });
     let started = Instant::now();
     let counters = Arc::new(SeedCounters::default());
     let shown = shown::show(shown::Mode::detect(args.quiet), {
-        let (counters, count) = (counters.clone(), args.count);
+        let counters = counters.clone();
         move || progress(&counters, count)
     });
     let failed = ranges(options, signer, counters).await;
@@ -74,7 +105,7 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     }
     eprintln!(
         "seeded {} records of seed {} in {:.2} s",
-        args.count,
+        count,
         args.seed,
         started.elapsed().as_secs_f64()
     );
@@ -107,6 +138,8 @@ pub struct SeedOptions {
     pub invocations: u64,
     /// Records asked of one call (the function caps it with `SEED_MAX_COUNT`).
     pub per_call: u64,
+    /// Write capacity units a second for each invocation.
+    pub max_wcu: Option<f64>,
     /// Retries of a call that failed or made no progress.
     pub backoff: Backoff,
 }
@@ -181,8 +214,8 @@ async fn range(
                     return Err(failed("no progress: the function wrote nothing".into()));
                 }
             }
-            Err(Call::Fatal(error)) => return Err(failed(error)),
-            Err(Call::Retry(error)) => {
+            Err(Call::Fatal(error) | Call::Refused(error)) => return Err(failed(error)),
+            Err(Call::Retry(error) | Call::Throttled(error)) => {
                 if attempt >= options.backoff.max_attempts {
                     return Err(failed(format!("gave up after {attempt} attempts: {error}")));
                 }
@@ -196,8 +229,14 @@ async fn range(
 }
 
 enum Call {
+    /// Made again, counted against the attempts.
     Retry(String),
+    /// A 429: made again later, counted in time.
+    Throttled(String),
+    /// Trying again cannot cure it.
     Fatal(String),
+    /// The function refused the request (`400`, `403`): so it will every other like it.
+    Refused(String),
 }
 
 /// One call; `Ok(None)` when it wrote everything asked, `Ok(Some(next_start))` otherwise.
@@ -208,11 +247,36 @@ async fn call(
     start: u64,
     count: u64,
 ) -> Result<Option<u64>, Call> {
-    let form = [("count", count), ("seed", options.seed), ("start", start)]
-        .map(|(name, value)| (name.to_string(), value.to_string()));
+    let mut form: Vec<(String, String)> =
+        [("count", count), ("seed", options.seed), ("start", start)]
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .into();
+    if let Some(wcu) = options.max_wcu {
+        form.push(("max_wcu".into(), restore::wcu_text(wcu)));
+    }
+    let summary = summary_of(&options.url, transport, counters, form).await?;
+    if summary["complete"] == true {
+        return Ok(None);
+    }
+    match summary["next_start"].as_u64() {
+        Some(next) => Ok(Some(next)),
+        None => Err(Call::Retry(format!(
+            "incomplete without next_start: {summary}"
+        ))),
+    }
+}
+
+/// One call to the seeder function with `form`: its summary line, its progress lines
+/// counted in `counters` as they pass.
+async fn summary_of(
+    url: &str,
+    transport: &Transport,
+    counters: &SeedCounters,
+    form: Vec<(String, String)>,
+) -> Result<serde_json::Value, Call> {
     let request = Request {
-        url: &options.url,
-        form: form.into(),
+        url,
+        form,
         post: false,
         // A call that goes silent (a half-open connection) is made again, not waited on
         // for good: progress lines come as batches complete, seconds apart.
@@ -226,8 +290,12 @@ async fn call(
     };
     let response = transport.send(request).await.map_err(|why| match why {
         Failure::Url { url, error } => Call::Fatal(format!("{url}: {error}")),
-        // As for `pull`: credentials that did not load now may load on the next try,
-        // and a 429 is a call to make again.
+        Failure::Throttled(why) => Call::Throttled(why),
+        // The request itself refused: every call like it will be.
+        Failure::Refused(why) if why.starts_with("400") || why.starts_with("403") => {
+            Call::Refused(why)
+        }
+        // As for `pull`: credentials that did not load now may load on the next try.
         why if why.retry() => Call::Retry(why.to_string()),
         why => Call::Fatal(why.to_string()),
     })?;
@@ -236,20 +304,10 @@ async fn call(
         .await
         .map_err(|e| Call::Retry(format!("body cut off: {e}")))?;
     drop(progress);
-    let summary = body
-        .last
+    body.last
         .and_then(|line| serde_json::from_slice::<serde_json::Value>(&line).ok())
         .and_then(|line| line.get("summary").cloned())
-        .ok_or_else(|| Call::Retry("no summary line: the call was cut off".into()))?;
-    if summary["complete"] == true {
-        return Ok(None);
-    }
-    match summary["next_start"].as_u64() {
-        Some(next) => Ok(Some(next)),
-        None => Err(Call::Retry(format!(
-            "incomplete without next_start: {summary}"
-        ))),
-    }
+        .ok_or_else(|| Call::Retry("no summary line: the call was cut off".into()))
 }
 
 /// The longest a seeding call may wait for its response, or between two lines of its
