@@ -67,7 +67,8 @@ for name, binary, policy in [
     expect(f"{name} invoke mode", url["InvokeMode"], "RESPONSE_STREAM")
     policies = [next(iter(p)) for p in fn["Properties"]["Policies"]]
     # The streamer's second policy is its export statement, checked in 5.
-    wanted = [policy, "Statement"] if name == "StreamerFunction" else [policy]
+    # The seeder's: DescribeTable, and reading the import prefix when ImportBucket is set (6).
+    wanted = [policy, "Statement"] if name == "StreamerFunction" else [policy, "Statement", "Fn::If"]
     expect(f"{name} policies", policies, wanted)
 
 
@@ -245,6 +246,48 @@ for good in ["scanstream-exports", "team/exports", "a.b/c_d"]:
     if not re.fullmatch(prefix_pattern, good):
         problems.append(f"ExportPrefix refuses {good!r}")
 
+# 6. The seeder reads only the import prefix, and only when ImportBucket is set; it may
+# describe the table (to check a file's lines against its keys) and nothing else new.
+seeder = resources["SeederFunction"]["Properties"]
+seeder_env = seeder.get("Environment", {}).get("Variables", {})
+for var, ref in [("IMPORT_BUCKET", "ImportBucket"), ("IMPORT_PREFIX", "ImportPrefix"),
+                 ("IMPORT_BUCKET_OWNER", "ImportBucketOwner")]:
+    expect(f"seeder {var}", seeder_env.get(var), {"Ref": ref})
+expect("ImportBucket default (no S3 access unless asked)", params.get("ImportBucket", {}).get("Default"), "")
+expect(
+    "WithImport condition",
+    template.get("Conditions", {}).get("WithImport"),
+    {"Fn::And": [{"Condition": "WithSeeder"}, {"Fn::Not": [{"Fn::Equals": [{"Ref": "ImportBucket"}, ""]}]}]},
+)
+seeder_policies = seeder["Policies"]
+expect(
+    "seeder describe statement",
+    [(st.get("Effect"), st.get("Action"), st.get("Resource")) for st in seeder_policies[1]["Statement"]],
+    [("Allow", "dynamodb:DescribeTable", {"Fn::GetAtt": ["Table", "Arn"]})],
+)
+condition, reading, otherwise = seeder_policies[2]["Fn::If"]
+expect("seeder import policy condition", condition, "WithImport")
+expect("seeder import policy otherwise", otherwise, {"Ref": "AWS::NoValue"})
+expect(
+    "seeder import statements",
+    [(st.get("Effect"), st.get("Action"), st.get("Resource"), st.get("Condition"))
+     for st in reading.get("Statement", [])],
+    [
+        ("Allow", "s3:GetObject",
+         {"Fn::Sub": "arn:${AWS::Partition}:s3:::${ImportBucket}/${ImportPrefix}/*"}, None),
+        ("Allow", "s3:ListBucket", {"Fn::Sub": "arn:${AWS::Partition}:s3:::${ImportBucket}"},
+         {"StringLike": {"s3:prefix": {"Fn::Sub": "${ImportPrefix}/*"}}}),
+    ],
+)
+for name in ("AllowedPattern", "MaxLength"):
+    expect(f"ImportPrefix {name} (ExportPrefix's)", params.get("ImportPrefix", {}).get(name),
+           params.get("ExportPrefix", {}).get(name))
+for name in ("AllowedPattern",):
+    expect(f"ImportBucket {name} (ExportBucket's)", params.get("ImportBucket", {}).get(name),
+           params.get("ExportBucket", {}).get(name))
+    expect(f"ImportBucketOwner {name} (ExportBucketOwner's)",
+           params.get("ImportBucketOwner", {}).get(name), params.get("ExportBucketOwner", {}).get(name))
+
 
 # 2. Every value the template admits is one the streamer accepts, and no more than that.
 def check_config(env):
@@ -360,6 +403,7 @@ if problems:
     sys.exit("template.yml:\n  " + "\n  ".join(problems))
 print(
     "template.yml: function URLs, build settings, table, policies (reader and seeder apart, "
-    "the seeder off by default), cursor secret, reserved concurrency, export bucket and policy" + (" and parameter bounds (run by the streamer)" if args.streamer else "")
+    "the seeder off by default), cursor secret, reserved concurrency, export bucket and policy, "
+    "the seeder's import prefix" + (" and parameter bounds (run by the streamer)" if args.streamer else "")
     + " as expected"
 )

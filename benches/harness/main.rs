@@ -23,7 +23,9 @@
 //!     run alone): Scan calls and seconds, against a baseline worktree when one is named;
 //! 11. exports straight to S3 (`BENCH_CASES=export`, module `export`, run alone): against
 //!     the streamed pull under the Function URL's cap, without the cap, against a bare
-//!     scan; bytes through the URL; the function's peak RSS at 20k and 200k items.
+//!     scan; bytes through the URL; the function's peak RSS at 20k and 200k items;
+//! 12. restoring an export from S3 (`BENCH_CASES=restore`, module `restore`, run alone):
+//!     K = 1, 2, 4 seeder invocations against the local loader, and `--max-wcu` held.
 //!
 //! Each case runs `REPS` times; tables show medians with min-max. Results go to
 //! `bench-results/` as JSON and CSV, with `plot.svg`.
@@ -43,6 +45,7 @@ mod load;
 mod plot;
 mod query;
 mod report;
+mod restore;
 
 use cases::{
     BufferedServer, CappedProxy, bare_scan, bare_writes, fetch, library_scan, local_client,
@@ -129,10 +132,11 @@ async fn main() -> Result<()> {
         Ok("load") => return load::run(&out_dir).await,
         Ok("filter") => return filter::run(&out_dir).await,
         Ok("export") => return export::run(&out_dir).await,
+        Ok("restore") => return restore::run(&out_dir).await,
         Ok("all") | Err(_) => {}
         Ok(other) => {
             return Err(format!(
-                "BENCH_CASES={other}: expected all, client, rate, query, load, filter or export"
+                "BENCH_CASES={other}: expected all, client, rate, query, load, filter, export or restore"
             )
             .into());
         }

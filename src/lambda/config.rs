@@ -693,6 +693,42 @@ mod tests {
         assert_eq!(read(&[]), Err(ConfigError::Missing("TABLE_NAME")));
         let err = read(&[("TABLE_NAME", "t"), ("SEED_CONCURRENCY", "0")]).unwrap_err();
         assert!(err.to_string().contains("SEED_CONCURRENCY"), "{err}");
+        assert_eq!((c.import.clone(), c.max_wcu), (None, 40_000.0));
+        let c = read(&[
+            ("TABLE_NAME", "t"),
+            ("IMPORT_BUCKET", "my-bucket"),
+            ("IMPORT_PREFIX", "restores/"),
+            ("IMPORT_BUCKET_OWNER", "123456789012"),
+            ("MAX_WCU", "250.5"),
+        ])
+        .expect("valid");
+        let import = c.import.expect("on");
+        assert_eq!(import.location.to_string(), "s3://my-bucket/restores");
+        assert_eq!(import.expected_owner.as_deref(), Some("123456789012"));
+        assert_eq!(c.max_wcu, 250.5);
+        assert_eq!(
+            read(&[("TABLE_NAME", "t"), ("IMPORT_BUCKET", "  ")])
+                .expect("valid")
+                .import,
+            None,
+            "an empty bucket turns from= off"
+        );
+        for (name, value) in [
+            ("IMPORT_BUCKET", "Bad_Bucket"),
+            ("IMPORT_PREFIX", "a/../b"),
+            ("IMPORT_BUCKET_OWNER", "12"),
+            ("MAX_WCU", "0"),
+            ("MAX_WCU", "1000001"),
+        ] {
+            let mut pairs = vec![("TABLE_NAME", "t"), ("IMPORT_BUCKET", "my-bucket")];
+            pairs.retain(|(k, _)| *k != name);
+            pairs.push((name, value));
+            let err = read(&pairs).expect_err(value).to_string();
+            assert!(
+                err.contains(name.split('_').next().unwrap_or(name)),
+                "{name}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -393,3 +393,111 @@ fn line(value: &serde_json::Value) -> Bytes {
     out.push(b'\n');
     Bytes::from(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lambda::config::{BucketNames, BucketPlace};
+
+    fn config(import: Option<&str>) -> SeederConfig {
+        let mut config =
+            SeederConfig::from_lookup(|name| (name == "TABLE_NAME").then(|| "t".into()))
+                .expect("config");
+        config.import = import.map(|bucket| {
+            BucketPlace::from_lookup(
+                &|name: &str| match name {
+                    "IMPORT_BUCKET" => Some(bucket.to_string()),
+                    "IMPORT_PREFIX" => Some("imports".to_string()),
+                    _ => None,
+                },
+                BucketNames::IMPORT,
+            )
+            .expect("valid")
+            .expect("on")
+        });
+        config
+    }
+
+    const MD5: &str = "900150983cd24fb0d6963f7d28e17f72";
+
+    #[test]
+    fn a_file_request_is_read_whole_and_bounded() {
+        let query = format!(
+            "from=s3://b-1/imports/x/data/a.json.gz&items=10&md5={}&bytes=99&after=4&max_wcu=12.5",
+            MD5.to_uppercase()
+        );
+        let job = parse_query(Some(&query), &config(Some("b-1"))).expect("valid");
+        let SeedJob::Load(load) = job else {
+            panic!("a load: {job:?}")
+        };
+        assert_eq!(load.from.to_string(), "s3://b-1/imports/x/data/a.json.gz");
+        assert_eq!(
+            (load.items, load.bytes, load.after),
+            (10, Some(99), Some(4))
+        );
+        assert_eq!((load.md5_hex.as_str(), load.max_wcu), (MD5, Some(12.5)));
+        let job = parse_query(Some("count=5&max_wcu=3"), &config(None)).expect("valid");
+        assert!(matches!(
+            job,
+            SeedJob::Generate(SeedRequest {
+                count: 5,
+                max_wcu: Some(3.0),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_file_outside_the_import_folder_is_forbidden_and_a_bad_request_invalid() {
+        let from = |rest: &str| format!("from=s3://b-1/{rest}&items=1&md5={MD5}");
+        for (query, status, import) in [
+            (from("imports/a"), 403, None),
+            (from("elsewhere/a"), 403, Some("b-1")),
+            (from("imports-2/a"), 403, Some("b-1")),
+            (
+                format!("from=s3://b-2/imports/a&items=1&md5={MD5}"),
+                403,
+                Some("b-1"),
+            ),
+            (from("imports/../a"), 400, Some("b-1")),
+            ("from=s3://b-1&items=1".to_string(), 400, Some("b-1")),
+            (
+                format!("from=s3://b-1/imports/a&md5={MD5}"),
+                400,
+                Some("b-1"),
+            ),
+            (
+                "from=s3://b-1/imports/a&items=1".to_string(),
+                400,
+                Some("b-1"),
+            ),
+            (
+                "from=s3://b-1/imports/a&items=1&md5=abc".to_string(),
+                400,
+                Some("b-1"),
+            ),
+            (format!("{}&seed=3", from("imports/a")), 400, Some("b-1")),
+            (format!("{}&after=0", from("imports/a")), 400, Some("b-1")),
+            (
+                format!("{}&max_wcu=40001", from("imports/a")),
+                400,
+                Some("b-1"),
+            ),
+            (
+                format!("{}&max_wcu=-1", from("imports/a")),
+                400,
+                Some("b-1"),
+            ),
+            ("count=3&items=2".to_string(), 400, Some("b-1")),
+            ("seed=3".to_string(), 400, Some("b-1")),
+            (
+                "from=http://b-1/imports/a&items=1".to_string(),
+                400,
+                Some("b-1"),
+            ),
+        ] {
+            let err = parse_query(Some(&query), &config(import)).expect_err(&query);
+            assert_eq!(err.status, status, "{query}: {}", err.message);
+        }
+    }
+}
