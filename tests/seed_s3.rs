@@ -141,11 +141,10 @@ async fn a_killed_restore_resumes_into_the_source_table() {
     let checkpoint = dir.join("scanstream-restore-01764979200000-1a2b3c4d.ckpt");
     // Killed once some files are restored, before all of them are.
     let deadline = Instant::now() + Duration::from_secs(120);
+    // The checkpoint: a header line, then a line a file restored.
     let done = |path: &Path| -> usize {
-        std::fs::read(path)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .and_then(|v| v["done"].as_array().map(Vec::len))
+        std::fs::read_to_string(path)
+            .map(|text| text.lines().filter(|l| l.contains("\"done\"")).count())
             .unwrap_or(0)
     };
     while done(&checkpoint) < 3 && Instant::now() < deadline {
@@ -387,4 +386,54 @@ async fn files_that_fail_their_check_are_named_and_not_written() {
         assert!(body.contains("\"error\""), "{query}: {body}");
     }
     assert_eq!(table_lines(&ddb, &target).await.len(), 400, "still");
+}
+
+/// Flags out of bounds or that do not go together exit 2 before any call: the URL is
+/// never reached (nothing listens on it).
+#[test]
+fn bad_restore_flags_are_refused_before_any_call() {
+    let dir = scratch("restore-flags");
+    let url = "http://127.0.0.1:9/lambda-url/seeder/";
+    for (extra, says) in [
+        (vec!["--from", "s3://b-1/x", "--max-wcu", "0"], "--max-wcu"),
+        (
+            vec!["--from", "s3://b-1/x", "--max-wcu", "1000001"],
+            "--max-wcu",
+        ),
+        (vec!["--from", "s3://b-1/x", "--count", "5"], "--count"),
+        (
+            vec!["--from", "s3://b-1/x", "--per-call", "5"],
+            "--per-call",
+        ),
+        (
+            vec!["--count", "5", "--checkpoint", "c.ckpt"],
+            "--checkpoint",
+        ),
+        (vec!["--count", "5", "--no-checkpoint"], "--no-checkpoint"),
+        (
+            vec![
+                "--from",
+                "s3://b-1/x",
+                "--checkpoint",
+                "c",
+                "--no-checkpoint",
+            ],
+            "--no-checkpoint",
+        ),
+        (vec![], "--count"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_scanstream"))
+            .args(["seed", url])
+            .args(&extra)
+            .current_dir(&dir)
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{extra:?}: {}", stderr(&out));
+    }
+    assert_eq!(
+        std::fs::read_dir(&dir).expect("dir").count(),
+        0,
+        "no file left"
+    );
 }

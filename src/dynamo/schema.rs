@@ -26,6 +26,33 @@ pub async fn describe(client: &Client, table: &str) -> Result<TableDescription, 
         .ok_or_else(|| UpstreamError::new(ErrorKind::Internal, "DescribeTable without a table"))
 }
 
+/// A table's keys and which table it is: its ARN and creation time, which differ for a
+/// table deleted and created again under the same name.
+#[derive(Debug, Clone)]
+pub struct Described {
+    /// The table's key schema.
+    pub schema: KeySchema,
+    /// Its secondary indexes' keys.
+    pub indexes: IndexKeys,
+    /// `ARN@creation time` (epoch seconds).
+    pub identity: String,
+}
+
+/// [`describe_with_indexes`], and the table's identity.
+pub async fn describe_identified(client: &Dynamo, table: &str) -> Result<Described, UpstreamError> {
+    let described = describe(client.sdk(), table).await?;
+    let identity = format!(
+        "{}@{}",
+        described.table_arn().unwrap_or(table),
+        described.creation_date_time().map_or(0, |t| t.secs())
+    );
+    Ok(Described {
+        schema: table_keys(&described).map_err(internal)?,
+        indexes: index_keys(&described).map_err(internal)?,
+        identity,
+    })
+}
+
 /// The key schema of `table`, by `DescribeTable`.
 pub async fn describe_keys(client: &Dynamo, table: &str) -> Result<KeySchema, UpstreamError> {
     Ok(describe_with_indexes(client, table).await?.0)

@@ -31,6 +31,10 @@ pub struct Summary {
     /// the `after` of the call that goes on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub written_through: Option<u64>,
+    /// A file's load: the table written (its ARN and creation time), so a caller that
+    /// resumes can tell a table created again under the same name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
     /// Items never written, all of them counted.
     pub failed: u64,
     /// Keys of the items not written.
@@ -68,6 +72,7 @@ impl Summary {
                 .first_unfinished
                 .map(|index| start + (index * batch).min(requested)),
             written_through: None,
+            table: None,
             failed: report.failed,
             failed_keys: report.failed_keys.clone(),
             capacity: report.capacity,
@@ -78,19 +83,21 @@ impl Summary {
         }
     }
 
-    /// The summary of loading one file of `items` item lines: `complete` when all of it
-    /// is written, else written up to line `written_through`.
+    /// The summary of loading one file of `items` item lines into `table`: `complete`
+    /// when all of it is written, else written up to line `written_through`.
     pub fn of_file(
         report: &WriteReport,
         items: u64,
         complete: bool,
         written_through: Option<u64>,
+        table: String,
         started: Instant,
     ) -> Self {
         Self {
             complete,
             next_start: None,
             written_through,
+            table: Some(table),
             ..Self::new(report, items, 0, started)
         }
     }

@@ -131,7 +131,7 @@ pub fn parse_query(query: Option<&str>, config: &SeederConfig) -> Result<SeedJob
             "from= needs an import bucket: this function has no IMPORT_BUCKET".into(),
         ));
     };
-    if !from.is_within(&allowed.location) {
+    if !from.is_within(&allowed.location) || from == allowed.location {
         return Err(ApiError::new(
             403,
             ErrorCode::DestinationNotAllowed,
@@ -283,14 +283,17 @@ impl Seeder {
             bytes: request.bytes,
         };
         let table = self.config.table_name.clone();
-        let checked = match check_object(&self.client, &table, &load).await {
+        // A call that goes on (`after`) follows one that parsed the same bytes (the MD5
+        // says so): only its size and MD5 are checked again, and the writing pass counts.
+        let parse = request.after.is_none();
+        let checked = match check_object(&self.client, &table, &load, parse).await {
             Ok(checked) => checked,
             Err(err) => return error_response(&refusal(&err)),
         };
         let (tx, rx) = mpsc::channel::<Bytes>(16);
         tokio::spawn(async move {
             let started = Instant::now();
-            let items = checked.items;
+            let (items, identity) = (checked.items, checked.table.clone());
             let mut observer = Progress {
                 tx: tx.clone(),
                 items,
@@ -310,6 +313,7 @@ impl Seeder {
                     items,
                     outcome.complete,
                     outcome.written_through.or(request.after),
+                    identity,
                     started,
                 ),
                 // Reading the object failed part way: what was written is not known past
@@ -320,7 +324,7 @@ impl Seeder {
                         error: Some(crate::format::error::ErrorKind::Storage),
                         ..WriteReport::default()
                     };
-                    Summary::of_file(&report, items, false, request.after, started)
+                    Summary::of_file(&report, items, false, request.after, identity, started)
                 }
             };
             let _ = tx.send(line(&json!({ "summary": summary }))).await;

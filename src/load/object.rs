@@ -2,8 +2,8 @@
 //! function's `from=s3://BUCKET/KEY&items=N&md5=HEX`.
 //!
 //! The caller says what the file must be (its MD5, its item count, perhaps its size), as
-//! the export's manifest does. The object is listed first and every read after asks for
-//! that ETag, so the three reads see one version: the first hashes the bytes, the second
+//! the export's manifest does. The object's ETag is asked for first (HeadObject) and every
+//! read after asks for that ETag, so the reads see one version: the first hashes the bytes, the second
 //! parses every line against the table's key schema and its indexes' keys and counts
 //! them, and only when all of that agrees does the third write. A file that disagrees is
 //! refused with nothing written.
@@ -84,17 +84,24 @@ pub struct Checked {
     source: Source,
     /// Item lines in it.
     pub items: u64,
+    /// Which table it goes into (ARN and creation time).
+    pub table: String,
 }
 
 /// Checks the object against `load` and the table's keys, writing nothing. Call from the
 /// runtime (the reads run on blocking threads).
+///
+/// With `parse` false only its size and MD5 are checked: a call that goes on (`after`)
+/// follows one that parsed the same bytes, and the writing pass still parses every line
+/// it writes and counts them all ([`write_object`] refuses a file read otherwise).
 pub async fn check_object(
     client: &Dynamo,
     table: &str,
     load: &ObjectLoad,
+    parse: bool,
 ) -> Result<Checked, ObjectError> {
     let name = load.remote.location.to_string();
-    let (schema, indexes) = crate::dynamo::schema::describe_with_indexes(client, table)
+    let described = crate::dynamo::schema::describe_identified(client, table)
         .await
         .map_err(|source| match source.kind {
             ErrorKind::NotFound => LoadError::Table(format!("table {table} does not exist")),
@@ -103,6 +110,7 @@ pub async fn check_object(
                 source,
             },
         })?;
+    let (schema, indexes) = (described.schema, described.indexes);
     let source = {
         let load = load.clone();
         tokio::task::spawn_blocking(move || check_bytes(&load))
@@ -116,6 +124,15 @@ pub async fn check_object(
         trailers: false,
         cut_off_tail: false,
     };
+    if !parse {
+        return Ok(Checked {
+            name,
+            pass,
+            source,
+            items: load.items,
+            table: described.identity,
+        });
+    }
     let checked = {
         let (pass, sources) = (pass.clone(), vec![source.clone()]);
         tokio::task::spawn_blocking(move || read_pass(&pass, &sources, None, None))
@@ -144,6 +161,7 @@ pub async fn check_object(
         pass,
         source,
         items: checked.item_lines,
+        table: described.identity,
     })
 }
 
@@ -161,6 +179,7 @@ pub async fn write_object(
     let keeper = Keeper::in_memory(table, &checked.name, resume);
     let writer = writer.key_attributes(checked.pass.schema.names());
     observer.start(Some(checked.items), 0);
+    let (name, items) = (checked.name.clone(), checked.items);
     let sources = vec![checked.source];
     let (report, written, keeper) = write_pass(
         &writer,
@@ -172,12 +191,20 @@ pub async fn write_object(
         observer,
     )
     .await?;
-    // The file is whole when the writer finished everything it was handed and the reading
-    // got to the end.
+    // Read to its end, the file must be what was checked: every item line there and
+    // none bad. (The writer stopping early, at the deadline or a refusal, stops the
+    // reading too; that file is not complete, and the next call goes on.)
+    if !written.abandoned && (written.item_lines != items || written.error_count > 0) {
+        return Err(LoadError::Usage(format!(
+            "{name} was read otherwise when written than when checked: {} item lines ({} \
+             bad), {items} checked",
+            written.item_lines, written.error_count
+        )));
+    }
     let complete = report.is_complete() && !written.abandoned;
     Ok(ObjectOutcome {
         report,
-        items: checked.items,
+        items,
         written_through: keeper
             .and_then(|k| k.record().written_through)
             .map(|position| position.line),
@@ -185,20 +212,20 @@ pub async fn write_object(
     })
 }
 
-/// Finds the object's ETag and size, then hashes its bytes: the source every later read
+/// Finds the object's ETag and size (HeadObject), then hashes its bytes: the source every later read
 /// uses, pinned to that ETag.
 fn check_bytes(load: &ObjectLoad) -> Result<Source, ObjectError> {
     let remote = &load.remote;
     let name = remote.location.to_string();
     let key = &remote.location.prefix;
-    let listed = remote
+    let found = remote
         .bucket
-        .list_blocking(key, &remote.handle)
+        .head_blocking(key, &remote.handle)
         .map_err(|source| LoadError::Io {
             name: name.clone(),
             source: std::io::Error::other(source.to_string()),
         })?;
-    let Some(object) = listed.into_iter().find(|o| &o.key == key) else {
+    let Some(object) = found else {
         return Err(ObjectError::Missing(name));
     };
     if let Some(expected) = load.bytes

@@ -53,11 +53,13 @@ pub struct SeedArgs {
     pub max_wcu: Option<f64>,
     /// With --from: the files restored so far (default: `scanstream-restore-<ExportId>.ckpt`
     /// in the working directory). The same command again skips them.
-    #[arg(long, requires = "from", conflicts_with = "no_checkpoint")]
+    // Conflicting with --count, which is required without --from: so only with --from
+    // (clap's `requires` was not enforced here).
+    #[arg(long, conflicts_with_all = ["no_checkpoint", "count"])]
     pub checkpoint: Option<PathBuf>,
     /// With --from: keep no checkpoint (a second run restores every file again, which
     /// is harmless: puts are idempotent).
-    #[arg(long, requires = "from")]
+    #[arg(long, conflicts_with = "count")]
     pub no_checkpoint: bool,
     #[command(flatten)]
     pub signing: SigningArgs,
@@ -254,7 +256,9 @@ async fn call(
     if let Some(wcu) = options.max_wcu {
         form.push(("max_wcu".into(), restore::wcu_text(wcu)));
     }
+    let started = Instant::now();
     let summary = summary_of(&options.url, transport, counters, form).await?;
+    pace(options.max_wcu, started, &summary).await;
     if summary["complete"] == true {
         return Ok(None);
     }
@@ -263,6 +267,19 @@ async fn call(
         None => Err(Call::Retry(format!(
             "incomplete without next_start: {summary}"
         ))),
+    }
+}
+
+/// Holds a worker to its write rate across calls: each call's bucket starts afresh and
+/// forgets what its last batches owe, so what a call consumed beyond `rate` over its own
+/// time is waited out before the next.
+async fn pace(rate: Option<f64>, started: Instant, summary: &serde_json::Value) {
+    let (Some(rate), Some(units)) = (rate, summary["capacity"].as_f64()) else {
+        return;
+    };
+    let owed = units - rate * started.elapsed().as_secs_f64();
+    if owed > 0.0 && rate > 0.0 {
+        tokio::time::sleep(std::time::Duration::from_secs_f64(owed / rate)).await;
     }
 }
 

@@ -68,10 +68,10 @@ struct FileJob {
     md5_hex: String,
 }
 
-/// What the checkpoint file holds: the files whose summary said `complete`.
+/// The checkpoint's first line: which restore it is of.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Record {
+struct Header {
     version: u32,
     /// The seeder's URL: another function writes another table.
     url: String,
@@ -79,57 +79,117 @@ struct Record {
     export: String,
     /// The manifest's MD5: a changed export is not resumed.
     manifest_md5: String,
-    /// Keys of the files restored.
-    done: BTreeSet<String>,
+}
+
+/// Every later line: a file whose summary said `complete`, and the table it was written
+/// into (its ARN and creation time, as the function said).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Done {
+    done: String,
+    table: Option<String>,
 }
 
 const VERSION: u32 = 1;
 
-impl Record {
-    /// The record at `path`, or a fresh one; one of another restore is an error.
-    fn open(path: &Path, fresh: Record) -> anyhow::Result<Self> {
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(fresh),
-            Err(err) => return Err(err).with_context(|| format!("checkpoint {}", path.display())),
-        };
-        let saved: Record = serde_json::from_slice(&bytes).with_context(|| {
-            format!("checkpoint {}: not a restore's checkpoint", path.display())
-        })?;
-        if saved.version != VERSION
-            || (&saved.url, &saved.export, &saved.manifest_md5)
-                != (&fresh.url, &fresh.export, &fresh.manifest_md5)
-        {
-            bail!(
-                "checkpoint {} is of restoring {} (manifest MD5 {}) through {}, not {} (manifest \
-                 MD5 {}) through {}; delete it to start over",
-                path.display(),
-                saved.export,
-                saved.manifest_md5,
-                saved.url,
-                fresh.export,
-                fresh.manifest_md5,
-                fresh.url
-            );
-        }
-        Ok(saved)
-    }
-}
-
-/// The checkpoint while the run goes: the record and where it is saved.
+/// The checkpoint while the run goes: an append-only file, a line a file restored, each
+/// synced before the next file counts. A run killed while appending leaves at most a
+/// torn last line, which the next run cuts off (that file is restored again).
 struct Keeper {
-    record: Record,
-    path: Option<PathBuf>,
+    file: Option<std::fs::File>,
+    done: BTreeSet<String>,
+    /// The table the files so far went into.
+    table: Option<String>,
 }
 
 impl Keeper {
-    /// Adds `key` and saves the record (a synced temporary file renamed over the last).
-    fn done(&mut self, key: &str) -> std::io::Result<()> {
-        self.record.done.insert(key.to_string());
-        match &self.path {
-            Some(path) => write_atomic(path, &serde_json::to_vec(&self.record)?),
-            None => Ok(()),
+    /// The checkpoint at `path` (made with `header` when there is none), or one kept in
+    /// memory; one of another restore is an error.
+    fn open(path: Option<&Path>, header: &Header) -> anyhow::Result<Self> {
+        let Some(path) = path else {
+            return Ok(Self {
+                file: None,
+                done: BTreeSet::new(),
+                table: None,
+            });
+        };
+        let name = path.display();
+        let text = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                let mut line = serde_json::to_vec(header)?;
+                line.push(b'\n');
+                write_atomic(path, &line).with_context(|| format!("checkpoint {name}"))?;
+                line
+            }
+            Err(err) => return Err(err).with_context(|| format!("checkpoint {name}")),
+        };
+        // Whole lines only: a torn last one is cut off before anything is appended.
+        let whole = text
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |at| at + 1);
+        let mut lines = text[..whole]
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty());
+        let saved: Header = lines
+            .next()
+            .and_then(|line| serde_json::from_slice(line).ok())
+            .with_context(|| format!("checkpoint {name}: not a restore's checkpoint"))?;
+        if saved.version != VERSION
+            || (&saved.url, &saved.export, &saved.manifest_md5)
+                != (&header.url, &header.export, &header.manifest_md5)
+        {
+            bail!(
+                "checkpoint {name} is of restoring {} (manifest MD5 {}) through {}, not {} \
+                 (manifest MD5 {}) through {}; delete it to start over",
+                saved.export,
+                saved.manifest_md5,
+                saved.url,
+                header.export,
+                header.manifest_md5,
+                header.url
+            );
         }
+        let (mut done, mut table) = (BTreeSet::new(), None);
+        for line in lines {
+            let entry: Done = serde_json::from_slice(line)
+                .with_context(|| format!("checkpoint {name}: a line that is not a file's"))?;
+            done.insert(entry.done);
+            table = entry.table.or(table);
+        }
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .with_context(|| format!("checkpoint {name}"))?;
+        file.set_len(whole as u64)
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("checkpoint {name}"))?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .with_context(|| format!("checkpoint {name}"))?;
+        Ok(Self {
+            file: Some(file),
+            done,
+            table,
+        })
+    }
+
+    /// Records `key` as restored into `table`: appended and synced.
+    fn done(&mut self, key: &str, table: Option<String>) -> std::io::Result<()> {
+        if let Some(file) = &mut self.file {
+            let mut line = serde_json::to_vec(&Done {
+                done: key.to_string(),
+                table: table.clone(),
+            })?;
+            line.push(b'\n');
+            std::io::Write::write_all(file, &line)?;
+            file.sync_data()?;
+        }
+        self.done.insert(key.to_string());
+        self.table = table.or(self.table.take());
+        Ok(())
     }
 }
 
@@ -176,17 +236,13 @@ pub async fn run(args: SeedArgs, signer: Arc<Signer>) -> anyhow::Result<()> {
         ))),
     };
     let _lock = path.as_deref().map(CheckpointLock::take).transpose()?;
-    let fresh = Record {
+    let header = Header {
         version: VERSION,
         url: args.url.clone(),
         export: folder.clone(),
         manifest_md5: export.manifest_md5.clone(),
-        done: BTreeSet::new(),
     };
-    let record = match &path {
-        Some(path) => Record::open(path, fresh)?,
-        None => fresh,
-    };
+    let keeper = Keeper::open(path.as_deref(), &header)?;
     let mut jobs = VecDeque::new();
     let (mut resumed_files, mut resumed_items) = (0u64, 0u64);
     for file in &export.files {
@@ -194,7 +250,7 @@ pub async fn run(args: SeedArgs, signer: Arc<Signer>) -> anyhow::Result<()> {
             bail!("{}: not an object in S3", file.path.display());
         };
         let key = object.location.prefix.clone();
-        if record.done.contains(&key) {
+        if keeper.done.contains(&key) {
             resumed_files += 1;
             resumed_items += file.entry.item_count;
             continue;
@@ -208,7 +264,9 @@ pub async fn run(args: SeedArgs, signer: Arc<Signer>) -> anyhow::Result<()> {
     }
     if resumed_files > 0 {
         eprintln!(
-            "resuming: {resumed_files} files ({resumed_items} items) already restored, {} to go",
+            "resuming: {resumed_files} files ({resumed_items} items) already restored into {}, \
+             {} to go",
+            keeper.table.as_deref().unwrap_or("the seeder's table"),
             jobs.len()
         );
     }
@@ -220,7 +278,7 @@ pub async fn run(args: SeedArgs, signer: Arc<Signer>) -> anyhow::Result<()> {
         transport: Transport::new(signer, Duration::from_secs(10)),
         counters: Arc::new(SeedCounters::default()),
         queue: Mutex::new(jobs),
-        keeper: Mutex::new(Keeper { record, path }),
+        keeper: Mutex::new(keeper),
         failed: Mutex::new(Vec::new()),
         backoff: backoff(args.max_attempts),
         max_wcu: args.max_wcu.map(|wcu| wcu / k as f64),
@@ -288,26 +346,47 @@ async fn worker(shared: &Shared) {
         let Some(job) = lock(&shared.queue).pop_front() else {
             return;
         };
-        match file(shared, &job).await {
-            Ok(()) => {
-                shared
-                    .counters
-                    .written
-                    .fetch_add(job.items, Ordering::Relaxed);
-                if let Err(err) = lock(&shared.keeper).done(&job.key) {
-                    lock(&shared.failed).push((
-                        job.url.clone(),
-                        format!("restored, but the checkpoint could not be saved: {err}"),
-                    ));
-                }
+        let table = match file(shared, &job).await {
+            Ok(table) => table,
+            Err(why) => {
+                lock(&shared.failed).push((job.url.clone(), why));
+                continue;
             }
-            Err(why) => lock(&shared.failed).push((job.url.clone(), why)),
+        };
+        shared
+            .counters
+            .written
+            .fetch_add(job.items, Ordering::Relaxed);
+        let mut keeper = lock(&shared.keeper);
+        if let (Some(was), Some(now)) = (&keeper.table, &table)
+            && was != now
+        {
+            // The files in the checkpoint went into another table (one deleted and
+            // created again under the name, or another function's): they are not here.
+            shared.stop.store(true, Ordering::Relaxed);
+            let why = format!(
+                "written into {now}, but the checkpoint's files went into {was}: the table \
+                 was created again, or the URL writes another table; delete the checkpoint \
+                 to start over"
+            );
+            drop(keeper);
+            lock(&shared.failed).push((job.url.clone(), why));
+            continue;
+        }
+        if let Err(err) = keeper.done(&job.key, table) {
+            drop(keeper);
+            // Not known restored across a restart: no more files start.
+            shared.stop.store(true, Ordering::Relaxed);
+            lock(&shared.failed).push((
+                job.url.clone(),
+                format!("restored, but the checkpoint could not be saved: {err}"),
+            ));
         }
     }
 }
 
 /// Restores one file: calls until a summary says it is whole.
-async fn file(shared: &Shared, job: &FileJob) -> Result<(), String> {
+async fn file(shared: &Shared, job: &FileJob) -> Result<Option<String>, String> {
     let mut after: Option<u64> = None;
     let mut failures = 0u32;
     let mut throttled_since: Option<Instant> = None;
@@ -324,6 +403,7 @@ async fn file(shared: &Shared, job: &FileJob) -> Result<(), String> {
             form.push(("max_wcu".into(), wcu_text(wcu)));
         }
         shared.calls.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
         let why = match summary_of(&shared.url, &shared.transport, &shared.counters, form).await {
             Ok(summary) => {
                 throttled_since = None;
@@ -332,8 +412,9 @@ async fn file(shared: &Shared, job: &FileJob) -> Result<(), String> {
                         .milli_units
                         .fetch_add((units * 1000.0) as u64, Ordering::Relaxed);
                 }
+                super::pace(shared.max_wcu, started, &summary).await;
                 if summary["complete"] == true {
-                    return Ok(());
+                    return Ok(summary["table"].as_str().map(str::to_string));
                 }
                 let through = summary["written_through"].as_u64();
                 if through > after {
@@ -382,6 +463,51 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn header(export: &str) -> Header {
+        Header {
+            version: VERSION,
+            url: "http://x/".into(),
+            export: export.into(),
+            manifest_md5: "m".into(),
+        }
+    }
+
+    #[test]
+    fn the_checkpoint_keeps_whole_lines_and_refuses_another_restore() {
+        let dir = std::env::temp_dir().join(format!("restore-keeper-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("r.ckpt");
+        let _ = std::fs::remove_file(&path);
+        let mut keeper = Keeper::open(Some(&path), &header("s3://b/e")).expect("fresh");
+        keeper.done("k1", Some("t@1".into())).expect("saved");
+        keeper.done("k2", Some("t@1".into())).expect("saved");
+        drop(keeper);
+        // A run killed while appending: half a line.
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open");
+        std::io::Write::write_all(&mut file, b"{\"done\":\"k3\",\"ta").expect("write");
+        drop(file);
+        let mut keeper = Keeper::open(Some(&path), &header("s3://b/e")).expect("resumed");
+        assert_eq!(keeper.done.iter().collect::<Vec<_>>(), ["k1", "k2"]);
+        assert_eq!(keeper.table.as_deref(), Some("t@1"));
+        keeper.done("k3", Some("t@1".into())).expect("saved");
+        drop(keeper);
+        let keeper = Keeper::open(Some(&path), &header("s3://b/e")).expect("resumed");
+        assert_eq!(
+            keeper.done.len(),
+            3,
+            "the torn line was cut, the new one whole"
+        );
+        let err = Keeper::open(Some(&path), &header("s3://b/other"))
+            .err()
+            .expect("another export")
+            .to_string();
+        assert!(err.contains("delete it to start over"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn rates_go_to_the_function_as_it_parses_them() {

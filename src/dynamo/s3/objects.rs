@@ -277,6 +277,35 @@ impl Bucket {
         }))
     }
 
+    /// The size and ETag of the object at `key` (HeadObject: needs only `s3:GetObject`);
+    /// `None` when there is none. From a blocking thread.
+    pub fn head_blocking(
+        &self,
+        key: &str,
+        handle: &tokio::runtime::Handle,
+    ) -> Result<Option<Listed>, UpstreamError> {
+        let sent = handle.block_on(
+            self.client
+                .head_object()
+                .bucket(&self.name)
+                .key(key)
+                .set_expected_bucket_owner(self.owner.clone())
+                .send(),
+        );
+        match sent {
+            Ok(out) => Ok(Some(Listed {
+                key: key.to_string(),
+                size: out
+                    .content_length
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(0),
+                etag: out.e_tag,
+            })),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            Err(err) => Err(storage(classify(err))),
+        }
+    }
+
     /// [`Objects::get`] from a blocking thread.
     pub fn get_blocking(
         &self,
