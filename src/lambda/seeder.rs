@@ -336,7 +336,9 @@ impl Seeder {
 /// A file refused before anything was written, as an HTTP error.
 fn refusal(err: &ObjectError) -> ApiError {
     match err {
-        ObjectError::Missing(_) => ApiError::new(404, ErrorCode::ObjectNotFound, err.to_string()),
+        ObjectError::Missing { .. } => {
+            ApiError::new(404, ErrorCode::ObjectNotFound, err.to_string())
+        }
         ObjectError::Mismatch { .. } => ApiError::new(422, ErrorCode::FileRefused, err.to_string()),
         ObjectError::Load(LoadError::Invalid {
             name, count, first, ..

@@ -42,9 +42,15 @@ pub struct ObjectLoad {
 /// Why a file was refused before anything was written.
 #[derive(Debug, thiserror::Error)]
 pub enum ObjectError {
-    /// No object at the key.
-    #[error("{0}: no such object")]
-    Missing(String),
+    /// No object at the key, or (S3's answer to a missing key for a caller without
+    /// `s3:ListBucket`) none it may read.
+    #[error("{name}: {why}")]
+    Missing {
+        /// The object.
+        name: String,
+        /// `no such object`, or what S3 said.
+        why: &'static str,
+    },
     /// The bytes are not the ones asked for.
     #[error("{name}: {what} is {actual}, the request says {expected}; nothing written")]
     Mismatch {
@@ -218,15 +224,28 @@ fn check_bytes(load: &ObjectLoad) -> Result<Source, ObjectError> {
     let remote = &load.remote;
     let name = remote.location.to_string();
     let key = &remote.location.prefix;
-    let found = remote
-        .bucket
-        .head_blocking(key, &remote.handle)
-        .map_err(|source| LoadError::Io {
-            name: name.clone(),
-            source: std::io::Error::other(source.to_string()),
-        })?;
+    let found = match remote.bucket.head_blocking(key, &remote.handle) {
+        Ok(found) => found,
+        Err(err) if err.kind == ErrorKind::AccessDenied => {
+            return Err(ObjectError::Missing {
+                name,
+                why: "no such object, or not one this function may read (S3 answers 403 for \
+                      a missing key to a reader without s3:ListBucket)",
+            });
+        }
+        Err(source) => {
+            return Err(LoadError::Io {
+                name,
+                source: std::io::Error::other(source.to_string()),
+            }
+            .into());
+        }
+    };
     let Some(object) = found else {
-        return Err(ObjectError::Missing(name));
+        return Err(ObjectError::Missing {
+            name,
+            why: "no such object",
+        });
     };
     if let Some(expected) = load.bytes
         && expected != object.size

@@ -258,7 +258,7 @@ async fn call(
     }
     let started = Instant::now();
     let summary = summary_of(&options.url, transport, counters, form).await?;
-    pace(options.max_wcu, started, &summary).await;
+    tokio::time::sleep(owed(options.max_wcu, started, &summary)).await;
     if summary["complete"] == true {
         return Ok(None);
     }
@@ -270,16 +270,18 @@ async fn call(
     }
 }
 
-/// Holds a worker to its write rate across calls: each call's bucket starts afresh and
-/// forgets what its last batches owe, so what a call consumed beyond `rate` over its own
-/// time is waited out before the next.
-async fn pace(rate: Option<f64>, started: Instant, summary: &serde_json::Value) {
+/// What holds a worker to its write rate across calls: each call's bucket starts afresh
+/// and forgets what its last batches owe, so what a call consumed beyond `rate` over its
+/// own time is waited out before the worker's next call.
+fn owed(rate: Option<f64>, started: Instant, summary: &serde_json::Value) -> std::time::Duration {
     let (Some(rate), Some(units)) = (rate, summary["capacity"].as_f64()) else {
-        return;
+        return std::time::Duration::ZERO;
     };
     let owed = units - rate * started.elapsed().as_secs_f64();
     if owed > 0.0 && rate > 0.0 {
-        tokio::time::sleep(std::time::Duration::from_secs_f64(owed / rate)).await;
+        std::time::Duration::from_secs_f64(owed / rate)
+    } else {
+        std::time::Duration::ZERO
     }
 }
 
@@ -328,9 +330,10 @@ async fn summary_of(
 }
 
 /// The longest a seeding call may wait for its response, or between two lines of its
-/// body, before it is given up and made again: well above the seconds between progress
-/// lines, and below the function's 15 minutes.
-const SILENCE: std::time::Duration = std::time::Duration::from_secs(600);
+/// body, before it is given up and made again: past the function's 900 s timeout, since
+/// a restore's call says nothing while it checks its file or waits for the write cap, and
+/// a call given up while it still runs would have more invocations writing than asked.
+const SILENCE: std::time::Duration = std::time::Duration::from_secs(960);
 
 /// Why a call's body stopped before its end.
 #[derive(Debug, thiserror::Error)]

@@ -97,6 +97,10 @@ const VERSION: u32 = 1;
 /// torn last line, which the next run cuts off (that file is restored again).
 struct Keeper {
     file: Option<std::fs::File>,
+    /// Bytes of whole lines in the file: a failed append is cut back to it.
+    length: u64,
+    /// An append failed and could not be cut back: nothing more is appended.
+    broken: bool,
     done: BTreeSet<String>,
     /// The table the files so far went into.
     table: Option<String>,
@@ -109,6 +113,8 @@ impl Keeper {
         let Some(path) = path else {
             return Ok(Self {
                 file: None,
+                length: 0,
+                broken: false,
                 done: BTreeSet::new(),
                 table: None,
             });
@@ -171,6 +177,8 @@ impl Keeper {
             .with_context(|| format!("checkpoint {name}"))?;
         Ok(Self {
             file: Some(file),
+            length: whole as u64,
+            broken: false,
             done,
             table,
         })
@@ -178,14 +186,30 @@ impl Keeper {
 
     /// Records `key` as restored into `table`: appended and synced.
     fn done(&mut self, key: &str, table: Option<String>) -> std::io::Result<()> {
+        if self.broken {
+            return Err(std::io::Error::other(
+                "an earlier append failed and could not be undone",
+            ));
+        }
         if let Some(file) = &mut self.file {
             let mut line = serde_json::to_vec(&Done {
                 done: key.to_string(),
                 table: table.clone(),
             })?;
             line.push(b'\n');
-            std::io::Write::write_all(file, &line)?;
-            file.sync_data()?;
+            let appended = std::io::Write::write_all(file, &line).and_then(|()| file.sync_data());
+            if let Err(err) = appended {
+                // Half a line must not stay for the next append to follow: cut it off.
+                if file
+                    .set_len(self.length)
+                    .and_then(|()| file.sync_all())
+                    .is_err()
+                {
+                    self.broken = true;
+                }
+                return Err(err);
+            }
+            self.length += line.len() as u64;
         }
         self.done.insert(key.to_string());
         self.table = table.or(self.table.take());
@@ -346,8 +370,8 @@ async fn worker(shared: &Shared) {
         let Some(job) = lock(&shared.queue).pop_front() else {
             return;
         };
-        let table = match file(shared, &job).await {
-            Ok(table) => table,
+        let (table, owed) = match file(shared, &job).await {
+            Ok(done) => done,
             Err(why) => {
                 lock(&shared.failed).push((job.url.clone(), why));
                 continue;
@@ -357,37 +381,41 @@ async fn worker(shared: &Shared) {
             .counters
             .written
             .fetch_add(job.items, Ordering::Relaxed);
-        let mut keeper = lock(&shared.keeper);
-        if let (Some(was), Some(now)) = (&keeper.table, &table)
-            && was != now
-        {
-            // The files in the checkpoint went into another table (one deleted and
-            // created again under the name, or another function's): they are not here.
+        if let Err(why) = record(shared, &job, table) {
+            // Not known restored across a restart: no more files start.
             shared.stop.store(true, Ordering::Relaxed);
-            let why = format!(
-                "written into {now}, but the checkpoint's files went into {was}: the table \
-                 was created again, or the URL writes another table; delete the checkpoint \
-                 to start over"
-            );
-            drop(keeper);
             lock(&shared.failed).push((job.url.clone(), why));
             continue;
         }
-        if let Err(err) = keeper.done(&job.key, table) {
-            drop(keeper);
-            // Not known restored across a restart: no more files start.
-            shared.stop.store(true, Ordering::Relaxed);
-            lock(&shared.failed).push((
-                job.url.clone(),
-                format!("restored, but the checkpoint could not be saved: {err}"),
-            ));
-        }
+        // The write cap: what the file's last call owes, waited out once it is recorded.
+        tokio::time::sleep(owed).await;
     }
 }
 
+/// Adds a restored file to the checkpoint, unless it went into another table than the
+/// checkpoint's files did (one deleted and created again under the name, or another
+/// function's): those are not in this one.
+fn record(shared: &Shared, job: &FileJob, table: Option<String>) -> Result<(), String> {
+    let mut keeper = lock(&shared.keeper);
+    if let (Some(was), Some(now)) = (&keeper.table, &table)
+        && was != now
+    {
+        return Err(format!(
+            "written into {now}, but the checkpoint's files went into {was}: the table was \
+             created again, or the URL writes another table; delete the checkpoint to start over"
+        ));
+    }
+    keeper
+        .done(&job.key, table)
+        .map_err(|err| format!("restored, but the checkpoint could not be saved: {err}"))
+}
+
 /// Restores one file: calls until a summary says it is whole.
-async fn file(shared: &Shared, job: &FileJob) -> Result<Option<String>, String> {
+async fn file(shared: &Shared, job: &FileJob) -> Result<(Option<String>, Duration), String> {
     let mut after: Option<u64> = None;
+    // The table the file's first call wrote into: a later call into another (the table
+    // created again meanwhile) starts the file over.
+    let mut into: Option<String> = None;
     let mut failures = 0u32;
     let mut throttled_since: Option<Instant> = None;
     loop {
@@ -412,10 +440,19 @@ async fn file(shared: &Shared, job: &FileJob) -> Result<Option<String>, String> 
                         .milli_units
                         .fetch_add((units * 1000.0) as u64, Ordering::Relaxed);
                 }
-                super::pace(shared.max_wcu, started, &summary).await;
-                if summary["complete"] == true {
-                    return Ok(summary["table"].as_str().map(str::to_string));
+                let table = summary["table"].as_str().map(str::to_string);
+                let owed = super::owed(shared.max_wcu, started, &summary);
+                if into.is_some() && table.is_some() && table != into {
+                    warn!(file = %job.url, "the table changed under the restore: the file starts over");
+                    (after, into, failures) = (None, None, 0);
+                    tokio::time::sleep(owed).await;
+                    continue;
                 }
+                into = into.or(table.clone());
+                if summary["complete"] == true {
+                    return Ok((table, owed));
+                }
+                tokio::time::sleep(owed).await;
                 let through = summary["written_through"].as_u64();
                 if through > after {
                     after = through;

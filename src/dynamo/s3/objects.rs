@@ -302,7 +302,8 @@ impl Bucket {
                 etag: out.e_tag,
             })),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
-            Err(err) => Err(storage(classify(err))),
+            // Kept as classified: without s3:ListBucket, S3 answers a missing key with 403.
+            Err(err) => Err(classify(err)),
         }
     }
 
