@@ -87,7 +87,7 @@ start_dynamodb_local() {
   port="$(free_port)"
   log "starting DynamoDB Local on port $port"
   # The same heap as tests/common/services.rs gives it (DYNAMODB_LOCAL_HEAP).
-  java -Djava.library.path="$dir/DynamoDBLocal_lib" -Xmx512m -jar "$jar" \
+  java -Djava.library.path="$dir/DynamoDBLocal_lib" -Xmx1g -jar "$jar" \
     -inMemory -sharedDb -disableTelemetry -port "$port" >"$RUN_DIR/dynamodb-local.log" 2>&1 &
   DDB_PID=$!
   echo "$DDB_PID" >"$RUN_DIR/dynamodb-local.pid"
