@@ -16,11 +16,14 @@
 use crate::dynamo::client::Dynamo;
 use crate::dynamo::convert;
 use crate::format::backoff::Backoff;
+use crate::format::change::Change;
 use crate::format::error::ErrorKind;
 use crate::format::item::{Item, Value, item_size};
 use crate::format::rate::RateLimit;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnConsumedCapacity, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, PutRequest, ReturnConsumedCapacity, WriteRequest,
+};
 use futures::{Stream, StreamExt, stream};
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -67,7 +70,8 @@ impl WriteReport {
         self.failed == 0 && self.error.is_none() && self.first_unfinished.is_none()
     }
 
-    fn absorb(&mut self, other: WriteReport) {
+    /// Adds another run's (or batch's) report to this one.
+    pub fn absorb(&mut self, other: WriteReport) {
         self.written += other.written;
         self.batches += other.batches;
         self.retries += other.retries;
@@ -260,16 +264,42 @@ impl BatchWriter {
         self.write_batch_until(items, None).await
     }
 
+    /// Writes one batch of changes (puts of whole items and deletes of keys, at most one
+    /// a key), re-sending what comes back unprocessed, starting no attempt past
+    /// `deadline`; under the write cap, the first attempt waits for it as a batch of
+    /// [`Self::write_stream`] does.
+    pub async fn write_changes(
+        &self,
+        changes: Vec<Change>,
+        deadline: Option<Instant>,
+    ) -> Option<WriteReport> {
+        if let Some(rate) = &self.rate
+            && !rate.admit_before(deadline).await
+        {
+            return None;
+        }
+        Some(self.write_requests(changes, deadline).await)
+    }
+
     async fn write_batch_until(&self, items: Vec<Item>, deadline: Option<Instant>) -> WriteReport {
+        self.write_requests(items.into_iter().map(Change::Put).collect(), deadline)
+            .await
+    }
+
+    async fn write_requests(&self, changes: Vec<Change>, deadline: Option<Instant>) -> WriteReport {
         let mut report = WriteReport {
             batches: 1,
             ..WriteReport::default()
         };
-        let mut pending: Vec<WriteRequest> = Vec::with_capacity(items.len());
-        // What each request costs by DynamoDB's rule for a put, charged to the cap when
-        // DynamoDB reports nothing, in the order of `pending`.
-        let mut units: Vec<f64> = Vec::with_capacity(items.len());
-        for item in items {
+        let mut pending: Vec<WriteRequest> = Vec::with_capacity(changes.len());
+        // What each request costs by DynamoDB's rule for a put (a delete: its key's size),
+        // charged to the cap when DynamoDB reports nothing, in the order of `pending`.
+        let mut units: Vec<f64> = Vec::with_capacity(changes.len());
+        for change in changes {
+            let (item, delete) = match change {
+                Change::Put(item) => (item, false),
+                Change::Delete(key) => (key, true),
+            };
             // An item holding a type this build cannot send (only a page read from
             // DynamoDB can hold one) is not written: it is counted and named by its key,
             // which converting would consume, so it is checked first.
@@ -280,12 +310,24 @@ impl BatchWriter {
                 continue;
             }
             let cost = item_size(&item).div_ceil(1024).max(1) as f64;
-            let put = convert::attributes(item)
-                .ok()
-                .and_then(|item| PutRequest::builder().set_item(Some(item)).build().ok());
-            match put {
-                Some(put) => {
-                    pending.push(WriteRequest::builder().put_request(put).build());
+            let request = convert::attributes(item).ok().and_then(|item| {
+                if delete {
+                    DeleteRequest::builder()
+                        .set_key(Some(item))
+                        .build()
+                        .ok()
+                        .map(|delete| WriteRequest::builder().delete_request(delete).build())
+                } else {
+                    PutRequest::builder()
+                        .set_item(Some(item))
+                        .build()
+                        .ok()
+                        .map(|put| WriteRequest::builder().put_request(put).build())
+                }
+            });
+            match request {
+                Some(request) => {
+                    pending.push(request);
                     units.push(cost);
                 }
                 None => {
@@ -402,7 +444,10 @@ impl BatchWriter {
     /// The item's key as text: the value alone for a hash key, `name=value` pairs when
     /// there is a range key too.
     fn key_of(&self, request: &WriteRequest) -> String {
-        let item = request.put_request().map(|put| put.item());
+        let item = request
+            .put_request()
+            .map(|put| put.item())
+            .or_else(|| request.delete_request().map(|delete| delete.key()));
         self.key_text(|name| match item.and_then(|item| item.get(name)) {
             Some(AttributeValue::S(s)) => s.clone(),
             Some(AttributeValue::N(n)) => n.clone(),

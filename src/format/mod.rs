@@ -14,12 +14,14 @@
 //! - [`datafile`]: one data file of an export, compressed in memory and handed out in parts.
 //! - [`error`]: the kinds of upstream failure a client acts on.
 //! - [`backoff`]: retry delays with jitter.
+//! - [`change`]: a table's change as DynamoDB Streams records it, and what applying it writes.
 //! - [`rate`]: the capacity caps (`max_rcu`, `max_wcu`): a token bucket charged with what
 //!   DynamoDB reports consumed.
 //! - [`export`]: DynamoDB's export layout: manifests and the recorded key schema.
 //! - [`time`]: ISO 8601 times as DynamoDB's export manifests write them.
 
 pub mod backoff;
+pub mod change;
 pub mod compress;
 pub mod cursor;
 pub mod datafile;

@@ -151,6 +151,16 @@ impl Keeper {
         if grew { self.save() } else { Ok(()) }
     }
 
+    /// Records that every line up to `line` (of a single input) is written, and saves.
+    pub fn advance(&mut self, line: u64) -> Result<(), String> {
+        let position = Position { file: 0, line };
+        if self.record.written_through.is_some_and(|at| at >= position) {
+            return Ok(());
+        }
+        self.record.written_through = Some(position);
+        self.save()
+    }
+
     /// Marks the load complete and saves.
     pub fn complete(&mut self) -> Result<(), String> {
         self.record.complete = true;

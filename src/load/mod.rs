@@ -9,6 +9,7 @@
 //! - [`batch`]: items into batches of 25 with no key twice.
 //! - [`export`]: DynamoDB's export layout, its manifests and checksums.
 //! - [`checkpoint`]: how far a file or export load has been written.
+//! - [`apply`]: a table's change lines applied to another, each key's in order.
 //! - [`object`]: one data file of an export in S3, checked against what the caller says
 //!   it is, then written until a deadline (the seeder function's `from=`).
 //!
@@ -20,6 +21,7 @@
 //! and parses; a channel as deep as the writer's concurrency hands its batches to the
 //! writer, so reading waits for writing instead of piling items up.
 
+pub mod apply;
 pub mod batch;
 pub mod checkpoint;
 pub mod export;

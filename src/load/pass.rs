@@ -110,7 +110,7 @@ pub(super) struct Tally {
 }
 
 impl Tally {
-    fn bad(&mut self, message: String) {
+    pub(super) fn bad(&mut self, message: String) {
         self.error_count += 1;
         if self.errors.len() < SHOWN_ERRORS {
             self.errors.push(message);

@@ -2,6 +2,7 @@
 //! file, a stream or a DynamoDB export ([`crate::load`]), with progress on standard error
 //! and the summary line on standard output. Only assembly lives here.
 
+mod apply;
 pub mod progress;
 
 use crate::cli::seeder::progress::Progress;
@@ -37,7 +38,7 @@ pub struct Args {
     )]
     pub table: String,
     /// How many records to generate.
-    #[arg(long, required_unless_present = "from", conflicts_with = "from")]
+    #[arg(long, required_unless_present_any = ["from", "apply"], conflicts_with_all = ["from", "apply"])]
     pub count: Option<u64>,
     /// The data set: the same seed always gives the same records.
     #[arg(long, default_value_t = 42, conflicts_with = "from")]
@@ -56,18 +57,25 @@ pub struct Args {
     /// export is checked whole (every file's MD5 and item count against its manifest)
     /// before anything is written; a stream is written as it arrives and must end with a
     /// complete trailer.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "apply")]
     pub from: Option<PathBuf>,
+    /// Apply a table's changes instead: lines in DynamoDB Streams' record shape
+    /// (`scanstream changes -o FILE`), a file or `-`. INSERT and MODIFY put the whole new
+    /// image, REMOVE deletes the key; each key's changes in file order, different keys in
+    /// parallel (`--concurrency` workers). A file is checked whole first; applying it twice
+    /// leaves the same table.
+    #[arg(long, conflicts_with_all = ["create_table", "key", "skip_invalid"])]
+    pub apply: Option<PathBuf>,
     /// With --from: write the valid lines even if some are invalid (still exits non-zero).
     #[arg(long, requires = "from", conflicts_with = "count")]
     pub skip_invalid: bool,
     /// With --from: exit 0 for a stream that ends without a complete trailer (cut off), or
     /// a file whose trailer says it is incomplete, writing what it holds.
-    #[arg(long, requires = "from", conflicts_with = "count")]
+    #[arg(long, conflicts_with = "count")]
     pub allow_incomplete: bool,
-    /// With --from FILE or DIR: record here how far the load has written, and resume
-    /// from it when run again.
-    #[arg(long, requires = "from", conflicts_with = "count")]
+    /// With --from FILE or DIR, or --apply FILE: record here how far the load has
+    /// written, and resume from it when run again.
+    #[arg(long, conflicts_with = "count")]
     pub checkpoint: Option<PathBuf>,
     /// With --create-table and --from: the key schema to create the table with,
     /// `HASH:TYPE[,RANGE:TYPE]`, types S, N or B (for example `pk:S,sk:N`).
@@ -128,6 +136,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             max_attempts: args.max_attempts,
             ..Backoff::default()
         });
+    if let Some(path) = &args.apply {
+        let source = Source::of(path).with_context(|| format!("--apply {}", path.display()))?;
+        return apply::apply(&args, &client, writer, source).await;
+    }
     match source {
         Some(source) => load(&args, &client, writer, source).await,
         None => seed(&args, &client, writer).await,
@@ -210,7 +222,7 @@ fn unwritten(report: &WriteReport, summary: &Summary, at_least: bool) -> anyhow:
 }
 
 /// The load's progress on standard error.
-struct Shown(Option<Progress>);
+pub(super) struct Shown(pub(super) Option<Progress>);
 
 impl Observer for Shown {
     fn start(&mut self, total: Option<u64>, resumed: u64) {

@@ -24,6 +24,13 @@ pub fn item_of_line(line: &str) -> Result<Item, String> {
     }
 }
 
+/// A JSON object of typed attributes (a stream record's `Keys`, `NewImage`) as an item,
+/// by the same rules as a line.
+pub fn item_of_object(object: Map<String, Json>) -> Result<Item, String> {
+    let mut size = 0;
+    attributes(object, &Path::Root, 0, &mut size)
+}
+
 /// The reference conversion, through `serde_json::Value`: it gives every line its exact
 /// error, and takes the lines the fast path gives up on.
 fn exact_item(line: &str) -> Result<Item, String> {
