@@ -12,7 +12,7 @@ use common::*;
 use rand::{RngExt, SeedableRng};
 use scanstream::format::item::{Item, Value};
 use scanstream::format::key::KeySchema;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -271,7 +271,44 @@ async fn bad_changes_are_named_and_a_cut_stream_is_reported() {
         table_lines(&ddb, &copy).await.is_empty(),
         "a key of another schema"
     );
+    // Keys that are not the table's key (a superset: another table's changes).
+    lines[120] = r#"{"eventName":"REMOVE","dynamodb":{"Keys":{"pk":{"S":"x"},"sk":{"N":"1"},"other":{"S":"y"}},"SequenceNumber":"9"}}"#.into();
+    write_file(&file, &lines, true);
+    let out = apply(&copy, &file, &[]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the table's key is"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        table_lines(&ddb, &copy).await.is_empty(),
+        "a key of another table"
+    );
+    // A file whose trailer says it is not whole: a change lost is a key left wrong.
+    let partial = dir.join("partial.ndjson");
+    let mut text = run.lines.join("\n");
+    text.push('\n');
+    text.push_str(&trailer(run.lines.len()).replace("\"complete\":true", "\"complete\":false"));
+    text.push('\n');
+    std::fs::write(&partial, text).expect("file");
+    let out = apply(&copy, &partial, &[]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("incomplete"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(table_lines(&ddb, &copy).await.is_empty(), "not applied");
+    let out = seeder(&["--table", &copy, "--apply", "x", "--print"]);
+    assert_eq!(out.status.code(), Some(2), "--print with --apply");
     // Standard input: written as it arrives; without its trailer it is incomplete.
+    let want = table_with(
+        &ddb,
+        "apply-want",
+        run.after[&200].values().cloned().collect(),
+    )
+    .await;
     for (with_trailer, ok) in [(false, false), (true, true)] {
         let mut text = run.lines.join("\n");
         text.push('\n');
@@ -306,7 +343,9 @@ async fn bad_changes_are_named_and_a_cut_stream_is_reported() {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let want: BTreeSet<String> = run.after[&200].keys().cloned().collect();
-        assert_eq!(table_lines(&ddb, &copy).await.len(), want.len());
+        assert!(
+            table_lines(&ddb, &copy).await == table_lines(&ddb, &want).await,
+            "the stream's changes applied"
+        );
     }
 }

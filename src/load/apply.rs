@@ -21,7 +21,7 @@ use super::{LoadError, Observer};
 use crate::dynamo::client::Dynamo;
 use crate::dynamo::writer::{BatchWriter, WriteReport};
 use crate::format::change::{Change, parse_change_line};
-use crate::format::key::{ItemKey, KeySchema};
+use crate::format::key::{IndexKeys, ItemKey, KeySchema};
 use crate::format::limits::MAX_BATCH_WRITE_ITEMS;
 use crate::format::trailer::Trailer;
 use std::collections::{BTreeSet, HashMap};
@@ -42,6 +42,8 @@ pub struct ApplyOptions {
     pub checkpoint: Option<PathBuf>,
     /// Workers, each writing one batch at a time.
     pub workers: usize,
+    /// Apply a file whose trailer says it is not whole (or counts other lines).
+    pub allow_incomplete: bool,
 }
 
 /// What applying did.
@@ -49,7 +51,7 @@ pub struct ApplyOptions {
 pub struct ApplyOutcome {
     /// What the writer did.
     pub report: WriteReport,
-    /// Change lines read (after the resume point).
+    /// Changes handed to the workers (after the resume point).
     pub changes: u64,
     /// Of them, puts and deletes.
     pub puts: u64,
@@ -63,6 +65,9 @@ pub struct ApplyOutcome {
     pub incomplete: Option<String>,
     /// A failure to keep the checkpoint.
     pub checkpoint_error: Option<String>,
+    /// Applying stopped short for a reason of its own (a worker lost, a file that changed
+    /// since it was checked): what was applied is not all.
+    pub aborted: Option<String>,
 }
 
 /// One change on its way to a worker.
@@ -81,9 +86,19 @@ struct Shared {
     failed: AtomicBool,
     /// Every batch's report, added up.
     report: Mutex<WriteReport>,
+    /// Changes handed to the workers.
+    handed: std::sync::atomic::AtomicU64,
 }
 
-/// Applies `options.source` to `options.table`.
+/// What every change line is checked against: the table's key schema and its indexes'.
+#[derive(Debug, Clone)]
+struct Check {
+    schema: KeySchema,
+    indexes: IndexKeys,
+}
+
+/// Applies `options.source` to `options.table`. A batch DynamoDB does not take stops
+/// the run at once (a stream is not read further, even if it is waiting for input).
 pub async fn apply(
     client: &Dynamo,
     writer: BatchWriter,
@@ -98,13 +113,14 @@ pub async fn apply(
              again is safe: every change writes a key's whole state)"
         )));
     }
-    let schema = crate::dynamo::schema::describe_keys(client, &options.table)
+    let (schema, indexes) = crate::dynamo::schema::describe_with_indexes(client, &options.table)
         .await
         .map_err(|source| LoadError::Upstream {
             table: options.table.clone(),
             source,
         })?;
-    let writer = writer.key_attributes(schema.names());
+    let check = Check { schema, indexes };
+    let writer = writer.key_attributes(check.schema.names());
     let mut keeper = match &options.checkpoint {
         Some(path) => {
             let fingerprint = match &options.source {
@@ -113,8 +129,9 @@ pub async fn apply(
                 }
                 _ => String::new(),
             };
+            // Named as an apply's: a load's checkpoint of the same file is another's.
             Some(
-                Keeper::open(path, &options.table, &name, &fingerprint)
+                Keeper::open(path, &options.table, &format!("apply {name}"), &fingerprint)
                     .map_err(LoadError::Checkpoint)?,
             )
         }
@@ -132,8 +149,8 @@ pub async fn apply(
     }
     if !stream {
         // A file: every line checked before any is applied.
-        let (source, schema) = (options.source.clone(), schema.clone());
-        let checked = tokio::task::spawn_blocking(move || read(&source, &schema, None, None))
+        let (source, check) = (options.source.clone(), check.clone());
+        let checked = tokio::task::spawn_blocking(move || read(&source, &check, None, None))
             .await
             .map_err(|e| LoadError::Usage(format!("the checking pass failed: {e}")))??;
         if let Some(first) = checked.tally.errors.first() {
@@ -144,12 +161,20 @@ pub async fn apply(
                 shown: checked.tally.errors.clone(),
             });
         }
+        // A change lost is a key left wrong: a file that says it is not whole is not
+        // applied unless asked.
+        if let Some(why) = file_incomplete(&checked.tally)
+            && !options.allow_incomplete
+        {
+            return Err(LoadError::Incomplete { name, why });
+        }
     }
     let workers = options.workers.max(1);
     let shared = Arc::new(Shared {
         pending: Mutex::new((BTreeSet::new(), resume.unwrap_or(0))),
         failed: AtomicBool::new(false),
         report: Mutex::new(WriteReport::default()),
+        handed: std::sync::atomic::AtomicU64::new(0),
     });
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..workers)
         .map(|_| mpsc::channel::<Routed>(MAX_BATCH_WRITE_ITEMS * 2))
@@ -163,15 +188,26 @@ pub async fn apply(
     drop(done_tx);
     observer.start(None, 0);
     let reading = {
-        let (source, schema, shared) = (options.source.clone(), schema.clone(), shared.clone());
+        let (source, check, shared) = (options.source.clone(), check.clone(), shared.clone());
         tokio::task::spawn_blocking(move || {
-            read(&source, &schema, resume, Some((&senders, &shared)))
+            read(&source, &check, resume, Some((&senders, &shared)))
         })
     };
     // As batches are written: the progress, and the checkpoint at the lowest line still
     // in flight.
     let mut checkpoint_error = None;
     while done_rx.recv().await.is_some() {
+        if shared.failed.load(Ordering::Relaxed) {
+            // Stop now: a stream may be waiting for input that never comes.
+            let report = std::mem::take(&mut *lock(&shared.report));
+            return Ok(ApplyOutcome {
+                report,
+                changes: shared.handed.load(Ordering::Relaxed),
+                resumed_through: resume,
+                checkpoint_error,
+                ..ApplyOutcome::default()
+            });
+        }
         let report = lock(&shared.report).clone();
         observer.written(&report);
         let through = {
@@ -185,18 +221,39 @@ pub async fn apply(
             checkpoint_error.get_or_insert(err);
         }
     }
-    while tasks.join_next().await.is_some() {}
+    let mut aborted = None;
+    while let Some(joined) = tasks.join_next().await {
+        if let Err(err) = joined {
+            aborted.get_or_insert(format!("a worker failed: {err}"));
+        }
+    }
     let read = reading
         .await
         .map_err(|e| LoadError::Usage(format!("the reading thread failed: {e}")))??;
     let report = std::mem::take(&mut *lock(&shared.report));
+    if read.tally.abandoned && report.is_complete() {
+        aborted.get_or_insert("a worker stopped taking changes".to_string());
+    }
+    if !stream && let Some(line) = &read.tally.stopped {
+        // It was checked whole: a bad line now means it changed.
+        aborted.get_or_insert(format!("{name} changed since it was checked ({line})"));
+    }
+    let incomplete = if read.tally.stopped.is_some() {
+        None
+    } else if stream {
+        stream_incomplete(&read.tally)
+    } else {
+        file_incomplete(&read.tally)
+    };
     if let Some(keeper) = keeper.as_mut()
         && let Some(last) = read.last_line
         && lock(&shared.pending).0.is_empty()
         && !shared.failed.load(Ordering::Relaxed)
+        && aborted.is_none()
+        && read.tally.stopped.is_none()
     {
         let saved = keeper.advance(last).and_then(|()| {
-            if read.tally.stopped.is_none() {
+            if incomplete.is_none() {
                 keeper.complete()
             } else {
                 Ok(())
@@ -206,22 +263,16 @@ pub async fn apply(
             checkpoint_error.get_or_insert(err);
         }
     }
-    let incomplete = if read.tally.stopped.is_some() {
-        None
-    } else if stream {
-        stream_incomplete(&read.tally)
-    } else {
-        file_incomplete(&read.tally)
-    };
     Ok(ApplyOutcome {
         report,
-        changes: read.tally.item_lines,
+        changes: read.tally.valid,
         puts: read.puts,
         deletes: read.deletes,
         resumed_through: resume,
         stopped: read.tally.stopped,
         incomplete,
         checkpoint_error,
+        aborted,
     })
 }
 
@@ -238,7 +289,7 @@ struct Read {
 /// line `resume` to the workers. Runs on a blocking thread.
 fn read(
     source: &Source,
-    schema: &KeySchema,
+    check: &Check,
     resume: Option<u64>,
     route: Option<(&[mpsc::Sender<Routed>], &Shared)>,
 ) -> Result<Read, LoadError> {
@@ -295,11 +346,23 @@ fn read(
                 .map_err(|_| "not UTF-8".to_string())
                 .and_then(parse_change_line)
                 .and_then(|read| {
-                    let key = schema.key_of(&read.keys)?;
-                    if let Change::Put(image) = &read.change
-                        && schema.key_of(image)? != key
+                    let names = check.schema.names();
+                    if read.keys.len() != names.len()
+                        || names.iter().any(|name| !read.keys.contains_key(name))
                     {
-                        return Err("its NewImage's key is not its Keys".into());
+                        let mut held: Vec<&String> = read.keys.keys().collect();
+                        held.sort();
+                        return Err(format!(
+                            "its Keys are {held:?}, the table's key is {}",
+                            check.schema
+                        ));
+                    }
+                    let key = check.schema.key_of(&read.keys)?;
+                    if let Change::Put(image) = &read.change {
+                        if check.schema.key_of(image)? != key {
+                            return Err("its NewImage's key is not its Keys".into());
+                        }
+                        check.indexes.check(image)?;
                     }
                     Ok((key, read.change))
                 }),
@@ -323,11 +386,7 @@ fn read(
         if resume.is_some_and(|through| line <= through) {
             continue;
         }
-        match change {
-            Change::Put(_) => read.puts += 1,
-            Change::Delete(_) => read.deletes += 1,
-        }
-        read.tally.valid += 1;
+        let is_put = matches!(change, Change::Put(_));
         let Some((senders, shared)) = route else {
             continue;
         };
@@ -353,12 +412,24 @@ fn read(
             read.tally.abandoned = true;
             break;
         }
+        shared.handed.fetch_add(1, Ordering::Relaxed);
+        read.tally.valid += 1;
+        if is_put {
+            read.puts += 1;
+        } else {
+            read.deletes += 1;
+        }
     }
     if let Some((_, found)) = trailer {
         read.tally.trailer = Some(found);
     }
     Ok(read)
 }
+
+/// The most changes one batch stands for (later changes of its keys replacing earlier
+/// ones): past it, the batch is written, so a burst of one key's changes cannot put it
+/// off for good.
+const MAX_LINES_A_BATCH: usize = 1000;
 
 /// One batch being gathered: distinct keys, each with its last change, and every line it
 /// covers (the replaced changes' too).
@@ -402,7 +473,9 @@ async fn worker(
         batch.add(first);
         // What is already waiting joins the batch, up to 25 keys; the change that would
         // be a 26th waits for the next.
-        while let Ok(next) = receiver.try_recv() {
+        while batch.lines.len() < MAX_LINES_A_BATCH
+            && let Ok(next) = receiver.try_recv()
+        {
             if batch.keys.len() == MAX_BATCH_WRITE_ITEMS && !batch.keys.contains_key(&next.key) {
                 held = Some(next);
                 break;

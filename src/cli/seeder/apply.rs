@@ -26,6 +26,7 @@ pub(super) async fn apply(
         source,
         checkpoint: args.checkpoint.clone(),
         workers: usize::from(args.concurrency),
+        allow_incomplete: args.allow_incomplete,
     };
     let started = Instant::now();
     let mut shown = Shown(None);
@@ -80,6 +81,9 @@ pub(super) async fn apply(
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+    }
+    if let Some(why) = &outcome.aborted {
+        bail!("applying stopped short: {why}; running it again is safe");
     }
     if let Some(line) = &outcome.stopped {
         bail!("{name}: stopped at a bad line ({line}); the changes before it were applied");

@@ -59,12 +59,12 @@ pub struct Args {
     /// complete trailer.
     #[arg(long, conflicts_with = "apply")]
     pub from: Option<PathBuf>,
-    /// Apply a table's changes instead: lines in DynamoDB Streams' record shape
-    /// (`scanstream changes -o FILE`), a file or `-`. INSERT and MODIFY put the whole new
+    /// Apply a table's changes instead: lines in DynamoDB Streams' record shape (as AWS
+    /// delivers them to a Lambda function), a file or `-`. INSERT and MODIFY put the whole new
     /// image, REMOVE deletes the key; each key's changes in file order, different keys in
     /// parallel (`--concurrency` workers). A file is checked whole first; applying it twice
     /// leaves the same table.
-    #[arg(long, conflicts_with_all = ["create_table", "key", "skip_invalid"])]
+    #[arg(long, conflicts_with_all = ["create_table", "key", "skip_invalid", "print", "seed", "start", "item_size"])]
     pub apply: Option<PathBuf>,
     /// With --from: write the valid lines even if some are invalid (still exits non-zero).
     #[arg(long, requires = "from", conflicts_with = "count")]
