@@ -6,12 +6,11 @@
 
 mod common;
 
-use common::keyed::{KEY, keyed_items};
+use common::keyed::{keyed_items, keyed_table};
 use common::run::scratch;
 use common::*;
 use rand::{RngExt, SeedableRng};
 use scanstream::format::item::{Item, Value};
-use scanstream::format::key::KeySchema;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
@@ -96,21 +95,6 @@ fn write_file(path: &Path, lines: &[String], with_trailer: bool) {
     std::fs::write(path, text).expect("change file");
 }
 
-async fn table_with(ddb: &aws_sdk_dynamodb::Client, prefix: &str, items: Vec<Item>) -> String {
-    let table = unique_table(prefix);
-    scanstream::dynamo::table::ensure_table_keyed(
-        &scanstream::dynamo::client::Dynamo::from(ddb.clone()),
-        &table,
-        &KeySchema::parse(KEY).expect("schema"),
-    )
-    .await
-    .expect("table");
-    if !items.is_empty() {
-        put_items(ddb, &table, items).await;
-    }
-    table
-}
-
 fn apply(table: &str, from: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["--table", table, "--apply", from.to_str().expect("utf-8")];
     args.extend_from_slice(extra);
@@ -125,7 +109,7 @@ fn apply(table: &str, from: &Path, extra: &[&str]) -> std::process::Output {
 async fn changes_applied_in_order_converge_on_the_source() {
     let ddb = local_client().await;
     let run = random_run(31, 400, 3000, &[2000, 3000]);
-    let source = table_with(
+    let source = keyed_table(
         &ddb,
         "apply-src",
         run.after[&3000].values().cloned().collect(),
@@ -135,7 +119,7 @@ async fn changes_applied_in_order_converge_on_the_source() {
     let dir = scratch("apply");
     let all = dir.join("all.ndjson");
     write_file(&all, &run.lines, true);
-    let copy = table_with(&ddb, "apply-empty", Vec::new()).await;
+    let copy = keyed_table(&ddb, "apply-empty", Vec::new()).await;
     let out = apply(&copy, &all, &[]);
     assert!(
         out.status.success(),
@@ -155,7 +139,7 @@ async fn changes_applied_in_order_converge_on_the_source() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(table_lines(&ddb, &copy).await == expected, "applied twice");
-    let snapshot = table_with(
+    let snapshot = keyed_table(
         &ddb,
         "apply-snap",
         run.after[&2000].values().cloned().collect(),
@@ -182,7 +166,7 @@ async fn changes_applied_in_order_converge_on_the_source() {
 async fn a_killed_apply_resumes_from_its_checkpoint() {
     let ddb = local_client().await;
     let run = random_run(32, 2000, 12_000, &[12_000]);
-    let source = table_with(
+    let source = keyed_table(
         &ddb,
         "apply-ksrc",
         run.after[&12_000].values().cloned().collect(),
@@ -193,7 +177,7 @@ async fn a_killed_apply_resumes_from_its_checkpoint() {
     let file = dir.join("changes.ndjson");
     write_file(&file, &run.lines, true);
     let checkpoint = dir.join("apply.ckpt");
-    let copy = table_with(&ddb, "apply-kdst", Vec::new()).await;
+    let copy = keyed_table(&ddb, "apply-kdst", Vec::new()).await;
     let mut child = Command::new(env!("CARGO_BIN_EXE_seeder"))
         .args(["--table", &copy, "--apply"])
         .arg(&file)
@@ -248,7 +232,7 @@ async fn bad_changes_are_named_and_a_cut_stream_is_reported() {
     let ddb = local_client().await;
     let run = random_run(33, 50, 200, &[200]);
     let dir = scratch("apply-bad");
-    let copy = table_with(&ddb, "apply-bad", Vec::new()).await;
+    let copy = keyed_table(&ddb, "apply-bad", Vec::new()).await;
     let mut lines = run.lines.clone();
     lines[120] = r#"{"eventName":"INSERT","dynamodb":{"Keys":{"pk":{"S":"x"},"sk":{"N":"1"}},"SequenceNumber":"9"}}"#.into();
     let file = dir.join("bad.ndjson");
@@ -303,7 +287,7 @@ async fn bad_changes_are_named_and_a_cut_stream_is_reported() {
     let out = seeder(&["--table", &copy, "--apply", "x", "--print"]);
     assert_eq!(out.status.code(), Some(2), "--print with --apply");
     // Standard input: written as it arrives; without its trailer it is incomplete.
-    let want = table_with(
+    let want = keyed_table(
         &ddb,
         "apply-want",
         run.after[&200].values().cloned().collect(),

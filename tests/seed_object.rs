@@ -4,11 +4,10 @@
 
 mod common;
 
-use common::keyed::{KEY, keyed_items};
+use common::keyed::{keyed_items, keyed_table};
 use common::s3::{fresh_bucket, local_s3, put_native_export};
 use common::*;
 use lambda_http::http::Uri;
-use scanstream::format::key::KeySchema;
 use scanstream::lambda::config::{BucketPlace, SeederConfig};
 use scanstream::lambda::http::Invocation;
 use scanstream::lambda::seeder::Seeder;
@@ -83,18 +82,6 @@ async fn one_file(s3: &aws_sdk_s3::Client, bucket: &str, count: u64) -> String {
     )
 }
 
-async fn empty_table(ddb: &aws_sdk_dynamodb::Client, prefix: &str) -> String {
-    let table = unique_table(prefix);
-    scanstream::dynamo::table::ensure_table_keyed(
-        &scanstream::dynamo::client::Dynamo::from(ddb.clone()),
-        &table,
-        &KeySchema::parse(KEY).expect("schema"),
-    )
-    .await
-    .expect("table");
-    table
-}
-
 /// GIVEN a file of 3,000 items and invocations that each get 1.5 s to check and write
 /// it, under a cap of 1,000 write units a second WHEN each call goes on `after` the line the last
 /// one wrote through THEN several calls write the file, each moving on, and the table
@@ -104,7 +91,7 @@ async fn a_file_too_long_for_one_invocation_is_written_in_several() {
     let ddb = local_client().await;
     let s3 = local_s3().await;
     let bucket = fresh_bucket(&s3, "object").await;
-    let table = empty_table(&ddb, "object-after").await;
+    let table = keyed_table(&ddb, "object-after", Vec::new()).await;
     let seeder = seeder(&ddb, &table, &bucket).await;
     let file = one_file(&s3, &bucket, 3000).await;
     let mut after: Option<u64> = None;
@@ -139,7 +126,7 @@ async fn a_file_too_long_for_one_invocation_is_written_in_several() {
         "the file took {calls} calls, {moved} moved on"
     );
     let mut want = std::collections::BTreeSet::new();
-    let reference = empty_table(&ddb, "object-want").await;
+    let reference = keyed_table(&ddb, "object-want", Vec::new()).await;
     put_items(&ddb, &reference, keyed_items(91, 3000)).await;
     want.extend(table_lines(&ddb, &reference).await);
     assert!(
@@ -156,7 +143,7 @@ async fn max_wcu_holds_the_write_rate() {
     let ddb = local_client().await;
     let s3 = local_s3().await;
     let bucket = fresh_bucket(&s3, "object-wcu").await;
-    let table = empty_table(&ddb, "object-wcu").await;
+    let table = keyed_table(&ddb, "object-wcu", Vec::new()).await;
     let seeder = seeder(&ddb, &table, &bucket).await;
     let file = one_file(&s3, &bucket, 600).await;
     let started = Instant::now();

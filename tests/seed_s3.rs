@@ -8,12 +8,11 @@
 mod common;
 
 use common::emulator::Emulator;
-use common::keyed::{KEY, keyed_items, source_table};
+use common::keyed::{keyed_items, keyed_table, source_table};
 use common::run::scratch;
 use common::s3::{fresh_bucket, local_s3, put, put_native_export};
 use common::*;
 use scanstream::format::item::Value;
-use scanstream::format::key::KeySchema;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -61,19 +60,6 @@ async fn seeder_emulator(name: &str, env: &[(&str, String)]) -> Emulator {
     emulator
 }
 
-/// An existing, empty table keyed as the source.
-async fn target_table(ddb: &aws_sdk_dynamodb::Client, prefix: &str) -> String {
-    let table = unique_table(prefix);
-    scanstream::dynamo::table::ensure_table_keyed(
-        &scanstream::dynamo::client::Dynamo::from(ddb.clone()),
-        &table,
-        &KeySchema::parse(KEY).expect("schema"),
-    )
-    .await
-    .expect("target table");
-    table
-}
-
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -98,7 +84,7 @@ async fn a_killed_restore_resumes_into_the_source_table() {
         250,
     )
     .await;
-    let target = target_table(&ddb, "restore-dst").await;
+    let target = keyed_table(&ddb, "restore-dst", Vec::new()).await;
     let dynamodb = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("DynamoDB Local");
     let throttling = common::faults::FaultProxy::start(
         &dynamodb,
@@ -195,7 +181,7 @@ async fn a_killed_restore_resumes_into_the_source_table() {
     );
     assert!(stderr(&again).contains(" 0 calls"), "{}", stderr(&again));
     // The local loader makes the same table of the same export.
-    let local = target_table(&ddb, "restore-local").await;
+    let local = keyed_table(&ddb, "restore-local", Vec::new()).await;
     let out = seeder(&[
         "--table",
         &local,
@@ -221,7 +207,7 @@ async fn files_that_fail_their_check_are_named_and_not_written() {
         item.insert("g".into(), Value::S("not a number".into()));
     }
     let root = put_native_export(&s3, &bucket, "imports/bad", "src", &items, 200).await;
-    let target = target_table(&ddb, "restore-bad").await;
+    let target = keyed_table(&ddb, "restore-bad", Vec::new()).await;
     add_global_index(
         &ddb,
         &target,
@@ -316,16 +302,12 @@ async fn files_that_fail_their_check_are_named_and_not_written() {
     }
     assert!(text.contains("3 of 5 files were not restored"), "{text}");
     let written = table_lines(&ddb, &target).await;
-    let good = unique_table("restore-good");
-    scanstream::dynamo::table::ensure_table_keyed(
-        &scanstream::dynamo::client::Dynamo::from(ddb.clone()),
-        &good,
-        &KeySchema::parse(KEY).expect("schema"),
-    )
-    .await
-    .expect("table");
-    put_items(&ddb, &good, items[0..200].to_vec()).await;
-    put_items(&ddb, &good, items[600..800].to_vec()).await;
+    let good_items: Vec<_> = items[0..200]
+        .iter()
+        .chain(&items[600..800])
+        .cloned()
+        .collect();
+    let good = keyed_table(&ddb, "restore-good", good_items).await;
     assert!(
         written == table_lines(&ddb, &good).await,
         "only files 0 and 3 are written, whole ({} items)",

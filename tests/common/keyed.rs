@@ -43,3 +43,19 @@ pub async fn source_table(
     assert_eq!(lines.len() as u64, count);
     (table, lines)
 }
+
+/// A new table keyed `KEY` holding `items` (none: empty).
+pub async fn keyed_table(ddb: &aws_sdk_dynamodb::Client, prefix: &str, items: Vec<Item>) -> String {
+    let table = unique_table(prefix);
+    scanstream::dynamo::table::ensure_table_keyed(
+        &scanstream::dynamo::client::Dynamo::from(ddb.clone()),
+        &table,
+        &KeySchema::parse(KEY).expect("schema"),
+    )
+    .await
+    .expect("table");
+    if !items.is_empty() {
+        super::put_items(ddb, &table, items).await;
+    }
+    table
+}
