@@ -441,8 +441,8 @@ async fn check_stored(
     Ok(())
 }
 
-/// The S3 client for the local server, path-style.
-async fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
+/// The S3 client for the local server, path-style (the restore case uses it too).
+pub async fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
     let shared = aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_sdk_s3::config::Region::new("us-east-1"))

@@ -13,10 +13,10 @@
 //! `bench-results/restore.md` and `restore.json`.
 
 use crate::cases::{local_client, seeder_command, start_watch_in};
+use crate::export::s3_client;
 use crate::report::{Stat, machine};
 use crate::services::Service;
 use crate::{REPS, ROOT, Result};
-use aws_sdk_s3::config::BehaviorVersion;
 use scanstream::format::export::{hex_md5, md5_base64};
 use std::path::Path;
 use std::process::Command;
@@ -281,20 +281,4 @@ async fn check_count(dynamo: &aws_sdk_dynamodb::Client, items: u64) -> Result<()
         return Err(format!("the restored table holds {count} items, not {items}").into());
     }
     Ok(())
-}
-
-async fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
-    let shared = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "local", "local", None, None, "bench",
-        ))
-        .load()
-        .await;
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&shared)
-            .force_path_style(true)
-            .build(),
-    )
 }
