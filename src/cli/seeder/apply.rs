@@ -1,10 +1,9 @@
 //! `seeder --apply FILE|-`: a table's change lines applied ([`crate::load::apply`]), with
 //! progress on standard error and a summary line on standard output.
 
-use super::{Args, Shown};
+use super::{Args, Shown, refused};
 use crate::dynamo::client::Dynamo;
 use crate::dynamo::writer::BatchWriter;
-use crate::load::LoadError;
 use crate::load::apply::{ApplyOptions, apply as apply_changes};
 use crate::load::input::Source;
 use anyhow::bail;
@@ -36,14 +35,7 @@ pub(super) async fn apply(
     }
     let outcome = match outcome {
         Ok(outcome) => outcome,
-        Err(err) => {
-            if let LoadError::Invalid { shown, .. } = &err {
-                for line in shown {
-                    eprintln!("{name}: {line}");
-                }
-            }
-            return Err(err.into());
-        }
+        Err(err) => return Err(refused(&name, err)),
     };
     let report = &outcome.report;
     let seconds = started.elapsed().as_secs_f64();

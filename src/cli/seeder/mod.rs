@@ -221,6 +221,17 @@ fn unwritten(report: &WriteReport, summary: &Summary, at_least: bool) -> anyhow:
     );
 }
 
+/// A load refused before anything was written, as the error to exit with; its bad lines
+/// (the first of them) go to standard error first, each named with the input.
+pub(super) fn refused(name: &str, err: LoadError) -> anyhow::Error {
+    if let LoadError::Invalid { shown, .. } = &err {
+        for line in shown {
+            eprintln!("{name}: {line}");
+        }
+    }
+    err.into()
+}
+
 /// The load's progress on standard error.
 pub(super) struct Shown(pub(super) Option<Progress>);
 
@@ -264,14 +275,7 @@ async fn load(
     }
     let outcome: Outcome = match outcome {
         Ok(outcome) => outcome,
-        Err(err) => {
-            if let LoadError::Invalid { shown, .. } = &err {
-                for line in shown {
-                    eprintln!("{name}: {line}");
-                }
-            }
-            return Err(err.into());
-        }
+        Err(err) => return Err(refused(&name, err)),
     };
     if outcome.created
         && let Some(schema) = &outcome.schema
