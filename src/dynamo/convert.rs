@@ -18,31 +18,42 @@ use std::collections::HashMap;
 #[error("a value of a type this build does not know cannot be sent to DynamoDB")]
 pub struct Unsupported;
 
-/// The item of an SDK attribute map, by move.
-pub fn item(attributes: HashMap<String, AttributeValue>) -> Item {
-    attributes
-        .into_iter()
-        .map(|(name, attribute)| (name, value(attribute)))
-        .collect()
+/// The `item` and `value` readers of one SDK's `AttributeValue`: DynamoDB's and DynamoDB
+/// Streams' are two types of the same shape, read the same way.
+macro_rules! readers {
+    ($item:ident, $value:ident, $sdk:ident) => {
+        /// The item of an SDK attribute map, by move.
+        pub fn $item(attributes: HashMap<String, $sdk::types::AttributeValue>) -> Item {
+            attributes
+                .into_iter()
+                .map(|(name, attribute)| (name, $value(attribute)))
+                .collect()
+        }
+
+        /// The value of an SDK attribute, by move; a type newer than the SDK is
+        /// [`Value::Unsupported`].
+        pub fn $value(attribute: $sdk::types::AttributeValue) -> Value {
+            use $sdk::primitives::Blob;
+            use $sdk::types::AttributeValue as A;
+            match attribute {
+                A::S(s) => Value::S(s),
+                A::N(n) => Value::N(n),
+                A::B(b) => Value::B(b.into_inner()),
+                A::Bool(b) => Value::Bool(b),
+                A::Null(b) => Value::Null(b),
+                A::L(list) => Value::L(list.into_iter().map($value).collect()),
+                A::M(map) => Value::M($item(map)),
+                A::Ss(set) => Value::Ss(set),
+                A::Ns(set) => Value::Ns(set),
+                A::Bs(set) => Value::Bs(set.into_iter().map(Blob::into_inner).collect()),
+                _ => Value::Unsupported,
+            }
+        }
+    };
 }
 
-/// The value of an SDK attribute, by move; a type newer than the SDK is
-/// [`Value::Unsupported`].
-pub fn value(attribute: AttributeValue) -> Value {
-    match attribute {
-        AttributeValue::S(s) => Value::S(s),
-        AttributeValue::N(n) => Value::N(n),
-        AttributeValue::B(b) => Value::B(b.into_inner()),
-        AttributeValue::Bool(b) => Value::Bool(b),
-        AttributeValue::Null(b) => Value::Null(b),
-        AttributeValue::L(list) => Value::L(list.into_iter().map(value).collect()),
-        AttributeValue::M(map) => Value::M(item(map)),
-        AttributeValue::Ss(set) => Value::Ss(set),
-        AttributeValue::Ns(set) => Value::Ns(set),
-        AttributeValue::Bs(set) => Value::Bs(set.into_iter().map(Blob::into_inner).collect()),
-        _ => Value::Unsupported,
-    }
-}
+readers!(item, value, aws_sdk_dynamodb);
+readers!(stream_item, stream_value, aws_sdk_dynamodbstreams);
 
 /// Whether every value of `item` can be sent: none is [`Value::Unsupported`], however
 /// deep in a list or map.

@@ -10,7 +10,93 @@
 
 use crate::format::item::Item;
 use crate::format::json::read::item_of_object;
+use crate::format::json::{write_json_str, write_typed_map};
 use serde_json::Value as Json;
+
+/// One record of a table's stream, as `GetRecords` returned it: what the streamer's
+/// `changes=true` writes a line of ([`StreamRecord::write_line`]), in the shape Lambda's
+/// DynamoDB event source gives a function, so tools that read those read these.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamRecord {
+    /// `eventID`: unique per record.
+    pub event_id: String,
+    /// `eventName`: INSERT, MODIFY or REMOVE.
+    pub event_name: String,
+    /// `eventVersion`.
+    pub event_version: String,
+    /// `awsRegion`.
+    pub region: String,
+    /// `dynamodb.ApproximateCreationDateTime`, in milliseconds since the epoch.
+    pub created_ms: Option<u64>,
+    /// `dynamodb.Keys`.
+    pub keys: Item,
+    /// `dynamodb.NewImage`, as the stream's view type gives it.
+    pub new_image: Option<Item>,
+    /// `dynamodb.OldImage`, as the stream's view type gives it.
+    pub old_image: Option<Item>,
+    /// `dynamodb.SequenceNumber`: the record's place in its shard.
+    pub sequence: String,
+    /// `dynamodb.SizeBytes`.
+    pub size_bytes: Option<i64>,
+    /// `dynamodb.StreamViewType`.
+    pub view_type: String,
+    /// `userIdentity.principalId` of a record made by DynamoDB itself (a TTL delete).
+    pub by_service: Option<String>,
+}
+
+impl StreamRecord {
+    /// Appends the record to `out` as one line; `stream` is its `eventSourceARN`.
+    pub fn write_line(&self, out: &mut Vec<u8>, stream: &str) {
+        let field = |out: &mut Vec<u8>, name: &str, value: &str| {
+            write_json_str(out, name);
+            out.push(b':');
+            write_json_str(out, value);
+            out.push(b',');
+        };
+        out.push(b'{');
+        field(out, "eventID", &self.event_id);
+        field(out, "eventName", &self.event_name);
+        field(out, "eventVersion", &self.event_version);
+        field(out, "eventSource", "aws:dynamodb");
+        field(out, "awsRegion", &self.region);
+        field(out, "eventSourceARN", stream);
+        if let Some(principal) = &self.by_service {
+            out.extend_from_slice(br#""userIdentity":{"type":"Service","principalId":"#);
+            write_json_str(out, principal);
+            out.extend_from_slice(b"},");
+        }
+        out.extend_from_slice(br#""dynamodb":{"#);
+        if let Some(ms) = self.created_ms {
+            let (seconds, fraction) = (ms / 1000, ms % 1000);
+            out.extend_from_slice(br#""ApproximateCreationDateTime":"#);
+            out.extend_from_slice(seconds.to_string().as_bytes());
+            if fraction > 0 {
+                let digits = format!(".{fraction:03}");
+                out.extend_from_slice(digits.trim_end_matches('0').as_bytes());
+            }
+            out.push(b',');
+        }
+        out.extend_from_slice(br#""Keys":"#);
+        write_typed_map(out, &self.keys);
+        for (name, image) in [("NewImage", &self.new_image), ("OldImage", &self.old_image)] {
+            if let Some(image) = image {
+                out.push(b',');
+                write_json_str(out, name);
+                out.push(b':');
+                write_typed_map(out, image);
+            }
+        }
+        out.push(b',');
+        field(out, "SequenceNumber", &self.sequence);
+        if let Some(size) = self.size_bytes {
+            out.extend_from_slice(format!(r#""SizeBytes":{size},"#).as_bytes());
+        }
+        write_json_str(out, "StreamViewType");
+        out.push(b':');
+        write_json_str(out, &self.view_type);
+        out.extend_from_slice(b"}}\n");
+    }
+}
 
 /// What applying a change writes.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,6 +191,48 @@ mod tests {
         let remove = r#"{"eventName":"REMOVE","dynamodb":{"Keys":{"pk":{"S":"a"}},"OldImage":{"pk":{"S":"a"}},"SequenceNumber":"101"}}"#;
         let read = parse_change_line(remove).expect("valid");
         assert_eq!(read.change, Change::Delete(read.keys.clone()));
+    }
+
+    #[test]
+    fn a_record_is_written_as_lambda_gives_it_and_applied_back() {
+        let key = Item::from([("pk".to_string(), Value::S("a\"b".into()))]);
+        let mut image = key.clone();
+        image.insert("n".into(), Value::N("2".into()));
+        let record = StreamRecord {
+            event_id: "e1".into(),
+            event_name: "MODIFY".into(),
+            event_version: "1.1".into(),
+            region: "us-east-1".into(),
+            created_ms: Some(1_765_000_000_500),
+            keys: key.clone(),
+            new_image: Some(image.clone()),
+            old_image: Some(key.clone()),
+            sequence: "100".into(),
+            size_bytes: Some(20),
+            view_type: "NEW_AND_OLD_IMAGES".into(),
+            by_service: Some("dynamodb.amazonaws.com".into()),
+        };
+        let mut out = Vec::new();
+        record.write_line(&mut out, "arn:aws:dynamodb:us-east-1:1:table/t/stream/x");
+        assert_eq!(out.last(), Some(&b'\n'));
+        let line = std::str::from_utf8(&out).expect("UTF-8");
+        let json: Json = serde_json::from_str(line).expect("one JSON object");
+        assert_eq!(
+            json["dynamodb"]["ApproximateCreationDateTime"],
+            serde_json::json!(1_765_000_000.5)
+        );
+        assert_eq!(json["dynamodb"]["OldImage"]["pk"]["S"], "a\"b");
+        assert_eq!(
+            json["userIdentity"]["principalId"],
+            "dynamodb.amazonaws.com"
+        );
+        assert_eq!(
+            json["eventSourceARN"],
+            "arn:aws:dynamodb:us-east-1:1:table/t/stream/x"
+        );
+        let read = parse_change_line(line.trim_end()).expect("applies");
+        assert_eq!(read.change, Change::Put(image));
+        assert_eq!((read.keys, read.sequence), (key, "100".to_string()));
     }
 
     #[test]

@@ -80,6 +80,10 @@ pub enum StopReason {
     ByteBudget,
     /// DynamoDB failed and retries did not cure it (see `error`).
     Error,
+    /// A read of the table's changes (`changes=true`) reached the end of every shard: every
+    /// open shard had nothing new. Such a trailer is `complete`, and its cursor is where
+    /// the next call goes on.
+    CaughtUp,
     /// A reason this build does not know, with its text.
     Unknown(ReasonText),
 }
@@ -92,6 +96,7 @@ impl StopReason {
             Self::TimeBudget => "time_budget",
             Self::ByteBudget => "byte_budget",
             Self::Error => "error",
+            Self::CaughtUp => "caught_up",
             Self::Unknown(text) => text.as_str(),
         }
     }
@@ -103,6 +108,7 @@ impl StopReason {
             "time_budget" => Self::TimeBudget,
             "byte_budget" => Self::ByteBudget,
             "error" => Self::Error,
+            "caught_up" => Self::CaughtUp,
             other => Self::Unknown(ReasonText::new(other)),
         }
     }

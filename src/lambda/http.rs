@@ -122,6 +122,7 @@ impl From<RequestError> for ApiError {
     fn from(err: RequestError) -> Self {
         match err.code {
             ErrorCode::DestinationNotAllowed => Self::new(403, err.code, err.message),
+            ErrorCode::ChangesGone => Self::new(410, err.code, err.message),
             _ => Self::bad_request(err.code, err.message),
         }
     }

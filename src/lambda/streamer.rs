@@ -19,6 +19,10 @@ use crate::format::key::KeySchema;
 use crate::format::limits;
 use crate::format::trailer::{APPROX_BYTES_HEADER, APPROX_ITEMS_HEADER};
 use crate::lambda::config::Config;
+use crate::read::changes::{
+    CHANGE_PARAMETERS, ChangeBounds, ChangeReader, ChangesRefused, ChangesRequest, is_changes,
+    parse_changes,
+};
 use crate::read::export::{ExportTarget, export as export_files, open_first_file};
 use crate::read::open::Reader;
 use crate::read::params::{ErrorCode, Params};
@@ -34,13 +38,23 @@ use std::time::Duration;
 /// `content-type` at all is read as a form too, as curl's `--data` without a header.
 pub const FORM_MEDIA_TYPES: &[&str] = &["application/x-www-form-urlencoded", "text/plain"];
 
+/// Every parameter name the streamer knows: a read's, and a change read's.
+fn known_parameters() -> Vec<&'static str> {
+    let mut known = PARAMETERS.to_vec();
+    for name in CHANGE_PARAMETERS {
+        if !known.contains(name) {
+            known.push(name);
+        }
+    }
+    known
+}
+
 /// The parameters of an invocation: the query string, and for `POST` the form body too.
 fn params_of(invocation: &Invocation<'_>, bounds: &Bounds) -> Result<Params, ApiError> {
     let query = invocation.uri.query().unwrap_or_default();
+    let known = known_parameters();
     match *invocation.method {
-        Method::GET => {
-            Params::parse_repeatable(query, PARAMETERS, REPEATABLE).map_err(ApiError::from)
-        }
+        Method::GET => Params::parse_repeatable(query, &known, REPEATABLE).map_err(ApiError::from),
         Method::POST => {
             let form = invocation.content_type.is_none_or(|ct| {
                 let media_type = ct.split(';').next().unwrap_or_default().trim();
@@ -69,7 +83,7 @@ fn params_of(invocation: &Invocation<'_>, bounds: &Bounds) -> Result<Params, Api
             let body = std::str::from_utf8(invocation.body).map_err(|_| {
                 ApiError::bad_request(ErrorCode::InvalidParameter, "the body is not UTF-8".into())
             })?;
-            Params::parse_repeatable(&format!("{query}&{body}"), PARAMETERS, REPEATABLE)
+            Params::parse_repeatable(&format!("{query}&{body}"), &known, REPEATABLE)
                 .map_err(ApiError::from)
         }
         _ => Err(ApiError::method_not_allowed(invocation.method, "GET, POST")),
@@ -90,10 +104,54 @@ pub fn max_body_bytes(bounds: &Bounds) -> usize {
     bounds.max_cursor_bytes.max(query) + 16 * 1024
 }
 
+/// What an invocation asks for: a read of the table, or of its changes.
+#[derive(Debug)]
+pub enum Request {
+    /// A Scan or Query (or an export of one); boxed, as it is much the larger.
+    Read(Box<StreamRequest>),
+    /// The table's changes (`changes=true`).
+    Changes(ChangesRequest),
+}
+
 /// Checks every parameter of an invocation: method, body, names, values, cursor.
+pub fn any_request_of(
+    invocation: &Invocation<'_>,
+    bounds: &Bounds,
+    change_bounds: &ChangeBounds,
+) -> Result<Request, ApiError> {
+    let params = params_of(invocation, bounds)?;
+    if is_changes(&params) {
+        return Ok(Request::Changes(parse_changes(
+            &params,
+            change_bounds,
+            now_ms(),
+        )?));
+    }
+    if params.has("since") {
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidParameter,
+            "since applies only to changes=true".into(),
+        ));
+    }
+    Ok(Request::Read(Box::new(parse_request(&params, bounds)?)))
+}
+
+/// Checks every parameter of a read of the table (not of its changes).
 pub fn request_of(invocation: &Invocation<'_>, bounds: &Bounds) -> Result<StreamRequest, ApiError> {
     let params = params_of(invocation, bounds)?;
+    if is_changes(&params) || params.has("since") {
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidParameter,
+            "this is a read of the table, not of its changes".into(),
+        ));
+    }
     Ok(parse_request(&params, bounds)?)
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64)
 }
 
 /// What the settings allow a request.
@@ -125,6 +183,10 @@ pub struct Streamer<S> {
     reader: Reader<S>,
     /// The bucket of `to=` (`EXPORT_BUCKET`), when the function has one.
     bucket: Option<Arc<Bucket>>,
+    /// Reads the table's changes (`changes=true`), when connected.
+    changes: Option<ChangeReader>,
+    /// Bounds of a change read's parameters.
+    change_bounds: ChangeBounds,
 }
 
 impl<S: PageSource> Streamer<S> {
@@ -136,9 +198,52 @@ impl<S: PageSource> Streamer<S> {
         };
         Self {
             bounds: bounds(&config),
+            change_bounds: ChangeBounds {
+                seal: seal.clone(),
+                max_cursor_bytes: config.max_cursor_bytes,
+            },
             reader: Reader::new(source, seal, config.max_response_bytes),
             config,
             bucket: None,
+            changes: None,
+        }
+    }
+
+    /// The seal this streamer's cursors are made with: what its change reader needs.
+    pub fn seal(&self) -> CursorSeal {
+        self.change_bounds.seal.clone()
+    }
+
+    /// The streamer reading the table's changes through `reader` (`changes=true`).
+    pub fn with_changes(mut self, reader: ChangeReader) -> Self {
+        self.changes = Some(reader);
+        self
+    }
+
+    /// Answers a read of the table's changes.
+    async fn handle_changes(
+        &self,
+        request: ChangesRequest,
+        invocation: &Invocation<'_>,
+    ) -> Response<ResponseBody> {
+        let Some(reader) = &self.changes else {
+            return error_response(&ApiError::new(
+                500,
+                ErrorCode::Upstream(ErrorKind::Internal),
+                "the change stream reader is not connected".into(),
+            ));
+        };
+        let reserve = Duration::from_millis(self.config.deadline_reserve_ms);
+        let deadline = time_budget(invocation.deadline, reserve);
+        let compression = request.compression;
+        match reader.open(request, deadline).await {
+            Ok(body) => response(
+                StatusCode::OK,
+                compression.content_type(),
+                body.map(|bytes| Ok(Frame::data(bytes))).boxed(),
+            ),
+            Err(ChangesRefused::Request(err)) => error_response(&ApiError::from(err)),
+            Err(ChangesRefused::Upstream(err)) => error_response(&ApiError::from(&err)),
         }
     }
 
@@ -150,8 +255,11 @@ impl<S: PageSource> Streamer<S> {
 
     /// Answers one request. Never fails: every failure is a response.
     pub async fn handle(&self, invocation: Invocation<'_>) -> Response<ResponseBody> {
-        let request = match request_of(&invocation, &self.bounds) {
-            Ok(request) => request,
+        let request = match any_request_of(&invocation, &self.bounds, &self.change_bounds) {
+            Ok(Request::Read(request)) => *request,
+            Ok(Request::Changes(request)) => {
+                return self.handle_changes(request, &invocation).await;
+            }
             Err(err) => return error_response(&err),
         };
         let reserve = Duration::from_millis(self.config.deadline_reserve_ms);

@@ -12,8 +12,10 @@
 //! - [`budget`]: the `max_items` budget the segments share.
 //! - [`filtered`]: filtered reads under `max_items`: whole pages, cut to the budget.
 //! - [`export`]: the read's pages written to S3 as data files (`to=`), a line per file.
+//! - [`changes`]: a read of the table's change stream (`changes=true`), shard by shard.
 
 pub mod budget;
+pub mod changes;
 pub mod export;
 pub mod filtered;
 pub mod open;

@@ -34,6 +34,12 @@ pub enum ErrorCode {
     /// A file is not what the request says (size, MD5, item count) or holds lines the
     /// table cannot take: nothing of it was written.
     FileRefused,
+    /// The table's stream cannot be read for changes: there is none, it is disabled, or
+    /// its view type has no new images.
+    StreamNotReadable,
+    /// The changes asked for are no longer kept: the stream was re-created, or they are
+    /// past its 24-hour retention.
+    ChangesGone,
     /// An upstream failure, by its kind.
     Upstream(ErrorKind),
 }
@@ -52,6 +58,8 @@ impl ErrorCode {
             Self::DestinationNotAllowed => "DestinationNotAllowed",
             Self::ObjectNotFound => "ObjectNotFound",
             Self::FileRefused => "FileRefused",
+            Self::StreamNotReadable => "StreamNotReadable",
+            Self::ChangesGone => "ChangesGone",
             Self::Upstream(kind) => kind.code(),
         }
     }
@@ -129,6 +137,11 @@ impl Params {
     /// Every value of `name`, in the order given; empty when absent.
     pub fn all(&self, name: &str) -> &[String] {
         self.values.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// The names given, in no order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.values.keys().map(String::as_str)
     }
 
     /// Whether `name` was given.

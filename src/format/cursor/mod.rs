@@ -34,6 +34,7 @@ use sha2::Sha256;
 use std::io::{Read, Write};
 use std::sync::Arc;
 
+pub mod changes;
 mod repr;
 pub mod worst;
 
@@ -105,6 +106,12 @@ pub enum CursorError {
     /// one this server made.
     #[error("cursor holds more entries than this server's cursors can")]
     TooManyEntries,
+    /// A change stream's cursor given to a table read.
+    #[error("this cursor is a change stream's: resume it with changes=true")]
+    OfChanges,
+    /// A table read's cursor given to a change stream's read.
+    #[error("this cursor is a table read's, not a change stream's: resume it without changes=true")]
+    OfTable,
     /// Not a cursor at all.
     #[error("cursor is malformed")]
     Malformed,
@@ -148,62 +155,18 @@ impl Cursor {
             }),
             count: self.shape.count,
         };
-        // Serialising strings, numbers and maps of them cannot fail, nor can compressing
-        // into a Vec.
-        let json = serde_json::to_vec(&payload).unwrap_or_default();
-        let mut deflate = DeflateEncoder::new(Vec::new(), Compression::default());
-        let compressed = deflate
-            .write_all(&json)
-            .and_then(|()| deflate.finish())
-            .unwrap_or_default();
-        let body = URL_SAFE_NO_PAD.encode(compressed);
-        let tag = URL_SAFE_NO_PAD.encode(&tag(secret, &body)[..TAG_LEN]);
-        format!("{VERSION}.{body}.{tag}")
+        // Serialising strings, numbers and maps of them cannot fail.
+        seal(
+            VERSION,
+            &serde_json::to_vec(&payload).unwrap_or_default(),
+            secret,
+        )
     }
 
     /// Reads a token, checking its size, version, digest and contents.
     pub fn decode(token: &str, secret: &[u8], max_len: usize) -> Result<Self, CursorError> {
-        if token.len() > max_len {
-            return Err(CursorError::Oversized {
-                len: token.len(),
-                max: max_len,
-            });
-        }
-        let mut parts = token.split('.');
-        let (Some(version), Some(body), Some(seal), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(CursorError::Malformed);
-        };
-        if version != VERSION {
-            if let Some(retired) = RETIRED_VERSIONS.iter().find(|v| **v == version) {
-                return Err(CursorError::Retired(retired));
-            }
-            return Err(
-                if version.bytes().all(|b| b.is_ascii_digit()) && !version.is_empty() {
-                    CursorError::UnsupportedVersion
-                } else {
-                    CursorError::Malformed
-                },
-            );
-        }
-        let seal = URL_SAFE_NO_PAD
-            .decode(seal)
-            .map_err(|_| CursorError::Malformed)?;
-        if seal.len() != TAG_LEN || !verify(secret, body, &seal) {
-            return Err(CursorError::Tampered);
-        }
-        let compressed = URL_SAFE_NO_PAD
-            .decode(body)
-            .map_err(|_| CursorError::Malformed)?;
-        // Sealed, but with an empty CURSOR_SECRET anyone can seal: measure what it inflates
-        // to before holding any of it.
-        let len = measure(&compressed, max_len)?;
-        let mut json = Vec::with_capacity(len);
-        DeflateDecoder::new(compressed.as_slice())
-            .take(len as u64)
-            .read_to_end(&mut json)
-            .map_err(|_| CursorError::Malformed)?;
+        let max_entries = SHAPE_ENTRIES + POSITION_ENTRIES * (max_len / MIN_POSITION_BYTES + 1);
+        let json = unseal(token, VERSION, secret, max_len, max_entries)?;
         let payload: Payload = serde_json::from_slice(&json).map_err(|_| CursorError::Malformed)?;
         let positions = payload
             .positions
@@ -306,9 +269,8 @@ const SHAPE_ENTRIES: usize = 100
 /// `max_len` can hold. Every collection the payload parses into grows with its entries
 /// (a million `"s"` positions take a few MB of JSON and hundreds of MB once parsed), so
 /// counting them bounds what the parse allocates; strings are bounded by the length.
-fn measure(compressed: &[u8], max_len: usize) -> Result<usize, CursorError> {
+fn measure(compressed: &[u8], max_len: usize, max_entries: usize) -> Result<usize, CursorError> {
     let max_bytes = max_len.saturating_mul(INFLATION);
-    let max_entries = SHAPE_ENTRIES + POSITION_ENTRIES * (max_len / MIN_POSITION_BYTES + 1);
     let mut inflater = DeflateDecoder::new(compressed).take(max_bytes as u64 + 1);
     let mut buffer = [0u8; 8192];
     let (mut len, mut entries) = (0usize, 0usize);
@@ -339,23 +301,92 @@ fn measure(compressed: &[u8], max_len: usize) -> Result<usize, CursorError> {
     }
 }
 
-fn mac(secret: &[u8], body: &str) -> Hmac<Sha256> {
+/// `json` deflated, base64url'd and sealed as a token of `version`.
+fn seal(version: &str, json: &[u8], secret: &[u8]) -> String {
+    // Compressing into a Vec cannot fail.
+    let mut deflate = DeflateEncoder::new(Vec::new(), Compression::default());
+    let compressed = deflate
+        .write_all(json)
+        .and_then(|()| deflate.finish())
+        .unwrap_or_default();
+    let body = URL_SAFE_NO_PAD.encode(compressed);
+    let tag = URL_SAFE_NO_PAD.encode(&tag(secret, version, &body)[..TAG_LEN]);
+    format!("{version}.{body}.{tag}")
+}
+
+/// The JSON a token of `version` seals, checked: its size, its version (another kind's
+/// named as such), its tag, and what it inflates to (at most `max_entries` entries).
+fn unseal(
+    token: &str,
+    version: &str,
+    secret: &[u8],
+    max_len: usize,
+    max_entries: usize,
+) -> Result<Vec<u8>, CursorError> {
+    if token.len() > max_len {
+        return Err(CursorError::Oversized {
+            len: token.len(),
+            max: max_len,
+        });
+    }
+    let mut parts = token.split('.');
+    let (Some(found), Some(body), Some(seal), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(CursorError::Malformed);
+    };
+    if found != version {
+        return Err(if found == changes::VERSION {
+            CursorError::OfChanges
+        } else if found == VERSION {
+            CursorError::OfTable
+        } else if let Some(retired) = RETIRED_VERSIONS.iter().find(|v| **v == found) {
+            CursorError::Retired(retired)
+        } else if found.bytes().all(|b| b.is_ascii_digit()) && !found.is_empty() {
+            CursorError::UnsupportedVersion
+        } else {
+            CursorError::Malformed
+        });
+    }
+    let seal = URL_SAFE_NO_PAD
+        .decode(seal)
+        .map_err(|_| CursorError::Malformed)?;
+    if seal.len() != TAG_LEN || !verify(secret, version, body, &seal) {
+        return Err(CursorError::Tampered);
+    }
+    let compressed = URL_SAFE_NO_PAD
+        .decode(body)
+        .map_err(|_| CursorError::Malformed)?;
+    // Sealed, but with an empty CURSOR_SECRET anyone can seal: measure what it inflates
+    // to before holding any of it.
+    let len = measure(&compressed, max_len, max_entries)?;
+    let mut json = Vec::with_capacity(len);
+    DeflateDecoder::new(compressed.as_slice())
+        .take(len as u64)
+        .read_to_end(&mut json)
+        .map_err(|_| CursorError::Malformed)?;
+    Ok(json)
+}
+
+fn mac(secret: &[u8], version: &str, body: &str) -> Hmac<Sha256> {
     // HMAC takes a key of any length, the empty one included.
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
         .unwrap_or_else(|_| unreachable!("HMAC accepts keys of every length"));
-    mac.update(VERSION.as_bytes());
+    mac.update(version.as_bytes());
     mac.update(b".");
     mac.update(body.as_bytes());
     mac
 }
 
-fn tag(secret: &[u8], body: &str) -> Vec<u8> {
-    mac(secret, body).finalize().into_bytes().to_vec()
+fn tag(secret: &[u8], version: &str, body: &str) -> Vec<u8> {
+    mac(secret, version, body).finalize().into_bytes().to_vec()
 }
 
 /// Constant-time check of a truncated tag.
-fn verify(secret: &[u8], body: &str, tag: &[u8]) -> bool {
-    mac(secret, body).verify_truncated_left(tag).is_ok()
+fn verify(secret: &[u8], version: &str, body: &str, tag: &[u8]) -> bool {
+    mac(secret, version, body)
+        .verify_truncated_left(tag)
+        .is_ok()
 }
 
 #[cfg(test)]
@@ -509,7 +540,7 @@ mod tests {
         let body = URL_SAFE_NO_PAD.encode(deflate.finish().expect("deflate"));
         let token = format!(
             "2.{body}.{}",
-            URL_SAFE_NO_PAD.encode(&tag(b"", &body)[..TAG_LEN])
+            URL_SAFE_NO_PAD.encode(&tag(b"", VERSION, &body)[..TAG_LEN])
         );
         let cursor = Cursor::decode(&token, b"", 10_000).expect("decodes");
         let query = cursor.shape.query.expect("a Query");

@@ -78,6 +78,17 @@ pub fn to_line(item: &Item) -> Vec<u8> {
     out
 }
 
+/// Appends `item` to `out` as DynamoDB's typed JSON object, `{"id":{"S":"a"},...}`, with no
+/// line end: an image inside a larger record.
+pub fn write_typed_map(out: &mut Vec<u8>, item: &Item) {
+    write_map(out, item, write_typed);
+}
+
+/// Appends `text` to `out` as a JSON string.
+pub fn write_json_str(out: &mut Vec<u8>, text: &str) {
+    write_str(out, text);
+}
+
 /// One value in DynamoDB's typed JSON (`{"S":"a"}`, `{"N":"1.50"}`), as a JSON value:
 /// how a cursor carries a filter's values.
 pub fn typed_json(value: &Value) -> serde_json::Value {

@@ -1,0 +1,549 @@
+//! The shard walk: every shard of the stream read in order, a child only once its parent
+//! is read to its end, up to [`SHARDS_AT_ONCE`] independent shards at a time, their
+//! pages merged into one body as they arrive, then the trailer with a sealed cursor.
+//!
+//! One task a shard reserves its slot in the merge before each `GetRecords`, so memory is
+//! bounded by the shards at once times a page (at most 1,000 records, 1 MB). The merge
+//! owns the positions: a shard's position moves only when its page is sent, so a cut
+//! call's cursor covers exactly the records the client got. A child is started by the
+//! merge once its parent's end has been taken, after every page of the parent was sent.
+//!
+//! A shard's iterator that expires (15 minutes) is renewed after its last record. An
+//! open shard is caught up when two `GetRecords` in a row return nothing (DynamoDB may
+//! return an empty page before records further on); a closed shard is done when it has
+//! no next iterator. When every shard is caught up or done, the stream is described once
+//! more if a shard ended during the call (its children may be new), and the call ends
+//! `caught_up`.
+
+use super::ShardPlan;
+use crate::dynamo::streams::{StreamError, Streams};
+use crate::format::compress::{Compression, Compressor};
+use crate::format::cursor::CursorSeal;
+use crate::format::cursor::changes::{ChangeCursor, ShardPosition};
+use crate::format::error::ErrorKind;
+use crate::format::trailer::{StopReason, Trailer, TrailerError};
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use std::collections::{BTreeMap, HashMap};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::warn;
+
+/// Shards read at once.
+pub const SHARDS_AT_ONCE: usize = 16;
+/// Empty pages in a row after which an open shard counts as caught up.
+const EMPTY_PAGES_CAUGHT_UP: u32 = 2;
+/// Renewals of an expired iterator in a row before the shard fails.
+const MAX_RENEWALS: u32 = 3;
+/// `DescribeStream` calls a walk makes at most, the first included (its limit is 10 a
+/// second per account).
+const MAX_DESCRIBES: u32 = 10;
+
+/// What a walk reads and how it stops.
+#[derive(Debug, Clone)]
+pub struct Walk {
+    /// The stream.
+    pub arn: String,
+    /// The seal of the cursor.
+    pub seal: CursorSeal,
+    /// Records created before this are read but not sent.
+    pub since_ms: Option<u64>,
+    /// Records a `GetRecords` asks for.
+    pub limit: u32,
+    /// Records sent at most.
+    pub max_items: Option<u64>,
+    /// The body's compression.
+    pub compression: Compression,
+    /// Bytes on the wire at most (the first page always goes).
+    pub max_bytes: u64,
+    /// When to stop.
+    pub deadline: Option<Instant>,
+}
+
+/// One page of a shard, encoded.
+#[derive(Debug)]
+struct ShardPage {
+    /// The lines of the records sent.
+    lines: Vec<u8>,
+    /// Each record's line end in `lines` and its sequence number, in order.
+    records: Vec<(usize, String)>,
+    /// The last sequence number read (sent or skipped as older than `since`).
+    last: Option<String>,
+    /// Records read, those skipped included.
+    read: u64,
+}
+
+#[derive(Debug)]
+enum Event {
+    Page(String, ShardPage),
+    /// The shard is closed and read to its end.
+    Done(String),
+    /// The open shard returned nothing new.
+    CaughtUp(String),
+    /// An iterator was renewed.
+    Renewed,
+    Failed(String, StreamError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    Waiting,
+    Reading,
+    CaughtUp,
+    Done,
+}
+
+#[derive(Debug)]
+struct Shard {
+    parent: Option<String>,
+    state: State,
+    after: Option<String>,
+}
+
+/// Starts the walk over `plan` (every listed shard's place): the iterators of the first
+/// shards are taken before this returns, so a trimmed position is a refusal, not a line.
+pub async fn start(
+    streams: Streams,
+    walk: Walk,
+    plan: BTreeMap<String, ShardPlan>,
+) -> Result<BoxStream<'static, Bytes>, StreamError> {
+    let mut shards: BTreeMap<String, Shard> = plan
+        .into_iter()
+        .map(|(id, plan)| {
+            let (state, after) = match plan.position {
+                Some(ShardPosition::Done) => (State::Done, None),
+                Some(ShardPosition::After(sequence)) => (State::Waiting, Some(sequence)),
+                None => (State::Waiting, None),
+            };
+            let shard = Shard {
+                parent: plan.parent,
+                state,
+                after,
+            };
+            (id, shard)
+        })
+        .collect();
+    let first: Vec<String> = ready(&shards).into_iter().take(SHARDS_AT_ONCE).collect();
+    let iterators = futures::future::try_join_all(first.iter().map(|id| {
+        let shard = &shards[id];
+        streams.iterator(&walk.arn, id, shard.after.as_deref())
+    }))
+    .await?;
+    let (out, body) = mpsc::channel::<Bytes>(2);
+    let (events, inbox) = mpsc::channel::<Event>(SHARDS_AT_ONCE);
+    let mut tasks = JoinSet::new();
+    for (id, iterator) in first.into_iter().zip(iterators) {
+        if let Some(shard) = shards.get_mut(&id) {
+            shard.state = State::Reading;
+        }
+        let reader = ShardReader {
+            streams: streams.clone(),
+            arn: walk.arn.clone(),
+            id: id.clone(),
+            after: shards.get(&id).and_then(|s| s.after.clone()),
+            since_ms: walk.since_ms,
+            limit: walk.limit,
+            events: events.clone(),
+        };
+        tasks.spawn(reader.run(iterator));
+    }
+    let merge = Merge {
+        streams,
+        compressor: Compressor::new(walk.compression),
+        walk,
+        shards,
+        tasks,
+        events,
+        inbox,
+        out,
+        started: std::time::Instant::now(),
+        ttfb_ms: None,
+        items: 0,
+        read: 0,
+        pages: 0,
+        renewals: 0,
+        wire: 0,
+        ended_shards: false,
+        describes: 1,
+    };
+    tokio::spawn(merge.run());
+    Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(body)))
+}
+
+/// The shards that may start: waiting, with no parent left to read.
+fn ready(shards: &BTreeMap<String, Shard>) -> Vec<String> {
+    shards
+        .iter()
+        .filter(|(_, shard)| shard.state == State::Waiting)
+        .filter(|(_, shard)| {
+            shard
+                .parent
+                .as_ref()
+                .and_then(|parent| shards.get(parent))
+                .is_none_or(|parent| parent.state == State::Done)
+        })
+        .map(|(id, _)| id.clone())
+        .collect()
+}
+
+/// Reads one shard in order, a page at a time, each after a slot in the merge is free.
+struct ShardReader {
+    streams: Streams,
+    arn: String,
+    id: String,
+    after: Option<String>,
+    since_ms: Option<u64>,
+    limit: u32,
+    events: mpsc::Sender<Event>,
+}
+
+impl ShardReader {
+    async fn run(mut self, first: Option<String>) {
+        let event = self.read(first).await;
+        // The merge gone (the call ended) is not this task's failure.
+        let _ = self.events.send(event).await;
+    }
+
+    /// Reads to the shard's end, or until it is caught up or fails: the last event.
+    async fn read(&mut self, first: Option<String>) -> Event {
+        let Some(mut iterator) = first else {
+            return Event::Done(self.id.clone());
+        };
+        let (mut empty, mut renewals) = (0, 0);
+        loop {
+            let Ok(slot) = self.events.reserve().await else {
+                return Event::Done(self.id.clone());
+            };
+            let page = match self.streams.records(&iterator, self.limit as i32).await {
+                Ok(page) => page,
+                Err(StreamError::IteratorExpired) if renewals < MAX_RENEWALS => {
+                    renewals += 1;
+                    slot.send(Event::Renewed);
+                    match self
+                        .streams
+                        .iterator(&self.arn, &self.id, self.after.as_deref())
+                        .await
+                    {
+                        Ok(Some(renewed)) => {
+                            iterator = renewed;
+                            continue;
+                        }
+                        Ok(None) => return Event::Done(self.id.clone()),
+                        Err(err) => return Event::Failed(self.id.clone(), err),
+                    }
+                }
+                Err(err) => return Event::Failed(self.id.clone(), err),
+            };
+            renewals = 0;
+            let mut encoded = ShardPage {
+                lines: Vec::new(),
+                records: Vec::with_capacity(page.records.len()),
+                last: None,
+                read: page.records.len() as u64,
+            };
+            for record in &page.records {
+                let old = match (self.since_ms, record.created_ms) {
+                    (Some(since), Some(created)) => created < since,
+                    _ => false,
+                };
+                if !old {
+                    record.write_line(&mut encoded.lines, &self.arn);
+                    encoded
+                        .records
+                        .push((encoded.lines.len(), record.sequence.clone()));
+                }
+                encoded.last = Some(record.sequence.clone());
+            }
+            if let Some(last) = &encoded.last {
+                self.after = Some(last.clone());
+            }
+            empty = if page.records.is_empty() {
+                empty + 1
+            } else {
+                0
+            };
+            slot.send(Event::Page(self.id.clone(), encoded));
+            match page.next {
+                None => return Event::Done(self.id.clone()),
+                Some(_) if empty >= EMPTY_PAGES_CAUGHT_UP => {
+                    return Event::CaughtUp(self.id.clone());
+                }
+                Some(next) => iterator = next,
+            }
+        }
+    }
+}
+
+/// The merge: takes the shards' events in arrival order, sends their pages, starts
+/// children as parents end, and ends with the trailer.
+struct Merge {
+    streams: Streams,
+    walk: Walk,
+    compressor: Option<Compressor>,
+    shards: BTreeMap<String, Shard>,
+    tasks: JoinSet<()>,
+    events: mpsc::Sender<Event>,
+    inbox: mpsc::Receiver<Event>,
+    out: mpsc::Sender<Bytes>,
+    started: std::time::Instant,
+    ttfb_ms: Option<u64>,
+    items: u64,
+    read: u64,
+    pages: u64,
+    renewals: u64,
+    wire: u64,
+    ended_shards: bool,
+    describes: u32,
+}
+
+impl Merge {
+    async fn run(mut self) {
+        let (reason, error) = self.walk_shards().await;
+        self.tasks.abort_all();
+        let trailer = self.trailer(reason, error);
+        let line = trailer.to_line();
+        let last = match self.compressor.take() {
+            Some(compressor) => compressor.finish(&line),
+            None => Bytes::from(line),
+        };
+        let _ = self.out.send(last).await;
+    }
+
+    /// Runs until the call stops: why, and the failure if one stopped it.
+    async fn walk_shards(&mut self) -> (StopReason, Option<TrailerError>) {
+        let deadline = self.walk.deadline;
+        loop {
+            self.start_ready();
+            if self.tasks.is_empty() {
+                if self.ended_shards && self.describes < MAX_DESCRIBES {
+                    self.ended_shards = false;
+                    self.describes += 1;
+                    if let Err(err) = self.describe_again().await {
+                        return (StopReason::Error, Some(stream_failure(&err)));
+                    }
+                    continue;
+                }
+                return (StopReason::CaughtUp, None);
+            }
+            let event = tokio::select! {
+                () = sleep_until(deadline) => return (StopReason::TimeBudget, None),
+                event = self.inbox.recv() => event,
+                joined = self.tasks.join_next() => {
+                    if let Some(Err(err)) = joined && err.is_panic() {
+                        warn!("a shard task panicked");
+                        return (StopReason::Error, Some(TrailerError::of(ErrorKind::Internal, None)));
+                    }
+                    continue;
+                }
+            };
+            let Some(event) = event else {
+                return (
+                    StopReason::Error,
+                    Some(TrailerError::of(ErrorKind::Internal, None)),
+                );
+            };
+            match event {
+                Event::Page(id, page) => {
+                    if let Some(stop) = self.send_page(&id, page).await {
+                        return (stop, None);
+                    }
+                }
+                Event::Done(id) => {
+                    self.set_state(&id, State::Done);
+                    self.ended_shards = true;
+                }
+                Event::CaughtUp(id) => self.set_state(&id, State::CaughtUp),
+                Event::Renewed => self.renewals += 1,
+                Event::Failed(id, err) => {
+                    warn!(shard = %id, error = %err, "a shard failed");
+                    return (StopReason::Error, Some(stream_failure(&err)));
+                }
+            }
+        }
+    }
+
+    fn set_state(&mut self, id: &str, state: State) {
+        if let Some(shard) = self.shards.get_mut(id) {
+            shard.state = state;
+        }
+    }
+
+    /// Starts the shards that may start, up to [`SHARDS_AT_ONCE`] reading.
+    fn start_ready(&mut self) {
+        let reading = self
+            .shards
+            .values()
+            .filter(|shard| shard.state == State::Reading)
+            .count();
+        for id in ready(&self.shards)
+            .into_iter()
+            .take(SHARDS_AT_ONCE.saturating_sub(reading))
+        {
+            let Some(shard) = self.shards.get_mut(&id) else {
+                continue;
+            };
+            shard.state = State::Reading;
+            let reader = ShardReader {
+                streams: self.streams.clone(),
+                arn: self.walk.arn.clone(),
+                id: id.clone(),
+                after: shard.after.clone(),
+                since_ms: self.walk.since_ms,
+                limit: self.walk.limit,
+                events: self.events.clone(),
+            };
+            let streams = self.streams.clone();
+            let arn = self.walk.arn.clone();
+            let after = shard.after.clone();
+            self.tasks.spawn(async move {
+                match streams.iterator(&arn, &id, after.as_deref()).await {
+                    Ok(first) => reader.run(first).await,
+                    Err(err) => {
+                        let _ = reader.events.send(Event::Failed(id, err)).await;
+                    }
+                }
+            });
+        }
+    }
+
+    /// Lists the stream again for the children of shards that ended.
+    async fn describe_again(&mut self) -> Result<(), StreamError> {
+        let listed = self.streams.describe(&self.walk.arn).await?;
+        let known: std::collections::HashSet<&str> =
+            listed.shards.iter().map(|s| s.id.as_str()).collect();
+        let mut new = Vec::new();
+        for shard in &listed.shards {
+            if !self.shards.contains_key(&shard.id) {
+                let parent = shard
+                    .parent
+                    .clone()
+                    .filter(|parent| known.contains(parent.as_str()));
+                new.push((shard.id.clone(), parent));
+            }
+        }
+        for (id, parent) in new {
+            self.shards.insert(
+                id,
+                Shard {
+                    parent,
+                    state: State::Waiting,
+                    after: None,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Sends a page (cut to `max_items`), moving its shard's position: the reason to stop
+    /// when the call must stop here.
+    async fn send_page(&mut self, id: &str, mut page: ShardPage) -> Option<StopReason> {
+        self.pages += 1;
+        self.read += page.read;
+        let mut stop = None;
+        if let Some(max) = self.walk.max_items {
+            let left = usize::try_from(max.saturating_sub(self.items)).unwrap_or(usize::MAX);
+            if page.records.len() >= left {
+                stop = Some(StopReason::MaxItems);
+                if page.records.len() > left {
+                    page.records.truncate(left);
+                    let end = page.records.last().map_or(0, |(end, _)| *end);
+                    page.lines.truncate(end);
+                    page.last = page.records.last().map(|(_, sequence)| sequence.clone());
+                }
+            }
+        }
+        if self.wire > 0 && self.wire + page.lines.len() as u64 > self.walk.max_bytes {
+            return Some(StopReason::ByteBudget);
+        }
+        if !page.lines.is_empty() {
+            let wire = match self.compressor.as_mut() {
+                Some(compressor) => compressor.page(&page.lines),
+                None => Bytes::from(page.lines),
+            };
+            self.wire += wire.len() as u64;
+            if self.out.send(wire).await.is_err() {
+                // The client went away: nothing more is sent, and nothing is owed.
+                return Some(StopReason::Error);
+            }
+            self.ttfb_ms
+                .get_or_insert_with(|| self.started.elapsed().as_millis() as u64);
+            self.items += page.records.len() as u64;
+        }
+        if let (Some(last), Some(shard)) = (page.last, self.shards.get_mut(id)) {
+            shard.after = Some(last);
+        }
+        stop
+    }
+
+    fn trailer(&self, reason: StopReason, error: Option<TrailerError>) -> Trailer {
+        let elapsed_ms = self.started.elapsed().as_millis() as u64;
+        Trailer {
+            complete: reason == StopReason::CaughtUp,
+            items: self.items,
+            scanned: self.read,
+            pages: self.pages,
+            consumed_capacity: None,
+            rcu_per_s: None,
+            rcu_wait_ms: None,
+            retries: self.renewals,
+            segments: Vec::new(),
+            partitions: None,
+            elapsed_ms,
+            ttfb_ms: self.ttfb_ms.unwrap_or(elapsed_ms),
+            reason: Some(reason),
+            cursor: Some(self.cursor().encode(&self.walk.seal.secret)),
+            error,
+        }
+    }
+
+    /// Every shard's position: a done shard is left out once a child of it is held.
+    fn cursor(&self) -> ChangeCursor {
+        let mut positions: BTreeMap<String, ShardPosition> = self
+            .shards
+            .iter()
+            .filter_map(|(id, shard)| {
+                let position = match (&shard.state, &shard.after) {
+                    (State::Done, _) => ShardPosition::Done,
+                    (_, Some(after)) => ShardPosition::After(after.clone()),
+                    (_, None) => return None,
+                };
+                Some((id.clone(), position))
+            })
+            .collect();
+        let implied: Vec<String> = positions
+            .keys()
+            .filter_map(|id| self.shards.get(id).and_then(|shard| shard.parent.clone()))
+            .collect();
+        let parents: HashMap<&str, ()> = implied.iter().map(|p| (p.as_str(), ())).collect();
+        positions.retain(|id, position| {
+            !(*position == ShardPosition::Done && parents.contains_key(id.as_str()))
+        });
+        ChangeCursor {
+            table: self.walk.seal.table.clone(),
+            stream: self.walk.arn.clone(),
+            since_ms: self.walk.since_ms,
+            shards: positions,
+        }
+    }
+}
+
+/// The trailer's error for a stream call that failed mid-read.
+fn stream_failure(err: &StreamError) -> TrailerError {
+    match err {
+        StreamError::Trimmed | StreamError::NotFound => TrailerError {
+            code: "ChangesGone".into(),
+            message: err.to_string(),
+            segment: None,
+        },
+        StreamError::IteratorExpired => TrailerError::of(ErrorKind::Internal, None),
+        StreamError::Upstream(err) => TrailerError::of(err.kind, None),
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
