@@ -315,7 +315,13 @@ impl Merge {
         let deadline = self.walk.deadline;
         loop {
             self.start_ready();
-            if self.tasks.is_empty() {
+            // A shard leaves `Reading` only by its last event, which its task sends before
+            // it ends: a task's end says nothing of the events still in the inbox.
+            if !self
+                .shards
+                .values()
+                .any(|shard| shard.state == State::Reading)
+            {
                 if self.ended_shards && self.describes < MAX_DESCRIBES {
                     self.ended_shards = false;
                     self.describes += 1;
@@ -329,7 +335,7 @@ impl Merge {
             let event = tokio::select! {
                 () = sleep_until(deadline) => return (StopReason::TimeBudget, None),
                 event = self.inbox.recv() => event,
-                joined = self.tasks.join_next() => {
+                joined = self.tasks.join_next(), if !self.tasks.is_empty() => {
                     if let Some(Err(err)) = joined && err.is_panic() {
                         warn!("a shard task panicked");
                         return (StopReason::Error, Some(TrailerError::of(ErrorKind::Internal, None)));

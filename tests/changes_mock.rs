@@ -1,0 +1,271 @@
+//! The shard walk against a mocked DynamoDB Streams (the faults and lineages DynamoDB
+//! Local does not make, it never splits a shard): a root shard split in two, one child
+//! split again and listed only once its parent has ended, and an iterator that expires
+//! mid-shard. Through the real SDK client and the real walk, in calls cut small and
+//! resumed: every record once, every parent's records before any of its children's.
+
+use aws_sdk_dynamodbstreams::Client;
+use aws_sdk_dynamodbstreams::operation::describe_stream::DescribeStreamOutput;
+use aws_sdk_dynamodbstreams::operation::get_records::{GetRecordsError, GetRecordsOutput};
+use aws_sdk_dynamodbstreams::operation::get_shard_iterator::GetShardIteratorOutput;
+use aws_sdk_dynamodbstreams::primitives::DateTime;
+use aws_sdk_dynamodbstreams::types::error::ExpiredIteratorException;
+use aws_sdk_dynamodbstreams::types::{
+    AttributeValue, OperationType, Record, SequenceNumberRange, Shard, ShardIteratorType,
+    StreamDescription, StreamRecord, StreamStatus, StreamViewType,
+};
+use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
+use futures::StreamExt;
+use scanstream::dynamo::streams::Streams;
+use scanstream::format::cursor::CursorSeal;
+use scanstream::format::cursor::changes::ChangeCursor;
+use scanstream::format::trailer::{StopReason, Trailer};
+use scanstream::read::changes::walk::{Walk, start};
+use scanstream::read::changes::{ChangesRefused, plan_shards};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+const ARN: &str = "arn:aws:dynamodb:us-east-1:1:table/t/stream/2026-12-07T00:00:00.000";
+
+/// The lineage: (shard, parent, closed, records). `left-left` is listed only from the
+/// second `DescribeStream` on, as a child appears once its parent has closed.
+const SHARDS: &[(&str, Option<&str>, bool, usize)] = &[
+    ("root", None, true, 5),
+    ("left", Some("root"), true, 6),
+    ("right", Some("root"), false, 4),
+    ("left-left", Some("left"), false, 3),
+];
+
+fn sequence(shard: usize, index: usize) -> String {
+    format!("{}{:020}", shard + 1, index)
+}
+
+fn record(shard: usize, index: usize) -> Record {
+    // Keys move from parent to child, as they do when a shard splits.
+    let key = AttributeValue::S(format!("k{}", index % 3));
+    Record::builder()
+        .event_id(sequence(shard, index))
+        .event_name(OperationType::Modify)
+        .dynamodb(
+            StreamRecord::builder()
+                .keys("pk", key.clone())
+                .new_image("pk", key)
+                .new_image("at", AttributeValue::S(sequence(shard, index)))
+                .sequence_number(sequence(shard, index))
+                .approximate_creation_date_time(DateTime::from_secs(1_765_000_000))
+                .stream_view_type(StreamViewType::NewImage)
+                .build(),
+        )
+        .build()
+}
+
+fn shard_index(id: &str) -> usize {
+    SHARDS
+        .iter()
+        .position(|(name, ..)| *name == id)
+        .expect("a known shard")
+}
+
+/// A mocked stream of [`SHARDS`]: iterators are `shard@next-index`; the first
+/// `GetRecords` at `left@2` answers ExpiredIteratorException.
+fn client(describes: Arc<AtomicUsize>, expired: Arc<AtomicBool>) -> Client {
+    let describe = mock!(Client::describe_stream).then_compute_output(move |_| {
+        let call = describes.fetch_add(1, Ordering::SeqCst);
+        let shards = SHARDS
+            .iter()
+            .enumerate()
+            .filter(|(_, (id, ..))| call > 0 || *id != "left-left")
+            .map(|(i, (id, parent, closed, records))| {
+                let range = SequenceNumberRange::builder()
+                    .starting_sequence_number(sequence(i, 0))
+                    .set_ending_sequence_number(closed.then(|| sequence(i, records - 1)))
+                    .build();
+                Shard::builder()
+                    .shard_id(*id)
+                    .set_parent_shard_id(parent.map(str::to_string))
+                    .sequence_number_range(range)
+                    .build()
+            })
+            .collect();
+        DescribeStreamOutput::builder()
+            .stream_description(
+                StreamDescription::builder()
+                    .stream_arn(ARN)
+                    .stream_status(StreamStatus::Enabled)
+                    .stream_view_type(StreamViewType::NewImage)
+                    .set_shards(Some(shards))
+                    .build(),
+            )
+            .build()
+    });
+    let iterator = mock!(Client::get_shard_iterator).then_compute_output(|input| {
+        let id = input.shard_id().expect("shard");
+        let shard = shard_index(id);
+        let next = match input.shard_iterator_type() {
+            Some(ShardIteratorType::AfterSequenceNumber) => {
+                let after = input.sequence_number().expect("a sequence number");
+                (0..SHARDS[shard].3)
+                    .position(|i| sequence(shard, i) == after)
+                    .expect("a sequence number of the shard")
+                    + 1
+            }
+            Some(ShardIteratorType::TrimHorizon) => 0,
+            other => panic!("iterator type {other:?}"),
+        };
+        GetShardIteratorOutput::builder()
+            .shard_iterator(format!("{id}@{next}"))
+            .build()
+    });
+    let records = mock!(Client::get_records).then_compute_response(move |input| {
+        let iterator = input.shard_iterator().expect("iterator");
+        let (id, at) = iterator.split_once('@').expect("ours");
+        let at: usize = at.parse().expect("index");
+        if iterator == "left@2" && !expired.swap(true, Ordering::SeqCst) {
+            return MockResponse::Error(GetRecordsError::ExpiredIteratorException(
+                ExpiredIteratorException::builder()
+                    .message("expired")
+                    .build(),
+            ));
+        }
+        let shard = shard_index(id);
+        let (_, _, closed, count) = SHARDS[shard];
+        let limit = usize::try_from(input.limit().unwrap_or(1000)).expect("limit");
+        let end = (at + limit).min(count);
+        let next = if closed && end == count {
+            None
+        } else {
+            Some(format!("{id}@{end}"))
+        };
+        MockResponse::Output(
+            GetRecordsOutput::builder()
+                .set_records(Some((at..end).map(|i| record(shard, i)).collect()))
+                .set_next_shard_iterator(next)
+                .build(),
+        )
+    });
+    mock_client!(
+        aws_sdk_dynamodbstreams,
+        RuleMode::MatchAny,
+        [&describe, &iterator, &records]
+    )
+}
+
+fn seal() -> CursorSeal {
+    CursorSeal {
+        table: "t".into(),
+        secret: Arc::from(&b"k"[..]),
+    }
+}
+
+/// One call: from `cursor`, at most `max_items` records, pages of 2.
+async fn call(
+    streams: &Streams,
+    cursor: Option<&ChangeCursor>,
+    max_items: u64,
+) -> (Vec<serde_json::Value>, Trailer) {
+    let listed = streams.describe(ARN).await.expect("describe");
+    let plan = match plan_shards(&listed, cursor) {
+        Ok(plan) => plan,
+        Err(ChangesRefused::Request(err)) => panic!("{err:?}"),
+        Err(ChangesRefused::Upstream(err)) => panic!("{err}"),
+    };
+    let walk = Walk {
+        arn: ARN.into(),
+        seal: seal(),
+        since_ms: None,
+        limit: 2,
+        max_items: Some(max_items),
+        compression: scanstream::format::compress::Compression::None,
+        max_bytes: 1 << 20,
+        deadline: None,
+    };
+    let body: Vec<bytes::Bytes> = start(streams.clone(), walk, plan)
+        .await
+        .expect("starts")
+        .collect()
+        .await;
+    let body = body.concat();
+    let text = String::from_utf8(body).expect("UTF-8");
+    let mut lines: Vec<&str> = text.lines().collect();
+    let trailer = Trailer::parse_line(lines.pop().expect("trailer").as_bytes()).expect("trailer");
+    let records = lines
+        .iter()
+        .map(|line| serde_json::from_str(line).expect("JSON"))
+        .collect();
+    (records, trailer)
+}
+
+/// GIVEN a root shard split in two, one child split again (listed only after its
+/// parent ends), and an iterator expiring mid-shard, WHEN the changes are read in calls
+/// of at most `max_items` records resumed from each cursor, THEN every record comes
+/// exactly once, no child's record comes before its parent's last, the expired
+/// iterator is renewed where it stood, and the last call is caught up with a cursor that
+/// holds no finished ancestor.
+#[tokio::test]
+async fn a_split_lineage_is_read_parents_first_and_exactly_once_across_calls() {
+    for max_items in [3, 7, 1000] {
+        let describes = Arc::new(AtomicUsize::new(0));
+        let expired = Arc::new(AtomicBool::new(false));
+        let streams = Streams::from(client(describes.clone(), expired.clone()));
+        let (mut order, mut cursor, mut renewals) = (Vec::new(), None, 0);
+        let mut calls = 0;
+        loop {
+            calls += 1;
+            assert!(calls < 50, "never caught up");
+            let (records, trailer) = call(&streams, cursor.as_ref(), max_items).await;
+            assert_eq!(trailer.items, records.len() as u64);
+            renewals += trailer.retries;
+            order.extend(records.iter().map(|r| {
+                r["dynamodb"]["SequenceNumber"]
+                    .as_str()
+                    .expect("sequence")
+                    .to_string()
+            }));
+            let token = trailer.cursor.clone().expect("cursor");
+            cursor = Some(ChangeCursor::decode(&token, b"k", 65_536).expect("our cursor"));
+            if trailer.reason == Some(StopReason::CaughtUp) {
+                break;
+            }
+            assert_eq!(trailer.reason, Some(StopReason::MaxItems), "{trailer:?}");
+        }
+        let expected: usize = SHARDS.iter().map(|s| s.3).sum();
+        let unique: std::collections::BTreeSet<&String> = order.iter().collect();
+        assert_eq!(
+            (order.len(), unique.len()),
+            (expected, expected),
+            "max_items {max_items}: {order:?}"
+        );
+        let place = |seq: &str| order.iter().position(|s| s == seq).expect("sent");
+        for (child, (_, parent, ..)) in SHARDS.iter().enumerate() {
+            let Some(parent) = parent else { continue };
+            let parent = shard_index(parent);
+            let parent_last = place(&sequence(parent, SHARDS[parent].3 - 1));
+            let child_first = place(&sequence(child, 0));
+            assert!(
+                parent_last < child_first,
+                "max_items {max_items}: {order:?}"
+            );
+        }
+        // Each shard in its own order.
+        for (shard, (.., count)) in SHARDS.iter().enumerate() {
+            let places: Vec<usize> = (0..*count).map(|i| place(&sequence(shard, i))).collect();
+            assert!(places.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+        }
+        assert!(expired.load(Ordering::SeqCst), "the expiry was met");
+        // A renewal is counted in the trailer of the call that takes its event: a call
+        // cut first (max_items) drops the count, never the records.
+        assert!(renewals <= 1);
+        if max_items == 1000 {
+            assert_eq!(renewals, 1, "one renewal, in the one call");
+        }
+        let cursor = cursor.expect("cursor");
+        assert!(
+            !cursor.shards.contains_key("root") && !cursor.shards.contains_key("left"),
+            "finished ancestors are implied: {cursor:?}"
+        );
+        assert!(
+            describes.load(Ordering::SeqCst) >= 2,
+            "listed again after a shard ended"
+        );
+    }
+}
