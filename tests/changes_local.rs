@@ -8,10 +8,9 @@
 mod common;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, StreamSpecification, StreamViewType};
-use common::keyed::keyed_table;
+use aws_sdk_dynamodb::types::StreamViewType;
+use common::keyed::{keyed_table, random_writes, set_stream};
 use common::*;
-use rand::{RngExt, SeedableRng};
 use scanstream::dynamo::client::Dynamo;
 use scanstream::dynamo::source::DynamoSource;
 use scanstream::dynamo::streams::Streams;
@@ -31,77 +30,6 @@ async fn streamer(client: &Client, table: &str) -> Streamer<DynamoSource> {
     let streams = Streams::connect(&Default::default()).await;
     let reader = ChangeReader::new(dynamo, streams, streamer.seal(), 6 << 20);
     streamer.with_changes(reader)
-}
-
-/// Turns the table's stream on (or off, with `None`).
-async fn set_stream(client: &Client, table: &str, view: Option<StreamViewType>) {
-    let specification = match view {
-        Some(view) => StreamSpecification::builder()
-            .stream_enabled(true)
-            .stream_view_type(view)
-            .build(),
-        None => StreamSpecification::builder().stream_enabled(false).build(),
-    }
-    .expect("specification");
-    client
-        .update_table()
-        .table_name(table)
-        .stream_specification(specification)
-        .send()
-        .await
-        .expect("UpdateTable");
-}
-
-fn key(pk: u32, sk: u32) -> [(String, AttributeValue); 2] {
-    [
-        ("pk".to_string(), AttributeValue::S(format!("p{pk}"))),
-        ("sk".to_string(), AttributeValue::N(format!("{sk}.5"))),
-    ]
-}
-
-/// `count` random puts, updates and deletes over a pool of 60 keys.
-async fn random_writes(client: &Client, table: &str, seed: u64, count: usize) {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    for i in 0..count {
-        let (pk, sk) = (rng.random_range(0..12u32), rng.random_range(0..5u32));
-        match rng.random_range(0..10) {
-            0..=4 => {
-                let mut item: std::collections::HashMap<_, _> = key(pk, sk).into_iter().collect();
-                item.insert("n".into(), AttributeValue::N(i.to_string()));
-                item.insert(
-                    "s".into(),
-                    AttributeValue::Ss(vec![format!("v{i}"), "w".into()]),
-                );
-                client
-                    .put_item()
-                    .table_name(table)
-                    .set_item(Some(item))
-                    .send()
-                    .await
-                    .expect("put");
-            }
-            5..=7 => {
-                client
-                    .update_item()
-                    .table_name(table)
-                    .set_key(Some(key(pk, sk).into_iter().collect()))
-                    .update_expression("ADD c :one")
-                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
-                    .send()
-                    .await
-                    .expect("update");
-            }
-            _ => {
-                client
-                    .delete_item()
-                    .table_name(table)
-                    .set_key(Some(key(pk, sk).into_iter().collect()))
-                    .send()
-                    .await
-                    .expect("delete");
-            }
-        }
-    }
 }
 
 /// Follows the changes from `query` call by call until one is caught up: the lines in
@@ -161,7 +89,7 @@ async fn changes_read_in_small_calls_come_once_and_fold_into_the_table() {
     let client = local_client().await;
     let table = keyed_table(&client, "changes", Vec::new()).await;
     set_stream(&client, &table, Some(StreamViewType::NewAndOldImages)).await;
-    random_writes(&client, &table, 7, 400).await;
+    random_writes(&client, &table, 7, 400, (12, 5)).await;
     let streamer = streamer(&client, &table).await;
     let (lines, trailers) = follow(&streamer, "changes=true&limit=7&max_items=40", 100).await;
     assert!(
@@ -200,7 +128,7 @@ async fn changes_read_in_small_calls_come_once_and_fold_into_the_table() {
         .expect("cursor");
     let (none, _) = follow(&streamer, &format!("changes=true&cursor={cursor}"), 1).await;
     assert!(none.is_empty(), "caught up, then nothing new: {none:?}");
-    random_writes(&client, &table, 8, 50).await;
+    random_writes(&client, &table, 8, 50, (12, 5)).await;
     let (more, _) = follow(&streamer, &format!("changes=true&cursor={cursor}"), 10).await;
     let mut all = lines.clone();
     all.extend(more.iter().cloned());
@@ -223,7 +151,7 @@ async fn since_skips_what_came_before_it() {
     let client = local_client().await;
     let table = keyed_table(&client, "changes-since", Vec::new()).await;
     set_stream(&client, &table, Some(StreamViewType::NewImage)).await;
-    random_writes(&client, &table, 9, 30).await;
+    random_writes(&client, &table, 9, 30, (12, 5)).await;
     let streamer = streamer(&client, &table).await;
     // DynamoDB Local rounds creation times to the minute: two minutes on is after all.
     let later = std::time::SystemTime::now() + std::time::Duration::from_secs(120);
@@ -287,7 +215,7 @@ async fn streams_that_cannot_be_read_are_refused_before_any_line() {
     // A cursor of this stream, then the stream re-created: 410.
     set_stream(&client, &table, None).await;
     set_stream(&client, &table, Some(StreamViewType::NewAndOldImages)).await;
-    random_writes(&client, &table, 10, 5).await;
+    random_writes(&client, &table, 10, 5, (12, 5)).await;
     let (_, trailers) = follow(&streamer, "changes=true", 1).await;
     let cursor = trailers[0].cursor.clone().expect("cursor");
     set_stream(&client, &table, None).await;

@@ -1,6 +1,7 @@
 //! The `scanstream` command line, one module per verb over the parts they share:
 //!
 //! - [`pull`]: one table read over many invocations of the streamer, exactly once.
+//! - [`changes`]: the table's changes from a time on, exactly once, or followed.
 //! - [`seed`]: the seeder function over many invocations.
 //! - [`plan`]: what a full read will take and cost, before it starts.
 //! - [`seeder`]: the seeder's own command line (generate or load, on this machine).
@@ -11,6 +12,7 @@
 //! - [`pace`]: a slice's read rate (`--max-rcu`), and calls at once after a 429.
 
 pub mod args;
+pub mod changes;
 pub mod output;
 pub mod pace;
 pub mod plan;
@@ -39,6 +41,9 @@ pub struct Args {
 pub enum Command {
     /// Read every item of the table behind the streamer at URL into a file.
     Pull(Box<PullArgs>),
+    /// Read the table's changes from a time on (a snapshot's start) into a file, or
+    /// follow them.
+    Changes(Box<changes::ChangesArgs>),
     /// Seed the table through the seeder function at URL, several invocations at once.
     Seed(SeedArgs),
     /// Before a big read: what reading the table behind the streamer at URL will take and
@@ -50,6 +55,7 @@ pub enum Command {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::Pull(args) => pull::run(*args).await,
+        Command::Changes(args) => changes::run(*args).await,
         Command::Seed(args) => seed::run(args).await,
         Command::Plan(args) => plan::run(args).await,
     }

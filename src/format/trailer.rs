@@ -63,6 +63,10 @@ pub struct Trailer {
     /// The failure that stopped the stream, when one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<TrailerError>,
+    /// In the trailer `scanstream pull --trailer` writes: the read's `T0` (RFC 3339), from
+    /// which the table's changes bring the output up to date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes_since: Option<String>,
 }
 
 /// Why a stream stopped before reading everything.
@@ -302,6 +306,7 @@ mod tests {
     #[test]
     fn a_trailer_round_trips_and_an_item_is_not_a_trailer() {
         let trailer = Trailer {
+            changes_since: None,
             complete: false,
             items: 3,
             scanned: 3,
@@ -338,6 +343,7 @@ mod tests {
     fn a_body_splits_into_items_and_its_trailer() {
         // What a tally of one segment, nothing sent, makes (see `read::tally`).
         let trailer = Trailer {
+            changes_since: None,
             complete: false,
             items: 0,
             scanned: 0,

@@ -171,6 +171,7 @@ impl Tally {
             None => Vec::new(),
         };
         Trailer {
+            changes_since: None,
             complete,
             items: self.segments.iter().map(|s| s.items).sum(),
             scanned: self.scanned,

@@ -2,6 +2,9 @@
 //! `id` key.
 
 use super::{table_lines, unique_table, write_batches};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, StreamSpecification, StreamViewType};
+use rand::{RngExt, SeedableRng};
 use scanstream::format::item::{Item, Value};
 use scanstream::format::key::KeySchema;
 
@@ -58,4 +61,82 @@ pub async fn keyed_table(ddb: &aws_sdk_dynamodb::Client, prefix: &str, items: Ve
         super::put_items(ddb, &table, items).await;
     }
     table
+}
+
+/// Turns the table's stream on (or off, with `None`).
+pub async fn set_stream(client: &Client, table: &str, view: Option<StreamViewType>) {
+    let specification = match view {
+        Some(view) => StreamSpecification::builder()
+            .stream_enabled(true)
+            .stream_view_type(view)
+            .build(),
+        None => StreamSpecification::builder().stream_enabled(false).build(),
+    }
+    .expect("specification");
+    client
+        .update_table()
+        .table_name(table)
+        .stream_specification(specification)
+        .send()
+        .await
+        .expect("UpdateTable");
+}
+
+pub fn key(pk: u32, sk: u32) -> [(String, AttributeValue); 2] {
+    [
+        ("pk".to_string(), AttributeValue::S(format!("p{pk}"))),
+        ("sk".to_string(), AttributeValue::N(format!("{sk}.5"))),
+    ]
+}
+
+/// `count` random puts, updates and deletes over a pool of `pool.0` partitions of `pool.1`
+/// sort keys each, keyed as [`keyed_items`] keys: half puts, a third updates, the rest deletes.
+pub async fn random_writes(
+    client: &Client,
+    table: &str,
+    seed: u64,
+    count: usize,
+    pool: (u32, u32),
+) {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    for i in 0..count {
+        let (pk, sk) = (rng.random_range(0..pool.0), rng.random_range(0..pool.1));
+        match rng.random_range(0..10) {
+            0..=4 => {
+                let mut item: std::collections::HashMap<_, _> = key(pk, sk).into_iter().collect();
+                item.insert("n".into(), AttributeValue::N(i.to_string()));
+                item.insert(
+                    "s".into(),
+                    AttributeValue::Ss(vec![format!("v{i}"), "w".into()]),
+                );
+                client
+                    .put_item()
+                    .table_name(table)
+                    .set_item(Some(item))
+                    .send()
+                    .await
+                    .expect("put");
+            }
+            5..=7 => {
+                client
+                    .update_item()
+                    .table_name(table)
+                    .set_key(Some(key(pk, sk).into_iter().collect()))
+                    .update_expression("ADD c :one")
+                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                    .send()
+                    .await
+                    .expect("update");
+            }
+            _ => {
+                client
+                    .delete_item()
+                    .table_name(table)
+                    .set_key(Some(key(pk, sk).into_iter().collect()))
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        }
+    }
 }

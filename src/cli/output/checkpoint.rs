@@ -50,6 +50,12 @@ pub struct Checkpoint {
     /// any other bytes in an output whose checkpoint committed nothing are another run's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_call: Option<(u64, String)>,
+    /// `T0`: the client's clock (milliseconds since the epoch) when the fresh read was
+    /// planned, before its first call. Every item is as it was at T0 or later, so the
+    /// table's changes from T0 on, applied to the output, bring it up to date. A resumed
+    /// run keeps the first run's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_ms: Option<u64>,
 }
 
 /// How many bytes before the committed length [`Checkpoint::output_tail_sha256`] covers.

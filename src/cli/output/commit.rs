@@ -217,6 +217,17 @@ impl Committer {
         &self.checkpoint
     }
 
+    /// Marks every slice with a cursor as not done, so a run goes on from it: a read of
+    /// changes is done when it has caught up, and goes on later from where it stood. Saved
+    /// with the next commit.
+    pub fn reopen(&mut self) {
+        for slice in &mut self.checkpoint.slices {
+            if slice.cursor.is_some() {
+                slice.done = false;
+            }
+        }
+    }
+
     /// Raised when a commit failed: workers make no further call.
     pub fn halt(&self) -> Arc<AtomicBool> {
         self.halt.clone()

@@ -107,6 +107,7 @@ impl Saved {
             committed_capacity: checkpoint.committed_capacity,
             output_tail_sha256: checkpoint.output_tail_sha256.clone(),
             first_call: checkpoint.first_call.clone(),
+            started_ms: checkpoint.started_ms,
         };
         let text = serde_json::to_vec(&index).map_err(|e| CommitError::Io {
             what: "encoding",

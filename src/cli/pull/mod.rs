@@ -326,6 +326,7 @@ pub(crate) fn options(args: &PullArgs) -> anyhow::Result<PullOptions> {
         partitions: None,
         count: false,
         export: None,
+        changes: false,
     })
 }
 

@@ -44,6 +44,9 @@ pub struct PullOptions {
     pub count: bool,
     /// `-o s3://...`: the export every call writes into (`to=`).
     pub export: Option<S3Export>,
+    /// A read of the table's changes (`scanstream changes`): one slice, no segments, and
+    /// `changes=true` on every call.
+    pub changes: bool,
 }
 
 /// Running totals, shared by the workers.

@@ -58,6 +58,9 @@ pub struct PullSummary {
     /// The table's approximate item count the streamer reported (DynamoDB's
     /// `ItemCount`; none under a filter or a Query).
     pub estimated_items: Option<u64>,
+    /// The read's `T0` (RFC 3339): the table's changes from then on bring the output up to
+    /// date (`scanstream changes --since-snapshot`).
+    pub changes_since: Option<String>,
 }
 
 impl PullSummary {
@@ -93,6 +96,9 @@ impl PullSummary {
             }
             _ => line.push_str("; read units not reported"),
         }
+        if let Some(since) = &self.changes_since {
+            line.push_str(&format!("; changes since {since}"));
+        }
         if !self.complete {
             line.push_str("; INCOMPLETE");
         }
@@ -109,28 +115,54 @@ pub struct FailedSlice {
     pub error: String,
 }
 
-/// Reads every slice not yet done in `committer`'s checkpoint into its output.
+/// Reads every slice not yet done in `committer`'s checkpoint into its output, and ends
+/// a complete output (its trailer, its checkpoint removed).
 pub async fn run(
     options: Arc<PullOptions>,
     signer: Arc<Signer>,
     committer: Committer,
     counters: Arc<Counters>,
 ) -> PullSummary {
-    let started = Instant::now();
-    let slices: Vec<(usize, SliceState)> = committer
-        .checkpoint()
-        .slices
-        .iter()
-        .cloned()
-        .enumerate()
-        .filter(|(_, slice)| !slice.done)
-        .collect();
-    let total_segments = committer.checkpoint().total_segments;
-    let halt = committer.halt();
-    let spool_paths: Vec<_> = (0..committer.checkpoint().slices.len())
-        .map(|k| committer.spool_path(k))
-        .collect();
     let committer = Arc::new(Mutex::new(committer));
+    run_shared(options, signer, committer, counters, Finish::End).await
+}
+
+/// What a run does with a complete output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// Ends it: the trailer if asked for, the checkpoint removed.
+    End,
+    /// Keeps it open, and its checkpoint with the slices' cursors: a read of changes goes
+    /// on from there later.
+    Keep,
+}
+
+/// [`run`] on a committer the caller keeps, which a read of changes runs again.
+pub async fn run_shared(
+    options: Arc<PullOptions>,
+    signer: Arc<Signer>,
+    committer: Arc<Mutex<Committer>>,
+    counters: Arc<Counters>,
+    finish: Finish,
+) -> PullSummary {
+    let started = Instant::now();
+    let (slices, total_segments, halt, spool_paths, started_ms) = {
+        let committer = committer.lock().unwrap_or_else(PoisonError::into_inner);
+        let slices: Vec<(usize, SliceState)> = committer
+            .checkpoint()
+            .slices
+            .iter()
+            .cloned()
+            .enumerate()
+            .filter(|(_, slice)| !slice.done)
+            .collect();
+        let spool_paths: Vec<_> = (0..committer.checkpoint().slices.len())
+            .map(|k| committer.spool_path(k))
+            .collect();
+        let total = committer.checkpoint().total_segments;
+        let started_ms = committer.checkpoint().started_ms;
+        (slices, total, committer.halt(), spool_paths, started_ms)
+    };
     let concurrency = Arc::new(Concurrency::new(options.invocations));
     let transport = Transport::new(signer, Duration::from_secs(10));
     let mut workers = tokio::task::JoinSet::new();
@@ -193,7 +225,7 @@ pub async fn run(
             let mut committer = committer.lock().unwrap_or_else(PoisonError::into_inner);
             let mut output_error = committer.failure().map(str::to_string);
             let mut broken_pipe = committer.broken_pipe();
-            if no_failed_slice && output_error.is_none() {
+            if no_failed_slice && output_error.is_none() && finish == Finish::End {
                 let line = trailer_wanted.then(|| {
                     let first = committer.first_commit().unwrap_or_default();
                     trailer(committer.checkpoint(), &counters, first, elapsed).to_line()
@@ -234,6 +266,10 @@ pub async fn run(
             counters.wire_bytes.load(Ordering::SeqCst),
         ),
         estimated_items: counters.estimate.get().map(|(items, _)| items),
+        // A read of changes has no T0 of its own to report.
+        changes_since: started_ms
+            .filter(|_| !options.changes)
+            .map(crate::format::time::iso8601),
     }
 }
 
@@ -253,6 +289,7 @@ fn trailer(
 ) -> Trailer {
     let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     Trailer {
+        changes_since: checkpoint.started_ms.map(crate::format::time::iso8601),
         complete: true,
         items: checkpoint.committed_items,
         scanned: checkpoint.committed_scanned,
@@ -294,6 +331,7 @@ pub fn plan(url: &str, invocations: u32, segments: u32, shape: OutputShape) -> C
         committed_capacity: None,
         output_tail_sha256: None,
         first_call: None,
+        started_ms: Some(crate::cli::output::export::files::now_millis()),
     }
 }
 

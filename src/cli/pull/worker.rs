@@ -348,7 +348,13 @@ impl Worker {
             form.push(("to".into(), export.to_param()));
         }
         match &slice.cursor {
-            Some(cursor) => form.push(("cursor".into(), cursor.clone())),
+            Some(cursor) => {
+                if options.changes {
+                    form.push(("changes".into(), "true".into()));
+                }
+                form.push(("cursor".into(), cursor.clone()));
+            }
+            None if options.changes => form.extend(options.shape.iter().cloned()),
             None => {
                 form.extend(options.shape.iter().cloned());
                 match &options.partitions {

@@ -485,6 +485,7 @@ impl Merge {
     fn trailer(&self, reason: StopReason, error: Option<TrailerError>) -> Trailer {
         let elapsed_ms = self.started.elapsed().as_millis() as u64;
         Trailer {
+            changes_since: None,
             complete: reason == StopReason::CaughtUp,
             items: self.items,
             scanned: self.read,

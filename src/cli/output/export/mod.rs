@@ -240,7 +240,7 @@ fn settle(
                 }
                 return Ok(folder.clone());
             }
-            [] if state.committed_bytes == 0 => return create(&exports_dir),
+            [] if state.committed_bytes == 0 => return create(&exports_dir, state.started_ms),
             [] => {
                 return Err(refused(format!(
                     "the checkpoint {} committed {} bytes, but {} holds no export: remove \
@@ -289,12 +289,12 @@ fn settle(
     for folder in &exports {
         std::fs::remove_dir_all(folder).map_err(CommitError::io("removing", folder))?;
     }
-    create(&exports_dir)
+    create(&exports_dir, state.started_ms)
 }
 
-/// A new export folder, named by a [`new_id`].
-fn create(exports_dir: &Path) -> Result<PathBuf, CommitError> {
-    let folder = exports_dir.join(new_id());
+/// A new export folder, named by a [`new_id`] of the read's start.
+fn create(exports_dir: &Path, started_ms: Option<u64>) -> Result<PathBuf, CommitError> {
+    let folder = exports_dir.join(new_id(started_ms));
     // `_started` before `data/`: a folder is never left with data and no mark.
     std::fs::create_dir_all(&folder).map_err(CommitError::io("creating", &folder))?;
     File::create(folder.join(STARTED))
@@ -306,11 +306,13 @@ fn create(exports_dir: &Path) -> Result<PathBuf, CommitError> {
     Ok(folder)
 }
 
-/// A new `<ExportId>`: the start in milliseconds (14 digits, as DynamoDB's ids are) and 8
-/// random hex digits.
-pub(crate) fn new_id() -> String {
+/// A new `<ExportId>`: the read's start (`T0`; now, when the checkpoint has none) in
+/// milliseconds (14 digits, as DynamoDB's ids are) and 8 random hex digits. The summary
+/// manifest's `startTime` is read back from it.
+pub(crate) fn new_id(started_ms: Option<u64>) -> String {
     use rand::RngExt;
-    format!("{:014}-{:08x}", now_millis(), rand::rng().random::<u32>())
+    let started = started_ms.unwrap_or_else(now_millis);
+    format!("{started:014}-{:08x}", rand::rng().random::<u32>())
 }
 
 /// Whether `name` has the shape [`new_id`] gives an `<ExportId>`: 14 digits, `-`, 8

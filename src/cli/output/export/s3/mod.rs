@@ -112,7 +112,7 @@ pub async fn open(
             records.display()
         )));
     }
-    let id = saved.unwrap_or_else(new_id);
+    let id = saved.unwrap_or_else(|| new_id(fresh.started_ms));
     fresh.shape = fresh.shape.with(EXPORT_ID, id.clone());
     let export = S3Export {
         location: location.clone(),
