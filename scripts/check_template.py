@@ -66,9 +66,10 @@ for name, binary, policy in [
     expect(f"{name} auth", url["AuthType"], "AWS_IAM")
     expect(f"{name} invoke mode", url["InvokeMode"], "RESPONSE_STREAM")
     policies = [next(iter(p)) for p in fn["Properties"]["Policies"]]
-    # The streamer's second policy is its export statement, checked in 5.
+    # The streamer's second policy is its export statement, checked in 5, its third the
+    # stream's, checked in 7.
     # The seeder's: DescribeTable, and reading the import prefix when ImportBucket is set (6).
-    wanted = [policy, "Statement"] if name == "StreamerFunction" else [policy, "Statement", "Fn::If"]
+    wanted = [policy, "Statement", "Fn::If"]
     expect(f"{name} policies", policies, wanted)
 
 
@@ -288,6 +289,39 @@ for name in ("AllowedPattern",):
            params.get("ImportBucketOwner", {}).get(name), params.get("ExportBucketOwner", {}).get(name))
 
 
+# 7. The table's stream: off by default (today's table), a view type with new images when
+# asked for, and the streamer may read that stream only, when there is one.
+stream = params.get("TableStream", {})
+expect("TableStream default (no stream)", stream.get("Default"), "off")
+expect("TableStream values", sorted(stream.get("AllowedValues", [])), ["NEW_AND_OLD_IMAGES", "NEW_IMAGE", "off"])
+expect(
+    "WithStream condition",
+    template.get("Conditions", {}).get("WithStream"),
+    {"Fn::Not": [{"Fn::Equals": [{"Ref": "TableStream"}, "off"]}]},
+)
+expect(
+    "table StreamSpecification",
+    table.get("StreamSpecification"),
+    {"Fn::If": ["WithStream", {"StreamViewType": {"Ref": "TableStream"}}, {"Ref": "AWS::NoValue"}]},
+)
+stream_policies = [
+    p["Fn::If"] for p in resources["StreamerFunction"]["Properties"]["Policies"] if "Fn::If" in p
+]
+expect(
+    "streamer stream statement",
+    [
+        (cond, [(st.get("Effect"), sorted(st.get("Action", [])), st.get("Resource")) for st in then["Statement"]], other)
+        for cond, then, other in stream_policies
+    ],
+    [(
+        "WithStream",
+        [("Allow", ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
+          {"Fn::GetAtt": ["Table", "StreamArn"]})],
+        {"Ref": "AWS::NoValue"},
+    )],
+)
+
+
 # 2. Every value the template admits is one the streamer accepts, and no more than that.
 def check_config(env):
     """Runs the streamer's own cold-start check; None when it accepts, else its message."""
@@ -403,6 +437,6 @@ if problems:
 print(
     "template.yml: function URLs, build settings, table, policies (reader and seeder apart, "
     "the seeder off by default), cursor secret, reserved concurrency, export bucket and policy, "
-    "the seeder's import prefix" + (" and parameter bounds (run by the streamer)" if args.streamer else "")
+    "the seeder's import prefix, the table's stream" + (" and parameter bounds (run by the streamer)" if args.streamer else "")
     + " as expected"
 )
