@@ -87,7 +87,13 @@ async fn a_snapshot_and_its_changes_applied_equal_the_source_item_for_item() {
             "--limit",
             "100",
         ])
-        .args(["--max-items-per-call", "2000", "--quiet", "--summary-json"])
+        .args([
+            "--max-items-per-call",
+            "2000",
+            "--quiet",
+            "--trailer",
+            "--summary-json",
+        ])
         .arg(&snap_summary)
         .output()
         .expect("pull runs");
@@ -222,4 +228,64 @@ async fn a_snapshot_and_its_changes_applied_equal_the_source_item_for_item() {
     follower.kill().expect("stop the follower");
     let _ = follower.wait();
     let _ = applier.wait();
+}
+
+/// GIVEN `scanstream changes` with flags out of bounds, no time, or a snapshot summary
+/// that has no T0 or did not complete, WHEN it runs THEN it fails naming the cause, and
+/// the Function URL is never called.
+#[tokio::test]
+async fn bad_flags_and_summaries_are_refused_before_any_call() {
+    let stub = common::stub::Stub::start(|_| common::stub::answer(500, "text/plain", "no")).await;
+    let dir = scratch("changes-flags");
+    let old = dir.join("old.json");
+    std::fs::write(&old, br#"{"complete":true,"items":3}"#).expect("summary");
+    let cut = dir.join("cut.json");
+    std::fs::write(
+        &cut,
+        br#"{"complete":false,"changes_since":"2026-12-07T00:00:00Z"}"#,
+    )
+    .expect("summary");
+    let (old, cut) = (path(&old).to_string(), path(&cut).to_string());
+    let out = dir.join("out.ndjson");
+    let out = path(&out).to_string();
+    for (args, says) in [
+        (vec![], "--since"),
+        (vec!["--since", "yesterday"], "RFC 3339"),
+        (
+            vec!["--since", "2026-12-07T00:00:00Z", "--since-snapshot", &old],
+            "cannot be used with",
+        ),
+        (vec!["--since-snapshot", &old], "no changes_since"),
+        (vec!["--since-snapshot", &cut], "did not complete"),
+        (
+            vec!["--since", "2026-12-07T00:00:00Z", "--margin", "3601"],
+            "3601",
+        ),
+        (
+            vec!["--since", "2026-12-07T00:00:00Z", "--interval", "0"],
+            "interval",
+        ),
+        (
+            vec!["--since", "2026-12-07T00:00:00Z", "--limit", "1001"],
+            "1001",
+        ),
+        (
+            vec!["--since", "2026-12-07T00:00:00Z", "--checkpoint", &out],
+            "--output",
+        ),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_scanstream"))
+            .args(["changes", &stub.url])
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("scanstream runs");
+        let text = stderr_of(&output);
+        assert!(!output.status.success(), "{args:?}: {text}");
+        assert!(text.contains(says), "{args:?}: {text}");
+    }
+    assert!(
+        stub.requests().is_empty(),
+        "a refused run called the function"
+    );
 }

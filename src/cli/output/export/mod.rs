@@ -569,6 +569,12 @@ mod tests {
         let err = open(&forced, plan(), &schema()).expect_err("not ours");
         assert!(err.to_string().contains("someone-else"), "{err}");
         assert!(is_export_id("01700000000000-0a1b2c3d"));
+        // The id carries the read's T0, which the summary manifest's startTime is.
+        let id = new_id(Some(1_765_000_000_123));
+        assert!(
+            id.starts_with("01765000000123-") && is_export_id(&id),
+            "{id}"
+        );
         assert!(!is_export_id("01700000000000-0A1B2C3D"));
         assert!(!is_export_id("1700000000000-0a1b2c3d"));
         let _ = std::fs::remove_dir_all(&dir);
