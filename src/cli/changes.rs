@@ -204,7 +204,7 @@ pub async fn run(args: ChangesArgs) -> anyhow::Result<()> {
         }
         let quiet_poll = args.follow && (args.quiet || summary.items == 0);
         if !quiet_poll {
-            eprintln!("{}", summary.line().replace(" items ", " changes "));
+            eprintln!("{}", summary.line_of("changes"));
         }
         if let Some(path) = &args.summary_json {
             std::fs::write(path, serde_json::to_vec_pretty(&summary)?)

@@ -66,9 +66,15 @@ pub struct PullSummary {
 impl PullSummary {
     /// The summary line: what the read brought and what it cost.
     pub fn line(&self) -> String {
+        self.line_of("items")
+    }
+
+    /// The summary line of a read of `what` (`items`, or `changes`, whose calls read no
+    /// capacity units).
+    pub fn line_of(&self, what: &str) -> String {
         let mb = |bytes: u64| bytes as f64 / 1e6;
         let mut line = format!(
-            "{} items in {:.2} s ({:.0} items/s); {} calls, {} retries, {} throttled",
+            "{} {what} in {:.2} s ({:.0} {what}/s); {} calls, {} retries, {} throttled",
             self.items,
             self.elapsed_ms as f64 / 1000.0,
             self.items_per_s,
@@ -94,6 +100,7 @@ impl PullSummary {
             (Some(units), Some(per_s)) => {
                 line.push_str(&format!("; {units:.1} read units ({per_s:.1}/s)"));
             }
+            _ if what == "changes" => {}
             _ => line.push_str("; read units not reported"),
         }
         if let Some(since) = &self.changes_since {
