@@ -6,7 +6,8 @@
 # BENCH_CASES=rate only the max_rcu rows (bench-results/rate.md), BENCH_CASES=filter only
 # the filtered pull under --max-items-per-call (bench-results/filter.md), BENCH_CASES=export
 # the exports straight to S3 (bench-results/export.md), BENCH_CASES=restore the restores
-# from S3 through the seeder function (bench-results/restore.md). For client and
+# from S3 through the seeder function (bench-results/restore.md), BENCH_CASES=changes the
+# copy kept current (bench-results/changes.md). For client and
 # filter, BENCH_BASELINE_ROOT=<a worktree of an earlier commit, built with cargo build
 # --release --bins> runs that build's streamer and client on the same reads in the same
 # run, as "before".

@@ -760,3 +760,50 @@ pub fn head(root: &Path) -> Result<String> {
         .output()?;
     Ok(String::from_utf8(out.stdout)?.trim().to_string())
 }
+
+/// `table`, empty: deleted if there, created keyed as the seeder's records, with a stream
+/// (`NEW_AND_OLD_IMAGES`) when `stream`.
+pub async fn empty_table(dynamo: &Client, table: &str, stream: bool) -> Result<()> {
+    use aws_sdk_dynamodb::types::{StreamSpecification, StreamViewType};
+    let _ = dynamo.delete_table().table_name(table).send().await;
+    let handle = scanstream::dynamo::client::Dynamo::from(dynamo.clone());
+    scanstream::dynamo::table::ensure_table(&handle, table).await?;
+    if stream {
+        dynamo
+            .update_table()
+            .table_name(table)
+            .stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::NewAndOldImages)
+                    .build()?,
+            )
+            .send()
+            .await?;
+    }
+    Ok(())
+}
+
+/// Fails unless `table` holds `items` items (a Select=COUNT scan).
+pub async fn check_count(dynamo: &Client, table: &str, items: u64) -> Result<()> {
+    let mut count = 0u64;
+    let mut start = None;
+    loop {
+        let page = dynamo
+            .scan()
+            .table_name(table)
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .set_exclusive_start_key(start)
+            .send()
+            .await?;
+        count += page.count() as u64;
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            break;
+        }
+    }
+    if count != items {
+        return Err(format!("{table} holds {count} items, not {items}").into());
+    }
+    Ok(())
+}

@@ -25,7 +25,10 @@
 //!     the streamed pull under the Function URL's cap, without the cap, against a bare
 //!     scan; bytes through the URL; the function's peak RSS at 20k and 200k items;
 //! 12. restoring an export from S3 (`BENCH_CASES=restore`, module `restore`, run alone):
-//!     K = 1, 2, 4 seeder invocations against the local loader, and `--max-wcu` held.
+//!     K = 1, 2, 4 seeder invocations against the local loader, and `--max-wcu` held;
+//! 13. keeping a copy current (`BENCH_CASES=changes`, module `changes`, run alone):
+//!     `seeder --apply` against `seeder --from`, the latency of `changes --follow |
+//!     seeder --apply -`, and `scanstream changes` against a bare boto3 loop.
 //!
 //! Each case runs `REPS` times; tables show medians with min-max. Results go to
 //! `bench-results/` as JSON and CSV, with `plot.svg`.
@@ -38,6 +41,7 @@
 mod services;
 
 mod cases;
+mod changes;
 mod client;
 mod export;
 mod filter;
@@ -133,10 +137,11 @@ async fn main() -> Result<()> {
         Ok("filter") => return filter::run(&out_dir).await,
         Ok("export") => return export::run(&out_dir).await,
         Ok("restore") => return restore::run(&out_dir).await,
+        Ok("changes") => return changes::run(&out_dir).await,
         Ok("all") | Err(_) => {}
         Ok(other) => {
             return Err(format!(
-                "BENCH_CASES={other}: expected all, client, rate, query, load, filter, export or restore"
+                "BENCH_CASES={other}: expected all, client, rate, query, load, filter, export, restore or changes"
             )
             .into());
         }

@@ -12,7 +12,7 @@
 //! `TABLE_NAME` is fixed) and must end with every item. Results in
 //! `bench-results/restore.md` and `restore.json`.
 
-use crate::cases::{local_client, seeder_command, start_watch_in};
+use crate::cases::{check_count, empty_table, local_client, seeder_command, start_watch_in};
 use crate::export::s3_client;
 use crate::report::{Stat, machine};
 use crate::services::Service;
@@ -45,7 +45,7 @@ pub async fn run(out_dir: &Path) -> Result<()> {
             put_export(&s3_client, "imports/w400", 26_000, 2_000).await?,
         ),
     ];
-    empty_table(&dynamo).await?;
+    empty_table(&dynamo, TABLE, false).await?;
     let env = [
         ("IMPORT_BUCKET", BUCKET),
         ("IMPORT_PREFIX", "imports"),
@@ -61,7 +61,7 @@ pub async fn run(out_dir: &Path) -> Result<()> {
     let from = format!("s3://{BUCKET}/{big}");
     let (mut local, mut fan) = (Vec::new(), vec![Vec::new(); 3]);
     for _ in 0..REPS {
-        empty_table(&dynamo).await?;
+        empty_table(&dynamo, TABLE, false).await?;
         let started = Instant::now();
         let out = seeder_command(&ddb)
             .args(["--table", TABLE, "--from", &from])
@@ -71,20 +71,20 @@ pub async fn run(out_dir: &Path) -> Result<()> {
         if !out.status.success() {
             return Err(format!("seeder --from: {}", String::from_utf8_lossy(&out.stderr)).into());
         }
-        check_count(&dynamo, ITEMS).await?;
+        check_count(&dynamo, TABLE, ITEMS).await?;
         eprintln!("local loader: {:.0} items/s", ITEMS as f64 / seconds);
         local.push(ITEMS as f64 / seconds);
         for (slot, k) in [1u32, 2, 4].into_iter().enumerate() {
-            empty_table(&dynamo).await?;
+            empty_table(&dynamo, TABLE, false).await?;
             let (seconds, _) = restore(&url, &from, k, None, &s3_endpoint)?;
-            check_count(&dynamo, ITEMS).await?;
+            check_count(&dynamo, TABLE, ITEMS).await?;
             eprintln!("K={k}: {:.0} items/s", ITEMS as f64 / seconds);
             fan[slot].push(ITEMS as f64 / seconds);
         }
     }
     let mut rated = Vec::new();
     for (asked, folder) in &capped {
-        empty_table(&dynamo).await?;
+        empty_table(&dynamo, TABLE, false).await?;
         let from = format!("s3://{BUCKET}/{folder}");
         let (seconds, units) = restore(&url, &from, 2, Some(*asked), &s3_endpoint)?;
         eprintln!(
@@ -248,37 +248,5 @@ async fn put(s3: &aws_sdk_s3::Client, key: &str, body: Vec<u8>) -> Result<()> {
         .body(body.into())
         .send()
         .await?;
-    Ok(())
-}
-
-/// The bench table, empty: deleted if there, created keyed as the seeder's records.
-async fn empty_table(dynamo: &aws_sdk_dynamodb::Client) -> Result<()> {
-    let _ = dynamo.delete_table().table_name(TABLE).send().await;
-    let handle = scanstream::dynamo::client::Dynamo::from(dynamo.clone());
-    scanstream::dynamo::table::ensure_table(&handle, TABLE).await?;
-    Ok(())
-}
-
-/// Fails unless the bench table holds `items` items (a Select=COUNT scan).
-async fn check_count(dynamo: &aws_sdk_dynamodb::Client, items: u64) -> Result<()> {
-    let mut count = 0u64;
-    let mut start = None;
-    loop {
-        let page = dynamo
-            .scan()
-            .table_name(TABLE)
-            .select(aws_sdk_dynamodb::types::Select::Count)
-            .set_exclusive_start_key(start)
-            .send()
-            .await?;
-        count += page.count() as u64;
-        start = page.last_evaluated_key().cloned();
-        if start.is_none() {
-            break;
-        }
-    }
-    if count != items {
-        return Err(format!("the restored table holds {count} items, not {items}").into());
-    }
     Ok(())
 }
