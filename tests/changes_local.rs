@@ -212,13 +212,35 @@ async fn streams_that_cannot_be_read_are_refused_before_any_line() {
     );
     assert!(message.contains("KEYS_ONLY"), "{message}");
 
-    // A cursor of this stream, then the stream re-created: 410.
+    // A stream made after `since`: the changes between were never recorded.
     set_stream(&client, &table, None).await;
     set_stream(&client, &table, Some(StreamViewType::NewAndOldImages)).await;
+    let before = scanstream::format::time::iso8601(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as u64
+            - 600_000,
+    );
+    let (status, body) = get_via_handler(&streamer, &format!("changes=true&since={before}")).await;
+    let (status, code, message) = refusal(status, &body);
+    assert_eq!((status, code.as_str()), (410, "ChangesGone"), "{message}");
+    assert!(message.contains("stream began at"), "{message}");
+
+    // A cursor of this stream; the stream turned off, its cursor still drains it (24
+    // hours), a fresh read is refused; then the stream re-created: 410.
     random_writes(&client, &table, 10, 5, (12, 5)).await;
     let (_, trailers) = follow(&streamer, "changes=true", 1).await;
     let cursor = trailers[0].cursor.clone().expect("cursor");
     set_stream(&client, &table, None).await;
+    let (drained, _) = follow(&streamer, &format!("changes=true&cursor={cursor}"), 1).await;
+    assert!(drained.is_empty(), "nothing new: {drained:?}");
+    let (status, body) = get_via_handler(&streamer, "changes=true").await;
+    assert_eq!(
+        refusal(status, &body).0,
+        400,
+        "a fresh read of a stream turned off"
+    );
     set_stream(&client, &table, Some(StreamViewType::NewAndOldImages)).await;
     let (status, body) = get_via_handler(&streamer, &format!("changes=true&cursor={cursor}")).await;
     let (status, code, message) = refusal(status, &body);
@@ -230,6 +252,11 @@ async fn streams_that_cannot_be_read_are_refused_before_any_line() {
         ("changes=true&since=tomorrow", 400, "RFC 3339"),
         ("changes=true&segments=2", 400, "does not apply"),
         ("changes=true&limit=1001", 400, "1..=1000"),
+        (
+            "changes=true&since=2026-01-01T00:00:00Z&margin=3601",
+            400,
+            "margin",
+        ),
         ("since=2026-01-01T00:00:00Z", 400, "only to changes=true"),
         (&format!("cursor={cursor}"), 400, "changes=true"),
     ] {

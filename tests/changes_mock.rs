@@ -29,7 +29,11 @@ const ARN: &str = "arn:aws:dynamodb:us-east-1:1:table/t/stream/2026-12-07T00:00:
 
 /// The lineage: (shard, parent, closed, records). `left-left` is listed only from the
 /// second `DescribeStream` on, as a child appears once its parent has closed.
-const SHARDS: &[(&str, Option<&str>, bool, usize)] = &[
+/// A shard: its ID, parent, whether it is closed, and its records (`usize::MAX`: an open
+/// shard that always has another full page).
+type Spec = (&'static str, Option<&'static str>, bool, usize);
+
+const SHARDS: &[Spec] = &[
     ("root", None, true, 5),
     ("left", Some("root"), true, 6),
     ("right", Some("root"), false, 4),
@@ -37,7 +41,7 @@ const SHARDS: &[(&str, Option<&str>, bool, usize)] = &[
 ];
 
 fn sequence(shard: usize, index: usize) -> String {
-    format!("{}{:020}", shard + 1, index)
+    format!("{:02}{:020}", shard + 1, index)
 }
 
 fn record(shard: usize, index: usize) -> Record {
@@ -59,8 +63,8 @@ fn record(shard: usize, index: usize) -> Record {
         .build()
 }
 
-fn shard_index(id: &str) -> usize {
-    SHARDS
+fn shard_index(shards: &[Spec], id: &str) -> usize {
+    shards
         .iter()
         .position(|(name, ..)| *name == id)
         .expect("a known shard")
@@ -68,10 +72,14 @@ fn shard_index(id: &str) -> usize {
 
 /// A mocked stream of [`SHARDS`]: iterators are `shard@next-index`; the first
 /// `GetRecords` at `left@2` answers ExpiredIteratorException.
-fn client(describes: Arc<AtomicUsize>, expired: Arc<AtomicBool>) -> Client {
+fn client(
+    shards: &'static [Spec],
+    describes: Arc<AtomicUsize>,
+    expired: Arc<AtomicBool>,
+) -> Client {
     let describe = mock!(Client::describe_stream).then_compute_output(move |_| {
         let call = describes.fetch_add(1, Ordering::SeqCst);
-        let shards = SHARDS
+        let listed = shards
             .iter()
             .enumerate()
             .filter(|(_, (id, ..))| call > 0 || *id != "left-left")
@@ -93,20 +101,20 @@ fn client(describes: Arc<AtomicUsize>, expired: Arc<AtomicBool>) -> Client {
                     .stream_arn(ARN)
                     .stream_status(StreamStatus::Enabled)
                     .stream_view_type(StreamViewType::NewImage)
-                    .set_shards(Some(shards))
+                    .set_shards(Some(listed))
                     .build(),
             )
             .build()
     });
-    let iterator = mock!(Client::get_shard_iterator).then_compute_output(|input| {
+    let iterator = mock!(Client::get_shard_iterator).then_compute_output(move |input| {
         let id = input.shard_id().expect("shard");
-        let shard = shard_index(id);
+        shard_index(shards, id);
         let next = match input.shard_iterator_type() {
             Some(ShardIteratorType::AfterSequenceNumber) => {
                 let after = input.sequence_number().expect("a sequence number");
-                (0..SHARDS[shard].3)
-                    .position(|i| sequence(shard, i) == after)
-                    .expect("a sequence number of the shard")
+                after[2..]
+                    .parse::<usize>()
+                    .expect("a sequence number of ours")
                     + 1
             }
             Some(ShardIteratorType::TrimHorizon) => 0,
@@ -127,10 +135,10 @@ fn client(describes: Arc<AtomicUsize>, expired: Arc<AtomicBool>) -> Client {
                     .build(),
             ));
         }
-        let shard = shard_index(id);
-        let (_, _, closed, count) = SHARDS[shard];
+        let shard = shard_index(shards, id);
+        let (_, _, closed, count) = shards[shard];
         let limit = usize::try_from(input.limit().unwrap_or(1000)).expect("limit");
-        let end = (at + limit).min(count);
+        let end = at.saturating_add(limit).min(count);
         let next = if closed && end == count {
             None
         } else {
@@ -163,6 +171,16 @@ async fn call(
     cursor: Option<&ChangeCursor>,
     max_items: u64,
 ) -> (Vec<serde_json::Value>, Trailer) {
+    call_until(streams, cursor, max_items, None).await
+}
+
+/// [`call`], stopping at `deadline`.
+async fn call_until(
+    streams: &Streams,
+    cursor: Option<&ChangeCursor>,
+    max_items: u64,
+    deadline: Option<tokio::time::Instant>,
+) -> (Vec<serde_json::Value>, Trailer) {
     let listed = streams.describe(ARN).await.expect("describe");
     let plan = match plan_shards(&listed, cursor) {
         Ok(plan) => plan,
@@ -173,11 +191,12 @@ async fn call(
         arn: ARN.into(),
         seal: seal(),
         since_ms: None,
+        needed_ms: None,
         limit: 2,
         max_items: Some(max_items),
         compression: scanstream::format::compress::Compression::None,
-        max_bytes: 1 << 20,
-        deadline: None,
+        max_bytes: 1 << 30,
+        deadline,
     };
     let body: Vec<bytes::Bytes> = start(streams.clone(), walk, plan)
         .await
@@ -206,7 +225,7 @@ async fn a_split_lineage_is_read_parents_first_and_exactly_once_across_calls() {
     for max_items in [3, 7, 1000] {
         let describes = Arc::new(AtomicUsize::new(0));
         let expired = Arc::new(AtomicBool::new(false));
-        let streams = Streams::from(client(describes.clone(), expired.clone()));
+        let streams = Streams::from(client(SHARDS, describes.clone(), expired.clone()));
         let (mut order, mut cursor, mut renewals) = (Vec::new(), None, 0);
         let mut calls = 0;
         loop {
@@ -238,7 +257,7 @@ async fn a_split_lineage_is_read_parents_first_and_exactly_once_across_calls() {
         let place = |seq: &str| order.iter().position(|s| s == seq).expect("sent");
         for (child, (_, parent, ..)) in SHARDS.iter().enumerate() {
             let Some(parent) = parent else { continue };
-            let parent = shard_index(parent);
+            let parent = shard_index(SHARDS, parent);
             let parent_last = place(&sequence(parent, SHARDS[parent].3 - 1));
             let child_first = place(&sequence(child, 0));
             assert!(
@@ -266,6 +285,59 @@ async fn a_split_lineage_is_read_parents_first_and_exactly_once_across_calls() {
         assert!(
             describes.load(Ordering::SeqCst) >= 2,
             "listed again after a shard ended"
+        );
+    }
+}
+
+/// Seventeen shards that always have another full page, and a quiet one listed last.
+const BUSY: &[Spec] = &[
+    ("busy-00", None, false, usize::MAX),
+    ("busy-01", None, false, usize::MAX),
+    ("busy-02", None, false, usize::MAX),
+    ("busy-03", None, false, usize::MAX),
+    ("busy-04", None, false, usize::MAX),
+    ("busy-05", None, false, usize::MAX),
+    ("busy-06", None, false, usize::MAX),
+    ("busy-07", None, false, usize::MAX),
+    ("busy-08", None, false, usize::MAX),
+    ("busy-09", None, false, usize::MAX),
+    ("busy-10", None, false, usize::MAX),
+    ("busy-11", None, false, usize::MAX),
+    ("busy-12", None, false, usize::MAX),
+    ("busy-13", None, false, usize::MAX),
+    ("busy-14", None, false, usize::MAX),
+    ("busy-15", None, false, usize::MAX),
+    ("busy-16", None, false, usize::MAX),
+    ("quiet", None, false, 3),
+];
+
+/// GIVEN more busy shards than are read at once, and a quiet one, WHEN one call reads
+/// until its deadline THEN the quiet shard's records come too: shards take turns, so no
+/// shard waits behind busy ones until its records age out.
+#[tokio::test]
+async fn shards_take_turns_so_none_waits_behind_busy_ones() {
+    let streams = Streams::from(client(
+        BUSY,
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicBool::new(true)),
+    ));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+    let (records, trailer) = call_until(&streams, None, u64::MAX, Some(deadline)).await;
+    assert_eq!(trailer.reason, Some(StopReason::TimeBudget), "{trailer:?}");
+    let quiet = shard_index(BUSY, "quiet");
+    let sent: std::collections::BTreeSet<String> = records
+        .iter()
+        .map(|r| {
+            r["dynamodb"]["SequenceNumber"]
+                .as_str()
+                .expect("sequence")
+                .to_string()
+        })
+        .collect();
+    for i in 0..3 {
+        assert!(
+            sent.contains(&sequence(quiet, i)),
+            "the quiet shard's record {i} was never read"
         );
     }
 }

@@ -4,9 +4,11 @@
 //! cursor is the change stream's). `--follow` keeps polling.
 //!
 //! The time is `--since`, or the `changes_since` a snapshot's `--summary-json` recorded
-//! (`--since-snapshot`), less `--margin` (5 minutes by default): clocks differ, and
-//! DynamoDB rounds a record's creation time. Records from before T0 that are replayed
-//! converge, since applying a change writes the key's whole state.
+//! (`--since-snapshot`). The function is asked for it and for `--margin` (5 minutes by
+//! default): it refuses a time its stream cannot serve (older than the stream, or than 23
+//! hours), and sends the records from the time less the margin, since clocks differ and
+//! DynamoDB rounds a record's time. Records from before T0 that are replayed converge,
+//! since applying a change writes the key's whole state.
 //!
 //! A caught-up run keeps its checkpoint (the cursor is where the next run goes on), so
 //! the same command run again appends the changes made since.
@@ -31,8 +33,8 @@ const MAX_IDLE_INTERVAL: Duration = Duration::from_secs(30);
 pub struct ChangesArgs {
     /// The streamer's Function URL.
     pub url: String,
-    /// Read the changes made from this time on (RFC 3339, e.g. 2026-12-07T10:00:00Z),
-    /// less --margin.
+    /// Read the changes made from this time on (RFC 3339, e.g. 2026-12-07T10:00:00Z), and
+    /// those of the --margin before it.
     #[arg(
         long,
         conflicts_with = "since_snapshot",
@@ -40,11 +42,11 @@ pub struct ChangesArgs {
     )]
     pub since: Option<String>,
     /// Read the changes made since the snapshot whose `scanstream pull --summary-json`
-    /// FILE this is (its `changes_since`), less --margin.
+    /// FILE this is (its `changes_since`), and those of the --margin before it.
     #[arg(long, value_name = "FILE")]
     pub since_snapshot: Option<PathBuf>,
-    /// Seconds taken off the time, for clock skew and DynamoDB's rounding of a record's
-    /// time: older changes replayed converge.
+    /// Seconds before the time whose changes are read too, for clock skew and DynamoDB's
+    /// rounding of a record's time: older changes replayed converge.
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub margin: u64,
     /// Keep polling once caught up, every --interval seconds (longer while nothing comes,
@@ -144,6 +146,7 @@ fn options(args: &ChangesArgs, since: &str) -> PullOptions {
         shape: vec![
             ("changes".into(), "true".into()),
             ("since".into(), since.to_string()),
+            ("margin".into(), args.margin.to_string()),
         ],
         backoff: backoff(args.max_attempts),
         rcu_share: None,
@@ -161,7 +164,7 @@ fn options(args: &ChangesArgs, since: &str) -> PullOptions {
 /// Runs `scanstream changes`.
 pub async fn run(args: ChangesArgs) -> anyhow::Result<()> {
     let since_ms = since_ms(&args)?;
-    let from = iso8601(since_ms.saturating_sub(args.margin * 1000));
+    let from = iso8601(since_ms);
     if from.is_empty() {
         bail!("the time is past what RFC 3339 writes");
     }
@@ -169,7 +172,8 @@ pub async fn run(args: ChangesArgs) -> anyhow::Result<()> {
     // A checkpoint goes on only for the same stream read from the same time.
     let shape = OutputShape::default()
         .with("changes", "true")
-        .with("--since", from.clone());
+        .with("--since", from.clone())
+        .with("--margin", args.margin.to_string());
     let fresh = slices::plan(&args.url, 1, 1, shape);
     let files = Files {
         output: args.output.clone(),

@@ -93,6 +93,9 @@ pub struct StreamShards {
     pub status: String,
     /// `StreamViewType`.
     pub view_type: String,
+    /// `CreationRequestDateTime`, in milliseconds since the epoch: no change before it is
+    /// in the stream.
+    pub created_ms: Option<u64>,
     /// Every shard the stream lists.
     pub shards: Vec<Shard>,
 }
@@ -156,6 +159,9 @@ impl Streams {
             let view_type = description
                 .stream_view_type()
                 .map_or_else(String::new, |v| v.as_str().to_string());
+            let created_ms = description
+                .creation_request_date_time()
+                .and_then(|time| u64::try_from(time.to_millis().ok()?).ok());
             for shard in description.shards() {
                 let Some(id) = shard.shard_id() else { continue };
                 shards.push(Shard {
@@ -172,6 +178,7 @@ impl Streams {
                     return Ok(StreamShards {
                         status,
                         view_type,
+                        created_ms,
                         shards,
                     });
                 }

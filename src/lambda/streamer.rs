@@ -90,9 +90,9 @@ fn params_of(invocation: &Invocation<'_>, bounds: &Bounds) -> Result<Params, Api
     }
 }
 
-/// The largest POST body: a cursor of `MAX_CURSOR_BYTES`, or `MAX_PARTITIONS` `pk`
-/// values of the largest size percent-encoded, with a filter at its bounds, and room
-/// for the other parameters.
+/// The largest POST body: a cursor of `MAX_CURSOR_BYTES` (or a change cursor of its own
+/// bound), or `MAX_PARTITIONS` `pk` values of the largest size percent-encoded, with a
+/// filter at its bounds, and room for the other parameters.
 pub fn max_body_bytes(bounds: &Bounds) -> usize {
     let per_pk = "&pk=".len() + 3 * MAX_PK_TEXT_BYTES;
     let filter = 3
@@ -101,7 +101,11 @@ pub fn max_body_bytes(bounds: &Bounds) -> usize {
             + limits::MAX_PLACEHOLDERS
                 * (limits::MAX_PLACEHOLDER_BYTES + limits::MAX_NAME_BYTES + 8));
     let query = bounds.max_partitions as usize * per_pk + filter;
-    bounds.max_cursor_bytes.max(query) + 16 * 1024
+    bounds
+        .max_cursor_bytes
+        .max(query)
+        .max(crate::format::cursor::changes::MAX_CHANGE_CURSOR_BYTES)
+        + 16 * 1024
 }
 
 /// What an invocation asks for: a read of the table, or of its changes.
@@ -198,10 +202,7 @@ impl<S: PageSource> Streamer<S> {
         };
         Self {
             bounds: bounds(&config),
-            change_bounds: ChangeBounds {
-                seal: seal.clone(),
-                max_cursor_bytes: config.max_cursor_bytes,
-            },
+            change_bounds: ChangeBounds { seal: seal.clone() },
             reader: Reader::new(source, seal, config.max_response_bytes),
             config,
             bucket: None,

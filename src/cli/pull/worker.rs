@@ -101,6 +101,10 @@ enum Outcome {
     Fatal(String),
 }
 
+/// Trailer error codes after which a slice cannot go on, whatever the attempts: a read
+/// of changes whose stream no longer keeps them, or whose cursor would be too long.
+const FATAL_CODES: &[&str] = &["ChangesGone", "TooManyShards"];
+
 impl Worker {
     /// Calls until the slice is done, or a call fails for good; the error names why.
     pub async fn run(self, mut slice: SliceState) -> Result<(), String> {
@@ -255,6 +259,18 @@ impl Worker {
             cursor: trailer.cursor.clone(),
             done: trailer.complete && unknown.is_none(),
         };
+        // A read of changes whose stream no longer keeps what it needs cannot go on: what
+        // the call sent is committed (with its cursor), and the run stops saying why.
+        let fatal = trailer
+            .error
+            .as_ref()
+            .filter(|e| FATAL_CODES.contains(&e.code.as_str()))
+            .map(|e| format!("{}: {}", e.code, e.message));
+        if let Some(why) = &fatal
+            && next.cursor.is_none()
+        {
+            return Err(why.clone());
+        }
         if !next.done && next.cursor.is_none() {
             return Err(match unknown {
                 Some(value) => format!(
@@ -284,6 +300,9 @@ impl Worker {
             self.counters.add_consumed(units);
         }
         *slice = next;
+        if let Some(why) = fatal {
+            return Err(why);
+        }
         // A stream the function ended on an error made progress; it is retried from its
         // cursor, but only a call that sent nothing and left the cursor where it was
         // counts against the attempts.
@@ -378,7 +397,8 @@ impl Worker {
         let filtered = options.shape.iter().any(|(name, _)| name == "filter");
         // An export call sends nothing until it completes a file, which under a read-rate
         // cap may take most of the invocation: it is waited for as a count is.
-        let silent = options.count || filtered || options.export.is_some();
+        // A read of changes sends nothing while it skips records from before `since`.
+        let silent = options.count || filtered || options.export.is_some() || options.changes;
         let idle = idle_timeout(silent, options.idle_timeout);
         let request = Request {
             url: &options.url,

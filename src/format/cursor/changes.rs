@@ -22,6 +22,10 @@ pub const MAX_SHARD_ID: usize = 65;
 pub const MAX_SEQUENCE: usize = 40;
 /// The longest stream ARN (its API reference: 37 to 1024 characters).
 pub const MAX_STREAM_ARN: usize = 1024;
+/// The longest change cursor minted or taken, whatever `MAX_CURSOR_BYTES` says: a shard
+/// held costs about 42 bytes, so this holds about 6,000 open shards. (A table read's cursor
+/// is bounded by its segments; a stream's by the table's partitions, which no setting caps.)
+pub const MAX_CHANGE_CURSOR_BYTES: usize = 256 * 1024;
 
 /// Where one shard stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,8 +44,14 @@ pub struct ChangeCursor {
     /// The stream's ARN: a cursor of another stream (the table's stream re-created) is not
     /// one this read can go on from.
     pub stream: String,
-    /// Records created before this time (milliseconds since the epoch) are skipped.
+    /// Records created before this time (milliseconds since the epoch) are skipped: the
+    /// request's `since` less its margin, rounded down to the minute.
     pub since_ms: Option<u64>,
+    /// The creation time of the oldest record the next call may still need from a shard
+    /// this cursor does not hold (one not started): past the stream's retention, those
+    /// records may be gone without any error, so such a cursor is refused. `None` when the
+    /// read asked for everything the stream keeps (no `since`) and some shard is unstarted.
+    pub needed_ms: Option<u64>,
     /// The shards with a position, by shard ID; a shard the stream lists and this does
     /// not (and that is no ancestor of one it does) has not been started.
     pub shards: BTreeMap<String, ShardPosition>,
@@ -56,6 +66,8 @@ struct Payload {
     stream: String,
     #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
     since_ms: Option<u64>,
+    #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
+    needed_ms: Option<u64>,
     /// A shard's last sequence number read, or `null` when it is done.
     #[serde(rename = "p")]
     shards: BTreeMap<String, Option<String>>,
@@ -68,6 +80,7 @@ impl ChangeCursor {
             table: self.table.clone(),
             stream: self.stream.clone(),
             since_ms: self.since_ms,
+            needed_ms: self.needed_ms,
             shards: self
                 .shards
                 .iter()
@@ -115,6 +128,7 @@ impl ChangeCursor {
             table: payload.table,
             stream: payload.stream,
             since_ms: payload.since_ms,
+            needed_ms: payload.needed_ms,
             shards: payload
                 .shards
                 .into_iter()
@@ -135,6 +149,7 @@ mod tests {
             stream: "arn:aws:dynamodb:us-east-1:1:table/orders/stream/2026-12-07T00:00:00.000"
                 .into(),
             since_ms: Some(1_765_000_000_000),
+            needed_ms: Some(1_765_000_060_000),
             shards: BTreeMap::from([
                 ("shardId-0001".to_string(), ShardPosition::Done),
                 (
@@ -196,6 +211,7 @@ mod tests {
                 table: "t".into(),
                 stream: "arn".into(),
                 since_ms: None,
+                needed_ms: None,
                 shards: BTreeMap::from([(id.to_string(), at.map(str::to_string))]),
             };
             let token = seal(VERSION, &serde_json::to_vec(&payload).expect("JSON"), b"");

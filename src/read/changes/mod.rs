@@ -8,12 +8,13 @@
 //! its parent is read to its end. The cursor holds each shard's last sequence number
 //! sent, so a resumed read sends each record once.
 
+mod shard;
 pub mod walk;
 
 use crate::dynamo::client::Dynamo;
 use crate::dynamo::streams::{StreamError, StreamShards, Streams, table_stream};
 use crate::format::compress::Compression;
-use crate::format::cursor::changes::{ChangeCursor, ShardPosition};
+use crate::format::cursor::changes::{ChangeCursor, MAX_CHANGE_CURSOR_BYTES, ShardPosition};
 use crate::format::cursor::{CursorError, CursorSeal};
 use crate::format::error::UpstreamError;
 use crate::read::params::{ErrorCode, Params, RequestError, quoted};
@@ -23,6 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 
 /// The parameters `changes=true` takes; any other is refused beside it.
 pub const CHANGE_PARAMETERS: &[&str] = &[
+    "margin",
     "changes",
     "since",
     "cursor",
@@ -33,6 +35,11 @@ pub const CHANGE_PARAMETERS: &[&str] = &[
 
 /// How long DynamoDB Streams keeps a record.
 pub const RETENTION_MS: u64 = 24 * 3600 * 1000;
+/// How far back a read may start: the retention less an hour, so the read reaches the
+/// oldest records it needs (in every shard) before DynamoDB trims them.
+pub const SAFE_RETENTION_MS: u64 = RETENTION_MS - 3600 * 1000;
+/// The most `margin` takes, in seconds.
+pub const MAX_MARGIN_S: u64 = 3600;
 /// How far in the future `since` may be (clock skew), and still be taken.
 const SINCE_AHEAD_MS: u64 = 5 * 60 * 1000;
 /// `GetRecords`' own bounds on `Limit`.
@@ -41,8 +48,15 @@ pub const MAX_RECORDS_LIMIT: u32 = 1000;
 /// A read of the table's changes, checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChangesRequest {
-    /// Records created before this (milliseconds since the epoch) are skipped.
+    /// Records created before this (milliseconds since the epoch) are skipped: `since` less
+    /// `margin`, rounded down to the minute (DynamoDB rounds a record's time down: to the
+    /// second, and DynamoDB Local to the minute).
     pub since_ms: Option<u64>,
+    /// `since` itself, for a fresh read: the stream must be older.
+    pub cutoff_ms: Option<u64>,
+    /// The oldest record the read needs from a shard it has not started (the cursor's
+    /// `needed_ms`, or `since`).
+    pub needed_ms: Option<u64>,
     /// Where a resumed read goes on.
     pub cursor: Option<ChangeCursor>,
     /// Records a `GetRecords` call asks for (1 to 1,000).
@@ -58,8 +72,6 @@ pub struct ChangesRequest {
 pub struct ChangeBounds {
     /// The seal cursors are made and checked with.
     pub seal: CursorSeal,
-    /// The longest cursor taken.
-    pub max_cursor_bytes: usize,
 }
 
 /// Whether the parameters ask for the table's changes.
@@ -89,7 +101,7 @@ pub fn parse_changes(
     let cursor = match params.text("cursor") {
         None => None,
         Some(token) => Some(
-            ChangeCursor::decode(token, &bounds.seal.secret, bounds.max_cursor_bytes)
+            ChangeCursor::decode(token, &bounds.seal.secret, MAX_CHANGE_CURSOR_BYTES)
                 .map_err(|err| cursor_error(&err))?,
         ),
     };
@@ -101,7 +113,14 @@ pub fn parse_changes(
             "the cursor is of another table's stream".into(),
         ));
     }
-    let since_ms = match (params.text("since"), &cursor) {
+    let gone = |message: String| RequestError::new(ErrorCode::ChangesGone, message);
+    let margin_s = params.integer("margin", 0u64, 0, MAX_MARGIN_S)?;
+    if cursor.is_some() && params.has("margin") {
+        return Err(invalid(
+            "margin is fixed by the cursor: give one or the other".into(),
+        ));
+    }
+    let (since_ms, cutoff_ms, needed_ms) = match (params.text("since"), &cursor) {
         (Some(_), Some(_)) => {
             return Err(invalid(
                 "since is fixed by the cursor: give one or the other".into(),
@@ -113,19 +132,30 @@ pub fn parse_changes(
             if since > now_ms + SINCE_AHEAD_MS {
                 return Err(invalid(format!("since {} is in the future", quoted(text))));
             }
-            if since + RETENTION_MS < now_ms {
-                return Err(RequestError::new(
-                    ErrorCode::ChangesGone,
-                    format!(
-                        "since {} is more than 24 hours ago: the stream no longer keeps changes from then; take a new snapshot",
-                        quoted(text)
-                    ),
-                ));
+            if since + SAFE_RETENTION_MS < now_ms {
+                return Err(gone(format!(
+                    "since {} is more than 23 hours ago: the stream keeps changes 24 hours, and a read needs time to reach them in every shard; take a new snapshot",
+                    quoted(text)
+                )));
             }
-            Some(since)
+            let floor = since.saturating_sub(margin_s * 1000) / 60_000 * 60_000;
+            (Some(floor), Some(since), Some(since))
         }
-        (None, Some(cursor)) => cursor.since_ms,
-        (None, None) => None,
+        (None, Some(cursor)) => {
+            if let Some(needed) = cursor.needed_ms
+                && needed + SAFE_RETENTION_MS < now_ms
+            {
+                return Err(gone(format!(
+                    "the cursor needs changes from {}, more than 23 hours ago: the stream may no longer keep them; take a new snapshot",
+                    crate::format::time::iso8601(needed)
+                )));
+            }
+            (cursor.since_ms, None, cursor.needed_ms)
+        }
+        (None, None) if params.has("margin") => {
+            return Err(invalid("margin needs since".into()));
+        }
+        (None, None) => (None, None, None),
     };
     let limit = match params.text("limit") {
         None => MAX_RECORDS_LIMIT,
@@ -165,6 +195,8 @@ pub fn parse_changes(
     };
     Ok(ChangesRequest {
         since_ms,
+        cutoff_ms,
+        needed_ms,
         cursor,
         limit,
         max_items,
@@ -237,19 +269,19 @@ impl ChangeReader {
     ) -> Result<BoxStream<'static, Bytes>, ChangesRefused> {
         let table = &self.seal.table;
         let stream = table_stream(&self.dynamo, table).await?;
-        let Some(arn) = stream.arn.filter(|_| stream.enabled) else {
+        // A disabled stream is kept readable for 24 hours: a cursor of it may drain it.
+        let drains = |arn: &String| {
+            request
+                .cursor
+                .as_ref()
+                .is_some_and(|cursor| &cursor.stream == arn)
+        };
+        let Some(arn) = stream.arn.filter(|arn| stream.enabled || drains(arn)) else {
             return Err(not_readable(format!(
                 "the table has no enabled stream: set its StreamSpecification (StreamEnabled, StreamViewType {})",
                 VIEW_TYPES_WITH_NEW_IMAGES.join(" or ")
             )));
         };
-        let view = stream.view_type.unwrap_or_default();
-        if !VIEW_TYPES_WITH_NEW_IMAGES.contains(&view.as_str()) {
-            return Err(not_readable(format!(
-                "the table's stream is of StreamViewType {view}, whose records have no new image to copy: set its StreamSpecification's StreamViewType to {}",
-                VIEW_TYPES_WITH_NEW_IMAGES.join(" or ")
-            )));
-        }
         if let Some(cursor) = &request.cursor
             && cursor.stream != arn
         {
@@ -258,6 +290,26 @@ impl ChangeReader {
             ));
         }
         let listed = self.streams.describe(&arn).await.map_err(stream_refusal)?;
+        // The table names the view type of its enabled stream; a stream turned off, its own.
+        let view = match stream.view_type.filter(|_| stream.enabled) {
+            Some(view) => view,
+            None => listed.view_type.clone(),
+        };
+        if !VIEW_TYPES_WITH_NEW_IMAGES.contains(&view.as_str()) {
+            return Err(not_readable(format!(
+                "the table's stream is of StreamViewType {view}, whose records have no new image to copy: set its StreamSpecification's StreamViewType to {}",
+                VIEW_TYPES_WITH_NEW_IMAGES.join(" or ")
+            )));
+        }
+        if let (Some(cutoff), Some(created)) = (request.cutoff_ms, listed.created_ms)
+            && created > cutoff
+        {
+            return Err(gone(format!(
+                "the table's stream began at {}, after since {}: the changes between were never recorded; take a new snapshot now that the stream is on",
+                crate::format::time::iso8601(created),
+                crate::format::time::iso8601(cutoff)
+            )));
+        }
         let shards = plan_shards(&listed, request.cursor.as_ref())?;
         walk::start(
             self.streams.clone(),
@@ -265,6 +317,7 @@ impl ChangeReader {
                 arn,
                 seal: self.seal.clone(),
                 since_ms: request.since_ms,
+                needed_ms: request.needed_ms,
                 limit: request.limit,
                 max_items: request.max_items,
                 compression: request.compression,
@@ -302,6 +355,8 @@ pub struct ShardPlan {
     pub parent: Option<String>,
     /// Where it is: not started (`None`), after a sequence number, or done.
     pub position: Option<ShardPosition>,
+    /// Whether it is closed: it is done only once read to its end.
+    pub closed: bool,
 }
 
 /// Every listed shard's place, from the cursor: its own entries, and the ancestors of a
@@ -330,6 +385,7 @@ pub fn plan_shards(
                 ShardPlan {
                     parent,
                     position: None,
+                    closed: shard.closed,
                 },
             )
         })
@@ -394,7 +450,6 @@ mod tests {
                 table: "t".into(),
                 secret: Arc::from(&b"s"[..]),
             },
-            max_cursor_bytes: 16_384,
         }
     }
 
@@ -414,7 +469,11 @@ mod tests {
         let request =
             parse("changes=true&since=2025-12-06T04:46:40Z&limit=10&compress=zstd&max_items=5")
                 .expect("valid");
-        assert_eq!(request.since_ms, Some(NOW - 3_600_000));
+        // An hour and 40 s back, rounded down to the minute.
+        assert_eq!(request.since_ms, Some(NOW - 3_640_000));
+        assert_eq!(request.cutoff_ms, Some(NOW - 3_600_000));
+        let margined = parse("changes=true&since=2025-12-06T04:46:40Z&margin=300").expect("valid");
+        assert_eq!(margined.since_ms, Some(NOW - 3_940_000));
         assert_eq!((request.limit, request.max_items), (10, Some(5)));
         for (query, says) in [
             ("changes=yes", "only true"),
@@ -426,11 +485,17 @@ mod tests {
             ("changes=true&since=yesterday", "RFC 3339"),
             ("changes=true&since=2025-12-06T07:00:00Z", "future"),
             ("changes=true&cursor=x", "cursor"),
+            ("changes=true&margin=60", "margin needs since"),
+            (
+                "changes=true&since=2025-12-06T04:46:40Z&margin=3601",
+                "margin",
+            ),
         ] {
             let err = parse(query).expect_err(query);
             assert!(err.message.contains(says), "{query}: {}", err.message);
         }
-        let err = parse("changes=true&since=2025-12-05T05:00:00Z").expect_err("too old");
+        // 23 hours and more back: the read could not reach every shard before the trim.
+        let err = parse("changes=true&since=2025-12-05T06:30:00Z").expect_err("too old");
         assert_eq!(err.code, ErrorCode::ChangesGone);
     }
 
@@ -440,11 +505,29 @@ mod tests {
             table: "t".into(),
             stream: "arn".into(),
             since_ms: Some(NOW - 10),
+            needed_ms: Some(NOW - 10),
             shards: BTreeMap::new(),
         };
         let token = cursor.encode(b"s");
         let request = parse(&format!("changes=true&cursor={token}")).expect("valid");
         assert_eq!(request.since_ms, Some(NOW - 10));
+        assert!(
+            parse(&format!("changes=true&cursor={token}&margin=5"))
+                .expect_err("margin beside a cursor")
+                .message
+                .contains("fixed by the cursor")
+        );
+        let stale = ChangeCursor {
+            needed_ms: Some(NOW - 23 * 3_600_000 - 1),
+            ..cursor.clone()
+        }
+        .encode(b"s");
+        assert_eq!(
+            parse(&format!("changes=true&cursor={stale}"))
+                .expect_err("past the retention")
+                .code,
+            ErrorCode::ChangesGone
+        );
         assert!(
             parse(&format!(
                 "changes=true&cursor={token}&since=2025-12-06T05:46:40Z"
@@ -479,6 +562,7 @@ mod tests {
         let listed = StreamShards {
             status: "ENABLED".into(),
             view_type: "NEW_AND_OLD_IMAGES".into(),
+            created_ms: None,
             shards: vec![
                 shard("a", Some("trimmed")),
                 shard("b", Some("a")),
@@ -490,6 +574,7 @@ mod tests {
             table: "t".into(),
             stream: "arn".into(),
             since_ms: None,
+            needed_ms: None,
             shards: BTreeMap::from([
                 ("c".to_string(), ShardPosition::After("5".into())),
                 ("gone".to_string(), ShardPosition::Done),

@@ -8,18 +8,24 @@
 //! call's cursor covers exactly the records the client got. A child is started by the
 //! merge once its parent's end has been taken, after every page of the parent was sent.
 //!
-//! A shard's iterator that expires (15 minutes) is renewed after its last record. An
-//! open shard is caught up when two `GetRecords` in a row return nothing (DynamoDB may
-//! return an empty page before records further on); a closed shard is done when it has
-//! no next iterator. When every shard is caught up or done, the stream is described once
-//! more if a shard ended during the call (its children may be new), and the call ends
-//! `caught_up`.
+//! Shards take turns: a task reads at most `shard::PAGES_A_TURN` pages, then gives its place
+//! to the shard that has waited longest, so a busy shard cannot keep a quiet one from
+//! being read until its records age out.
+//!
+//! A closed shard is done when it has no next iterator. An open shard is caught up when
+//! it returns a record created after the call began (less a second: DynamoDB rounds), or
+//! `shard::EMPTY_PAGES_CAUGHT_UP` empty pages in a row (DynamoDB may return an empty page
+//! before records further on, and DynamoDB Local rounds times to the minute). When every
+//! shard is caught up or done, the stream is described once more if a shard ended during
+//! the call (its children may be new), and the call ends `caught_up`. A shard's iterator
+//! that expires (15 minutes) is renewed after its last record.
 
 use super::ShardPlan;
+use super::shard::{Event, ShardPage, ShardReader};
 use crate::dynamo::streams::{StreamError, Streams};
 use crate::format::compress::{Compression, Compressor};
 use crate::format::cursor::CursorSeal;
-use crate::format::cursor::changes::{ChangeCursor, ShardPosition};
+use crate::format::cursor::changes::{ChangeCursor, MAX_CHANGE_CURSOR_BYTES, ShardPosition};
 use crate::format::error::ErrorKind;
 use crate::format::trailer::{StopReason, Trailer, TrailerError};
 use bytes::Bytes;
@@ -32,10 +38,6 @@ use tracing::warn;
 
 /// Shards read at once.
 pub const SHARDS_AT_ONCE: usize = 16;
-/// Empty pages in a row after which an open shard counts as caught up.
-const EMPTY_PAGES_CAUGHT_UP: u32 = 2;
-/// Renewals of an expired iterator in a row before the shard fails.
-const MAX_RENEWALS: u32 = 3;
 /// `DescribeStream` calls a walk makes at most, the first included (its limit is 10 a
 /// second per account).
 const MAX_DESCRIBES: u32 = 10;
@@ -49,6 +51,9 @@ pub struct Walk {
     pub seal: CursorSeal,
     /// Records created before this are read but not sent.
     pub since_ms: Option<u64>,
+    /// The oldest record the read needs from a shard it has not started: what the cursor
+    /// says while some shard is unstarted.
+    pub needed_ms: Option<u64>,
     /// Records a `GetRecords` asks for.
     pub limit: u32,
     /// Records sent at most.
@@ -59,31 +64,6 @@ pub struct Walk {
     pub max_bytes: u64,
     /// When to stop.
     pub deadline: Option<Instant>,
-}
-
-/// One page of a shard, encoded.
-#[derive(Debug)]
-struct ShardPage {
-    /// The lines of the records sent.
-    lines: Vec<u8>,
-    /// Each record's line end in `lines` and its sequence number, in order.
-    records: Vec<(usize, String)>,
-    /// The last sequence number read (sent or skipped as older than `since`).
-    last: Option<String>,
-    /// Records read, those skipped included.
-    read: u64,
-}
-
-#[derive(Debug)]
-enum Event {
-    Page(String, ShardPage),
-    /// The shard is closed and read to its end.
-    Done(String),
-    /// The open shard returned nothing new.
-    CaughtUp(String),
-    /// An iterator was renewed.
-    Renewed,
-    Failed(String, StreamError),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +79,9 @@ struct Shard {
     parent: Option<String>,
     state: State,
     after: Option<String>,
+    closed: bool,
+    /// When it last started a turn (0: never): the longest waiting goes first.
+    turn: u64,
 }
 
 /// Starts the walk over `plan` (every listed shard's place): the iterators of the first
@@ -120,6 +103,8 @@ pub async fn start(
                 parent: plan.parent,
                 state,
                 after,
+                closed: plan.closed,
+                turn: 0,
             };
             (id, shard)
         })
@@ -133,19 +118,16 @@ pub async fn start(
     let (out, body) = mpsc::channel::<Bytes>(2);
     let (events, inbox) = mpsc::channel::<Event>(SHARDS_AT_ONCE);
     let mut tasks = JoinSet::new();
+    let started_ms = now_ms();
+    let mut turns = 0;
     for (id, iterator) in first.into_iter().zip(iterators) {
-        if let Some(shard) = shards.get_mut(&id) {
-            shard.state = State::Reading;
-        }
-        let reader = ShardReader {
-            streams: streams.clone(),
-            arn: walk.arn.clone(),
-            id: id.clone(),
-            after: shards.get(&id).and_then(|s| s.after.clone()),
-            since_ms: walk.since_ms,
-            limit: walk.limit,
-            events: events.clone(),
+        let Some(shard) = shards.get_mut(&id) else {
+            continue;
         };
+        turns += 1;
+        shard.state = State::Reading;
+        shard.turn = turns;
+        let reader = reader(&streams, &walk, &id, shard, started_ms, events.clone());
         tasks.spawn(reader.run(iterator));
     }
     let merge = Merge {
@@ -166,14 +148,17 @@ pub async fn start(
         wire: 0,
         ended_shards: false,
         describes: 1,
+        started_ms,
+        turns,
     };
     tokio::spawn(merge.run());
     Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(body)))
 }
 
-/// The shards that may start: waiting, with no parent left to read.
+/// The shards that may start: waiting, with no parent left to read; the one that has
+/// waited longest first.
 fn ready(shards: &BTreeMap<String, Shard>) -> Vec<String> {
-    shards
+    let mut ready: Vec<(u64, &String)> = shards
         .iter()
         .filter(|(_, shard)| shard.state == State::Waiting)
         .filter(|(_, shard)| {
@@ -183,96 +168,38 @@ fn ready(shards: &BTreeMap<String, Shard>) -> Vec<String> {
                 .and_then(|parent| shards.get(parent))
                 .is_none_or(|parent| parent.state == State::Done)
         })
-        .map(|(id, _)| id.clone())
-        .collect()
+        .map(|(id, shard)| (shard.turn, id))
+        .collect();
+    ready.sort();
+    ready.into_iter().map(|(_, id)| id.clone()).collect()
 }
 
-/// Reads one shard in order, a page at a time, each after a slot in the merge is free.
-struct ShardReader {
-    streams: Streams,
-    arn: String,
-    id: String,
-    after: Option<String>,
-    since_ms: Option<u64>,
-    limit: u32,
+/// The reader of shard `id` for this walk, from where `shard` stands.
+fn reader(
+    streams: &Streams,
+    walk: &Walk,
+    id: &str,
+    shard: &Shard,
+    started_ms: u64,
     events: mpsc::Sender<Event>,
+) -> ShardReader {
+    ShardReader {
+        streams: streams.clone(),
+        arn: walk.arn.clone(),
+        id: id.to_string(),
+        after: shard.after.clone(),
+        since_ms: walk.since_ms,
+        limit: walk.limit,
+        closed: shard.closed,
+        started_ms,
+        events,
+    }
 }
 
-impl ShardReader {
-    async fn run(mut self, first: Option<String>) {
-        let event = self.read(first).await;
-        // The merge gone (the call ended) is not this task's failure.
-        let _ = self.events.send(event).await;
-    }
-
-    /// Reads to the shard's end, or until it is caught up or fails: the last event.
-    async fn read(&mut self, first: Option<String>) -> Event {
-        let Some(mut iterator) = first else {
-            return Event::Done(self.id.clone());
-        };
-        let (mut empty, mut renewals) = (0, 0);
-        loop {
-            let Ok(slot) = self.events.reserve().await else {
-                return Event::Done(self.id.clone());
-            };
-            let page = match self.streams.records(&iterator, self.limit as i32).await {
-                Ok(page) => page,
-                Err(StreamError::IteratorExpired) if renewals < MAX_RENEWALS => {
-                    renewals += 1;
-                    slot.send(Event::Renewed);
-                    match self
-                        .streams
-                        .iterator(&self.arn, &self.id, self.after.as_deref())
-                        .await
-                    {
-                        Ok(Some(renewed)) => {
-                            iterator = renewed;
-                            continue;
-                        }
-                        Ok(None) => return Event::Done(self.id.clone()),
-                        Err(err) => return Event::Failed(self.id.clone(), err),
-                    }
-                }
-                Err(err) => return Event::Failed(self.id.clone(), err),
-            };
-            renewals = 0;
-            let mut encoded = ShardPage {
-                lines: Vec::new(),
-                records: Vec::with_capacity(page.records.len()),
-                last: None,
-                read: page.records.len() as u64,
-            };
-            for record in &page.records {
-                let old = match (self.since_ms, record.created_ms) {
-                    (Some(since), Some(created)) => created < since,
-                    _ => false,
-                };
-                if !old {
-                    record.write_line(&mut encoded.lines, &self.arn);
-                    encoded
-                        .records
-                        .push((encoded.lines.len(), record.sequence.clone()));
-                }
-                encoded.last = Some(record.sequence.clone());
-            }
-            if let Some(last) = &encoded.last {
-                self.after = Some(last.clone());
-            }
-            empty = if page.records.is_empty() {
-                empty + 1
-            } else {
-                0
-            };
-            slot.send(Event::Page(self.id.clone(), encoded));
-            match page.next {
-                None => return Event::Done(self.id.clone()),
-                Some(_) if empty >= EMPTY_PAGES_CAUGHT_UP => {
-                    return Event::CaughtUp(self.id.clone());
-                }
-                Some(next) => iterator = next,
-            }
-        }
-    }
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64)
 }
 
 /// The merge: takes the shards' events in arrival order, sends their pages, starts
@@ -295,6 +222,10 @@ struct Merge {
     wire: u64,
     ended_shards: bool,
     describes: u32,
+    /// When the call began (milliseconds since the epoch).
+    started_ms: u64,
+    /// Turns handed out so far.
+    turns: u64,
 }
 
 impl Merge {
@@ -360,6 +291,7 @@ impl Merge {
                     self.ended_shards = true;
                 }
                 Event::CaughtUp(id) => self.set_state(&id, State::CaughtUp),
+                Event::Yielded(id) => self.set_state(&id, State::Waiting),
                 Event::Renewed => self.renewals += 1,
                 Event::Failed(id, err) => {
                     warn!(shard = %id, error = %err, "a shard failed");
@@ -389,16 +321,17 @@ impl Merge {
             let Some(shard) = self.shards.get_mut(&id) else {
                 continue;
             };
+            self.turns += 1;
             shard.state = State::Reading;
-            let reader = ShardReader {
-                streams: self.streams.clone(),
-                arn: self.walk.arn.clone(),
-                id: id.clone(),
-                after: shard.after.clone(),
-                since_ms: self.walk.since_ms,
-                limit: self.walk.limit,
-                events: self.events.clone(),
-            };
+            shard.turn = self.turns;
+            let reader = reader(
+                &self.streams,
+                &self.walk,
+                &id,
+                shard,
+                self.started_ms,
+                self.events.clone(),
+            );
             let streams = self.streams.clone();
             let arn = self.walk.arn.clone();
             let after = shard.after.clone();
@@ -425,16 +358,18 @@ impl Merge {
                     .parent
                     .clone()
                     .filter(|parent| known.contains(parent.as_str()));
-                new.push((shard.id.clone(), parent));
+                new.push((shard.id.clone(), parent, shard.closed));
             }
         }
-        for (id, parent) in new {
+        for (id, parent, closed) in new {
             self.shards.insert(
                 id,
                 Shard {
                     parent,
                     state: State::Waiting,
                     after: None,
+                    closed,
+                    turn: 0,
                 },
             );
         }
@@ -444,8 +379,6 @@ impl Merge {
     /// Sends a page (cut to `max_items`), moving its shard's position: the reason to stop
     /// when the call must stop here.
     async fn send_page(&mut self, id: &str, mut page: ShardPage) -> Option<StopReason> {
-        self.pages += 1;
-        self.read += page.read;
         let mut stop = None;
         if let Some(max) = self.walk.max_items {
             let left = usize::try_from(max.saturating_sub(self.items)).unwrap_or(usize::MAX);
@@ -462,6 +395,8 @@ impl Merge {
         if self.wire > 0 && self.wire + page.lines.len() as u64 > self.walk.max_bytes {
             return Some(StopReason::ByteBudget);
         }
+        self.pages += 1;
+        self.read += page.read;
         if !page.lines.is_empty() {
             let wire = match self.compressor.as_mut() {
                 Some(compressor) => compressor.page(&page.lines),
@@ -482,8 +417,24 @@ impl Merge {
         stop
     }
 
-    fn trailer(&self, reason: StopReason, error: Option<TrailerError>) -> Trailer {
+    fn trailer(&self, mut reason: StopReason, mut error: Option<TrailerError>) -> Trailer {
         let elapsed_ms = self.started.elapsed().as_millis() as u64;
+        let mut cursor = Some(self.cursor().encode(&self.walk.seal.secret));
+        if cursor
+            .as_ref()
+            .is_some_and(|token| token.len() > MAX_CHANGE_CURSOR_BYTES)
+        {
+            // Never a cursor this server would refuse: the read cannot go on, and says so.
+            cursor = None;
+            reason = StopReason::Error;
+            error = Some(TrailerError {
+                code: "TooManyShards".into(),
+                message: format!(
+                    "the stream has more open shards than a cursor of {MAX_CHANGE_CURSOR_BYTES} bytes holds"
+                ),
+                segment: None,
+            });
+        }
         Trailer {
             changes_since: None,
             complete: reason == StopReason::CaughtUp,
@@ -499,7 +450,7 @@ impl Merge {
             elapsed_ms,
             ttfb_ms: self.ttfb_ms.unwrap_or(elapsed_ms),
             reason: Some(reason),
-            cursor: Some(self.cursor().encode(&self.walk.seal.secret)),
+            cursor,
             error,
         }
     }
@@ -526,10 +477,22 @@ impl Merge {
         positions.retain(|id, position| {
             !(*position == ShardPosition::Done && parents.contains_key(id.as_str()))
         });
+        // Records a shard not started holds may be as old as the read's start; once every
+        // listed shard is held, only shards made after this call began are new.
+        let unstarted = self
+            .shards
+            .values()
+            .any(|shard| shard.state != State::Done && shard.after.is_none());
+        let needed_ms = if unstarted {
+            self.walk.needed_ms
+        } else {
+            Some(self.started_ms)
+        };
         ChangeCursor {
             table: self.walk.seal.table.clone(),
             stream: self.walk.arn.clone(),
             since_ms: self.walk.since_ms,
+            needed_ms,
             shards: positions,
         }
     }
