@@ -286,6 +286,17 @@ async fn a_split_lineage_is_read_parents_first_and_exactly_once_across_calls() {
             describes.load(Ordering::SeqCst) >= 2,
             "listed again after a shard ended"
         );
+        // Every shard read (the open ones caught up with nothing new): the oldest record
+        // the next call may need is from about now, not from the stream's start.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as u64;
+        let needed = cursor.needed_ms.expect("a cursor that needs nothing old");
+        assert!(
+            needed + 120_000 >= now && needed <= now,
+            "needed_ms {needed}, now {now}"
+        );
     }
 }
 

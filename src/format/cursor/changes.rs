@@ -11,7 +11,7 @@
 
 use super::{CursorError, seal, unseal};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The version of change cursors: not a table read's.
 pub const VERSION: &str = "c1";
@@ -52,6 +52,10 @@ pub struct ChangeCursor {
     /// records may be gone without any error, so such a cursor is refused. `None` when the
     /// read asked for everything the stream keeps (no `since`) and some shard is unstarted.
     pub needed_ms: Option<u64>,
+    /// Shards with a position that have not yet reached `since`: their records from before
+    /// it are still skipped. (Once a shard passes `since`, every later record is sent,
+    /// whatever its approximate time says.)
+    pub skipping: BTreeSet<String>,
     /// The shards with a position, by shard ID; a shard the stream lists and this does
     /// not (and that is no ancestor of one it does) has not been started.
     pub shards: BTreeMap<String, ShardPosition>,
@@ -68,6 +72,8 @@ struct Payload {
     since_ms: Option<u64>,
     #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
     needed_ms: Option<u64>,
+    #[serde(rename = "k", default, skip_serializing_if = "BTreeSet::is_empty")]
+    skipping: BTreeSet<String>,
     /// A shard's last sequence number read, or `null` when it is done.
     #[serde(rename = "p")]
     shards: BTreeMap<String, Option<String>>,
@@ -81,6 +87,7 @@ impl ChangeCursor {
             stream: self.stream.clone(),
             since_ms: self.since_ms,
             needed_ms: self.needed_ms,
+            skipping: self.skipping.clone(),
             shards: self
                 .shards
                 .iter()
@@ -120,7 +127,11 @@ impl ChangeCursor {
             && payload
                 .shards
                 .iter()
-                .all(|(id, at)| id_ok(id) && at.as_ref().is_none_or(sequence_ok));
+                .all(|(id, at)| id_ok(id) && at.as_ref().is_none_or(sequence_ok))
+            && payload
+                .skipping
+                .iter()
+                .all(|id| matches!(payload.shards.get(id), Some(Some(_))));
         if !well_formed {
             return Err(CursorError::Malformed);
         }
@@ -129,6 +140,7 @@ impl ChangeCursor {
             stream: payload.stream,
             since_ms: payload.since_ms,
             needed_ms: payload.needed_ms,
+            skipping: payload.skipping,
             shards: payload
                 .shards
                 .into_iter()
@@ -150,6 +162,7 @@ mod tests {
                 .into(),
             since_ms: Some(1_765_000_000_000),
             needed_ms: Some(1_765_000_060_000),
+            skipping: BTreeSet::from(["shardId-0002".to_string()]),
             shards: BTreeMap::from([
                 ("shardId-0001".to_string(), ShardPosition::Done),
                 (
@@ -212,6 +225,7 @@ mod tests {
                 stream: "arn".into(),
                 since_ms: None,
                 needed_ms: None,
+                skipping: BTreeSet::new(),
                 shards: BTreeMap::from([(id.to_string(), at.map(str::to_string))]),
             };
             let token = seal(VERSION, &serde_json::to_vec(&payload).expect("JSON"), b"");

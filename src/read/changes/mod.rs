@@ -52,7 +52,8 @@ pub struct ChangesRequest {
     /// `margin`, rounded down to the minute (DynamoDB rounds a record's time down: to the
     /// second, and DynamoDB Local to the minute).
     pub since_ms: Option<u64>,
-    /// `since` itself, for a fresh read: the stream must be older.
+    /// `since` less the margin, for a fresh read: the stream must be older (the margin
+    /// is for clocks that differ, and a stream made within it may have missed changes).
     pub cutoff_ms: Option<u64>,
     /// The oldest record the read needs from a shard it has not started (the cursor's
     /// `needed_ms`, or `since`).
@@ -132,14 +133,17 @@ pub fn parse_changes(
             if since > now_ms + SINCE_AHEAD_MS {
                 return Err(invalid(format!("since {} is in the future", quoted(text))));
             }
-            if since + SAFE_RETENTION_MS < now_ms {
+            // The records sent are those from `since` less the margin, rounded down to the
+            // minute (DynamoDB rounds a record's time down): the oldest the read needs.
+            let lower = since.saturating_sub(margin_s * 1000);
+            let floor = lower / 60_000 * 60_000;
+            if floor + SAFE_RETENTION_MS < now_ms {
                 return Err(gone(format!(
-                    "since {} is more than 23 hours ago: the stream keeps changes 24 hours, and a read needs time to reach them in every shard; take a new snapshot",
+                    "since {} (less the margin) is more than 23 hours ago: the stream keeps changes 24 hours, and a read needs time to reach them in every shard; take a new snapshot",
                     quoted(text)
                 )));
             }
-            let floor = since.saturating_sub(margin_s * 1000) / 60_000 * 60_000;
-            (Some(floor), Some(since), Some(since))
+            (Some(floor), Some(lower), Some(floor))
         }
         (None, Some(cursor)) => {
             if let Some(needed) = cursor.needed_ms
@@ -357,6 +361,8 @@ pub struct ShardPlan {
     pub position: Option<ShardPosition>,
     /// Whether it is closed: it is done only once read to its end.
     pub closed: bool,
+    /// Whether it passed `since` (with a position and not in the cursor's `skipping`).
+    pub passed: bool,
 }
 
 /// Every listed shard's place, from the cursor: its own entries, and the ancestors of a
@@ -386,6 +392,7 @@ pub fn plan_shards(
                     parent,
                     position: None,
                     closed: shard.closed,
+                    passed: false,
                 },
             )
         })
@@ -395,7 +402,10 @@ pub fn plan_shards(
     };
     for (id, position) in &cursor.shards {
         match plan.get_mut(id) {
-            Some(entry) => entry.position = Some(position.clone()),
+            Some(entry) => {
+                entry.position = Some(position.clone());
+                entry.passed = !cursor.skipping.contains(id);
+            }
             None if *position == ShardPosition::Done => {}
             None => {
                 return Err(gone(format!(
@@ -506,6 +516,7 @@ mod tests {
             stream: "arn".into(),
             since_ms: Some(NOW - 10),
             needed_ms: Some(NOW - 10),
+            skipping: Default::default(),
             shards: BTreeMap::new(),
         };
         let token = cursor.encode(b"s");
@@ -575,6 +586,7 @@ mod tests {
             stream: "arn".into(),
             since_ms: None,
             needed_ms: None,
+            skipping: Default::default(),
             shards: BTreeMap::from([
                 ("c".to_string(), ShardPosition::After("5".into())),
                 ("gone".to_string(), ShardPosition::Done),

@@ -28,13 +28,16 @@ pub(super) struct ShardPage {
     pub(super) last: Option<String>,
     /// Records read, those skipped included.
     pub(super) read: u64,
+    /// Whether the shard has passed `since` with this page: every later record is sent.
+    pub(super) passed: bool,
 }
 
 #[derive(Debug)]
 pub(super) enum Event {
     Page(String, ShardPage),
-    /// The shard read its turn's pages and gives its place to another.
-    Yielded(String),
+    /// The shard read its turn's pages and gives its place to another: the iterator to
+    /// go on with (progress through empty pages kept), while it is fresh.
+    Yielded(String, Option<String>),
     /// The shard is closed and read to its end.
     Done(String),
     /// The open shard returned nothing new.
@@ -51,6 +54,8 @@ pub(super) struct ShardReader {
     pub(super) id: String,
     pub(super) after: Option<String>,
     pub(super) since_ms: Option<u64>,
+    /// Whether the shard already passed `since` (in an earlier turn or call).
+    pub(super) passed: bool,
     pub(super) limit: u32,
     pub(super) closed: bool,
     /// When the call began: an open shard that reaches records made since is caught up.
@@ -75,13 +80,13 @@ impl ShardReader {
         // Once a record at or after `since` is seen, every later one of the shard is sent:
         // creation times are approximate, and a later record must never be dropped for a
         // time that reads earlier.
-        let mut passed = self.since_ms.is_none();
+        let mut passed = self.passed || self.since_ms.is_none();
         loop {
             if pages >= PAGES_A_TURN {
-                return Event::Yielded(self.id.clone());
+                return Event::Yielded(self.id.clone(), Some(iterator));
             }
             let Ok(slot) = self.events.reserve().await else {
-                return Event::Yielded(self.id.clone());
+                return Event::Yielded(self.id.clone(), None);
             };
             let page = match self.streams.records(&iterator, self.limit as i32).await {
                 Ok(page) => page,
@@ -110,6 +115,7 @@ impl ShardReader {
                 records: Vec::with_capacity(page.records.len()),
                 last: None,
                 read: page.records.len() as u64,
+                passed,
             };
             let mut recent = false;
             for record in &page.records {
@@ -130,6 +136,7 @@ impl ShardReader {
                     .is_some_and(|created| created + 1000 >= self.started_ms);
                 encoded.last = Some(record.sequence.clone());
             }
+            encoded.passed = passed;
             if let Some(last) = &encoded.last {
                 self.after = Some(last.clone());
             }

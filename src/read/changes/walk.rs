@@ -38,6 +38,8 @@ use tracing::warn;
 
 /// Shards read at once.
 pub const SHARDS_AT_ONCE: usize = 16;
+/// How long an iterator kept from a turn is used for the next (they expire at 15 minutes).
+const ITERATOR_REUSE: std::time::Duration = std::time::Duration::from_secs(600);
 /// `DescribeStream` calls a walk makes at most, the first included (its limit is 10 a
 /// second per account).
 const MAX_DESCRIBES: u32 = 10;
@@ -82,6 +84,11 @@ struct Shard {
     closed: bool,
     /// When it last started a turn (0: never): the longest waiting goes first.
     turn: u64,
+    /// Whether it passed `since`: every later record of it is sent.
+    passed: bool,
+    /// The iterator its last turn stopped at, and when: the next turn goes on from it, so
+    /// progress through empty pages is kept within a call.
+    iterator: Option<(String, Instant)>,
 }
 
 /// Starts the walk over `plan` (every listed shard's place): the iterators of the first
@@ -105,6 +112,8 @@ pub async fn start(
                 after,
                 closed: plan.closed,
                 turn: 0,
+                passed: plan.passed,
+                iterator: None,
             };
             (id, shard)
         })
@@ -189,6 +198,7 @@ fn reader(
         id: id.to_string(),
         after: shard.after.clone(),
         since_ms: walk.since_ms,
+        passed: shard.passed,
         limit: walk.limit,
         closed: shard.closed,
         started_ms,
@@ -291,7 +301,12 @@ impl Merge {
                     self.ended_shards = true;
                 }
                 Event::CaughtUp(id) => self.set_state(&id, State::CaughtUp),
-                Event::Yielded(id) => self.set_state(&id, State::Waiting),
+                Event::Yielded(id, iterator) => {
+                    self.set_state(&id, State::Waiting);
+                    if let Some(shard) = self.shards.get_mut(&id) {
+                        shard.iterator = iterator.map(|it| (it, Instant::now()));
+                    }
+                }
                 Event::Renewed => self.renewals += 1,
                 Event::Failed(id, err) => {
                     warn!(shard = %id, error = %err, "a shard failed");
@@ -332,6 +347,15 @@ impl Merge {
                 self.started_ms,
                 self.events.clone(),
             );
+            // An iterator lasts 15 minutes: one kept from the last turn is used well before.
+            if let Some((iterator, _)) = shard
+                .iterator
+                .take()
+                .filter(|(_, at)| at.elapsed() < ITERATOR_REUSE)
+            {
+                self.tasks.spawn(reader.run(Some(iterator)));
+                continue;
+            }
             let streams = self.streams.clone();
             let arn = self.walk.arn.clone();
             let after = shard.after.clone();
@@ -354,10 +378,9 @@ impl Merge {
         let mut new = Vec::new();
         for shard in &listed.shards {
             if !self.shards.contains_key(&shard.id) {
-                let parent = shard
-                    .parent
-                    .clone()
-                    .filter(|parent| known.contains(parent.as_str()));
+                let parent = shard.parent.clone().filter(|parent| {
+                    known.contains(parent.as_str()) || self.shards.contains_key(parent)
+                });
                 new.push((shard.id.clone(), parent, shard.closed));
             }
         }
@@ -370,6 +393,8 @@ impl Merge {
                     after: None,
                     closed,
                     turn: 0,
+                    passed: false,
+                    iterator: None,
                 },
             );
         }
@@ -411,8 +436,11 @@ impl Merge {
                 .get_or_insert_with(|| self.started.elapsed().as_millis() as u64);
             self.items += page.records.len() as u64;
         }
-        if let (Some(last), Some(shard)) = (page.last, self.shards.get_mut(id)) {
-            shard.after = Some(last);
+        if let Some(shard) = self.shards.get_mut(id) {
+            shard.passed |= page.passed;
+            if let Some(last) = page.last {
+                shard.after = Some(last);
+            }
         }
         stop
     }
@@ -479,20 +507,35 @@ impl Merge {
         });
         // Records a shard not started holds may be as old as the read's start; once every
         // listed shard is held, only shards made after this call began are new.
-        let unstarted = self
-            .shards
-            .values()
-            .any(|shard| shard.state != State::Done && shard.after.is_none());
+        // A shard read to nothing new this call (caught up) needs nothing older than the
+        // call; a minute's slack for DynamoDB's rounded times.
+        let unstarted = self.shards.values().any(|shard| {
+            matches!(shard.state, State::Waiting | State::Reading) && shard.after.is_none()
+        });
         let needed_ms = if unstarted {
             self.walk.needed_ms
         } else {
-            Some(self.started_ms)
+            Some(self.started_ms.saturating_sub(60_000))
         };
+        // Shards with a position that have not reached `since` yet: the next call must
+        // not send their records from before it.
+        let skipping = self
+            .shards
+            .iter()
+            .filter(|(_, shard)| {
+                self.walk.since_ms.is_some()
+                    && !shard.passed
+                    && shard.state != State::Done
+                    && shard.after.is_some()
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
         ChangeCursor {
             table: self.walk.seal.table.clone(),
             stream: self.walk.arn.clone(),
             since_ms: self.walk.since_ms,
             needed_ms,
+            skipping,
             shards: positions,
         }
     }
