@@ -575,7 +575,8 @@ fn unknown_value(trailer: &Trailer) -> Option<String> {
         return Some(format!("stop reason {:?}", text.as_str()));
     }
     let code = &trailer.error.as_ref()?.code;
-    let known = KNOWN_ERRORS.iter().any(|kind| kind.code() == code) || FATAL_CODES.contains(&code);
+    let known =
+        KNOWN_ERRORS.iter().any(|kind| kind.code() == code) || FATAL_CODES.contains(&code.as_str());
     (!known).then(|| format!("error code {code:?}"))
 }
 
