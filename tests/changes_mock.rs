@@ -44,7 +44,20 @@ fn sequence(shard: usize, index: usize) -> String {
     format!("{:02}{:020}", shard + 1, index)
 }
 
-fn record(shard: usize, index: usize) -> Record {
+/// The start of the minute the timed shard's `since` is.
+const SINCE_S: i64 = 1_764_999_960;
+
+/// A record's approximate creation time: the timed shard's are before `since` at 0, 1
+/// and 3 (out of order after 2), after it elsewhere; every other shard's are long past.
+fn created(shard_name: &str, index: usize) -> i64 {
+    match (shard_name, index) {
+        ("timed", 0 | 1 | 3) => SINCE_S - 600,
+        ("timed", _) => SINCE_S + 60,
+        _ => 1_765_000_000,
+    }
+}
+
+fn record_at(shard: usize, index: usize, created_s: i64) -> Record {
     // Keys move from parent to child, as they do when a shard splits.
     let key = AttributeValue::S(format!("k{}", index % 3));
     Record::builder()
@@ -56,7 +69,7 @@ fn record(shard: usize, index: usize) -> Record {
                 .new_image("pk", key)
                 .new_image("at", AttributeValue::S(sequence(shard, index)))
                 .sequence_number(sequence(shard, index))
-                .approximate_creation_date_time(DateTime::from_secs(1_765_000_000))
+                .approximate_creation_date_time(DateTime::from_secs(created_s))
                 .stream_view_type(StreamViewType::NewImage)
                 .build(),
         )
@@ -146,7 +159,11 @@ fn client(
         };
         MockResponse::Output(
             GetRecordsOutput::builder()
-                .set_records(Some((at..end).map(|i| record(shard, i)).collect()))
+                .set_records(Some(
+                    (at..end)
+                        .map(|i| record_at(shard, i, created(id, i)))
+                        .collect(),
+                ))
                 .set_next_shard_iterator(next)
                 .build(),
         )
@@ -181,6 +198,26 @@ async fn call_until(
     max_items: u64,
     deadline: Option<tokio::time::Instant>,
 ) -> (Vec<serde_json::Value>, Trailer) {
+    call_with(streams, cursor, max_items, deadline, None).await
+}
+
+/// [`call`], skipping records from before `since` (a fresh read's, or the cursor's).
+async fn call_since(
+    streams: &Streams,
+    cursor: Option<&ChangeCursor>,
+    max_items: u64,
+    since: Option<u64>,
+) -> (Vec<serde_json::Value>, Trailer) {
+    call_with(streams, cursor, max_items, None, since).await
+}
+
+async fn call_with(
+    streams: &Streams,
+    cursor: Option<&ChangeCursor>,
+    max_items: u64,
+    deadline: Option<tokio::time::Instant>,
+    since: Option<u64>,
+) -> (Vec<serde_json::Value>, Trailer) {
     let listed = streams.describe(ARN).await.expect("describe");
     let plan = match plan_shards(&listed, cursor) {
         Ok(plan) => plan,
@@ -190,13 +227,17 @@ async fn call_until(
     let walk = Walk {
         arn: ARN.into(),
         seal: seal(),
-        since_ms: None,
-        needed_ms: None,
+        since_ms: since,
+        needed_ms: since,
         limit: 2,
         max_items: Some(max_items),
         compression: scanstream::format::compress::Compression::None,
         max_bytes: 1 << 30,
         deadline,
+        started_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as u64,
     };
     let body: Vec<bytes::Bytes> = start(streams.clone(), walk, plan)
         .await
@@ -351,4 +392,75 @@ async fn shards_take_turns_so_none_waits_behind_busy_ones() {
             "the quiet shard's record {i} was never read"
         );
     }
+}
+
+/// One open shard whose records' times go back past `since` after it was passed.
+const TIMED: &[Spec] = &[("timed", None, false, 8)];
+
+/// GIVEN a shard whose first records are from before `since` and whose fourth reads
+/// earlier than the third, WHEN it is read with `since` in calls of one record, and from
+/// cursors that say the shard passed `since` or not THEN the records before it are
+/// skipped, every record after the first one past it is sent (the out-of-order one too),
+/// each once; a cursor whose shard is still skipping skips, one that passed does not.
+#[tokio::test]
+async fn once_a_shard_passes_since_every_later_record_is_sent_across_calls() {
+    let streams = Streams::from(client(
+        TIMED,
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicBool::new(true)),
+    ));
+    let since = Some(SINCE_S as u64 * 1000);
+    let (mut sent, mut cursor) = (Vec::new(), None::<ChangeCursor>);
+    for _ in 0..20 {
+        let (records, trailer) = call_since(&streams, cursor.as_ref(), 1, since).await;
+        sent.extend(records.iter().map(|r| {
+            r["dynamodb"]["SequenceNumber"]
+                .as_str()
+                .expect("sequence")
+                .to_string()
+        }));
+        let token = trailer.cursor.clone().expect("cursor");
+        cursor = Some(ChangeCursor::decode(&token, b"k", 65_536).expect("ours"));
+        if trailer.reason == Some(StopReason::CaughtUp) {
+            break;
+        }
+    }
+    let want: Vec<String> = (2..8).map(|i| sequence(0, i)).collect();
+    assert_eq!(
+        sent, want,
+        "the records from the first past since on, once each"
+    );
+    // A cursor after record 0 whose shard has not passed since skips record 1 (and, past
+    // since at 2, sends 3); one whose shard passed sends 1 too.
+    let base = ChangeCursor {
+        table: "t".into(),
+        stream: ARN.into(),
+        since_ms: since,
+        needed_ms: since,
+        skipping: ["timed".to_string()].into(),
+        shards: [(
+            "timed".to_string(),
+            scanstream::format::cursor::changes::ShardPosition::After(sequence(0, 0)),
+        )]
+        .into(),
+    };
+    let (records, _) = call_since(&streams, Some(&base), 100, since).await;
+    let first = |records: &[serde_json::Value]| {
+        records[0]["dynamodb"]["SequenceNumber"]
+            .as_str()
+            .expect("sequence")
+            .to_string()
+    };
+    assert_eq!(
+        first(&records),
+        sequence(0, 2),
+        "still skipping: 1 is not sent"
+    );
+    assert_eq!(records.len(), 6);
+    let passed = ChangeCursor {
+        skipping: Default::default(),
+        ..base
+    };
+    let (records, _) = call_since(&streams, Some(&passed), 100, since).await;
+    assert_eq!(first(&records), sequence(0, 1), "passed: 1 is sent");
 }

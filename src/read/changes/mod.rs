@@ -271,6 +271,7 @@ impl ChangeReader {
         request: ChangesRequest,
         deadline: Option<tokio::time::Instant>,
     ) -> Result<BoxStream<'static, Bytes>, ChangesRefused> {
+        let started_ms = walk::now_ms();
         let table = &self.seal.table;
         let stream = table_stream(&self.dynamo, table).await?;
         // A disabled stream is kept readable for 24 hours: a cursor of it may drain it.
@@ -327,6 +328,7 @@ impl ChangeReader {
                 compression: request.compression,
                 max_bytes: self.max_response_bytes,
                 deadline,
+                started_ms,
             },
             shards,
         )

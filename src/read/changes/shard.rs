@@ -5,8 +5,12 @@
 use crate::dynamo::streams::{StreamError, Streams};
 use tokio::sync::mpsc;
 
-/// Empty pages in a row after which an open shard counts as caught up.
+/// Empty pages in a row after which an open shard with a position counts as caught up.
 pub const EMPTY_PAGES_CAUGHT_UP: u32 = 3;
+/// The same for an open shard read from its start (no record yet): DynamoDB may answer
+/// empty pages before the first records it keeps, and such a shard has no position to
+/// come back to, so it is given more before it counts as empty.
+pub const EMPTY_PAGES_FROM_START: u32 = 10;
 
 /// The pause before asking an open shard again after an empty page.
 const EMPTY_PAGE_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
@@ -36,8 +40,8 @@ pub(super) struct ShardPage {
 pub(super) enum Event {
     Page(String, ShardPage),
     /// The shard read its turn's pages and gives its place to another: the iterator to
-    /// go on with (progress through empty pages kept), while it is fresh.
-    Yielded(String, Option<String>),
+    /// go on with (progress through empty pages kept), and when `GetRecords` gave it.
+    Yielded(String, Option<(String, std::time::Instant)>),
     /// The shard is closed and read to its end.
     Done(String),
     /// The open shard returned nothing new.
@@ -77,13 +81,15 @@ impl ShardReader {
             return Event::Done(self.id.clone());
         };
         let (mut empty, mut renewals, mut pages) = (0, 0, 0);
+        // When the iterator in hand was given: a kept one is judged by it (15 minutes).
+        let mut given = std::time::Instant::now();
         // Once a record at or after `since` is seen, every later one of the shard is sent:
         // creation times are approximate, and a later record must never be dropped for a
         // time that reads earlier.
         let mut passed = self.passed || self.since_ms.is_none();
         loop {
             if pages >= PAGES_A_TURN {
-                return Event::Yielded(self.id.clone(), Some(iterator));
+                return Event::Yielded(self.id.clone(), Some((iterator, given)));
             }
             let Ok(slot) = self.events.reserve().await else {
                 return Event::Yielded(self.id.clone(), None);
@@ -146,13 +152,19 @@ impl ShardReader {
                 0
             };
             slot.send(Event::Page(self.id.clone(), encoded));
+            let enough = if self.after.is_some() {
+                EMPTY_PAGES_CAUGHT_UP
+            } else {
+                EMPTY_PAGES_FROM_START
+            };
             match page.next {
                 None => return Event::Done(self.id.clone()),
-                Some(_) if !self.closed && (recent || empty >= EMPTY_PAGES_CAUGHT_UP) => {
+                Some(_) if !self.closed && (recent || empty >= enough) => {
                     return Event::CaughtUp(self.id.clone());
                 }
                 Some(next) => {
                     iterator = next;
+                    given = std::time::Instant::now();
                     if empty > 0 && !self.closed {
                         tokio::time::sleep(EMPTY_PAGE_PAUSE).await;
                     }

@@ -14,7 +14,8 @@
 //!
 //! A closed shard is done when it has no next iterator. An open shard is caught up when
 //! it returns a record created after the call began (less a second: DynamoDB rounds), or
-//! `shard::EMPTY_PAGES_CAUGHT_UP` empty pages in a row (DynamoDB may return an empty page
+//! `shard::EMPTY_PAGES_CAUGHT_UP` empty pages in a row (`shard::EMPTY_PAGES_FROM_START` for
+//! a shard with no record read yet) (DynamoDB may return an empty page
 //! before records further on, and DynamoDB Local rounds times to the minute). When every
 //! shard is caught up or done, the stream is described once more if a shard ended during
 //! the call (its children may be new), and the call ends `caught_up`. A shard's iterator
@@ -66,6 +67,10 @@ pub struct Walk {
     pub max_bytes: u64,
     /// When to stop.
     pub deadline: Option<Instant>,
+    /// When the call began (milliseconds since the epoch), before the stream was listed:
+    /// an open shard that reaches records made since is caught up, and a shard made since
+    /// is new to this call.
+    pub started_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,7 +93,7 @@ struct Shard {
     passed: bool,
     /// The iterator its last turn stopped at, and when: the next turn goes on from it, so
     /// progress through empty pages is kept within a call.
-    iterator: Option<(String, Instant)>,
+    iterator: Option<(String, std::time::Instant)>,
 }
 
 /// Starts the walk over `plan` (every listed shard's place): the iterators of the first
@@ -127,7 +132,7 @@ pub async fn start(
     let (out, body) = mpsc::channel::<Bytes>(2);
     let (events, inbox) = mpsc::channel::<Event>(SHARDS_AT_ONCE);
     let mut tasks = JoinSet::new();
-    let started_ms = now_ms();
+    let started_ms = walk.started_ms;
     let mut turns = 0;
     for (id, iterator) in first.into_iter().zip(iterators) {
         let Some(shard) = shards.get_mut(&id) else {
@@ -206,7 +211,8 @@ fn reader(
     }
 }
 
-fn now_ms() -> u64 {
+/// The clock, in milliseconds since the epoch.
+pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_millis() as u64)
@@ -304,7 +310,7 @@ impl Merge {
                 Event::Yielded(id, iterator) => {
                     self.set_state(&id, State::Waiting);
                     if let Some(shard) = self.shards.get_mut(&id) {
-                        shard.iterator = iterator.map(|it| (it, Instant::now()));
+                        shard.iterator = iterator;
                     }
                 }
                 Event::Renewed => self.renewals += 1,
@@ -333,12 +339,21 @@ impl Merge {
             .into_iter()
             .take(SHARDS_AT_ONCE.saturating_sub(reading))
         {
+            let parent_passed = self
+                .shards
+                .get(&id)
+                .and_then(|shard| shard.parent.as_ref())
+                .and_then(|parent| self.shards.get(parent))
+                .is_some_and(|parent| parent.passed);
             let Some(shard) = self.shards.get_mut(&id) else {
                 continue;
             };
             self.turns += 1;
             shard.state = State::Reading;
             shard.turn = self.turns;
+            // A key's records move from a parent to its children: once the parent passed
+            // `since`, its children's records are all after it.
+            shard.passed |= parent_passed;
             let reader = reader(
                 &self.streams,
                 &self.walk,
