@@ -77,6 +77,8 @@ pub async fn run(out_dir: &Path) -> Result<()> {
     // 2. and 3.: a table with a stream behind the streamer.
     let source = "bench-changes-src";
     empty_table(&dynamo, source, true).await?;
+    // Changes from now: the stream was made just before (a time before it is refused).
+    let since = now_text();
     let watch = start_watch(&ddb, source, &[])?;
     let url = watch.url("streamer", "").trim_end_matches('?').to_string();
     let warm = reqwest::Client::new()
@@ -86,7 +88,7 @@ pub async fn run(out_dir: &Path) -> Result<()> {
     if !warm.status().is_success() {
         return Err(format!("the streamer's warm-up call: {}", warm.status()).into());
     }
-    let latencies = follow_latency(&ddb, &dynamo, &url, source).await?;
+    let latencies = follow_latency(&ddb, &dynamo, &url, source, &since).await?;
     let p = |q: f64| {
         let at = ((latencies.len() as f64 - 1.0) * q).round() as usize;
         latencies[at]
@@ -96,6 +98,7 @@ pub async fn run(out_dir: &Path) -> Result<()> {
 
     // A fresh stream of STREAMED records: the table re-created with its stream.
     empty_table(&dynamo, source, true).await?;
+    let since = now_text();
     let out = seeder_command(&ddb)
         .args([
             "--table",
@@ -114,14 +117,7 @@ pub async fn run(out_dir: &Path) -> Result<()> {
         let file = scratch.join(format!("read-{rep}.ndjson"));
         let started = Instant::now();
         let out = Command::new(Path::new(ROOT).join("target/release/scanstream"))
-            .args([
-                "changes",
-                &url,
-                "--since",
-                &since_an_hour_ago(),
-                "--margin",
-                "0",
-            ])
+            .args(["changes", &url, "--since", &since, "--margin", "0"])
             .args(["--no-checkpoint", "--quiet", "-o"])
             .arg(&file)
             .stdin(Stdio::null())
@@ -239,21 +235,19 @@ async fn follow_latency(
     dynamo: &aws_sdk_dynamodb::Client,
     url: &str,
     source: &str,
+    since: &str,
 ) -> Result<Vec<f64>> {
     let copy = "bench-changes-copy";
     empty_table(dynamo, copy, false).await?;
     let mut follower = Command::new(Path::new(ROOT).join("target/release/scanstream"))
         .args([
-            "changes",
-            url,
-            "--since",
-            &since_an_hour_ago(),
-            "--follow",
-            "--quiet",
+            "changes", url, "--since", since, "--margin", "0", "--follow", "--quiet",
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(
+            Path::new(ROOT).join("target/bench-changes-follow.log"),
+        )?)
         .spawn()?;
     let pipe = follower.stdout.take().ok_or("no stdout")?;
     let mut applier = seeder_command(ddb)
@@ -321,7 +315,11 @@ async fn follow_latency(
     let _ = follower.wait();
     let _ = applier.wait();
     if (seen.len() as u64) < FOLLOWED {
-        return Err(format!("only {} of {FOLLOWED} puts reached the copy", seen.len()).into());
+        return Err(format!(
+            "only {} of {FOLLOWED} puts reached the copy (target/bench-changes-follow.log)",
+            seen.len()
+        )
+        .into());
     }
     let mut latencies: Vec<f64> = seen.into_values().collect();
     latencies.sort_by(f64::total_cmp);
@@ -369,9 +367,10 @@ print(records, time.monotonic() - started)
     Ok((records, seconds))
 }
 
-fn since_an_hour_ago() -> String {
+/// Now, in RFC 3339: the stream of a table made just before is older.
+fn now_text() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    scanstream::format::time::iso8601(now - 3_600_000)
+    scanstream::format::time::iso8601(now)
 }
