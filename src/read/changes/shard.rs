@@ -165,7 +165,12 @@ impl ShardReader {
                 Some(next) => {
                     iterator = next;
                     given = std::time::Instant::now();
-                    if empty > 0 && !self.closed {
+                    // A shard with a position asks again at once: at the end of a busy
+                    // shard a pause would let records in and keep the call (whose records
+                    // the client commits at its end) going. One read from its start waits
+                    // between its empty pages, which DynamoDB may answer before its first
+                    // records.
+                    if empty > 0 && !self.closed && self.after.is_none() {
                         tokio::time::sleep(EMPTY_PAGE_PAUSE).await;
                     }
                 }
