@@ -23,7 +23,8 @@ pub const MAX_SEQUENCE: usize = 40;
 /// The longest stream ARN (its API reference: 37 to 1024 characters).
 pub const MAX_STREAM_ARN: usize = 1024;
 /// The longest change cursor minted or taken, whatever `MAX_CURSOR_BYTES` says: a shard
-/// held costs about 42 bytes, so this holds about 6,000 open shards. (A table read's cursor
+/// held costs about 42 bytes compressed (an estimate, not measured here), so this holds some
+/// thousands of open shards. (A table read's cursor
 /// is bounded by its segments; a stream's by the table's partitions, which no setting caps.)
 pub const MAX_CHANGE_CURSOR_BYTES: usize = 256 * 1024;
 
